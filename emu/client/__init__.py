@@ -1,0 +1,1 @@
+"""User space: the socket-compatible API, tools and the lab API."""

@@ -1,0 +1,1 @@
+"""The emulated kernel: sans-I/O, deterministic given its inputs and its clock."""

@@ -1,0 +1,1 @@
+"""Linux: net/bridge (see the modules)."""

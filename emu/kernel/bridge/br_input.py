@@ -1,0 +1,81 @@
+"""Frames arriving on bridge ports.
+
+Linux: net/bridge/br_input.c
+"""
+from ..core.dev import __netif_receive_skb
+from ..core.netdevice import RX_HANDLER_CONSUMED, RX_HANDLER_PASS
+from ..core.skbuff import (
+    PACKET_BROADCAST, PACKET_HOST, PACKET_LOOPBACK, PACKET_MULTICAST, kfree_skb,
+)
+from ..hdr.if_ether import BROADCAST, is_valid_ether_addr
+from .br_fdb import br_fdb_find, br_fdb_update
+from .br_forward import br_flood, br_forward
+from .br_private import BR_STATE_DISABLED, BR_STATE_FORWARDING, br_port_get_rcu
+
+
+def br_pass_frame_up(skb):
+    """Deliver a frame to the bridge device itself (its own stack above)."""
+    if skb.trace is not None:
+        skb.trace.hit("br_pass_frame_up")
+    indev = skb.dev
+    br = br_port_get_rcu(indev).br
+    brdev = br.dev
+    br.counters["local_in"] += 1
+    brdev.stats.rx_packets += 1
+    brdev.stats.rx_bytes += skb.len
+    skb.dev = brdev
+    return __netif_receive_skb(skb)
+
+
+def br_handle_frame_finish(skb):
+    """Learn the source, then forward, flood and/or pass the frame up."""
+    if skb.trace is not None:
+        skb.trace.hit("br_handle_frame_finish")
+    p = br_port_get_rcu(skb.dev)
+    br = p.br
+    buf = skb.buf
+    mac = skb.mac_header
+    if p.learning:
+        br_fdb_update(br, p, bytes(buf[mac + 6:mac + 12]))
+    if p.state != BR_STATE_FORWARDING:
+        kfree_skb(skb, "BRIDGE_INGRESS_STP_STATE")
+        return 0
+    dest = bytes(buf[mac:mac + 6])
+    local_rcv = bool(br.dev.flags & 0x100)   # IFF_PROMISC on the bridge device
+    dst = None
+    if dest[0] & 1:
+        skb.pkt_type = PACKET_BROADCAST if dest == BROADCAST else PACKET_MULTICAST
+        local_rcv = True
+    else:
+        dst = br_fdb_find(br, dest)
+        if dst is not None and dst.is_local:
+            skb.pkt_type = PACKET_HOST
+            return br_pass_frame_up(skb)
+    if dst is not None:
+        dst.used = br.dev.net.clock()
+        br_forward(dst.dst, skb, local_rcv)
+    else:
+        br_flood(br, skb, local_rcv)
+    if local_rcv:
+        return br_pass_frame_up(skb)
+    return 0
+
+
+def br_handle_frame(skb):
+    """The rx_handler of every bridge port (registered by br_add_if)."""
+    if skb.trace is not None:
+        skb.trace.hit("br_handle_frame", skb.dev.name)
+    if skb.pkt_type == PACKET_LOOPBACK:
+        return RX_HANDLER_PASS
+    p = br_port_get_rcu(skb.dev)
+    p.br.counters["rx_frames"] += 1
+    mac = skb.mac_header
+    if not is_valid_ether_addr(skb.buf[mac + 6:mac + 12]):
+        p.br.counters["dropped_invalid_src"] += 1
+        kfree_skb(skb, "MAC_INVALID_SOURCE")
+        return RX_HANDLER_CONSUMED
+    if p.state == BR_STATE_DISABLED:
+        kfree_skb(skb, "BRIDGE_INGRESS_STP_STATE")
+        return RX_HANDLER_CONSUMED
+    br_handle_frame_finish(skb)
+    return RX_HANDLER_CONSUMED

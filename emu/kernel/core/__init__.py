@@ -1,0 +1,1 @@
+"""Linux: net/core (see the modules)."""

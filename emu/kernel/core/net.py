@@ -1,0 +1,106 @@
+"""struct net: everything one node's kernel owns.
+
+Linux: include/net/net_namespace.h, net/core/net_namespace.c
+
+A Net is the single owner of a node's state: devices, protocol tables,
+routing, neighbours, sockets, counters, sysctls, timers and the per-CPU
+softnet_data. The runtime gives it a clock and the wake_cpu hook; unit tests
+give it a fake clock and drive softirqs inline.
+"""
+from collections import Counter
+
+from ..hdr.if_ether import ETH_P_ALL
+from .dev import process_backlog
+from .napi import SoftnetData
+from .timer import TimerBase
+
+DEFAULT_SYSCTLS = {
+    "net.core.netdev_budget": 300,
+    "net.core.netdev_budget_usecs": 2000,
+    "net.core.netdev_max_backlog": 1000,
+    "net.core.dev_weight": 64,
+    "net.core.rmem_default": 212992,
+    "net.core.rmem_max": 212992,
+    "net.core.wmem_default": 212992,
+    "net.core.wmem_max": 212992,
+    "net.ipv4.ip_forward": 0,
+    "net.ipv4.ip_default_ttl": 64,
+    "net.ipv4.icmp_echo_ignore_all": 0,
+    "net.ipv4.icmp_echo_ignore_broadcasts": 1,
+    "net.ipv4.neigh.default.retrans_time_ms": 1000,
+    "net.ipv4.neigh.default.base_reachable_time_ms": 30000,
+    "net.ipv4.neigh.default.delay_first_probe_time": 5,
+    "net.ipv4.neigh.default.gc_stale_time": 60,
+    "net.ipv4.neigh.default.mcast_solicit": 3,
+    "net.ipv4.neigh.default.ucast_solicit": 3,
+    "net.ipv4.neigh.default.unres_qlen": 101,
+    "net.bridge.ageing_time": 300,
+}
+
+
+class FakeClock:
+    """A settable clock for tests: net.clock() returns .now."""
+
+    def __init__(self, now=1000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, dt):
+        self.now += dt
+        return self.now
+
+
+class Net:
+    """One node's kernel state (struct net plus the per-CPU data it needs)."""
+
+    ETH_P_ALL = ETH_P_ALL
+
+    def __init__(self, name="node", ncpus=1, clock=None):
+        self.name = name
+        self.clock = clock if clock is not None else FakeClock()
+        self.cpus = [SoftnetData(self, i, process_backlog) for i in range(ncpus)]
+        self.cur_cpu = 0           # CPU the kernel is running on now
+        self.softirq_cpu = -1      # CPU whose softirqs are running, or -1
+        self.wake_cpu = _no_wake   # runtime hook: the IPI that wakes a CPU thread
+        self.dev_by_name = {}
+        self.dev_by_index = {}
+        self.ifindex_next = 0
+        self.ptype_base = {}       # ethertype -> [PacketType]
+        self.ptype_all = []        # taps on every device
+        self.notifiers = []        # netdev notifier chain: f(event, dev)
+        self.sysctl = dict(DEFAULT_SYSCTLS)
+        self.timers = TimerBase()
+        self.drop_reasons = Counter()
+        self.tracer = None
+        self.mib = {}              # "Ip" -> {"InReceives": n, ...}: see snmp.py
+        self.proto = {}            # per-protocol state set up by the *_init functions
+
+    # ---- time
+    def now(self):
+        return self.clock()
+
+    def mod_timer(self, timer, expires):
+        self.timers.mod_timer(timer, expires)
+
+    def del_timer(self, timer):
+        return self.timers.del_timer(timer)
+
+    def next_timer(self):
+        return self.timers.next_timer()
+
+    def run_timers(self, now=None):
+        return self.timers.run_timers(self.clock() if now is None else now)
+
+    # ---- notifier chain (register_netdevice_notifier)
+    def notify(self, event, dev):
+        for fn in self.notifiers:
+            fn(event, dev)
+
+    def devices(self):
+        return [self.dev_by_index[i] for i in sorted(self.dev_by_index)]
+
+
+def _no_wake(cpu):
+    """Inline use: the caller runs do_softirq itself."""

@@ -1,0 +1,225 @@
+"""The control API: links, addresses, routes, neighbours, FDB, sysctls, counters.
+
+Linux: net/core/rtnetlink.c, net/ipv4/devinet.c (inet_rtm_newaddr),
+net/ipv4/fib_frontend.c (inet_rtm_newroute), net/bridge/br_netlink.c
+
+Every request is a dict and every answer is plain data (msgpack-able): the
+node's control endpoint, the orchestrator and the shell tools (ip, bridge,
+sysctl, ...) all configure a node through these functions and nothing else.
+"""
+import errno
+
+from ..bridge.br_device import br_dev_setup
+from ..bridge.br_fdb import br_fdb_dump
+from ..drivers.veth import veth_setup
+from ..ethernet.eth import eth_hw_addr_derive
+from ..hdr.if_ether import mac_from_str, mac_to_str
+from ..hdr.ip import inet_aton, inet_ntoa
+from ..ipv4.devinet import inet_addr_add, inet_addr_del, inet_dump_ifaddr
+from ..ipv4.route import RT_TABLE_LOCAL, RT_TABLE_MAIN, fib_route_add, fib_route_del
+from .dev import KernelError, dev_close, dev_open, dev_set_mtu, register_netdevice, unregister_netdevice
+from .neighbour import neigh_dump
+from .netdevice import IFF_NAMES
+from .trace import TraceFilter, Tracer
+
+
+def _dev(net, name):
+    dev = net.dev_by_name.get(name)
+    if dev is None:
+        raise KernelError(errno.ENODEV, "Cannot find device \"%s\"" % name)
+    return dev
+
+
+def _cidr(text):
+    try:
+        ip, _, plen = text.partition("/")
+        return inet_aton(ip), int(plen) if plen else 32
+    except (OSError, ValueError):
+        raise KernelError(errno.EINVAL, "invalid prefix %r" % text)
+
+
+def rtnl_newlink(net, name, kind, mac=None, mtu=None, port=None, peer=""):
+    """ip link add NAME type veth|bridge."""
+    mac_b = mac_from_str(mac) if mac else eth_hw_addr_derive(net.name, name)
+    if kind == "veth":
+        dev = veth_setup(name, mac_b, port, peer)
+    elif kind == "bridge":
+        dev = br_dev_setup(name, mac_b)
+    else:
+        raise KernelError(errno.EOPNOTSUPP, "unknown link kind %r" % kind)
+    if mtu is not None:
+        dev.mtu = mtu
+    dev.rx_cpu = len(net.dev_by_name) % len(net.cpus)
+    register_netdevice(net, dev)
+    return {"ifindex": dev.ifindex, "name": dev.name}
+
+
+def rtnl_dellink(net, name):
+    unregister_netdevice(_dev(net, name))
+    return {}
+
+
+def rtnl_setlink(net, name, up=None, mtu=None, master=None, rx_cpu=None):
+    """ip link set NAME [up|down] [mtu N] [master BR | nomaster]."""
+    dev = _dev(net, name)
+    if mtu is not None:
+        dev_set_mtu(dev, int(mtu))
+    if master is not None:
+        if dev.master is not None:
+            dev.master.netdev_ops.ndo_del_slave(dev.master, dev)
+        if master:
+            br = _dev(net, master)
+            if br.netdev_ops.ndo_add_slave is None:
+                raise KernelError(errno.EOPNOTSUPP, "%s is not a master device" % master)
+            br.netdev_ops.ndo_add_slave(br, dev)
+    if rx_cpu is not None:
+        if not 0 <= rx_cpu < len(net.cpus):
+            raise KernelError(errno.EINVAL, "no cpu %d" % rx_cpu)
+        dev.rx_cpu = rx_cpu
+    if up is True:
+        dev_open(dev)
+    elif up is False:
+        dev_close(dev)
+    return {}
+
+
+def _flags(dev):
+    return [n for bit, n in IFF_NAMES if dev.flags & bit]
+
+
+def rtnl_getlink(net, name=None, stats=False):
+    """ip [-s] link show."""
+    out = []
+    for dev in net.devices():
+        if name is not None and dev.name != name:
+            continue
+        row = {"ifindex": dev.ifindex, "name": dev.name, "kind": dev.kind,
+               "flags": _flags(dev), "mtu": dev.mtu, "operstate": dev.operstate,
+               "mac": mac_to_str(dev.dev_addr), "brd": mac_to_str(dev.broadcast),
+               "master": dev.master.name if dev.master is not None else None,
+               "qdisc": dev.qdisc.kind if dev.qdisc is not None else "noqueue",
+               "txqlen": dev.tx_queue_len, "link_type": "loopback" if dev.kind == "loopback" else "ether",
+               "peer": getattr(dev.priv, "peer_name", None) if dev.kind == "veth" else None}
+        if stats:
+            row["stats"] = dev.stats.as_dict()
+        out.append(row)
+    if name is not None and not out:
+        raise KernelError(errno.ENODEV, "Device \"%s\" does not exist." % name)
+    return out
+
+
+def inet_rtm_newaddr(net, dev, address):
+    d = _dev(net, dev)
+    ip, plen = _cidr(address)
+    inet_addr_add(d, ip, plen)
+    return {}
+
+
+def inet_rtm_deladdr(net, dev, address):
+    d = _dev(net, dev)
+    ip, plen = _cidr(address)
+    inet_addr_del(d, ip, plen)
+    return {}
+
+
+def inet_dump_addr(net, dev=None):
+    return [{"ifindex": d.ifindex, "name": d.name, "flags": _flags(d), "mtu": d.mtu,
+             "operstate": d.operstate, "mac": mac_to_str(d.dev_addr),
+             "addrs": inet_dump_ifaddr(d)}
+            for d in net.devices() if dev is None or d.name == dev]
+
+
+def inet_rtm_newroute(net, dst, via=None, dev=None, metric=0):
+    """ip route add DST [via GW] [dev DEV] [metric N]."""
+    ip, plen = (0, 0) if dst == "default" else _cidr(dst)
+    gw = inet_aton(via) if via else 0
+    fib_route_add(net, ip, plen, dev=_dev(net, dev) if dev else None, gw=gw,
+                  priority=int(metric))
+    return {}
+
+
+def inet_rtm_delroute(net, dst, via=None, dev=None):
+    ip, plen = (0, 0) if dst == "default" else _cidr(dst)
+    fib_route_del(net, ip, plen, gw=inet_aton(via) if via else None,
+                  dev=_dev(net, dev) if dev else None)
+    return {}
+
+
+def inet_dump_fib(net, table="main"):
+    tables = net.proto["fib"]
+    ids = {"main": [RT_TABLE_MAIN], "local": [RT_TABLE_LOCAL],
+           "all": [RT_TABLE_LOCAL, RT_TABLE_MAIN]}.get(table)
+    if ids is None:
+        raise KernelError(errno.EINVAL, "table %r" % table)
+    return [fa.describe() for tb in ids for fa in tables[tb].routes()]
+
+
+def neigh_show(net):
+    return neigh_dump(net.proto["arp_tbl"])
+
+
+def br_fdb_show(net, br=None):
+    rows = []
+    for dev in net.devices():
+        if dev.kind == "bridge" and (br is None or dev.name == br):
+            rows.extend(br_fdb_dump(dev.priv))
+    return rows
+
+
+def sysctl_get(net, name=None):
+    if name is None:
+        return dict(net.sysctl)
+    if name not in net.sysctl:
+        raise KernelError(errno.ENOENT, "sysctl: cannot stat /proc/sys/%s" % name.replace(".", "/"))
+    return net.sysctl[name]
+
+
+def sysctl_set(net, name, value):
+    if name not in net.sysctl:
+        raise KernelError(errno.ENOENT, "sysctl: cannot stat /proc/sys/%s" % name.replace(".", "/"))
+    old = net.sysctl[name]
+    try:
+        net.sysctl[name] = type(old)(value)
+    except (TypeError, ValueError):
+        raise KernelError(errno.EINVAL, "sysctl: invalid value %r" % (value,))
+    return net.sysctl[name]
+
+
+def counters(net):
+    """Everything countable: MIBs, softnet_stat, devices, drops, bridges, ARP."""
+    bridges = {d.name: dict(d.priv.counters) for d in net.devices() if d.kind == "bridge"}
+    return {"snmp": {k: dict(v) for k, v in net.mib.items()},
+            "softnet_stat": [sd.softnet_stat() for sd in net.cpus],
+            "dev": {d.name: d.stats.as_dict() for d in net.devices()},
+            "drop_reasons": dict(net.drop_reasons),
+            "bridge": bridges,
+            "neigh": dict(net.proto["arp_tbl"].stats)}
+
+
+def trace_start(net, proto=None, host=None, port=None, ring=4096, node_id=0):
+    """Start tracing packets that match (proto, host, port) into a ring."""
+    filt = TraceFilter(proto, inet_aton(host) if host else None, port)
+    net.tracer = Tracer(net, filt, ring, id_base=(node_id & 0xFFFF) << 40)
+    return {}
+
+
+def trace_stop(net):
+    net.tracer = None
+    return {}
+
+
+def trace_dump(net, clear=False):
+    if net.tracer is None:
+        return []
+    return [list(r) for r in net.tracer.dump(clear)]
+
+
+RTNL_OPS = {
+    "link_add": rtnl_newlink, "link_del": rtnl_dellink, "link_set": rtnl_setlink,
+    "link_show": rtnl_getlink, "addr_add": inet_rtm_newaddr, "addr_del": inet_rtm_deladdr,
+    "addr_show": inet_dump_addr, "route_add": inet_rtm_newroute,
+    "route_del": inet_rtm_delroute, "route_show": inet_dump_fib, "neigh_show": neigh_show,
+    "fdb_show": br_fdb_show, "sysctl_get": sysctl_get, "sysctl_set": sysctl_set,
+    "counters": counters, "trace_start": trace_start, "trace_stop": trace_stop,
+    "trace_dump": trace_dump,
+}

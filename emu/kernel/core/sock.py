@@ -1,0 +1,236 @@
+"""struct sock, struct socket, wait queues and the generic datagram helpers.
+
+Linux: net/core/sock.c, net/core/datagram.c, include/net/sock.h,
+include/linux/net.h, include/linux/wait.h
+"""
+import errno
+
+from .dev import KernelError
+from .skbuff import SKB_DROP_REASON_SOCKET_RCVBUFF, SkBuffHead, kfree_skb
+
+# include/uapi/linux/eventpoll.h
+EPOLLIN = 0x001
+EPOLLPRI = 0x002
+EPOLLOUT = 0x004
+EPOLLERR = 0x008
+EPOLLHUP = 0x010
+EPOLLRDNORM = 0x040
+EPOLLWRNORM = 0x100
+EPOLLRDHUP = 0x2000
+
+# socket states (struct socket)
+SS_FREE = 0
+SS_UNCONNECTED = 1
+SS_CONNECTING = 2
+SS_CONNECTED = 3
+SS_DISCONNECTING = 4
+
+# sk_shutdown bits
+RCV_SHUTDOWN = 1
+SEND_SHUTDOWN = 2
+
+SOCK_MIN_RCVBUF = 2304
+SOCK_MIN_SNDBUF = 4608
+
+
+class WaitQueueHead:
+    """wait_queue_head_t: callbacks run by wake_up (the runtime parks tasks here)."""
+
+    __slots__ = ("entries",)
+
+    def __init__(self):
+        self.entries = []
+
+    def add(self, func):
+        self.entries.append(func)
+
+    def remove(self, func):
+        try:
+            self.entries.remove(func)
+        except ValueError:
+            pass
+
+    def wake_up(self, mask):
+        for func in list(self.entries):
+            func(mask)
+
+
+class ProtoOps:
+    """struct proto_ops: the socket-level (BSD) operations of a family and type."""
+
+    __slots__ = ("family", "release", "bind", "connect", "accept", "getname", "poll",
+                 "listen", "shutdown", "setsockopt", "getsockopt", "sendmsg", "recvmsg")
+
+    def __init__(self, **ops):
+        for name in self.__slots__:
+            setattr(self, name, ops.pop(name, None))
+        if ops:
+            raise TypeError("unknown proto_ops: %s" % ", ".join(ops))
+
+
+class Proto:
+    """struct proto: the transport protocol's operations (raw_prot, udp_prot...)."""
+
+    __slots__ = ("name", "close", "connect", "disconnect", "init", "destroy",
+                 "setsockopt", "getsockopt", "sendmsg", "recvmsg", "bind", "hash",
+                 "unhash", "get_port", "poll")
+
+    def __init__(self, name, **ops):
+        self.name = name
+        for n in self.__slots__[1:]:
+            setattr(self, n, ops.pop(n, None))
+        if ops:
+            raise TypeError("unknown proto ops: %s" % ", ".join(ops))
+
+
+class Sock:
+    """struct sock with struct inet_sock folded in."""
+
+    __slots__ = (
+        "net", "sk_family", "sk_type", "sk_protocol", "sk_prot", "sk_socket",
+        "sk_state", "sk_receive_queue", "sk_rmem_alloc", "sk_rcvbuf", "sk_sndbuf",
+        "sk_wmem_alloc", "sk_err", "sk_err_soft", "sk_shutdown", "sk_wq",
+        "sk_rcvtimeo", "sk_sndtimeo", "sk_reuse", "sk_reuseport", "sk_broadcast",
+        "sk_bound_dev_if", "sk_drops", "sk_userlocks", "sk_priority", "sk_mark",
+        "sk_dst_cache", "dst_genid", "sk_keepalive",
+        "inet_saddr", "inet_rcv_saddr", "inet_num", "inet_sport", "inet_daddr",
+        "inet_dport", "uc_ttl", "tos", "hdrincl", "recverr", "pmtudisc",
+        "proto_data",
+    )
+
+    def __init__(self, net, family, type, protocol, prot):
+        self.net = net
+        self.sk_family = family
+        self.sk_type = type
+        self.sk_protocol = protocol
+        self.sk_prot = prot
+        self.sk_socket = None
+        self.sk_state = 7                  # TCP_CLOSE, as Linux uses for every type
+        self.sk_receive_queue = SkBuffHead()
+        self.sk_rmem_alloc = 0
+        self.sk_rcvbuf = net.sysctl["net.core.rmem_default"]
+        self.sk_sndbuf = net.sysctl["net.core.wmem_default"]
+        self.sk_wmem_alloc = 0
+        self.sk_err = 0
+        self.sk_err_soft = 0
+        self.sk_shutdown = 0
+        self.sk_wq = WaitQueueHead()
+        self.sk_rcvtimeo = None            # None: block forever (MAX_SCHEDULE_TIMEOUT)
+        self.sk_sndtimeo = None
+        self.sk_reuse = 0
+        self.sk_reuseport = 0
+        self.sk_broadcast = 0
+        self.sk_bound_dev_if = 0
+        self.sk_drops = 0
+        self.sk_userlocks = 0
+        self.sk_priority = 0
+        self.sk_mark = 0
+        self.sk_dst_cache = None
+        self.dst_genid = -1
+        self.sk_keepalive = 0
+        self.inet_saddr = 0
+        self.inet_rcv_saddr = 0
+        self.inet_num = 0
+        self.inet_sport = 0
+        self.inet_daddr = 0
+        self.inet_dport = 0
+        self.uc_ttl = -1                   # -1: use net.ipv4.ip_default_ttl
+        self.tos = 0
+        self.hdrincl = 0
+        self.recverr = 0
+        self.pmtudisc = 1                  # IP_PMTUDISC_WANT
+        self.proto_data = None             # protocol-private state (icmp filter...)
+
+
+class Socket:
+    """struct socket: the user-visible side (state, ops, file flags)."""
+
+    __slots__ = ("type", "state", "ops", "sk", "nonblock", "family")
+
+    def __init__(self, family, type):
+        self.family = family
+        self.type = type
+        self.state = SS_UNCONNECTED
+        self.ops = None
+        self.sk = None
+        self.nonblock = False
+
+
+def sock_rmem_free(skb):
+    sk = skb.sk
+    if sk is not None:
+        sk.sk_rmem_alloc -= skb.truesize
+        skb.sk = None
+
+
+def sock_queue_rcv_skb(sk, skb):
+    """Queue skb on sk's receive queue if the receive buffer has room."""
+    if sk.sk_rmem_alloc + skb.truesize > sk.sk_rcvbuf:
+        sk.sk_drops += 1
+        kfree_skb(skb, SKB_DROP_REASON_SOCKET_RCVBUFF)
+        return -errno.ENOMEM
+    skb.sk = sk
+    skb.destructor = sock_rmem_free
+    sk.sk_rmem_alloc += skb.truesize
+    skb.dev = None       # the socket owns it now; drops no longer count per device
+    sk.sk_receive_queue.q.append(skb)
+    sk_data_ready(sk)
+    return 0
+
+
+def sk_data_ready(sk):
+    """sock_def_readable: wake whoever waits to read."""
+    if sk.sk_wq.entries:
+        sk.sk_wq.wake_up(EPOLLIN | EPOLLRDNORM)
+
+
+def sk_error_report(sk):
+    if sk.sk_wq.entries:
+        sk.sk_wq.wake_up(EPOLLERR)
+
+
+def sock_error(sk):
+    """Take and clear the pending error (SO_ERROR semantics): 0 or an errno."""
+    err = sk.sk_err
+    sk.sk_err = 0
+    return err
+
+
+def skb_recv_datagram(sk, flags):
+    """The next queued datagram, or EAGAIN (the runtime does the waiting)."""
+    q = sk.sk_receive_queue.q
+    if q:
+        return q[0] if flags & MSG_PEEK else q.popleft()
+    err = sock_error(sk)
+    if err:
+        raise KernelError(err)
+    if sk.sk_shutdown & RCV_SHUTDOWN:
+        return None
+    raise KernelError(errno.EAGAIN)
+
+
+def datagram_poll(sock):
+    """Readiness mask of a datagram socket (net/core/datagram.c)."""
+    sk = sock.sk
+    mask = 0
+    if sk.sk_err or sk.sk_receive_queue.q:
+        mask |= EPOLLERR if sk.sk_err else 0
+    if sk.sk_receive_queue.q:
+        mask |= EPOLLIN | EPOLLRDNORM
+    if sk.sk_shutdown & RCV_SHUTDOWN:
+        mask |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP
+    if sk.sk_shutdown == RCV_SHUTDOWN | SEND_SHUTDOWN:
+        mask |= EPOLLHUP
+    if sk.sk_wmem_alloc < sk.sk_sndbuf:
+        mask |= EPOLLOUT | EPOLLWRNORM
+    return mask
+
+
+# include/linux/socket.h
+MSG_OOB = 0x1
+MSG_PEEK = 0x2
+MSG_DONTROUTE = 0x4
+MSG_TRUNC = 0x20
+MSG_DONTWAIT = 0x40
+MSG_WAITALL = 0x100
+MSG_NOSIGNAL = 0x4000

@@ -1,0 +1,1 @@
+"""Linux: net/drivers (see the modules)."""

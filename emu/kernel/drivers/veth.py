@@ -1,0 +1,106 @@
+"""veth: one end of a virtual Ethernet pair whose peer is in another node.
+
+Linux: drivers/net/veth.c
+
+In Linux veth_xmit hands the skb straight to the peer device
+(veth_forward_skb -> __dev_forward_skb -> netif_rx). In emu the peer lives in
+another process: veth_xmit puts the frame on the wire port, and the peer's node
+runs veth_forward_skb -> netif_rx when the frame arrives. The wire port is
+given to the driver by the runtime (or by a test): port.send(buf, start, end,
+flags, gso_type, gso_size, trace_id) copies the bytes out.
+"""
+from ..core.dev import dev_forward_skb_ok, netif_rx
+from ..core.netdevice import NETDEV_TX_OK, NET_RX_DROP, NetDevice, NetDeviceOps, netif_running
+from ..core.skbuff import (
+    SKB_DROP_REASON_DEV_READY, SKB_DROP_REASON_PKT_TOO_SMALL, build_skb_from_frame,
+    consume_skb, kfree_skb,
+)
+from ..ethernet.eth import eth_type_trans, ether_setup
+from ..hdr.if_ether import ETH_HLEN
+from ..hdr.virtio_net import VIRTIO_NET_HDR_F_DATA_VALID
+from ..core.skbuff import CHECKSUM_UNNECESSARY
+
+
+class VethPriv:
+    """struct veth_priv: where the peer is (here, a wire port)."""
+
+    __slots__ = ("port", "peer_name", "rx_malformed")
+
+    def __init__(self, port=None, peer_name=""):
+        self.port = port
+        self.peer_name = peer_name
+        self.rx_malformed = 0
+
+
+def veth_open(dev):
+    return 0
+
+
+def veth_close(dev):
+    return 0
+
+
+def veth_xmit(skb, dev):
+    """ndo_start_xmit: the frame leaves this node on the wire."""
+    if skb.trace is not None:
+        skb.trace.hit("veth_xmit", dev.name)
+    port = dev.priv.port
+    length = skb.len
+    if port is None or not port.send(skb.buf, skb.data, skb.tail, 0, 0, 0,
+                                     skb.trace.id if skb.trace is not None else 0):
+        # No peer or the wire is full: Linux veth counts these as drops too.
+        dev.stats.tx_dropped += 1
+        kfree_skb(skb, SKB_DROP_REASON_DEV_READY)
+        return NETDEV_TX_OK
+    dev.stats.tx_packets += 1
+    dev.stats.tx_bytes += length
+    consume_skb(skb)
+    return NETDEV_TX_OK
+
+
+veth_netdev_ops = NetDeviceOps(ndo_open=veth_open, ndo_stop=veth_close,
+                               ndo_start_xmit=veth_xmit)
+
+
+def veth_setup(name, mac, port=None, peer_name=""):
+    """A veth device ready for register_netdevice (Linux: veth_setup)."""
+    dev = NetDevice(name, kind="veth", priv=VethPriv(port, peer_name))
+    ether_setup(dev)
+    dev.netdev_ops = veth_netdev_ops
+    dev.dev_addr = dev.perm_addr = mac
+    return dev
+
+
+def veth_forward_skb(dev, frame, flags=0, gso_type=0, gso_size=0, trace_id=0):
+    """A frame from the peer arrives: build an skb and hand it to netif_rx.
+
+    frame is untrusted: a runt is dropped and counted, never raised.
+    """
+    n = len(frame)
+    if n < ETH_HLEN:
+        dev.stats.rx_length_errors += 1
+        dev.stats.rx_errors += 1
+        dev.net.drop_reasons[SKB_DROP_REASON_PKT_TOO_SMALL] += 1
+        return NET_RX_DROP
+    skb = build_skb_from_frame(frame)
+    skb.dev = dev
+    net = dev.net
+    tracer = net.tracer
+    if tracer is not None:
+        if trace_id:
+            skb.trace = tracer.ctx_for(trace_id)
+        elif tracer.filter.match_frame(skb.buf, skb.data, skb.tail):
+            skb.trace = tracer.new_ctx()
+        if skb.trace is not None:
+            skb.trace.hit("veth_forward_skb", dev.name)
+    if not dev_forward_skb_ok(dev, skb):
+        dev.stats.rx_dropped += 1
+        kfree_skb(skb, SKB_DROP_REASON_DEV_READY if not netif_running(dev)
+                  else SKB_DROP_REASON_PKT_TOO_SMALL)
+        return NET_RX_DROP
+    if flags & VIRTIO_NET_HDR_F_DATA_VALID:
+        skb.ip_summed = CHECKSUM_UNNECESSARY
+    skb.protocol = eth_type_trans(skb, dev)
+    dev.stats.rx_packets += 1
+    dev.stats.rx_bytes += n
+    return netif_rx(skb)

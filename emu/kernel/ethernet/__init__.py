@@ -1,0 +1,1 @@
+"""Linux: net/ethernet (see the modules)."""

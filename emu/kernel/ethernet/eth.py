@@ -1,0 +1,81 @@
+"""Ethernet: the link-layer header and receive classification.
+
+Linux: net/ethernet/eth.c; IEEE 802.3.
+"""
+import hashlib
+
+from ..core.netdevice import IFF_BROADCAST, IFF_MULTICAST, IFF_PROMISC, HeaderOps
+from ..core.skbuff import (
+    PACKET_BROADCAST, PACKET_HOST, PACKET_MULTICAST, PACKET_OTHERHOST,
+    skb_push, skb_reset_mac_header,
+)
+from ..hdr.if_arp import ARPHRD_ETHER
+from ..hdr.if_ether import (
+    BROADCAST, ETH_DATA_LEN, ETH_HLEN, ETH_P_802_2, ETH_P_802_3_MIN, ethhdr,
+)
+
+
+def eth_header(skb, dev, type, daddr, saddr, length):
+    """header_ops.create: push the 14-byte Ethernet header."""
+    off = skb_push(skb, ETH_HLEN)
+    ethhdr.pack_into(skb.buf, off, daddr if daddr is not None else BROADCAST,
+                     saddr if saddr is not None else dev.dev_addr, type)
+    return ETH_HLEN
+
+
+def eth_header_parse(skb):
+    """header_ops.parse: the source address of a received frame."""
+    off = skb.mac_header + 6
+    return bytes(skb.buf[off:off + 6])
+
+
+eth_header_ops = HeaderOps(create=eth_header, parse=eth_header_parse)
+
+
+def eth_type_trans(skb, dev):
+    """Classify a received frame (pkt_type), pull the header, return the protocol.
+
+    The caller has checked that skb.len >= ETH_HLEN.
+    """
+    skb.dev = dev
+    skb_reset_mac_header(skb)
+    buf = skb.buf
+    off = skb.data
+    skb.data = off + ETH_HLEN
+    skb.len -= ETH_HLEN
+    dest = buf[off:off + 6]
+    if dest[0] & 1:
+        skb.pkt_type = PACKET_BROADCAST if dest == BROADCAST else PACKET_MULTICAST
+    elif dest != dev.dev_addr:
+        skb.pkt_type = PACKET_OTHERHOST
+    else:
+        skb.pkt_type = PACKET_HOST
+    proto = (buf[off + 12] << 8) | buf[off + 13]
+    if proto >= ETH_P_802_3_MIN:
+        return proto
+    # An 802.3 length field: Linux hands these to 802.2 LLC.
+    return ETH_P_802_2
+
+
+def eth_hw_addr_derive(*names):
+    """A stable, locally administered unicast MAC from names (node, interface)."""
+    digest = hashlib.blake2s("/".join(names).encode(), digest_size=6).digest()
+    return bytes([(digest[0] & 0xFC) | 0x02]) + digest[1:]
+
+
+def ether_setup(dev):
+    """Fill in the Ethernet defaults of a net_device (drivers call this)."""
+    dev.header_ops = eth_header_ops
+    dev.type = ARPHRD_ETHER
+    dev.hard_header_len = ETH_HLEN
+    dev.mtu = ETH_DATA_LEN
+    dev.addr_len = 6
+    dev.broadcast = BROADCAST
+    dev.flags = IFF_BROADCAST | IFF_MULTICAST
+
+
+def dev_set_promiscuity(dev, on):
+    if on:
+        dev.flags |= IFF_PROMISC
+    else:
+        dev.flags &= ~IFF_PROMISC

@@ -1,0 +1,1 @@
+"""Header layouts (include/uapi/linux/*.h)."""

@@ -1,0 +1,31 @@
+"""ICMP header layout and types.
+
+Linux: include/uapi/linux/icmp.h; RFC 792.
+"""
+import struct
+
+ICMP_ECHOREPLY = 0
+ICMP_DEST_UNREACH = 3
+ICMP_SOURCE_QUENCH = 4
+ICMP_REDIRECT = 5
+ICMP_ECHO = 8
+ICMP_TIME_EXCEEDED = 11
+ICMP_PARAMETERPROB = 12
+ICMP_TIMESTAMP = 13
+ICMP_TIMESTAMPREPLY = 14
+NR_ICMP_TYPES = 18
+
+# Codes for ICMP_DEST_UNREACH
+ICMP_NET_UNREACH = 0
+ICMP_HOST_UNREACH = 1
+ICMP_PROT_UNREACH = 2
+ICMP_PORT_UNREACH = 3
+ICMP_FRAG_NEEDED = 4
+
+# Codes for ICMP_TIME_EXCEEDED
+ICMP_EXC_TTL = 0
+ICMP_EXC_FRAGTIME = 1
+
+# type code checksum id sequence (echo)
+icmphdr = struct.Struct("!BBHHH")
+ICMPHDR_LEN = icmphdr.size  # 8

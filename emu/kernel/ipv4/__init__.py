@@ -1,0 +1,1 @@
+"""Linux: net/ipv4 (see the modules)."""

@@ -1,0 +1,204 @@
+"""ICMP: echo, and the error messages the stack sends and receives.
+
+Linux: net/ipv4/icmp.c; RFC 792, RFC 1122 3.2.2.
+"""
+from ..core.dev import KernelError
+from ..core.skbuff import (
+    CHECKSUM_UNNECESSARY, LL_MAX_HEADER, PACKET_HOST, SKB_DROP_REASON_ICMP_CSUM,
+    SKB_DROP_REASON_PKT_TOO_SMALL, alloc_skb, consume_skb, kfree_skb, skb_put,
+    skb_reserve,
+)
+from ..core.snmp import ICMP_TYPE_FIELDS, icmp_out_count, icmpmsg_inc
+from ..hdr.checksum import csum_fold, csum_partial
+from ..hdr.icmp import (
+    ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_ECHOREPLY, ICMP_FRAG_NEEDED, ICMP_HOST_UNREACH,
+    ICMP_PARAMETERPROB, ICMP_PORT_UNREACH, ICMP_PROT_UNREACH, ICMP_REDIRECT,
+    ICMP_SOURCE_QUENCH, ICMP_TIME_EXCEEDED, NR_ICMP_TYPES,
+)
+from ..hdr.ip import IP_OFFSET, IPPROTO_ICMP, ipv4_is_lbcast, ipv4_is_multicast
+from .ip_output import ip_build_header, ip_local_out
+from .route import RTN_BROADCAST, RTN_LOCAL, inet_addr_type, ip_route_output_key
+
+__all__ = ["ICMP_DEST_UNREACH", "ICMP_PROT_UNREACH", "ICMP_PORT_UNREACH",
+           "ICMP_HOST_UNREACH", "ICMP_FRAG_NEEDED", "icmp_send", "icmp_rcv"]
+
+ICMP_ERRORS = frozenset((ICMP_DEST_UNREACH, ICMP_SOURCE_QUENCH, ICMP_REDIRECT,
+                         ICMP_TIME_EXCEEDED, ICMP_PARAMETERPROB))
+# RFC 1812 4.3.2.3: an error quotes the IP header and at least 8 bytes;
+# Linux quotes as much as fits in 576 bytes.
+ICMP_ERR_MAX = 576 - 20 - 8
+
+
+def icmp_push_reply(net, saddr, daddr, icmp_type, code, rest, data, tos=0, trace=None):
+    """Build and send one ICMP message (icmp_push_reply / ip_push_pending_frames)."""
+    try:
+        rt = ip_route_output_key(net, daddr, saddr)
+    except KernelError:
+        net.mib["Icmp"]["OutErrors"] += 1
+        return
+    n = 8 + len(data)
+    skb = alloc_skb(LL_MAX_HEADER + 20 + n)
+    skb_reserve(skb, LL_MAX_HEADER + 20)
+    off = skb_put(skb, n)
+    buf = skb.buf
+    buf[off] = icmp_type
+    buf[off + 1] = code
+    buf[off + 4:off + 8] = rest
+    buf[off + 8:off + n] = data
+    c = csum_fold(csum_partial(buf, off, off + n))
+    buf[off + 2] = c >> 8
+    buf[off + 3] = c & 0xFF
+    skb.transport_header = off
+    skb.dst = rt
+    skb.trace = trace
+    if not saddr:
+        from .devinet import inet_select_addr
+        saddr = rt.prefsrc or inet_select_addr(rt.dev, daddr)
+    ip_build_header(skb, saddr, daddr, IPPROTO_ICMP, net.sysctl["net.ipv4.ip_default_ttl"], tos)
+    icmp_out_count(net, icmp_type)
+    if trace is not None:
+        trace.hit("icmp_push_reply")
+    ip_local_out(net, None, skb)
+
+
+def icmp_reply(skb, icmp_type, rest, data):
+    """Answer the sender of skb (echo reply): source is the address it was sent to."""
+    if skb.trace is not None:
+        skb.trace.hit("icmp_reply")
+    net = skb.dev.net
+    nh = skb.network_header
+    saddr = int.from_bytes(skb.buf[nh + 12:nh + 16], "big")
+    daddr = int.from_bytes(skb.buf[nh + 16:nh + 20], "big")
+    if inet_addr_type(net, daddr) != RTN_LOCAL:
+        daddr = 0       # a broadcast echo: answer from our own address
+    icmp_push_reply(net, daddr, saddr, icmp_type, 0, rest, data, skb.buf[nh + 1], skb.trace)
+
+
+def icmp_echo(skb):
+    """RFC 1122 3.2.2.6: reply with the same identifier, sequence and data."""
+    if skb.trace is not None:
+        skb.trace.hit("icmp_echo")
+    net = skb.dev.net
+    if net.sysctl["net.ipv4.icmp_echo_ignore_all"]:
+        return consume_skb(skb)
+    buf = skb.buf
+    t = skb.transport_header
+    icmp_reply(skb, ICMP_ECHOREPLY, bytes(buf[t + 4:t + 8]), bytes(buf[t + 8:skb.tail]))
+    consume_skb(skb)
+    return 0
+
+
+def icmp_unreach(skb):
+    """An error about a datagram we sent: tell the protocol that sent it."""
+    net = skb.dev.net
+    t = skb.transport_header
+    if skb.tail - t < 8 + 20:
+        consume_skb(skb)
+        return 0
+    inner = t + 8
+    ihl = (skb.buf[inner] & 15) * 4
+    proto = skb.buf[inner + 9]
+    handler = net.proto["icmp_err_handlers"].get(proto)
+    if handler is not None and skb.tail - inner >= ihl + 8:
+        handler(skb, skb.buf[t], skb.buf[t + 1], inner, inner + ihl)
+    consume_skb(skb)
+    return 0
+
+
+def icmp_discard(skb):
+    consume_skb(skb)
+    return 0
+
+
+# icmp_pointers[]: the handler for each type we receive
+ICMP_HANDLERS = {ICMP_ECHO: icmp_echo, ICMP_DEST_UNREACH: icmp_unreach,
+                 ICMP_TIME_EXCEEDED: icmp_unreach, ICMP_PARAMETERPROB: icmp_unreach,
+                 ICMP_SOURCE_QUENCH: icmp_discard, ICMP_REDIRECT: icmp_discard,
+                 ICMP_ECHOREPLY: icmp_discard}
+
+
+def icmp_rcv(skb):
+    """The IPPROTO_ICMP handler: checksum, count, dispatch by type."""
+    if skb.trace is not None:
+        skb.trace.hit("icmp_rcv")
+    net = skb.dev.net
+    m = net.mib["Icmp"]
+    m["InMsgs"] += 1
+    if skb.len < 8:
+        m["InErrors"] += 1
+        kfree_skb(skb, SKB_DROP_REASON_PKT_TOO_SMALL)
+        return 0
+    buf = skb.buf
+    t = skb.data
+    if skb.ip_summed != CHECKSUM_UNNECESSARY and csum_partial(buf, t, skb.tail) != 0xFFFF:
+        m["InCsumErrors"] += 1
+        m["InErrors"] += 1
+        kfree_skb(skb, SKB_DROP_REASON_ICMP_CSUM)
+        return 0
+    icmp_type = buf[t]
+    f = ICMP_TYPE_FIELDS.get(icmp_type)
+    if f:
+        m[f[0]] += 1
+    icmpmsg_inc(net, "In", icmp_type)
+    if icmp_type > NR_ICMP_TYPES:
+        m["InErrors"] += 1
+        kfree_skb(skb, "ICMP_TYPE")
+        return 0
+    # RFC 1122 3.2.2.6: echo to a broadcast address may be ignored (Linux default).
+    if skb.pkt_type != PACKET_HOST and icmp_type == ICMP_ECHO and \
+            net.sysctl["net.ipv4.icmp_echo_ignore_broadcasts"]:
+        consume_skb(skb)
+        return 0
+    handler = ICMP_HANDLERS.get(icmp_type, icmp_discard)
+    return handler(skb)
+
+
+def icmp_send(skb_in, icmp_type, code, info):
+    """Send an ICMP error about skb_in to its source (RFC 1122 3.2.2 rules)."""
+    net = (skb_in.dev or skb_in.dst.dev).net
+    buf = skb_in.buf
+    nh = skb_in.network_header
+    if nh < 0 or skb_in.tail - nh < 20:
+        return
+    ihl = (buf[nh] & 15) * 4
+    saddr = int.from_bytes(buf[nh + 12:nh + 16], "big")
+    daddr = int.from_bytes(buf[nh + 16:nh + 20], "big")
+    # Never about: broadcasts/multicasts, non-first fragments, ICMP errors.
+    if skb_in.pkt_type != PACKET_HOST:
+        return
+    if ipv4_is_multicast(daddr) or ipv4_is_lbcast(daddr) or ipv4_is_multicast(saddr) \
+            or saddr == 0 or inet_addr_type(net, daddr) == RTN_BROADCAST:
+        return
+    if ((buf[nh + 6] << 8) | buf[nh + 7]) & IP_OFFSET:
+        return
+    if buf[nh + 9] == IPPROTO_ICMP and skb_in.tail - nh >= ihl + 1 and \
+            buf[nh + ihl] in ICMP_ERRORS:
+        return
+    if not _icmp_global_allow(net):
+        net.mib["Icmp"]["OutRateLimitGlobal"] += 1
+        return
+    src = daddr if inet_addr_type(net, daddr) == RTN_LOCAL else 0
+    rest = (info & 0xFFFF).to_bytes(4, "big") if code == ICMP_FRAG_NEEDED else b"\x00" * 4
+    quoted = bytes(buf[nh:min(skb_in.tail, nh + ICMP_ERR_MAX)])
+    icmp_push_reply(net, src, saddr, icmp_type, code, rest, quoted, buf[nh + 1])
+
+
+def _icmp_global_allow(net):
+    """icmp_global_allow: a token bucket shared by all errors (icmp_msgs_per_sec)."""
+    st = net.proto.setdefault("icmp_global", {"credit": 50.0, "stamp": net.clock()})
+    now = net.clock()
+    st["credit"] = min(50.0, st["credit"] + (now - st["stamp"]) * 1000.0)
+    st["stamp"] = now
+    if st["credit"] < 1.0:
+        return False
+    st["credit"] -= 1.0
+    return True
+
+
+def icmp_send_host_unreach(skb):
+    """ARP gave up on the next hop: tell the sender (arp_error_report)."""
+    icmp_send(skb, ICMP_DEST_UNREACH, ICMP_HOST_UNREACH, 0)
+
+
+def icmp_init(net):
+    net.proto.setdefault("icmp_err_handlers", {})

@@ -1,0 +1,131 @@
+"""IPv4 receive: header checks, routing decision, local delivery.
+
+Linux: net/ipv4/ip_input.c; RFC 791, RFC 1122 3.2.1.
+"""
+from ..core.skbuff import (
+    CHECKSUM_UNNECESSARY, PACKET_HOST, PACKET_OTHERHOST, SKB_DROP_REASON_IP_CSUM,
+    SKB_DROP_REASON_IP_INADDRERRORS, SKB_DROP_REASON_IP_INHDR,
+    SKB_DROP_REASON_IP_NOPROTO, SKB_DROP_REASON_OTHERHOST,
+    SKB_DROP_REASON_PKT_TOO_SMALL, consume_skb, kfree_skb, skb_trim,
+)
+from ..hdr.checksum import csum_partial
+from ..hdr.ip import IP_MF, IP_OFFSET
+from ..netfilter.core import NF_HOOK, NF_INET_LOCAL_IN, NF_INET_PRE_ROUTING
+from .icmp import ICMP_DEST_UNREACH, ICMP_PROT_UNREACH, icmp_send
+from .ip_fragment import ip_defrag
+from .raw import raw_local_deliver
+from .route import ip_route_input_noref
+
+
+def ip_rcv(skb, dev, pt, orig_dev):
+    """The ETH_P_IP handler: validate the header (RFC 1122 3.2.1), then PRE_ROUTING."""
+    if skb.trace is not None:
+        skb.trace.hit("ip_rcv")
+    net = dev.net
+    ip = net.mib["Ip"]
+    if skb.pkt_type == PACKET_OTHERHOST:
+        kfree_skb(skb, SKB_DROP_REASON_OTHERHOST)
+        return 1
+    ip["InReceives"] += 1
+    net.mib["IpExt"]["InOctets"] += skb.len
+    buf = skb.buf
+    off = skb.data
+    if skb.len < 20:
+        return _hdr_error(skb, ip, SKB_DROP_REASON_PKT_TOO_SMALL)
+    ver_ihl = buf[off]
+    ihl = (ver_ihl & 15) * 4
+    if ver_ihl >> 4 != 4 or ihl < 20 or skb.len < ihl:
+        return _hdr_error(skb, ip, SKB_DROP_REASON_IP_INHDR)
+    if csum_partial(buf, off, off + ihl) != 0xFFFF:
+        net.mib["IpExt"]["InCsumErrors"] += 1
+        return _hdr_error(skb, ip, SKB_DROP_REASON_IP_CSUM)
+    tot_len = (buf[off + 2] << 8) | buf[off + 3]
+    if skb.len < tot_len:
+        net.mib["IpExt"]["InTruncatedPkts"] += 1
+        ip["InDiscards"] += 1
+        kfree_skb(skb, SKB_DROP_REASON_PKT_TOO_SMALL)
+        return 1
+    if tot_len < ihl:
+        return _hdr_error(skb, ip, SKB_DROP_REASON_IP_INHDR)
+    skb_trim(skb, tot_len)          # drop Ethernet padding
+    skb.network_header = off
+    skb.transport_header = off + ihl
+    return NF_HOOK(NF_INET_PRE_ROUTING, net, skb, dev, None, ip_rcv_finish)
+
+
+def _hdr_error(skb, ip, reason):
+    ip["InHdrErrors"] += 1
+    kfree_skb(skb, reason)
+    return 1
+
+
+def ip_rcv_finish(skb):
+    """Route the packet (dst.input) unless it already has a dst, and follow it."""
+    if skb.trace is not None:
+        skb.trace.hit("ip_rcv_finish")
+    if skb.dst is None:
+        buf = skb.buf
+        nh = skb.network_header
+        daddr = int.from_bytes(buf[nh + 16:nh + 20], "big")
+        saddr = int.from_bytes(buf[nh + 12:nh + 16], "big")
+        err = ip_route_input_noref(skb, daddr, saddr, buf[nh + 1], skb.dev)
+        if err:
+            net = skb.dev.net
+            if err == -18 or err == -101:     # EXDEV (not forwarding), ENETUNREACH
+                net.mib["IpExt"]["InNoRoutes"] += 1
+                net.mib["Ip"]["InAddrErrors"] += 1
+            else:
+                net.mib["Ip"]["InAddrErrors"] += 1
+            kfree_skb(skb, SKB_DROP_REASON_IP_INADDRERRORS)
+            return 1
+    return dst_input(skb)
+
+
+def dst_input(skb):
+    return skb.dst.input(skb)
+
+
+def ip_local_deliver(skb):
+    """Deliver to this host: reassemble fragments, then LOCAL_IN."""
+    if skb.trace is not None:
+        skb.trace.hit("ip_local_deliver")
+    nh = skb.network_header
+    frag = (skb.buf[nh + 6] << 8) | skb.buf[nh + 7]
+    net = skb.dev.net
+    if frag & (IP_MF | IP_OFFSET):
+        skb = ip_defrag(net, skb)
+        if skb is None:
+            return 0
+    return NF_HOOK(NF_INET_LOCAL_IN, net, skb, skb.dev, None, ip_local_deliver_finish)
+
+
+def ip_local_deliver_finish(skb):
+    if skb.trace is not None:
+        skb.trace.hit("ip_local_deliver_finish")
+    nh = skb.network_header
+    ihl = (skb.buf[nh] & 15) * 4
+    skb.len -= nh + ihl - skb.data
+    skb.data = nh + ihl
+    skb.transport_header = skb.data
+    return ip_protocol_deliver_rcu(skb, skb.buf[nh + 9])
+
+
+def ip_protocol_deliver_rcu(skb, protocol):
+    """Raw sockets get a clone; then the registered protocol handler runs."""
+    net = skb.dev.net
+    raw = net.proto.get("raw_hash")
+    delivered = raw_local_deliver(skb, protocol) if raw and raw.get(protocol) else False
+    ipprot = net.proto["inet_protos"].get(protocol)
+    if ipprot is not None:
+        net.mib["Ip"]["InDelivers"] += 1
+        return ipprot(skb)
+    if delivered:
+        net.mib["Ip"]["InDelivers"] += 1
+        consume_skb(skb)
+        return 0
+    net.mib["Ip"]["InUnknownProtos"] += 1
+    if skb.pkt_type == PACKET_HOST:
+        icmp_send(skb, ICMP_DEST_UNREACH, ICMP_PROT_UNREACH, 0)
+    kfree_skb(skb, SKB_DROP_REASON_IP_NOPROTO)
+    return 0
+

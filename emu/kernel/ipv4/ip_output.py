@@ -1,0 +1,109 @@
+"""IPv4 send: build the header, LOCAL_OUT, POST_ROUTING, neighbour output.
+
+Linux: net/ipv4/ip_output.c; RFC 791.
+"""
+from ..core.neighbour import __neigh_lookup, neigh_output
+from ..core.skbuff import SKB_DROP_REASON_NEIGH_FAILED, kfree_skb
+from ..hdr.checksum import csum_fold, csum_partial
+from ..hdr.if_ether import ETH_P_IP
+from ..hdr.ip import IP_DF, iphdr
+from ..netfilter.core import NF_HOOK, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING
+from .route import rt_nexthop
+
+
+def ip_select_ident(net):
+    """The IP ID of a new datagram (Linux hashes per destination; emu counts per net)."""
+    v = net.proto["ip_ident"] = (net.proto.get("ip_ident", 0) + 1) & 0xFFFF
+    return v
+
+
+def ip_send_check(buf, off):
+    """Compute the header checksum in place (ip_send_check)."""
+    ihl = (buf[off] & 15) * 4
+    buf[off + 10] = buf[off + 11] = 0
+    c = csum_fold(csum_partial(buf, off, off + ihl))
+    buf[off + 10] = c >> 8
+    buf[off + 11] = c & 0xFF
+
+
+def ip_build_header(skb, saddr, daddr, protocol, ttl, tos=0, df=False, ident=None):
+    """Push a 20-byte IPv4 header in front of skb.data (the header of ip_make_skb)."""
+    from ..core.skbuff import skb_push
+    off = skb_push(skb, 20)
+    skb.network_header = off
+    net = skb.dst.dev.net if skb.dst is not None else None
+    if ident is None:
+        ident = ip_select_ident(net) if net is not None else 0
+    iphdr.pack_into(skb.buf, off, 0x45, tos, skb.len, ident, IP_DF if df else 0,
+                    ttl, protocol, 0, saddr.to_bytes(4, "big"), daddr.to_bytes(4, "big"))
+    skb.protocol = ETH_P_IP
+    return off
+
+
+def __ip_local_out(net, skb):
+    off = skb.network_header
+    buf = skb.buf
+    tot = skb.tail - off
+    buf[off + 2] = tot >> 8
+    buf[off + 3] = tot & 0xFF
+    ip_send_check(buf, off)
+    net.mib["Ip"]["OutRequests"] += 1
+    return NF_HOOK(NF_INET_LOCAL_OUT, net, skb, None, skb.dst.dev, dst_output)
+
+
+def ip_local_out(net, sk, skb):
+    """Send a locally generated datagram whose header is complete but for len/csum."""
+    if skb.trace is not None:
+        skb.trace.hit("ip_local_out")
+    return __ip_local_out(net, skb)
+
+
+def dst_output(skb):
+    if skb.trace is not None:
+        skb.trace.hit("dst_output")
+    return skb.dst.output(skb)
+
+
+def ip_output(skb):
+    """dst.output for unicast: set the device and run POST_ROUTING."""
+    if skb.trace is not None:
+        skb.trace.hit("ip_output")
+    dev = skb.dst.dev
+    skb.dev = dev
+    skb.protocol = ETH_P_IP
+    net = dev.net
+    net.mib["IpExt"]["OutOctets"] += skb.len
+    return NF_HOOK(NF_INET_POST_ROUTING, net, skb, None, dev, ip_finish_output)
+
+
+def ip_finish_output(skb):
+    if skb.trace is not None:
+        skb.trace.hit("ip_finish_output")
+    mtu = skb.dst.pmtu or skb.dev.mtu
+    if skb.len > mtu and not skb.shinfo.gso_size:
+        from .ip_forward import ip_fragment_or_fail
+        return ip_fragment_or_fail(skb, mtu)
+    return ip_finish_output2(skb)
+
+
+def ip_finish_output2(skb):
+    """Find the neighbour for the next hop and hand the packet to it."""
+    if skb.trace is not None:
+        skb.trace.hit("ip_finish_output2")
+    rt = skb.dst
+    dev = skb.dev
+    net = dev.net
+    nh = skb.network_header
+    daddr = int.from_bytes(skb.buf[nh + 16:nh + 20], "big")
+    nexthop = rt_nexthop(rt, daddr)
+    if dev.name == "lo":
+        net.mib["Ip"]["OutTransmits"] += 1
+        dev.header_ops.create(skb, dev, ETH_P_IP, dev.dev_addr, dev.dev_addr, skb.len)
+        from ..core.dev import dev_queue_xmit
+        return dev_queue_xmit(skb)
+    neigh = __neigh_lookup(net.proto["arp_tbl"], nexthop, dev, True)
+    if neigh is None:
+        kfree_skb(skb, SKB_DROP_REASON_NEIGH_FAILED)
+        return -1
+    net.mib["Ip"]["OutTransmits"] += 1
+    return neigh_output(neigh, skb)

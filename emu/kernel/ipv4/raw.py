@@ -1,0 +1,189 @@
+"""Raw IPv4 sockets: what ping uses (SOCK_RAW, IPPROTO_ICMP).
+
+Linux: net/ipv4/raw.c
+"""
+import errno
+import struct
+
+from ..core.dev import KernelError
+from ..core.skbuff import LL_MAX_HEADER, alloc_skb, consume_skb, skb_clone, skb_put, skb_reserve
+from ..core.sock import MSG_PEEK, MSG_TRUNC, Proto, sock_queue_rcv_skb, skb_recv_datagram
+from ..core.snmp import icmp_out_count
+from ..hdr.ip import IPPROTO_ICMP, IPPROTO_RAW, inet_ntoa
+from .ip_output import ip_build_header, ip_local_out, ip_select_ident, ip_send_check
+from .route import RTN_BROADCAST, ip_route_output_key
+
+SOL_RAW = 255
+ICMP_FILTER = 1
+
+
+def raw_hash_sk(sk):
+    sk.net.proto["raw_hash"].setdefault(sk.inet_num, []).append(sk)
+
+
+def raw_unhash_sk(sk):
+    lst = sk.net.proto["raw_hash"].get(sk.inet_num, [])
+    if sk in lst:
+        lst.remove(sk)
+
+
+def raw_v4_match(sk, num, saddr, daddr, dif):
+    return sk.inet_num == num and (not sk.inet_daddr or sk.inet_daddr == saddr) and \
+        (not sk.inet_rcv_saddr or sk.inet_rcv_saddr == daddr) and \
+        (not sk.sk_bound_dev_if or sk.sk_bound_dev_if == dif)
+
+
+def icmp_filter(sk, skb):
+    """ICMP_FILTER: a bit per ICMP type the socket does not want."""
+    mask = sk.proto_data or 0
+    if not mask:
+        return False
+    t = skb.transport_header
+    if skb.tail - t < 1:
+        return True
+    icmp_type = skb.buf[t]
+    return icmp_type < 32 and bool(mask & (1 << icmp_type))
+
+
+def raw_local_deliver(skb, protocol):
+    """Give each matching raw socket a clone (the original continues up)."""
+    if skb.trace is not None:
+        skb.trace.hit("raw_local_deliver")
+    socks = skb.dev.net.proto["raw_hash"].get(protocol)
+    if not socks:
+        return False
+    nh = skb.network_header
+    buf = skb.buf
+    saddr = int.from_bytes(buf[nh + 12:nh + 16], "big")
+    daddr = int.from_bytes(buf[nh + 16:nh + 20], "big")
+    delivered = False
+    for sk in socks:
+        if not raw_v4_match(sk, protocol, saddr, daddr, skb.skb_iif):
+            continue
+        delivered = True
+        if protocol == IPPROTO_ICMP and icmp_filter(sk, skb):
+            continue
+        clone = skb_clone(skb)
+        raw_rcv(sk, clone)
+    return delivered
+
+
+def raw_rcv(sk, skb):
+    """Raw sockets read from the IP header on (skb_push back to it)."""
+    if skb.trace is not None:
+        skb.trace.hit("raw_rcv")
+    skb.len += skb.data - skb.network_header
+    skb.data = skb.network_header
+    if sock_queue_rcv_skb(sk, skb) < 0:
+        sk.net.mib["Ip"]["InDiscards"] += 1
+        return -1
+    return 0
+
+
+def raw_sendmsg(sk, data, flags, addr):
+    """Send one datagram: build the IP header unless IP_HDRINCL."""
+    net = sk.net
+    n = len(data)
+    if n > 0xFFFF - (0 if sk.hdrincl else 20):
+        raise KernelError(errno.EMSGSIZE)
+    if addr is not None:
+        daddr = addr[0]
+    elif sk.inet_daddr:
+        daddr = sk.inet_daddr
+    else:
+        raise KernelError(errno.EDESTADDRREQ)
+    saddr = sk.inet_rcv_saddr
+    rt = ip_route_output_key(net, daddr, saddr, sk.sk_bound_dev_if)
+    if rt.rt_type == RTN_BROADCAST and not sk.sk_broadcast:
+        raise KernelError(errno.EACCES)
+    if sk.hdrincl:
+        if n < 20:
+            raise KernelError(errno.EINVAL)
+        skb = alloc_skb(LL_MAX_HEADER + n)
+        skb_reserve(skb, LL_MAX_HEADER)
+        off = skb_put(skb, n)
+        skb.buf[off:off + n] = data
+        skb.network_header = off
+        skb.dst = rt
+        if skb.buf[off + 4:off + 6] == b"\x00\x00":
+            struct.pack_into("!H", skb.buf, off + 4, ip_select_ident(net))
+        if skb.buf[off + 12:off + 16] == b"\x00\x00\x00\x00":
+            src = rt.prefsrc or _src_for(rt, daddr)
+            skb.buf[off + 12:off + 16] = src.to_bytes(4, "big")
+        ip_send_check(skb.buf, off)
+    else:
+        skb = alloc_skb(LL_MAX_HEADER + 20 + n)
+        skb_reserve(skb, LL_MAX_HEADER + 20)
+        off = skb_put(skb, n)
+        skb.buf[off:off + n] = data
+        skb.transport_header = off
+        skb.dst = rt
+        src = saddr or rt.prefsrc or _src_for(rt, daddr)
+        ttl = sk.uc_ttl if sk.uc_ttl >= 0 else net.sysctl["net.ipv4.ip_default_ttl"]
+        ip_build_header(skb, src, daddr, sk.inet_num, ttl, sk.tos)
+    tracer = net.tracer
+    if tracer is not None and tracer.filter.match_l3(0x0800, skb.buf, skb.network_header, skb.tail):
+        skb.trace = tracer.new_ctx()
+        skb.trace.hit("raw_sendmsg")
+    skb.priority = sk.sk_priority
+    skb.mark = sk.sk_mark
+    if sk.inet_num == IPPROTO_ICMP and skb.transport_header >= 0 and not sk.hdrincl:
+        icmp_out_count(net, skb.buf[skb.transport_header])
+    ip_local_out(net, sk, skb)
+    return n
+
+
+def _src_for(rt, daddr):
+    from .devinet import inet_select_addr
+    return inet_select_addr(rt.dev, daddr)
+
+
+def raw_recvmsg(sk, size, flags):
+    skb = skb_recv_datagram(sk, flags)
+    if skb is None:
+        return b"", None, 0
+    data = bytes(skb.buf[skb.data:skb.data + min(size, skb.len)])
+    msg_flags = MSG_TRUNC if skb.len > size else 0
+    nh = skb.network_header
+    addr = (inet_ntoa(int.from_bytes(skb.buf[nh + 12:nh + 16], "big")), 0)
+    if not flags & MSG_PEEK:
+        consume_skb(skb)
+    return data, addr, msg_flags
+
+
+def raw_setsockopt(sk, level, optname, value):
+    if level == SOL_RAW and optname == ICMP_FILTER:
+        if sk.inet_num != IPPROTO_ICMP:
+            raise KernelError(errno.EOPNOTSUPP)
+        if len(value) < 4:
+            raise KernelError(errno.EINVAL)
+        sk.proto_data = struct.unpack_from("=I", value)[0]
+        return
+    raise KernelError(errno.ENOPROTOOPT)
+
+
+def raw_getsockopt(sk, level, optname, buflen):
+    if level == SOL_RAW and optname == ICMP_FILTER:
+        if sk.inet_num != IPPROTO_ICMP:
+            raise KernelError(errno.EOPNOTSUPP)
+        return struct.pack("=I", sk.proto_data or 0)
+    raise KernelError(errno.ENOPROTOOPT)
+
+
+def raw_init(sk):
+    if sk.inet_num == IPPROTO_RAW:
+        sk.hdrincl = 1
+    raw_hash_sk(sk)
+
+
+def raw_close(sk):
+    raw_unhash_sk(sk)
+
+
+raw_prot = Proto("RAW", init=raw_init, close=raw_close, sendmsg=raw_sendmsg,
+                 recvmsg=raw_recvmsg, setsockopt=raw_setsockopt,
+                 getsockopt=raw_getsockopt)
+
+
+def raw_init_net(net):
+    net.proto["raw_hash"] = {}

@@ -1,0 +1,282 @@
+"""IPv4 routing: the FIB (longest-prefix match) and dst entries.
+
+Linux: net/ipv4/route.c, net/ipv4/fib_frontend.c, net/ipv4/fib_trie.c,
+include/net/route.h, include/net/dst.h
+
+Emulation note: the FIB is a dict of prefixes per prefix length, searched
+from the longest length present down, instead of an LC-trie. Each nexthop
+caches its input and output rtable (as Linux caches nh_rth_input and
+nhc_pcpu_rth_output), so the per-packet lookup allocates nothing.
+"""
+import errno
+
+from ..core.dev import KernelError
+from ..hdr.ip import INADDR_BROADCAST, inet_make_mask, inet_ntoa
+
+RT_TABLE_MAIN = 254
+RT_TABLE_LOCAL = 255
+
+RTN_UNICAST = 1
+RTN_LOCAL = 2
+RTN_BROADCAST = 3
+RTN_BLACKHOLE = 6
+RTN_UNREACHABLE = 7
+RTN_PROHIBIT = 8
+RTN_NAMES = {1: "unicast", 2: "local", 3: "broadcast", 6: "blackhole",
+             7: "unreachable", 8: "prohibit"}
+
+RT_SCOPE_UNIVERSE = 0
+RT_SCOPE_LINK = 253
+RT_SCOPE_HOST = 254
+RT_SCOPE_NAMES = {0: "global", 253: "link", 254: "host"}
+
+RTPROT_KERNEL = "kernel"
+RTPROT_BOOT = "boot"
+RTPROT_STATIC = "static"
+
+
+class Rtable:
+    """struct rtable (whose first member is struct dst_entry)."""
+
+    __slots__ = ("rt_type", "dev", "rt_gw4", "input", "output", "pmtu", "prefsrc",
+                 "obsolete")
+
+    def __init__(self, rt_type, dev, gw, input, output, prefsrc=0):
+        self.rt_type = rt_type
+        self.dev = dev
+        self.rt_gw4 = gw
+        self.input = input           # dst.input: ip_local_deliver / ip_forward / ip_error
+        self.output = output         # dst.output: ip_output / ip_rt_bug
+        self.pmtu = 0
+        self.prefsrc = prefsrc
+        self.obsolete = False
+
+
+def rt_nexthop(rt, daddr):
+    return rt.rt_gw4 or daddr
+
+
+def dst_mtu(rt):
+    return rt.pmtu or rt.dev.mtu
+
+
+class DstOps:
+    """The dst functions inet_init plugs in (dst.input and dst.output choices)."""
+
+    __slots__ = ("local_deliver", "forward", "output")
+
+    def __init__(self, local_deliver, forward, output):
+        self.local_deliver = local_deliver
+        self.forward = forward
+        self.output = output
+
+
+class FibAlias:
+    """One route: prefix, type, scope, nexthop, metric (fib_alias + fib_info)."""
+
+    __slots__ = ("dst", "plen", "type", "scope", "protocol", "priority", "prefsrc",
+                 "dev", "gw", "table", "rth_input", "rth_output")
+
+    def __init__(self, dst, plen, type, dev, gw=0, scope=RT_SCOPE_UNIVERSE,
+                 protocol=RTPROT_STATIC, priority=0, prefsrc=0, table=RT_TABLE_MAIN):
+        self.dst = dst
+        self.plen = plen
+        self.type = type
+        self.scope = scope
+        self.protocol = protocol
+        self.priority = priority
+        self.prefsrc = prefsrc
+        self.dev = dev
+        self.gw = gw
+        self.table = table
+        self.rth_input = None
+        self.rth_output = None
+
+    def describe(self):
+        """A row of `ip route show`."""
+        d = {"type": RTN_NAMES.get(self.type, str(self.type)),
+             "dst": "default" if self.plen == 0 and self.type == RTN_UNICAST
+             else inet_ntoa(self.dst) + ("" if self.plen == 32 else "/%d" % self.plen),
+             "dev": self.dev.name if self.dev is not None else None,
+             "proto": self.protocol, "scope": RT_SCOPE_NAMES.get(self.scope, str(self.scope)),
+             "metric": self.priority, "table": "local" if self.table == RT_TABLE_LOCAL else "main"}
+        if self.gw:
+            d["via"] = inet_ntoa(self.gw)
+        if self.prefsrc:
+            d["src"] = inet_ntoa(self.prefsrc)
+        return d
+
+
+class FibTable:
+    """struct fib_table: routes by prefix length, then by prefix."""
+
+    def __init__(self, tb_id):
+        self.tb_id = tb_id
+        self.by_plen = {}          # plen -> {prefix: [FibAlias sorted by priority]}
+        self.plens = []            # prefix lengths present, longest first
+
+    def insert(self, fa):
+        bucket = self.by_plen.setdefault(fa.plen, {})
+        if fa.plen not in self.plens:
+            self.plens.append(fa.plen)
+            self.plens.sort(reverse=True)
+        lst = bucket.setdefault(fa.dst, [])
+        for old in lst:
+            if old.priority == fa.priority and old.type == fa.type and \
+                    old.dev is fa.dev and old.gw == fa.gw:
+                raise KernelError(errno.EEXIST, "route exists")
+        lst.append(fa)
+        lst.sort(key=lambda a: a.priority)
+
+    def delete(self, match):
+        """Remove routes for which match(fa) is true; returns how many."""
+        n = 0
+        for plen in list(self.by_plen):
+            bucket = self.by_plen[plen]
+            for prefix in list(bucket):
+                keep = [fa for fa in bucket[prefix] if not match(fa)]
+                n += len(bucket[prefix]) - len(keep)
+                if keep:
+                    bucket[prefix] = keep
+                else:
+                    del bucket[prefix]
+            if not bucket:
+                del self.by_plen[plen]
+                self.plens.remove(plen)
+        return n
+
+    def lookup(self, daddr):
+        """Longest-prefix match: the best usable route for daddr, or None."""
+        by_plen = self.by_plen
+        for plen in self.plens:
+            lst = by_plen[plen].get(daddr & inet_make_mask(plen))
+            if lst:
+                for fa in lst:
+                    if fa.dev is None or fa.dev.flags & 1:   # IFF_UP
+                        return fa
+        return None
+
+    def routes(self):
+        out = []
+        for plen in self.plens:
+            for prefix in sorted(self.by_plen[plen]):
+                out.extend(self.by_plen[plen][prefix])
+        return out
+
+
+def fib_init(net):
+    net.proto["fib"] = {RT_TABLE_LOCAL: FibTable(RT_TABLE_LOCAL),
+                        RT_TABLE_MAIN: FibTable(RT_TABLE_MAIN)}
+
+
+def fib_lookup(net, daddr):
+    """Local table first (our own and broadcast addresses), then main."""
+    tables = net.proto["fib"]
+    fa = tables[RT_TABLE_LOCAL].lookup(daddr)
+    if fa is not None:
+        return fa
+    return tables[RT_TABLE_MAIN].lookup(daddr)
+
+
+def inet_addr_type(net, addr):
+    """RTN_LOCAL, RTN_BROADCAST or RTN_UNICAST for addr, as this node sees it."""
+    if addr == INADDR_BROADCAST:
+        return RTN_BROADCAST
+    fa = net.proto["fib"][RT_TABLE_LOCAL].lookup(addr)
+    if fa is not None:
+        return fa.type
+    return RTN_UNICAST
+
+
+def fib_route_add(net, dst, plen, dev=None, gw=0, type=RTN_UNICAST, scope=None,
+                  protocol=RTPROT_STATIC, priority=0, prefsrc=0, table=RT_TABLE_MAIN):
+    """`ip route add`: checks as fib_create_info does, then inserts."""
+    if plen < 0 or plen > 32 or dst & ~inet_make_mask(plen) & 0xFFFFFFFF:
+        raise KernelError(errno.EINVAL, "invalid prefix")
+    if gw:
+        # The gateway must be reachable on a connected (link-scope) route.
+        via = net.proto["fib"][RT_TABLE_MAIN].lookup(gw)
+        if via is None or via.gw or (dev is not None and via.dev is not dev):
+            raise KernelError(errno.ENETUNREACH, "gateway %s unreachable" % inet_ntoa(gw))
+        dev = via.dev
+    if dev is None and type == RTN_UNICAST:
+        raise KernelError(errno.ENODEV, "no device for route")
+    if scope is None:
+        scope = RT_SCOPE_UNIVERSE if gw else (RT_SCOPE_HOST if type == RTN_LOCAL else RT_SCOPE_LINK)
+    fa = FibAlias(dst, plen, type, dev, gw, scope, protocol, priority, prefsrc, table)
+    net.proto["fib"][table].insert(fa)
+    rt_cache_flush(net)
+    return fa
+
+
+def fib_route_del(net, dst, plen, gw=None, dev=None, table=RT_TABLE_MAIN):
+    n = net.proto["fib"][table].delete(
+        lambda fa: fa.dst == dst and fa.plen == plen and (gw is None or fa.gw == gw)
+        and (dev is None or fa.dev is dev))
+    if not n:
+        raise KernelError(errno.ESRCH, "no such route")
+    rt_cache_flush(net)
+
+
+def rt_cache_flush(net):
+    """Routes changed: cached dsts (in sockets) must be looked up again."""
+    net.proto["rt_genid"] = net.proto.get("rt_genid", 0) + 1
+
+
+def ip_route_output_key(net, daddr, saddr=0, oif=0):
+    """The output route to daddr (ip_route_output_flow): an Rtable or ENETUNREACH."""
+    fa = fib_lookup(net, daddr)
+    if fa is None or fa.type not in (RTN_UNICAST, RTN_LOCAL, RTN_BROADCAST):
+        raise KernelError(errno.ENETUNREACH, "network unreachable")
+    if oif and fa.dev is not None and fa.dev.ifindex != oif and fa.type == RTN_UNICAST:
+        raise KernelError(errno.ENETUNREACH, "network unreachable via that device")
+    rt = fa.rth_output
+    if rt is None:
+        dev = fa.dev
+        if fa.type == RTN_LOCAL:
+            # Traffic to our own addresses goes through lo, as in Linux.
+            dev = net.dev_by_name.get("lo", dev)
+        ops = net.proto["ipv4_dst_ops"]
+        rt = Rtable(fa.type, dev, fa.gw, ops.local_deliver, ops.output, fa.prefsrc)
+        fa.rth_output = rt
+    return rt
+
+
+def ip_route_input_noref(skb, daddr, saddr, tos, dev):
+    """Choose dst.input for a received packet; returns 0 or a negative errno."""
+    net = dev.net
+    ops = net.proto["ipv4_dst_ops"]
+    # Martian sources (RFC 1812 5.3.7): never valid as a source address.
+    if saddr == INADDR_BROADCAST or (saddr & 0xF0000000) == 0xE0000000 or \
+            ((saddr & 0xFF000000) == 0x7F000000 and dev.name != "lo"):
+        return -errno.EINVAL
+    if daddr == INADDR_BROADCAST or (saddr == 0 and daddr == 0):
+        skb.dst = _local_rt(net, dev, RTN_BROADCAST, ops.local_deliver)
+        return 0
+    if (daddr & 0xF0000000) == 0xE0000000:
+        return -errno.EINVAL         # multicast routing: not modelled
+    fa = fib_lookup(net, daddr)
+    if fa is None:
+        return -errno.ENETUNREACH
+    if fa.type in (RTN_LOCAL, RTN_BROADCAST):
+        skb.dst = _local_rt(net, dev, fa.type, ops.local_deliver)
+        return 0
+    if fa.type != RTN_UNICAST:
+        return -errno.EHOSTUNREACH
+    if not net.sysctl["net.ipv4.ip_forward"]:
+        return -errno.EXDEV           # not a router: Linux answers -EXDEV too
+    rt = fa.rth_input
+    if rt is None:
+        rt = Rtable(RTN_UNICAST, fa.dev, fa.gw, ops.forward, ops.output)
+        fa.rth_input = rt
+    skb.dst = rt
+    return 0
+
+
+def _local_rt(net, dev, rt_type, input):
+    cache = net.proto.setdefault("rt_local_cache", {})
+    key = (dev.ifindex, rt_type)
+    rt = cache.get(key)
+    if rt is None:
+        rt = cache[key] = Rtable(rt_type, dev, 0, input, None)
+    return rt

@@ -1,0 +1,1 @@
+"""Linux: net/netfilter (see the modules)."""

@@ -1,0 +1,1 @@
+"""Linux: net/sched (see the modules)."""

@@ -1,0 +1,347 @@
+"""The system call layer: descriptors, tasks, and sys_* entry points.
+
+Linux: net/socket.c
+
+A Task is one user-space client of the node (a process attached to it): it
+has its own descriptor table, and task_exit closes what it left open, as
+process exit does. Kernel calls never sleep: a call that would block raises
+SyscallBlock naming the wait queues and the timeout, and the runtime parks
+the request there and calls again when woken (Linux: sk_wait_data and
+schedule_timeout in the middle of the call).
+"""
+import errno
+import socket as _pysocket
+
+from .core.dev import KernelError
+from .core.sock import (
+    EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, MSG_DONTWAIT, SOCK_MIN_RCVBUF,
+    SOCK_MIN_SNDBUF, Socket,
+)
+from .hdr.ip import inet_aton
+from .ipv4.af_inet import AF_INET, inet_create
+
+SOL_SOCKET = 1
+SO_DEBUG = 1
+SO_REUSEADDR = 2
+SO_TYPE = 3
+SO_ERROR = 4
+SO_DONTROUTE = 5
+SO_BROADCAST = 6
+SO_SNDBUF = 7
+SO_RCVBUF = 8
+SO_KEEPALIVE = 9
+SO_PRIORITY = 12
+SO_REUSEPORT = 15
+SO_RCVTIMEO = 20
+SO_SNDTIMEO = 21
+SO_BINDTODEVICE = 25
+SO_PROTOCOL = 38
+SO_DOMAIN = 39
+SO_MARK = 36
+
+SOCK_NONBLOCK = 0o4000
+SOCK_CLOEXEC = 0o2000000
+SOCK_TYPE_MASK = 0xF
+
+SOCK_RCVBUF_LOCK = 2
+SOCK_SNDBUF_LOCK = 1
+
+
+class SyscallBlock(Exception):
+    """The call must wait: for one of wqs to wake it, or for timeout seconds."""
+
+    def __init__(self, wqs, timeout, on_timeout=errno.EAGAIN):
+        super().__init__("would block")
+        self.wqs = wqs
+        self.timeout = timeout        # None: forever
+        self.on_timeout = on_timeout  # errno when the timeout runs out (0: return)
+
+
+class Task:
+    """A user-space process attached to the node: its descriptor table."""
+
+    def __init__(self, net, tid, name=""):
+        self.net = net
+        self.tid = tid
+        self.name = name
+        self.fds = {}
+        self.next_fd = 3      # 0, 1, 2 are the client's own stdio
+
+    def alloc_fd(self, sock):
+        fd = self.next_fd
+        while fd in self.fds:
+            fd += 1
+        self.fds[fd] = sock
+        self.next_fd = fd + 1
+        return fd
+
+
+def _families(net):
+    return net.proto.setdefault("net_families", {AF_INET: inet_create})
+
+
+def sock_register(net, family, create):
+    _families(net)[family] = create
+
+
+def sockfd_lookup(task, fd):
+    sock = task.fds.get(fd)
+    if sock is None:
+        raise KernelError(errno.EBADF)
+    return sock
+
+
+def _addr(addr):
+    """A (host, port) tuple from the client -> (ip int, port)."""
+    if not isinstance(addr, (tuple, list)) or len(addr) != 2:
+        raise KernelError(errno.EINVAL, "address must be (host, port)")
+    host, port = addr
+    if not isinstance(port, int) or not 0 <= port <= 65535:
+        raise KernelError(errno.EINVAL, "port must be 0-65535")
+    if host in ("", "0.0.0.0"):
+        return 0, port
+    if host == "<broadcast>":
+        return 0xFFFFFFFF, port
+    try:
+        return inet_aton(host), port
+    except (OSError, TypeError):
+        raise KernelError(errno.EINVAL, "bad IPv4 address %r" % (host,))
+
+
+def sys_socket(task, family, type, protocol):
+    create = _families(task.net).get(family)
+    if create is None:
+        raise KernelError(errno.EAFNOSUPPORT)
+    base_type = type & SOCK_TYPE_MASK
+    if type & ~(SOCK_TYPE_MASK | SOCK_NONBLOCK | SOCK_CLOEXEC):
+        raise KernelError(errno.EINVAL)
+    sock = Socket(family, base_type)
+    sock.nonblock = bool(type & SOCK_NONBLOCK)
+    create(task.net, sock, protocol)
+    return task.alloc_fd(sock)
+
+
+def sys_close(task, fd):
+    sock = task.fds.pop(fd, None)
+    if sock is None:
+        raise KernelError(errno.EBADF)
+    sock_release(sock)
+    return 0
+
+
+def sock_release(sock):
+    if sock.ops is not None and sock.sk is not None:
+        sk = sock.sk
+        sock.ops.release(sock)
+        # Whoever still waits on this socket wakes and sees EBADF.
+        sk.sk_wq.wake_up(EPOLLHUP | EPOLLERR)
+
+
+def task_exit(task):
+    """The client went away: close every descriptor it held (do_exit)."""
+    for fd in list(task.fds):
+        try:
+            sys_close(task, fd)
+        except KernelError:
+            pass
+
+
+def sys_bind(task, fd, addr):
+    sock = sockfd_lookup(task, fd)
+    return sock.ops.bind(sock, _addr(addr))
+
+
+def sys_connect(task, fd, addr):
+    sock = sockfd_lookup(task, fd)
+    return sock.ops.connect(sock, _addr(addr))
+
+
+def sys_listen(task, fd, backlog):
+    sock = sockfd_lookup(task, fd)
+    if sock.ops.listen is None:
+        raise KernelError(errno.EOPNOTSUPP)
+    return sock.ops.listen(sock, backlog)
+
+
+def sys_shutdown(task, fd, how):
+    sock = sockfd_lookup(task, fd)
+    return sock.ops.shutdown(sock, how)
+
+
+def sys_getsockname(task, fd):
+    sock = sockfd_lookup(task, fd)
+    return sock.ops.getname(sock, False)
+
+
+def sys_getpeername(task, fd):
+    sock = sockfd_lookup(task, fd)
+    return sock.ops.getname(sock, True)
+
+
+def _would_block(sock, flags, timeo):
+    if sock.nonblock or flags & MSG_DONTWAIT:
+        raise KernelError(errno.EAGAIN)
+    raise SyscallBlock([sock.sk.sk_wq], timeo)
+
+
+def sys_sendto(task, fd, data, flags=0, addr=None):
+    sock = sockfd_lookup(task, fd)
+    try:
+        return sock.ops.sendmsg(sock, data, flags, _addr(addr) if addr is not None else None)
+    except KernelError as e:
+        if e.errno == errno.EAGAIN:
+            _would_block(sock, flags, sock.sk.sk_sndtimeo)
+        raise
+
+
+def sys_recvfrom(task, fd, size, flags=0):
+    """Returns (data, address or None, msg_flags)."""
+    if size < 0:
+        raise KernelError(errno.EINVAL)
+    sock = sockfd_lookup(task, fd)
+    try:
+        return sock.ops.recvmsg(sock, size, flags)
+    except KernelError as e:
+        if e.errno == errno.EAGAIN:
+            _would_block(sock, flags, sock.sk.sk_rcvtimeo)
+        raise
+
+
+def sys_poll(task, fds, timeout):
+    """fds: [(fd, events)]; returns [(fd, revents)] of the ready ones.
+
+    timeout in seconds, None for forever, 0 to just look.
+    """
+    ready = []
+    wqs = []
+    for fd, events in fds:
+        sock = task.fds.get(fd)
+        if sock is None:
+            ready.append((fd, 0x20))     # POLLNVAL
+            continue
+        mask = sock.ops.poll(sock) & (events | EPOLLERR | EPOLLHUP)
+        if mask:
+            ready.append((fd, mask))
+        else:
+            wqs.append(sock.sk.sk_wq)
+    if ready or timeout == 0:
+        return ready
+    raise SyscallBlock(wqs, timeout, on_timeout=0)
+
+
+def _optint(value):
+    if isinstance(value, int):
+        return value
+    if isinstance(value, (bytes, bytearray)) and len(value) >= 4:
+        return int.from_bytes(value[:4], "little", signed=True)
+    raise KernelError(errno.EINVAL)
+
+
+def _timeval(value):
+    """SO_RCVTIMEO takes a struct timeval (or seconds as a float from emu's client)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        secs = float(value)
+    elif isinstance(value, (bytes, bytearray)) and len(value) >= 16:
+        sec = int.from_bytes(value[:8], "little", signed=True)
+        usec = int.from_bytes(value[8:16], "little", signed=True)
+        if usec < 0 or usec >= 1000000:
+            raise KernelError(errno.EDOM)
+        secs = sec + usec / 1e6
+    else:
+        raise KernelError(errno.EINVAL)
+    if secs < 0:
+        return 0.0      # Linux: a negative timeout means "do not wait"
+    return None if secs == 0 else secs
+
+
+def sock_setsockopt(sock, optname, value):
+    sk = sock.sk
+    net = sk.net
+    if optname in (SO_RCVTIMEO, SO_SNDTIMEO):
+        t = _timeval(value)
+        if optname == SO_RCVTIMEO:
+            sk.sk_rcvtimeo = t
+        else:
+            sk.sk_sndtimeo = t
+        return 0
+    v = _optint(value)
+    if optname == SO_REUSEADDR:
+        sk.sk_reuse = 1 if v else 0
+    elif optname == SO_REUSEPORT:
+        sk.sk_reuseport = 1 if v else 0
+    elif optname == SO_BROADCAST:
+        sk.sk_broadcast = 1 if v else 0
+    elif optname == SO_KEEPALIVE:
+        sk.sk_keepalive = 1 if v else 0
+    elif optname == SO_RCVBUF:
+        # Linux doubles the value (bookkeeping overhead) within rmem_max.
+        v = min(max(v, 0), net.sysctl["net.core.rmem_max"])
+        sk.sk_userlocks |= SOCK_RCVBUF_LOCK
+        sk.sk_rcvbuf = max(v * 2, SOCK_MIN_RCVBUF)
+    elif optname == SO_SNDBUF:
+        v = min(max(v, 0), net.sysctl["net.core.wmem_max"])
+        sk.sk_userlocks |= SOCK_SNDBUF_LOCK
+        sk.sk_sndbuf = max(v * 2, SOCK_MIN_SNDBUF)
+    elif optname == SO_PRIORITY:
+        sk.sk_priority = v
+    elif optname == SO_MARK:
+        sk.sk_mark = v
+    elif optname == SO_DEBUG or optname == SO_DONTROUTE:
+        pass
+    else:
+        raise KernelError(errno.ENOPROTOOPT)
+    return 0
+
+
+def sock_getsockopt(sock, optname):
+    sk = sock.sk
+    if optname == SO_RCVTIMEO or optname == SO_SNDTIMEO:
+        t = sk.sk_rcvtimeo if optname == SO_RCVTIMEO else sk.sk_sndtimeo
+        t = t or 0.0
+        sec = int(t)
+        return sec.to_bytes(8, "little", signed=True) + \
+            int(round((t - sec) * 1e6)).to_bytes(8, "little", signed=True)
+    table = {SO_REUSEADDR: sk.sk_reuse, SO_REUSEPORT: sk.sk_reuseport,
+             SO_BROADCAST: sk.sk_broadcast, SO_KEEPALIVE: sk.sk_keepalive,
+             SO_RCVBUF: sk.sk_rcvbuf, SO_SNDBUF: sk.sk_sndbuf,
+             SO_TYPE: sock.type, SO_PROTOCOL: sk.sk_protocol, SO_DOMAIN: sk.sk_family,
+             SO_PRIORITY: sk.sk_priority, SO_MARK: sk.sk_mark}
+    if optname == SO_ERROR:
+        err = sk.sk_err or sk.sk_err_soft
+        sk.sk_err = 0
+        return err
+    if optname not in table:
+        raise KernelError(errno.ENOPROTOOPT)
+    return table[optname]
+
+
+def sys_setsockopt(task, fd, level, optname, value):
+    sock = sockfd_lookup(task, fd)
+    if level == SOL_SOCKET:
+        return sock_setsockopt(sock, optname, value)
+    return sock.ops.setsockopt(sock, level, optname, value)
+
+
+def sys_getsockopt(task, fd, level, optname, buflen=0):
+    sock = sockfd_lookup(task, fd)
+    if level == SOL_SOCKET:
+        return sock_getsockopt(sock, optname)
+    return sock.ops.getsockopt(sock, level, optname, buflen)
+
+
+def sys_setblocking(task, fd, nonblock):
+    """fcntl(F_SETFL, O_NONBLOCK)."""
+    sockfd_lookup(task, fd).nonblock = bool(nonblock)
+    return 0
+
+
+SYSCALLS = {
+    "socket": sys_socket, "bind": sys_bind, "connect": sys_connect,
+    "listen": sys_listen, "sendto": sys_sendto, "recvfrom": sys_recvfrom,
+    "close": sys_close, "shutdown": sys_shutdown, "getsockname": sys_getsockname,
+    "getpeername": sys_getpeername, "setsockopt": sys_setsockopt,
+    "getsockopt": sys_getsockopt, "poll": sys_poll, "setblocking": sys_setblocking,
+}
+
+# Keep the constants Python programs use in step with ours.
+assert SOL_SOCKET == _pysocket.SOL_SOCKET and SO_RCVBUF == _pysocket.SO_RCVBUF

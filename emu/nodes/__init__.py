@@ -1,0 +1,1 @@
+"""Node process runtime: threads, clocks and endpoints around one kernel."""

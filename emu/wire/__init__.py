@@ -1,0 +1,1 @@
+"""The ZeroMQ cable between node processes."""
