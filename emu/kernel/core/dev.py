@@ -218,6 +218,7 @@ def __netif_receive_skb_core(skb):
     skb.network_header = skb.data
     skb.transport_header = skb.data
     skb.mac_len = skb.network_header - skb.mac_header
+    deliver_exact = False
     while True:
         dev = skb.dev
         net = dev.net
@@ -233,14 +234,20 @@ def __netif_receive_skb_core(skb):
             if ret == RX_HANDLER_ANOTHER:
                 continue        # skb.dev changed (the bridge device): go round
             if ret == RX_HANDLER_EXACT:
-                pass
+                deliver_exact = True    # only handlers bound to this device
         break
-    handlers = [pt for pt in net.ptype_base.get(skb.protocol, ())
-                if pt.dev is None or pt.dev is skb.dev]
+    handlers = [] if deliver_exact else [
+        pt for pt in net.ptype_base.get(skb.protocol, ())
+        if pt.dev is None or pt.dev is skb.dev]
     if dev.ptype_specific:
         handlers += [pt for pt in dev.ptype_specific if pt.type == skb.protocol]
     if not handlers:
-        dev.stats.rx_nohandler += 1
+        # Linux counts an unknown protocol in rx_dropped; rx_nohandler is for
+        # frames an rx_handler said to deliver exactly and nobody took.
+        if deliver_exact:
+            dev.stats.rx_nohandler += 1
+        else:
+            dev.stats.rx_dropped += 1
         kfree_skb(skb, SKB_DROP_REASON_UNHANDLED_PROTO)
         return NET_RX_DROP
     # Emulation note: Linux shares one skb among handlers by reference count;

@@ -1,0 +1,132 @@
+"""A socket.socket look-alike whose kernel is an emu node.
+
+    from emu.client.socket import socket
+    s = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP, node="ipc:///tmp/emu-0/lab-x/h1.sys")
+
+Methods, timeouts and exceptions follow Python's socket.socket: a timeout
+raises TimeoutError (socket.timeout), errors are OSError subclasses chosen
+by errno (ConnectionRefusedError, ...).
+"""
+import socket as _pysocket
+
+from .rpc import SyscallClient
+
+AF_INET = _pysocket.AF_INET
+SOCK_STREAM = _pysocket.SOCK_STREAM
+SOCK_DGRAM = _pysocket.SOCK_DGRAM
+SOCK_RAW = _pysocket.SOCK_RAW
+IPPROTO_ICMP = _pysocket.IPPROTO_ICMP
+IPPROTO_UDP = _pysocket.IPPROTO_UDP
+IPPROTO_TCP = _pysocket.IPPROTO_TCP
+
+_clients = {}
+
+
+def _client(endpoint):
+    """One syscall connection (one task) per node endpoint per process."""
+    c = _clients.get(endpoint)
+    if c is None:
+        c = _clients[endpoint] = SyscallClient(endpoint)
+    return c
+
+
+class socket:
+    """An emulated socket; the descriptor lives in the node's kernel."""
+
+    def __init__(self, family=AF_INET, type=SOCK_STREAM, proto=0, *, node):
+        self._sys = _client(node) if isinstance(node, str) else node
+        self.family = family
+        self.type = type
+        self.proto = proto
+        self._timeout = None
+        self._fd = self._sys.call("socket", int(family), int(type), int(proto))
+        self.settimeout(_pysocket.getdefaulttimeout())
+        self._closed = False
+
+    # -- helpers
+    def _call(self, name, *args, blocking=False):
+        if self._closed:
+            raise OSError(9, "Bad file descriptor")
+        if blocking:
+            return self._sys.call(name, self._fd, *args, timeout=self._timeout)
+        return self._sys.call(name, self._fd, *args)
+
+    def fileno(self):
+        return -1 if self._closed else self._fd
+
+    def settimeout(self, value):
+        if value is not None and value < 0:
+            raise ValueError("Timeout value out of range")
+        was_nonblocking = self._timeout == 0
+        self._timeout = value
+        if (value == 0) != was_nonblocking:
+            self._sys.call("setblocking", self._fd, value == 0)
+
+    def gettimeout(self):
+        return self._timeout
+
+    def setblocking(self, flag):
+        self.settimeout(None if flag else 0.0)
+
+    def getblocking(self):
+        return self._timeout != 0.0
+
+    # -- the calls
+    def bind(self, address):
+        self._call("bind", list(address))
+
+    def connect(self, address):
+        self._call("connect", list(address), blocking=True)
+
+    def sendto(self, data, *args):
+        flags, address = (0, args[0]) if len(args) == 1 else args
+        return self._call("sendto", bytes(data), flags, list(address), blocking=True)
+
+    def send(self, data, flags=0):
+        return self._call("sendto", bytes(data), flags, None, blocking=True)
+
+    def sendall(self, data, flags=0):
+        self.send(data, flags)
+
+    def recvfrom(self, bufsize, flags=0):
+        data, addr, _ = self._call("recvfrom", bufsize, flags, blocking=True)
+        return data, tuple(addr) if addr is not None else None
+
+    def recv(self, bufsize, flags=0):
+        return self.recvfrom(bufsize, flags)[0]
+
+    def setsockopt(self, level, optname, value):
+        self._call("setsockopt", level, optname, value)
+
+    def getsockopt(self, level, optname, buflen=0):
+        v = self._call("getsockopt", level, optname, buflen)
+        if buflen and isinstance(v, int):
+            return v.to_bytes(4, "little", signed=True)[:buflen]
+        return v
+
+    def getsockname(self):
+        return tuple(self._call("getsockname"))
+
+    def getpeername(self):
+        return tuple(self._call("getpeername"))
+
+    def shutdown(self, how):
+        self._call("shutdown", how)
+
+    def close(self):
+        if not self._closed:
+            self._closed = True
+            try:
+                self._sys.call("close", self._fd)
+            except OSError:
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return "<emu.socket fd=%d family=%s type=%s proto=%d>" % (
+            self.fileno(), self.family, self.type, self.proto)

@@ -1,0 +1,1 @@
+"""User-space tools run against a node (`emu exec NODE -- TOOL ...`)."""

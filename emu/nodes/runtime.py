@@ -1,0 +1,465 @@
+"""The node runtime: the threads, clock and endpoints around one kernel.
+
+Threads of a node process:
+  cpuN      one per emulated CPU: sleeps until its softirqs are raised (the
+            IPI is an Event), then runs do_softirq; cpu0 also runs timers.
+  nic       the "hardware": reads every wire and delivers frames to the
+            device (veth_forward_skb -> netif_rx) on the CPU its IRQ is
+            affine to, in batches, then wakes that CPU once.
+  user      the control and syscall endpoints (ZeroMQ ROUTER sockets).
+
+Emulation note: every entry into the kernel holds one lock (a big kernel
+lock). The GIL serialises Python threads anyway; the lock makes each kernel
+entry atomic, which Linux gets from its finer locks.
+"""
+import logging
+import os
+import socket as _socket
+import threading
+import time
+from collections import deque
+
+import msgpack
+import zmq
+
+from ..kernel.core import rtnetlink
+from ..kernel.core.dev import KernelError
+from ..kernel.core.napi import do_softirq
+from ..kernel.drivers.veth import veth_forward_skb
+from ..kernel.init import start_kernel
+from ..kernel.socket import SYSCALLS, SyscallBlock, Task, task_exit
+from ..wire.zwire import WirePort, parse_batch
+
+log = logging.getLogger("emu.node")
+
+NIC_BATCH = 256          # frames a NIC takes from one wire before looking at the others
+
+
+class Conn:
+    """One client connection on the syscall socket, and its task."""
+
+    __slots__ = ("sock", "task", "unpacker", "dead")
+
+    def __init__(self, sock, task):
+        self.sock = sock
+        self.task = task
+        self.unpacker = msgpack.Unpacker(raw=False, max_buffer_size=64 * 1024 * 1024)
+        self.dead = False
+
+
+class Park:
+    """A blocked syscall waiting on wait queues and/or a deadline (ident: its Conn)."""
+
+    __slots__ = ("ident", "req", "deadline", "client_deadline", "on_timeout",
+                 "wqs", "entry", "ready", "done")
+
+    def __init__(self, ident, req):
+        self.ident = ident
+        self.req = req
+        self.deadline = None
+        self.client_deadline = None
+        self.on_timeout = 0
+        self.wqs = []
+        self.entry = None
+        self.ready = False
+        self.done = False
+
+
+class NodeRuntime:
+    def __init__(self, name, kind, ncpus, run_dir, node_id=0):
+        self.name = name
+        self.kind = kind
+        self.run_dir = run_dir
+        self.node_id = node_id
+        self.net = start_kernel(name, ncpus, clock=time.monotonic)
+        if kind == "router":
+            self.net.sysctl["net.ipv4.ip_forward"] = 1
+        self.lock = threading.Lock()
+        self.cpu_events = [threading.Event() for _ in range(ncpus)]
+        self.net.wake_cpu = self._ipi
+        self.timer_deadline = float("inf")
+        self.ctx = zmq.Context()
+        self.ports = {}                  # ifname -> WirePort
+        self.dirty = []                  # ports with frames to flush
+        self.running = True
+        self.ready_parks = deque()
+        self.wake_fd = os.eventfd(0, os.EFD_NONBLOCK)
+        self.nic_notify_ep = "inproc://nic-%d" % id(self)
+        self.nic_notify_rx = self.ctx.socket(zmq.PULL)
+        self.nic_notify_rx.bind(self.nic_notify_ep)
+        self.nic_notify_tx = self.ctx.socket(zmq.PUSH)
+        self.nic_notify_tx.connect(self.nic_notify_ep)
+        self.conns = {}                  # fd -> Conn (one task per connection)
+        self.next_tid = 100
+        self.started = time.time()
+        self.ctl_endpoint = "ipc://%s/%s.ctl" % (run_dir, name)
+        self.sys_path = "%s/%s.sys" % (run_dir, name)
+
+    # ------------------------------------------------------------- kernel entry
+    def _ipi(self, cpu):
+        self.cpu_events[cpu].set()
+
+    def _mark_dirty(self, port):
+        self.dirty.append(port)
+
+    def kernel_exit(self):
+        """Leaving the kernel: flush batched frames, wake cpu0 for an earlier timer."""
+        dirty = self.dirty
+        while dirty:
+            dirty.pop().flush()
+        nt = self.net.next_timer()
+        if nt is not None and nt < self.timer_deadline:
+            self.cpu_events[0].set()
+
+    # ------------------------------------------------------------- CPU threads
+    def cpu_loop(self, cpu):
+        ev = self.cpu_events[cpu]
+        net = self.net
+        sd = net.cpus[cpu]
+        while self.running:
+            timeout = None
+            if cpu == 0:
+                nt = net.next_timer()
+                self.timer_deadline = nt if nt is not None else float("inf")
+                timeout = None if nt is None else max(0.0, nt - time.monotonic())
+                timeout = 1.0 if timeout is None else min(timeout, 1.0)
+            ev.wait(timeout)
+            ev.clear()
+            if not self.running:
+                break
+            with self.lock:
+                net.cur_cpu = cpu
+                if cpu == 0:
+                    net.run_timers(time.monotonic())
+                do_softirq(net, cpu)
+                self.kernel_exit()
+            if sd.pending:
+                ev.set()            # more work left (budget used up): go round again
+
+    # ------------------------------------------------------------- NIC thread
+    def nic_loop(self):
+        poller = zmq.Poller()
+        poller.register(self.nic_notify_rx, zmq.POLLIN)
+        by_sock = {}
+        net = self.net
+        while self.running:
+            for sock, _ in poller.poll(500):
+                if sock is self.nic_notify_rx:
+                    self.nic_notify_rx.recv()
+                    for port in list(self.ports.values()):
+                        if port.rx not in by_sock:
+                            by_sock[port.rx] = port
+                            poller.register(port.rx, zmq.POLLIN)
+                    for s in [s for s, p in by_sock.items() if p.dev is None]:
+                        poller.unregister(s)
+                        del by_sock[s]
+                    continue
+                port = by_sock.get(sock)
+                if port is None:
+                    continue
+                self._nic_rx(net, port)
+
+    def _nic_rx(self, net, port):
+        """Drain up to NIC_BATCH frames from one wire into the device."""
+        msgs = []
+        try:
+            while len(msgs) < NIC_BATCH:
+                msgs.append(port.rx.recv(zmq.NOBLOCK, copy=True))
+        except zmq.Again:
+            pass
+        if not msgs:
+            return
+        dev = port.dev
+        if dev is None:
+            return
+        with self.lock:
+            net.cur_cpu = dev.rx_cpu
+            for msg in msgs:
+                port.rx_msgs += 1
+                if not port.carrier:
+                    continue         # cable cut: frames vanish
+                for item in parse_batch(msg):
+                    if item is None:
+                        port.rx_malformed += 1
+                        dev.stats.rx_errors += 1
+                        dev.stats.rx_frame_errors += 1
+                        net.drop_reasons["WIRE_MALFORMED"] += 1
+                        break
+                    flags, gso_type, gso_size, trace_id, frame = item
+                    veth_forward_skb(dev, frame, flags, gso_type, gso_size, trace_id)
+            self.kernel_exit()
+
+    # ------------------------------------------------------------- user thread
+    def user_loop(self):
+        ctl = self.ctx.socket(zmq.ROUTER)
+        ctl.setsockopt(zmq.LINGER, 0)
+        ctl.bind(self.ctl_endpoint)
+        # Syscalls arrive on a Unix stream socket: one connection is one task,
+        # and its end (the process exited) closes the task's descriptors.
+        listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        listener.bind(self.sys_path)
+        listener.listen(128)
+        listener.setblocking(False)
+        poller = zmq.Poller()
+        poller.register(ctl, zmq.POLLIN)
+        poller.register(listener.fileno(), zmq.POLLIN)
+        poller.register(self.wake_fd, zmq.POLLIN)
+        self.poller = poller
+        self.parks = []
+        while self.running:
+            timeout = self._next_park_timeout()
+            for what, _ in poller.poll(timeout):
+                if what is ctl:
+                    while True:
+                        try:
+                            frames = ctl.recv_multipart(zmq.NOBLOCK)
+                        except zmq.Again:
+                            break
+                        self._handle_ctl(ctl, frames)
+                elif what == listener.fileno():
+                    self._accept(listener)
+                elif what == self.wake_fd:
+                    try:
+                        os.eventfd_read(self.wake_fd)
+                    except BlockingIOError:
+                        pass
+                else:
+                    conn = self.conns.get(what)
+                    if conn is not None:
+                        self._conn_readable(conn)
+            self._run_ready_parks()
+            self._expire_parks()
+        ctl.close(0)
+        listener.close()
+
+    def _handle_ctl(self, sock, frames):
+        ident, payload = frames[0], frames[-1]
+        try:
+            req = msgpack.unpackb(payload, raw=False)
+            op = req.get("op")
+            args = req.get("args") or {}
+            result = self.control(op, args)
+            reply = {"ok": True, "result": result}
+        except KernelError as e:
+            reply = {"ok": False, "errno": e.errno, "error": e.strerror}
+        except Exception as e:       # a bad request never takes the node down
+            log.exception("control request failed")
+            reply = {"ok": False, "errno": 22, "error": "%s: %s" % (type(e).__name__, e)}
+        sock.send_multipart([ident, msgpack.packb(reply, use_bin_type=True)])
+
+    def control(self, op, args):
+        """One control request (rtnetlink ops plus a few runtime ones)."""
+        if op == "ping":
+            return {"name": self.name, "pid": os.getpid()}
+        if op == "info":
+            return {"name": self.name, "kind": self.kind, "pid": os.getpid(),
+                    "cpus": len(self.net.cpus), "uptime": time.time() - self.started,
+                    "tasks": len(self.conns),
+                    "wires": {n: {"tx_msgs": p.tx_msgs, "tx_dropped": p.tx_dropped,
+                                  "rx_msgs": p.rx_msgs, "rx_malformed": p.rx_malformed,
+                                  "carrier": p.carrier}
+                              for n, p in self.ports.items()}}
+        if op == "wire_attach":
+            return self.wire_attach(**args)
+        if op == "wire_carrier":
+            port = self.ports[args["ifname"]]
+            port.carrier = bool(args["up"])
+            return {}
+        if op == "shutdown":
+            self.running = False
+            for ev in self.cpu_events:
+                ev.set()
+            return {}
+        fn = rtnetlink.RTNL_OPS.get(op)
+        if fn is None:
+            raise KernelError(95, "unknown control op %r" % op)
+        if op == "trace_start":
+            args = dict(args, node_id=self.node_id)
+        with self.lock:
+            self.net.cur_cpu = 0
+            try:
+                return fn(self.net, **args)
+            finally:
+                self.kernel_exit()
+
+    def wire_attach(self, ifname, rx, tx, mac=None, mtu=None, peer=""):
+        """Create a veth device whose peer is across the wire (rx/tx endpoints)."""
+        port = WirePort(self.ctx, rx, tx, on_dirty=self._mark_dirty)
+        with self.lock:
+            try:
+                rtnetlink.rtnl_newlink(self.net, ifname, "veth", mac=mac, mtu=mtu,
+                                       port=port, peer=peer)
+            except Exception:
+                port.close()
+                raise
+            port.dev = self.net.dev_by_name[ifname]
+            self.ports[ifname] = port
+        self.nic_notify_tx.send(b"x")
+        return {"ifname": ifname}
+
+    # ------------------------------------------------------------- syscalls
+    def _accept(self, listener):
+        while True:
+            try:
+                sock, _ = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            sock.setblocking(False)
+            conn = Conn(sock, Task(self.net, self.next_tid))
+            self.next_tid += 1
+            self.conns[sock.fileno()] = conn
+            self.poller.register(sock.fileno(), zmq.POLLIN)
+
+    def _conn_readable(self, conn):
+        try:
+            data = conn.sock.recv(262144)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._task_gone(conn)
+            return
+        conn.unpacker.feed(data)
+        try:
+            for req in conn.unpacker:
+                if not isinstance(req, dict):
+                    raise ValueError("request is not a map")
+                park = Park(conn, req)
+                t = req.get("timeout")
+                if t is not None:
+                    park.client_deadline = time.monotonic() + max(0.0, float(t))
+                self._do_syscall(park)
+        except (ValueError, TypeError, msgpack.UnpackException):
+            self._task_gone(conn)      # garbage on the syscall socket: drop the task
+
+    def _task_gone(self, conn):
+        """The client process went away: close everything it held (do_exit)."""
+        fd = conn.sock.fileno()
+        if self.conns.pop(fd, None) is None:
+            return
+        try:
+            self.poller.unregister(fd)
+        except KeyError:
+            pass
+        conn.sock.close()
+        conn.dead = True
+        for p in [p for p in self.parks if p.ident is conn]:
+            self._unpark(p)
+        with self.lock:
+            task_exit(conn.task)
+            self.kernel_exit()
+
+    def _reply(self, conn, reply):
+        if conn.dead:
+            return
+        data = msgpack.packb(reply, use_bin_type=True)
+        try:
+            conn.sock.setblocking(True)
+            conn.sock.settimeout(5.0)     # a client that stops reading loses its task
+            conn.sock.sendall(data)
+            conn.sock.setblocking(False)
+        except OSError:
+            self._task_gone(conn)
+
+    def _do_syscall(self, park):
+        req = park.req
+        if park.ident.dead:
+            return
+        task = park.ident.task
+        rid = req.get("id")
+        fn = SYSCALLS.get(req.get("call"))
+        if fn is None:
+            self._reply(park.ident, {"id": rid, "err": 38, "msg": "ENOSYS"})
+            return
+        with self.lock:
+            self.net.cur_cpu = 0
+            try:
+                result = fn(task, *req.get("args", ()))
+                reply = {"id": rid, "ok": result}
+            except SyscallBlock as b:
+                reply = None
+                self._park(park, b)
+            except KernelError as e:
+                reply = {"id": rid, "err": e.errno, "msg": e.strerror}
+            except (TypeError, ValueError) as e:
+                reply = {"id": rid, "err": 22, "msg": "EINVAL: %s" % e}
+            finally:
+                self.kernel_exit()
+        if reply is not None:
+            self._reply(park.ident, reply)
+
+    def _park(self, park, block):
+        """Wait on block.wqs; the deadline is the nearer of the kernel's and the client's."""
+        now = time.monotonic()
+        if park.deadline is None and block.timeout is not None:
+            park.deadline = now + block.timeout
+        park.on_timeout = block.on_timeout
+        park.ready = False
+
+        def wake(mask, park=park):
+            if not park.ready:
+                park.ready = True
+                self.ready_parks.append(park)
+                os.eventfd_write(self.wake_fd, 1)
+
+        park.entry = wake
+        park.wqs = block.wqs
+        for wq in block.wqs:
+            wq.add(wake)
+        if park not in self.parks:
+            self.parks.append(park)
+
+    def _unpark(self, park):
+        for wq in park.wqs:
+            wq.remove(park.entry)
+        park.wqs = []
+        if park in self.parks:
+            self.parks.remove(park)
+
+    def _run_ready_parks(self):
+        while self.ready_parks:
+            park = self.ready_parks.popleft()
+            if park not in self.parks:
+                continue
+            self._unpark(park)
+            self._do_syscall(park)
+
+    def _next_park_timeout(self):
+        if not self.parks:
+            return 1000
+        now = time.monotonic()
+        ds = [d for p in self.parks for d in (p.deadline, p.client_deadline) if d is not None]
+        if not ds:
+            return 1000
+        return max(0, int((min(ds) - now) * 1000) + 1)
+
+    def _expire_parks(self):
+        now = time.monotonic()
+        for park in list(self.parks):
+            rid = park.req.get("id")
+            if park.client_deadline is not None and now >= park.client_deadline and \
+                    (park.deadline is None or park.client_deadline <= park.deadline):
+                self._unpark(park)
+                self._reply(park.ident, {"id": rid, "timeout": True})
+            elif park.deadline is not None and now >= park.deadline:
+                self._unpark(park)
+                if park.on_timeout:
+                    self._reply(park.ident, {"id": rid, "err": park.on_timeout,
+                                             "msg": "Resource temporarily unavailable"})
+                else:
+                    self._reply(park.ident, {"id": rid, "ok": []})
+
+    # ------------------------------------------------------------- lifecycle
+    def run(self):
+        threads = [threading.Thread(target=self.cpu_loop, args=(i,), name="cpu%d" % i, daemon=True)
+                   for i in range(len(self.net.cpus))]
+        threads.append(threading.Thread(target=self.nic_loop, name="nic", daemon=True))
+        for t in threads:
+            t.start()
+        try:
+            self.user_loop()
+        finally:
+            self.running = False
+            for ev in self.cpu_events:
+                ev.set()

@@ -1,0 +1,311 @@
+"""Topology -> running lab: spawn the node processes, wire and configure them,
+watch them, and tear them down by PID.
+
+The orchestrator ends only the processes it started (recorded with their
+create times, so a recycled PID is never hit) and removes only the run
+directory it made.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import psutil
+
+from .client.rpc import ControlClient, NodeUnreachable
+from .topology import Topology, load_topology
+
+STATE_FILE = "lab.json"
+
+
+class LabError(RuntimeError):
+    """The lab could not start; the message names the node and what it said."""
+
+
+def run_base():
+    """Where labs keep their run directories (short: ipc paths have a 107-byte limit)."""
+    return os.environ.get("EMU_RUN_BASE") or "/tmp/emu-%d" % os.getuid()
+
+
+def _package_parent():
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class Lab:
+    """One running lab: its node processes, run directory and state file."""
+
+    def __init__(self, topology, base=None):
+        self.topo = topology if isinstance(topology, Topology) else load_topology(topology)
+        self.base = base or run_base()
+        self.run_dir = None
+        self.procs = {}          # node name -> Popen
+        self.nodes = {}          # node name -> state dict (pid, endpoints, ...)
+        self.ctl = {}            # node name -> ControlClient
+        self.started = False
+        self.lock = threading.Lock()
+
+    # ------------------------------------------------------------- start
+    def start(self, timeout=30.0):
+        os.makedirs(self.base, mode=0o700, exist_ok=True)
+        self.run_dir = tempfile.mkdtemp(prefix=self.topo.name[:24] + "-", dir=self.base)
+        try:
+            self._spawn()
+            self._wait_ready(timeout)
+            self._configure()
+            self.started = True
+            self.write_state("running")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _spawn(self):
+        env = dict(os.environ)
+        env["PYTHONPATH"] = _package_parent() + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        # PR_SET_PDEATHSIG follows the thread that forks: use it only from the main thread.
+        pdeath = threading.current_thread() is threading.main_thread()
+        for i, node in enumerate(self.topo.nodes):
+            logpath = os.path.join(self.run_dir, node.name + ".log")
+            cmd = [sys.executable, "-m", "emu.nodes.node", "--name", node.name,
+                   "--kind", node.kind, "--cpus", str(node.cpus), "--run-dir", self.run_dir,
+                   "--parent-pid", str(os.getpid()), "--node-id", str(i + 1)]
+            if pdeath:
+                cmd.append("--pdeathsig")
+            with open(logpath, "ab") as logf:
+                proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf,
+                                        stderr=subprocess.STDOUT, env=env, close_fds=True)
+            self.procs[node.name] = proc
+            try:
+                ctime = psutil.Process(proc.pid).create_time()
+            except psutil.Error:
+                ctime = None
+            self.nodes[node.name] = {
+                "pid": proc.pid, "create_time": ctime, "kind": node.kind, "cpus": node.cpus,
+                "ctl": "ipc://%s/%s.ctl" % (self.run_dir, node.name),
+                "sys": "%s/%s.sys" % (self.run_dir, node.name),
+                "log": logpath}
+            self.ctl[node.name] = ControlClient(self.nodes[node.name]["ctl"])
+
+    def _wait_ready(self, timeout):
+        deadline = time.monotonic() + timeout
+        pending = set(self.nodes)
+        while pending:
+            for name in list(pending):
+                proc = self.procs[name]
+                if proc.poll() is not None:
+                    raise LabError("node %s exited during boot (status %s): %s"
+                                   % (name, proc.returncode, self.log_tail(name, 5)))
+                try:
+                    self.ctl[name].call("ping", timeout=0.2)
+                    pending.discard(name)
+                except NodeUnreachable:
+                    pass
+            if pending and time.monotonic() > deadline:
+                raise LabError("nodes did not start within %.0f s: %s" % (timeout, ", ".join(sorted(pending))))
+
+    def _call(self, node, op, **args):
+        try:
+            return self.ctl[node].call(op, **args)
+        except OSError as e:
+            raise LabError("%s: configuring node %s: %s %s: %s"
+                           % (self.topo.path, node, op, args, e.strerror or e)) from None
+
+    def _configure(self):
+        topo = self.topo
+        iface = {(n.name, i.name): i for n in topo.nodes for i in n.interfaces}
+        for link in topo.links:
+            ends = ((link.a, link.b, "a", "b"), (link.b, link.a, "b", "a"))
+            for me, peer, mine, theirs in ends:
+                i = iface.get((me.node, me.ifname))
+                self._call(me.node, "wire_attach", ifname=me.ifname,
+                           rx="ipc://%s/w%d%s" % (self.run_dir, link.index, mine),
+                           tx="ipc://%s/w%d%s" % (self.run_dir, link.index, theirs),
+                           mac=i.mac if i is not None else None,
+                           mtu=i.mtu if i is not None else None, peer=str(peer))
+        linked = {(e.node, e.ifname) for l in topo.links for e in (l.a, l.b)}
+        for node in topo.nodes:
+            if node.kind == "bridge":
+                self._call(node.name, "link_add", name=node.name, kind="bridge")
+                for i in node.interfaces:
+                    if (node.name, i.name) in linked:
+                        self._call(node.name, "link_set", name=i.name, master=node.name, up=True)
+                self._call(node.name, "link_set", name=node.name, up=True)
+                for i in node.interfaces:
+                    for a in i.addresses:
+                        self._call(node.name, "addr_add", dev=node.name, address=str(a))
+                continue
+            for i in node.interfaces:
+                if (node.name, i.name) not in linked:
+                    continue
+                for a in i.addresses:
+                    self._call(node.name, "addr_add", dev=i.name, address=str(a))
+                self._call(node.name, "link_set", name=i.name, up=True)
+            for r in node.routes:
+                self._call(node.name, "route_add", dst=r.dst, via=r.via, dev=r.dev, metric=r.metric)
+            for k, v in node.sysctls:
+                self._call(node.name, "sysctl_set", name=k, value=v)
+
+    # ------------------------------------------------------------- state
+    def state(self, status):
+        return {"name": self.topo.name, "topology": os.path.abspath(self.topo.path)
+                if os.path.exists(self.topo.path) else self.topo.path,
+                "run_dir": self.run_dir, "orchestrator_pid": os.getpid(),
+                "orchestrator_create_time": psutil.Process().create_time(),
+                "status": status, "nodes": self.nodes, "hosts": self.topo.hosts(),
+                "started_at": time.time()}
+
+    def write_state(self, status):
+        path = os.path.join(self.run_dir, STATE_FILE)
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(self.state(status), f, indent=1)
+        os.replace(tmp, path)
+
+    def log_tail(self, name, lines=20):
+        try:
+            with open(self.nodes[name]["log"], "rb") as f:
+                data = f.read()[-8192:].decode(errors="replace")
+            return " | ".join(data.strip().splitlines()[-lines:])
+        except (OSError, KeyError):
+            return ""
+
+    # ------------------------------------------------------------- stop
+    def stop(self, grace=2.0):
+        """Shut every node down (ask, then SIGTERM, then SIGKILL) and remove the run dir."""
+        with self.lock:
+            for name in self.procs:
+                if self.procs[name].poll() is None:
+                    try:
+                        self.ctl[name].call("shutdown", timeout=0.5)
+                    except OSError:
+                        pass
+            deadline = time.monotonic() + grace
+            for name, proc in self.procs.items():
+                try:
+                    proc.wait(max(0.05, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    proc.terminate()
+            for proc in self.procs.values():
+                try:
+                    proc.wait(1.0)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            for c in self.ctl.values():
+                c.close()
+            self.procs.clear()
+            if self.run_dir and os.path.isdir(self.run_dir):
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+            self.started = False
+
+    def __enter__(self):
+        if not self.started:
+            self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+# ----------------------------------------------------------------- other labs
+
+def list_labs(base=None):
+    """State of every lab under the run base (running or left behind)."""
+    base = base or run_base()
+    labs = []
+    if not os.path.isdir(base):
+        return labs
+    for entry in sorted(os.listdir(base)):
+        path = os.path.join(base, entry, STATE_FILE)
+        try:
+            with open(path) as f:
+                st = json.load(f)
+        except (OSError, ValueError):
+            continue
+        st["alive"] = _same_process(st.get("orchestrator_pid"), st.get("orchestrator_create_time"))
+        labs.append(st)
+    return labs
+
+
+def _same_process(pid, create_time):
+    """True if pid is still the process we recorded (not a recycled PID)."""
+    if not pid:
+        return False
+    try:
+        p = psutil.Process(pid)
+        return create_time is None or abs(p.create_time() - create_time) < 0.01
+    except psutil.Error:
+        return False
+
+
+def find_lab(name=None, base=None):
+    """The lab called name (or whose run dir starts with it); the only one if name is None."""
+    labs = list_labs(base)
+    if name is not None:
+        labs = [l for l in labs if l["name"] == name or
+                os.path.basename(l["run_dir"]).startswith(name)]
+    if not labs:
+        raise LabError("no lab is running%s" % ("" if name is None else " called %r" % name))
+    live = [l for l in labs if l["alive"]] or labs
+    if len(live) > 1:
+        raise LabError("several labs are running (%s): choose one with --lab"
+                       % ", ".join(os.path.basename(l["run_dir"]) for l in live))
+    return live[0]
+
+
+def stop_lab(st, timeout=10.0):
+    """Stop a lab started elsewhere: signal its orchestrator, or clean up after it."""
+    pid = st.get("orchestrator_pid")
+    if _same_process(pid, st.get("orchestrator_create_time")):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _same_process(pid, st.get("orchestrator_create_time")):
+            time.sleep(0.05)
+    # The orchestrator is gone: end any node it left (recorded PIDs only).
+    for node in st.get("nodes", {}).values():
+        if _same_process(node.get("pid"), node.get("create_time")):
+            try:
+                os.kill(node["pid"], signal.SIGKILL)
+            except OSError:
+                pass
+    run_dir = st.get("run_dir")
+    if run_dir and os.path.isfile(os.path.join(run_dir, STATE_FILE)):
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def serve(topology_path, ready_fd=None):
+    """Detached mode (`emu up -d`): run a lab until SIGTERM/SIGINT."""
+    lab = Lab(topology_path)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        lab.start()
+    except Exception as e:
+        if ready_fd is not None:
+            os.write(ready_fd, ("ERR %s\n" % e).encode())
+        return 1
+    if ready_fd is not None:
+        os.write(ready_fd, ("OK %s\n" % lab.run_dir).encode())
+        os.close(ready_fd)
+    try:
+        while not stop.is_set():
+            stop.wait(0.5)
+            dead = [n for n, p in lab.procs.items() if p.poll() is not None]
+            if dead:
+                lab.write_state("degraded: %s exited" % ", ".join(dead))
+    finally:
+        lab.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    # python -m emu.orchestrator --serve FILE READY_FD
+    if len(sys.argv) >= 3 and sys.argv[1] == "--serve":
+        sys.exit(serve(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else None))
+    sys.exit("usage: python -m emu.orchestrator --serve TOPOLOGY [READY_FD]")

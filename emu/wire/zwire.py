@@ -1,0 +1,104 @@
+"""A wire end: raw Ethernet frames between two node processes over ZeroMQ.
+
+Each end binds a PULL socket (its inbox) and connects a PUSH socket to the
+peer's inbox. Emulation note: DESIGN.md sketches one PAIR socket per end; two
+one-way sockets let the sending CPU thread (under the kernel lock) and the
+receiving hardware thread each own a socket, with no hand-off between them.
+
+Frames are batched per message (like xmit_more): the kernel appends frames
+while it runs, and the runtime flushes each dirty port once when it leaves the
+kernel. Every frame is behind the fixed emu_wire_hdr (hdr/virtio_net.py).
+"""
+import zmq
+
+from ..kernel.hdr.virtio_net import EMU_WIRE_HDR_LEN, EMU_WIRE_MAX_FRAME, emu_wire_hdr
+
+SNDHWM = 4096          # messages queued toward a slow peer before we drop
+BATCH_BYTES = 256 * 1024
+
+
+class WirePort:
+    """One end of a link, as the veth driver sees it (port.send) and the NIC thread reads it."""
+
+    def __init__(self, ctx, rx_endpoint, tx_endpoint, on_dirty=None):
+        self.rx = ctx.socket(zmq.PULL)
+        self.rx.setsockopt(zmq.LINGER, 0)
+        self.rx.setsockopt(zmq.RCVHWM, SNDHWM)
+        self.rx.bind(rx_endpoint)
+        self.tx = ctx.socket(zmq.PUSH)
+        self.tx.setsockopt(zmq.LINGER, 0)
+        self.tx.setsockopt(zmq.SNDHWM, SNDHWM)
+        self.tx.connect(tx_endpoint)
+        self.rx_endpoint = rx_endpoint
+        self.tx_endpoint = tx_endpoint
+        self.out = bytearray()
+        self.out_frames = 0
+        self.on_dirty = on_dirty     # runtime callback: remember to flush this port
+        self.dev = None
+        self.carrier = True          # False: `link down` on the wire (a cut cable)
+        self.tx_msgs = 0
+        self.tx_dropped = 0          # frames lost because the peer's queue was full
+        self.rx_msgs = 0
+        self.rx_malformed = 0
+
+    # ---- called by the kernel (veth_xmit), under the kernel lock
+    def send(self, buf, start, end, flags, gso_type, gso_size, trace_id):
+        if not self.carrier:
+            return False
+        out = self.out
+        if not out and self.on_dirty is not None:
+            self.on_dirty(self)
+        out += emu_wire_hdr.pack(flags, gso_type, gso_size, end - start, trace_id)
+        out += memoryview(buf)[start:end]
+        self.out_frames += 1
+        if len(out) >= BATCH_BYTES:
+            self.flush()
+        return True
+
+    def flush(self):
+        """Send the batch built since the last flush (never waits to fill one)."""
+        if not self.out:
+            return
+        try:
+            self.tx.send(self.out, zmq.NOBLOCK, copy=False)
+            self.tx_msgs += 1
+        except zmq.Again:
+            self.tx_dropped += self.out_frames
+        self.out = bytearray()
+        self.out_frames = 0
+
+    def close(self):
+        self.rx.close(0)
+        self.tx.close(0)
+
+
+def parse_batch(msg):
+    """Yield (flags, gso_type, gso_size, trace_id, frame memoryview) from one message.
+
+    The message is untrusted: stops at the first malformed header and yields
+    None for it, so the caller can count it.
+    """
+    mv = memoryview(msg)
+    n = len(mv)
+    off = 0
+    unpack = emu_wire_hdr.unpack_from
+    while off < n:
+        if n - off < EMU_WIRE_HDR_LEN:
+            yield None
+            return
+        flags, gso_type, gso_size, flen, trace_id = unpack(mv, off)
+        off += EMU_WIRE_HDR_LEN
+        if flen > EMU_WIRE_MAX_FRAME or off + flen > n:
+            yield None
+            return
+        yield flags, gso_type, gso_size, trace_id, mv[off:off + flen]
+        off += flen
+
+
+def encode_frames(frames, trace_id=0):
+    """A wire message holding frames (for tests and tools that inject frames)."""
+    out = bytearray()
+    for f in frames:
+        out += emu_wire_hdr.pack(0, 0, 0, len(f), trace_id)
+        out += f
+    return bytes(out)
