@@ -28,6 +28,8 @@ class WirePort:
         self.tx = ctx.socket(zmq.PUSH)
         self.tx.setsockopt(zmq.LINGER, 0)
         self.tx.setsockopt(zmq.SNDHWM, SNDHWM)
+        # The peer may bind after we connect: retry fast, not after the 100 ms default.
+        self.tx.setsockopt(zmq.RECONNECT_IVL, 5)
         self.tx.connect(tx_endpoint)
         self.rx_endpoint = rx_endpoint
         self.tx_endpoint = tx_endpoint

@@ -2,14 +2,21 @@
 
 Protocol tests build small labs here: no threads, no sockets, no sleeping.
 """
+import errno
+import struct
 from collections import deque
 
 from emu.kernel.core import rtnetlink
+from emu.kernel.core.dev import KernelError
 from emu.kernel.core.napi import do_softirq
 from emu.kernel.core.net import FakeClock
 from emu.kernel.drivers.veth import veth_forward_skb
+from emu.kernel.hdr.checksum import ip_compute_csum
 from emu.kernel.init import start_kernel
-from emu.kernel.socket import Task
+from emu.kernel.socket import SOCK_NONBLOCK, Task, sys_close, sys_recvfrom, sys_sendto, sys_socket
+
+AF_INET, SOCK_RAW, IPPROTO_ICMP = 2, 3, 1
+PING_DATA = bytes(range(56))
 
 
 class MemPort:
@@ -57,6 +64,23 @@ class InlineLab:
 
     def task(self, name):
         return Task(self.nets[name], 1, "test")
+
+    def port(self, node, ifname):
+        """The MemPort behind node's device ifname (its .sent lists every frame)."""
+        for port in self.ports:
+            if port.dev.net.name == node and port.dev.name == ifname:
+                return port
+        raise KeyError((node, ifname))
+
+    def dev(self, node, ifname):
+        return self.nets[node].dev_by_name[ifname]
+
+    def inject(self, node, ifname, frame):
+        """A frame arrives on node's ifname from its wire (untrusted input)."""
+        dev = self.dev(node, ifname)
+        self.nets[node].cur_cpu = dev.rx_cpu
+        veth_forward_skb(dev, frame)
+        self.run()
 
     def step(self):
         """Deliver wire frames and run pending softirqs once; True if anything ran."""
@@ -108,3 +132,35 @@ def bridge_lab(ncpus=1):
         rtnetlink.rtnl_setlink(lab.nets[h], "eth0", up=True)
     lab.run()
     return lab
+
+
+def icmp_echo_bytes(ident=0x4242, seq=1, data=PING_DATA, icmp_type=8):
+    """An ICMP echo request (or, with icmp_type=0, reply) with a valid checksum."""
+    pkt = bytearray(struct.pack("!BBHHH", icmp_type, 0, 0, ident, seq) + data)
+    struct.pack_into("!H", pkt, 2, ip_compute_csum(pkt))
+    return bytes(pkt)
+
+
+def ping(lab, src, dst, seq=1, ident=0x4242, data=PING_DATA):
+    """One echo from a raw ICMP socket on src to dst; returns the matching replies.
+
+    Each reply is the IP packet as the raw socket reads it (header included).
+    """
+    task = lab.task(src)
+    fd = sys_socket(task, AF_INET, SOCK_RAW | SOCK_NONBLOCK, IPPROTO_ICMP)
+    try:
+        sys_sendto(task, fd, icmp_echo_bytes(ident, seq, data), 0, (dst, 0))
+        lab.run()
+        replies = []
+        while True:
+            try:
+                pkt, _, _ = sys_recvfrom(task, fd, 65535)
+            except KernelError as e:
+                if e.errno == errno.EAGAIN:
+                    return replies
+                raise
+            icmp = pkt[(pkt[0] & 15) * 4:]
+            if icmp[0] == 0 and icmp[4:8] == struct.pack("!HH", ident, seq):
+                replies.append(pkt)
+    finally:
+        sys_close(task, fd)

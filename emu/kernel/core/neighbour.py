@@ -73,9 +73,10 @@ class Neighbour:
 class NeighTable:
     """struct neigh_table (one per protocol: arp_tbl)."""
 
-    def __init__(self, net, ops, prefix="net.ipv4.neigh.default."):
+    def __init__(self, net, ops, prefix="net.ipv4.neigh.default.", constructor=None):
         self.net = net
         self.ops = ops
+        self.constructor = constructor   # constructor(neigh): arp_constructor
         self.hash = {}          # (key, ifindex) -> Neighbour
         self.prefix = prefix
         self.stats = {"allocs": 0, "destroys": 0, "lookups": 0, "hits": 0,
@@ -97,6 +98,8 @@ def neigh_create(tbl, key, dev):
     n = tbl.hash.get((key, dev.ifindex))
     if n is None:
         n = Neighbour(tbl, key, dev, tbl.net.clock())
+        if tbl.constructor is not None:
+            tbl.constructor(n)
         tbl.hash[(key, dev.ifindex)] = n
         tbl.stats["allocs"] += 1
     return n
@@ -177,6 +180,11 @@ def neigh_update(n, lladdr, new, flags=NEIGH_UPDATE_F_OVERRIDE):
         if old & NUD_CONNECTED:
             return          # do not let a stray reply replace a confirmed address
         new = NUD_STALE
+    if old & NUD_VALID and lladdr == n.ha and new == NUD_STALE and \
+            not flags & NEIGH_UPDATE_F_ADMIN:
+        # Linux neigh_update: a valid entry whose address did not change keeps
+        # its state (an ARP request from a REACHABLE neighbour is only a hint).
+        return
     if new & NUD_CONNECTED:
         n.confirmed = now
     n.updated = now
@@ -184,7 +192,7 @@ def neigh_update(n, lladdr, new, flags=NEIGH_UPDATE_F_OVERRIDE):
     n.nud_state = new
     if new & NUD_REACHABLE:
         net.mod_timer(n.timer, now + n.tbl.parm("base_reachable_time_ms") / 1000.0)
-    elif new & NUD_IN_TIMER == 0:
+    elif not new & NUD_IN_TIMER:
         net.del_timer(n.timer)
     n.probes = 0
     if new & NUD_VALID and n.arp_queue:

@@ -330,8 +330,13 @@ def skb_cow(skb, headroom):
         return
     extra = max(0, headroom - (skb.data - skb.head))
     buf = bytearray(extra) + skb.buf
-    skb.shinfo.dataref -= 1
+    old = skb.shinfo
+    old.dataref -= 1
+    # pskb_expand_head copies skb_shared_info into the new head: GSO state stays.
     skb.shinfo = SkbSharedInfo()
+    skb.shinfo.gso_size = old.gso_size
+    skb.shinfo.gso_segs = old.gso_segs
+    skb.shinfo.gso_type = old.gso_type
     skb.buf = buf
     skb.cloned = False
     skb.data += extra

@@ -4,9 +4,10 @@ Linux: net/ipv4/arp.c; RFC 826, RFC 5227 (gratuitous ARP).
 """
 from ..core.dev import dev_queue_xmit
 from ..core.neighbour import (
-    NUD_REACHABLE, NUD_STALE, NeighOps, NeighTable, __neigh_lookup, neigh_update,
+    NUD_NOARP, NUD_REACHABLE, NUD_STALE, NeighOps, NeighTable, __neigh_lookup,
+    neigh_update,
 )
-from ..core.netdevice import IFF_NOARP, PacketType
+from ..core.netdevice import IFF_LOOPBACK, IFF_NOARP, PacketType
 from ..core.skbuff import (
     LL_MAX_HEADER, PACKET_HOST, PACKET_OTHERHOST, SKB_DROP_REASON_ARP_MALFORMED,
     alloc_skb, consume_skb, kfree_skb, pskb_may_pull, skb_put, skb_reserve,
@@ -16,7 +17,7 @@ from ..hdr.if_arp import ARP_HLEN, ARPHRD_ETHER, ARPOP_REPLY, ARPOP_REQUEST, arp
 from ..hdr.if_ether import BROADCAST, ETH_P_ARP, ETH_P_IP
 from ..hdr.ip import ipv4_is_loopback, ipv4_is_multicast
 from .devinet import inet_select_addr
-from .route import RTN_LOCAL, inet_addr_type
+from .route import RTN_BROADCAST, RTN_LOCAL, inet_addr_type
 
 
 def arp_create(op, dip, dev, sip, dest_hw, src_hw, target_hw):
@@ -124,11 +125,31 @@ def _addr_on_dev(dev, addr):
     return dev.ip_ptr is not None
 
 
+def arp_constructor(neigh):
+    """A new neighbour: addresses that need no resolution start NUD_NOARP.
+
+    Multicast maps to 01:00:5e + the low 23 bits (RFC 1112 6.4, ip_eth_mc_map);
+    a broadcast address uses the device's broadcast MAC; NOARP and loopback
+    devices use their own address (Linux: arp_constructor).
+    """
+    dev = neigh.dev
+    addr = neigh.primary_key
+    if ipv4_is_multicast(addr):
+        neigh.nud_state = NUD_NOARP
+        neigh.ha = b"\x01\x00\x5e" + (addr & 0x7FFFFF).to_bytes(3, "big")
+    elif dev.flags & (IFF_NOARP | IFF_LOOPBACK):
+        neigh.nud_state = NUD_NOARP
+        neigh.ha = dev.dev_addr
+    elif inet_addr_type(dev.net, addr) == RTN_BROADCAST:
+        neigh.nud_state = NUD_NOARP
+        neigh.ha = dev.broadcast
+
+
 arp_neigh_ops = NeighOps(solicit=arp_solicit, error_report=arp_error_report)
 
 
 def arp_init(net):
-    net.proto["arp_tbl"] = NeighTable(net, arp_neigh_ops)
+    net.proto["arp_tbl"] = NeighTable(net, arp_neigh_ops, constructor=arp_constructor)
     from ..core.dev import dev_add_pack
     dev_add_pack(net, PacketType(ETH_P_ARP, arp_rcv))
 

@@ -41,8 +41,7 @@ def ip_rcv(skb, dev, pt, orig_dev):
         return _hdr_error(skb, ip, SKB_DROP_REASON_IP_CSUM)
     tot_len = (buf[off + 2] << 8) | buf[off + 3]
     if skb.len < tot_len:
-        net.mib["IpExt"]["InTruncatedPkts"] += 1
-        ip["InDiscards"] += 1
+        net.mib["IpExt"]["InTruncatedPkts"] += 1   # only this one, as ip_rcv_core
         kfree_skb(skb, SKB_DROP_REASON_PKT_TOO_SMALL)
         return 1
     if tot_len < ihl:

@@ -255,6 +255,11 @@ def ip_route_input_noref(skb, daddr, saddr, tos, dev):
         return 0
     if (daddr & 0xF0000000) == 0xE0000000:
         return -errno.EINVAL         # multicast routing: not modelled
+    # Martians that fib_lookup would not catch (ip_route_input_slow): 0/8 on
+    # either side, and 127/8 as destination anywhere but lo (route_localnet=0).
+    if (saddr & 0xFF000000) == 0 or (daddr & 0xFF000000) == 0 or \
+            ((daddr & 0xFF000000) == 0x7F000000 and dev.name != "lo"):
+        return -errno.EINVAL
     fa = fib_lookup(net, daddr)
     if fa is None:
         return -errno.ENETUNREACH

@@ -1,0 +1,180 @@
+"""The `emu` command: up, down, status, exec, demo.
+
+    emu up topologies/veth-bridge.yaml        # foreground; Ctrl-C tears down
+    emu up -d topologies/veth-bridge.yaml     # detached
+    emu status
+    emu exec h1 -- ping -c 3 h2
+    emu down
+"""
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+
+from . import orchestrator
+from .orchestrator import Lab, LabError, find_lab, list_labs, stop_lab
+from .topology import TopologyError, load_topology
+
+
+def _err(msg):
+    print("emu: %s" % msg, file=sys.stderr)
+    return 1
+
+
+def _print_lab(st, out=print):
+    out("lab %s  run dir %s  orchestrator pid %s  %s" % (
+        st["name"], st["run_dir"], st["orchestrator_pid"],
+        st["status"] if st.get("alive", True) else "stale (orchestrator gone)"))
+
+
+def cmd_up(a):
+    try:
+        topo = load_topology(a.file)
+    except TopologyError as e:
+        return _err(str(e))
+    if a.detach:
+        r, w = os.pipe()
+        proc = subprocess.Popen([sys.executable, "-m", "emu.orchestrator", "--serve",
+                                 os.path.abspath(a.file), str(w)], pass_fds=(w,),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True,
+                                env=_env())
+        os.close(w)
+        with os.fdopen(r) as f:
+            line = f.readline().strip()
+        if not line.startswith("OK "):
+            proc.wait(5)
+            return _err(line[4:] if line.startswith("ERR ") else "lab failed to start")
+        st = find_lab(base=None, name=os.path.basename(line[3:]))
+        _print_lab(st)
+        print("nodes: %s" % ", ".join("%s (pid %d)" % (n, i["pid"]) for n, i in st["nodes"].items()))
+        print("stop it with: emu down --lab %s" % os.path.basename(st["run_dir"]))
+        return 0
+    lab = Lab(topo)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    try:
+        lab.start()
+    except LabError as e:
+        return _err(str(e))
+    try:
+        st = lab.state("running")
+        _print_lab(st)
+        for n, i in st["nodes"].items():
+            print("  %-8s %-7s pid %-7d cpus %d" % (n, i["kind"], i["pid"], i["cpus"]))
+        print("lab is up; press Ctrl-C to tear it down")
+        while not stop:
+            time.sleep(0.2)
+            dead = [n for n, p in lab.procs.items() if p.poll() is not None]
+            if dead:
+                print("emu: node(s) exited: %s" % ", ".join(dead), file=sys.stderr)
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        lab.stop()
+        print("lab %s torn down" % topo.name)
+    return 0
+
+
+def _env():
+    env = dict(os.environ)
+    parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def cmd_down(a):
+    try:
+        labs = list_labs() if a.all else [find_lab(a.lab)]
+    except LabError as e:
+        return _err(str(e))
+    for st in labs:
+        stop_lab(st)
+        print("lab %s (%s) down" % (st["name"], os.path.basename(st["run_dir"])))
+    return 0
+
+
+def cmd_status(a):
+    labs = list_labs()
+    if a.lab:
+        labs = [l for l in labs if l["name"] == a.lab or os.path.basename(l["run_dir"]).startswith(a.lab)]
+    if not labs:
+        print("no lab is running")
+        return 0
+    for st in labs:
+        _print_lab(st)
+        print("  %-8s %-7s %7s %-9s %6s %9s %5s" % ("NODE", "KIND", "PID", "STATE", "CPU%", "RSS", "THR"))
+        for name, info in st["nodes"].items():
+            state, cpu, rss, thr = "gone", "-", "-", "-"
+            try:
+                p = psutil.Process(info["pid"])
+                if info.get("create_time") and abs(p.create_time() - info["create_time"]) > 0.01:
+                    raise psutil.NoSuchProcess(info["pid"])
+                with p.oneshot():
+                    state = p.status()
+                    cpu = "%.1f" % p.cpu_percent(interval=0.05)
+                    rss = "%.1fM" % (p.memory_info().rss / 2**20)
+                    thr = str(p.num_threads())
+            except psutil.Error:
+                pass
+            print("  %-8s %-7s %7d %-9s %6s %9s %5s" % (name, info["kind"], info["pid"], state, cpu, rss, thr))
+    return 0
+
+
+def cmd_exec(a):
+    from .client.exec import run_command
+    try:
+        st = find_lab(a.lab)
+    except LabError as e:
+        return _err(str(e))
+    if a.node not in st["nodes"]:
+        return _err("lab %s has no node %r (nodes: %s)" % (st["name"], a.node, ", ".join(st["nodes"])))
+    argv = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
+    if not argv:
+        return _err("exec: no command given (emu exec NODE -- CMD ...)")
+    return run_command(st, a.node, argv)
+
+
+def cmd_demo(a):
+    from .client.demo import demo
+    return demo(a.file)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="emu", description="Run and use emulated networks.")
+    sub = p.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="launch a lab from a topology file")
+    up.add_argument("-d", "--detach", action="store_true", help="run in the background")
+    up.add_argument("file")
+    up.set_defaults(func=cmd_up)
+    down = sub.add_parser("down", help="tear a lab down")
+    down.add_argument("--lab", help="lab name or run directory prefix")
+    down.add_argument("--all", action="store_true", help="every lab of this user")
+    down.set_defaults(func=cmd_down)
+    status = sub.add_parser("status", help="nodes, PIDs, state, CPU and memory")
+    status.add_argument("--lab")
+    status.set_defaults(func=cmd_status)
+    ex = sub.add_parser("exec", help="run a command on a node: emu exec h1 -- ping -c 3 h2")
+    ex.add_argument("--lab")
+    ex.add_argument("node")
+    ex.add_argument("cmd", nargs=argparse.REMAINDER)
+    ex.set_defaults(func=cmd_exec)
+    demo = sub.add_parser("demo", help="launch a lab, ping across it, show counters, tear down")
+    demo.add_argument("file", nargs="?", default="topologies/veth-bridge.yaml")
+    demo.set_defaults(func=cmd_demo)
+    a = p.parse_args(argv)
+    try:
+        return a.func(a)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
