@@ -181,6 +181,7 @@ def test_clone_shares_data_and_counts_dataref():
     assert skb.shinfo.dataref == 2
     assert skb_cloned(skb) and skb_cloned(c)
     assert (c.data, c.tail, c.len, c.protocol) == (skb.data, skb.tail, skb.len, 0x0800)
+    assert c.truesize == skb.truesize       # a clone charges a socket like the original
     skb.buf[skb.data] = ord("S")            # one buffer: the clone sees the write
     assert c.payload() == b"Shared"
     skb_pull(c, 2)                          # offsets are per SkBuff

@@ -192,7 +192,7 @@ def neigh_update(n, lladdr, new, flags=NEIGH_UPDATE_F_OVERRIDE):
     n.nud_state = new
     if new & NUD_REACHABLE:
         net.mod_timer(n.timer, now + n.tbl.parm("base_reachable_time_ms") / 1000.0)
-    elif not new & NUD_IN_TIMER:
+    elif new & NUD_IN_TIMER == 0:
         net.del_timer(n.timer)
     n.probes = 0
     if new & NUD_VALID and n.arp_queue:

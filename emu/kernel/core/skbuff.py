@@ -284,7 +284,7 @@ def skb_clone(skb):
     n.end = skb.end
     n.len = skb.len
     n.data_len = skb.data_len
-    n.truesize = SKB_TRUESIZE_OVERHEAD
+    n.truesize = skb.truesize    # __skb_clone: C(truesize); socket memory counts it
     n.shinfo = skb.shinfo
     n.freed = False
     n.destructor = None

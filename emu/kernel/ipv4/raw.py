@@ -99,6 +99,9 @@ def raw_sendmsg(sk, data, flags, addr):
     if sk.hdrincl:
         if n < 20:
             raise KernelError(errno.EINVAL)
+        if n > rt.dev.mtu:
+            # raw_send_hdrinc: the user built the datagram; the kernel never fragments it.
+            raise KernelError(errno.EMSGSIZE)
         skb = alloc_skb(LL_MAX_HEADER + n)
         skb_reserve(skb, LL_MAX_HEADER)
         off = skb_put(skb, n)
