@@ -198,12 +198,14 @@ def sock_error(sk):
 
 def skb_recv_datagram(sk, flags):
     """The next queued datagram, or EAGAIN (the runtime does the waiting)."""
-    q = sk.sk_receive_queue.q
-    if q:
-        return q[0] if flags & MSG_PEEK else q.popleft()
+    # A pending error (ICMP port unreachable...) is reported before data,
+    # once (__skb_try_recv_datagram: sock_error first).
     err = sock_error(sk)
     if err:
         raise KernelError(err)
+    q = sk.sk_receive_queue.q
+    if q:
+        return q[0] if flags & MSG_PEEK else q.popleft()
     if sk.sk_shutdown & RCV_SHUTDOWN:
         return None
     raise KernelError(errno.EAGAIN)

@@ -12,7 +12,7 @@ from ..core.sock import (
     SEND_SHUTDOWN, SS_CONNECTED, ProtoOps, Sock, datagram_poll, sk_data_ready,
 )
 from ..hdr.if_ether import ETH_P_IP
-from ..hdr.ip import IPPROTO_ICMP, IPPROTO_IP, inet_ntoa
+from ..hdr.ip import IPPROTO_ICMP, IPPROTO_IP, IPPROTO_UDP, inet_ntoa
 from ..netfilter.core import nf_hooks_init
 from .arp import arp_init
 from .devinet import inetdev_event
@@ -22,6 +22,7 @@ from .ip_input import ip_local_deliver, ip_rcv
 from .ip_output import ip_output
 from .ip_sockglue import SOL_IP, ip_getsockopt, ip_setsockopt
 from .raw import raw_init_net, raw_prot
+from .udp import udp_err, udp_init_net, udp_prot, udp_rcv
 from .route import RTN_LOCAL, DstOps, fib_init, inet_addr_type
 
 AF_INET = 2
@@ -76,13 +77,14 @@ def inet_create(net, sock, protocol):
             if protocol != IPPROTO_IP:
                 answer = p
                 break
-        elif p.protocol == IPPROTO_IP:      # wildcard entry (raw)
-            if protocol == IPPROTO_IP and sock.type != SOCK_RAW:
-                protocol = p.protocol
+        elif protocol == IPPROTO_IP:        # the wild cases, as inet_create has them
+            protocol = p.protocol
             answer = p
             break
-        else:
-            err = errno.EPROTONOSUPPORT
+        elif p.protocol == IPPROTO_IP:
+            answer = p
+            break
+        err = errno.EPROTONOSUPPORT
     if answer is None:
         raise KernelError(err or errno.EPROTONOSUPPORT)
     if sock.type == SOCK_RAW and protocol == IPPROTO_IP:
@@ -191,6 +193,12 @@ def inet_getsockopt(sock, level, optname, buflen):
     return sk.sk_prot.getsockopt(sk, level, optname, buflen)
 
 
+inet_dgram_ops = ProtoOps(
+    family=AF_INET, release=inet_release, bind=inet_bind, connect=inet_dgram_connect,
+    getname=inet_getname, poll=datagram_poll, shutdown=inet_shutdown,
+    setsockopt=inet_setsockopt, getsockopt=inet_getsockopt, sendmsg=inet_sendmsg,
+    recvmsg=inet_recvmsg)
+
 inet_sockraw_ops = ProtoOps(
     family=AF_INET, release=inet_release, bind=inet_bind, connect=inet_dgram_connect,
     getname=inet_getname, poll=datagram_poll, shutdown=inet_shutdown,
@@ -208,8 +216,13 @@ def inet_init(net):
     net.proto["ipv4_dst_ops"] = DstOps(ip_local_deliver, ip_forward, ip_output)
     icmp_init(net)
     raw_init_net(net)
+    udp_init_net(net)
     arp_init(net)
     inet_add_protocol(net, icmp_rcv, IPPROTO_ICMP)
+    inet_add_protocol(net, udp_rcv, IPPROTO_UDP)
+    inet_add_err_handler(net, udp_err, IPPROTO_UDP)
+    inet_register_protosw(net, InetProtosw(SOCK_DGRAM, IPPROTO_UDP, udp_prot,
+                                           inet_dgram_ops, INET_PROTOSW_PERMANENT))
     inet_register_protosw(net, InetProtosw(SOCK_RAW, IPPROTO_IP, raw_prot,
                                            inet_sockraw_ops, INET_PROTOSW_REUSE))
     dev_add_pack(net, PacketType(ETH_P_IP, ip_rcv))

@@ -1,0 +1,450 @@
+"""UDP: datagram sockets over IPv4.
+
+Linux: net/ipv4/udp.c, net/ipv4/datagram.c (ip4_datagram_connect),
+net/ipv4/inet_connection_sock.c (port ranges); RFC 768, RFC 1122 4.1.
+
+The send path is the one of the seed notes: udp_sendmsg ->
+ip_route_output_flow -> ip_make_skb -> udp_send_skb -> ip_send_skb ->
+ip_local_out. The receive path: udp_rcv -> __udp4_lib_lookup ->
+udp_queue_rcv_skb -> sock_queue_rcv_skb; udp_recvmsg dequeues.
+"""
+import errno
+import random
+
+from ..core.dev import KernelError
+from ..core.skbuff import (
+    CHECKSUM_UNNECESSARY, LL_MAX_HEADER, PACKET_BROADCAST, PACKET_HOST,
+    PACKET_MULTICAST, SKB_DROP_REASON_NO_SOCKET, SKB_DROP_REASON_PKT_TOO_SMALL,
+    alloc_skb, consume_skb, kfree_skb, skb_clone, skb_put, skb_reserve, skb_trim,
+)
+from ..core.sock import MSG_PEEK, MSG_TRUNC, Proto, sk_error_report, sock_queue_rcv_skb, skb_recv_datagram
+from ..hdr.checksum import csum_fold, csum_partial, csum_tcpudp_nofold
+from ..hdr.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED
+from ..hdr.ip import INADDR_BROADCAST, IPPROTO_UDP, inet_ntoa, ipv4_is_multicast
+from .icmp import icmp_send
+from .ip_output import ip_build_header, ip_local_out
+from .route import RTN_BROADCAST, RTN_LOCAL, dst_mtu, inet_addr_type, ip_route_output_key
+
+UDP_HLEN = 8
+UDP_MAX_PAYLOAD = 0xFFFF - 20 - UDP_HLEN      # 65507
+
+IP_PMTUDISC_DONT = 0
+IP_PMTUDISC_WANT = 1
+IP_PMTUDISC_DO = 2
+IP_PMTUDISC_PROBE = 3
+
+TCP_ESTABLISHED = 1
+TCP_CLOSE = 7
+
+# icmp_err_convert[] (net/ipv4/icmp.c): (errno, is it a hard error)
+ICMP_UNREACH_ERR = {0: (errno.ENETUNREACH, True), 1: (errno.EHOSTUNREACH, True),
+                    2: (errno.ENOPROTOOPT, True), 3: (errno.ECONNREFUSED, True),
+                    4: (errno.EMSGSIZE, False), 5: (errno.EOPNOTSUPP, False),
+                    6: (errno.ENETUNREACH, True), 7: (errno.EHOSTDOWN, True),
+                    9: (errno.ENETUNREACH, True), 10: (errno.EHOSTUNREACH, True),
+                    11: (errno.ENETUNREACH, True), 12: (errno.EHOSTUNREACH, True),
+                    13: (errno.EHOSTUNREACH, True)}
+
+
+# ------------------------------------------------------------------ ports
+
+def udp_table(net):
+    return net.proto["udp_table"]
+
+
+def _conflict(sk, other, addr):
+    if other is sk:
+        return False
+    if other.sk_bound_dev_if and sk.sk_bound_dev_if and other.sk_bound_dev_if != sk.sk_bound_dev_if:
+        return False
+    if other.inet_rcv_saddr and addr and other.inet_rcv_saddr != addr:
+        return False
+    if sk.sk_reuse and other.sk_reuse:
+        return False
+    if sk.sk_reuseport and other.sk_reuseport:
+        return False
+    return True
+
+
+def udp_lib_get_port(sk, port, addr):
+    """Bind sk to port (0: pick an ephemeral one); EADDRINUSE on a conflict."""
+    net = sk.net
+    table = udp_table(net)
+    if port == 0:
+        low, high = net.sysctl["net.ipv4.ip_local_port_range"]
+        span = high - low + 1
+        start = random.randrange(span)
+        for i in range(span):
+            cand = low + (start + i) % span
+            if not any(_conflict(sk, o, addr) for o in table.get(cand, ())):
+                port = cand
+                break
+        else:
+            raise KernelError(errno.EAGAIN)
+    elif any(_conflict(sk, o, addr) for o in table.get(port, ())):
+        raise KernelError(errno.EADDRINUSE)
+    sk.inet_num = port
+    sk.inet_sport = port
+    table.setdefault(port, []).append(sk)
+    return port
+
+
+def udp_lib_unhash(sk):
+    lst = udp_table(sk.net).get(sk.inet_num)
+    if lst and sk in lst:
+        lst.remove(sk)
+        if not lst:
+            del udp_table(sk.net)[sk.inet_num]
+
+
+def udp_bind(sk, addr, port):
+    """inet_bind for UDP: the address must be ours (or any/broadcast)."""
+    net = sk.net
+    if addr and addr != INADDR_BROADCAST and not ipv4_is_multicast(addr) and \
+            inet_addr_type(net, addr) not in (RTN_LOCAL, RTN_BROADCAST):
+        raise KernelError(errno.EADDRNOTAVAIL)
+    if sk.inet_num:
+        raise KernelError(errno.EINVAL)
+    udp_lib_get_port(sk, port, addr)
+    sk.inet_rcv_saddr = addr
+    sk.inet_saddr = 0 if addr == INADDR_BROADCAST or ipv4_is_multicast(addr) else addr
+    return 0
+
+
+# ------------------------------------------------------------------ connect
+
+def _route(sk, daddr):
+    """ip_route_connect / ip_route_output_flow with the socket's dst cache."""
+    net = sk.net
+    genid = net.proto.get("rt_genid", 0)
+    rt = sk.sk_dst_cache
+    if rt is not None and sk.dst_genid == genid and sk.inet_daddr == daddr:
+        return rt
+    rt = ip_route_output_key(net, daddr, sk.inet_saddr, sk.sk_bound_dev_if)
+    if sk.inet_daddr == daddr:
+        sk.sk_dst_cache = rt
+        sk.dst_genid = genid
+    return rt
+
+
+def ip4_datagram_connect(sk, addr):
+    """connect() on a datagram socket: fix the peer, pick source address and port."""
+    daddr, dport = addr
+    net = sk.net
+    if daddr == 0:
+        daddr = 0x7F000001              # Linux: connecting to INADDR_ANY means loopback
+    rt = ip_route_output_key(net, daddr, sk.inet_saddr, sk.sk_bound_dev_if)
+    if rt.rt_type == RTN_BROADCAST and not sk.sk_broadcast:
+        raise KernelError(errno.EACCES)
+    if not sk.inet_saddr:
+        sk.inet_saddr = _source_for(rt, daddr)
+    if not sk.inet_rcv_saddr:
+        sk.inet_rcv_saddr = sk.inet_saddr
+    if not sk.inet_num:
+        udp_lib_get_port(sk, 0, sk.inet_rcv_saddr)
+    sk.inet_daddr = daddr
+    sk.inet_dport = dport
+    sk.sk_state = TCP_ESTABLISHED
+    sk.sk_dst_cache = rt
+    sk.dst_genid = net.proto.get("rt_genid", 0)
+    return 0
+
+
+def _source_for(rt, daddr):
+    from .devinet import inet_select_addr
+    if rt.rt_type == RTN_LOCAL:
+        return daddr if daddr >> 24 != 127 else 0x7F000001
+    return rt.prefsrc or inet_select_addr(rt.dev, daddr)
+
+
+def udp_disconnect(sk):
+    sk.inet_daddr = 0
+    sk.inet_dport = 0
+    sk.sk_state = TCP_CLOSE
+    sk.sk_dst_cache = None
+
+
+# ------------------------------------------------------------------ send
+
+def udp_sendmsg(sk, data, flags, addr):
+    net = sk.net
+    n = len(data)
+    if n > UDP_MAX_PAYLOAD:
+        raise KernelError(errno.EMSGSIZE)
+    if addr is not None:
+        daddr, dport = addr
+        if dport == 0:
+            raise KernelError(errno.EINVAL)
+        if daddr == 0:
+            daddr = 0x7F000001
+        connected = False
+    else:
+        if sk.sk_state != TCP_ESTABLISHED:
+            raise KernelError(errno.EDESTADDRREQ)
+        daddr, dport = sk.inet_daddr, sk.inet_dport
+        connected = True
+    # A connected socket's pending error (ICMP port unreachable) surfaces here.
+    if sk.sk_err and connected:
+        err = sk.sk_err
+        sk.sk_err = 0
+        raise KernelError(err)
+    rt = _route(sk, daddr) if connected else \
+        ip_route_output_key(net, daddr, sk.inet_saddr, sk.sk_bound_dev_if)
+    if rt.rt_type == RTN_BROADCAST and not sk.sk_broadcast:
+        raise KernelError(errno.EACCES)
+    if not sk.inet_num:
+        udp_lib_get_port(sk, 0, sk.inet_rcv_saddr)
+    saddr = sk.inet_saddr or _source_for(rt, daddr)
+    mtu = ip_dst_mtu(net, rt, daddr)
+    total = 20 + UDP_HLEN + n
+    if sk.pmtudisc >= IP_PMTUDISC_DO and total > mtu:
+        raise KernelError(errno.EMSGSIZE)
+    df = sk.pmtudisc >= IP_PMTUDISC_DO or (sk.pmtudisc == IP_PMTUDISC_WANT and total <= mtu)
+    skb = ip_make_skb(sk, rt, data, saddr, daddr, dport, df)
+    tracer = net.tracer
+    if tracer is not None and tracer.filter.match_l3(0x0800, skb.buf, skb.network_header, skb.tail):
+        skb.trace = tracer.new_ctx()
+        for fn in ("sock_sendmsg", "inet_sendmsg", "udp_sendmsg", "ip_route_output_flow",
+                   "ip_make_skb"):
+            skb.trace.hit(fn)
+    udp_send_skb(skb, net)
+    return n
+
+
+def ip_make_skb(sk, rt, data, saddr, daddr, dport, df):
+    """One skb holding the UDP header and data behind room for IP and link headers."""
+    n = len(data)
+    skb = alloc_skb(LL_MAX_HEADER + 20 + UDP_HLEN + n)
+    skb_reserve(skb, LL_MAX_HEADER + 20)
+    off = skb_put(skb, UDP_HLEN + n)
+    buf = skb.buf
+    buf[off + UDP_HLEN:off + UDP_HLEN + n] = data
+    ulen = UDP_HLEN + n
+    buf[off:off + 8] = bytes((sk.inet_sport >> 8, sk.inet_sport & 0xFF, dport >> 8, dport & 0xFF,
+                              ulen >> 8, ulen & 0xFF, 0, 0))
+    skb.transport_header = off
+    skb.dst = rt
+    skb.sk = None
+    skb.priority = sk.sk_priority
+    skb.mark = sk.sk_mark
+    ttl = sk.uc_ttl if sk.uc_ttl >= 0 else sk.net.sysctl["net.ipv4.ip_default_ttl"]
+    ip_build_header(skb, saddr, daddr, IPPROTO_UDP, ttl, sk.tos, df)
+    return skb
+
+
+def udp_send_skb(skb, net):
+    """Fill in the UDP checksum (RFC 768: 0 is sent as 0xffff) and send."""
+    if skb.trace is not None:
+        skb.trace.hit("udp_send_skb")
+    buf = skb.buf
+    t = skb.transport_header
+    nh = skb.network_header
+    ulen = skb.tail - t
+    s = csum_tcpudp_nofold(int.from_bytes(buf[nh + 12:nh + 16], "big"),
+                           int.from_bytes(buf[nh + 16:nh + 20], "big"), ulen, IPPROTO_UDP)
+    c = csum_fold(csum_partial(buf, t, skb.tail, s)) or 0xFFFF
+    buf[t + 6] = c >> 8
+    buf[t + 7] = c & 0xFF
+    net.mib["Udp"]["OutDatagrams"] += 1
+    return ip_send_skb(net, skb)
+
+
+def ip_send_skb(net, skb):
+    if skb.trace is not None:
+        skb.trace.hit("ip_send_skb")
+    return ip_local_out(net, None, skb)
+
+
+def ip_dst_mtu(net, rt, daddr):
+    """The path MTU toward daddr: the device's, lowered by ICMP frag-needed (RFC 1191)."""
+    mtu = dst_mtu(rt)
+    exc = net.proto["fnhe"].get(daddr)
+    if exc is not None:
+        pmtu, expires = exc
+        if expires > net.clock():
+            return min(mtu, pmtu)
+        del net.proto["fnhe"][daddr]
+    return mtu
+
+
+def ip_rt_update_pmtu(net, daddr, mtu):
+    """Remember a smaller path MTU for daddr for 10 minutes (ip_rt_mtu_expires)."""
+    if mtu < 552:
+        mtu = 552         # ip_rt_min_pmtu
+    net.proto["fnhe"][daddr] = (mtu, net.clock() + 600.0)
+
+
+# ------------------------------------------------------------------ receive
+
+def __udp4_lib_lookup(net, saddr, sport, daddr, dport, dif):
+    """The best socket for a unicast datagram (highest compute_score)."""
+    best, best_score = None, -1
+    for sk in udp_table(net).get(dport, ()):
+        score = 0
+        if sk.inet_rcv_saddr:
+            if sk.inet_rcv_saddr != daddr:
+                continue
+            score += 4
+        if sk.inet_daddr:
+            if sk.inet_daddr != saddr:
+                continue
+            score += 4
+        if sk.inet_dport:
+            if sk.inet_dport != sport:
+                continue
+            score += 4
+        if sk.sk_bound_dev_if:
+            if sk.sk_bound_dev_if != dif:
+                continue
+            score += 4
+        if score > best_score:
+            best, best_score = sk, score
+    return best
+
+
+def udp_rcv(skb):
+    """The IPPROTO_UDP handler: validate, find the socket(s), queue."""
+    if skb.trace is not None:
+        skb.trace.hit("udp_rcv")
+    dev = skb.dev
+    net = dev.net
+    mib = net.mib["Udp"]
+    buf = skb.buf
+    t = skb.data
+    if skb.len < UDP_HLEN:
+        mib["InErrors"] += 1
+        kfree_skb(skb, SKB_DROP_REASON_PKT_TOO_SMALL)
+        return 0
+    ulen = (buf[t + 4] << 8) | buf[t + 5]
+    if ulen > skb.len or ulen < UDP_HLEN:
+        mib["InErrors"] += 1
+        kfree_skb(skb, SKB_DROP_REASON_PKT_TOO_SMALL)
+        return 0
+    skb_trim(skb, ulen)
+    nh = skb.network_header
+    saddr = int.from_bytes(buf[nh + 12:nh + 16], "big")
+    daddr = int.from_bytes(buf[nh + 16:nh + 20], "big")
+    check = (buf[t + 6] << 8) | buf[t + 7]
+    if check and skb.ip_summed != CHECKSUM_UNNECESSARY:
+        s = csum_tcpudp_nofold(saddr, daddr, ulen, IPPROTO_UDP)
+        if csum_partial(buf, t, t + ulen, s) != 0xFFFF:
+            mib["InCsumErrors"] += 1
+            mib["InErrors"] += 1
+            kfree_skb(skb, "UDP_CSUM")
+            return 0
+        skb.ip_summed = CHECKSUM_UNNECESSARY
+    sport = (buf[t] << 8) | buf[t + 1]
+    dport = (buf[t + 2] << 8) | buf[t + 3]
+    if skb.pkt_type in (PACKET_BROADCAST, PACKET_MULTICAST) or \
+            inet_addr_type(net, daddr) == RTN_BROADCAST:
+        return __udp4_lib_mcast_deliver(net, skb, saddr, sport, daddr, dport)
+    sk = __udp4_lib_lookup(net, saddr, sport, daddr, dport, skb.skb_iif)
+    if sk is None:
+        mib["NoPorts"] += 1
+        if skb.pkt_type == PACKET_HOST:
+            icmp_send(skb, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0)
+        kfree_skb(skb, SKB_DROP_REASON_NO_SOCKET)
+        return 0
+    return udp_queue_rcv_skb(sk, skb)
+
+
+def __udp4_lib_mcast_deliver(net, skb, saddr, sport, daddr, dport):
+    """A broadcast reaches every socket bound to the port (and to any/that address)."""
+    targets = [sk for sk in udp_table(net).get(dport, ())
+               if (not sk.inet_rcv_saddr or sk.inet_rcv_saddr == daddr)
+               and (not sk.inet_daddr or sk.inet_daddr == saddr)
+               and (not sk.inet_dport or sk.inet_dport == sport)
+               and (not sk.sk_bound_dev_if or sk.sk_bound_dev_if == skb.skb_iif)]
+    if not targets:
+        net.mib["Udp"]["NoPorts"] += 1
+        consume_skb(skb)       # no ICMP for broadcasts (RFC 1122 3.2.2)
+        return 0
+    for sk in targets[:-1]:
+        udp_queue_rcv_skb(sk, skb_clone(skb))
+    return udp_queue_rcv_skb(targets[-1], skb)
+
+
+def udp_queue_rcv_skb(sk, skb):
+    if skb.trace is not None:
+        skb.trace.hit("udp_queue_rcv_skb")
+    net = sk.net
+    if sock_queue_rcv_skb(sk, skb) < 0:
+        m = net.mib["Udp"]
+        m["RcvbufErrors"] += 1
+        m["InErrors"] += 1
+        return -1
+    return 0
+
+
+def udp_recvmsg(sk, size, flags):
+    """Dequeue one datagram: (data, (addr, port), msg_flags)."""
+    skb = skb_recv_datagram(sk, flags)
+    if skb is None:
+        return b"", None, 0
+    t = skb.transport_header
+    start = t + UDP_HLEN
+    ulen = skb.tail - start
+    n = min(size, ulen)
+    data = bytes(skb.buf[start:start + n])
+    msg_flags = MSG_TRUNC if ulen > size else 0
+    nh = skb.network_header
+    buf = skb.buf
+    addr = (inet_ntoa(int.from_bytes(buf[nh + 12:nh + 16], "big")), (buf[t] << 8) | buf[t + 1])
+    if not flags & MSG_PEEK:
+        sk.net.mib["Udp"]["InDatagrams"] += 1
+        consume_skb(skb)
+    return data, addr, msg_flags
+
+
+def udp_err(skb, icmp_type, code, inner, inner_l4):
+    """ICMP about a datagram we sent: report it to the sending socket (__udp4_lib_err)."""
+    net = skb.dev.net if skb.dev is not None else None
+    if net is None:
+        return
+    buf = skb.buf
+    saddr = int.from_bytes(buf[inner + 12:inner + 16], "big")
+    daddr = int.from_bytes(buf[inner + 16:inner + 20], "big")
+    sport = (buf[inner_l4] << 8) | buf[inner_l4 + 1]
+    dport = (buf[inner_l4 + 2] << 8) | buf[inner_l4 + 3]
+    # The socket that sent it: local is the inner source, remote the inner destination.
+    sk = __udp4_lib_lookup(net, daddr, dport, saddr, sport, 0)
+    if sk is None:
+        return
+    harderr = False
+    if icmp_type == ICMP_DEST_UNREACH:
+        if code == ICMP_FRAG_NEEDED:
+            mtu = int.from_bytes(buf[skb.transport_header + 6:skb.transport_header + 8], "big")
+            ip_rt_update_pmtu(net, daddr, mtu)
+            if sk.pmtudisc != IP_PMTUDISC_DONT:
+                err, harderr = errno.EMSGSIZE, True
+            else:
+                return
+        else:
+            err, harderr = ICMP_UNREACH_ERR.get(code, (errno.EHOSTUNREACH, False))
+    elif icmp_type == ICMP_TIME_EXCEEDED:
+        err = errno.EHOSTUNREACH
+    else:
+        err = errno.EPROTO
+    # RFC 1122 4.1.3.3: report to connected sockets (or with IP_RECVERR).
+    if not sk.recverr and (not harderr or sk.sk_state != TCP_ESTABLISHED):
+        return
+    sk.sk_err = err
+    sk_error_report(sk)
+
+
+def udp_close(sk):
+    udp_lib_unhash(sk)
+
+
+def udp_connect(sk, addr):
+    return ip4_datagram_connect(sk, addr)
+
+
+udp_prot = Proto("UDP", close=udp_close, connect=udp_connect, sendmsg=udp_sendmsg,
+                 recvmsg=udp_recvmsg, bind=udp_bind)
+
+
+def udp_init_net(net):
+    net.proto["udp_table"] = {}
+    net.proto.setdefault("fnhe", {})
+    net.sysctl.setdefault("net.ipv4.ip_local_port_range", (32768, 60999))
