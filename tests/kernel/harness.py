@@ -164,3 +164,34 @@ def ping(lab, src, dst, seq=1, ident=0x4242, data=PING_DATA):
                 replies.append(pkt)
     finally:
         sys_close(task, fd)
+
+
+def router_line_lab(mtu_r2_r3=1280):
+    """h1 -- r1 -- r2 -- r3 -- h2, as topologies/router-line.yaml (MTU 1280 on r2-r3)."""
+    lab = InlineLab(1)
+    for n in ("h1", "r1", "r2", "r3", "h2"):
+        lab.node(n)
+    for r in ("r1", "r2", "r3"):
+        lab.nets[r].sysctl["net.ipv4.ip_forward"] = 1
+    lab.link("h1", "eth0", "r1", "eth0")
+    lab.link("r1", "eth1", "r2", "eth0")
+    lab.link("r2", "eth1", "r3", "eth0")
+    lab.link("r3", "eth1", "h2", "eth0")
+    addrs = {("h1", "eth0"): "10.0.1.10/24", ("r1", "eth0"): "10.0.1.1/24",
+             ("r1", "eth1"): "10.0.12.1/24", ("r2", "eth0"): "10.0.12.2/24",
+             ("r2", "eth1"): "10.0.23.2/24", ("r3", "eth0"): "10.0.23.3/24",
+             ("r3", "eth1"): "10.0.3.1/24", ("h2", "eth0"): "10.0.3.10/24"}
+    for (n, i), a in addrs.items():
+        net = lab.nets[n]
+        if (n, i) in (("r2", "eth1"), ("r3", "eth0")):
+            rtnetlink.rtnl_setlink(net, i, mtu=mtu_r2_r3)
+        rtnetlink.inet_rtm_newaddr(net, i, a)
+        rtnetlink.rtnl_setlink(net, i, up=True)
+    routes = [("h1", "default", "10.0.1.1"), ("r1", "10.0.3.0/24", "10.0.12.2"),
+              ("r1", "10.0.23.0/24", "10.0.12.2"), ("r2", "10.0.1.0/24", "10.0.12.1"),
+              ("r2", "10.0.3.0/24", "10.0.23.3"), ("r3", "default", "10.0.23.2"),
+              ("h2", "default", "10.0.3.1")]
+    for n, dst, via in routes:
+        rtnetlink.inet_rtm_newroute(lab.nets[n], dst, via=via)
+    lab.run()
+    return lab

@@ -16,6 +16,7 @@ from ..ethernet.eth import eth_hw_addr_derive
 from ..hdr.if_ether import mac_from_str, mac_to_str
 from ..hdr.ip import inet_aton, inet_ntoa
 from ..ipv4.devinet import inet_addr_add, inet_addr_del, inet_dump_ifaddr
+from ..netfilter.ip_tables import ipt_flush, ipt_policy, ipt_rule_add, ipt_rule_del, ipt_show
 from ..ipv4.route import RT_TABLE_LOCAL, RT_TABLE_MAIN, fib_route_add, fib_route_del
 from .dev import KernelError, dev_close, dev_open, dev_set_mtu, register_netdevice, unregister_netdevice
 from .neighbour import neigh_dump
@@ -179,7 +180,13 @@ def sysctl_set(net, name, value):
         raise KernelError(errno.ENOENT, "sysctl: cannot stat /proc/sys/%s" % name.replace(".", "/"))
     old = net.sysctl[name]
     try:
-        net.sysctl[name] = type(old)(value)
+        if isinstance(old, tuple):
+            parts = value.split() if isinstance(value, str) else list(value)
+            if len(parts) != len(old):
+                raise ValueError(value)
+            net.sysctl[name] = tuple(int(p) for p in parts)
+        else:
+            net.sysctl[name] = type(old)(value)
     except (TypeError, ValueError):
         raise KernelError(errno.EINVAL, "sysctl: invalid value %r" % (value,))
     return net.sysctl[name]
@@ -222,4 +229,6 @@ RTNL_OPS = {
     "fdb_show": br_fdb_show, "sysctl_get": sysctl_get, "sysctl_set": sysctl_set,
     "counters": counters, "trace_start": trace_start, "trace_stop": trace_stop,
     "trace_dump": trace_dump,
+    "nf_rule_add": ipt_rule_add, "nf_rule_del": ipt_rule_del, "nf_flush": ipt_flush,
+    "nf_policy": ipt_policy, "nf_show": ipt_show,
 }

@@ -10,7 +10,8 @@ IP_MIB = ("Forwarding", "DefaultTTL", "InReceives", "InHdrErrors", "InAddrErrors
           "OutTransmits")
 # Linux keeps these outside the RFC table (/proc/net/netstat IpExt)
 IP_EXT_MIB = ("InNoRoutes", "InTruncatedPkts", "InMcastPkts", "OutMcastPkts",
-              "InBcastPkts", "OutBcastPkts", "InOctets", "OutOctets", "InCsumErrors")
+              "InBcastPkts", "OutBcastPkts", "InOctets", "OutOctets", "InCsumErrors",
+              "ReasmOverlaps")
 ICMP_MIB = ("InMsgs", "InErrors", "InCsumErrors", "InDestUnreachs", "InTimeExcds",
             "InParmProbs", "InSrcQuenchs", "InRedirects", "InEchos", "InEchoReps",
             "InTimestamps", "InTimestampReps", "InAddrMasks", "InAddrMaskReps",

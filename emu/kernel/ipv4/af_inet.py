@@ -14,10 +14,12 @@ from ..core.sock import (
 from ..hdr.if_ether import ETH_P_IP
 from ..hdr.ip import IPPROTO_ICMP, IPPROTO_IP, IPPROTO_UDP, inet_ntoa
 from ..netfilter.core import nf_hooks_init
+from ..netfilter.ip_tables import iptable_filter_init
 from .arp import arp_init
 from .devinet import inetdev_event
 from .icmp import icmp_init, icmp_rcv
 from .ip_forward import ip_forward
+from .ip_fragment import ipfrag_init
 from .ip_input import ip_local_deliver, ip_rcv
 from .ip_output import ip_output
 from .ip_sockglue import SOL_IP, ip_getsockopt, ip_setsockopt
@@ -210,6 +212,7 @@ def inet_init(net):
     """Boot the IPv4 family (af_inet.c: inet_init)."""
     snmp_init(net)
     nf_hooks_init(net)
+    iptable_filter_init(net)
     fib_init(net)
     net.proto["inet_protos"] = {}
     net.proto["inetsw"] = {}
@@ -217,6 +220,7 @@ def inet_init(net):
     icmp_init(net)
     raw_init_net(net)
     udp_init_net(net)
+    ipfrag_init(net)
     arp_init(net)
     inet_add_protocol(net, icmp_rcv, IPPROTO_ICMP)
     inet_add_protocol(net, udp_rcv, IPPROTO_UDP)

@@ -11,7 +11,7 @@ from ..core.skbuff import (
 from ..core.snmp import ICMP_TYPE_FIELDS, icmp_out_count, icmpmsg_inc
 from ..hdr.checksum import csum_fold, csum_partial
 from ..hdr.icmp import (
-    ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_ECHOREPLY, ICMP_FRAG_NEEDED, ICMP_HOST_UNREACH,
+    ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_ECHOREPLY, ICMP_FRAG_NEEDED, ICMP_HOST_UNREACH, ICMP_NET_UNREACH,
     ICMP_PARAMETERPROB, ICMP_PORT_UNREACH, ICMP_PROT_UNREACH, ICMP_REDIRECT,
     ICMP_SOURCE_QUENCH, ICMP_TIME_EXCEEDED, NR_ICMP_TYPES,
 )
@@ -19,7 +19,7 @@ from ..hdr.ip import IP_OFFSET, IPPROTO_ICMP, ipv4_is_lbcast, ipv4_is_multicast
 from .ip_output import ip_build_header, ip_local_out
 from .route import RTN_BROADCAST, RTN_LOCAL, inet_addr_type, ip_route_output_key
 
-__all__ = ["ICMP_DEST_UNREACH", "ICMP_PROT_UNREACH", "ICMP_PORT_UNREACH",
+__all__ = ["ICMP_DEST_UNREACH", "ICMP_PROT_UNREACH", "ICMP_PORT_UNREACH", "ICMP_NET_UNREACH",
            "ICMP_HOST_UNREACH", "ICMP_FRAG_NEEDED", "icmp_send", "icmp_rcv"]
 
 ICMP_ERRORS = frozenset((ICMP_DEST_UNREACH, ICMP_SOURCE_QUENCH, ICMP_REDIRECT,
@@ -193,6 +193,18 @@ def _icmp_global_allow(net):
         return False
     st["credit"] -= 1.0
     return True
+
+
+def icmp_send_about(net, quoted, dev, icmp_type, code, info=0):
+    """icmp_send for a datagram we no longer hold: quoted is its header and data."""
+    skb = alloc_skb(LL_MAX_HEADER + len(quoted))
+    skb_reserve(skb, LL_MAX_HEADER)
+    off = skb_put(skb, len(quoted))
+    skb.buf[off:off + len(quoted)] = quoted
+    skb.network_header = off
+    skb.dev = dev
+    icmp_send(skb, icmp_type, code, info)
+    consume_skb(skb)
 
 
 def icmp_send_host_unreach(skb):

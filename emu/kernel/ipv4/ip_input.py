@@ -2,6 +2,8 @@
 
 Linux: net/ipv4/ip_input.c; RFC 791, RFC 1122 3.2.1.
 """
+import errno
+
 from ..core.skbuff import (
     CHECKSUM_UNNECESSARY, PACKET_HOST, PACKET_OTHERHOST, SKB_DROP_REASON_IP_CSUM,
     SKB_DROP_REASON_IP_INADDRERRORS, SKB_DROP_REASON_IP_INHDR,
@@ -11,7 +13,9 @@ from ..core.skbuff import (
 from ..hdr.checksum import csum_partial
 from ..hdr.ip import IP_MF, IP_OFFSET
 from ..netfilter.core import NF_HOOK, NF_INET_LOCAL_IN, NF_INET_PRE_ROUTING
-from .icmp import ICMP_DEST_UNREACH, ICMP_PROT_UNREACH, icmp_send
+from .icmp import (
+    ICMP_DEST_UNREACH, ICMP_HOST_UNREACH, ICMP_NET_UNREACH, ICMP_PROT_UNREACH, icmp_send,
+)
 from .ip_fragment import ip_defrag
 from .raw import raw_local_deliver
 from .route import ip_route_input_noref
@@ -69,15 +73,29 @@ def ip_rcv_finish(skb):
         saddr = int.from_bytes(buf[nh + 12:nh + 16], "big")
         err = ip_route_input_noref(skb, daddr, saddr, buf[nh + 1], skb.dev)
         if err:
-            net = skb.dev.net
-            if err == -18 or err == -101:     # EXDEV (not forwarding), ENETUNREACH
-                net.mib["IpExt"]["InNoRoutes"] += 1
-                net.mib["Ip"]["InAddrErrors"] += 1
-            else:
-                net.mib["Ip"]["InAddrErrors"] += 1
-            kfree_skb(skb, SKB_DROP_REASON_IP_INADDRERRORS)
-            return 1
+            return ip_error(skb, -err)
     return dst_input(skb)
+
+
+def ip_error(skb, err):
+    """dst.input of an unroutable packet: count it; a router answers with ICMP."""
+    net = skb.dev.net
+    if not net.sysctl["net.ipv4.ip_forward"]:
+        if err == errno.ENETUNREACH:
+            net.mib["IpExt"]["InNoRoutes"] += 1
+        else:
+            net.mib["Ip"]["InAddrErrors"] += 1
+        kfree_skb(skb, SKB_DROP_REASON_IP_INADDRERRORS)
+        return 1
+    code = {errno.EHOSTUNREACH: ICMP_HOST_UNREACH, errno.ENETUNREACH: ICMP_NET_UNREACH}.get(err)
+    if code is None:                 # EINVAL: a martian, silently dropped
+        net.mib["Ip"]["InAddrErrors"] += 1
+    else:
+        if err == errno.ENETUNREACH:
+            net.mib["IpExt"]["InNoRoutes"] += 1
+        icmp_send(skb, ICMP_DEST_UNREACH, code, 0)
+    kfree_skb(skb, SKB_DROP_REASON_IP_INADDRERRORS)
+    return 1
 
 
 def dst_input(skb):

@@ -230,6 +230,16 @@ def ip_route_output_key(net, daddr, saddr=0, oif=0):
         raise KernelError(errno.ENETUNREACH, "network unreachable")
     if oif and fa.dev is not None and fa.dev.ifindex != oif and fa.type == RTN_UNICAST:
         raise KernelError(errno.ENETUNREACH, "network unreachable via that device")
+    if daddr == INADDR_BROADCAST:
+        # Limited broadcast leaves on the device the route picks, never via a
+        # gateway (ip_route_output_key_hash_rcu: RTN_BROADCAST for lbcast).
+        cache = net.proto.setdefault("rt_lbcast_cache", {})
+        rt = cache.get(fa.dev.ifindex)
+        if rt is None:
+            ops = net.proto["ipv4_dst_ops"]
+            rt = cache[fa.dev.ifindex] = Rtable(RTN_BROADCAST, fa.dev, 0, ops.local_deliver,
+                                                ops.output, fa.prefsrc)
+        return rt
     rt = fa.rth_output
     if rt is None:
         dev = fa.dev
@@ -269,7 +279,7 @@ def ip_route_input_noref(skb, daddr, saddr, tos, dev):
     if fa.type != RTN_UNICAST:
         return -errno.EHOSTUNREACH
     if not net.sysctl["net.ipv4.ip_forward"]:
-        return -errno.EXDEV           # not a router: Linux answers -EXDEV too
+        return -errno.EHOSTUNREACH    # not a router (ip_route_input_slow: !IN_DEV_FORWARD)
     rt = fa.rth_input
     if rt is None:
         rt = Rtable(RTN_UNICAST, fa.dev, fa.gw, ops.forward, ops.output)

@@ -1,0 +1,106 @@
+"""Forwarding across a line of routers: TTL, fragmentation, PMTU, reassembly."""
+import errno
+
+import dpkt
+import pytest
+
+from emu.kernel.core.dev import KernelError
+from emu.kernel.core import rtnetlink
+from emu.kernel.socket import (
+    SOCK_NONBLOCK, sys_bind, sys_connect, sys_recvfrom, sys_sendto, sys_setsockopt, sys_socket,
+)
+from tests.kernel.harness import ping, router_line_lab
+
+DATA = bytes(range(256)) * 16          # 4096 bytes
+
+
+@pytest.fixture
+def lab():
+    return router_line_lab()
+
+
+def test_ping_across_three_routers_decrements_ttl(lab):
+    replies = ping(lab, "h1", "10.0.3.10")
+    assert len(replies) == 1
+    assert replies[0][8] == 64 - 3          # the reply crossed three routers
+    for r in ("r1", "r2", "r3"):
+        assert lab.nets[r].mib["Ip"]["ForwDatagrams"] == 2
+
+
+def test_forwarded_header_checksum_is_valid(lab):
+    ping(lab, "h1", "10.0.3.10")
+    for frame in lab.port("r2", "eth1").sent:
+        eth = dpkt.ethernet.Ethernet(frame)
+        if isinstance(eth.data, dpkt.ip.IP):
+            ip = eth.data
+            sent = ip.sum
+            ip.sum = 0
+            assert dpkt.ip.IP(bytes(ip)).sum == sent
+            assert ip.ttl == 62
+
+
+def test_ttl_expiry_sends_time_exceeded_from_the_router(lab):
+    t = lab.task("h1")
+    fd = sys_socket(t, 2, 3 | SOCK_NONBLOCK, 1)
+    sys_setsockopt(t, fd, 0, 2, 2)           # IP_TTL 2: dies at r2
+    from tests.kernel.harness import icmp_echo_bytes
+    sys_sendto(t, fd, icmp_echo_bytes(), 0, ("10.0.3.10", 0))
+    lab.run()
+    pkt, addr, _ = sys_recvfrom(t, fd, 2000)
+    assert addr[0] == "10.0.12.2" and pkt[20] == 11 and pkt[21] == 0
+    assert lab.nets["r2"].mib["Icmp"]["OutTimeExcds"] == 1
+    assert lab.nets["h2"].mib["Icmp"]["InEchos"] == 0
+
+
+def test_4000_byte_datagram_is_fragmented_and_reassembled(lab):
+    t1, t2 = lab.task("h1"), lab.task("h2")
+    srv = sys_socket(t2, 2, 2, 0)
+    sys_bind(t2, srv, ("0.0.0.0", 9000))
+    cli = sys_socket(t1, 2, 2, 0)
+    sys_sendto(t1, cli, DATA, 0, ("10.0.3.10", 9000))
+    lab.run()
+    data, _, _ = sys_recvfrom(t2, srv, 10000)
+    assert data == DATA
+    assert lab.nets["h1"].mib["Ip"]["FragCreates"] == 3       # 1500-byte MTU
+    assert lab.nets["r2"].mib["Ip"]["FragCreates"] == 4       # refragmented for 1280
+    assert lab.nets["h2"].mib["Ip"]["ReasmOKs"] == 1
+    for frame in lab.port("r2", "eth1").sent:
+        assert len(frame) <= 1280 + 14
+
+
+def test_df_datagram_too_big_for_next_hop_gives_emsgsize_then_fits(lab):
+    t1, t2 = lab.task("h1"), lab.task("h2")
+    srv = sys_socket(t2, 2, 2 | SOCK_NONBLOCK, 0)
+    sys_bind(t2, srv, ("0.0.0.0", 9001))
+    cli = sys_socket(t1, 2, 2 | SOCK_NONBLOCK, 0)
+    sys_connect(t1, cli, ("10.0.3.10", 9001))
+    sys_sendto(t1, cli, b"y" * 1400, 0, None)   # fits h1's MTU: sent with DF
+    lab.run()
+    assert lab.nets["r2"].mib["Ip"]["FragFails"] == 1
+    with pytest.raises(KernelError) as e:
+        sys_recvfrom(t1, cli, 10)
+    assert e.value.errno == errno.EMSGSIZE
+    sys_sendto(t1, cli, b"y" * 1400, 0, None)   # now PMTU 1280: h1 fragments itself
+    lab.run()
+    assert sys_recvfrom(t2, srv, 2000)[0] == b"y" * 1400
+
+
+def test_pmtudisc_do_refuses_locally(lab):
+    t = lab.task("h1")
+    cli = sys_socket(t, 2, 2, 0)
+    sys_setsockopt(t, cli, 0, 10, 2)             # IP_MTU_DISCOVER = IP_PMTUDISC_DO
+    with pytest.raises(KernelError) as e:
+        sys_sendto(t, cli, b"z" * 1600, 0, ("10.0.3.10", 9))
+    assert e.value.errno == errno.EMSGSIZE
+
+
+def test_no_route_on_a_router_sends_net_unreachable(lab):
+    rtnetlink.inet_rtm_delroute(lab.nets["r1"], "10.0.3.0/24")
+    t = lab.task("h1")
+    fd = sys_socket(t, 2, 2 | SOCK_NONBLOCK, 0)
+    sys_connect(t, fd, ("10.0.3.10", 9))
+    sys_sendto(t, fd, b"x", 0, None)
+    lab.run()
+    with pytest.raises(KernelError) as e:
+        sys_recvfrom(t, fd, 10)
+    assert e.value.errno == errno.ENETUNREACH
