@@ -217,3 +217,19 @@ def test_loopback_datagram_to_self(lab):
     assert data == b"me" and addr[0] == "127.0.0.1"
     sys_close(t, srv)
     assert errno_of(sys_close, t, srv) == errno.EBADF
+
+
+def test_icmp_errors_are_rate_limited_per_host(lab):
+    t1 = lab.task("h1")
+    fd = udp(t1)
+    for _ in range(10):
+        sys_sendto(t1, fd, b"x", 0, ("10.0.0.2", 9999))
+    lab.run()
+    icmp = lab.nets["h2"].mib["Icmp"]
+    assert icmp["OutDestUnreachs"] == 6              # the burst (XRLIM_BURST_FACTOR)
+    assert icmp["OutRateLimitHost"] == 4
+    lab.advance(1.0, tick=0.5)                        # one more token per second
+    sys_sendto(t1, fd, b"x", 0, ("10.0.0.2", 9999))
+    sys_sendto(t1, fd, b"x", 0, ("10.0.0.2", 9999))
+    lab.run()
+    assert icmp["OutDestUnreachs"] == 7 and icmp["OutRateLimitHost"] == 5

@@ -27,6 +27,10 @@ DEFAULT_SYSCTLS = {
     "net.ipv4.ip_default_ttl": 64,
     "net.ipv4.icmp_echo_ignore_all": 0,
     "net.ipv4.icmp_echo_ignore_broadcasts": 1,
+    "net.ipv4.icmp_ratelimit": 1000,         # ms between errors to one host (after a burst of 6)
+    "net.ipv4.icmp_ratemask": 0x1818,        # dest unreach, source quench, time exceeded, param prob
+    "net.ipv4.icmp_msgs_per_sec": 1000,
+    "net.ipv4.icmp_msgs_burst": 50,
     "net.ipv4.neigh.default.retrans_time_ms": 1000,
     "net.ipv4.neigh.default.base_reachable_time_ms": 30000,
     "net.ipv4.neigh.default.delay_first_probe_time": 5,

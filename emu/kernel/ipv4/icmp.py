@@ -174,9 +174,14 @@ def icmp_send(skb_in, icmp_type, code, info):
     if buf[nh + 9] == IPPROTO_ICMP and skb_in.tail - nh >= ihl + 1 and \
             buf[nh + ihl] in ICMP_ERRORS:
         return
-    if not _icmp_global_allow(net):
-        net.mib["Icmp"]["OutRateLimitGlobal"] += 1
-        return
+    if (1 << icmp_type) & net.sysctl["net.ipv4.icmp_ratemask"] and \
+            (skb_in.dev is None or skb_in.dev.name != "lo"):
+        if not _icmp_global_allow(net):
+            net.mib["Icmp"]["OutRateLimitGlobal"] += 1
+            return
+        if not _icmp_peer_allow(net, saddr):
+            net.mib["Icmp"]["OutRateLimitHost"] += 1
+            return
     src = daddr if inet_addr_type(net, daddr) == RTN_LOCAL else 0
     rest = (info & 0xFFFF).to_bytes(4, "big") if code == ICMP_FRAG_NEEDED else b"\x00" * 4
     quoted = bytes(buf[nh:min(skb_in.tail, nh + ICMP_ERR_MAX)])
@@ -185,14 +190,34 @@ def icmp_send(skb_in, icmp_type, code, info):
 
 def _icmp_global_allow(net):
     """icmp_global_allow: a token bucket shared by all errors (icmp_msgs_per_sec)."""
-    st = net.proto.setdefault("icmp_global", {"credit": 50.0, "stamp": net.clock()})
+    burst = net.sysctl["net.ipv4.icmp_msgs_burst"]
+    st = net.proto.setdefault("icmp_global", {"credit": float(burst), "stamp": net.clock()})
     now = net.clock()
-    st["credit"] = min(50.0, st["credit"] + (now - st["stamp"]) * 1000.0)
+    st["credit"] = min(burst, st["credit"] + (now - st["stamp"]) * net.sysctl["net.ipv4.icmp_msgs_per_sec"])
     st["stamp"] = now
     if st["credit"] < 1.0:
         return False
     st["credit"] -= 1.0
     return True
+
+
+XRLIM_BURST_FACTOR = 6
+
+
+def _icmp_peer_allow(net, daddr):
+    """inet_peer_xrlim_allow: per destination, a burst of 6 then one per icmp_ratelimit."""
+    timeout = net.sysctl["net.ipv4.icmp_ratelimit"] / 1000.0
+    peers = net.proto.setdefault("icmp_peers", {})
+    now = net.clock()
+    tokens, last = peers.get(daddr, (XRLIM_BURST_FACTOR * timeout, now))
+    tokens = min(tokens + now - last, XRLIM_BURST_FACTOR * timeout)
+    allow = tokens >= timeout
+    if allow:
+        tokens -= timeout
+    peers[daddr] = (tokens, now)
+    if len(peers) > 4096:          # inetpeer's cache is bounded too
+        peers.pop(next(iter(peers)))
+    return allow
 
 
 def icmp_send_about(net, quoted, dev, icmp_type, code, info=0):
