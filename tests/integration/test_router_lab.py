@@ -1,0 +1,115 @@
+"""IPv4 across real router processes: h1 -- r1 -- r2 -- r3 -- h2."""
+import errno
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+import emu
+from tests.integration.conftest import ROOT, TOPOLOGIES, cli_env
+
+AF_INET, SOCK_DGRAM = 2, 2
+
+
+@pytest.fixture(scope="module")
+def line():
+    with emu.launch(TOPOLOGIES / "router-line.yaml") as lab:
+        yield lab
+
+
+def test_ping_across_routers_and_ttl_expiry(line):
+    r = line.node("h1").ping("h2", count=2, interval=0.05)
+    assert r.received == 2 and all(ttl == 61 for _, ttl, _, _ in r.replies)
+    lines = []
+    r = line.node("h1").ping("h2", count=1, ttl=2, timeout=1.0, out=lines.append)
+    assert r.received == 0 and r.errors == 1
+    assert "From 10.0.12.2 icmp_seq=1 Time to live exceeded" in lines
+
+
+def test_udp_4000_bytes_fragmented_over_1500_and_1280_links(line):
+    h1, h2 = line.node("h1"), line.node("h2")
+    before = h2.counters()["snmp"]["Ip"]["ReasmOKs"]
+    with h2.socket(AF_INET, SOCK_DGRAM) as srv, h1.socket(AF_INET, SOCK_DGRAM) as cli:
+        srv.bind(("0.0.0.0", 7000))
+        srv.settimeout(5)
+        data = os.urandom(4000)
+        cli.sendto(data, ("10.0.3.10", 7000))
+        got, addr = srv.recvfrom(65535)
+        assert got == data and addr[0] == "10.0.1.10"
+        srv.sendto(b"ack", addr)
+        cli.settimeout(5)
+        assert cli.recvfrom(100) == (b"ack", ("10.0.3.10", 7000))
+    assert h2.counters()["snmp"]["Ip"]["ReasmOKs"] == before + 1
+    assert line.node("r2").counters()["snmp"]["Ip"]["FragCreates"] >= 2
+
+
+def test_filter_rule_on_a_router_blocks_then_unblocks(line):
+    h1, h2, r2 = line.node("h1"), line.node("h2"), line.node("r2")
+    r2.call("nf_rule_add", chain="FORWARD", proto="udp", dport=7100, target="REJECT",
+            reject_with="icmp-admin-prohibited")
+    try:
+        with h2.socket(AF_INET, SOCK_DGRAM) as srv, h1.socket(AF_INET, SOCK_DGRAM) as cli:
+            srv.bind(("0.0.0.0", 7100))
+            srv.settimeout(0.5)
+            cli.connect(("10.0.3.10", 7100))
+            cli.send(b"blocked")
+            with pytest.raises(TimeoutError):
+                srv.recvfrom(100)
+            cli.settimeout(2)
+            with pytest.raises(OSError) as e:     # admin prohibited -> EHOSTUNREACH
+                cli.recv(100)
+            assert e.value.errno == errno.EHOSTUNREACH
+            rules = {c["chain"]: c for c in r2.call("nf_show")}
+            assert rules["FORWARD"]["rules"][0]["pkts"] == 1
+            r2.call("nf_flush")
+            cli.send(b"open")
+            srv.settimeout(5)
+            assert srv.recvfrom(100)[0] == b"open"
+    finally:
+        r2.call("nf_flush")
+
+
+def test_socket_timeouts_and_nonblocking(line):
+    h1 = line.node("h1")
+    with h1.socket(AF_INET, SOCK_DGRAM) as s:
+        s.bind(("0.0.0.0", 7200))
+        s.settimeout(0.2)
+        t0 = time.monotonic()
+        with pytest.raises(TimeoutError):
+            s.recvfrom(10)
+        assert 0.15 < time.monotonic() - t0 < 2.0
+        s.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            s.recvfrom(10)
+        s.setblocking(True)
+        s.setsockopt(1, 20, 0.2)                  # SO_RCVTIMEO: the kernel's timeout
+        with pytest.raises(BlockingIOError):      # ... which ends in EAGAIN, as in Linux
+            s.recvfrom(10)
+
+
+def test_task_exit_closes_its_sockets(line):
+    """A process that bound a port and exited: the node closed its descriptors."""
+    h1 = line.node("h1")
+    code = textwrap.dedent("""
+        import sys
+        from emu.client.socket import socket
+        s = socket(2, 2, 0, node=sys.argv[1])
+        s.bind(("0.0.0.0", 7300))
+        print("bound", flush=True)
+    """)
+    r = subprocess.run([sys.executable, "-c", code, h1.sys_endpoint], capture_output=True,
+                       text=True, env=cli_env(), cwd=ROOT, timeout=30)
+    assert r.stdout.strip() == "bound", r.stderr
+    deadline = time.monotonic() + 3
+    while True:
+        with h1.socket(AF_INET, SOCK_DGRAM) as s:
+            try:
+                s.bind(("0.0.0.0", 7300))
+                break
+            except OSError as e:
+                assert e.errno == errno.EADDRINUSE
+                assert time.monotonic() < deadline, "the exited task's socket was never closed"
+                time.sleep(0.05)
