@@ -8,12 +8,14 @@ from .core.net import Net
 from .drivers.loopback import loopback_setup
 from .ipv4.af_inet import inet_init
 from .ipv4.devinet import inet_addr_add
+from .packet.af_packet import packet_init
 
 
 def start_kernel(name="node", ncpus=1, clock=None):
     """A booted Net: protocols registered, lo up with 127.0.0.1/8."""
     net = Net(name, ncpus, clock)
     inet_init(net)
+    packet_init(net)
     lo = register_netdevice(net, loopback_setup())
     dev_open(lo)
     inet_addr_add(lo, 0x7F000001, 8)

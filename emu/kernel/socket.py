@@ -108,6 +108,15 @@ def _addr(addr):
         raise KernelError(errno.EINVAL, "bad IPv4 address %r" % (host,))
 
 
+def _sockaddr(sock, addr):
+    """AF_INET addresses become (ip int, port); other families check their own."""
+    if sock.family == AF_INET:
+        return _addr(addr)
+    if not isinstance(addr, (tuple, list)):
+        raise KernelError(errno.EINVAL)
+    return addr
+
+
 def sys_socket(task, family, type, protocol):
     create = _families(task.net).get(family)
     if create is None:
@@ -148,12 +157,12 @@ def task_exit(task):
 
 def sys_bind(task, fd, addr):
     sock = sockfd_lookup(task, fd)
-    return sock.ops.bind(sock, _addr(addr))
+    return sock.ops.bind(sock, _sockaddr(sock, addr))
 
 
 def sys_connect(task, fd, addr):
     sock = sockfd_lookup(task, fd)
-    return sock.ops.connect(sock, _addr(addr))
+    return sock.ops.connect(sock, _sockaddr(sock, addr))
 
 
 def sys_listen(task, fd, backlog):
@@ -187,7 +196,8 @@ def _would_block(sock, flags, timeo):
 def sys_sendto(task, fd, data, flags=0, addr=None):
     sock = sockfd_lookup(task, fd)
     try:
-        return sock.ops.sendmsg(sock, data, flags, _addr(addr) if addr is not None else None)
+        return sock.ops.sendmsg(sock, data, flags,
+                                _sockaddr(sock, addr) if addr is not None else None)
     except KernelError as e:
         if e.errno == errno.EAGAIN:
             _would_block(sock, flags, sock.sk.sk_sndtimeo)

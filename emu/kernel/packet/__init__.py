@@ -1,0 +1,1 @@
+"""Linux: net/packet (see af_packet.py)."""
