@@ -23,7 +23,7 @@ import msgpack
 import zmq
 
 from ..kernel.core import rtnetlink
-from ..kernel.core.dev import KernelError
+from ..kernel.core.dev import KernelError, register_netdevice
 from ..kernel.core.napi import do_softirq
 from ..kernel.drivers.veth import veth_forward_skb
 from ..kernel.init import start_kernel
@@ -80,6 +80,7 @@ class NodeRuntime:
         self.timer_deadline = float("inf")
         self.ctx = zmq.Context()
         self.ports = {}                  # ifname -> WirePort
+        self.taps = {}                   # ifname -> TapPort (read by their own threads)
         self.dirty = []                  # ports with frames to flush
         self.running = True
         self.ready_parks = deque()
@@ -261,6 +262,8 @@ class NodeRuntime:
                               for n, p in self.ports.items()}}
         if op == "wire_attach":
             return self.wire_attach(**args)
+        if op == "tap_attach":
+            return self.tap_attach(**args)
         if op == "wire_carrier":
             port = self.ports[args["ifname"]]
             port.carrier = bool(args["up"])
@@ -296,6 +299,48 @@ class NodeRuntime:
             self.ports[ifname] = port
         self.nic_notify_tx.send(b"x")
         return {"ifname": ifname}
+
+    def tap_attach(self, ifname, tap, netns=None, mac=None, mtu=None):
+        """Create device ifname facing a new Linux TAP device (inside netns if given).
+
+        The TAP gets its own reader thread: it is a separate piece of hardware
+        from the wires the NIC thread serves.
+        """
+        from ..kernel.drivers.tap import tap_setup, tun_get_user
+        from ..kernel.ethernet.eth import eth_hw_addr_derive
+        from ..kernel.hdr.if_ether import mac_from_str
+        from ..wire.tap import TapPort, open_tap
+        port = TapPort(open_tap(tap, netns), tap)
+        with self.lock:
+            mac_b = mac_from_str(mac) if mac else eth_hw_addr_derive(self.name, ifname)
+            dev = tap_setup(ifname, mac_b, port, tap)
+            if mtu:
+                dev.mtu = int(mtu)
+            try:
+                register_netdevice(self.net, dev)
+            except Exception:
+                port.close()
+                raise
+            port.dev = dev
+            self.taps[ifname] = port
+
+        def reader():
+            import select
+            while self.running and port.dev is not None:
+                r, _, _ = select.select([port.fd], [], [], 0.5)
+                if not r:
+                    continue
+                frames = port.read_frames()
+                if not frames:
+                    continue
+                with self.lock:
+                    self.net.cur_cpu = dev.rx_cpu
+                    for f in frames:
+                        tun_get_user(dev, f)
+                    self.kernel_exit()
+
+        threading.Thread(target=reader, name="tap-%s" % ifname, daemon=True).start()
+        return {"ifname": ifname, "tap": tap}
 
     # ------------------------------------------------------------- syscalls
     def _accept(self, listener):
