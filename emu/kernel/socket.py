@@ -193,11 +193,26 @@ def _would_block(sock, flags, timeo):
     raise SyscallBlock([sock.sk.sk_wq], timeo)
 
 
+def sock_sendmsg(sock, data, flags, addr):
+    """Hand a message to the socket's family (sock->ops->sendmsg)."""
+    tracer = sock.sk.net.tracer
+    if tracer is None:
+        return sock.ops.sendmsg(sock, data, flags, addr)
+    tracer.begin_send("sock_sendmsg")
+    try:
+        return sock.ops.sendmsg(sock, data, flags, addr)
+    finally:
+        tracer.end_send()
+
+
+def sock_recvmsg(sock, size, flags):
+    return sock.ops.recvmsg(sock, size, flags)
+
+
 def sys_sendto(task, fd, data, flags=0, addr=None):
     sock = sockfd_lookup(task, fd)
     try:
-        return sock.ops.sendmsg(sock, data, flags,
-                                _sockaddr(sock, addr) if addr is not None else None)
+        return sock_sendmsg(sock, data, flags, _sockaddr(sock, addr) if addr is not None else None)
     except KernelError as e:
         if e.errno == errno.EAGAIN:
             _would_block(sock, flags, sock.sk.sk_sndtimeo)
@@ -210,7 +225,7 @@ def sys_recvfrom(task, fd, size, flags=0):
         raise KernelError(errno.EINVAL)
     sock = sockfd_lookup(task, fd)
     try:
-        return sock.ops.recvmsg(sock, size, flags)
+        return sock_recvmsg(sock, size, flags)
     except KernelError as e:
         if e.errno == errno.EAGAIN:
             _would_block(sock, flags, sock.sk.sk_rcvtimeo)

@@ -25,7 +25,7 @@ H2_PATH = [
     "dev_hard_start_xmit", "xmit_one", "netdev_start_xmit", "veth_xmit",
 ]
 H1_SEND_PATH = [
-    "raw_sendmsg", "ip_local_out", "NF_INET_LOCAL_OUT", "dst_output", "ip_output",
+    "sock_sendmsg", "inet_sendmsg", "raw_sendmsg", "ip_route_output_flow", "ip_local_out", "NF_INET_LOCAL_OUT", "dst_output", "ip_output",
     "NF_INET_POST_ROUTING", "ip_finish_output", "ip_finish_output2", "neigh_output",
     "dev_queue_xmit", "dev_hard_start_xmit", "xmit_one", "netdev_start_xmit", "veth_xmit",
 ]
@@ -46,7 +46,7 @@ def passes(rows):
     """Split a node's rows into passes, each starting where a frame arrives or is sent."""
     out = []
     for r in rows:
-        if not out or r[4] in ("veth_forward_skb", "raw_sendmsg"):
+        if not out or r[4] in ("veth_forward_skb", "sock_sendmsg"):
             out.append([])
         out[-1].append(r)
     return out
@@ -57,7 +57,7 @@ def test_one_ping_traced_across_three_nodes():
     assert ping(lab, "h1", "10.0.0.2")
     h1, br0, h2 = dump(lab, "h1"), dump(lab, "br0"), dump(lab, "h2")
     tid = h1[0][0]
-    assert h1[0][4] == "raw_sendmsg"
+    assert h1[0][4] == "sock_sendmsg"
     # The id from h1 rides the wire header: the same packet has the same id everywhere.
     assert {r[0] for r in br0} == {r[0] for r in h2} == {tid}
     assert {r[1] for r in br0} == {"br0"} and {r[1] for r in h2} == {"h2"}
@@ -139,3 +139,20 @@ def test_trace_stop_and_ring_bound():
     assert ping(lab, "h1", "10.0.0.2", seq=3)
     assert seen and all(t is None for t in seen)
     assert dump(lab, "h2") == []
+
+
+def test_udp_send_path_follows_the_seed_notes():
+    from emu.kernel.socket import sys_bind, sys_sendto, sys_socket
+    lab = traced_lab(proto="udp")
+    t1, t2 = lab.task("h1"), lab.task("h2")
+    srv = sys_socket(t2, 2, 2, 0)
+    sys_bind(t2, srv, ("0.0.0.0", 5353))
+    cli = sys_socket(t1, 2, 2, 0)
+    sys_sendto(t1, cli, b"q", 0, ("10.0.0.2", 5353))
+    lab.run()
+    h1 = [r[4] for r in dump(lab, "h1")]
+    assert h1[:9] == ["sock_sendmsg", "inet_sendmsg", "udp_sendmsg", "ip_route_output_flow",
+                      "ip_make_skb", "udp_send_skb", "ip_send_skb", "ip_local_out",
+                      "NF_INET_LOCAL_OUT"]
+    h2 = [r[4] for r in dump(lab, "h2")]
+    assert h2[-3:] == ["ip_local_deliver_finish", "udp_rcv", "udp_queue_rcv_skb"]

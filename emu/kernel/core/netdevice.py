@@ -41,13 +41,81 @@ RX_HANDLER_ANOTHER = 1
 RX_HANDLER_EXACT = 2
 RX_HANDLER_PASS = 3
 
-# netdev_features_t (the subset emu models)
+# include/linux/skbuff.h: skb_shinfo(skb)->gso_type
+SKB_GSO_TCPV4 = 1 << 0
+SKB_GSO_DODGY = 1 << 1          # from an untrusted source (a wire): recount gso_segs
+SKB_GSO_TCP_ECN = 1 << 2
+SKB_GSO_TCP_FIXEDID = 1 << 3
+SKB_GSO_TCPV6 = 1 << 4
+SKB_GSO_PARTIAL = 1 << 12
+SKB_GSO_UDP = 1 << 16           # UFO: IP fragmentation of one big datagram (legacy)
+SKB_GSO_UDP_L4 = 1 << 17        # UDP_SEGMENT / UDP GRO: one datagram per segment
+SKB_GSO_FRAGLIST = 1 << 18
+
+# include/linux/netdev_features.h (the subset emu models). The GSO feature of
+# a gso_type is gso_type << NETIF_F_GSO_SHIFT, as in Linux, so net_gso_ok is
+# one mask test.
+NETIF_F_GSO_SHIFT = 16
 NETIF_F_SG = 1 << 0
+NETIF_F_IP_CSUM = 1 << 1
 NETIF_F_HW_CSUM = 1 << 3
+NETIF_F_FRAGLIST = 1 << 6
 NETIF_F_GSO = 1 << 11
+NETIF_F_LLTX = 1 << 12
 NETIF_F_GRO = 1 << 14
-NETIF_F_TSO = 1 << 16
-NETIF_F_RXCSUM = 1 << 29
+NETIF_F_LRO = 1 << 15
+NETIF_F_TSO = SKB_GSO_TCPV4 << NETIF_F_GSO_SHIFT
+NETIF_F_GSO_ROBUST = SKB_GSO_DODGY << NETIF_F_GSO_SHIFT
+NETIF_F_TSO_ECN = SKB_GSO_TCP_ECN << NETIF_F_GSO_SHIFT
+NETIF_F_TSO_MANGLEID = SKB_GSO_TCP_FIXEDID << NETIF_F_GSO_SHIFT
+NETIF_F_TSO6 = SKB_GSO_TCPV6 << NETIF_F_GSO_SHIFT
+NETIF_F_UFO = SKB_GSO_UDP << NETIF_F_GSO_SHIFT
+NETIF_F_GSO_UDP_L4 = SKB_GSO_UDP_L4 << NETIF_F_GSO_SHIFT
+NETIF_F_GSO_FRAGLIST = SKB_GSO_FRAGLIST << NETIF_F_GSO_SHIFT
+NETIF_F_NTUPLE = 1 << 38
+NETIF_F_RXHASH = 1 << 39
+NETIF_F_RXCSUM = 1 << 40
+NETIF_F_GRO_HW = 1 << 50
+NETIF_F_GRO_FRAGLIST = 1 << 55
+NETIF_F_GRO_UDP_FWD = 1 << 57
+NETIF_F_ALL_TSO = NETIF_F_TSO | NETIF_F_TSO6 | NETIF_F_TSO_ECN | NETIF_F_TSO_MANGLEID
+NETIF_F_CSUM_MASK = NETIF_F_IP_CSUM | NETIF_F_HW_CSUM
+# Software features every device gets at registration (NETIF_F_SOFT_FEATURES).
+NETIF_F_SOFT_FEATURES = NETIF_F_GSO | NETIF_F_GRO
+
+# `ethtool -k` names of the features above (net/ethtool/common.c netdev_features_strings)
+NETDEV_FEATURE_NAMES = (
+    (NETIF_F_SG, "tx-scatter-gather"), (NETIF_F_IP_CSUM, "tx-checksum-ipv4"),
+    (NETIF_F_HW_CSUM, "tx-checksum-ip-generic"), (NETIF_F_FRAGLIST, "tx-scatter-gather-fraglist"),
+    (NETIF_F_GSO, "tx-generic-segmentation"), (NETIF_F_LLTX, "tx-lockless"),
+    (NETIF_F_GRO, "rx-gro"), (NETIF_F_LRO, "rx-lro"),
+    (NETIF_F_TSO, "tx-tcp-segmentation"), (NETIF_F_GSO_ROBUST, "tx-gso-robust"),
+    (NETIF_F_TSO_ECN, "tx-tcp-ecn-segmentation"), (NETIF_F_TSO_MANGLEID, "tx-tcp-mangleid-segmentation"),
+    (NETIF_F_TSO6, "tx-tcp6-segmentation"), (NETIF_F_GSO_UDP_L4, "tx-udp-segmentation"),
+    (NETIF_F_GSO_FRAGLIST, "tx-gso-list"), (NETIF_F_NTUPLE, "rx-ntuple-filter"),
+    (NETIF_F_RXHASH, "rx-hashing"), (NETIF_F_RXCSUM, "rx-checksum"),
+    (NETIF_F_GRO_HW, "rx-gro-hw"), (NETIF_F_GRO_FRAGLIST, "rx-gro-list"),
+    (NETIF_F_GRO_UDP_FWD, "rx-udp-gro-forwarding"),
+)
+# `ethtool -K DEV gro off` short names (ethtool's off_flag_def)
+NETDEV_FEATURE_ALIASES = {
+    "sg": NETIF_F_SG, "tx": NETIF_F_CSUM_MASK, "rx": NETIF_F_RXCSUM,
+    "tso": NETIF_F_ALL_TSO, "gso": NETIF_F_GSO, "gro": NETIF_F_GRO, "lro": NETIF_F_LRO,
+    "rxhash": NETIF_F_RXHASH, "ntuple": NETIF_F_NTUPLE,
+    "rx-gro-hw": NETIF_F_GRO_HW, "rx-gro-list": NETIF_F_GRO_FRAGLIST,
+    "rx-udp-gro-forwarding": NETIF_F_GRO_UDP_FWD, "tx-udp-segmentation": NETIF_F_GSO_UDP_L4,
+}
+
+# netdev_queue state bits (include/linux/netdevice.h)
+__QUEUE_STATE_DRV_XOFF = 1 << 0      # the driver stopped the queue (ring full)
+__QUEUE_STATE_STACK_XOFF = 1 << 1    # BQL stopped it
+__QUEUE_STATE_FROZEN = 1 << 2
+QUEUE_STATE_ANY_XOFF = __QUEUE_STATE_DRV_XOFF | __QUEUE_STATE_STACK_XOFF
+QUEUE_STATE_ANY_XOFF_OR_FROZEN = QUEUE_STATE_ANY_XOFF | __QUEUE_STATE_FROZEN
+
+GRO_LEGACY_MAX_SIZE = 65536
+GSO_LEGACY_MAX_SIZE = 65536
+GSO_MAX_SEGS = 65535
 
 # operstate (RFC 2863)
 IF_OPER_UNKNOWN = "UNKNOWN"
@@ -76,12 +144,47 @@ class RtnlLinkStats64:
         return {f: getattr(self, f) for f in self.FIELDS}
 
 
+class NetdevRxQueue:
+    """struct netdev_rx_queue: one receive queue (its RPS map lives here).
+
+    rps_map is a tuple of CPU numbers (struct rps_map's cpus[]), empty when
+    RPS is off for the queue: /sys/class/net/DEV/queues/rx-N/rps_cpus.
+    """
+
+    __slots__ = ("dev", "index", "rps_map", "napi")
+
+    def __init__(self, dev, index):
+        self.dev = dev
+        self.index = index
+        self.rps_map = ()
+        self.napi = None
+
+
+class NetdevQueue:
+    """struct netdev_queue: one transmit queue, its qdisc and its stop state."""
+
+    __slots__ = ("dev", "index", "state", "qdisc", "qdisc_sleeping", "trans_start",
+                 "trans_timeout", "tx_stops", "tx_wakes")
+
+    def __init__(self, dev, index):
+        self.dev = dev
+        self.index = index
+        self.state = 0
+        self.qdisc = None            # the qdisc enqueued to (None: noqueue)
+        self.qdisc_sleeping = None   # the configured qdisc while the device is down
+        self.trans_start = 0.0
+        self.trans_timeout = 0
+        self.tx_stops = 0            # netif_tx_stop_queue calls (ethtool: tx_queue_N_stops)
+        self.tx_wakes = 0            # netif_tx_wake_queue restarts
+
+
 class NetDeviceOps:
     """struct net_device_ops: the driver's methods."""
 
     __slots__ = ("ndo_init", "ndo_uninit", "ndo_open", "ndo_stop",
                  "ndo_start_xmit", "ndo_change_mtu", "ndo_get_stats64",
-                 "ndo_add_slave", "ndo_del_slave")
+                 "ndo_add_slave", "ndo_del_slave", "ndo_select_queue",
+                 "ndo_features_check")
 
     def __init__(self, **methods):
         for name in self.__slots__:
@@ -110,9 +213,12 @@ class NetDevice:
         "rx_handler", "rx_handler_data", "master", "priv", "ip_ptr",
         "ptype_all", "ptype_specific", "qdisc", "features", "tx_queue_len",
         "rx_cpu", "gso_max_size", "registered",
+        "hw_features", "wanted_features", "num_rx_queues", "real_num_rx_queues",
+        "_rx", "num_tx_queues", "real_num_tx_queues", "_tx", "gro_max_size",
+        "gso_max_segs", "ethtool_ops", "napi_list", "watchdog_timeo",
     )
 
-    def __init__(self, name, kind="ether", priv=None):
+    def __init__(self, name, kind="ether", priv=None, txqs=1, rxqs=1):
         self.name = name
         self.ifindex = 0
         self.net = None
@@ -143,8 +249,20 @@ class NetDevice:
         self.features = 0
         self.tx_queue_len = 1000
         self.rx_cpu = 0             # CPU its wire "interrupt" lands on
-        self.gso_max_size = 65536
+        self.gso_max_size = GSO_LEGACY_MAX_SIZE
         self.registered = False
+        # alloc_netdev_mqs: the queues exist from allocation on.
+        self.hw_features = 0         # what `ethtool -K` may toggle
+        self.wanted_features = 0
+        self.num_rx_queues = self.real_num_rx_queues = rxqs
+        self._rx = [NetdevRxQueue(self, i) for i in range(rxqs)]
+        self.num_tx_queues = self.real_num_tx_queues = txqs
+        self._tx = [NetdevQueue(self, i) for i in range(txqs)]
+        self.gro_max_size = GRO_LEGACY_MAX_SIZE
+        self.gso_max_segs = GSO_MAX_SEGS
+        self.ethtool_ops = None
+        self.napi_list = []          # netif_napi_add
+        self.watchdog_timeo = 5.0
 
     def __repr__(self):
         return "<NetDevice %s ifindex=%d>" % (self.name, self.ifindex)
@@ -156,6 +274,47 @@ def netif_running(dev):
 
 def netif_carrier_ok(dev):
     return dev.carrier
+
+
+def netdev_get_tx_queue(dev, index):
+    return dev._tx[index]
+
+
+def netif_tx_stop_queue(txq):
+    """The driver's ring is full: stop the stack from handing it packets."""
+    if not txq.state & __QUEUE_STATE_DRV_XOFF:
+        txq.tx_stops += 1
+    txq.state |= __QUEUE_STATE_DRV_XOFF
+
+
+def netif_stop_subqueue(dev, index):
+    netif_tx_stop_queue(dev._tx[index])
+
+
+def netif_stop_queue(dev):
+    netif_tx_stop_queue(dev._tx[0])
+
+
+def netif_tx_queue_stopped(txq):
+    return bool(txq.state & __QUEUE_STATE_DRV_XOFF)
+
+
+def netif_xmit_stopped(txq):
+    return bool(txq.state & QUEUE_STATE_ANY_XOFF)
+
+
+def netif_xmit_frozen_or_stopped(txq):
+    return bool(txq.state & QUEUE_STATE_ANY_XOFF_OR_FROZEN)
+
+
+def netif_tx_start_queue(txq):
+    txq.state &= ~__QUEUE_STATE_DRV_XOFF
+
+
+def net_gso_ok(features, gso_type):
+    """Can a device with these features take a GSO skb of this type as is?"""
+    feature = (gso_type & ~SKB_GSO_DODGY & 0xFFFFF) << NETIF_F_GSO_SHIFT
+    return (features & feature) == feature
 
 
 class PacketType:

@@ -84,6 +84,7 @@ class Tracer:
         self.ring = deque(maxlen=ring_size)
         self.next_id = 1
         self.id_base = id_base   # high bits unique per node, so ids never collide
+        self.pending = None
 
     def new_ctx(self):
         tid = self.id_base | self.next_id
@@ -97,6 +98,29 @@ class Tracer:
         net = self.net
         self.ring.append((trace_id, net.name, net.cur_cpu, net.clock(), func,
                           None if info is None else str(info)))
+
+    # The send path runs functions before the packet exists (sock_sendmsg,
+    # inet_sendmsg, udp_sendmsg...). Their hits wait in `pending` until the
+    # skb is built; attach() keeps them if the packet matches the filter.
+    def begin_send(self, func):
+        self.pending = [(func, self.net.cur_cpu, self.net.clock())]
+
+    def send_hit(self, func):
+        if self.pending is not None:
+            self.pending.append((func, self.net.cur_cpu, self.net.clock()))
+
+    def attach(self, skb):
+        """The send path built skb: trace it (with the hits so far) if it matches."""
+        pending, self.pending = self.pending, None
+        if not self.filter.match_l3(0x0800, skb.buf, skb.network_header, skb.tail):
+            return
+        ctx = skb.trace = self.new_ctx()
+        name = self.net.name
+        for func, cpu, t in pending or ():
+            self.ring.append((ctx.id, name, cpu, t, func, None))
+
+    def end_send(self):
+        self.pending = None
 
     def dump(self, clear=False):
         rows = list(self.ring)

@@ -154,6 +154,8 @@ def inet_getname(sock, peer):
 def inet_sendmsg(sock, data, flags, addr):
     """sock->ops->sendmsg: hand over to the protocol (sk->sk_prot->sendmsg)."""
     sk = sock.sk
+    if sk.net.tracer is not None:
+        sk.net.tracer.send_hit("inet_sendmsg")
     if sk.sk_shutdown & SEND_SHUTDOWN:
         raise KernelError(errno.EPIPE)
     return sk.sk_prot.sendmsg(sk, data, flags, addr)

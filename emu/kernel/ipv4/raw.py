@@ -11,7 +11,7 @@ from ..core.sock import MSG_PEEK, MSG_TRUNC, Proto, sock_queue_rcv_skb, skb_recv
 from ..core.snmp import icmp_out_count
 from ..hdr.ip import IPPROTO_ICMP, IPPROTO_RAW, inet_ntoa
 from .ip_output import ip_build_header, ip_local_out, ip_select_ident, ip_send_check
-from .route import RTN_BROADCAST, ip_route_output_key
+from .route import RTN_BROADCAST, ip_route_output_flow
 
 SOL_RAW = 255
 ICMP_FILTER = 1
@@ -83,6 +83,8 @@ def raw_rcv(sk, skb):
 def raw_sendmsg(sk, data, flags, addr):
     """Send one datagram: build the IP header unless IP_HDRINCL."""
     net = sk.net
+    if net.tracer is not None:
+        net.tracer.send_hit("raw_sendmsg")
     n = len(data)
     if n > 0xFFFF - (0 if sk.hdrincl else 20):
         raise KernelError(errno.EMSGSIZE)
@@ -93,7 +95,7 @@ def raw_sendmsg(sk, data, flags, addr):
     else:
         raise KernelError(errno.EDESTADDRREQ)
     saddr = sk.inet_rcv_saddr
-    rt = ip_route_output_key(net, daddr, saddr, sk.sk_bound_dev_if)
+    rt = ip_route_output_flow(net, daddr, saddr, sk.sk_bound_dev_if)
     if rt.rt_type == RTN_BROADCAST and not sk.sk_broadcast:
         raise KernelError(errno.EACCES)
     if sk.hdrincl:
@@ -125,9 +127,8 @@ def raw_sendmsg(sk, data, flags, addr):
         ttl = sk.uc_ttl if sk.uc_ttl >= 0 else net.sysctl["net.ipv4.ip_default_ttl"]
         ip_build_header(skb, src, daddr, sk.inet_num, ttl, sk.tos)
     tracer = net.tracer
-    if tracer is not None and tracer.filter.match_l3(0x0800, skb.buf, skb.network_header, skb.tail):
-        skb.trace = tracer.new_ctx()
-        skb.trace.hit("raw_sendmsg")
+    if tracer is not None:
+        tracer.attach(skb)
     skb.priority = sk.sk_priority
     skb.mark = sk.sk_mark
     if sk.inet_num == IPPROTO_ICMP and skb.transport_header >= 0 and not sk.hdrincl:

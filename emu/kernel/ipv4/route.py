@@ -252,6 +252,14 @@ def ip_route_output_key(net, daddr, saddr=0, oif=0):
     return rt
 
 
+def ip_route_output_flow(net, daddr, saddr=0, oif=0):
+    """The send path's route lookup (ip_route_output_flow -> ip_route_output_key)."""
+    tracer = net.tracer
+    if tracer is not None:
+        tracer.send_hit("ip_route_output_flow")
+    return ip_route_output_key(net, daddr, saddr, oif)
+
+
 def ip_route_input_noref(skb, daddr, saddr, tos, dev):
     """Choose dst.input for a received packet; returns 0 or a negative errno."""
     net = dev.net

@@ -23,7 +23,9 @@ from ..hdr.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, I
 from ..hdr.ip import INADDR_BROADCAST, IPPROTO_UDP, inet_ntoa, ipv4_is_multicast
 from .icmp import icmp_send
 from .ip_output import ip_build_header, ip_local_out
-from .route import RTN_BROADCAST, RTN_LOCAL, dst_mtu, inet_addr_type, ip_route_output_key
+from .route import (
+    RTN_BROADCAST, RTN_LOCAL, dst_mtu, inet_addr_type, ip_route_output_flow, ip_route_output_key,
+)
 
 UDP_HLEN = 8
 UDP_MAX_PAYLOAD = 0xFFFF - 20 - UDP_HLEN      # 65507
@@ -120,7 +122,7 @@ def _route(sk, daddr):
     rt = sk.sk_dst_cache
     if rt is not None and sk.dst_genid == genid and sk.inet_daddr == daddr:
         return rt
-    rt = ip_route_output_key(net, daddr, sk.inet_saddr, sk.sk_bound_dev_if)
+    rt = ip_route_output_flow(net, daddr, sk.inet_saddr, sk.sk_bound_dev_if)
     if sk.inet_daddr == daddr:
         sk.sk_dst_cache = rt
         sk.dst_genid = genid
@@ -168,6 +170,8 @@ def udp_disconnect(sk):
 
 def udp_sendmsg(sk, data, flags, addr):
     net = sk.net
+    if net.tracer is not None:
+        net.tracer.send_hit("udp_sendmsg")
     n = len(data)
     if n > UDP_MAX_PAYLOAD:
         raise KernelError(errno.EMSGSIZE)
@@ -189,7 +193,7 @@ def udp_sendmsg(sk, data, flags, addr):
         sk.sk_err = 0
         raise KernelError(err)
     rt = _route(sk, daddr) if connected else \
-        ip_route_output_key(net, daddr, sk.inet_saddr, sk.sk_bound_dev_if)
+        ip_route_output_flow(net, daddr, sk.inet_saddr, sk.sk_bound_dev_if)
     if rt.rt_type == RTN_BROADCAST and not sk.sk_broadcast:
         raise KernelError(errno.EACCES)
     if not sk.inet_num:
@@ -201,12 +205,6 @@ def udp_sendmsg(sk, data, flags, addr):
         raise KernelError(errno.EMSGSIZE)
     df = sk.pmtudisc >= IP_PMTUDISC_DO or (sk.pmtudisc == IP_PMTUDISC_WANT and total <= mtu)
     skb = ip_make_skb(sk, rt, data, saddr, daddr, dport, df)
-    tracer = net.tracer
-    if tracer is not None and tracer.filter.match_l3(0x0800, skb.buf, skb.network_header, skb.tail):
-        skb.trace = tracer.new_ctx()
-        for fn in ("sock_sendmsg", "inet_sendmsg", "udp_sendmsg", "ip_route_output_flow",
-                   "ip_make_skb"):
-            skb.trace.hit(fn)
     udp_send_skb(skb, net)
     return n
 
@@ -229,6 +227,10 @@ def ip_make_skb(sk, rt, data, saddr, daddr, dport, df):
     skb.mark = sk.sk_mark
     ttl = sk.uc_ttl if sk.uc_ttl >= 0 else sk.net.sysctl["net.ipv4.ip_default_ttl"]
     ip_build_header(skb, saddr, daddr, IPPROTO_UDP, ttl, sk.tos, df)
+    tracer = sk.net.tracer
+    if tracer is not None:
+        tracer.send_hit("ip_make_skb")
+        tracer.attach(skb)
     return skb
 
 
