@@ -50,11 +50,17 @@ SOCK_SNDBUF_LOCK = 1
 class SyscallBlock(Exception):
     """The call must wait: for one of wqs to wake it, or for timeout seconds."""
 
-    def __init__(self, wqs, timeout, on_timeout=errno.EAGAIN):
+    def __init__(self, wqs, timeout, on_timeout=errno.EAGAIN, resume=None, partial=None):
         super().__init__("would block")
         self.wqs = wqs
         self.timeout = timeout        # None: forever
-        self.on_timeout = on_timeout  # errno when the timeout runs out (0: return)
+        self.on_timeout = on_timeout  # errno when the timeout runs out (0: return [])
+        # resume(): what to run when woken, instead of the whole call again
+        # (a connect waits for the handshake; a send continues where it was).
+        self.resume = resume
+        # partial(): the result to return if the timeout ends a call that
+        # already did some work (bytes sent so far), or None.
+        self.partial = partial
 
 
 class Task:

@@ -51,7 +51,7 @@ class Park:
     """A blocked syscall waiting on wait queues and/or a deadline (ident: its Conn)."""
 
     __slots__ = ("ident", "req", "deadline", "client_deadline", "on_timeout",
-                 "wqs", "entry", "ready", "done")
+                 "wqs", "entry", "ready", "done", "resume", "partial")
 
     def __init__(self, ident, req):
         self.ident = ident
@@ -63,6 +63,8 @@ class Park:
         self.entry = None
         self.ready = False
         self.done = False
+        self.resume = None
+        self.partial = None
 
 
 class NodeRuntime:
@@ -420,7 +422,10 @@ class NodeRuntime:
         with self.lock:
             self.net.cur_cpu = 0
             try:
-                result = fn(task, *req.get("args", ()))
+                if park.resume is not None:
+                    result = park.resume()
+                else:
+                    result = fn(task, *req.get("args", ()))
                 reply = {"id": rid, "ok": result}
             except SyscallBlock as b:
                 reply = None
@@ -440,6 +445,8 @@ class NodeRuntime:
         if park.deadline is None and block.timeout is not None:
             park.deadline = now + block.timeout
         park.on_timeout = block.on_timeout
+        park.resume = block.resume
+        park.partial = block.partial
         park.ready = False
 
         def wake(mask, park=park):
@@ -483,7 +490,13 @@ class NodeRuntime:
         now = time.monotonic()
         for park in list(self.parks):
             rid = park.req.get("id")
-            if park.client_deadline is not None and now >= park.client_deadline and \
+            expired = (park.client_deadline is not None and now >= park.client_deadline) or \
+                (park.deadline is not None and now >= park.deadline)
+            done = park.partial() if expired and park.partial is not None else None
+            if done:
+                self._unpark(park)           # some work was done: return it, as Linux does
+                self._reply(park.ident, {"id": rid, "ok": done})
+            elif park.client_deadline is not None and now >= park.client_deadline and \
                     (park.deadline is None or park.client_deadline <= park.deadline):
                 self._unpark(park)
                 self._reply(park.ident, {"id": rid, "timeout": True})
