@@ -30,6 +30,7 @@ SO_BROADCAST = 6
 SO_SNDBUF = 7
 SO_RCVBUF = 8
 SO_KEEPALIVE = 9
+SO_LINGER = 13
 SO_PRIORITY = 12
 SO_REUSEPORT = 15
 SO_RCVTIMEO = 20
@@ -178,6 +179,35 @@ def sys_listen(task, fd, backlog):
     return sock.ops.listen(sock, backlog)
 
 
+def sys_accept(task, fd, flags=0):
+    """accept4(): a new descriptor for the next connection; returns (fd, peer address)."""
+    sock = sockfd_lookup(task, fd)
+    if sock.ops.accept is None:
+        raise KernelError(errno.EOPNOTSUPP)
+    new_sock = Socket(sock.family, sock.type)
+    new_sock.nonblock = bool(flags & SOCK_NONBLOCK)
+    try:
+        sock.ops.accept(sock, new_sock)
+    except SyscallBlock as b:
+        inner = b.resume
+
+        def resume():
+            inner()
+            return _accepted(task, new_sock)
+        b.resume = resume
+        raise
+    except KernelError as e:
+        if e.errno == errno.EAGAIN and not sock.nonblock:
+            raise
+        raise
+    return _accepted(task, new_sock)
+
+
+def _accepted(task, new_sock):
+    fd = task.alloc_fd(new_sock)
+    return [fd, list(new_sock.ops.getname(new_sock, True))]
+
+
 def sys_shutdown(task, fd, how):
     sock = sockfd_lookup(task, fd)
     return sock.ops.shutdown(sock, how)
@@ -295,6 +325,17 @@ def sock_setsockopt(sock, optname, value):
         else:
             sk.sk_sndtimeo = t
         return 0
+    if optname == SO_LINGER:
+        if isinstance(value, (bytes, bytearray)) and len(value) >= 8:
+            onoff = int.from_bytes(value[:4], "little", signed=True)
+            secs = int.from_bytes(value[4:8], "little", signed=True)
+        elif isinstance(value, (list, tuple)) and len(value) == 2:
+            onoff, secs = value
+        else:
+            raise KernelError(errno.EINVAL)
+        if sk.sk_protocol == 6:
+            sk.proto_data.linger = max(secs, 0) if onoff else None
+        return 0
     v = _optint(value)
     if optname == SO_REUSEADDR:
         sk.sk_reuse = 1 if v else 0
@@ -304,6 +345,9 @@ def sock_setsockopt(sock, optname, value):
         sk.sk_broadcast = 1 if v else 0
     elif optname == SO_KEEPALIVE:
         sk.sk_keepalive = 1 if v else 0
+        if sk.sk_protocol == 6:
+            from .ipv4.tcp_timer import tcp_set_keepalive
+            tcp_set_keepalive(sk, bool(v))
     elif optname == SO_RCVBUF:
         # Linux doubles the value (bookkeeping overhead) within rmem_max.
         v = min(max(v, 0), net.sysctl["net.core.rmem_max"])
@@ -368,7 +412,7 @@ def sys_setblocking(task, fd, nonblock):
 
 SYSCALLS = {
     "socket": sys_socket, "bind": sys_bind, "connect": sys_connect,
-    "listen": sys_listen, "sendto": sys_sendto, "recvfrom": sys_recvfrom,
+    "listen": sys_listen, "accept": sys_accept, "sendto": sys_sendto, "recvfrom": sys_recvfrom,
     "close": sys_close, "shutdown": sys_shutdown, "getsockname": sys_getsockname,
     "getpeername": sys_getpeername, "setsockopt": sys_setsockopt,
     "getsockopt": sys_getsockopt, "poll": sys_poll, "setblocking": sys_setblocking,

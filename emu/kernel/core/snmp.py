@@ -21,6 +21,16 @@ ICMP_MIB = ("InMsgs", "InErrors", "InCsumErrors", "InDestUnreachs", "InTimeExcds
             "OutTimestampReps", "OutAddrMasks", "OutAddrMaskReps")
 UDP_MIB = ("InDatagrams", "NoPorts", "InErrors", "OutDatagrams", "RcvbufErrors",
            "SndbufErrors", "InCsumErrors", "IgnoredMulti", "MemErrors")
+TCP_MIB = ("RtoAlgorithm", "RtoMin", "RtoMax", "MaxConn", "ActiveOpens", "PassiveOpens",
+           "AttemptFails", "EstabResets", "CurrEstab", "InSegs", "OutSegs", "RetransSegs",
+           "InErrs", "OutRsts", "InCsumErrors")
+# /proc/net/netstat TcpExt: the ones emu's TCP maintains
+TCP_EXT_MIB = ("SyncookiesSent", "SyncookiesRecv", "SyncookiesFailed", "TW", "PAWSEstab",
+               "DelayedACKs", "DelayedACKLost", "ListenOverflows", "ListenDrops",
+               "TCPRenoRecovery", "TCPSackRecovery", "TCPFastRetrans", "TCPTimeouts",
+               "TCPLossProbes", "TCPAbortOnData", "TCPAbortOnClose", "TCPAbortOnTimeout",
+               "TCPSYNChallenge", "TCPChallengeACK", "TCPOFOQueue", "TCPZeroWindowDrop",
+               "TCPSynRetrans", "TCPReqQFullDrop")
 ARP_MIB = ("InRequests", "InReplies", "OutRequests", "OutReplies", "InErrors",
            "Unresolved")   # emu: Linux reports these through neighbour stats
 
@@ -42,6 +52,9 @@ def snmp_init(net):
     net.mib["IcmpMsg"] = {}
     net.mib["Udp"] = dict.fromkeys(UDP_MIB, 0)
     net.mib["Arp"] = dict.fromkeys(ARP_MIB, 0)
+    net.mib["Tcp"] = dict.fromkeys(TCP_MIB, 0)
+    net.mib["Tcp"].update(RtoAlgorithm=1, RtoMin=200, RtoMax=120000, MaxConn=-1)
+    net.mib["TcpExt"] = dict.fromkeys(TCP_EXT_MIB, 0)
 
 
 def icmpmsg_inc(net, direction, icmp_type):

@@ -104,6 +104,7 @@ def inet_create(net, sock, protocol):
     return sk
 
 
+
 def inet_release(sock):
     sk = sock.sk
     if sk is None:
@@ -229,7 +230,280 @@ def inet_init(net):
     inet_add_err_handler(net, udp_err, IPPROTO_UDP)
     inet_register_protosw(net, InetProtosw(SOCK_DGRAM, IPPROTO_UDP, udp_prot,
                                            inet_dgram_ops, INET_PROTOSW_PERMANENT))
+    tcp_v4_init(net)
     inet_register_protosw(net, InetProtosw(SOCK_RAW, IPPROTO_IP, raw_prot,
                                            inet_sockraw_ops, INET_PROTOSW_REUSE))
     dev_add_pack(net, PacketType(ETH_P_IP, ip_rcv))
     net.notifiers.append(inetdev_event)
+
+
+# ------------------------------------------------------------------ SOCK_STREAM (TCP)
+
+def inet_stream_connect(sock, addr):
+    """connect() on TCP (__inet_stream_connect): SYN, then wait for the handshake."""
+    from ..socket import SyscallBlock
+    from ..core.sock import SS_CONNECTING, SS_UNCONNECTED, sock_error
+    from .tcp import TCP_CLOSE, TCP_SYN_RECV, TCP_SYN_SENT
+    from .tcp_ipv4 import tcp_v4_connect
+    sk = sock.sk
+    if sock.state == SS_CONNECTED:
+        raise KernelError(errno.EISCONN)
+    if sock.state == SS_CONNECTING:
+        if sk.sk_state in (TCP_SYN_SENT, TCP_SYN_RECV):
+            raise KernelError(errno.EALREADY)
+    else:
+        if sk.sk_state != TCP_CLOSE:
+            raise KernelError(errno.EISCONN)
+        tcp_v4_connect(sk, addr)
+        sock.state = SS_CONNECTING
+        if sock.nonblock:
+            raise KernelError(errno.EINPROGRESS)
+
+    def wait():
+        if sk.sk_state in (TCP_SYN_SENT, TCP_SYN_RECV):
+            if sock.nonblock:
+                raise KernelError(errno.EALREADY)
+            raise SyscallBlock([sk.sk_wq], sk.sk_sndtimeo, on_timeout=errno.EINPROGRESS,
+                               resume=wait)
+        if sk.sk_state == TCP_CLOSE:
+            sock.state = SS_UNCONNECTED
+            raise KernelError(sock_error(sk) or errno.ECONNABORTED)
+        sock.state = SS_CONNECTED
+        return 0
+
+    return wait()
+
+
+def inet_listen(sock, backlog):
+    from ..core.sock import SS_UNCONNECTED
+    from .inet_connection_sock import inet_csk_listen_start
+    from .tcp import TCP_CLOSE, TCP_LISTEN
+    sk = sock.sk
+    if sock.state != SS_UNCONNECTED or sock.type != SOCK_STREAM:
+        raise KernelError(errno.EINVAL)
+    if sk.sk_state == TCP_LISTEN:
+        sk.proto_data.max_ack_backlog = min(max(0, backlog), sk.net.sysctl["net.core.somaxconn"])
+        return 0
+    if sk.sk_state != TCP_CLOSE:
+        raise KernelError(errno.EINVAL)
+    inet_csk_listen_start(sk, backlog)
+    return 0
+
+
+def inet_accept(sock, new_sock):
+    """accept(): take the first connection from the queue (or wait for one)."""
+    from ..socket import SyscallBlock
+    from .tcp import TCP_LISTEN
+    sk = sock.sk
+    if sk.sk_state != TCP_LISTEN:
+        raise KernelError(errno.EINVAL)
+    tp = sk.proto_data
+    if not tp.accept_queue:
+        if sock.nonblock:
+            raise KernelError(errno.EAGAIN)
+        raise SyscallBlock([sk.sk_wq], sk.sk_rcvtimeo,
+                           resume=lambda: inet_accept(sock, new_sock))
+    child = tp.accept_queue.popleft()
+    child.sk_socket = new_sock
+    new_sock.sk = child
+    new_sock.ops = sock.ops
+    new_sock.state = SS_CONNECTED
+    return new_sock
+
+
+def tcp_release(sock):
+    from .tcp import tcp_close
+    sk = sock.sk
+    if sk is None:
+        return
+    tcp_close(sk)
+    sock.sk = None
+
+
+def inet_stream_shutdown(sock, how):
+    from .tcp import TCP_CLOSE, TCP_LISTEN, TCP_SYN_SENT, tcp_shutdown
+    if how not in (0, 1, 2):
+        raise KernelError(errno.EINVAL)
+    sk = sock.sk
+    state = sk.sk_state
+    if state == TCP_CLOSE:
+        sk.sk_shutdown |= how + 1
+        sk_data_ready(sk)
+        raise KernelError(errno.ENOTCONN)
+    sk.sk_shutdown |= how + 1
+    if state == TCP_LISTEN:
+        if (how + 1) & 1:
+            from .tcp import tcp_close
+            tcp_close(sk)           # shutdown(SHUT_RD) on a listener stops it
+    elif state == TCP_SYN_SENT:
+        from .tcp import tcp_done
+        tcp_done(sk)
+    else:
+        tcp_shutdown(sk, how)
+    sk_data_ready(sk)
+    return 0
+
+
+def tcp_setsockopt(sk, level, optname, value):
+    from .tcp import (
+        SOL_TCP, TCP_CONGESTION, TCP_CORK, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL,
+        TCP_LINGER2, TCP_MAXSEG, TCP_NODELAY, TCP_QUICKACK, TCP_SYNCNT, TCP_USER_TIMEOUT,
+    )
+    from .tcp_cong import tcp_set_congestion_control
+    from .tcp_output import tcp_push_pending_frames
+    tp = sk.proto_data
+    if level != SOL_TCP:
+        raise KernelError(errno.ENOPROTOOPT)
+    if optname == TCP_CONGESTION:
+        return tcp_set_congestion_control(sk, value)
+    v = value if isinstance(value, int) else int.from_bytes(bytes(value)[:4], "little", signed=True)
+    if optname == TCP_NODELAY:
+        tp.nonagle = 1 if v else 0
+        if v:
+            tcp_push_pending_frames(sk)
+    elif optname == TCP_CORK:
+        tp.cork = bool(v)
+        if not v:
+            tcp_push_pending_frames(sk)
+    elif optname == TCP_MAXSEG:
+        if v and not 88 <= v <= 65535:
+            raise KernelError(errno.EINVAL)
+        tp.user_mss = v
+    elif optname in (TCP_KEEPIDLE, TCP_KEEPINTVL):
+        if not 1 <= v <= 32767:
+            raise KernelError(errno.EINVAL)
+        if optname == TCP_KEEPIDLE:
+            tp.keepalive_time = v
+            from .tcp_timer import tcp_set_keepalive
+            if sk.sk_keepalive:
+                tcp_set_keepalive(sk, True)
+        else:
+            tp.keepalive_intvl = v
+    elif optname == TCP_KEEPCNT:
+        if not 1 <= v <= 127:
+            raise KernelError(errno.EINVAL)
+        tp.keepalive_probes = v
+    elif optname == TCP_SYNCNT:
+        if not 1 <= v <= 127:
+            raise KernelError(errno.EINVAL)
+        tp.syn_retries = v
+    elif optname == TCP_LINGER2:
+        tp.linger2 = None if v == 0 else max(v, 0)
+    elif optname == TCP_QUICKACK:
+        if v:
+            tp.ack_pingpong = False
+            tp.ack_quick = max(tp.ack_quick, 16)
+    elif optname == TCP_USER_TIMEOUT:
+        if v < 0:
+            raise KernelError(errno.EINVAL)
+        tp.user_timeout = v / 1000.0
+    else:
+        raise KernelError(errno.ENOPROTOOPT)
+    return 0
+
+
+def tcp_getsockopt(sk, level, optname, buflen):
+    from .tcp import (
+        SOL_TCP, TCP_CONGESTION, TCP_CORK, TCP_INFO, TCP_KEEPCNT, TCP_KEEPIDLE,
+        TCP_KEEPINTVL, TCP_MAXSEG, TCP_NODELAY, TCP_SYNCNT, TCP_USER_TIMEOUT, tcp_get_info,
+        tcp_sysctl,
+    )
+    tp = sk.proto_data
+    net = sk.net
+    if level != SOL_TCP:
+        raise KernelError(errno.ENOPROTOOPT)
+    if optname == TCP_INFO:
+        return tcp_get_info(sk)
+    if optname == TCP_CONGESTION:
+        return tp.ca_ops.name.encode()
+    table = {TCP_NODELAY: tp.nonagle & 1, TCP_CORK: int(tp.cork),
+             TCP_MAXSEG: tp.mss_cache if sk.sk_state != 7 else (tp.user_mss or 536),
+             TCP_KEEPIDLE: int(tp.keepalive_time or tcp_sysctl(net, "tcp_keepalive_time")),
+             TCP_KEEPINTVL: int(tp.keepalive_intvl or tcp_sysctl(net, "tcp_keepalive_intvl")),
+             TCP_KEEPCNT: int(tp.keepalive_probes or tcp_sysctl(net, "tcp_keepalive_probes")),
+             TCP_SYNCNT: int(tp.syn_retries or tcp_sysctl(net, "tcp_syn_retries")),
+             TCP_USER_TIMEOUT: int(tp.user_timeout * 1000)}
+    if optname not in table:
+        raise KernelError(errno.ENOPROTOOPT)
+    return table[optname]
+
+
+def inet_stream_setsockopt(sock, level, optname, value):
+    if level == SOL_IP:
+        return ip_setsockopt(sock.sk, optname, value)
+    return tcp_setsockopt(sock.sk, level, optname, value)
+
+
+def inet_stream_getsockopt(sock, level, optname, buflen):
+    if level == SOL_IP:
+        return ip_getsockopt(sock.sk, optname)
+    return tcp_getsockopt(sock.sk, level, optname, buflen)
+
+
+def inet_stream_poll(sock):
+    from .tcp import tcp_poll
+    return tcp_poll(sock)
+
+
+def inet_stream_getname(sock, peer):
+    from .tcp import TCP_CLOSE, TCP_LISTEN, TCP_SYN_SENT
+    sk = sock.sk
+    if peer:
+        if not sk.inet_dport or sk.sk_state in (TCP_CLOSE, TCP_LISTEN) or \
+                (sk.sk_state == TCP_SYN_SENT):
+            raise KernelError(errno.ENOTCONN)
+        return (inet_ntoa(sk.inet_daddr), sk.inet_dport)
+    return (inet_ntoa(sk.inet_rcv_saddr or sk.inet_saddr), sk.inet_sport)
+
+
+def tcp_bind(sk, ip, port):
+    from .inet_connection_sock import inet_bind_tcp
+    return inet_bind_tcp(sk, ip, port)
+
+
+def _tcp_init(sk):
+    from .tcp import tcp_init_sock
+    tcp_init_sock(sk)
+
+
+def _tcp_sendmsg(sk, data, flags, addr):
+    from .tcp import tcp_sendmsg
+    if sk.net.tracer is not None:
+        sk.net.tracer.send_hit("tcp_sendmsg")
+    return tcp_sendmsg(sk, data, flags, addr)
+
+
+def _tcp_recvmsg(sk, size, flags):
+    from .tcp import tcp_recvmsg
+    return tcp_recvmsg(sk, size, flags)
+
+
+def _tcp_close(sk):
+    from .tcp import tcp_close
+    tcp_close(sk)
+
+
+from ..core.sock import Proto as _Proto  # noqa: E402
+
+tcp_prot = _Proto("TCP", init=_tcp_init, close=_tcp_close, sendmsg=_tcp_sendmsg,
+                  recvmsg=_tcp_recvmsg, bind=tcp_bind)
+
+inet_stream_ops = ProtoOps(
+    family=AF_INET, release=tcp_release, bind=inet_bind, connect=inet_stream_connect,
+    accept=inet_accept, listen=inet_listen, getname=inet_stream_getname, poll=inet_stream_poll,
+    shutdown=inet_stream_shutdown, setsockopt=inet_stream_setsockopt,
+    getsockopt=inet_stream_getsockopt, sendmsg=inet_sendmsg, recvmsg=inet_recvmsg)
+
+
+def tcp_v4_init(net):
+    """The TCP half of inet_init."""
+    from ..hdr.ip import IPPROTO_TCP
+    from .inet_connection_sock import inet_hashinfo_init
+    from .tcp import tcp_init_net
+    from .tcp_ipv4 import tcp_v4_err, tcp_v4_rcv
+    tcp_init_net(net)
+    inet_hashinfo_init(net)
+    inet_add_protocol(net, tcp_v4_rcv, IPPROTO_TCP)
+    inet_add_err_handler(net, tcp_v4_err, IPPROTO_TCP)
+    inet_register_protosw(net, InetProtosw(SOCK_STREAM, IPPROTO_TCP, tcp_prot,
+                                           inet_stream_ops, INET_PROTOSW_PERMANENT | INET_PROTOSW_ICSK))

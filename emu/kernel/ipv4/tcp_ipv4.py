@@ -1,0 +1,228 @@
+"""TCP over IPv4: receive entry, socket lookup, connect, RST, ICMP errors.
+
+Linux: net/ipv4/tcp_ipv4.c
+"""
+import errno
+import os
+
+from ..core.dev import KernelError
+from ..core.skbuff import CHECKSUM_UNNECESSARY, alloc_skb, consume_skb, kfree_skb, skb_reserve
+from ..hdr.checksum import csum_partial, csum_tcpudp_nofold
+from ..hdr.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_TIME_EXCEEDED
+from ..hdr.ip import IPPROTO_TCP
+from .inet_connection_sock import inet_hash_connect, inet_lookup_listener
+from .ip_output import ip_build_header, ip_local_out
+from .route import RTN_BROADCAST, RTN_LOCAL, ip_route_output_flow, ip_route_output_key
+from .tcp import (
+    MAX_TCP_HEADER, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN, TCP_NEW_SYN_RECV, TCP_SYN_RECV,
+    TCP_SYN_SENT, TCP_TIME_WAIT, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_RST, TCPHDR_SYN, TcpSkbCb,
+    seq_add, tcp_set_state, tcphdr,
+)
+from .tcp_input import tcp_parse_options, tcp_rcv_established, tcp_rcv_state_process
+from .tcp_output import tcp_connect, tcp_v4_send_check
+
+
+def secure_tcp_seq(saddr, daddr, sport, dport):
+    """An initial sequence number nobody can guess (RFC 6528)."""
+    return int.from_bytes(os.urandom(4), "big")
+
+
+def tcp_v4_connect(sk, addr):
+    """Choose route, source address and port, then send the SYN."""
+    from .udp import _source_for
+    daddr, dport = addr
+    net = sk.net
+    if dport == 0:
+        raise KernelError(errno.ECONNREFUSED)      # Linux sends the SYN; port 0 is refused
+    rt = ip_route_output_flow(net, daddr, sk.inet_saddr, sk.sk_bound_dev_if)
+    if rt.rt_type == RTN_BROADCAST:
+        raise KernelError(errno.ENETUNREACH)
+    if not sk.inet_saddr:
+        sk.inet_saddr = _source_for(rt, daddr)
+        sk.inet_rcv_saddr = sk.inet_saddr
+    sk.inet_daddr = daddr
+    sk.inet_dport = dport
+    sk.sk_dst_cache = None
+    tcp_set_state(sk, TCP_SYN_SENT)
+    try:
+        inet_hash_connect(sk)
+    except KernelError:
+        sk.sk_state = TCP_CLOSE
+        sk.inet_daddr = sk.inet_dport = 0
+        raise
+    tp = sk.proto_data
+    tp.isn = secure_tcp_seq(sk.inet_saddr, daddr, sk.inet_sport, dport)
+    tp.ts_offset = int.from_bytes(os.urandom(4), "big")
+    tcp_connect(sk)
+    return 0
+
+
+def __inet_lookup_established(net, saddr, sport, daddr, dport):
+    return net.proto["tcp_ehash"].get((daddr, dport, saddr, sport))
+
+
+def tcp_v4_rcv(skb):
+    """The IPPROTO_TCP handler: validate, find the socket, hand the segment over."""
+    if skb.trace is not None:
+        skb.trace.hit("tcp_v4_rcv")
+    net = skb.dev.net
+    mib = net.mib["Tcp"]
+    buf = skb.buf
+    t = skb.data
+    if skb.len < 20:
+        mib["InErrs"] += 1
+        kfree_skb(skb, "PKT_TOO_SMALL")
+        return 0
+    doff = (buf[t + 12] >> 4) * 4
+    if doff < 20 or doff > skb.len:
+        mib["InErrs"] += 1
+        kfree_skb(skb, "TCP_HDR")
+        return 0
+    nh = skb.network_header
+    saddr = int.from_bytes(buf[nh + 12:nh + 16], "big")
+    daddr = int.from_bytes(buf[nh + 16:nh + 20], "big")
+    if skb.ip_summed != CHECKSUM_UNNECESSARY:
+        s = csum_tcpudp_nofold(saddr, daddr, skb.len, IPPROTO_TCP)
+        if csum_partial(buf, t, t + skb.len, s) != 0xFFFF:
+            mib["InCsumErrors"] += 1
+            mib["InErrs"] += 1
+            kfree_skb(skb, "TCP_CSUM")
+            return 0
+        skb.ip_summed = CHECKSUM_UNNECESSARY
+    mib["InSegs"] += 1
+    sport, dport, seq, ack_seq, _, flags, window, _, _ = tcphdr.unpack_from(buf, t)
+    datalen = skb.len - doff
+    opt = tcp_parse_options(buf, t + 20, t + doff, bool(flags & TCPHDR_SYN))
+    cb = TcpSkbCb(seq, seq_add(seq, datalen + (1 if flags & TCPHDR_SYN else 0)
+                               + (1 if flags & TCPHDR_FIN else 0)), flags)
+    cb.ack_seq = ack_seq
+    cb.window = window
+    skb.cb = cb
+    skb.transport_header = t
+    skb.data = t + doff
+    skb.len = datalen
+    sk = __inet_lookup_established(net, saddr, sport, daddr, dport)
+    if sk is not None:
+        state = sk.sk_state
+        if state == TCP_NEW_SYN_RECV:
+            from .tcp_minisocks import tcp_check_req
+            return tcp_check_req(sk, skb, flags, opt)
+        if state == TCP_TIME_WAIT:
+            from .tcp_minisocks import tcp_timewait_state_process
+            return tcp_timewait_state_process(sk, skb, flags, opt)
+        return tcp_v4_do_rcv(sk, skb, flags, opt)
+    lsk = inet_lookup_listener(net, daddr, dport)
+    if lsk is not None:
+        from .tcp_minisocks import tcp_listen_rcv
+        return tcp_listen_rcv(lsk, skb, flags, opt, saddr, sport, daddr, dport)
+    # Nobody here: RST (RFC 9293 3.10.7.1), never in answer to a RST.
+    if not flags & TCPHDR_RST:
+        tcp_v4_send_reset_for(net, skb)
+    kfree_skb(skb, "NO_SOCKET")
+    return 0
+
+
+def tcp_v4_do_rcv(sk, skb, flags, opt):
+    tp = sk.proto_data
+    tp.segs_in += 1
+    if sk.sk_state == TCP_ESTABLISHED:
+        tcp_rcv_established(sk, skb, flags, opt)
+    else:
+        tcp_rcv_state_process(sk, skb, flags, opt)
+    return 0
+
+
+def tcp_v4_send_reset_for(net, skb):
+    """Answer a segment with a RST built from its own fields (tcp_v4_send_reset)."""
+    cb = skb.cb
+    buf = skb.buf
+    nh = skb.network_header
+    t = skb.transport_header
+    saddr = int.from_bytes(buf[nh + 12:nh + 16], "big")
+    daddr = int.from_bytes(buf[nh + 16:nh + 20], "big")
+    sport = (buf[t] << 8) | buf[t + 1]
+    dport = (buf[t + 2] << 8) | buf[t + 3]
+    if cb.tcp_flags & TCPHDR_ACK:
+        seq, ack, flags = cb.ack_seq, 0, TCPHDR_RST
+    else:
+        seq, ack, flags = 0, cb.end_seq, TCPHDR_RST | TCPHDR_ACK
+    tcp_v4_send_raw(net, daddr, saddr, dport, sport, seq, ack, flags, 0)
+
+
+def tcp_v4_send_raw(net, saddr, daddr, sport, dport, seq, ack, flags, window, opts=b""):
+    """A segment not tied to a full socket (RST, TIME-WAIT ACK, SYN-ACK)."""
+    try:
+        rt = ip_route_output_key(net, daddr, saddr)
+    except KernelError:
+        return
+    skb = alloc_skb(MAX_TCP_HEADER)
+    skb_reserve(skb, MAX_TCP_HEADER)
+    from ..core.skbuff import skb_push
+    hlen = 20 + len(opts)
+    off = skb_push(skb, hlen)
+    tcphdr.pack_into(skb.buf, off, sport, dport, seq, ack, (hlen // 4) << 4, flags, window, 0, 0)
+    skb.buf[off + 20:off + hlen] = opts
+    skb.transport_header = off
+    tcp_v4_send_check(skb, saddr, daddr)
+    skb.dst = rt
+    ip_build_header(skb, saddr, daddr, IPPROTO_TCP, net.sysctl["net.ipv4.ip_default_ttl"], 0, df=True)
+    net.mib["Tcp"]["OutSegs"] += 1
+    if flags & TCPHDR_RST:
+        net.mib["Tcp"]["OutRsts"] += 1
+    tracer = net.tracer
+    if tracer is not None:
+        tracer.attach(skb)
+    ip_local_out(net, None, skb)
+
+
+def tcp_v4_err(skb, icmp_type, code, inner, inner_l4):
+    """ICMP about a segment we sent (tcp_v4_err): PMTU, or a soft/hard error."""
+    from .tcp_output import tcp_current_mss, tcp_sync_mss
+    from .udp import ICMP_UNREACH_ERR, ip_rt_update_pmtu
+    net = skb.dev.net if skb.dev is not None else None
+    if net is None:
+        return
+    buf = skb.buf
+    saddr = int.from_bytes(buf[inner + 12:inner + 16], "big")
+    daddr = int.from_bytes(buf[inner + 16:inner + 20], "big")
+    sport = (buf[inner_l4] << 8) | buf[inner_l4 + 1]
+    dport = (buf[inner_l4 + 2] << 8) | buf[inner_l4 + 3]
+    sk = net.proto["tcp_ehash"].get((saddr, sport, daddr, dport))
+    if sk is None or sk.sk_state in (TCP_TIME_WAIT, TCP_NEW_SYN_RECV, TCP_LISTEN):
+        return
+    if icmp_type == ICMP_DEST_UNREACH and code == ICMP_FRAG_NEEDED:
+        mtu = int.from_bytes(buf[skb.transport_header + 6:skb.transport_header + 8], "big")
+        ip_rt_update_pmtu(net, daddr, mtu)
+        tp = sk.proto_data
+        old = tp.mss_cache
+        tcp_sync_mss(sk, min(mtu, sk.sk_dst_cache.dev.mtu if sk.sk_dst_cache else mtu))
+        if tp.mss_cache < old:
+            tcp_simple_retransmit(sk)
+        return
+    if icmp_type == ICMP_DEST_UNREACH:
+        err, hard = ICMP_UNREACH_ERR.get(code, (errno.EHOSTUNREACH, False))
+    elif icmp_type == ICMP_TIME_EXCEEDED:
+        err, hard = errno.EHOSTUNREACH, False
+    else:
+        return
+    if sk.sk_state == TCP_SYN_SENT and hard:
+        # RFC 1122 4.2.3.9: a hard error while connecting ends the attempt.
+        from .tcp import tcp_done
+        from ..core.sock import sk_error_report
+        sk.sk_err = err
+        sk_error_report(sk)
+        tcp_done(sk)
+        return
+    sk.sk_err_soft = err
+
+
+def tcp_simple_retransmit(sk):
+    """The MSS shrank: resend everything outstanding in the new size."""
+    from .tcp import TCPCB_LOST
+    from .tcp_input import tcp_xmit_retransmit_queue
+    tp = sk.proto_data
+    for skb in tp.rtx_queue:
+        if not skb.cb.sacked & TCPCB_LOST:
+            skb.cb.sacked |= TCPCB_LOST
+            tp.lost_out += 1
+    tcp_xmit_retransmit_queue(sk)

@@ -1,0 +1,528 @@
+"""TCP between inline kernels, in the spirit of packetdrill: drive one side,
+watch the exact segments on the wire (dpkt), under a fake clock."""
+import errno
+import os
+import struct
+
+import dpkt
+import pytest
+
+from emu.kernel.core.dev import KernelError
+from emu.kernel.ipv4.tcp import tcp_get_info
+from emu.kernel.socket import (
+    SOCK_NONBLOCK, SOL_SOCKET, SO_KEEPALIVE, SO_RCVBUF, SyscallBlock, sys_accept, sys_bind,
+    sys_close, sys_connect, sys_getsockopt, sys_listen, sys_recvfrom, sys_sendto,
+    sys_setblocking, sys_setsockopt, sys_shutdown, sys_socket,
+)
+from tests.kernel.harness import bridge_lab
+
+AF_INET, SOCK_STREAM = 2, 1
+SOL_TCP, TCP_NODELAY, TCP_INFO, TCP_CONGESTION = 6, 1, 11, 13
+TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_SYNCNT = 4, 5, 6, 7
+MSG_DONTWAIT, MSG_PEEK, MSG_WAITALL = 0x40, 2, 0x100
+
+
+class Pair:
+    """A connected TCP pair h1 (client) -> h2 (server) across the bridge lab."""
+
+    def __init__(self, lab=None, port=80, backlog=8, nonblock=True):
+        self.lab = lab or bridge_lab()
+        self.t1, self.t2 = self.lab.task("h1"), self.lab.task("h2")
+        self.ls = sys_socket(self.t2, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)
+        sys_bind(self.t2, self.ls, ("0.0.0.0", port))
+        sys_listen(self.t2, self.ls, backlog)
+        self.port = port
+        self.c = None
+        self.s = None
+
+    def connect(self):
+        self.c = sys_socket(self.t1, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)
+        with pytest.raises(KernelError) as e:
+            sys_connect(self.t1, self.c, ("10.0.0.2", self.port))
+        assert e.value.errno == errno.EINPROGRESS
+        self.lab.run()
+        assert sys_connect(self.t1, self.c, ("10.0.0.2", self.port)) == 0
+        self.s, peer = sys_accept(self.t2, self.ls, SOCK_NONBLOCK)
+        return self
+
+    def sk(self, which):
+        task, fd = (self.t1, self.c) if which == "c" else (self.t2, self.s)
+        return task.fds[fd].sk
+
+    def info(self, which):
+        return tcp_get_info(self.sk(which))
+
+    def frames(self, node="h1"):
+        """TCP segments sent by node's eth0, parsed by dpkt."""
+        out = []
+        for f in self.lab.port(node, "eth0").sent:
+            eth = dpkt.ethernet.Ethernet(f)
+            if isinstance(eth.data, dpkt.ip.IP) and isinstance(eth.data.data, dpkt.tcp.TCP):
+                out.append(eth.data.data)
+        return out
+
+
+def recv_all(task, fd, limit=1 << 24):
+    out = bytearray()
+    while len(out) < limit:
+        try:
+            d = sys_recvfrom(task, fd, 1 << 20, MSG_DONTWAIT)[0]
+        except KernelError as e:
+            assert e.errno == errno.EAGAIN
+            break
+        if not d:
+            break
+        out += d
+    return bytes(out)
+
+
+def pump(pair, src, dst, data, reader=None, max_rounds=5000):
+    """Send data from src to dst with both sides non-blocking; returns what dst read."""
+    t_src, fd_src = src
+    t_dst, fd_dst = dst
+    sent = 0
+    got = bytearray()
+    for _ in range(max_rounds):
+        if sent < len(data):
+            try:
+                sent += sys_sendto(t_src, fd_src, data[sent:sent + 65536], 0, None)
+            except KernelError as e:
+                assert e.errno == errno.EAGAIN
+        pair.lab.run()
+        got += recv_all(t_dst, fd_dst)
+        pair.lab.run()
+        if len(got) >= len(data):
+            break
+        if sent >= len(data):
+            pair.lab.advance(0.05)
+    return bytes(got)
+
+
+def opts(seg):
+    return dict((k, v) for k, v in dpkt.tcp.parse_opts(seg.opts))
+
+
+# ------------------------------------------------------------------ handshake
+
+def test_three_way_handshake_negotiates_linux_options():
+    p = Pair().connect()
+    syn, synack_seen = None, None
+    for seg in p.frames("h1"):
+        if seg.flags & dpkt.tcp.TH_SYN:
+            syn = seg
+    synack = next(s for s in p.frames("h2") if s.flags & dpkt.tcp.TH_SYN)
+    assert syn.flags == dpkt.tcp.TH_SYN and synack.flags == dpkt.tcp.TH_SYN | dpkt.tcp.TH_ACK
+    o = opts(syn)
+    assert struct.unpack("!H", o[dpkt.tcp.TCP_OPT_MSS])[0] == 1460
+    assert dpkt.tcp.TCP_OPT_SACKOK in o and dpkt.tcp.TCP_OPT_TIMESTAMP in o
+    assert o[dpkt.tcp.TCP_OPT_WSCALE] == b"\x07"
+    assert syn.win == 64240 and synack.win == 65160   # what Linux puts in them
+    assert synack.ack == syn.seq + 1
+    for which in ("c", "s"):
+        i = p.info(which)
+        assert i["state"] == "ESTABLISHED"
+        assert set(i["options"]) == {"ts", "sack", "wscale"}
+        assert i["snd_mss"] == 1448 and i["snd_cwnd"] == 10
+    assert p.lab.nets["h1"].mib["Tcp"]["ActiveOpens"] == 1
+    assert p.lab.nets["h2"].mib["Tcp"]["PassiveOpens"] == 1
+    assert p.lab.nets["h1"].mib["Tcp"]["CurrEstab"] == 1
+
+
+def test_connect_to_closed_port_is_refused():
+    lab = bridge_lab()
+    t = lab.task("h1")
+    c = sys_socket(t, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)
+    with pytest.raises(KernelError):
+        sys_connect(t, c, ("10.0.0.2", 81))
+    lab.run()
+    with pytest.raises(KernelError) as e:
+        sys_connect(t, c, ("10.0.0.2", 81))
+    assert e.value.errno == errno.ECONNREFUSED
+    assert lab.nets["h2"].mib["Tcp"]["OutRsts"] == 1
+
+
+def test_blocking_connect_parks_then_resumes():
+    lab = bridge_lab()
+    t2 = lab.task("h2")
+    ls = sys_socket(t2, AF_INET, SOCK_STREAM, 0)
+    sys_bind(t2, ls, ("0.0.0.0", 90))
+    sys_listen(t2, ls, 4)
+    t = lab.task("h1")
+    c = sys_socket(t, AF_INET, SOCK_STREAM, 0)
+    with pytest.raises(SyscallBlock) as b:
+        sys_connect(t, c, ("10.0.0.2", 90))
+    lab.run()
+    assert b.value.resume() == 0
+    fd, peer = sys_accept(t2, ls)                   # one is queued: no wait
+    assert peer[0] == "10.0.0.1"
+    with pytest.raises(SyscallBlock):               # the queue is empty now: accept waits
+        sys_accept(t2, ls)
+
+
+def test_syn_retransmits_with_backoff_then_etimedout():
+    lab = bridge_lab()
+    from tests.kernel.harness import ping
+    assert ping(lab, "h1", "10.0.0.2")              # ARP resolved first
+    lab.port("h1", "eth0").up = False               # now the cable drops what h1 sends
+    t = lab.task("h1")
+    c = sys_socket(t, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)
+    sys_setsockopt(t, c, SOL_TCP, TCP_SYNCNT, 2)
+    with pytest.raises(KernelError):
+        sys_connect(t, c, ("10.0.0.2", 80))
+    syn_times = []
+    port = lab.port("h1", "eth0")
+    start = lab.clock.now
+    seen = 0
+    for _ in range(800):
+        lab.advance(0.01, tick=0.01)
+        syns = [f for f in port.sent if f[12:14] == b"\x08\x00" and f[47] & 0x02]
+        if len(syns) > seen:
+            syn_times.append(round(lab.clock.now - start, 2))
+            seen = len(syns)
+    # SYN at 0 (plus ARP first), then 1 s and 2 s later (RFC 6298 backoff)
+    assert len(syn_times) == 3
+    assert syn_times[1] - syn_times[0] == pytest.approx(1.0, abs=0.05)
+    assert syn_times[2] - syn_times[1] == pytest.approx(2.0, abs=0.05)
+    with pytest.raises(KernelError) as e:
+        sys_connect(t, c, ("10.0.0.2", 80))
+    assert e.value.errno == errno.ETIMEDOUT
+
+
+# ------------------------------------------------------------------ data
+
+def test_bulk_transfer_both_directions_is_byte_exact():
+    p = Pair().connect()
+    up = os.urandom(300_000)
+    down = os.urandom(200_000)
+    got_up = pump(p, (p.t1, p.c), (p.t2, p.s), up)
+    got_down = pump(p, (p.t2, p.s), (p.t1, p.c), down)
+    assert got_up == up and got_down == down
+    for seg in p.frames("h1"):
+        assert len(seg.data) <= 1448
+    assert p.info("c")["bytes_acked"] == len(up) + 1  # + the SYN
+    assert p.info("s")["bytes_received"] == len(up)
+
+
+def test_slow_start_grows_cwnd():
+    p = Pair().connect()
+    pump(p, (p.t1, p.c), (p.t2, p.s), os.urandom(200_000))
+    i = p.info("c")
+    assert i["snd_cwnd"] > 10 and i["ca_state"] == "open"
+    assert i["rtt"] > 0 and i["rto"] >= 200_000            # RTO floor 200 ms
+
+
+def test_peek_and_waitall():
+    p = Pair().connect()
+    sys_sendto(p.t1, p.c, b"hello world", 0, None)
+    p.lab.run()
+    assert sys_recvfrom(p.t2, p.s, 5, MSG_PEEK)[0] == b"hello"
+    assert sys_recvfrom(p.t2, p.s, 5)[0] == b"hello"
+    sys_setblocking(p.t2, p.s, False)
+    with pytest.raises(SyscallBlock) as b:          # WAITALL: 6 of 20 available, wait for more
+        sys_recvfrom(p.t2, p.s, 20, MSG_WAITALL)
+    assert b.value.partial() == (b" world", None, 0)
+
+
+def test_fast_retransmit_with_sack_before_rto():
+    p = Pair().connect()
+    port = p.lab.port("h1", "eth0")
+    dropped = []
+    orig = port.send
+
+    def lossy(buf, start, end, *a):
+        frame = bytes(buf[start:end])
+        if len(frame) > 1000 and not dropped:
+            dropped.append(frame)
+            return True                              # lost on the wire
+        return orig(buf, start, end, *a)
+    port.send = lossy
+    data = os.urandom(100_000)
+    t0 = p.lab.clock.now
+    got = pump(p, (p.t1, p.c), (p.t2, p.s), data)
+    assert got == data
+    mib = p.lab.nets["h1"].mib
+    assert mib["TcpExt"]["TCPSackRecovery"] == 1
+    assert mib["TcpExt"]["TCPTimeouts"] == 0        # recovered without waiting for the RTO
+    assert mib["Tcp"]["RetransSegs"] >= 1
+    receiver_frames = p.frames("h2")
+    assert any(dpkt.tcp.TCP_OPT_SACK in opts(s) for s in receiver_frames)
+
+
+def test_newreno_without_sack():
+    lab = bridge_lab()
+    lab.nets["h1"].sysctl["net.ipv4.tcp_sack"] = 0
+    p = Pair(lab).connect()
+    assert "sack" not in p.info("c")["options"]
+    port = p.lab.port("h1", "eth0")
+    orig = port.send
+    state = {"n": 0}
+
+    def lossy(buf, start, end, *a):
+        state["n"] += 1
+        if state["n"] == 20:
+            return True
+        return orig(buf, start, end, *a)
+    port.send = lossy
+    data = os.urandom(150_000)
+    assert pump(p, (p.t1, p.c), (p.t2, p.s), data) == data
+    assert p.lab.nets["h1"].mib["TcpExt"]["TCPRenoRecovery"] == 1
+
+
+def test_rto_retransmission_backs_off_and_doubles():
+    p = Pair().connect()
+    port = p.lab.port("h1", "eth0")
+    sys_sendto(p.t1, p.c, b"x" * 100, 0, None)
+    port.up = False                                 # nothing h1 sends arrives now
+    sys_sendto(p.t1, p.c, b"y" * 100, 0, None)
+    p.lab.run()
+    before = len(port.sent)
+    times = []
+    for _ in range(300):
+        p.lab.advance(0.01, tick=0.01)
+        if len(port.sent) > before:
+            times.append(p.lab.clock.now)
+            before = len(port.sent)
+    assert len(times) >= 2
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert gaps[0] == pytest.approx(2 * (times[0] - times[0] + gaps[0] / 2), rel=0.2)
+    i = p.info("c")
+    assert i["retransmits"] >= 2 and i["backoff"] >= 2
+    assert p.lab.nets["h1"].mib["TcpExt"]["TCPTimeouts"] == 1
+    port.up = True
+    p.lab.advance(5.0, tick=0.05)
+    assert recv_all(p.t2, p.s) == b"x" * 100 + b"y" * 100
+
+
+def test_retries2_ends_the_connection_with_etimedout():
+    p = Pair().connect()
+    p.lab.nets["h1"].sysctl["net.ipv4.tcp_retries2"] = 3
+    p.lab.port("h1", "eth0").up = False
+    sys_sendto(p.t1, p.c, b"z", 0, None)
+    p.lab.advance(5.0, tick=0.05)                    # 0.2+0.4+0.8+1.6 s: gone
+    with pytest.raises(KernelError) as e:
+        sys_recvfrom(p.t1, p.c, 10)
+    assert e.value.errno == errno.ETIMEDOUT
+    assert p.info("c")["state"] == "CLOSE"
+
+
+def test_zero_window_persist_then_resume():
+    lab = bridge_lab()
+    p = Pair(lab)
+    sk_ls = p.t2.fds[p.ls].sk
+    sk_ls.sk_rcvbuf = 16384                         # a small receiver (children inherit)
+    sk_ls.sk_userlocks |= 2
+    p.connect()
+    data = os.urandom(60_000)
+    sent = 0
+    for _ in range(50):
+        try:
+            sent += sys_sendto(p.t1, p.c, data[sent:], 0, None)
+        except KernelError:
+            pass
+        lab.run()
+        lab.advance(0.05)
+    assert p.info("c")["snd_wnd"] == 0
+    probes_before = len(p.frames("h1"))
+    lab.advance(3.0, tick=0.05)                     # persist timer probes the window
+    assert len(p.frames("h1")) > probes_before
+    got = recv_all(p.t2, p.s)
+    assert 0 < len(got) < len(data)
+    for _ in range(100):                            # reading opens the window again
+        if sent < len(data):
+            try:
+                sent += sys_sendto(p.t1, p.c, data[sent:], 0, None)
+            except KernelError:
+                pass
+        lab.advance(0.05)
+        got += recv_all(p.t2, p.s)
+        if len(got) == len(data):
+            break
+    assert got == data
+
+
+def test_delayed_ack_waits_for_timer_then_acks():
+    p = Pair().connect()
+    # leave quick-ack mode: several exchanges
+    pump(p, (p.t1, p.c), (p.t2, p.s), os.urandom(40_000))
+    p.lab.advance(0.5)
+    sk = p.sk("s")
+    sk.proto_data.ack_quick = 0
+    n = len(p.frames("h2"))
+    sys_sendto(p.t1, p.c, b"a" * 100, 0, None)
+    p.lab.run()
+    assert len(p.frames("h2")) == n                 # no ACK yet
+    p.lab.advance(0.03, tick=0.01)
+    assert len(p.frames("h2")) == n
+    p.lab.advance(0.2, tick=0.01)
+    assert len(p.frames("h2")) == n + 1             # the delayed ACK
+    assert p.lab.nets["h2"].mib["TcpExt"]["DelayedACKs"] >= 1
+
+
+def test_nagle_holds_small_segments_nodelay_does_not():
+    p = Pair().connect()
+    p.lab.port("h2", "eth0").up = False             # no ACKs come back
+    sys_sendto(p.t1, p.c, b"a", 0, None)
+    sys_sendto(p.t1, p.c, b"b", 0, None)
+    sys_sendto(p.t1, p.c, b"c", 0, None)
+    p.lab.run()
+    data_segs = [s for s in p.frames("h1") if s.data]
+    assert [s.data for s in data_segs] == [b"a"]     # the rest waits for the ACK
+    sys_setsockopt(p.t1, p.c, SOL_TCP, TCP_NODELAY, 1)
+    sys_sendto(p.t1, p.c, b"d", 0, None)
+    p.lab.run()
+    data_segs = [s.data for s in p.frames("h1") if s.data]
+    assert data_segs[-1].endswith(b"d") and len(data_segs) >= 2
+
+
+# ------------------------------------------------------------------ teardown
+
+def test_active_close_goes_through_time_wait():
+    p = Pair().connect()
+    p.lab.nets["h1"].sysctl["net.ipv4.tcp_timewait_len"] = 2
+    csk, ssk = p.sk("c"), p.sk("s")
+    sys_close(p.t1, p.c)
+    p.lab.run()
+    assert csk.sk_state == 4 and ssk.sk_state == 8       # FIN_WAIT1, CLOSE_WAIT
+    p.lab.advance(0.3)                                   # the FIN's ACK is delayed (pingpong)
+    assert csk.sk_state == 5                             # FIN_WAIT2
+    assert sys_recvfrom(p.t2, p.s, 10)[0] == b""        # EOF
+    sys_close(p.t2, p.s)
+    p.lab.run()
+    assert csk.sk_state == 6 and ssk.sk_state == 7       # TIME_WAIT, CLOSE
+    assert p.lab.nets["h1"].mib["TcpExt"]["TW"] == 1
+    p.lab.advance(2.5, tick=0.5)
+    assert csk.sk_state == 7
+    assert p.lab.nets["h1"].mib["Tcp"]["CurrEstab"] == 0
+    assert not p.lab.nets["h1"].proto["tcp_ehash"]
+
+
+def test_simultaneous_close_passes_closing():
+    p = Pair().connect()
+    csk, ssk = p.sk("c"), p.sk("s")
+    sys_shutdown(p.t1, p.c, 1)
+    sys_shutdown(p.t2, p.s, 1)
+    states = set()
+    for _ in range(10):
+        p.lab.step()
+        states |= {csk.sk_state, ssk.sk_state}
+    assert 11 in states                                   # TCP_CLOSING
+    assert csk.sk_state == 6 and ssk.sk_state == 6
+
+
+def test_half_close_keeps_the_other_direction():
+    p = Pair().connect()
+    sys_sendto(p.t1, p.c, b"request", 0, None)
+    sys_shutdown(p.t1, p.c, 1)                            # SHUT_WR
+    p.lab.run()
+    assert recv_all(p.t2, p.s) == b"request"
+    assert sys_recvfrom(p.t2, p.s, 10)[0] == b""          # EOF after the data
+    sys_sendto(p.t2, p.s, b"response", 0, None)
+    p.lab.run()
+    assert recv_all(p.t1, p.c) == b"response"
+    with pytest.raises(KernelError) as e:
+        sys_sendto(p.t1, p.c, b"more", 0, None)
+    assert e.value.errno == errno.EPIPE
+
+
+def test_close_with_unread_data_sends_rst():
+    p = Pair().connect()
+    sys_sendto(p.t1, p.c, b"unread", 0, None)
+    p.lab.run()
+    sys_close(p.t2, p.s)
+    p.lab.run()
+    assert p.lab.nets["h2"].mib["TcpExt"]["TCPAbortOnClose"] == 1
+    with pytest.raises(KernelError) as e:
+        sys_recvfrom(p.t1, p.c, 10)
+    assert e.value.errno == errno.ECONNRESET
+
+
+def test_rst_with_wrong_sequence_gets_a_challenge_ack():
+    p = Pair().connect()
+    ssk = p.sk("s")
+    tp = ssk.proto_data
+    h1mac, h2mac = p.lab.dev("h1", "eth0").dev_addr, p.lab.dev("h2", "eth0").dev_addr
+    csk = p.sk("c")
+
+    def rst(seq):
+        tcp = dpkt.tcp.TCP(sport=csk.inet_sport, dport=80, seq=seq, flags=dpkt.tcp.TH_RST,
+                           off=5)
+        ip = dpkt.ip.IP(src=bytes([10, 0, 0, 1]), dst=bytes([10, 0, 0, 2]), p=6, data=tcp,
+                        ttl=64)
+        ip.len = 20 + len(bytes(tcp))
+        return h2mac + h1mac + b"\x08\x00" + bytes(ip)
+    p.lab.inject("h2", "eth0", rst((tp.rcv_nxt + 100) & 0xFFFFFFFF))   # in window, not exact
+    p.lab.run()
+    assert ssk.sk_state == 1
+    assert p.lab.nets["h2"].mib["TcpExt"]["TCPChallengeACK"] == 1
+    p.lab.inject("h2", "eth0", rst(tp.rcv_nxt))                        # exact: reset
+    p.lab.run()
+    assert ssk.sk_state == 7
+    with pytest.raises(KernelError) as e:
+        sys_recvfrom(p.t2, p.s, 10)
+    assert e.value.errno == errno.ECONNRESET
+    assert p.lab.nets["h2"].mib["Tcp"]["EstabResets"] == 1
+
+
+# ------------------------------------------------------------------ listen
+
+def test_syn_cookies_when_the_syn_queue_overflows():
+    lab = bridge_lab()
+    p = Pair(lab, backlog=1)
+    lab.port("h2", "eth0").up = True
+    clients = []
+    t1 = lab.task("h1")
+    for _ in range(4):
+        c = sys_socket(t1, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)
+        try:
+            sys_connect(t1, c, ("10.0.0.2", 80))
+        except KernelError:
+            pass
+        clients.append(c)
+    lab.run()
+    assert lab.nets["h2"].mib["TcpExt"]["SyncookiesSent"] >= 1
+    assert lab.nets["h2"].mib["TcpExt"]["SyncookiesRecv"] >= 1
+
+
+def test_accept_queue_limits_and_listener_errors():
+    lab = bridge_lab()
+    t2 = lab.task("h2")
+    ls = sys_socket(t2, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)
+    with pytest.raises(KernelError) as e:
+        sys_accept(t2, ls)
+    assert e.value.errno == errno.EINVAL                   # not listening
+    sys_bind(t2, ls, ("0.0.0.0", 80))
+    sys_listen(t2, ls, 0)
+    other = sys_socket(t2, AF_INET, SOCK_STREAM, 0)
+    with pytest.raises(KernelError) as e:
+        sys_bind(t2, other, ("0.0.0.0", 80))
+    assert e.value.errno == errno.EADDRINUSE
+    with pytest.raises(KernelError) as e:
+        sys_accept(t2, ls)
+    assert e.value.errno == errno.EAGAIN
+
+
+def test_keepalive_detects_a_dead_peer():
+    p = Pair().connect()
+    for opt, val in ((TCP_KEEPIDLE, 1), (TCP_KEEPINTVL, 1), (TCP_KEEPCNT, 2)):
+        sys_setsockopt(p.t1, p.c, SOL_TCP, opt, val)
+    sys_setsockopt(p.t1, p.c, SOL_SOCKET, SO_KEEPALIVE, 1)
+    p.lab.advance(1.5, tick=0.1)
+    assert p.info("c")["state"] == "ESTABLISHED"           # the peer answered the probe
+    p.lab.port("h2", "eth0").up = False                     # now it goes silent
+    p.lab.advance(5.0, tick=0.1)
+    with pytest.raises(KernelError) as e:
+        sys_recvfrom(p.t1, p.c, 10)
+    assert e.value.errno == errno.ETIMEDOUT
+
+
+def test_congestion_control_per_socket_and_tcp_info():
+    p = Pair().connect()
+    assert sys_getsockopt(p.t1, p.c, SOL_TCP, TCP_CONGESTION) == b"cubic"
+    sys_setsockopt(p.t1, p.c, SOL_TCP, TCP_CONGESTION, b"reno")
+    assert sys_getsockopt(p.t1, p.c, SOL_TCP, TCP_CONGESTION) == b"reno"
+    with pytest.raises(KernelError):
+        sys_setsockopt(p.t1, p.c, SOL_TCP, TCP_CONGESTION, b"nope")
+    info = sys_getsockopt(p.t1, p.c, SOL_TCP, TCP_INFO)
+    for k in ("state", "snd_cwnd", "snd_ssthresh", "rtt", "rttvar", "rto", "retransmits",
+              "bytes_acked"):
+        assert k in info
