@@ -62,35 +62,42 @@ class ControlClient:
 
 
 class SyscallClient:
-    """A task's connection to a node's syscall socket (one per process).
+    """A process's connection(s) to a node's syscall socket.
 
-    The node sees one task per connection; when this process exits the
-    connection closes and the node closes the task's descriptors. Calls are
-    msgpack maps with an id; a call that blocks in the node (recvfrom, poll)
-    is answered when it completes. Emulation note: one call at a time per
-    connection; threads that need concurrent blocking calls each make their own.
+    Each thread gets its own connection, and all of a process's connections
+    join one task (one descriptor table) by sending the process's key first:
+    one thread can block in recv() while another sends on the same socket.
+    When the process exits its connections close and the node closes the
+    task's descriptors.
     """
 
     def __init__(self, path):
         self.path = path
-        self.lock = threading.Lock()
+        self.local = threading.local()
         self.ids = itertools.count(1)
-        self.sock = None
         self.pid = None
-        self.unpacker = None
+        self.key = None
+        self.all = []
 
-    def _socket(self):
-        if self.sock is None or self.pid != os.getpid():
+    def _conn(self):
+        if self.pid != os.getpid():
+            # A new process (fork): a task of its own, as Linux gives a child... a copy.
+            self.pid = os.getpid()
+            self.key = "%d-%s" % (self.pid, os.urandom(6).hex())
+            self.local = threading.local()
+            self.all = []
+        c = getattr(self.local, "conn", None)
+        if c is None:
             s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
             try:
                 s.connect(self.path)
             except OSError as e:
                 s.close()
                 raise NodeUnreachable(e.errno or 111, "node at %s: %s" % (self.path, e.strerror))
-            self.sock = s
-            self.pid = os.getpid()
-            self.unpacker = msgpack.Unpacker(raw=False)
-        return self.sock
+            c = self.local.conn = (s, msgpack.Unpacker(raw=False))
+            self.all.append(s)
+            self._roundtrip(c, {"id": 0, "call": "_attach", "args": [self.key]}, 0, 10.0)
+        return c
 
     def call(self, name, *args, timeout=None, liveness=5.0):
         """Run a system call in the node; timeout (seconds) bounds a blocking call."""
@@ -98,17 +105,15 @@ class SyscallClient:
         req = {"id": rid, "call": name, "args": list(args)}
         if timeout is not None:
             req["timeout"] = timeout
-        with self.lock:
-            s = self._socket()
-            try:
-                s.sendall(msgpack.packb(req, use_bin_type=True))
-                reply = self._read(s, rid, None if timeout is None else timeout + liveness)
-            except (OSError, EOFError) as e:
-                self.close()
-                if isinstance(e, NodeUnreachable):
-                    raise
-                raise NodeUnreachable(getattr(e, "errno", None) or 104,
-                                      "node at %s went away during %s" % (self.path, name))
+        c = self._conn()
+        try:
+            reply = self._roundtrip(c, req, rid, None if timeout is None else timeout + liveness)
+        except (OSError, EOFError) as e:
+            self._drop(c)
+            if isinstance(e, NodeUnreachable):
+                raise
+            raise NodeUnreachable(getattr(e, "errno", None) or 104,
+                                  "node at %s went away during %s" % (self.path, name))
         if "ok" in reply:
             return reply["ok"]
         if reply.get("timeout"):
@@ -116,10 +121,12 @@ class SyscallClient:
         err = reply.get("err", 22)
         raise OSError(err, os.strerror(err))
 
-    def _read(self, s, rid, wait):
+    def _roundtrip(self, c, req, rid, wait):
+        s, unpacker = c
+        s.sendall(msgpack.packb(req, use_bin_type=True))
         s.settimeout(wait)
         while True:
-            for reply in self.unpacker:
+            for reply in unpacker:
                 if reply.get("id") == rid:
                     return reply
             try:
@@ -128,9 +135,21 @@ class SyscallClient:
                 raise NodeUnreachable(110, "node at %s did not answer" % self.path)
             if not data:
                 raise EOFError()
-            self.unpacker.feed(data)
+            unpacker.feed(data)
+
+    def _drop(self, c):
+        try:
+            c[0].close()
+        except OSError:
+            pass
+        if getattr(self.local, "conn", None) is c:
+            self.local.conn = None
 
     def close(self):
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
+        for s in self.all:
+            try:
+                s.close()
+            except OSError:
+                pass
+        self.all = []
+        self.local = threading.local()

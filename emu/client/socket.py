@@ -33,15 +33,18 @@ def _client(endpoint):
 class socket:
     """An emulated socket; the descriptor lives in the node's kernel."""
 
-    def __init__(self, family=AF_INET, type=SOCK_STREAM, proto=0, *, node):
+    def __init__(self, family=AF_INET, type=SOCK_STREAM, proto=0, *, node, _fd=None):
         self._sys = _client(node) if isinstance(node, str) else node
         self.family = family
         self.type = type
         self.proto = proto
         self._timeout = None
-        self._fd = self._sys.call("socket", int(family), int(type), int(proto))
-        self.settimeout(_pysocket.getdefaulttimeout())
         self._closed = False
+        if _fd is None:
+            self._fd = self._sys.call("socket", int(family), int(type), int(proto))
+            self.settimeout(_pysocket.getdefaulttimeout())
+        else:
+            self._fd = _fd
 
     # -- helpers
     def _call(self, name, *args, blocking=False):
@@ -86,7 +89,37 @@ class socket:
         return self._call("sendto", bytes(data), flags, None, blocking=True)
 
     def sendall(self, data, flags=0):
-        self.send(data, flags)
+        """Send everything (a stream send may take only part, as in Linux)."""
+        view = memoryview(bytes(data))
+        while view:
+            n = self.send(view, flags)
+            view = view[n:]
+
+    def connect_ex(self, address):
+        try:
+            self.connect(address)
+            return 0
+        except TimeoutError:
+            return 11
+        except OSError as e:
+            return e.errno
+
+    def listen(self, backlog=128):
+        self._call("listen", int(backlog))
+
+    def accept(self):
+        """A new connection: (socket, address), as socket.socket.accept returns."""
+        fd, addr = self._call("accept", 0, blocking=True)
+        conn = socket(self.family, self.type, self.proto, node=self._sys, _fd=fd)
+        # Like CPython: the new socket is blocking unless a default timeout is set.
+        conn.settimeout(_pysocket.getdefaulttimeout())
+        return conn, tuple(addr)
+
+    def recv_into(self, buffer, nbytes=0, flags=0):
+        n = nbytes or len(buffer)
+        data = self.recv(n, flags)
+        buffer[:len(data)] = data
+        return len(data)
 
     def recvfrom(self, bufsize, flags=0):
         data, addr, _ = self._call("recvfrom", bufsize, flags, blocking=True)

@@ -71,6 +71,8 @@ class Task:
         self.net = net
         self.tid = tid
         self.name = name
+        self.conns = 1        # runtime: connections (threads) attached to this task
+        self.key = None       # runtime: the client process's key
         self.fds = {}
         self.next_fd = 3      # 0, 1, 2 are the client's own stdio
 

@@ -32,7 +32,7 @@ from ..wire.zwire import WirePort, parse_batch
 
 log = logging.getLogger("emu.node")
 
-NIC_BATCH = 256          # frames a NIC takes from one wire before looking at the others
+NIC_BATCH = 64           # messages a NIC takes from one wire before looking at the others
 
 
 class Conn:
@@ -78,6 +78,8 @@ class NodeRuntime:
             self.net.sysctl["net.ipv4.ip_forward"] = 1
         self.lock = threading.Lock()
         self.cpu_events = [threading.Event() for _ in range(ncpus)]
+        self.rx_room = [threading.Event() for _ in range(ncpus)]    # backlog drained
+        self.backlog_low = self.net.sysctl["net.core.netdev_max_backlog"] // 2
         self.net.wake_cpu = self._ipi
         self.timer_deadline = float("inf")
         self.ctx = zmq.Context()
@@ -92,7 +94,8 @@ class NodeRuntime:
         self.nic_notify_rx.bind(self.nic_notify_ep)
         self.nic_notify_tx = self.ctx.socket(zmq.PUSH)
         self.nic_notify_tx.connect(self.nic_notify_ep)
-        self.conns = {}                  # fd -> Conn (one task per connection)
+        self.conns = {}                  # fd -> Conn
+        self.tasks_by_key = {}           # a client process's key -> its Task
         self.next_tid = 100
         self.started = time.time()
         self.ctl_endpoint = "ipc://%s/%s.ctl" % (run_dir, name)
@@ -136,6 +139,8 @@ class NodeRuntime:
                     net.run_timers(time.monotonic())
                 do_softirq(net, cpu)
                 self.kernel_exit()
+            if len(sd.input_pkt_queue) < self.backlog_low:
+                self.rx_room[cpu].set()
             if sd.pending:
                 ev.set()            # more work left (budget used up): go round again
 
@@ -162,8 +167,24 @@ class NodeRuntime:
                     continue
                 self._nic_rx(net, port)
 
+    def _wait_backlog_room(self, net, cpu):
+        """Backpressure: leave frames on the wire while the CPU's backlog is nearly full.
+
+        Linux's veth runs netif_rx on the sending CPU, which drains its own
+        backlog; here the receiving node's NIC thread would outrun its CPU
+        threads and overflow netdev_max_backlog. Frames wait in the wire's
+        queue instead (the ZeroMQ high-water mark bounds it).
+        """
+        sd = net.cpus[cpu]
+        high = net.sysctl["net.core.netdev_max_backlog"] // 2
+        room = self.rx_room[cpu]
+        while self.running and len(sd.input_pkt_queue) > high:
+            room.clear()
+            self.cpu_events[cpu].set()
+            room.wait(0.05)
+
     def _nic_rx(self, net, port):
-        """Drain up to NIC_BATCH frames from one wire into the device."""
+        """Drain up to NIC_BATCH messages from one wire into the device."""
         msgs = []
         try:
             while len(msgs) < NIC_BATCH:
@@ -175,8 +196,13 @@ class NodeRuntime:
         dev = port.dev
         if dev is None:
             return
-        with self.lock:
-            net.cur_cpu = dev.rx_cpu
+        cpu = dev.rx_cpu
+        sd = net.cpus[cpu]
+        high = max(net.sysctl["net.core.netdev_max_backlog"] - 1, 1)
+        self._wait_backlog_room(net, cpu)
+        self.lock.acquire()
+        try:
+            net.cur_cpu = cpu
             for msg in msgs:
                 port.rx_msgs += 1
                 if not port.carrier:
@@ -188,9 +214,18 @@ class NodeRuntime:
                         dev.stats.rx_frame_errors += 1
                         net.drop_reasons["WIRE_MALFORMED"] += 1
                         break
+                    if len(sd.input_pkt_queue) >= high:
+                        # The backlog is full: let the CPU drain it before the next frame.
+                        self.kernel_exit()
+                        self.lock.release()
+                        self._wait_backlog_room(net, cpu)
+                        self.lock.acquire()
+                        net.cur_cpu = cpu
                     flags, gso_type, gso_size, trace_id, frame = item
                     veth_forward_skb(dev, frame, flags, gso_type, gso_size, trace_id)
             self.kernel_exit()
+        finally:
+            self.lock.release()
 
     # ------------------------------------------------------------- user thread
     def user_loop(self):
@@ -352,7 +387,10 @@ class NodeRuntime:
             except (BlockingIOError, InterruptedError):
                 return
             sock.setblocking(False)
-            conn = Conn(sock, Task(self.net, self.next_tid))
+            task = Task(self.net, self.next_tid)
+            task.conns = 1
+            task.key = None
+            conn = Conn(sock, task)
             self.next_tid += 1
             self.conns[sock.fileno()] = conn
             self.poller.register(sock.fileno(), zmq.POLLIN)
@@ -393,9 +431,29 @@ class NodeRuntime:
         conn.dead = True
         for p in [p for p in self.parks if p.ident is conn]:
             self._unpark(p)
+        task = conn.task
+        task.conns -= 1
+        if task.conns > 0:
+            return              # another thread of that process is still attached
+        if task.key is not None:
+            self.tasks_by_key.pop(task.key, None)
         with self.lock:
-            task_exit(conn.task)
+            task_exit(task)
             self.kernel_exit()
+
+    def _attach(self, conn, key):
+        """Several connections (threads) of one process share its task: its descriptors."""
+        key = str(key)
+        task = self.tasks_by_key.get(key)
+        if task is None:
+            task = conn.task
+            task.key = key
+            self.tasks_by_key[key] = task
+        elif task is not conn.task:
+            conn.task.conns -= 1
+            conn.task = task
+            task.conns += 1
+        return task.tid
 
     def _reply(self, conn, reply):
         if conn.dead:
@@ -415,6 +473,9 @@ class NodeRuntime:
             return
         task = park.ident.task
         rid = req.get("id")
+        if req.get("call") == "_attach":
+            self._reply(park.ident, {"id": rid, "ok": self._attach(park.ident, req["args"][0])})
+            return
         fn = SYSCALLS.get(req.get("call"))
         if fn is None:
             self._reply(park.ident, {"id": rid, "err": 38, "msg": "ENOSYS"})
