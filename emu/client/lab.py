@@ -5,8 +5,14 @@
         r = lab.node("h1").ping("h2", count=3, interval=0.2)
         assert r.received == 3
         print(lab.node("br0").fdb())
+        fut = lab.node("h1").run(my_module.client, "h2")   # a function in a process on h1
+        lab.link_down("h1:eth0")                           # cut the cable (both ends)
 """
+import concurrent.futures
+import itertools
 import os
+import threading
+import time
 
 from ..orchestrator import Lab as _Lab
 from .rpc import ControlClient
@@ -43,6 +49,25 @@ class Node:
         """A socket in this node's kernel, with Python's socket.socket methods."""
         return _socket(family, type, proto, node=self.sys_endpoint)
 
+    # -- code on the node
+    def run(self, func, *args, **kwargs):
+        """Call func(*args, **kwargs) in a new process attached to this node; returns a Future.
+
+        In that process `import socket` gives sockets in this node's kernel
+        (emu.client.shim). The result is a NodeProcess (a concurrent.futures
+        Future with stdout, stderr, stop(), ...): see emu.client.run.
+        """
+        return self.lab._start_process(self, func, args, kwargs)
+
+    def spawn(self, func, *args, **kwargs):
+        """Start a long-running func (a server) on this node; returns its NodeProcess.
+
+        Like run(), but returns only once the function has been called (its
+        module imported, socket bound to the node), so import and pickling
+        errors raise here. Use handle.wait_ready() to wait for emu.ready().
+        """
+        return self.lab._start_process(self, func, args, kwargs).wait_started()
+
     def ping(self, host, count=3, interval=0.2, size=56, timeout=None, ttl=None, out=None):
         """Run ping from this node; returns a PingResult (replies, rtts, loss, lines)."""
         address = self.resolve(host)
@@ -70,6 +95,29 @@ class Node:
     def fdb(self, br=None):
         return self.call("fdb_show", br=br)
 
+    def tcp_info(self, local=None, remote=None):
+        """struct tcp_info of this node's TCP sockets (Linux: ss -ti, INET_DIAG_INFO).
+
+        The hook for TCP assertions from the test: it asks the node's
+        "inet_diag" control op for the sockets matching local/remote ((host,
+        port), either may be None) and returns one dict per socket, as
+        getsockopt(TCP_INFO) gives it. No node has that op yet, so this raises
+        NotImplementedError rather than invent numbers; inside a function run
+        on the node, sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO)
+        already returns the kernel's tcp_info as a dict.
+        """
+        try:
+            return self.call("inet_diag", proto="tcp", info=True,
+                             local=list(local) if local else None,
+                             remote=list(remote) if remote else None)
+        except OSError as e:
+            if e.errno == 95:         # EOPNOTSUPP: "unknown control op"
+                raise NotImplementedError(
+                    "tcp_info: node %s has no inet_diag control op (a dump of its TCP "
+                    "sockets) yet; inside a function run on the node, use "
+                    "sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO)" % self.name) from None
+            raise
+
     def sysctl(self, name, value=None):
         if value is None:
             return self.call("sysctl_get", name=name)
@@ -88,6 +136,10 @@ class LabHandle:
     def __init__(self, lab):
         self._lab = lab
         self._nodes = {}
+        self._procs = []
+        self._proc_seq = itertools.count(1)
+        self._proc_lock = threading.Lock()
+        self._closed = False
 
     @property
     def run_dir(self):
@@ -127,10 +179,123 @@ class LabHandle:
     def log_tail(self, name, lines=20):
         return self._lab.log_tail(name, lines)
 
+    def log_lines(self, name, lines=20):
+        """The last lines of a node's log, as a list."""
+        try:
+            with open(self._lab.nodes[name]["log"], "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - 16384))
+                return f.read().decode(errors="replace").splitlines()[-lines:]
+        except (OSError, KeyError):
+            return []
+
+    # -- links
+    def link(self, end):
+        """The topology link with end "node:ifname" at either end."""
+        node, _, ifname = str(end).partition(":")
+        for link in self._lab.topo.links:
+            for e in (link.a, link.b):
+                if (e.node, e.ifname) == (node, ifname):
+                    return link
+        raise KeyError("no link at %r in lab %s" % (str(end), self.name))
+
+    def link_down(self, end):
+        """Cut the cable at end ("h1:eth0"): frames vanish both ways until link_up.
+
+        A partition, not `ip link set DEV down`: both ends of the wire stop
+        carrying frames, but the devices stay administratively UP with their
+        addresses, routes and neighbour entries, and sockets see only silence
+        (timeouts), as when a cable or a switch in the path fails. Sent frames
+        count as tx_dropped. `ip link set DEV down` (admin down, link_set
+        up=False) instead makes the kernel drop its routes and fail sends at once.
+        """
+        self._carrier(end, False)
+
+    def link_up(self, end):
+        """Mend the cable that link_down(end) cut."""
+        self._carrier(end, True)
+
+    def _carrier(self, end, up):
+        link = self.link(end)
+        # Both ends: each stops sending and receiving, so neither direction
+        # depends on the other end's state.
+        for e in (link.a, link.b):
+            self.node(e.node).call("wire_carrier", ifname=e.ifname, up=up)
+
+    # -- processes on nodes
+    def _start_process(self, node, func, args, kwargs):
+        from .run import NodeProcess
+        with self._proc_lock:
+            if self._closed:
+                raise RuntimeError("lab %s is closed" % self.name)
+            p = NodeProcess(node, func, args, kwargs, next(self._proc_seq))
+            self._procs.append(p)
+        return p
+
+    @property
+    def closed(self):
+        return self._closed
+
+    def processes(self):
+        """Every NodeProcess started in this lab (running or ended)."""
+        with self._proc_lock:
+            return list(self._procs)
+
+    def stop_processes(self, grace=1.0):
+        """Stop every process on the nodes: SIGTERM all, SIGKILL what is left after grace."""
+        procs = [p for p in self.processes() if not p.done()]
+        for p in procs:
+            p.stop_async()
+        concurrent.futures.wait(procs, grace)
+        for p in procs:
+            if not p.done():
+                p.kill()
+        concurrent.futures.wait(procs, 5.0)
+
+    def evidence(self, log_lines=10, timeout=2.0):
+        """A compact text of each node's non-zero counters, drops and log tail (for failures)."""
+        from .evidence import lab_evidence
+        return lab_evidence(self, log_lines=log_lines, timeout=timeout)
+
     def close(self):
-        for n in self._nodes.values():
-            n.ctl.close()
-        self._lab.stop()
+        """Stop the processes on the nodes, then the nodes; remove the run directory."""
+        with self._proc_lock:
+            self._closed = True
+        try:
+            self.stop_processes()
+            self._shutdown_nodes()
+        finally:
+            for n in self._nodes.values():
+                n.ctl.close()
+            self._lab.stop()
+
+    def _shutdown_nodes(self, grace=2.0):
+        """Ask every node to shut down at once, then wait for them to exit.
+
+        Lab.stop asks one node at a time and waits for each answer, and a node
+        that exits before its answer has left costs a 0.5 s timeout there. The
+        process exiting is the answer that matters: ask all, wait for those.
+        Whatever is still running afterwards, Lab.stop ends as before.
+        """
+        import subprocess
+
+        import msgpack
+        import zmq
+        procs = self._lab.procs
+        request = msgpack.packb({"op": "shutdown", "args": {}}, use_bin_type=True)
+        for name, proc in procs.items():
+            if proc.poll() is None:
+                s = zmq.Context.instance().socket(zmq.DEALER)
+                s.setsockopt(zmq.LINGER, 500)      # long enough to hand the request over
+                s.connect(self._lab.nodes[name]["ctl"])
+                s.send(request)
+                s.close()
+        deadline = time.monotonic() + grace
+        for proc in procs.values():
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
 
     def __enter__(self):
         return self

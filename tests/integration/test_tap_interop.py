@@ -135,3 +135,98 @@ def test_linux_client_to_emulated_server(tap_lab):
         s.sendto(b"hello from emu", addr)
         out, err = p.communicate(timeout=10)
         assert out.strip() == "hello from emu", err
+
+
+TCP_SERVER = textwrap.dedent("""
+    import hashlib, socket, sys
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((sys.argv[1], 9998))
+    s.listen(1)
+    print("ready", flush=True)
+    c, _ = s.accept()
+    h = hashlib.sha256()
+    n = 0
+    while True:
+        d = c.recv(1 << 20)
+        if not d:
+            break
+        h.update(d)
+        n += len(d)
+    c.sendall(("%d %s" % (n, h.hexdigest())).encode())
+    c.close()
+""")
+
+TCP_CLIENT = textwrap.dedent("""
+    import hashlib, os, socket, subprocess, sys
+    data = os.urandom(int(sys.argv[2]))
+    c = socket.create_connection((sys.argv[1], 9997), timeout=60)
+    c.sendall(data)
+    # What Linux negotiated, while the connection is open: ss -ti, and the
+    # tcpi_options byte of struct tcp_info (ss on this iproute2 does not print ts/sack).
+    print(subprocess.run(["ss", "-tin", "dst", sys.argv[1]], capture_output=True, text=True).stdout,
+          flush=True)
+    info = c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+    print("OPTIONS", info[5], info[6] & 15, info[6] >> 4, flush=True)
+    c.shutdown(socket.SHUT_WR)
+    reply = c.recv(200).decode()
+    print("RESULT", len(data), hashlib.sha256(data).hexdigest(), reply, flush=True)
+""")
+
+
+def test_tcp_20mb_linux_client_to_emulated_server(tap_lab):
+    import hashlib
+    lab, ns, tap = tap_lab
+    h1 = lab.node("h1")
+    size = 20 * 1024 * 1024
+    with h1.socket(2, 1, 0) as srv:
+        srv.bind(("0.0.0.0", 9997))
+        srv.listen(1)
+        srv.settimeout(30)
+        p = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", TCP_CLIENT,
+                              EMU_IP, str(size)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        conn, addr = srv.accept()
+        conn.settimeout(60)
+        h = hashlib.sha256()
+        n = 0
+        while True:
+            d = conn.recv(1 << 20)
+            if not d:
+                break
+            h.update(d)
+            n += len(d)
+        conn.sendall(("%d %s" % (n, h.hexdigest())).encode())
+        conn.close()
+        out, err = p.communicate(timeout=120)
+    result = next(line for line in out.splitlines() if line.startswith("RESULT")).split()
+    assert result[1] == result[3] == str(size) and result[2] == result[4], out + err
+    # On the Linux side: window scaling (ss -ti: wscale:7,...), and in tcp_info
+    # TCPI_OPT_TIMESTAMPS | TCPI_OPT_SACK | TCPI_OPT_WSCALE, our shift 7.
+    assert "wscale:7," in out, out
+    opts = next(line for line in out.splitlines() if line.startswith("OPTIONS")).split()
+    assert int(opts[1]) == 7 and int(opts[2]) == 7, out
+
+
+def test_tcp_20mb_emulated_client_to_linux_server(tap_lab):
+    import hashlib
+    lab, ns, tap = tap_lab
+    srv = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", TCP_SERVER, LINUX_IP],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert srv.stdout.readline().strip() == "ready"
+        size = 20 * 1024 * 1024
+        data = os.urandom(size)
+        with lab.node("h1").socket(2, 1, 0) as c:
+            c.settimeout(60)
+            c.connect((LINUX_IP, 9998))
+            info = c.getsockopt(6, 11)                     # TCP_INFO
+            assert set(info["options"]) == {"ts", "sack", "wscale"}
+            c.sendall(data)
+            c.shutdown(1)
+            reply = c.recv(200).decode().split()
+        assert reply == [str(size), hashlib.sha256(data).hexdigest()]
+    finally:
+        if srv.poll() is None:
+            srv.kill()
+        srv.wait()

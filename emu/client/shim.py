@@ -1,0 +1,678 @@
+"""Bind a process's standard `socket` module to an emu node's kernel.
+
+    from emu.client import shim
+    shim.install("/tmp/emu-1000/lab-x/h1.sys", hosts={"h1": "10.0.0.1", ...}, hostname="h1")
+    import socket
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)   # a socket in h1's kernel
+
+Node.run() and Node.spawn() do this in the process they start, before the
+function is unpickled, so code written against the standard library runs on a
+node unchanged. What is patched, and how it behaves:
+
+* socket.socket: AF_INET (and any family but AF_UNIX) goes to the node's
+  kernel; AF_UNIX stays a real socket (local IPC, not the network), so
+  socketpair() and the process's own plumbing keep working.
+  isinstance(x, socket.socket) is true for both.
+* getaddrinfo, gethostbyname(_ex), gethostbyaddr, gethostname, getfqdn:
+  lab node names resolve to their first address, dotted quads to
+  themselves, "localhost" to 127.0.0.1; anything else is socket.gaierror
+  (there is no DNS in a lab). IPv4 only: the emulated kernel has no IPv6.
+  create_connection and create_server work through these (the standard
+  library looks them up in the socket module at call time).
+* Timeouts: settimeout/setdefaulttimeout as in Python; a timeout raises
+  socket.timeout (TimeoutError). accept() gives sockets of the same class;
+  makefile() is CPython's own. Emulation note: getsockopt(IPPROTO_TCP,
+  TCP_INFO) returns the kernel's tcp_info as a dict, not packed bytes.
+* select.select, select.poll and the selectors classes (DefaultSelector,
+  PollSelector, SelectSelector, EpollSelector, and socketserver's) accept
+  emulated sockets and wait in the node's `poll` system call. Emulated
+  sockets' fileno() are numbers from EMU_FD_BASE up, so they never collide
+  with real descriptors. Emulation note: a wait on emulated and real
+  descriptors at once alternates between the two in POLL_SLICE steps
+  (Linux waits on both at once).
+
+One connection to the node carries every thread's system calls (a reply
+finds its caller by request id), so a thread blocked in recvfrom does not
+hold up another thread's sendto on the same socket. Descriptors belong to
+the process (one task on the node): a forked child starts a new task and
+does not share its parent's emulated sockets.
+"""
+import errno
+import itertools
+import os
+import select as _select_mod
+import selectors as _selectors_mod
+import socket as _socket_mod
+import sys
+import threading
+import time
+
+import msgpack
+
+from .rpc import NodeUnreachable
+from .socket import socket as _EmuSocketBase
+
+EMU_FD_BASE = 1 << 30        # far above any real descriptor (fs.nr_open is 2^20 by default)
+POLL_SLICE = 0.02            # seconds: how often a mixed real/emulated wait looks at each side
+
+# include/uapi/asm-generic/poll.h (the same bits as EPOLL*)
+POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP, POLLNVAL = 0x1, 0x2, 0x4, 0x8, 0x10, 0x20
+# fs/select.c: what makes a descriptor readable / writable / exceptional for select()
+_POLLIN_SET = POLLIN | 0x40 | 0x80 | POLLHUP | POLLERR
+_POLLOUT_SET = POLLOUT | 0x100 | 0x200 | POLLERR
+_POLLEX_SET = POLLPRI
+
+# The originals, taken when this module is first imported (before any install()).
+_RealSocket = _socket_mod.socket
+_real_select = _select_mod.select
+_real_poll = _select_mod.poll
+_REAL_SELECTORS = {n: getattr(_selectors_mod, n) for n in
+                   ("DefaultSelector", "SelectSelector", "PollSelector", "EpollSelector")
+                   if hasattr(_selectors_mod, n)}
+_SOCKET_FUNCS = ("socket", "getaddrinfo", "gethostbyname", "gethostbyname_ex",
+                 "gethostbyaddr", "gethostname", "getfqdn")
+
+
+# ----------------------------------------------------------------- syscalls
+
+class _Slot:
+    __slots__ = ("event", "reply")
+
+    def __init__(self):
+        self.event = threading.Event()
+        self.reply = None
+
+
+class MuxSyscallClient:
+    """A process's connection to a node's syscall socket, shared by its threads.
+
+    Same call() as rpc.SyscallClient, but calls from different threads are in
+    flight together: a reader thread hands each reply to the caller waiting
+    for its id. The node already serves a connection's requests concurrently.
+    """
+
+    def __init__(self, path):
+        self.path = path
+        self.ids = itertools.count(1)
+        self.lock = threading.Lock()      # guards pending, sock, pid
+        self.send_lock = threading.Lock()
+        self.pending = {}
+        self.sock = None
+        self.pid = None
+
+    def _connect(self):
+        """(Re)connect: first use, or first use in a forked child (a new task)."""
+        with self.lock:
+            if self.sock is not None and self.pid == os.getpid():
+                return self.sock
+            s = _RealSocket(_socket_mod.AF_UNIX, _socket_mod.SOCK_STREAM)
+            try:
+                s.connect(self.path)
+            except OSError as e:
+                s.close()
+                raise NodeUnreachable(e.errno or errno.ECONNREFUSED,
+                                      "node at %s: %s" % (self.path, e.strerror))
+            self.sock, self.pid, self.pending = s, os.getpid(), {}
+            threading.Thread(target=self._read_loop, args=(s,), daemon=True,
+                             name="emu-syscall-reader").start()
+            return s
+
+    def _read_loop(self, s):
+        unpacker = msgpack.Unpacker(raw=False)
+        try:
+            while True:
+                data = s.recv(262144)
+                if not data:
+                    break
+                unpacker.feed(data)
+                for reply in unpacker:
+                    with self.lock:
+                        slot = self.pending.pop(reply.get("id"), None)
+                    if slot is not None:
+                        slot.reply = reply
+                        slot.event.set()
+        except OSError:
+            pass
+        with self.lock:
+            if self.sock is s:
+                self.sock = None
+            pending, self.pending = self.pending, {}
+        for slot in pending.values():
+            slot.event.set()             # reply None: the node went away
+        s.close()
+
+    def call(self, name, *args, timeout=None, liveness=5.0):
+        """Run a system call in the node; timeout (seconds) bounds a blocking call."""
+        s = self._connect()
+        rid = next(self.ids)
+        req = {"id": rid, "call": name, "args": list(args)}
+        if timeout is not None:
+            req["timeout"] = timeout
+        slot = _Slot()
+        with self.lock:
+            if self.sock is not s:       # the reader saw the node go after we connected
+                raise NodeUnreachable(errno.ECONNRESET, "node at %s went away" % self.path)
+            self.pending[rid] = slot
+        try:
+            with self.send_lock:
+                s.sendall(msgpack.packb(req, use_bin_type=True))
+            # A blocking call may take its timeout; poll's own timeout is its last argument.
+            bound = args[-1] if name == "poll" else timeout
+            if not slot.event.wait(None if bound is None else bound + liveness):
+                raise NodeUnreachable(errno.ETIMEDOUT, "node at %s did not answer %s" % (self.path, name))
+        except OSError as e:
+            if isinstance(e, NodeUnreachable):
+                raise
+            raise NodeUnreachable(e.errno or errno.ECONNRESET,
+                                  "node at %s went away during %s" % (self.path, name))
+        finally:
+            # Interrupted (a signal, a timeout): a late reply finds nobody.
+            with self.lock:
+                self.pending.pop(rid, None)
+        reply = slot.reply
+        if reply is None:
+            raise NodeUnreachable(errno.ECONNRESET, "node at %s went away during %s" % (self.path, name))
+        if "ok" in reply:
+            return reply["ok"]
+        if reply.get("timeout"):
+            raise TimeoutError("timed out")
+        err = reply.get("err", errno.EINVAL)
+        raise OSError(err, os.strerror(err))
+
+    def call_nowait(self, name, *args):
+        """Send a call and forget its reply (close from a finalizer must not wait)."""
+        try:
+            s = self._connect()
+            with self.send_lock:
+                s.sendall(msgpack.packb({"id": next(self.ids), "call": name, "args": list(args)},
+                                        use_bin_type=True))
+        except OSError:
+            pass
+
+    def close(self):
+        with self.lock:
+            s, self.sock = self.sock, None
+        if s is not None:
+            try:
+                s.shutdown(_socket_mod.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+# ----------------------------------------------------------------- names
+
+class Resolver:
+    """Lab names -> addresses: the lab's /etc/hosts (there is no DNS)."""
+
+    def __init__(self, hosts, hostname):
+        self.hosts = dict(hosts)
+        self.hostname = hostname
+        self.hosts.setdefault("localhost", "127.0.0.1")
+
+    @staticmethod
+    def is_dotted_quad(host):
+        parts = host.split(".")
+        return len(parts) == 4 and all(p.isdigit() and len(p) <= 3 and int(p) < 256 for p in parts)
+
+    def resolve(self, host):
+        """A host name or address -> dotted quad; socket.gaierror if unknown."""
+        if isinstance(host, (bytes, bytearray)):
+            host = host.decode("idna")
+        if not isinstance(host, str):
+            raise TypeError("host must be str, not %s" % type(host).__name__)
+        if host in ("", "0.0.0.0", "<broadcast>") or self.is_dotted_quad(host):
+            return host
+        ip = self.hosts.get(host)
+        if ip is None:
+            ip = self.hosts.get(host.rstrip(".").lower())
+        if ip is None:
+            raise _socket_mod.gaierror(_socket_mod.EAI_NONAME, "Name or service not known")
+        return ip
+
+    def address(self, addr):
+        """A (host, port) socket address with its host resolved."""
+        if isinstance(addr, (tuple, list)) and len(addr) == 2:
+            return (self.resolve(addr[0]), addr[1])
+        return addr
+
+    # -- the socket module's resolver functions
+    def getaddrinfo(self, host, port, family=0, type=0, proto=0, flags=0):
+        if family not in (0, _socket_mod.AF_INET):
+            raise _socket_mod.gaierror(_socket_mod.EAI_FAMILY, "ai_family not supported")
+        if host is None:
+            ip = "0.0.0.0" if flags & _socket_mod.AI_PASSIVE else "127.0.0.1"
+        else:
+            ip = self.resolve(host) or ("0.0.0.0" if flags & _socket_mod.AI_PASSIVE else "127.0.0.1")
+        if port is None:
+            port = 0
+        elif isinstance(port, (bytes, bytearray)):
+            port = port.decode()
+        if isinstance(port, str):
+            if port.isdigit():
+                port = int(port)
+            else:
+                try:    # /etc/services is a local file, not the network
+                    port = _socket_mod.getservbyname(port, "udp" if type == _socket_mod.SOCK_DGRAM else "tcp")
+                except OSError:
+                    raise _socket_mod.gaierror(_socket_mod.EAI_SERVICE,
+                                               "Servname not supported for ai_socktype")
+        if type:
+            kinds = [(type, proto or {_socket_mod.SOCK_STREAM: 6, _socket_mod.SOCK_DGRAM: 17}.get(type, 0))]
+        else:     # glibc: one entry per socket type
+            kinds = [(_socket_mod.SOCK_STREAM, 6), (_socket_mod.SOCK_DGRAM, 17), (_socket_mod.SOCK_RAW, 0)]
+            if proto:
+                kinds = [k for k in kinds if k[1] == proto] or [(_socket_mod.SOCK_RAW, proto)]
+        canon = host if flags & _socket_mod.AI_CANONNAME and isinstance(host, str) else ""
+        return [(_socket_mod.AF_INET, _socket_mod.SocketKind(t), p, canon, (ip, int(port)))
+                for t, p in kinds]
+
+    def gethostbyname(self, host):
+        return self.resolve(host) or "0.0.0.0"
+
+    def gethostbyname_ex(self, host):
+        return (host, [], [self.resolve(host) or "0.0.0.0"])
+
+    def gethostbyaddr(self, ip):
+        ip = self.resolve(ip)
+        for name, addr in self.hosts.items():
+            if addr == ip and name != "localhost":
+                return (name, [], [ip])
+        if ip.startswith("127."):
+            return ("localhost", [], [ip])
+        raise _socket_mod.herror(1, "Unknown host")
+
+    def gethostname(self):
+        return self.hostname
+
+    def getfqdn(self, name=""):
+        return name.strip() or self.hostname
+
+
+# ----------------------------------------------------------------- sockets
+
+class _SocketMeta(type):
+    """isinstance(x, socket.socket) holds for real AF_UNIX sockets too."""
+
+    def __instancecheck__(cls, obj):
+        return type.__instancecheck__(cls, obj) or (cls.__dict__.get("_is_base") and
+                                                    isinstance(obj, _RealSocket))
+
+    def __subclasscheck__(cls, sub):
+        return type.__subclasscheck__(cls, sub) or (cls.__dict__.get("_is_base") and
+                                                    issubclass(sub, _RealSocket))
+
+
+def _make_socket_class(binding):
+    """The socket.socket of a process bound to binding's node."""
+
+    class socket(_EmuSocketBase, metaclass=_SocketMeta):
+        """socket.socket for a process attached to an emu node (see emu.client.shim)."""
+
+        _is_base = True
+
+        def __new__(cls, family=-1, type=-1, proto=-1, fileno=None):
+            if family == _socket_mod.AF_UNIX or fileno is not None:
+                # Local IPC, or wrapping a real descriptor: not the network.
+                return _RealSocket(family, type, proto, fileno)
+            return object.__new__(cls)
+
+        def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
+            family = _socket_mod.AF_INET if family == -1 else family
+            type = _socket_mod.SOCK_STREAM if type == -1 else type
+            proto = 0 if proto == -1 else proto
+            self._closed = True            # until the kernel gave us a descriptor
+            super().__init__(family, type, proto, node=binding.client)
+            try:
+                self.family = _socket_mod.AddressFamily(family)
+            except ValueError:
+                self.family = family
+            base_type = type & ~(_socket_mod.SOCK_NONBLOCK | _socket_mod.SOCK_CLOEXEC)
+            try:
+                self.type = _socket_mod.SocketKind(base_type)
+            except ValueError:
+                self.type = base_type
+            if type & _socket_mod.SOCK_NONBLOCK:
+                self._timeout = 0.0        # the kernel made it non-blocking already
+
+        def fileno(self):
+            return -1 if self._closed else EMU_FD_BASE + self._fd
+
+        @property
+        def timeout(self):
+            return self._timeout
+
+        def _address(self, address):
+            # Names resolve for AF_INET only (AF_PACKET addresses are (ifname, proto, ...)).
+            if self.family == _socket_mod.AF_INET:
+                return binding.resolver.address(address)
+            return address
+
+        def bind(self, address):
+            super().bind(self._address(address))
+
+        def connect(self, address):
+            super().connect(self._address(address))
+
+        def connect_ex(self, address):
+            try:
+                self.connect(address)
+            except TimeoutError:
+                return errno.EAGAIN
+            except OSError as e:
+                if e.errno is None:
+                    raise
+                return e.errno
+            return 0
+
+        def sendto(self, data, *args):
+            if len(args) == 1:
+                return super().sendto(data, self._address(args[0]))
+            flags, address = args
+            return super().sendto(data, flags, self._address(address))
+
+        def recv_into(self, buffer, nbytes=0, flags=0):
+            return self.recvfrom_into(buffer, nbytes, flags)[0]
+
+        def recvfrom_into(self, buffer, nbytes=0, flags=0):
+            view = memoryview(buffer).cast("B")
+            nbytes = nbytes or len(view)
+            data, addr = self.recvfrom(nbytes, flags)
+            view[:len(data)] = data
+            return len(data), addr
+
+        def listen(self, backlog=128):
+            self._call("listen", int(backlog))
+
+        def accept(self):
+            fd, addr = self._call("accept", 0, blocking=True)
+            return self._adopt(fd), tuple(addr)
+
+        def _adopt(self, fd):
+            """A socket object for a descriptor the kernel made (accept)."""
+            conn = object.__new__(type(self))
+            # The attributes emu.client.socket.socket keeps its state in.
+            conn._sys, conn._fd, conn._closed, conn._timeout = self._sys, fd, False, None
+            conn.family, conn.type, conn.proto = self.family, self.type, self.proto
+            # As in CPython: blocking unless a default timeout is set.
+            conn.settimeout(_socket_mod.getdefaulttimeout())
+            return conn
+
+        def sendall(self, data, flags=0):
+            # A stream send may take only part of the data, as in Linux.
+            view = memoryview(data).cast("B")
+            while view:
+                view = view[self.send(view, flags):]
+
+        # makefile() is CPython's own (SocketIO over recv_into/send), and like
+        # CPython, close() waits for the files made from the socket to close.
+        _io_refs = 0
+        _close_pending = False
+
+        def makefile(self, mode="r", buffering=None, *, encoding=None, errors=None, newline=None):
+            return _RealSocket.makefile(self, mode, buffering, encoding=encoding, errors=errors,
+                                        newline=newline)
+
+        def _decref_socketios(self):
+            if self._io_refs > 0:
+                self._io_refs -= 1
+            if self._close_pending and self._io_refs <= 0:
+                self.close()
+
+        def close(self):
+            if self._io_refs > 0:
+                self._close_pending = True
+                return
+            super().close()
+
+        def detach(self):
+            raise OSError(errno.EOPNOTSUPP, "an emulated socket has no real descriptor to detach")
+
+        def __getstate__(self):
+            raise TypeError("cannot pickle emulated socket (it lives in the node's kernel)")
+
+        def __del__(self):
+            # Like Python's own sockets: dropping the last reference closes it.
+            # Without waiting: a finalizer may run on the reply reader thread.
+            if not getattr(self, "_closed", True):
+                self._closed = True
+                binding.client.call_nowait("close", self._fd)
+
+    return socket
+
+
+def _is_emulated(fd):
+    return fd >= EMU_FD_BASE
+
+
+def _fd_of(obj):
+    fd = obj if isinstance(obj, int) else obj.fileno()
+    if not isinstance(fd, int):
+        raise TypeError("fileno() returned a non-integer")
+    if fd < 0:
+        raise ValueError("file descriptor cannot be a negative integer (%d)" % fd)
+    return fd
+
+
+class Binding:
+    """One installed shim: the node connection, the resolver, the saved originals."""
+
+    def __init__(self, endpoint, hosts, hostname):
+        self.endpoint = endpoint
+        self.client = MuxSyscallClient(endpoint)
+        self.resolver = Resolver(hosts, hostname)
+        self.socket_class = _make_socket_class(self)
+        self.saved = []
+
+    # -- waiting on emulated descriptors
+    def node_poll(self, wanted, timeout):
+        """wanted: {emulated fd: events}; returns {fd: revents}. timeout None: forever."""
+        fds = [[fd - EMU_FD_BASE, ev] for fd, ev in wanted.items()]
+        ready = self.client.call("poll", fds, timeout)
+        return {fd + EMU_FD_BASE: rev for fd, rev in ready}
+
+    def wait(self, emu_wanted, real_wait, timeout):
+        """Wait for emulated fds (node poll) and/or real ones (real_wait(timeout) -> result)."""
+        if not emu_wanted:
+            return {}, real_wait(timeout)
+        if real_wait is None:
+            return self.node_poll(emu_wanted, timeout), None
+        # Both kinds: look at the real ones, then wait a slice in the node.
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            real = real_wait(0)
+            ready = any(real) if isinstance(real, tuple) else bool(real)
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            step = POLL_SLICE if left is None else min(POLL_SLICE, left)
+            emu = self.node_poll(emu_wanted, 0 if ready else step)
+            if ready or emu or (deadline is not None and time.monotonic() >= deadline):
+                return emu, real
+
+    # -- select.select
+    def select(self, rlist, wlist, xlist, timeout=None):
+        if timeout is not None:
+            if timeout < 0:
+                raise ValueError("timeout must be non-negative")
+        lists = [list(rlist), list(wlist), list(xlist)]
+        bits = (_POLLIN_SET, _POLLOUT_SET, _POLLEX_SET)
+        wanted = {}
+        real_lists = [[], [], []]
+        for i, objs in enumerate(lists):
+            for obj in objs:
+                fd = _fd_of(obj)
+                if _is_emulated(fd):
+                    wanted[fd] = wanted.get(fd, 0) | (POLLIN, POLLOUT, POLLPRI)[i]
+                else:
+                    real_lists[i].append(obj)
+        has_real = any(real_lists)
+        if not wanted:
+            return _real_select(*lists, timeout)
+        real_wait = (lambda t: _real_select(*real_lists, t)) if has_real else None
+        emu, real = self.wait(wanted, real_wait, timeout)
+        if any(rev & POLLNVAL for rev in emu.values()):
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+        out = [[], [], []]
+        for i, objs in enumerate(lists):
+            for obj in objs:
+                fd = _fd_of(obj)
+                if _is_emulated(fd) and emu.get(fd, 0) & bits[i]:
+                    out[i].append(obj)
+        if real:
+            for i in range(3):
+                out[i].extend(real[i])
+        return tuple(out)
+
+    # -- install / uninstall
+    def _patch(self, module, name, value):
+        self.saved.append((module, name, module.__dict__.get(name, _MISSING)))
+        setattr(module, name, value)
+
+    def install(self):
+        r = self.resolver
+        self._patch(_socket_mod, "socket", self.socket_class)
+        self._patch(_socket_mod, "SocketType", self.socket_class)
+        for name in _SOCKET_FUNCS[1:]:
+            self._patch(_socket_mod, name, getattr(r, name))
+        self._patch(_select_mod, "select", self.select)
+        binding = self
+
+        def poll():
+            return EmuPoll(binding)
+        self._patch(_select_mod, "poll", poll)
+        selector = _make_selector_class(self)
+        for name in _REAL_SELECTORS:
+            self._patch(_selectors_mod, name, selector)
+        # Modules that chose a selector class when they were imported.
+        ss = sys.modules.get("socketserver")
+        if ss is not None and hasattr(ss, "_ServerSelector"):
+            self._patch(ss, "_ServerSelector", selector)
+        return self
+
+    def uninstall(self):
+        for module, name, value in reversed(self.saved):
+            if value is _MISSING:
+                delattr(module, name)
+            else:
+                setattr(module, name, value)
+        self.saved.clear()
+        self.client.close()
+
+
+_MISSING = object()
+
+
+class EmuPoll:
+    """select.poll() for emulated and real descriptors (timeouts in milliseconds)."""
+
+    def __init__(self, binding):
+        self.binding = binding
+        self.emu = {}
+        self.real = _real_poll()
+        self.nreal = 0
+        self.real_fds = set()
+
+    def register(self, fd, eventmask=POLLIN | POLLPRI | POLLOUT):
+        fd = _fd_of(fd)
+        if _is_emulated(fd):
+            self.emu[fd] = eventmask
+        else:
+            self.real.register(fd, eventmask)
+            self.real_fds.add(fd)
+
+    def modify(self, fd, eventmask):
+        fd = _fd_of(fd)
+        if _is_emulated(fd):
+            if fd not in self.emu:
+                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT))
+            self.emu[fd] = eventmask
+        else:
+            self.real.modify(fd, eventmask)
+
+    def unregister(self, fd):
+        fd = _fd_of(fd)
+        if _is_emulated(fd):
+            del self.emu[fd]
+        else:
+            self.real.unregister(fd)
+            self.real_fds.discard(fd)
+
+    def poll(self, timeout=None):
+        if timeout is not None and timeout < 0:
+            timeout = None
+        secs = None if timeout is None else timeout / 1000.0
+        real_wait = (lambda t: self.real.poll(None if t is None else int(t * 1000))) \
+            if self.real_fds or not self.emu else None
+        emu, real = self.binding.wait(self.emu, real_wait, secs)
+        return [(fd, rev) for fd, rev in emu.items()] + list(real or [])
+
+
+def _make_selector_class(binding):
+    RealSelector = _REAL_SELECTORS.get("PollSelector") or _REAL_SELECTORS["SelectSelector"]
+
+    # _BaseSelectorImpl keeps the fileobj -> key map; every stdlib selector builds on it.
+    class EmuSelector(_selectors_mod._BaseSelectorImpl):
+        """A selector for emulated sockets (the node's poll) and real descriptors."""
+
+        def __init__(self):
+            super().__init__()
+            self._real = RealSelector()
+
+        def register(self, fileobj, events, data=None):
+            key = super().register(fileobj, events, data)
+            if not _is_emulated(key.fd):
+                self._real.register(key.fd, events)
+            return key
+
+        def unregister(self, fileobj):
+            key = super().unregister(fileobj)
+            if not _is_emulated(key.fd):
+                self._real.unregister(key.fd)
+            return key
+
+        def select(self, timeout=None):
+            if timeout is not None:
+                timeout = max(0.0, timeout)
+            wanted = {}
+            has_real = False
+            for key in self._fd_to_key.values():
+                if _is_emulated(key.fd):
+                    ev = 0
+                    if key.events & _selectors_mod.EVENT_READ:
+                        ev |= POLLIN
+                    if key.events & _selectors_mod.EVENT_WRITE:
+                        ev |= POLLOUT
+                    wanted[key.fd] = ev
+                else:
+                    has_real = True
+            real_wait = (lambda t: self._real.select(t)) if has_real or not wanted else None
+            emu, real = binding.wait(wanted, real_wait, timeout)
+            ready = []
+            for fd, rev in emu.items():
+                key = self._fd_to_key.get(fd)
+                if key is None:
+                    continue
+                events = 0
+                if rev & _POLLIN_SET:
+                    events |= _selectors_mod.EVENT_READ
+                if rev & _POLLOUT_SET:
+                    events |= _selectors_mod.EVENT_WRITE
+                events &= key.events
+                if events:
+                    ready.append((key, events))
+            for rkey, events in real or ():
+                key = self._fd_to_key.get(rkey.fd)
+                if key is not None:
+                    ready.append((key, events & key.events))
+            return ready
+
+        def close(self):
+            self._real.close()
+            super().close()
+
+    return EmuSelector
+
+
+def install(endpoint, hosts=None, hostname=""):
+    """Bind this process's socket, select and selectors modules to the node at endpoint."""
+    if isinstance(_socket_mod.socket, _SocketMeta):
+        raise RuntimeError("the socket module is already bound to an emu node")
+    return Binding(endpoint, hosts or {}, hostname).install()
