@@ -299,6 +299,8 @@ class NodeRuntime:
                               for n, p in self.ports.items()}}
         if op == "wire_attach":
             return self.wire_attach(**args)
+        if op == "sock_owners":
+            return self.sock_owners()
         if op == "tap_attach":
             return self.tap_attach(**args)
         if op == "wire_carrier":
@@ -321,6 +323,21 @@ class NodeRuntime:
                 return fn(self.net, **args)
             finally:
                 self.kernel_exit()
+
+    def sock_owners(self):
+        """Which process holds each socket (ss -p): id(sock) -> [pid, fd]."""
+        out = {}
+        seen = set()
+        for conn in list(self.conns.values()):
+            task = conn.task
+            if id(task) in seen:
+                continue
+            seen.add(id(task))
+            pid = int(task.key.split("-")[0]) if task.key else None
+            for fd, sock in list(task.fds.items()):
+                if sock.sk is not None:
+                    out[str(id(sock.sk))] = [pid, fd]
+        return out
 
     def wire_attach(self, ifname, rx, tx, mac=None, mtu=None, peer=""):
         """Create a veth device whose peer is across the wire (rx/tx endpoints)."""

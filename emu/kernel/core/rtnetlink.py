@@ -16,6 +16,7 @@ from ..ethernet.eth import eth_hw_addr_derive
 from ..hdr.if_ether import mac_from_str, mac_to_str
 from ..hdr.ip import inet_aton, inet_ntoa
 from ..ipv4.devinet import inet_addr_add, inet_addr_del, inet_dump_ifaddr
+from ..ipv4.inet_diag import inet_diag_dump
 from ..netfilter.ip_tables import ipt_flush, ipt_policy, ipt_rule_add, ipt_rule_del, ipt_show
 from ..ipv4.route import RT_TABLE_LOCAL, RT_TABLE_MAIN, fib_route_add, fib_route_del
 from .dev import KernelError, dev_close, dev_open, dev_set_mtu, register_netdevice, unregister_netdevice
@@ -231,4 +232,5 @@ RTNL_OPS = {
     "trace_dump": trace_dump,
     "nf_rule_add": ipt_rule_add, "nf_rule_del": ipt_rule_del, "nf_flush": ipt_flush,
     "nf_policy": ipt_policy, "nf_show": ipt_show,
+    "sock_diag": lambda net, info=False: inet_diag_dump(net, info),
 }
