@@ -9,6 +9,7 @@ line per group, so the report stays readable:
       dev eth0: rx_packets=4 rx_bytes=296 tx_packets=5 tx_bytes=338 tx_dropped=1
       softnet cpu0: processed=4
       drops: NO_SOCKET=1
+      udp UNCONN 0.0.0.0:7000 -> 0.0.0.0:0 recv_q=0 send_q=0
       log: ...last lines...
 """
 
@@ -51,6 +52,14 @@ def node_evidence(node, log_lines=10, timeout=2.0):
                 lines.append("  bridge %s: %s" % (br, text))
         text = _nonzero(c.get("drop_reasons", {}))
         lines.append("  drops: %s" % (text or "none"))
+    try:
+        socks = node.call("sock_diag", timeout=timeout)
+    except OSError:
+        socks = []                   # a node without the op: nothing to add
+    for s in socks:
+        lines.append("  %s %s %s:%s -> %s:%s recv_q=%s send_q=%s" % (
+            s["proto"], s["state"], s["local"][0], s["local"][1], s["peer"][0], s["peer"][1],
+            s["recv_q"], s["send_q"]))
     log = node.lab.log_lines(node.name, log_lines)
     if log:
         lines.append("  log (last %d lines):" % len(log))

@@ -95,28 +95,33 @@ class Node:
     def fdb(self, br=None):
         return self.call("fdb_show", br=br)
 
-    def tcp_info(self, local=None, remote=None):
-        """struct tcp_info of this node's TCP sockets (Linux: ss -ti, INET_DIAG_INFO).
+    def sockets(self, info=False):
+        """Every TCP, UDP and raw socket in this node's kernel, as `ss -a` lists them.
 
-        The hook for TCP assertions from the test: it asks the node's
-        "inet_diag" control op for the sockets matching local/remote ((host,
-        port), either may be None) and returns one dict per socket, as
-        getsockopt(TCP_INFO) gives it. No node has that op yet, so this raises
-        NotImplementedError rather than invent numbers; inside a function run
-        on the node, sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO)
-        already returns the kernel's tcp_info as a dict.
+        Rows of proto, state, local, peer, recv_q, send_q (and tcp_info when
+        info is true), from the node's sock_diag control op (Linux: inet_diag).
         """
-        try:
-            return self.call("inet_diag", proto="tcp", info=True,
-                             local=list(local) if local else None,
-                             remote=list(remote) if remote else None)
-        except OSError as e:
-            if e.errno == 95:         # EOPNOTSUPP: "unknown control op"
-                raise NotImplementedError(
-                    "tcp_info: node %s has no inet_diag control op (a dump of its TCP "
-                    "sockets) yet; inside a function run on the node, use "
-                    "sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO)" % self.name) from None
-            raise
+        return self.call("sock_diag", info=info)
+
+    def tcp_info(self, local=None, remote=None):
+        """struct tcp_info of this node's TCP connections (what `ss -ti` shows).
+
+        local, remote: (host, port) to match, either may be None, and so may
+        host or port within one; hosts may be lab names. Returns one dict per
+        connection: tcp_info's fields (state, rtt, snd_cwnd, bytes_acked, ...)
+        plus its local and peer addresses. Listening sockets have no tcp_info.
+        """
+        want = [None if a is None else (None if a[0] is None else self.resolve(a[0]), a[1])
+                for a in (local, remote)]
+        out = []
+        for row in self.sockets(info=True):
+            if row["proto"] != "tcp" or not row.get("info"):
+                continue
+            ends = (tuple(row["local"]), tuple(row["peer"]))
+            if all(w is None or ((w[0] is None or w[0] == e[0]) and (w[1] is None or w[1] == e[1]))
+                   for w, e in zip(want, ends)):
+                out.append(dict(row["info"], local=ends[0], peer=ends[1]))
+        return out
 
     def sysctl(self, name, value=None):
         if value is None:
