@@ -1,4 +1,4 @@
-"""The `emu` command: up, down, status, exec, demo.
+"""The `emu` command: up, down, status, exec, shell, trace, graph, demo.
 
     emu up topologies/veth-bridge.yaml        # foreground; Ctrl-C tears down
     emu up -d topologies/veth-bridge.yaml     # detached
@@ -140,6 +140,48 @@ def cmd_exec(a):
     return run_command(st, a.node, argv)
 
 
+def cmd_shell(a):
+    from .client.shell import run_shell
+    try:
+        st = find_lab(a.lab)
+    except LabError as e:
+        return _err(str(e))
+    if a.node not in st["nodes"]:
+        return _err("lab %s has no node %r (nodes: %s)" % (st["name"], a.node, ", ".join(st["nodes"])))
+    return run_shell(st, a.node)
+
+
+def cmd_trace(a):
+    from .client.trace import trace_main
+    try:
+        st = find_lab(a.lab)
+    except LabError as e:
+        return _err(str(e))
+    args = []
+    if a.count is not None:
+        args += ["-c", str(a.count)]
+    if a.seconds is not None:
+        args += ["-t", str(a.seconds)]
+    return trace_main(st, args + a.filter)
+
+
+def cmd_graph(a):
+    from .graph import render, to_dot, to_mermaid
+    try:
+        topo = load_topology(a.file)
+    except TopologyError as e:
+        return _err(str(e))
+    if a.output:
+        try:
+            render(topo, a.output)
+        except (RuntimeError, OSError) as e:
+            return _err(str(e))
+        print("wrote %s" % a.output)
+        return 0
+    print(to_mermaid(topo) if a.format == "mermaid" else to_dot(topo), end="")
+    return 0
+
+
 def cmd_demo(a):
     from .client.demo import demo
     return demo(a.file)
@@ -164,6 +206,21 @@ def main(argv=None):
     ex.add_argument("node")
     ex.add_argument("cmd", nargs=argparse.REMAINDER)
     ex.set_defaults(func=cmd_exec)
+    sh = sub.add_parser("shell", help="an interactive shell on a node")
+    sh.add_argument("--lab")
+    sh.add_argument("node")
+    sh.set_defaults(func=cmd_shell)
+    tr = sub.add_parser("trace", help="print the kernel path of matching packets on every node")
+    tr.add_argument("--lab")
+    tr.add_argument("-c", dest="count", type=int, help="stop after this many packets")
+    tr.add_argument("-t", dest="seconds", type=float, help="stop after this many seconds")
+    tr.add_argument("filter", nargs="*", help="icmp|tcp|udp|arp, host X, port N")
+    tr.set_defaults(func=cmd_trace)
+    gr = sub.add_parser("graph", help="draw a topology (dot or mermaid text, or SVG/PNG with graphviz)")
+    gr.add_argument("file")
+    gr.add_argument("-o", dest="output", help="FILE.svg|.png|.dot|.mmd")
+    gr.add_argument("--format", choices=("dot", "mermaid"), default="dot")
+    gr.set_defaults(func=cmd_graph)
     demo = sub.add_parser("demo", help="launch a lab, ping across it, show counters, tear down")
     demo.add_argument("file", nargs="?", default="topologies/veth-bridge.yaml")
     demo.set_defaults(func=cmd_demo)

@@ -1,9 +1,20 @@
-"""`emu exec NODE -- CMD`: run a tool in user space, attached to NODE's kernel."""
+"""`emu exec NODE -- CMD` and the shell's commands: tools run in user space,
+attached to one node's kernel (its syscall socket and control endpoint)."""
+import os
+import subprocess
 import sys
 
 from .rpc import ControlClient
 from .tools import ip as ip_tool
+from .tools import nc as nc_tool
 from .tools import ping as ping_tool
+from .tools import proc as proc_tool
+from .tools import ss as ss_tool
+from .tools import sysctl as sysctl_tool
+from .tools import tcpdump as tcpdump_tool
+
+TOOLS = ("ping", "ip", "bridge", "ss", "nc", "tcpdump", "sysctl", "cat", "tc", "ethtool",
+         "python", "python3", "trace")
 
 
 def resolver(st):
@@ -19,18 +30,82 @@ def resolver(st):
     return resolve
 
 
+def _ctl_tool(fn, argv, info, out):
+    ctl = ControlClient(info["ctl"])
+    try:
+        return fn(argv, ctl, out)
+    except OSError as e:
+        out("%s" % (e.strerror or e))
+        return 1
+    finally:
+        ctl.close()
+
+
+def run_python(st, node, argv):
+    """python [script.py ARGS | -c CODE | -m MOD]: an unmodified program whose
+    socket module is the node's (emu.client.shim), in a process of its own."""
+    info = st["nodes"][node]
+    boot = ("import sys, runpy, code\n"
+            "from emu.client import shim\n"
+            "shim.install(%r, hosts=%r, hostname=%r)\n"
+            "argv = sys.argv[1:]\n"
+            "if not argv:\n"
+            "    code.interact(banner='Python on node %s (socket is bound to its kernel)', exitmsg='')\n"
+            "elif argv[0] == '-c':\n"
+            "    sys.argv = ['-c'] + argv[2:]\n"
+            "    exec(compile(argv[1], '<string>', 'exec'), {'__name__': '__main__'})\n"
+            "elif argv[0] == '-m':\n"
+            "    sys.argv = argv[1:]\n"
+            "    runpy.run_module(argv[1], run_name='__main__', alter_sys=True)\n"
+            "else:\n"
+            "    sys.argv = argv\n"
+            "    sys.path.insert(0, __import__('os').path.dirname(__import__('os').path.abspath(argv[0])))\n"
+            "    runpy.run_path(argv[0], run_name='__main__')\n"
+            % (info["sys"], st.get("hosts", {}), node, node))
+    env = dict(os.environ)
+    parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env["PYTHONPATH"] = parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return subprocess.call([sys.executable, "-c", boot] + list(argv), env=env)
+
+
 def run_command(st, node, argv, out=None):
     """Run one command line on node of the lab whose state is st; returns its exit status."""
     out = out or (lambda line: print(line, flush=True))
     info = st["nodes"][node]
     tool = argv[0]
+    args = argv[1:]
+    resolve = resolver(st)
     if tool == "ping":
-        return ping_tool.main(argv[1:], info["sys"], resolver(st), out)
-    if tool in ("ip", "bridge"):
-        ctl = ControlClient(info["ctl"])
+        return ping_tool.main(args, info["sys"], resolve, out)
+    if tool == "ip":
+        return _ctl_tool(ip_tool.main, args, info, out)
+    if tool == "bridge":
+        return _ctl_tool(ip_tool.bridge_main, args, info, out)
+    if tool == "ss":
+        return _ctl_tool(ss_tool.main, args, info, out)
+    if tool == "sysctl":
+        return _ctl_tool(sysctl_tool.main, args, info, out)
+    if tool == "cat":
+        return _ctl_tool(proc_tool.cat, args, info, out)
+    if tool in ("tc", "ethtool"):
         try:
-            return (ip_tool.main if tool == "ip" else ip_tool.bridge_main)(argv[1:], ctl, out)
-        finally:
-            ctl.close()
-    print("emu exec: %s: command not found (available: ping, ip, bridge)" % tool, file=sys.stderr)
+            from .tools import tc as tc_tool
+        except ImportError:
+            tc_tool = None
+        fn = getattr(tc_tool, "main" if tool == "tc" else "ethtool_main", None) if tc_tool else None
+        if fn is None:
+            print("emu exec: %s: not available yet" % tool, file=sys.stderr)
+            return 127
+        return _ctl_tool(fn, args, info, out)
+    if tool == "nc":
+        return nc_tool.main(args, info["sys"], resolve)
+    if tool == "tcpdump":
+        return tcpdump_tool.main(args, info["sys"], resolve, out)
+    if tool in ("python", "python3"):
+        return run_python(st, node, args)
+    if tool == "trace":
+        from .trace import trace_main
+        return trace_main(st, args, out, nodes=[node])
+    print("emu exec: %s: command not found (available: %s)" % (tool, ", ".join(TOOLS)),
+          file=sys.stderr)
     return 127

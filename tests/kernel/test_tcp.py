@@ -526,3 +526,10 @@ def test_congestion_control_per_socket_and_tcp_info():
     for k in ("state", "snd_cwnd", "snd_ssthresh", "rtt", "rttvar", "rto", "retransmits",
               "bytes_acked"):
         assert k in info
+
+
+def test_syn_window_is_not_scaled():
+    p = Pair().connect()
+    # The SYN-ACK said 65160 unscaled; the client must not multiply it by 2**7.
+    assert p.info("c")["snd_wnd"] <= 65535 * 2
+    assert p.info("s")["snd_wnd"] <= 65535 * 2

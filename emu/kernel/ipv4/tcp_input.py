@@ -342,7 +342,8 @@ def __tcp_ack_snd_check(sk):
 
 def tcp_ack_update_window(sk, cb, ack):
     tp = sk.proto_data
-    nwin = cb.window << tp.snd_wscale
+    # RFC 7323 2.2: the window in a SYN is never scaled.
+    nwin = cb.window if cb.tcp_flags & TCPHDR_SYN else cb.window << tp.snd_wscale
     flag = 0
     # RFC 9293 3.10.7.4 fifth: SND.WL1 < SEG.SEQ, or equal and SND.WL2 =< SEG.ACK.
     if after(ack, tp.snd_una) or after(cb.seq, tp.snd_wl1) or \

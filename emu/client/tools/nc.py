@@ -1,0 +1,117 @@
+"""nc: connect or listen, TCP or UDP, copying stdin to the socket and the socket to stdout."""
+import argparse
+import sys
+import threading
+
+from ..socket import AF_INET, SOCK_DGRAM, SOCK_STREAM, socket
+
+
+def main(argv, endpoint, resolve, out=None, stdin=None, stdout=None):
+    p = argparse.ArgumentParser(prog="nc")
+    p.add_argument("-l", dest="listen", action="store_true")
+    p.add_argument("-u", dest="udp", action="store_true")
+    p.add_argument("-p", dest="port_opt", type=int)
+    p.add_argument("-s", dest="source")
+    p.add_argument("-w", dest="timeout", type=float)
+    p.add_argument("-q", dest="quit_after", type=float)
+    p.add_argument("-z", dest="scan", action="store_true")
+    p.add_argument("-v", dest="verbose", action="store_true")
+    p.add_argument("-N", dest="shutdown_eof", action="store_true")
+    p.add_argument("-k", dest="keep", action="store_true")
+    p.add_argument("args", nargs="*")
+    a = p.parse_args(argv)
+    stdin = stdin or sys.stdin.buffer
+    stdout = stdout or sys.stdout.buffer
+    err = sys.stderr
+    kind = SOCK_DGRAM if a.udp else SOCK_STREAM
+    if a.listen:
+        port = a.port_opt if a.port_opt is not None else (int(a.args[-1]) if a.args else None)
+        if port is None:
+            print("nc: missing port number", file=err)
+            return 1
+        s = socket(AF_INET, kind, 0, node=endpoint)
+        s.setsockopt(1, 2, 1)                             # SO_REUSEADDR
+        s.bind((a.source or "0.0.0.0", port))
+        if a.udp:
+            return _udp_listen(s, stdout, a)
+        s.listen(1)
+        while True:
+            conn, peer = s.accept()
+            if a.verbose:
+                print("Connection received on %s %d" % peer, file=err)
+            _pump(conn, stdin, stdout, a)
+            conn.close()
+            if not a.keep:
+                break
+        s.close()
+        return 0
+    if len(a.args) < 2:
+        print("usage: nc [-lu] [-w timeout] [host] [port]", file=err)
+        return 1
+    host, port = a.args[0], int(a.args[1])
+    addr = resolve(host)
+    if addr is None:
+        print("nc: getaddrinfo for host \"%s\" port %d: Name or service not known" % (host, port),
+              file=err)
+        return 1
+    s = socket(AF_INET, kind, 0, node=endpoint)
+    if a.timeout:
+        s.settimeout(a.timeout)
+    if a.source or a.port_opt:
+        s.bind((a.source or "0.0.0.0", a.port_opt or 0))
+    try:
+        s.connect((addr, port))
+    except OSError as e:
+        if a.verbose or not a.scan:
+            print("nc: connect to %s port %d (%s) failed: %s" % (host, port, "udp" if a.udp else "tcp",
+                                                              e.strerror or "timed out"), file=err)
+        return 1
+    if a.verbose or a.scan:
+        print("Connection to %s %d port [%s/*] succeeded!" % (host, port, "udp" if a.udp else "tcp"),
+              file=err)
+    if a.scan:
+        s.close()
+        return 0
+    s.settimeout(None)
+    _pump(s, stdin, stdout, a)
+    s.close()
+    return 0
+
+
+def _pump(s, stdin, stdout, a):
+    """stdin -> socket in this thread, socket -> stdout in another; EOF half-closes."""
+    def reader():
+        try:
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                stdout.write(d)
+                stdout.flush()
+        except OSError:
+            pass
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    try:
+        while True:
+            chunk = stdin.read1(65536) if hasattr(stdin, "read1") else stdin.read(65536)
+            if not chunk:
+                break
+            s.sendall(chunk)
+    except (OSError, KeyboardInterrupt):
+        pass
+    try:
+        s.shutdown(1)                                 # SHUT_WR: our side is done
+    except OSError:
+        pass
+    t.join(a.quit_after if a.quit_after is not None else None)
+
+
+def _udp_listen(s, stdout, a):
+    try:
+        while True:
+            d, peer = s.recvfrom(65536)
+            stdout.write(d)
+            stdout.flush()
+    except (OSError, KeyboardInterrupt):
+        return 0

@@ -1,0 +1,243 @@
+"""The shell's commands, driven without a terminal; their output's shape checked."""
+import io
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import dpkt
+import pytest
+
+import emu
+from emu.client.exec import run_command
+from emu.client.shell import NodeShell
+from tests.integration.conftest import ROOT, TOPOLOGIES, cli_env
+
+
+@pytest.fixture(scope="module")
+def lab():
+    with emu.launch(TOPOLOGIES / "veth-bridge.yaml") as lab:
+        lab.st = lab._lab.state("running")
+        yield lab
+
+
+def run(lab, node, *argv):
+    lines = []
+    status = run_command(lab.st, node, list(argv), out=lines.append)
+    return status, lines
+
+
+def test_ip_commands(lab):
+    st, out = run(lab, "h1", "ip", "addr")
+    assert st == 0
+    assert re.match(r"^1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN", out[0])
+    assert "    inet 10.0.0.1/24 brd 10.0.0.255 scope global eth0" in out
+    st, out = run(lab, "h1", "ip", "-br", "link")
+    assert re.match(r"^eth0\s+UP\s+[0-9a-f:]{17} <BROADCAST,MULTICAST,UP,LOWER_UP>$", out[1])
+    st, out = run(lab, "h1", "ip", "route")
+    assert out == ["10.0.0.0/24 dev eth0 proto kernel scope link src 10.0.0.1"]
+    st, out = run(lab, "h1", "ip", "-s", "link", "show", "dev", "eth0")
+    assert out[2].split() == ["RX:", "bytes", "packets", "errors", "dropped", "missed", "mcast"]
+    run(lab, "h1", "ping", "-c", "1", "h2")
+    st, out = run(lab, "h1", "ip", "neigh")
+    assert re.match(r"^10\.0\.0\.2 dev eth0 lladdr [0-9a-f:]{17} (REACHABLE|STALE|DELAY)$", out[0])
+    st, out = run(lab, "br0", "bridge", "fdb", "show")
+    assert any(re.match(r"^[0-9a-f:]{17} dev p1 master br0$", line) for line in out)
+
+
+def test_sysctl_and_proc_files(lab):
+    st, out = run(lab, "h2", "sysctl", "net.ipv4.ip_default_ttl")
+    assert out == ["net.ipv4.ip_default_ttl = 64"]
+    st, out = run(lab, "h2", "sysctl", "-w", "net.ipv4.icmp_echo_ignore_all=1")
+    assert out == ["net.ipv4.icmp_echo_ignore_all = 1"]
+    assert lab.node("h1").ping("h2", count=1, timeout=0.3).received == 0
+    run(lab, "h2", "sysctl", "-w", "net.ipv4.icmp_echo_ignore_all=0")
+    st, out = run(lab, "h2", "sysctl", "net.nope")
+    assert st != 0 and "cannot stat /proc/sys/net/nope" in out[0]
+    st, out = run(lab, "h1", "cat", "/proc/net/softnet_stat")
+    assert len(out) == 2 and all(re.fullmatch(r"([0-9a-f]{8} ){12}[0-9a-f]{8}", l) for l in out)
+    st, out = run(lab, "h1", "cat", "/proc/net/snmp")
+    assert out[0].startswith("Ip: Forwarding DefaultTTL InReceives")
+    assert out[1].startswith("Ip: 2 64 ")
+    assert any(l.startswith("Tcp: RtoAlgorithm RtoMin RtoMax") for l in out)
+    st, out = run(lab, "h1", "cat", "/proc/net/dev")
+    assert out[0].startswith("Inter-|") and any(l.strip().startswith("eth0:") for l in out)
+
+
+def test_ss_lists_listeners_connections_and_processes(lab):
+    h1, h2 = lab.node("h1"), lab.node("h2")
+    srv = h2.socket(2, 1)
+    srv.bind(("0.0.0.0", 7070))
+    srv.listen(5)
+    cli = h1.socket(2, 1)
+    cli.settimeout(5)
+    cli.connect(("10.0.0.2", 7070))
+    conn, _ = srv.accept()
+    u = h2.socket(2, 2)
+    u.bind(("0.0.0.0", 5353))
+    try:
+        st, out = run(lab, "h2", "ss", "-tln")
+        assert out[0].startswith("State") and "Recv-Q" in out[0]
+        assert re.match(r"^LISTEN\s+0\s+5\s+0\.0\.0\.0:7070\s+0\.0\.0\.0:\*", out[1])
+        st, out = run(lab, "h2", "ss", "-tnp")
+        assert re.match(r"^ESTAB\s+0\s+0\s+10\.0\.0\.2:7070\s+10\.0\.0\.1:\d+\s+users:\(\(\"python\",pid=%d,fd=\d+\)\)"
+                        % os.getpid(), out[1]), out
+        st, out = run(lab, "h1", "ss", "-ti")
+        assert re.search(r"ts sack cubic wscale:7,7 rto:[\d.]+ rtt:[\d.]+/[\d.]+ .* snd_wnd:\d{5,6}$", out[2]), out
+        st, out = run(lab, "h2", "ss", "-uan")
+        assert any(re.match(r"^UNCONN\s+0\s+0\s+0\.0\.0\.0:5353", l) for l in out)
+    finally:
+        for s in (cli, conn, srv, u):
+            s.close()
+
+
+def test_nc_tcp_and_udp(lab):
+    h1 = lab.node("h1")
+    from emu.client.tools import nc
+    resolve = lambda h: lab.resolve(h)
+    got = io.BytesIO()
+    server = threading.Thread(target=nc.main, args=(["-l", "9090"], lab.node("h2").sys_endpoint,
+                                                     resolve), kwargs={"stdin": io.BytesIO(b""), "stdout": got})
+    server.start()
+    time.sleep(0.3)
+    back = io.BytesIO()
+    assert nc.main(["-q", "1", "h2", "9090"], h1.sys_endpoint, resolve,
+                   stdin=io.BytesIO(b"hello over nc\n"), stdout=back) == 0
+    server.join(10)
+    assert got.getvalue() == b"hello over nc\n"
+    # -z: just see whether something listens
+    assert nc.main(["-z", "h2", "9999"], h1.sys_endpoint, resolve, stdin=io.BytesIO(b""),
+                   stdout=io.BytesIO()) == 1
+
+
+def test_tcpdump_writes_a_pcap_an_independent_reader_parses(lab, tmp_path):
+    from emu.client.tools import tcpdump
+    path = str(tmp_path / "cap.pcap")
+    lines = []
+    t = threading.Thread(target=tcpdump.main, args=(["-i", "eth0", "-c", "4", "-w", path, "icmp"],
+                                                    lab.node("h1").sys_endpoint, lab.resolve),
+                         kwargs={"out": lines.append, "err": lines.append})
+    t.start()
+    time.sleep(0.3)
+    assert lab.node("h1").ping("h2", count=2, interval=0.05).received == 2
+    t.join(10)
+    with open(path, "rb") as f:
+        pkts = list(dpkt.pcap.Reader(f))
+    icmp = [dpkt.ethernet.Ethernet(buf).data.data for _, buf in pkts]
+    assert [m.type for m in icmp] == [8, 0, 8, 0]
+    assert lines[-1] == "4 packets captured"
+    # and the text form
+    out = []
+    t = threading.Thread(target=tcpdump.main, args=(["-n", "-c", "2", "-i", "eth0", "icmp"],
+                                                    lab.node("h1").sys_endpoint, lab.resolve),
+                         kwargs={"out": out.append, "err": lambda s: None})
+    t.start()
+    time.sleep(0.3)
+    lab.node("h1").ping("h2", count=1)
+    t.join(10)
+    assert re.match(r"^\d\d:\d\d:\d\d\.\d{6} IP 10\.0\.0\.1 > 10\.0\.0\.2: ICMP echo request, id \d+, seq 1, length 64$", out[0]), out
+
+
+def test_shell_runs_commands_from_a_script(lab):
+    stdin = io.StringIO("ip route\nsysctl net.ipv4.ip_forward\nnosuchcmd\nexit\n")
+    stdout = io.StringIO()
+    sh = NodeShell(lab.st, "h1", stdin=stdin, stdout=stdout)
+    sh.cmdloop()
+    text = stdout.getvalue()
+    assert "10.0.0.0/24 dev eth0 proto kernel scope link src 10.0.0.1" in text
+    assert "net.ipv4.ip_forward = 0" in text
+    assert sorted(sh.completenames("tc")) == ["tc ", "tcpdump "]
+    assert sh.completenames("py") == ["python ", "python3 "]
+
+
+def test_trace_prints_the_path_of_a_ping(lab):
+    from emu.client.trace import trace_main
+    out = []
+    t = threading.Thread(target=trace_main, args=(lab.st, ["-c", "1", "icmp"]), kwargs={"out": out.append})
+    t.start()
+    time.sleep(0.5)
+    lab.node("h1").ping("h2", count=1)
+    t.join(15)
+    funcs = [l.split()[5] for l in out if l.startswith("  ")]
+    nodes = [l.split()[1] for l in out if l.startswith("  ")]
+    # the request: h1's send path, the bridge, h2's receive path
+    want = ["sock_sendmsg", "dev_queue_xmit", "veth_xmit", "veth_forward_skb", "netif_rx",
+            "enqueue_to_backlog", "process_backlog", "__netif_receive_skb_core", "br_handle_frame",
+            "br_forward", "veth_xmit", "veth_forward_skb", "ip_rcv", "icmp_rcv", "icmp_echo"]
+    pos = 0
+    for f in funcs:
+        if pos < len(want) and f == want[pos]:
+            pos += 1
+    assert pos == len(want), funcs
+    assert {"h1", "br0", "h2"} <= set(nodes)
+
+
+def test_graph_text_forms(tmp_path):
+    from emu.graph import render, to_dot, to_mermaid
+    from emu.topology import load_topology
+    topo = load_topology(TOPOLOGIES / "router-line.yaml")
+    dot = to_dot(topo)
+    assert dot.startswith("graph n_router_line {") and "n_r1 -- n_r2" in dot and "shape=diamond" in dot
+    assert '10.0.12.1/24' in dot
+    mm = to_mermaid(topo)
+    assert mm.startswith("graph LR") and 'n_h1 ---|"eth0 - eth0"| n_r1' in mm
+    render(topo, str(tmp_path / "t.dot"))
+    assert (tmp_path / "t.dot").read_text() == dot
+
+
+PROGRAMS = {
+    "http_server.py": """
+        import http.server, socketserver, sys
+        class H(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *a): pass
+        with socketserver.TCPServer(("0.0.0.0", 8080), H) as httpd:
+            print("serving", flush=True)
+            httpd.handle_request()
+    """,
+    "fetch.py": """
+        import sys, urllib.request
+        print(urllib.request.urlopen("http://h2:8080/" + sys.argv[1], timeout=10).read().decode())
+    """,
+    "xmlrpc_server.py": """
+        from xmlrpc.server import SimpleXMLRPCServer
+        s = SimpleXMLRPCServer(("0.0.0.0", 8000), logRequests=False)
+        s.register_function(lambda a, b: a + b, "add")
+        print("serving", flush=True)
+        s.handle_request()
+    """,
+    "xmlrpc_client.py": """
+        import xmlrpc.client
+        print(xmlrpc.client.ServerProxy("http://h2:8000/").add(2, 40))
+    """,
+}
+
+
+def test_unmodified_programs_http_and_xmlrpc(lab, tmp_path):
+    for name, code in PROGRAMS.items():
+        (tmp_path / name).write_text(textwrap.dedent(code))
+    (tmp_path / "hello.txt").write_text("hello from h2's web server\n")
+    env = cli_env()
+    env["EMU_RUN_BASE"] = os.path.dirname(lab.run_dir)
+    lab_arg = ["--lab", os.path.basename(lab.run_dir)]
+
+    def emu_exec(node, *argv, **kw):
+        return subprocess.Popen([sys.executable, "-m", "emu", "exec", *lab_arg, node, "--", *argv],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env, cwd=str(tmp_path), **kw)
+    for server, client, args, want in (
+            ("http_server.py", "fetch.py", ["hello.txt"], "hello from h2's web server"),
+            ("xmlrpc_server.py", "xmlrpc_client.py", [], "42")):
+        srv = emu_exec("h2", "python", server)
+        try:
+            assert srv.stdout.readline().strip() == "serving", srv.stderr.read()
+            cli = emu_exec("h1", "python", client, *args)
+            out, err = cli.communicate(timeout=60)
+            assert out.strip() == want, err
+            srv.wait(30)
+        finally:
+            if srv.poll() is None:
+                srv.kill()
+                srv.wait()
