@@ -267,7 +267,7 @@ class NodeRuntime:
                         self._conn_readable(conn)
             self._run_ready_parks()
             self._expire_parks()
-        ctl.close(0)
+        ctl.close(linger=500)     # let the reply to "shutdown" leave first
         listener.close()
 
     def _handle_ctl(self, sock, frames):
