@@ -156,3 +156,25 @@ def test_udp_send_path_follows_the_seed_notes():
                       "NF_INET_LOCAL_OUT"]
     h2 = [r[4] for r in dump(lab, "h2")]
     assert h2[-3:] == ["ip_local_deliver_finish", "udp_rcv", "udp_queue_rcv_skb"]
+
+
+def test_tcp_segment_path_send_and_receive():
+    from tests.kernel.test_tcp import Pair
+    p = Pair().connect()
+    for node_id, net in enumerate(p.lab.nets.values(), 1):
+        rtnetlink.trace_start(net, node_id=node_id, proto="tcp", port=80)
+    from emu.kernel.socket import sys_sendto
+    sys_sendto(p.t1, p.c, b"GET / HTTP/1.0\r\n\r\n", 0, None)
+    p.lab.run()
+    h1 = dump(p.lab, "h1")
+    tid = h1[0][0]
+    seg = [r[4] for r in h1 if r[0] == tid]
+    assert seg[:10] == ["sock_sendmsg", "inet_sendmsg", "tcp_sendmsg", "tcp_push", "tcp_write_xmit",
+                        "tcp_transmit_skb", "ip_queue_xmit", "ip_local_out", "NF_INET_LOCAL_OUT",
+                        "dst_output"]
+    assert seg[-1] == "veth_xmit"
+    h2 = [r[4] for r in dump(p.lab, "h2") if r[0] == tid]
+    assert h2[:3] == ["veth_forward_skb", "netif_rx", "enqueue_to_backlog"]
+    i = h2.index("ip_local_deliver_finish")
+    assert h2[i + 1:i + 6] == ["tcp_v4_rcv", "tcp_v4_do_rcv", "tcp_rcv_established", "tcp_ack",
+                               "tcp_data_queue"]

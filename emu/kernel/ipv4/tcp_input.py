@@ -271,6 +271,8 @@ def tcp_data_queue_ofo(sk, skb):
 
 def tcp_data_queue(sk, skb):
     """Queue a segment's data (and FIN) in sequence (RFC 9293 3.10.7.4 seventh)."""
+    if skb.trace is not None:
+        skb.trace.hit("tcp_data_queue")
     tp = sk.proto_data
     cb = skb.cb
     if cb.seq == cb.end_seq:
@@ -542,6 +544,8 @@ def tcp_fastretrans_alert(sk, flag, is_dupack, acked):
 
 def tcp_ack(sk, skb, opt):
     """Process the ACK field (RFC 9293 3.10.7.4 fifth). Returns flags, or -1 to drop."""
+    if skb.trace is not None:
+        skb.trace.hit("tcp_ack")
     tp = sk.proto_data
     net = sk.net
     cb = skb.cb
@@ -693,6 +697,8 @@ def tcp_data_snd_check(sk):
 
 def tcp_rcv_established(sk, skb, th_flags, opt):
     """ESTABLISHED: validate, take the ACK, queue the data, send what we can."""
+    if skb.trace is not None:
+        skb.trace.hit("tcp_rcv_established")
     tp = sk.proto_data
     if not tcp_validate_incoming(sk, skb, th_flags, opt):
         return
@@ -800,6 +806,8 @@ def tcp_init_transfer(sk):
 
 def tcp_rcv_state_process(sk, skb, th_flags, opt):
     """Every state but LISTEN, TIME-WAIT and the ESTABLISHED fast path."""
+    if skb.trace is not None:
+        skb.trace.hit("tcp_rcv_state_process")
     tp = sk.proto_data
     state = sk.sk_state
     if state == TCP_CLOSE:

@@ -81,7 +81,7 @@ def tcp_v4_rcv(skb):
     nh = skb.network_header
     saddr = int.from_bytes(buf[nh + 12:nh + 16], "big")
     daddr = int.from_bytes(buf[nh + 16:nh + 20], "big")
-    if skb.ip_summed != CHECKSUM_UNNECESSARY:
+    if skb.ip_summed != CHECKSUM_UNNECESSARY and skb.ip_summed != 3:   # 3: CHECKSUM_PARTIAL is valid (skb_csum_unnecessary)
         s = csum_tcpudp_nofold(saddr, daddr, skb.len, IPPROTO_TCP)
         if csum_partial(buf, t, t + skb.len, s) != 0xFFFF:
             mib["InCsumErrors"] += 1
@@ -123,6 +123,8 @@ def tcp_v4_rcv(skb):
 
 
 def tcp_v4_do_rcv(sk, skb, flags, opt):
+    if skb.trace is not None:
+        skb.trace.hit("tcp_v4_do_rcv")
     tp = sk.proto_data
     tp.segs_in += 1
     if sk.sk_state == TCP_ESTABLISHED:

@@ -289,7 +289,18 @@ def ip_queue_xmit(sk, skb):
         tracer.send_hit("tcp_transmit_skb")
         tracer.send_hit("ip_queue_xmit")
         tracer.attach(skb)
+        if skb.trace is not None and tracer.pending is None and not _first_hits(skb):
+            # A segment sent from a softirq or a timer (ACK, retransmission):
+            # its path starts here.
+            skb.trace.hit("tcp_transmit_skb")
+            skb.trace.hit("ip_queue_xmit")
     return ip_local_out(net, sk, skb)
+
+
+def _first_hits(skb):
+    """True if attach() already wrote the send path's pending hits for skb."""
+    ring = skb.trace.tracer.ring
+    return bool(ring) and ring[-1][0] == skb.trace.id and ring[-1][4] == "ip_queue_xmit"
 
 
 def tcp_event_ack_sent(sk):
@@ -348,6 +359,8 @@ def tcp_write_xmit(sk, mss_now, nonagle, push_one=False):
     """Send queued data as far as cwnd, the peer's window and Nagle allow."""
     from .tcp_timer import ICSK_TIME_RETRANS, inet_csk_reset_xmit_timer, tcp_check_probe_timer
     tp = sk.proto_data
+    if sk.net.tracer is not None:
+        sk.net.tracer.send_hit("tcp_write_xmit")
     q = tp.write_queue
     sent = 0
     while q:
@@ -394,6 +407,8 @@ def tcp_write_xmit(sk, mss_now, nonagle, push_one=False):
 def tcp_push(sk, mss, flags=0):
     """tcp_push: mark the last queued skb PSH and try to send."""
     tp = sk.proto_data
+    if sk.net.tracer is not None:
+        sk.net.tracer.send_hit("tcp_push")
     if not tp.write_queue:
         return
     last = tp.write_queue[-1]
