@@ -19,6 +19,8 @@ IPPROTO_ICMP = _pysocket.IPPROTO_ICMP
 IPPROTO_UDP = _pysocket.IPPROTO_UDP
 IPPROTO_TCP = _pysocket.IPPROTO_TCP
 
+SEND_CHUNK = 1 << 20       # bytes per stream send() call
+
 _clients = {}
 
 
@@ -86,6 +88,10 @@ class socket:
         return self._call("sendto", bytes(data), flags, list(address), blocking=True)
 
     def send(self, data, flags=0):
+        # A stream send may take part of the data, as in Linux: hand the
+        # kernel at most SEND_CHUNK at a time (one system call's message).
+        if self.type == SOCK_STREAM and len(data) > SEND_CHUNK:
+            data = memoryview(data)[:SEND_CHUNK]
         return self._call("sendto", bytes(data), flags, None, blocking=True)
 
     def sendall(self, data, flags=0):

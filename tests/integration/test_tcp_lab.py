@@ -48,9 +48,9 @@ def test_connection_refused_and_timeout(bridge_lab):
             s.connect(("10.0.0.77", 80))
 
 
-def test_10mb_both_directions_at_once_is_byte_exact(bridge_lab):
+def test_100mb_both_directions_at_once_is_byte_exact(bridge_lab):
     h1, h2 = bridge_lab.node("h1"), bridge_lab.node("h2")
-    size = 10 * 1024 * 1024
+    size = 100 * 1024 * 1024
     up, down = os.urandom(size), os.urandom(size)
     srv = h2.socket(AF_INET, SOCK_STREAM)
     srv.bind(("0.0.0.0", 8002))

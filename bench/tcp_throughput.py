@@ -1,0 +1,131 @@
+"""TCP goodput h1 -> h2 across br0 (the veth-bridge lab), as a ratio to the
+raw wire throughput of 64 KiB ZeroMQ messages measured in the same run.
+
+    python bench/tcp_throughput.py [--mb 40] [--raw-seconds 2]
+
+Prints one line per measurement. With a `gso` argument to the node's
+`link_set_features` control op (when the kernel has it), the TCP run is
+repeated with TSO/GSO/GRO off and on.
+"""
+import argparse
+import hashlib
+import multiprocessing
+import os
+import pathlib
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _raw_sink(endpoint, total, ready):
+    import zmq
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.PULL)
+    s.bind(endpoint)
+    ready.set()
+    n = 0
+    while n < total:
+        n += len(s.recv(copy=False))
+    s.close(0)
+    ctx.term()
+
+
+def raw_wire_mbps(seconds=2.0, size=65536):
+    """Bytes through one ipc PUSH -> PULL pair between two processes (the emu wire's transport)."""
+    import zmq
+    d = tempfile.mkdtemp(prefix="emu-bench-")
+    ep = "ipc://%s/raw" % d
+    msg = os.urandom(size)
+    # calibrate: how many messages in `seconds`
+    count = 20000
+    ready = multiprocessing.Event()
+    p = multiprocessing.Process(target=_raw_sink, args=(ep, count * size, ready))
+    p.start()
+    ready.wait(10)
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.PUSH)
+    s.connect(ep)
+    t0 = time.perf_counter()
+    for _ in range(count):
+        s.send(msg, copy=False)
+    p.join(120)
+    dt = time.perf_counter() - t0
+    s.close(0)
+    ctx.term()
+    os.rmdir(d) if not os.listdir(d) else None
+    return count * size * 8 / dt / 1e6
+
+
+def tcp_goodput_mbps(lab, mbytes):
+    h1, h2 = lab.node("h1"), lab.node("h2")
+    srv = h2.socket(2, 1)
+    srv.bind(("0.0.0.0", 5001))
+    srv.listen(1)
+    srv.settimeout(10)
+    cli = h1.socket(2, 1)
+    cli.settimeout(60)
+    cli.connect(("10.0.0.2", 5001))
+    conn, _ = srv.accept()
+    conn.settimeout(60)
+    data = os.urandom(1 << 20)
+    total = mbytes << 20
+    result = {}
+
+    def sink():
+        n = 0
+        h = hashlib.sha256()
+        while n < total:
+            d = conn.recv(1 << 20)
+            if not d:
+                break
+            n += len(d)
+        result["n"] = n
+
+    t = threading.Thread(target=sink)
+    t0 = time.perf_counter()
+    t.start()
+    for _ in range(mbytes):
+        cli.sendall(data)
+    t.join(300)
+    dt = time.perf_counter() - t0
+    for s in (cli, conn, srv):
+        s.close()
+    assert result.get("n") == total, result
+    info_retrans = h1.counters()["snmp"]["Tcp"]["RetransSegs"]
+    return total * 8 / dt / 1e6, info_retrans
+
+
+def main(argv=None):
+    import emu
+    p = argparse.ArgumentParser()
+    p.add_argument("--mb", type=int, default=40)
+    p.add_argument("--raw-seconds", type=float, default=2.0)
+    a = p.parse_args(argv)
+    raw = raw_wire_mbps(a.raw_seconds)
+    print("raw wire (ZeroMQ ipc, 64 KiB messages): %8.1f Mbit/s" % raw)
+    with emu.launch(ROOT / "topologies" / "veth-bridge.yaml") as lab:
+        modes = [("default", None)]
+        try:
+            lab.node("h1").call("link_show")
+            for n in ("h1", "h2", "br0"):
+                lab.node(n).call("ethtool_features", name="eth0" if n != "br0" else "p1")
+            modes = [("gso/gro off", False), ("gso/gro on", True)]
+        except OSError:
+            pass
+        for name, on in modes:
+            if on is not None:
+                for n, devs in (("h1", ["eth0"]), ("h2", ["eth0"]), ("br0", ["p1", "p2"])):
+                    for dev in devs:
+                        lab.node(n).call("ethtool_set_features", name=dev, gso=on, gro=on, tso=on)
+            mbps, retrans = tcp_goodput_mbps(lab, a.mb)
+            print("tcp h1 -> h2 via br0, %-12s %8.1f Mbit/s  ratio %.4f  (retransmitted segments: %d)"
+                  % (name + ":", mbps, mbps / raw, retrans))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
