@@ -8,6 +8,7 @@ from .core.net import Net
 from .drivers.loopback import loopback_setup
 from .ipv4.af_inet import inet_init
 from .ipv4.devinet import inet_addr_add
+from .ipv4.ip_offload import ipv4_offload_init
 from .packet.af_packet import packet_init
 
 
@@ -15,6 +16,7 @@ def start_kernel(name="node", ncpus=1, clock=None):
     """A booted Net: protocols registered, lo up with 127.0.0.1/8."""
     net = Net(name, ncpus, clock)
     inet_init(net)
+    ipv4_offload_init(net)
     packet_init(net)
     lo = register_netdevice(net, loopback_setup())
     dev_open(lo)

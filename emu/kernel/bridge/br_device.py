@@ -2,7 +2,7 @@
 
 Linux: net/bridge/br_device.c
 """
-from ..core.netdevice import IFF_MASTER, NETDEV_TX_OK, NetDevice, NetDeviceOps
+from ..core.netdevice import IFF_MASTER, IFF_NO_QUEUE, NETDEV_TX_OK, NetDevice, NetDeviceOps
 from ..core.skbuff import skb_pull, skb_reset_mac_header
 from ..ethernet.eth import ether_setup
 from ..hdr.if_ether import ETH_HLEN
@@ -55,6 +55,7 @@ def br_dev_setup(name, mac):
     dev = NetDevice(name, kind="bridge")
     ether_setup(dev)
     dev.flags |= IFF_MASTER
+    dev.priv_flags |= IFF_NO_QUEUE      # noqueue, as br_dev_setup does
     dev.netdev_ops = br_netdev_ops
     dev.dev_addr = dev.perm_addr = mac
     dev.priv = NetBridge(dev)

@@ -1,22 +1,28 @@
 """Device registration, the transmit path and the core of the receive path.
 
-Linux: net/core/dev.c. Linux's dev.c is 10k+ lines; emu splits it: this
-file (registration, dev_queue_xmit, netif_rx, __netif_receive_skb_core),
-napi.py (softnet_data, NAPI, net_rx_action, process_backlog).
+Linux: net/core/dev.c, net/core/dev.h. Linux's dev.c is 10k+ lines; emu
+splits it: this file (registration, dev_queue_xmit, validate_xmit_skb,
+netif_rx, netif_receive_skb_list_internal, __netif_receive_skb_core,
+process_backlog), napi.py (softnet_data, NAPI, net_rx_action, backlog
+enqueue, RPS IPIs), gro.py (GRO), rps.py (flow hash, get_rps_cpu) and gso.py
+(skb_gso_segment). The qdisc half of the transmit path is in sched/.
 """
 import errno
 
 from .netdevice import (
-    IF_OPER_DOWN, IF_OPER_UP, IFF_LOWER_UP, IFF_RUNNING, IFF_UP, NET_RX_DROP,
-    NET_RX_SUCCESS, NETDEV_TX_OK, RX_HANDLER_ANOTHER, RX_HANDLER_CONSUMED,
-    RX_HANDLER_EXACT, netif_running,
+    IF_OPER_DOWN, IF_OPER_UP, IFF_LOWER_UP, IFF_NO_QUEUE, IFF_RUNNING, IFF_UP,
+    NET_RX_DROP, NET_RX_SUCCESS, NETDEV_TX_BUSY, NETDEV_TX_OK, NETIF_F_CSUM_MASK,
+    NETIF_F_FRAGLIST, NETIF_F_GSO_MASK, NETIF_F_HW_CSUM, NETIF_F_IP_CSUM, NETIF_F_SG,
+    NETIF_F_SOFT_FEATURES, RX_HANDLER_ANOTHER, RX_HANDLER_CONSUMED, RX_HANDLER_EXACT,
+    net_gso_ok, netif_running,
 )
 from .napi import NAPI_STATE_SCHED, enqueue_to_backlog
+from .rps import get_rps_cpu, skb_tx_hash
 from .skbuff import (
-    PACKET_OUTGOING, SKB_DROP_REASON_DEV_READY,
-    SKB_DROP_REASON_UNHANDLED_PROTO, kfree_skb, skb_clone,
+    CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, PACKET_OUTGOING, SKB_DROP_REASON_DEV_READY,
+    SKB_DROP_REASON_NOT_SPECIFIED, SKB_DROP_REASON_UNHANDLED_PROTO, consume_skb,
+    kfree_skb, skb_checksum_help, skb_clone, skb_linearize,
 )
-
 
 class KernelError(OSError):
     """A failed kernel call: carries the errno Linux would return."""
@@ -47,9 +53,14 @@ def register_netdevice(net, dev):
         ops.ndo_init(dev)
     net.ifindex_next += 1
     dev.ifindex = net.ifindex_next
+    # Software features every device has (and `ethtool -K` may turn off).
+    dev.hw_features |= NETIF_F_SOFT_FEATURES
+    dev.features |= NETIF_F_SOFT_FEATURES
+    dev.wanted_features = dev.features
     net.dev_by_name[dev.name] = dev
     net.dev_by_index[dev.ifindex] = dev
     dev.registered = True
+    sch_generic.dev_init_scheduler(dev)
     net.notify("NETDEV_REGISTER", dev)
     return dev
 
@@ -64,6 +75,7 @@ def unregister_netdevice(dev):
         ops.ndo_uninit(dev)
     del net.dev_by_name[dev.name]
     del net.dev_by_index[dev.ifindex]
+    sch_generic.dev_shutdown(dev)
     dev.registered = False
 
 
@@ -78,6 +90,7 @@ def dev_open(dev):
     if dev.carrier:
         dev.flags |= IFF_RUNNING | IFF_LOWER_UP
         dev.operstate = IF_OPER_UP
+    sch_generic.dev_activate(dev)
     dev.net.notify("NETDEV_UP", dev)
     return 0
 
@@ -87,6 +100,7 @@ def dev_close(dev):
     if not netif_running(dev):
         return 0
     dev.net.notify("NETDEV_GOING_DOWN", dev)
+    sch_generic.dev_deactivate(dev)
     ops = dev.netdev_ops
     if ops is not None and ops.ndo_stop is not None:
         ops.ndo_stop(dev)
@@ -140,35 +154,185 @@ def netdev_rx_handler_unregister(dev):
 
 # ---------------------------------------------------------------- transmit
 
+def netdev_core_pick_tx(dev, skb):
+    """Choose the transmit queue (netdev_pick_tx: skb_tx_hash over the real queues)."""
+    n = dev.real_num_tx_queues
+    if n == 1:
+        index = 0
+    else:
+        ops = dev.netdev_ops
+        if ops.ndo_select_queue is not None:
+            index = ops.ndo_select_queue(dev, skb)
+        else:
+            index = skb_tx_hash(dev, skb, n)
+        if not 0 <= index < n:
+            index = 0
+    skb.queue_mapping = index
+    return dev._tx[index]
+
+
 def dev_queue_xmit(skb):
-    """Queue a packet for transmission on skb.dev (through its qdisc, if any)."""
+    """Queue a packet for transmission on skb.dev (data at the MAC header).
+
+    With a qdisc on the chosen queue: __dev_xmit_skb (enqueue, then run the
+    qdisc). Without one (noqueue: veth, bridge, loopback): validate and hand
+    the packet straight to the driver.
+    """
     if skb.trace is not None:
         skb.trace.hit("dev_queue_xmit", skb.dev.name)
     dev = skb.dev
-    q = dev.qdisc
+    skb.mac_header = skb.data
+    txq = netdev_core_pick_tx(dev, skb) if dev.real_num_tx_queues != 1 else dev._tx[0]
+    q = txq.qdisc
     if q is not None:
-        return q.enqueue_and_run(skb, dev)
-    # noqueue: veth, bridge and loopback transmit directly (Linux: the
-    # dev->flags & IFF_UP branch of __dev_queue_xmit).
-    if not netif_running(dev):
+        return __dev_xmit_skb(skb, q, dev, txq)
+    # noqueue (Linux: the dev->flags & IFF_UP branch of __dev_queue_xmit).
+    if dev.flags & IFF_UP:
+        skb = validate_xmit_skb(skb, dev)
+        if skb is None:
+            return NET_XMIT_DROP
+        if not txq.state & 3:              # netif_xmit_stopped
+            rest, rc = dev_hard_start_xmit_list(skb, dev, txq)
+            if rc == NETDEV_TX_OK or rc & 0xF0 == 0:
+                return rc
+            skb = rest
+        # "Virtual device %s asks to queue packet!"
         dev.stats.tx_dropped += 1
-        kfree_skb(skb, SKB_DROP_REASON_DEV_READY)
-        return NET_RX_DROP
-    return dev_hard_start_xmit(skb, dev)
+        _kfree_list(skb, SKB_DROP_REASON_DEV_READY)
+        return -errno.ENETDOWN
+    dev.stats.tx_dropped += 1
+    kfree_skb(skb, SKB_DROP_REASON_DEV_READY)
+    return -errno.ENETDOWN
 
 
-def dev_hard_start_xmit(skb, dev):
+NET_XMIT_SUCCESS = 0x00
+NET_XMIT_DROP = 0x01
+NET_XMIT_CN = 0x02
+
+
+def _kfree_list(skb, reason):
+    if type(skb) is list:
+        for s in skb:
+            kfree_skb(s, reason)
+    elif skb is not None:
+        kfree_skb(skb, reason)
+
+
+def __dev_xmit_skb(skb, q, dev, txq):
+    """Enqueue on the qdisc and run it (bypassing it when it is empty and idle)."""
     if skb.trace is not None:
-        skb.trace.hit("dev_hard_start_xmit")
-    return xmit_one(skb, dev)
+        skb.trace.hit("__dev_xmit_skb", q.kind)
+    return sch_generic.qdisc_xmit(skb, q, dev, txq)
 
 
-def xmit_one(skb, dev):
+def netif_skb_features(skb, dev):
+    """The features that apply to this skb (gso_features_check)."""
+    features = dev.features
+    sh = skb.shinfo
+    if sh.gso_size and (sh.gso_segs > dev.gso_max_segs or skb.len > dev.gso_max_size):
+        features &= ~NETIF_F_GSO_MASK
+    return features
+
+
+def netif_needs_gso(skb, features):
+    s = skb.ip_summed
+    return skb.shinfo.gso_size != 0 and (
+        not net_gso_ok(features, skb.shinfo.gso_type)
+        or (s != CHECKSUM_PARTIAL and s != CHECKSUM_UNNECESSARY))
+
+
+def skb_csum_hwoffload_help(skb, features):
+    """Complete the checksum in software unless the device computes it."""
+    if features & NETIF_F_HW_CSUM:
+        return 0
+    if features & NETIF_F_IP_CSUM and skb.protocol == 0x0800:
+        return 0
+    return skb_checksum_help(skb)
+
+
+def validate_xmit_skb(skb, dev):
+    """Make skb acceptable to dev: segment GSO skbs it cannot take, linearize
+    for a device without scatter-gather, complete checksums it cannot offload.
+
+    Returns an skb, a list of skbs (the GSO segments) or None (dropped).
+    """
+    features = netif_skb_features(skb, dev)
+    if skb.shinfo.gso_size and netif_needs_gso(skb, features):
+        segs = gso.skb_gso_segment(skb, features)
+        if type(segs) is int:
+            kfree_skb(skb, SKB_DROP_REASON_NOT_SPECIFIED)
+            dev.stats.tx_dropped += 1
+            return None
+        if segs is not None:
+            consume_skb(skb)
+            return segs
+        return skb
+    if skb.data_len and not features & NETIF_F_SG and skb_linearize(skb):
+        kfree_skb(skb, SKB_DROP_REASON_NOT_SPECIFIED)
+        dev.stats.tx_dropped += 1
+        return None
+    if skb.ip_summed == CHECKSUM_PARTIAL:
+        skb.transport_header = skb.csum_start
+        if not features & NETIF_F_CSUM_MASK or not (
+                features & NETIF_F_HW_CSUM or skb.protocol == 0x0800):
+            if skb_checksum_help(skb):
+                kfree_skb(skb, SKB_DROP_REASON_NOT_SPECIFIED)
+                dev.stats.tx_dropped += 1
+                return None
+    return skb
+
+
+def validate_xmit_skb_list(skb, dev):
+    """validate_xmit_skb over a list (what the qdisc dequeued)."""
+    if type(skb) is not list:
+        return validate_xmit_skb(skb, dev)
+    out = []
+    for s in skb:
+        r = validate_xmit_skb(s, dev)
+        if type(r) is list:
+            out.extend(r)
+        elif r is not None:
+            out.append(r)
+    return out or None
+
+
+def dev_hard_start_xmit(skb, dev, txq=None):
+    """Hand one skb (or a list) to the driver; the NETDEV_TX_* result."""
+    return dev_hard_start_xmit_list(skb, dev, txq if txq is not None else dev._tx[0])[1]
+
+
+def dev_hard_start_xmit_list(first, dev, txq):
+    """xmit_one over first (an skb or a list); (what is left, rc).
+
+    Stops at a NETDEV_TX_BUSY (that skb and the rest are left for the caller
+    to requeue) or when the queue was stopped before the list ended.
+    """
+    if type(first) is not list:
+        if first.trace is not None:
+            first.trace.hit("dev_hard_start_xmit")
+        rc = xmit_one(first, dev, txq, False)
+        if rc == NETDEV_TX_BUSY:
+            return first, rc
+        return None, rc
+    rc = NETDEV_TX_OK
+    n = len(first)
+    for i, skb in enumerate(first):
+        if skb.trace is not None:
+            skb.trace.hit("dev_hard_start_xmit")
+        rc = xmit_one(skb, dev, txq, i + 1 < n)
+        if rc == NETDEV_TX_BUSY:
+            return first[i:], rc
+        if i + 1 < n and txq.state & 1:            # netif_tx_queue_stopped
+            return first[i + 1:], NETDEV_TX_BUSY
+    return None, rc
+
+
+def xmit_one(skb, dev, txq=None, more=False):
     if skb.trace is not None:
         skb.trace.hit("xmit_one")
     if dev.ptype_all or dev.net.ptype_all:
         dev_queue_xmit_nit(skb, dev)
-    return netdev_start_xmit(skb, dev)
+    return netdev_start_xmit(skb, dev, txq, more)
 
 
 def dev_queue_xmit_nit(skb, dev):
@@ -184,20 +348,66 @@ def dev_queue_xmit_nit(skb, dev):
         pt.func(nskb, dev, pt, dev)
 
 
-def netdev_start_xmit(skb, dev):
+def netdev_start_xmit(skb, dev, txq=None, more=False):
+    """Call the driver's ndo_start_xmit (more: xmit_more, another skb follows)."""
     if skb.trace is not None:
         skb.trace.hit("netdev_start_xmit", dev.name)
-    return dev.netdev_ops.ndo_start_xmit(skb, dev)
+    rc = dev.netdev_ops.ndo_start_xmit(skb, dev)
+    if rc == NETDEV_TX_OK and txq is not None:
+        txq.trans_start = dev.net.clock()
+    return rc
 
 
 # ---------------------------------------------------------------- receive
 
 def netif_rx(skb):
-    """Queue a received packet to the current CPU's backlog (non-NAPI drivers, veth)."""
+    """Queue a received packet to a CPU's backlog (non-NAPI drivers, veth).
+
+    With an rps_map on the device's receive queue the flow hash picks the
+    CPU (get_rps_cpu); otherwise it is this CPU.
+    """
     if skb.trace is not None:
         skb.trace.hit("netif_rx")
-    net = skb.dev.net
-    return enqueue_to_backlog(skb, net.cur_cpu)
+    dev = skb.dev
+    cpu = get_rps_cpu(dev, skb) if dev._rx[0].rps_map or skb.queue_mapping else -1
+    if cpu < 0:
+        cpu = dev.net.cur_cpu
+    return enqueue_to_backlog(skb, cpu)
+
+
+def netif_receive_skb(skb):
+    """Receive one skb now on this CPU (or steer it by RPS)."""
+    cpu = get_rps_cpu(skb.dev, skb)
+    if cpu >= 0:
+        return enqueue_to_backlog(skb, cpu)
+    return __netif_receive_skb(skb)
+
+
+def netif_receive_skb_list_internal(lst):
+    """Pass a batch up: RPS steers some to other CPUs' backlogs, the rest go up here."""
+    here = None
+    for skb in lst:
+        if skb.trace is not None:
+            skb.trace.hit("netif_receive_skb_list_internal")
+        dev = skb.dev
+        index = skb.queue_mapping - 1 if skb.queue_mapping else 0
+        if index < dev.real_num_rx_queues and dev._rx[index].rps_map:
+            cpu = get_rps_cpu(dev, skb)
+            if cpu >= 0:
+                enqueue_to_backlog(skb, cpu)
+                continue
+        if here is None:
+            here = [skb]
+        else:
+            here.append(skb)
+    if here is not None:
+        __netif_receive_skb_list(here)
+
+
+def __netif_receive_skb_list(lst):
+    """Emulation note: delivered one by one (no ip_list_rcv sublists)."""
+    for skb in lst:
+        __netif_receive_skb(skb)
 
 
 def __netif_receive_skb(skb):
@@ -219,10 +429,13 @@ def __netif_receive_skb_core(skb):
     skb.transport_header = skb.data
     skb.mac_len = skb.network_header - skb.mac_header
     deliver_exact = False
-    while True:
+    net = orig_dev.net
+    sd = net.cpus[net.cur_cpu]
+    while True:                                      # another_round:
         dev = skb.dev
         net = dev.net
         skb.skb_iif = dev.ifindex
+        sd.processed += 1
         if net.ptype_all or dev.ptype_all:
             for pt in net.ptype_all + dev.ptype_all:
                 deliver_skb(skb_clone(skb), pt, orig_dev)
@@ -258,8 +471,10 @@ def __netif_receive_skb_core(skb):
 
 
 def dev_forward_skb_ok(dev, skb):
-    """__dev_forward_skb's checks: the receiving device is up and the frame fits."""
-    return netif_running(dev) and skb.len <= dev.mtu + dev.hard_header_len + 4
+    """__dev_forward_skb's checks (is_skb_forwardable): the device is up and
+    the frame fits its MTU, or is a GSO frame (segmented later if need be)."""
+    return netif_running(dev) and (
+        skb.len <= dev.mtu + dev.hard_header_len + 4 or skb.shinfo.gso_size != 0)
 
 
 def process_backlog(napi, quota):
@@ -272,7 +487,6 @@ def process_backlog(napi, quota):
             skb = pq.popleft()
             if skb.trace is not None:
                 skb.trace.hit("process_backlog", sd.cpu)
-            sd.processed += 1
             __netif_receive_skb(skb)
             work += 1
             if work >= quota:
@@ -285,3 +499,8 @@ def process_backlog(napi, quota):
             return work
         pq.extend(iq)
         iq.clear()
+
+
+# Bound late: these modules reach back into this one (dev.c is one file in Linux).
+from . import gso  # noqa: E402
+from ..sched import sch_generic  # noqa: E402

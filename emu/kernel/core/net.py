@@ -19,6 +19,11 @@ DEFAULT_SYSCTLS = {
     "net.core.netdev_budget_usecs": 2000,
     "net.core.netdev_max_backlog": 1000,
     "net.core.dev_weight": 64,
+    "net.core.dev_weight_tx_bias": 1,        # NET_TX quota: dev_weight * this (dev_tx_weight)
+    "net.core.gro_normal_batch": 8,
+    "net.core.flow_limit_cpu_bitmap": 0,
+    "net.core.flow_limit_table_len": 4096,
+    "net.core.default_qdisc": "pfifo_fast",
     "net.core.rmem_default": 212992,
     "net.core.rmem_max": 212992,
     "net.core.wmem_default": 212992,

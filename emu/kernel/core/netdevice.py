@@ -27,6 +27,9 @@ IFF_NAMES = [(IFF_BROADCAST, "BROADCAST"), (IFF_LOOPBACK, "LOOPBACK"),
 
 IFNAMSIZ = 16
 
+# enum netdev_priv_flags (the subset emu models)
+IFF_NO_QUEUE = 1 << 21       # software device: noqueue, no default qdisc
+
 # netdev_tx_t
 NETDEV_TX_OK = 0
 NETDEV_TX_BUSY = 0x10
@@ -78,6 +81,7 @@ NETIF_F_RXCSUM = 1 << 40
 NETIF_F_GRO_HW = 1 << 50
 NETIF_F_GRO_FRAGLIST = 1 << 55
 NETIF_F_GRO_UDP_FWD = 1 << 57
+NETIF_F_GSO_MASK = ((1 << 19) - 1) << NETIF_F_GSO_SHIFT
 NETIF_F_ALL_TSO = NETIF_F_TSO | NETIF_F_TSO6 | NETIF_F_TSO_ECN | NETIF_F_TSO_MANGLEID
 NETIF_F_CSUM_MASK = NETIF_F_IP_CSUM | NETIF_F_HW_CSUM
 # Software features every device gets at registration (NETIF_F_SOFT_FEATURES).
@@ -215,7 +219,7 @@ class NetDevice:
         "rx_cpu", "gso_max_size", "registered",
         "hw_features", "wanted_features", "num_rx_queues", "real_num_rx_queues",
         "_rx", "num_tx_queues", "real_num_tx_queues", "_tx", "gro_max_size",
-        "gso_max_segs", "ethtool_ops", "napi_list", "watchdog_timeo",
+        "gso_max_segs", "ethtool_ops", "napi_list", "watchdog_timeo", "priv_flags",
     )
 
     def __init__(self, name, kind="ether", priv=None, txqs=1, rxqs=1):
@@ -263,6 +267,7 @@ class NetDevice:
         self.ethtool_ops = None
         self.napi_list = []          # netif_napi_add
         self.watchdog_timeo = 5.0
+        self.priv_flags = 0
 
     def __repr__(self):
         return "<NetDevice %s ifindex=%d>" % (self.name, self.ifindex)
@@ -312,8 +317,12 @@ def netif_tx_start_queue(txq):
 
 
 def net_gso_ok(features, gso_type):
-    """Can a device with these features take a GSO skb of this type as is?"""
-    feature = (gso_type & ~SKB_GSO_DODGY & 0xFFFFF) << NETIF_F_GSO_SHIFT
+    """Can a device with these features take a GSO skb of this type as is?
+
+    A DODGY skb (GSO metadata from a wire) needs NETIF_F_GSO_ROBUST too;
+    tcp_gso_segment then only recounts gso_segs.
+    """
+    feature = gso_type << NETIF_F_GSO_SHIFT
     return (features & feature) == feature
 
 

@@ -234,3 +234,31 @@ RTNL_OPS = {
     "nf_policy": ipt_policy, "nf_show": ipt_show,
     "sock_diag": lambda net, info=False: inet_diag_dump(net, info),
 }
+
+
+# ---------------------------------------------------------------- NIC, queue and qdisc ops
+# (ethtool -S/-k/-K/-G/-C/-X, rps_cpus and IRQ affinity per queue, tc qdisc;
+# see ethtool.py and sched/sch_api.py) and the sysctls that act when written
+# (proc_handler). Kept together at the end of the file.
+from .ethtool import ETHTOOL_OPS  # noqa: E402
+from .napi import flow_limit_update  # noqa: E402
+from ..sched.sch_api import TC_OPS  # noqa: E402
+
+SYSCTL_HANDLERS = {
+    "net.core.flow_limit_cpu_bitmap": flow_limit_update,
+    "net.core.flow_limit_table_len": flow_limit_update,
+}
+
+
+def sysctl_set_handled(net, name, value):
+    """sysctl -w: store the value, then run the sysctl's handler if it has one."""
+    result = sysctl_set(net, name, value)
+    handler = SYSCTL_HANDLERS.get(name)
+    if handler is not None:
+        handler(net)
+    return result
+
+
+RTNL_OPS.update(ETHTOOL_OPS)
+RTNL_OPS.update(TC_OPS)
+RTNL_OPS["sysctl_set"] = sysctl_set_handled

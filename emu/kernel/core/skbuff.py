@@ -7,8 +7,18 @@ offset 0 of that buffer; ``data``, ``tail`` and ``end`` are integer offsets,
 so pushing and pulling headers moves integers, never bytes. Header positions
 (``mac_header``, ``network_header``, ``transport_header``) are offsets too.
 
+Paged data: ``shinfo.frags`` lists SkbFrag pieces (a "page" -- here any
+bytearray -- an offset and a size) that follow the linear part, as in Linux;
+``data_len`` is their total, so ``len - data_len`` is the linear length
+(skb_headlen). GRO builds such skbs (each merged segment's payload becomes a
+frag of the first one's), GSO and skb_linearize flatten them.
+
 Emulation note: skb_shared_info is a small object beside the buffer instead of
 bytes past ``end``; it holds ``dataref``, the count of SkBuffs sharing ``buf``.
+Pages are Python bytearrays: a page reference is a Python reference, so
+"put_page" is dropping it; the data (head and the frag references) is released
+when dataref reaches 0. emu is built as with CONFIG_MAX_SKB_FRAGS=45 and has
+no frag_list: GRO flushes a packet whose frags are full instead of chaining.
 """
 import threading
 from collections import deque
@@ -68,18 +78,57 @@ class SkbOverPanic(RuntimeError):
     """skb_put past the end of the buffer (Linux: skb_over_panic, a BUG())."""
 
 
-class SkbSharedInfo:
-    """The part shared by clones: the buffer's reference count and GSO state."""
+MAX_SKB_FRAGS = 45         # CONFIG_MAX_SKB_FRAGS (17 by default, 45 at most)
+EFAULT = 14
+ENOMEM = 12
 
-    __slots__ = ("dataref", "nr_frags", "frags", "gso_size", "gso_segs", "gso_type")
+
+class SkbFrag:
+    """skb_frag_t: size bytes of a page (a bytearray) starting at offset."""
+
+    __slots__ = ("page", "offset", "size")
+
+    def __init__(self, page, offset, size):
+        self.page = page
+        self.offset = offset
+        self.size = size
+
+    def __repr__(self):
+        return "<SkbFrag off=%d size=%d>" % (self.offset, self.size)
+
+
+def skb_frag_page(frag):
+    return frag.page
+
+
+def skb_frag_off(frag):
+    return frag.offset
+
+
+def skb_frag_size(frag):
+    return frag.size
+
+
+def skb_frag_address(frag):
+    """The frag's bytes (a view: no copy)."""
+    return memoryview(frag.page)[frag.offset:frag.offset + frag.size]
+
+
+class SkbSharedInfo:
+    """struct skb_shared_info: what clones share -- dataref, page frags, GSO state."""
+
+    __slots__ = ("dataref", "frags", "gso_size", "gso_segs", "gso_type")
 
     def __init__(self):
         self.dataref = 1
-        self.nr_frags = 0
-        self.frags = []
+        self.frags = []          # SkbFrag, in order after the linear data
         self.gso_size = 0
         self.gso_segs = 0
         self.gso_type = 0
+
+    @property
+    def nr_frags(self):
+        return len(self.frags)
 
 
 class SkBuff:
@@ -91,6 +140,7 @@ class SkBuff:
         "pkt_type", "mac_header", "network_header", "transport_header",
         "mac_len", "hash", "l4_hash", "ip_summed", "priority", "mark",
         "queue_mapping", "tstamp", "cb", "trace", "freed", "destructor",
+        "csum_start", "csum_offset",
     )
 
     def __init__(self, buf, shinfo=None):
@@ -125,6 +175,8 @@ class SkBuff:
         self.trace = None        # a TraceCtx when this packet is being traced
         self.freed = False
         self.destructor = None
+        self.csum_start = 0      # CHECKSUM_PARTIAL: offset in buf where summing starts
+        self.csum_offset = 0     # ... and where, from there, the result goes
 
     def __repr__(self):
         return "<SkBuff len=%d data=%d tail=%d end=%d dev=%s>" % (
@@ -133,10 +185,13 @@ class SkBuff:
 
     # Convenience views (no copies until a caller asks for bytes).
     def payload(self):
-        """The bytes between data and tail (a copy: use at the I/O boundary)."""
-        return bytes(self.buf[self.data:self.tail])
+        """All len bytes from data on, frags included (a copy: use at the I/O boundary)."""
+        if not self.data_len:
+            return bytes(self.buf[self.data:self.tail])
+        return skb_copy_bits(self, 0, self.len)
 
     def view(self):
+        """The linear part (data..tail) as a view."""
         return memoryview(self.buf)[self.data:self.tail]
 
 
@@ -219,16 +274,238 @@ def skb_pull(skb, length):
     return __skb_pull(skb, length)
 
 
+def skb_headlen(skb):
+    """Bytes in the linear part (Linux: skb->len - skb->data_len)."""
+    return skb.len - skb.data_len
+
+
+def skb_is_nonlinear(skb):
+    return skb.data_len != 0
+
+
+def skb_pagelen(skb):
+    """The linear part plus every frag."""
+    n = skb.tail - skb.data
+    for f in skb.shinfo.frags:
+        n += f.size
+    return n
+
+
+def skb_is_gso(skb):
+    return skb.shinfo.gso_size != 0
+
+
+def skb_fill_page_desc(skb, i, page, off, size):
+    """Set frag i (appending when i == nr_frags); no length accounting."""
+    frags = skb.shinfo.frags
+    frag = SkbFrag(page, off, size)
+    if i == len(frags):
+        frags.append(frag)
+    else:
+        frags[i] = frag
+
+
+def skb_add_rx_frag(skb, i, page, off, size, truesize):
+    """A driver adds received data held in a page: frag i plus the lengths."""
+    skb_fill_page_desc(skb, i, page, off, size)
+    skb.len += size
+    skb.data_len += size
+    skb.truesize += truesize
+
+
 def pskb_may_pull(skb, length):
-    """True if length bytes are available in the linear part."""
-    return length <= skb.len - skb.data_len
+    """Make sure length bytes from data on are linear; False if skb is shorter.
+
+    Linux: pskb_may_pull -> __pskb_pull_tail copies them out of the frags.
+    """
+    if length <= skb.len - skb.data_len:
+        return True
+    if length > skb.len:
+        return False
+    return __pskb_pull_tail(skb, length - (skb.len - skb.data_len)) is not None
+
+
+def __pskb_pull_tail(skb, delta):
+    """Move delta bytes from the frags to the end of the linear part; new tail or None."""
+    if delta > skb.data_len:
+        return None
+    eat = skb.tail + delta - skb.end
+    if eat > 0 or skb_cloned(skb):
+        pskb_expand_head(skb, 0, eat + 128 if eat > 0 else 0)
+    buf = skb.buf
+    tail = skb.tail
+    frags = skb.shinfo.frags
+    left = delta
+    k = 0
+    while left:
+        f = frags[k]
+        n = min(left, f.size)
+        buf[tail:tail + n] = memoryview(f.page)[f.offset:f.offset + n]
+        tail += n
+        left -= n
+        if n == f.size:
+            k += 1                  # wholly consumed: put_page
+        else:
+            # partly consumed: the frag shrinks from the front (a private copy
+            # of the descriptor: clones share the list only until expand_head)
+            frags[k] = SkbFrag(f.page, f.offset + n, f.size - n)
+    del frags[:k]
+    skb.tail = tail
+    skb.data_len -= delta
+    return tail
+
+
+def pskb_expand_head(skb, nhead, ntail):
+    """Give skb a private head with nhead more headroom and ntail more tailroom.
+
+    The frag descriptors are copied (their pages shared, as skb_frag_ref does);
+    the old head loses one reference (dataref).
+    """
+    old = skb.shinfo
+    buf = bytearray(nhead) + skb.buf[:skb.tail]
+    if skb.end - skb.tail + ntail:
+        buf += bytes(skb.end - skb.tail + ntail)
+    new = SkbSharedInfo()
+    new.frags = [SkbFrag(f.page, f.offset, f.size) for f in old.frags]
+    new.gso_size = old.gso_size
+    new.gso_segs = old.gso_segs
+    new.gso_type = old.gso_type
+    old.dataref -= 1
+    if old.dataref == 0:
+        old.frags = []
+    skb.shinfo = new
+    skb.buf = buf
+    skb.cloned = False
+    if skb.sk is None:           # truesize already charged to a socket stays as is
+        skb.truesize += nhead + ntail
+    if nhead:
+        skb.data += nhead
+        skb.tail += nhead
+        if skb.mac_header >= 0:
+            skb.mac_header += nhead
+        if skb.network_header >= 0:
+            skb.network_header += nhead
+        if skb.transport_header >= 0:
+            skb.transport_header += nhead
+        skb.csum_start += nhead
+    skb.end = len(buf)
+    return 0
+
+
+def skb_linearize(skb):
+    """Pull every frag into the linear part (0, or -ENOMEM as in Linux)."""
+    if not skb.data_len:
+        return 0
+    return 0 if __pskb_pull_tail(skb, skb.data_len) is not None else -ENOMEM
+
+
+def skb_linearize_cow(skb):
+    """Linear and private (writable) data."""
+    if skb.data_len or skb_cloned(skb):
+        if skb_cloned(skb):
+            pskb_expand_head(skb, 0, 0)
+        return skb_linearize(skb)
+    return 0
+
+
+def pskb_trim(skb, length):
+    """Cut to length bytes, frags included (___pskb_trim)."""
+    if length >= skb.len:
+        return 0
+    if not skb.data_len:
+        skb.len = length
+        skb.tail = skb.data + length
+        return 0
+    if skb_cloned(skb):
+        pskb_expand_head(skb, 0, 0)
+    headlen = skb.len - skb.data_len
+    frags = skb.shinfo.frags
+    if length <= headlen:
+        frags.clear()
+        skb.tail = skb.data + length
+        skb.len = length
+        skb.data_len = 0
+        return 0
+    offset = headlen
+    for k, f in enumerate(frags):
+        end = offset + f.size
+        if end >= length:
+            frags[k] = SkbFrag(f.page, f.offset, length - offset)
+            del frags[k + 1:]
+            break
+        offset = end
+    skb.len = length
+    skb.data_len = length - headlen
+    return 0
 
 
 def skb_trim(skb, length):
-    """Cut the data to length bytes (drop trailing padding)."""
+    """Cut the data to length bytes (drop trailing padding); frag-aware."""
     if skb.len > length:
+        if skb.data_len:
+            pskb_trim(skb, length)
+            return
         skb.len = length
         skb.tail = skb.data + length
+
+
+def skb_copy_bits(skb, offset, length, to=None, to_off=0):
+    """Copy length bytes starting offset bytes after data (linear part, then frags).
+
+    Returns the bytes, or with ``to`` (a bytearray) writes them at to_off and
+    returns 0. A negative offset reaches into the headroom, as in Linux;
+    -EFAULT when the range is outside the packet.
+    """
+    if offset > skb.len - length or length < 0 or skb.data + offset < 0:
+        return -EFAULT
+    start = skb.data + offset
+    lin_end = skb.tail
+    if start + length <= lin_end:
+        if to is None:
+            return bytes(skb.buf[start:start + length])
+        to[to_off:to_off + length] = memoryview(skb.buf)[start:start + length]
+        return 0
+    out = bytearray() if to is None else None
+    pos = to_off
+    if start < lin_end:
+        piece = memoryview(skb.buf)[start:lin_end]
+        if out is not None:
+            out += piece
+        else:
+            to[pos:pos + len(piece)] = piece
+            pos += len(piece)
+        length -= lin_end - start
+        skip = 0
+    else:
+        skip = start - lin_end
+    for f in skb.shinfo.frags:
+        if not length:
+            break
+        if skip >= f.size:
+            skip -= f.size
+            continue
+        n = min(f.size - skip, length)
+        piece = memoryview(f.page)[f.offset + skip:f.offset + skip + n]
+        if out is not None:
+            out += piece
+        else:
+            to[pos:pos + n] = piece
+            pos += n
+        length -= n
+        skip = 0
+    if length:
+        return -EFAULT
+    return bytes(out) if out is not None else 0
+
+
+def skb_header_pointer(skb, offset, length):
+    """(buf, off) where length bytes at data+offset can be read; copied out of frags if needed."""
+    if offset + length <= skb.len - skb.data_len:
+        return skb.buf, skb.data + offset
+    data = skb_copy_bits(skb, offset, length)
+    if isinstance(data, int):
+        return None, 0
+    return data, 0
 
 
 def skb_reset_mac_header(skb):
@@ -264,14 +541,24 @@ def skb_cloned(skb):
     return skb.cloned and skb.shinfo.dataref != 1
 
 
+_HEADER_FIELDS = ("dev", "skb_iif", "sk", "dst", "protocol", "pkt_type",
+                  "mac_header", "network_header", "transport_header", "mac_len",
+                  "hash", "l4_hash", "ip_summed", "priority", "mark",
+                  "queue_mapping", "tstamp", "cb", "trace", "csum_start", "csum_offset")
+
+
 def _copy_header(new, old):
     """__copy_skb_header: everything but the buffer pointers."""
-    for name in ("dev", "skb_iif", "sk", "dst", "protocol", "pkt_type",
-                 "mac_header", "network_header", "transport_header", "mac_len",
-                 "hash", "l4_hash", "ip_summed", "priority", "mark",
-                 "queue_mapping", "tstamp", "cb", "trace"):
+    for name in _HEADER_FIELDS:
         setattr(new, name, getattr(old, name))
     new.sk = None  # a clone is not charged to the socket
+
+
+def _copy_gso(new, old):
+    """skb_copy_header's GSO part."""
+    new.gso_size = old.gso_size
+    new.gso_segs = old.gso_segs
+    new.gso_type = old.gso_type
 
 
 def skb_clone(skb):
@@ -296,22 +583,44 @@ def skb_clone(skb):
 
 
 def skb_copy(skb, headroom=None):
-    """A private copy of skb, headers and data (new buffer, same offsets)."""
-    buf = bytearray(skb.buf)
+    """A private, linear copy: headroom, linear data and every frag in one new buffer.
+
+    Header offsets stay the same (the frags land after the old tail).
+    """
+    if not skb.data_len:
+        buf = bytearray(skb.buf)
+    else:
+        buf = bytearray(skb.buf[:skb.tail])
+        for f in skb.shinfo.frags:
+            buf += memoryview(f.page)[f.offset:f.offset + f.size]
+        buf += bytes(skb.end - skb.tail)
     n = SkBuff(buf)
-    n.data, n.tail, n.end, n.len = skb.data, skb.tail, skb.end, skb.len
+    n.data, n.len = skb.data, skb.len
+    n.tail = skb.data + skb.len
+    n.end = len(buf)
     _copy_header(n, skb)
-    n.shinfo.gso_size = skb.shinfo.gso_size
-    n.shinfo.gso_segs = skb.shinfo.gso_segs
-    n.shinfo.gso_type = skb.shinfo.gso_type
+    _copy_gso(n.shinfo, skb.shinfo)
     return n
 
 
-pskb_copy = skb_copy  # no paged fragments yet: a full copy is what pskb_copy gives
+def pskb_copy(skb):
+    """Copy the header (linear part) and share the frags' pages (skb_frag_ref)."""
+    n = SkBuff(bytearray(skb.buf[:skb.end]))
+    n.data, n.tail, n.len, n.data_len = skb.data, skb.tail, skb.len, skb.data_len
+    n.truesize = skb.truesize
+    _copy_header(n, skb)
+    sh = n.shinfo
+    sh.frags = [SkbFrag(f.page, f.offset, f.size) for f in skb.shinfo.frags]
+    _copy_gso(sh, skb.shinfo)
+    return n
 
 
 def _release_data(skb):
-    skb.shinfo.dataref -= 1
+    """skb_release_data: drop our reference; the last one frees head and pages."""
+    sh = skb.shinfo
+    sh.dataref -= 1
+    if sh.dataref == 0:
+        sh.frags = []            # put_page on every frag
     skb.buf = None
 
 
@@ -325,31 +634,51 @@ def skb_unshare(skb):
 
 
 def skb_cow(skb, headroom):
-    """Make skb's data private and give it at least headroom bytes before data."""
+    """Make skb's head private and give it at least headroom bytes before data.
+
+    Linux: __skb_cow -> pskb_expand_head (the frags' pages stay shared).
+    """
     if not skb_cloned(skb) and skb.data - skb.head >= headroom:
-        return
+        return 0
     extra = max(0, headroom - (skb.data - skb.head))
-    buf = bytearray(extra) + skb.buf
-    old = skb.shinfo
-    old.dataref -= 1
-    # pskb_expand_head copies skb_shared_info into the new head: GSO state stays.
-    skb.shinfo = SkbSharedInfo()
-    skb.shinfo.gso_size = old.gso_size
-    skb.shinfo.gso_segs = old.gso_segs
-    skb.shinfo.gso_type = old.gso_type
-    skb.buf = buf
-    skb.cloned = False
-    skb.data += extra
-    skb.tail += extra
-    skb.end += extra
-    for name in ("mac_header", "network_header", "transport_header"):
-        v = getattr(skb, name)
-        if v >= 0:
-            setattr(skb, name, v + extra)
+    return pskb_expand_head(skb, extra, 0)
 
 
-def skb_linearize(skb):
-    """All data in one buffer already (no frags yet): nothing to do."""
+def skb_cow_head(skb, headroom):
+    return skb_cow(skb, headroom)
+
+
+def skb_csum_unnecessary(skb):
+    """The stack need not verify the L4 checksum (verified, or not computed yet)."""
+    s = skb.ip_summed
+    return s == CHECKSUM_UNNECESSARY or s == CHECKSUM_PARTIAL
+
+
+def skb_checksum_help(skb):
+    """Complete a CHECKSUM_PARTIAL checksum in software (no offload below us).
+
+    The field at csum_start + csum_offset holds the pseudo-header sum; the
+    ones' complement sum from csum_start to the end, folded, replaces it.
+    """
+    from ..hdr.checksum import csum_partial
+    if skb.ip_summed != CHECKSUM_PARTIAL:
+        return 0
+    if skb.data_len and skb_linearize(skb):
+        return -ENOMEM
+    if skb_cloned(skb):
+        pskb_expand_head(skb, 0, 0)
+    buf = skb.buf
+    start = skb.csum_start
+    where = start + skb.csum_offset
+    end = skb.data + skb.len
+    if start < skb.data or where + 2 > end:
+        return -EFAULT
+    c = ~csum_partial(buf, start, end) & 0xFFFF
+    if c == 0:
+        c = 0xFFFF               # CSUM_MANGLED_0
+    buf[where] = c >> 8
+    buf[where + 1] = c & 0xFF
+    skb.ip_summed = CHECKSUM_NONE
     return 0
 
 

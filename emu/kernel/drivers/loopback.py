@@ -3,7 +3,7 @@
 Linux: drivers/net/loopback.c
 """
 from ..core.dev import netif_rx
-from ..core.netdevice import IFF_LOOPBACK, NETDEV_TX_OK, NetDevice, NetDeviceOps
+from ..core.netdevice import IFF_LOOPBACK, IFF_NO_QUEUE, NETDEV_TX_OK, NetDevice, NetDeviceOps
 from ..core.skbuff import CHECKSUM_UNNECESSARY, skb_cow
 from ..ethernet.eth import eth_header_ops, eth_type_trans
 from ..hdr.if_arp import ARPHRD_LOOPBACK
@@ -39,5 +39,6 @@ def loopback_setup():
     dev.hard_header_len = 14
     dev.dev_addr = dev.perm_addr = b"\x00" * 6
     dev.flags = IFF_LOOPBACK
+    dev.priv_flags |= IFF_NO_QUEUE      # noqueue
     dev.netdev_ops = loopback_ops
     return dev

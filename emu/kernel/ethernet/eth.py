@@ -1,6 +1,8 @@
 """Ethernet: the link-layer header and receive classification.
 
-Linux: net/ethernet/eth.c; IEEE 802.3.
+Linux: net/ethernet/eth.c (eth_type_trans, eth_header, eth_gro_receive,
+eth_gro_complete), include/linux/etherdevice.h (compare_ether_header);
+IEEE 802.3.
 """
 import hashlib
 
@@ -79,3 +81,51 @@ def dev_set_promiscuity(dev, on):
         dev.flags |= IFF_PROMISC
     else:
         dev.flags &= ~IFF_PROMISC
+
+
+# ---------------------------------------------------------------- GRO
+
+ETH_P_TEB = 0x6558       # Transparent Ethernet Bridging: an inner Ethernet frame (tunnels)
+
+
+def compare_ether_header(buf_a, off_a, buf_b, off_b):
+    """Non-zero when two 14-byte Ethernet headers differ (destination, source, type)."""
+    return buf_a[off_a:off_a + ETH_HLEN] != buf_b[off_b:off_b + ETH_HLEN]
+
+
+def eth_gro_receive(head, skb):
+    """gro_receive for an inner Ethernet header (ETH_P_TEB, below a tunnel).
+
+    Held packets whose inner Ethernet header differs are other flows; the
+    packet goes on to the gro_receive of its inner EtherType.
+    """
+    cb = skb.cb
+    off_eth = cb.data_offset
+    start = skb.data + off_eth
+    pp = None
+    flush = 1
+    if skb.tail - start >= ETH_HLEN:
+        flush = 0
+        buf = skb.buf
+        for p in head:
+            pcb = p.cb
+            if pcb.same_flow and compare_ether_header(buf, start, p.buf, p.data + off_eth):
+                pcb.same_flow = 0
+        etype = (buf[start + 12] << 8) | buf[start + 13]
+        ptype = skb.dev.net.proto["offload_base"].get(etype)
+        if ptype is None or ptype.gro_receive is None:
+            flush = 1
+        else:
+            cb.data_offset = off_eth + ETH_HLEN
+            pp = ptype.gro_receive(head, skb)
+    cb.flush |= flush
+    return pp
+
+
+def eth_gro_complete(skb, nhoff):
+    buf = skb.buf
+    eh = skb.data + nhoff
+    ptype = skb.dev.net.proto["offload_base"].get((buf[eh + 12] << 8) | buf[eh + 13])
+    if ptype is None or ptype.gro_complete is None:
+        return -38                                   # -ENOSYS
+    return ptype.gro_complete(skb, nhoff + ETH_HLEN)

@@ -13,6 +13,9 @@ VIRTIO_NET_HDR_F_DATA_VALID = 2   # checksum verified by the sender (CHECKSUM_UN
 VIRTIO_NET_HDR_GSO_NONE = 0
 VIRTIO_NET_HDR_GSO_TCPV4 = 1
 VIRTIO_NET_HDR_GSO_UDP = 3
+VIRTIO_NET_HDR_GSO_TCPV6 = 4
+VIRTIO_NET_HDR_GSO_UDP_L4 = 5
+VIRTIO_NET_HDR_GSO_ECN = 0x80
 
 emu_wire_hdr = struct.Struct("!BBHIQ")
 EMU_WIRE_HDR_LEN = emu_wire_hdr.size    # 16
