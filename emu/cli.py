@@ -15,7 +15,6 @@ import time
 
 import psutil
 
-from . import orchestrator
 from .orchestrator import Lab, LabError, find_lab, list_labs, stop_lab
 from .topology import TopologyError, load_topology
 

@@ -2,7 +2,6 @@
 the kernel functions of every node it crosses, stitched by the trace id the
 wire header carries."""
 import argparse
-import signal
 import threading
 import time
 

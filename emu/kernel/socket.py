@@ -14,8 +14,7 @@ import socket as _pysocket
 
 from .core.dev import KernelError
 from .core.sock import (
-    EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, MSG_DONTWAIT, SOCK_MIN_RCVBUF,
-    SOCK_MIN_SNDBUF, Socket,
+    EPOLLERR, EPOLLHUP, MSG_DONTWAIT, SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF, Socket,
 )
 from .hdr.ip import inet_aton
 from .ipv4.af_inet import AF_INET, inet_create

@@ -14,10 +14,9 @@ from collections import deque
 from ..core.dev import KernelError
 from ..core.sock import (
     EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLRDNORM, EPOLLWRNORM,
-    MSG_DONTWAIT, MSG_PEEK, MSG_WAITALL, RCV_SHUTDOWN, SEND_SHUTDOWN, sk_data_ready,
+    MSG_DONTWAIT, MSG_PEEK, MSG_WAITALL, RCV_SHUTDOWN, SEND_SHUTDOWN,
 )
 from ..core.skbuff import consume_skb
-from ..core.timer import TimerList
 
 # include/net/tcp_states.h
 TCP_ESTABLISHED = 1
@@ -343,7 +342,6 @@ def tcp_send_mss(sk):
 def tcp_sendmsg(sk, data, flags, addr):
     """Copy data into the write queue (as much as the send buffer takes) and push."""
     from ..socket import SyscallBlock
-    tp = sk.proto_data
     view = memoryview(bytes(data))
     sent = [0]
 

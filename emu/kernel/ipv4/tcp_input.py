@@ -9,19 +9,20 @@ import struct
 from ..core.skbuff import consume_skb, kfree_skb
 from ..core.sock import EPOLLIN, EPOLLOUT, RCV_SHUTDOWN, SEND_SHUTDOWN, sk_data_ready, sk_error_report
 from .tcp import (
-    TCP_CA_Disorder, TCP_CA_Loss, TCP_CA_Open, TCP_CA_Recovery, TCP_CLOSE, TCP_CLOSE_WAIT,
-    TCP_CLOSING, TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2, TCP_LAST_ACK, TCP_LISTEN,
-    TCP_MAX_QUICKACKS, TCP_MSS_DEFAULT, TCP_PAWS_24DAYS, TCP_RTO_MAX, TCP_RTO_MIN,
-    TCP_SYN_RECV, TCP_SYN_SENT, TCP_TIME_WAIT, TCPCB_LOST, TCPCB_SACKED_ACKED,
-    TCPCB_SACKED_RETRANS, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_RST, TCPHDR_SYN,
-    TCPHDR_URG, TCPOPT_EOL, TCPOPT_MSS, TCPOPT_NOP, TCPOPT_SACK, TCPOPT_SACK_PERM,
-    TCPOPT_TIMESTAMP, TCPOPT_WINDOW, after, before, seq_add, seq_sub, tcp_done, tcp_set_state,
-    tcp_sysctl,
+    TCP_CA_Open, TCP_CLOSE, TCP_CLOSE_WAIT, TCP_CLOSING, TCP_ESTABLISHED, TCP_FIN_WAIT1,
+    TCP_FIN_WAIT2, TCP_LAST_ACK, TCP_MAX_QUICKACKS, TCP_MSS_DEFAULT, TCP_PAWS_24DAYS, TCP_RTO_MAX,
+    TCP_RTO_MIN, TCP_SYN_RECV, TCP_SYN_SENT, TCP_TIME_WAIT, TCPCB_LOST,
+    TCPCB_SACKED_ACKED, TCPCB_SACKED_RETRANS, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_RST,
+    TCPHDR_SYN, TCPOPT_EOL, TCPOPT_MSS, TCPOPT_NOP, TCPOPT_SACK, TCPOPT_SACK_PERM,
+    TCPOPT_TIMESTAMP, TCPOPT_WINDOW, after, before, seq_add, seq_sub,
+    tcp_done, tcp_set_state, tcp_sysctl,
 )
 from .tcp_output import (
-    tcp_current_mss, tcp_push_pending_frames, tcp_receive_window, tcp_retransmit_skb,
-    tcp_send_ack, tcp_send_delayed_ack, tcp_skb_pcount, tcp_sync_mss, tcp_time_stamp,
-    tcp_packets_in_flight,
+    tcp_current_mss, tcp_push_pending_frames, tcp_receive_window, tcp_send_ack,
+    tcp_send_delayed_ack, tcp_skb_pcount, tcp_sync_mss, tcp_time_stamp,
+)
+from .tcp_recovery import (
+    tcp_fastretrans_alert, tcp_sacktag_write_queue,
 )
 from .tcp_timer import (
     ICSK_TIME_PROBE0, inet_csk_clear_xmit_timer, tcp_rearm_rto, tcp_set_keepalive,
@@ -359,32 +360,6 @@ def tcp_ack_update_window(sk, cb, ack):
     return flag
 
 
-def tcp_sacktag_write_queue(sk, blocks):
-    """Mark what the peer's SACK blocks cover (RFC 2018); returns newly sacked count."""
-    tp = sk.proto_data
-    newly = 0
-    mss = tcp_current_mss(sk)
-    for start, end in blocks:
-        if not after(end, tp.snd_una) or after(end, tp.snd_nxt) or not before(start, end):
-            continue                       # D-SACK or bogus: ignore
-        for skb in tp.rtx_queue:
-            cb = skb.cb
-            if cb.sacked & TCPCB_SACKED_ACKED:
-                continue
-            if not before(cb.seq, start) and not after(cb.end_seq, end):
-                pcount = tcp_skb_pcount(skb, mss)
-                cb.sacked |= TCPCB_SACKED_ACKED
-                tp.sacked_out += pcount
-                newly += pcount
-                if cb.sacked & TCPCB_SACKED_RETRANS:
-                    cb.sacked &= ~TCPCB_SACKED_RETRANS
-                    tp.retrans_out -= pcount
-                if cb.sacked & TCPCB_LOST:
-                    cb.sacked &= ~TCPCB_LOST
-                    tp.lost_out -= pcount
-    return newly
-
-
 def tcp_clean_rtx_queue(sk, ack, cb_in, opt):
     """Free what ack covers; take an RTT sample (Karn's rule); count what was acked."""
     tp = sk.proto_data
@@ -436,110 +411,6 @@ def tcp_clean_rtx_queue(sk, ack, cb_in, opt):
     if acked_pcount:
         tp.delivered += acked_pcount
     return flag, acked_pcount
-
-
-def tcp_enter_recovery(sk):
-    """Fast retransmit (RFC 5681 3.2): ssthresh down, retransmit the first hole."""
-    tp = sk.proto_data
-    net = sk.net
-    net.mib["TcpExt"]["TCPSackRecovery" if tp.sack_ok else "TCPRenoRecovery"] += 1
-    tp.prior_ssthresh = tp.snd_ssthresh
-    tp.prior_cwnd = tp.snd_cwnd
-    tp.undo_marker = tp.snd_una
-    tp.snd_ssthresh = tp.ca_ops.ssthresh(sk)
-    tp.high_seq = tp.snd_nxt
-    tp.ca_state = TCP_CA_Recovery
-    if tp.ca_ops.set_state is not None:
-        tp.ca_ops.set_state(sk, TCP_CA_Recovery)
-    # Emulation note: Linux reduces cwnd with PRR (RFC 6937); emu sets it to
-    # ssthresh and lets the SACKed/dup-acked segments leave the pipe.
-    tp.snd_cwnd = max(tp.snd_ssthresh, 2)
-    net.mib["TcpExt"]["TCPFastRetrans"] += 1
-    head = tp.rtx_queue[0] if tp.rtx_queue else None
-    if head is not None and not head.cb.sacked & (TCPCB_SACKED_ACKED | TCPCB_SACKED_RETRANS):
-        head.cb.sacked |= TCPCB_LOST
-        tp.lost_out += 1
-        tcp_retransmit_skb(sk, head)
-
-
-def tcp_mark_sack_holes_lost(sk):
-    """RFC 6675 IsLost: a segment with 3 (reordering) SACKed segments above it is lost."""
-    tp = sk.proto_data
-    mss = tcp_current_mss(sk)
-    sacked_above = 0
-    for skb in reversed(tp.rtx_queue):
-        cb = skb.cb
-        if cb.sacked & TCPCB_SACKED_ACKED:
-            sacked_above += 1
-            continue
-        if sacked_above >= tp.reordering and not cb.sacked & (TCPCB_LOST | TCPCB_SACKED_RETRANS):
-            cb.sacked |= TCPCB_LOST
-            tp.lost_out += tcp_skb_pcount(skb, mss)
-
-
-def tcp_xmit_retransmit_queue(sk):
-    """Retransmit lost segments while cwnd allows (before any new data)."""
-    tp = sk.proto_data
-    for skb in list(tp.rtx_queue):
-        if tcp_packets_in_flight(tp) >= tp.snd_cwnd:
-            break
-        cb = skb.cb
-        if cb.sacked & TCPCB_LOST and not cb.sacked & (TCPCB_SACKED_RETRANS | TCPCB_SACKED_ACKED):
-            tcp_retransmit_skb(sk, skb)
-
-
-def tcp_fastretrans_alert(sk, flag, is_dupack, acked):
-    """The loss-recovery state machine (tcp_fastretrans_alert, simplified)."""
-    tp = sk.proto_data
-    if tp.ca_state == TCP_CA_Open and tp.sacked_out:
-        tp.ca_state = TCP_CA_Disorder
-    if tp.ca_state in (TCP_CA_Open, TCP_CA_Disorder):
-        if is_dupack and not tp.sack_ok:
-            tp.sacked_out += 1            # NewReno counts dupacks as sacked (tcp_add_reno_sack)
-            tp.dupacks += 1
-        elif is_dupack:
-            tp.dupacks += 1
-        if (tp.sack_ok and tp.sacked_out >= tp.reordering) or \
-                (not tp.sack_ok and tp.dupacks >= tp.reordering):
-            tcp_enter_recovery(sk)
-            if tp.sack_ok:
-                tcp_mark_sack_holes_lost(sk)
-            tcp_xmit_retransmit_queue(sk)
-        elif tp.ca_state == TCP_CA_Disorder and not tp.sacked_out:
-            tp.ca_state = TCP_CA_Open
-        return
-    if tp.ca_state == TCP_CA_Recovery:
-        if not before(tp.snd_una, tp.high_seq):
-            # Full ACK: recovery is over (RFC 6582 3.2 step 3).
-            tp.snd_cwnd = max(tp.snd_ssthresh, 2)
-            tp.ca_state = TCP_CA_Open
-            tp.dupacks = 0
-            if not tp.sack_ok:
-                tp.sacked_out = 0
-            if tp.ca_ops.set_state is not None:
-                tp.ca_ops.set_state(sk, TCP_CA_Open)
-            return
-        if flag & FLAG_SND_UNA_ADVANCED:
-            # Partial ACK (RFC 6582 3.2 step 5): the next hole is lost too.
-            if not tp.sack_ok:
-                tp.sacked_out = max(0, tp.sacked_out - acked)
-            head = tp.rtx_queue[0] if tp.rtx_queue else None
-            if head is not None and not head.cb.sacked & (TCPCB_SACKED_RETRANS | TCPCB_LOST):
-                head.cb.sacked |= TCPCB_LOST
-                tp.lost_out += 1
-        elif is_dupack and not tp.sack_ok:
-            tp.sacked_out += 1
-        if tp.sack_ok:
-            tcp_mark_sack_holes_lost(sk)
-        tcp_xmit_retransmit_queue(sk)
-        return
-    if tp.ca_state == TCP_CA_Loss:
-        if not before(tp.snd_una, tp.high_seq):
-            tp.ca_state = TCP_CA_Open
-            if tp.ca_ops.set_state is not None:
-                tp.ca_ops.set_state(sk, TCP_CA_Open)
-            return
-        tcp_xmit_retransmit_queue(sk)
 
 
 def tcp_ack(sk, skb, opt):
@@ -699,7 +570,6 @@ def tcp_rcv_established(sk, skb, th_flags, opt):
     """ESTABLISHED: validate, take the ACK, queue the data, send what we can."""
     if skb.trace is not None:
         skb.trace.hit("tcp_rcv_established")
-    tp = sk.proto_data
     if not tcp_validate_incoming(sk, skb, th_flags, opt):
         return
     if th_flags & TCPHDR_ACK:
@@ -717,7 +587,7 @@ def tcp_rcv_established(sk, skb, th_flags, opt):
 def tcp_rcv_synsent_state_process(sk, skb, th_flags, opt):
     """SYN-SENT (RFC 9293 3.10.7.3): our SYN answered by SYN-ACK, RST or a crossing SYN."""
     from .tcp_ipv4 import tcp_v4_send_reset_for
-    from .tcp_output import tcp_alloc_skb, tcp_select_initial_window, tcp_transmit_skb
+    from .tcp_output import tcp_alloc_skb, tcp_transmit_skb
     tp = sk.proto_data
     net = sk.net
     cb = skb.cb

@@ -6,17 +6,17 @@ import errno
 import os
 
 from ..core.dev import KernelError
-from ..core.skbuff import CHECKSUM_UNNECESSARY, alloc_skb, consume_skb, kfree_skb, skb_reserve
+from ..core.skbuff import CHECKSUM_UNNECESSARY, alloc_skb, kfree_skb, skb_reserve
 from ..hdr.checksum import csum_partial, csum_tcpudp_nofold
 from ..hdr.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_TIME_EXCEEDED
 from ..hdr.ip import IPPROTO_TCP
 from .inet_connection_sock import inet_hash_connect, inet_lookup_listener
 from .ip_output import ip_build_header, ip_local_out
-from .route import RTN_BROADCAST, RTN_LOCAL, ip_route_output_flow, ip_route_output_key
+from .route import RTN_BROADCAST, ip_route_output_flow, ip_route_output_key
 from .tcp import (
-    MAX_TCP_HEADER, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN, TCP_NEW_SYN_RECV, TCP_SYN_RECV,
-    TCP_SYN_SENT, TCP_TIME_WAIT, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_RST, TCPHDR_SYN, TcpSkbCb,
-    seq_add, tcp_set_state, tcphdr,
+    MAX_TCP_HEADER, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN, TCP_NEW_SYN_RECV, TCP_SYN_SENT,
+    TCP_TIME_WAIT, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_RST, TCPHDR_SYN, TcpSkbCb, seq_add,
+    tcp_set_state, tcphdr,
 )
 from .tcp_input import tcp_parse_options, tcp_rcv_established, tcp_rcv_state_process
 from .tcp_output import tcp_connect, tcp_v4_send_check
@@ -179,7 +179,7 @@ def tcp_v4_send_raw(net, saddr, daddr, sport, dport, seq, ack, flags, window, op
 
 def tcp_v4_err(skb, icmp_type, code, inner, inner_l4):
     """ICMP about a segment we sent (tcp_v4_err): PMTU, or a soft/hard error."""
-    from .tcp_output import tcp_current_mss, tcp_sync_mss
+    from .tcp_output import tcp_sync_mss
     from .udp import ICMP_UNREACH_ERR, ip_rt_update_pmtu
     net = skb.dev.net if skb.dev is not None else None
     if net is None:

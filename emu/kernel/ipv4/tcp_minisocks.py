@@ -12,11 +12,10 @@ from ..core.skbuff import consume_skb, kfree_skb
 from ..core.sock import EPOLLIN, Sock, sk_data_ready
 from ..core.timer import TimerList
 from ..hdr.ip import IPPROTO_TCP
-from .inet_connection_sock import inet_ehash_insert, inet_unhash
+from .inet_connection_sock import inet_ehash_insert
 from .tcp import (
-    TCP_CLOSE, TCP_ESTABLISHED, TCP_FIN_WAIT2, TCP_MSS_DEFAULT, TCP_NEW_SYN_RECV,
-    TCP_TIME_WAIT, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_RST, TCPHDR_SYN, TcpSock, after, before,
-    seq_add, tcp_set_state, tcp_sysctl,
+    TCP_ESTABLISHED, TCP_FIN_WAIT2, TCP_MSS_DEFAULT, TCP_NEW_SYN_RECV, TCP_TIME_WAIT,
+    TCPHDR_ACK, TCPHDR_FIN, TCPHDR_RST, TCPHDR_SYN, after, seq_add, tcp_set_state, tcp_sysctl,
 )
 from .tcp_ipv4 import secure_tcp_seq, tcp_v4_do_rcv, tcp_v4_send_raw, tcp_v4_send_reset_for
 from .tcp_output import tcp_syn_options, tcp_time_stamp

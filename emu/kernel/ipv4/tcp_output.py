@@ -342,7 +342,6 @@ def tcp_nagle_test(tp, skb, mss, nonagle):
 
 def tcp_split(sk, skb, length):
     """Cut the first length bytes of a write-queue skb off into their own skb."""
-    tp = sk.proto_data
     rest = tcp_alloc_skb(skb.len - length)
     off = skb_put(rest, skb.len - length)
     rest.buf[off:rest.tail] = skb.buf[skb.data + length:skb.tail]

@@ -1,0 +1,145 @@
+"""TCP loss recovery: SACK scoreboard, fast retransmit and recovery.
+
+Linux: net/ipv4/tcp_input.c (tcp_sacktag_write_queue, tcp_fastretrans_alert,
+tcp_enter_recovery, tcp_xmit_retransmit_queue), net/ipv4/tcp_recovery.c;
+RFC 5681 3.2, RFC 6582 (NewReno), RFC 2018 and RFC 6675 (SACK).
+"""
+from .tcp import (
+    TCP_CA_Disorder, TCP_CA_Open, TCP_CA_Recovery, TCP_CA_Loss, TCPCB_LOST,
+    TCPCB_SACKED_ACKED, TCPCB_SACKED_RETRANS, after, before,
+)
+from .tcp_output import (
+    tcp_current_mss, tcp_packets_in_flight, tcp_retransmit_skb, tcp_skb_pcount,
+)
+
+FLAG_SND_UNA_ADVANCED = 0x400
+
+
+def tcp_sacktag_write_queue(sk, blocks):
+    """Mark what the peer's SACK blocks cover (RFC 2018); returns newly sacked count."""
+    tp = sk.proto_data
+    newly = 0
+    mss = tcp_current_mss(sk)
+    for start, end in blocks:
+        if not after(end, tp.snd_una) or after(end, tp.snd_nxt) or not before(start, end):
+            continue                       # D-SACK or bogus: ignore
+        for skb in tp.rtx_queue:
+            cb = skb.cb
+            if cb.sacked & TCPCB_SACKED_ACKED:
+                continue
+            if not before(cb.seq, start) and not after(cb.end_seq, end):
+                pcount = tcp_skb_pcount(skb, mss)
+                cb.sacked |= TCPCB_SACKED_ACKED
+                tp.sacked_out += pcount
+                newly += pcount
+                if cb.sacked & TCPCB_SACKED_RETRANS:
+                    cb.sacked &= ~TCPCB_SACKED_RETRANS
+                    tp.retrans_out -= pcount
+                if cb.sacked & TCPCB_LOST:
+                    cb.sacked &= ~TCPCB_LOST
+                    tp.lost_out -= pcount
+    return newly
+
+
+def tcp_enter_recovery(sk):
+    """Fast retransmit (RFC 5681 3.2): ssthresh down, retransmit the first hole."""
+    tp = sk.proto_data
+    net = sk.net
+    net.mib["TcpExt"]["TCPSackRecovery" if tp.sack_ok else "TCPRenoRecovery"] += 1
+    tp.prior_ssthresh = tp.snd_ssthresh
+    tp.prior_cwnd = tp.snd_cwnd
+    tp.undo_marker = tp.snd_una
+    tp.snd_ssthresh = tp.ca_ops.ssthresh(sk)
+    tp.high_seq = tp.snd_nxt
+    tp.ca_state = TCP_CA_Recovery
+    if tp.ca_ops.set_state is not None:
+        tp.ca_ops.set_state(sk, TCP_CA_Recovery)
+    # Emulation note: Linux reduces cwnd with PRR (RFC 6937); emu sets it to
+    # ssthresh and lets the SACKed/dup-acked segments leave the pipe.
+    tp.snd_cwnd = max(tp.snd_ssthresh, 2)
+    net.mib["TcpExt"]["TCPFastRetrans"] += 1
+    head = tp.rtx_queue[0] if tp.rtx_queue else None
+    if head is not None and not head.cb.sacked & (TCPCB_SACKED_ACKED | TCPCB_SACKED_RETRANS):
+        head.cb.sacked |= TCPCB_LOST
+        tp.lost_out += 1
+        tcp_retransmit_skb(sk, head)
+
+
+def tcp_mark_sack_holes_lost(sk):
+    """RFC 6675 IsLost: a segment with 3 (reordering) SACKed segments above it is lost."""
+    tp = sk.proto_data
+    mss = tcp_current_mss(sk)
+    sacked_above = 0
+    for skb in reversed(tp.rtx_queue):
+        cb = skb.cb
+        if cb.sacked & TCPCB_SACKED_ACKED:
+            sacked_above += 1
+            continue
+        if sacked_above >= tp.reordering and not cb.sacked & (TCPCB_LOST | TCPCB_SACKED_RETRANS):
+            cb.sacked |= TCPCB_LOST
+            tp.lost_out += tcp_skb_pcount(skb, mss)
+
+
+def tcp_xmit_retransmit_queue(sk):
+    """Retransmit lost segments while cwnd allows (before any new data)."""
+    tp = sk.proto_data
+    for skb in list(tp.rtx_queue):
+        if tcp_packets_in_flight(tp) >= tp.snd_cwnd:
+            break
+        cb = skb.cb
+        if cb.sacked & TCPCB_LOST and not cb.sacked & (TCPCB_SACKED_RETRANS | TCPCB_SACKED_ACKED):
+            tcp_retransmit_skb(sk, skb)
+
+
+def tcp_fastretrans_alert(sk, flag, is_dupack, acked):
+    """The loss-recovery state machine (tcp_fastretrans_alert, simplified)."""
+    tp = sk.proto_data
+    if tp.ca_state == TCP_CA_Open and tp.sacked_out:
+        tp.ca_state = TCP_CA_Disorder
+    if tp.ca_state in (TCP_CA_Open, TCP_CA_Disorder):
+        if is_dupack and not tp.sack_ok:
+            tp.sacked_out += 1            # NewReno counts dupacks as sacked (tcp_add_reno_sack)
+            tp.dupacks += 1
+        elif is_dupack:
+            tp.dupacks += 1
+        if (tp.sack_ok and tp.sacked_out >= tp.reordering) or \
+                (not tp.sack_ok and tp.dupacks >= tp.reordering):
+            tcp_enter_recovery(sk)
+            if tp.sack_ok:
+                tcp_mark_sack_holes_lost(sk)
+            tcp_xmit_retransmit_queue(sk)
+        elif tp.ca_state == TCP_CA_Disorder and not tp.sacked_out:
+            tp.ca_state = TCP_CA_Open
+        return
+    if tp.ca_state == TCP_CA_Recovery:
+        if not before(tp.snd_una, tp.high_seq):
+            # Full ACK: recovery is over (RFC 6582 3.2 step 3).
+            tp.snd_cwnd = max(tp.snd_ssthresh, 2)
+            tp.ca_state = TCP_CA_Open
+            tp.dupacks = 0
+            if not tp.sack_ok:
+                tp.sacked_out = 0
+            if tp.ca_ops.set_state is not None:
+                tp.ca_ops.set_state(sk, TCP_CA_Open)
+            return
+        if flag & FLAG_SND_UNA_ADVANCED:
+            # Partial ACK (RFC 6582 3.2 step 5): the next hole is lost too.
+            if not tp.sack_ok:
+                tp.sacked_out = max(0, tp.sacked_out - acked)
+            head = tp.rtx_queue[0] if tp.rtx_queue else None
+            if head is not None and not head.cb.sacked & (TCPCB_SACKED_RETRANS | TCPCB_LOST):
+                head.cb.sacked |= TCPCB_LOST
+                tp.lost_out += 1
+        elif is_dupack and not tp.sack_ok:
+            tp.sacked_out += 1
+        if tp.sack_ok:
+            tcp_mark_sack_holes_lost(sk)
+        tcp_xmit_retransmit_queue(sk)
+        return
+    if tp.ca_state == TCP_CA_Loss:
+        if not before(tp.snd_una, tp.high_seq):
+            tp.ca_state = TCP_CA_Open
+            if tp.ca_ops.set_state is not None:
+                tp.ca_ops.set_state(sk, TCP_CA_Open)
+            return
+        tcp_xmit_retransmit_queue(sk)
