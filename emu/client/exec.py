@@ -11,6 +11,7 @@ from .tools import ping as ping_tool
 from .tools import proc as proc_tool
 from .tools import ss as ss_tool
 from .tools import sysctl as sysctl_tool
+from .tools import tc as tc_tool
 from .tools import tcpdump as tcpdump_tool
 
 TOOLS = ("ping", "ip", "bridge", "ss", "nc", "tcpdump", "sysctl", "cat", "tc", "ethtool",
@@ -87,16 +88,10 @@ def run_command(st, node, argv, out=None):
         return _ctl_tool(sysctl_tool.main, args, info, out)
     if tool == "cat":
         return _ctl_tool(proc_tool.cat, args, info, out)
-    if tool in ("tc", "ethtool"):
-        try:
-            from .tools import tc as tc_tool
-        except ImportError:
-            tc_tool = None
-        fn = getattr(tc_tool, "main" if tool == "tc" else "ethtool_main", None) if tc_tool else None
-        if fn is None:
-            print("emu exec: %s: not available yet" % tool, file=sys.stderr)
-            return 127
-        return _ctl_tool(fn, args, info, out)
+    if tool == "tc":
+        return _ctl_tool(tc_tool.main, args, info, out)
+    if tool == "ethtool":
+        return _ctl_tool(tc_tool.ethtool_main, args, info, out)
     if tool == "nc":
         return nc_tool.main(args, info["sys"], resolve)
     if tool == "tcpdump":

@@ -67,6 +67,30 @@ def test_sysctl_and_proc_files(lab):
     assert out[0].startswith("Inter-|") and any(l.strip().startswith("eth0:") for l in out)
 
 
+def test_tc_and_ethtool(lab):
+    st, out = run(lab, "h1", "tc", "qdisc", "show", "dev", "eth0")
+    assert out == ["qdisc noqueue 0: dev eth0 root"]          # veth: noqueue, as in Linux
+    st, out = run(lab, "h1", "tc", "qdisc", "add", "dev", "eth0", "root", "pfifo", "limit", "50")
+    assert st == 0
+    st, out = run(lab, "h1", "tc", "-s", "qdisc", "show", "dev", "eth0")
+    assert re.match(r"^qdisc pfifo [0-9a-f]+: dev eth0 root limit 50$", out[0]), out
+    assert re.match(r"^ Sent \d+ bytes \d+ pkt \(dropped 0, overlimits 0 requeues 0\)$", out[1])
+    lab.node("h1").ping("h2", count=1)
+    st, out = run(lab, "h1", "tc", "-s", "qdisc", "show", "dev", "eth0")
+    assert not out[1].startswith(" Sent 0 bytes")                # the ping went through it
+    st, out = run(lab, "h1", "tc", "qdisc", "del", "dev", "eth0", "root")
+    st, out = run(lab, "h1", "tc", "qdisc", "show", "dev", "eth0")
+    assert out == ["qdisc noqueue 0: dev eth0 root"]
+    st, out = run(lab, "h1", "ethtool", "-i", "eth0")
+    assert out[0] == "driver: veth"
+    st, out = run(lab, "h1", "ethtool", "-S", "eth0")
+    assert out[0] == "NIC statistics:" and any(re.match(r"^     rx_queue_0_packets: \d+$", l) for l in out)
+    st, out = run(lab, "h1", "ethtool", "-k", "eth0")
+    assert "rx-gro: on" in out
+    st, out = run(lab, "h1", "ethtool", "-l", "eth0")
+    assert out[0] == "Channel parameters for eth0:"
+
+
 def test_ss_lists_listeners_connections_and_processes(lab):
     h1, h2 = lab.node("h1"), lab.node("h2")
     srv = h2.socket(2, 1)
