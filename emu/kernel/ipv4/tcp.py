@@ -302,8 +302,6 @@ def tcp_set_state(sk, state):
         mib["CurrEstab"] += 1
     elif old in (TCP_ESTABLISHED, TCP_CLOSE_WAIT) and state not in (TCP_ESTABLISHED, TCP_CLOSE_WAIT):
         mib["CurrEstab"] -= 1
-        if state == TCP_CLOSE:
-            mib["EstabResets"] += 0      # counted by the RST paths themselves
     sk.sk_state = state
     if state == TCP_CLOSE:
         from .inet_connection_sock import inet_unhash, inet_put_port

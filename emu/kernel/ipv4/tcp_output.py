@@ -501,7 +501,6 @@ def tcp_send_active_reset(sk):
     tp = sk.proto_data
     skb = tcp_alloc_skb()
     skb.cb = TcpSkbCb(tp.snd_nxt, tp.snd_nxt, TCPHDR_ACK | TCPHDR_RST)
-    sk.net.mib["TcpExt"]["TCPAbortOnClose"] += 0
     tcp_transmit_skb(sk, skb, clone_it=False)
 
 

@@ -135,7 +135,6 @@ def tcp_enter_loss(sk):
     tp.dupacks = 0
     if tp.ca_ops.set_state is not None:
         tp.ca_ops.set_state(sk, TCP_CA_Loss)
-    net.mib["TcpExt"]["TCPLossProbes"] += 0
 
 
 def tcp_retransmit_timer(sk):
