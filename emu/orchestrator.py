@@ -126,7 +126,9 @@ class Lab:
                            rx="ipc://%s/w%d%s" % (self.run_dir, link.index, mine),
                            tx="ipc://%s/w%d%s" % (self.run_dir, link.index, theirs),
                            mac=i.mac if i is not None else None,
-                           mtu=i.mtu if i is not None else None, peer=str(peer))
+                           mtu=i.mtu if i is not None else None, peer=str(peer),
+                           kind=link.type,
+                           queues=(i.queues or 1) if i is not None else 1)
         linked = {(e.node, e.ifname) for l in topo.links for e in (l.a, l.b)}
         for node in topo.nodes:
             if node.kind == "bridge":

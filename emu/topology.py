@@ -22,7 +22,8 @@ DEFAULT_MTU = 1500
 
 _TOP_KEYS = {"name", "nodes", "links"}
 _NODE_KEYS = {"kind", "cpus", "interfaces", "routes", "sysctls"}
-_IFACE_KEYS = {"address", "addresses", "mtu", "mac"}
+_IFACE_KEYS = {"address", "addresses", "mtu", "mac", "queues"}
+MAX_QUEUES = 64
 _ROUTE_KEYS = {"dst", "via", "dev", "metric"}
 _LINK_KEYS = {"endpoints", "type"}
 
@@ -73,6 +74,7 @@ class Interface:
     addresses: tuple[Address, ...]
     mtu: int = DEFAULT_MTU
     mac: str | None = None
+    queues: int | None = None     # RX/TX queue pairs of a `phys` link's NIC (default 1)
 
 
 @dataclass(frozen=True)
@@ -273,7 +275,11 @@ class _Parser:
         if not _is_int(mtu) or not 68 <= mtu <= 65535:
             self.fail(_iface_where(node, ifname, "mtu"), f"must be an int 68..65535, got {mtu!r}")
         mac = self.mac(node, ifname, data.get("mac"))
-        return Interface(name=ifname, addresses=addresses, mtu=mtu, mac=mac)
+        queues = data.get("queues")
+        if queues is not None and (not _is_int(queues) or not 1 <= queues <= MAX_QUEUES):
+            self.fail(_iface_where(node, ifname, "queues"),
+                      f"must be an integer 1..{MAX_QUEUES}, got {queues!r}")
+        return Interface(name=ifname, addresses=addresses, mtu=mtu, mac=mac, queues=queues)
 
     def address(self, node: str, ifname: str, field: str, value: object) -> Address:
         where = _iface_where(node, ifname, field)
@@ -337,7 +343,11 @@ class _Parser:
                     self.fail(label, f"interface {str(end)!r} is already used by {used[end]}")
                 used[end] = label
                 # An interface named only in links is created with no address.
-                nodes[end.node]["ifaces"].setdefault(end.ifname, Interface(end.ifname, ()))
+                iface = nodes[end.node]["ifaces"].setdefault(end.ifname, Interface(end.ifname, ()))
+                if iface.queues is not None and link.type != "phys":
+                    self.fail(f"{label} field 'type'",
+                              f"interface {str(end)!r} sets 'queues': that needs type: phys "
+                              f"(a veth has one queue)")
             links.append(link)
         return tuple(links)
 

@@ -451,3 +451,45 @@ def test_topology_is_frozen():
     with pytest.raises(AttributeError):
         topo.name = "x"
     assert isinstance(topo, Topology)
+
+
+# ---- phys links: queues ---------------------------------------------------
+
+
+def phys_base(queues_a=4, queues_b=None, ltype="phys"):
+    a = {"address": "10.0.0.1/24"}
+    if queues_a is not None:
+        a["queues"] = queues_a
+    b = {"address": "10.0.0.2/24"}
+    if queues_b is not None:
+        b["queues"] = queues_b
+    return {"nodes": {"h1": {"kind": "host", "cpus": 4, "interfaces": {"eth0": a}},
+                      "h2": {"kind": "host", "interfaces": {"eth0": b}}},
+            "links": [{"endpoints": ["h1:eth0", "h2:eth0"], "type": ltype}]}
+
+
+def test_phys_link_queues_parse():
+    topo = parse_topology(phys_base(4, 2))
+    assert topo.links[0].type == "phys"
+    assert topo.node("h1").interfaces[0].queues == 4
+    assert topo.node("h2").interfaces[0].queues == 2
+    topo = parse_topology(phys_base(None))
+    assert topo.node("h1").interfaces[0].queues is None       # the NIC's default (1)
+
+
+@pytest.mark.parametrize("q", [0, 65, "4", 2.0, True, -1])
+def test_phys_link_bad_queues(q):
+    error(phys_base(q), "node 'h1' interface 'eth0' field 'queues'", "1..64")
+
+
+def test_queues_need_a_phys_link():
+    error(phys_base(4, ltype="veth"), "link 0 [h1:eth0, h2:eth0] field 'type'",
+          "'h1:eth0' sets 'queues'", "type: phys")
+
+
+def test_phys_pair_topology_file():
+    from pathlib import Path
+    topo = load_topology(Path(__file__).parent.parent / "topologies" / "phys-pair.yaml")
+    assert [n.cpus for n in topo.nodes] == [4, 4]
+    assert topo.links[0].type == "phys"
+    assert [n.interfaces[0].queues for n in topo.nodes] == [4, 4]

@@ -4,8 +4,11 @@ Threads of a node process:
   cpuN      one per emulated CPU: sleeps until its softirqs are raised (the
             IPI is an Event), then runs do_softirq; cpu0 also runs timers.
   nic       the "hardware": reads every wire and delivers frames to the
-            device (veth_forward_skb -> netif_rx) on the CPU its IRQ is
-            affine to, in batches, then wakes that CPU once.
+            device: a veth gets veth_forward_skb -> netif_rx on its rx_cpu;
+            a wirenic (a `phys` link) gets wirenic_hw_rx (RSS into the
+            queue's RX ring) and wirenic_hw_irq (that queue's interrupt on the
+            CPU its IRQ is affine to: napi_schedule wakes that CPU, whose
+            NET_RX runs wirenic_poll). Batches, then one wake-up per CPU.
   user      the control and syscall endpoints (ZeroMQ ROUTER sockets).
 
 Emulation note: every entry into the kernel holds one lock (a big kernel
@@ -26,6 +29,9 @@ from ..kernel.core import rtnetlink
 from ..kernel.core.dev import KernelError, register_netdevice
 from ..kernel.core.napi import do_softirq
 from ..kernel.drivers.veth import veth_forward_skb
+from ..kernel.drivers.wirenic import (
+    wirenic_hw_irq, wirenic_hw_next_event, wirenic_hw_rx, wirenic_hw_tx, wirenic_register,
+)
 from ..kernel.init import start_kernel
 from ..kernel.socket import SYSCALLS, SyscallBlock, Task, task_exit
 from ..wire.zwire import WirePort, parse_batch
@@ -86,6 +92,8 @@ class NodeRuntime:
         self.ports = {}                  # ifname -> WirePort
         self.taps = {}                   # ifname -> TapPort (read by their own threads)
         self.dirty = []                  # ports with frames to flush
+        self.kicked = []                 # wirenics whose TX doorbell rang
+        self.nic_xon = threading.Event() # a paused wirenic has ring room again
         self.running = True
         self.ready_parks = deque()
         self.wake_fd = os.eventfd(0, os.EFD_NONBLOCK)
@@ -108,8 +116,23 @@ class NodeRuntime:
     def _mark_dirty(self, port):
         self.dirty.append(port)
 
+    def _kick(self, dev):
+        """wirenic's TX doorbell: its DMA engine runs when the kernel is left."""
+        if dev not in self.kicked:
+            self.kicked.append(dev)
+
+    def _xon(self, dev):
+        self.nic_xon.set()
+
     def kernel_exit(self):
-        """Leaving the kernel: flush batched frames, wake cpu0 for an earlier timer."""
+        """Leaving the kernel: NIC TX DMA, flush batched frames, wake cpu0 for a timer."""
+        kicked = self.kicked
+        if kicked:
+            now = time.monotonic()
+            while kicked:
+                dev = kicked.pop()
+                wirenic_hw_tx(dev, now)
+                wirenic_hw_irq(dev, now)      # TX completions interrupt
         dirty = self.dirty
         while dirty:
             dirty.pop().flush()
@@ -151,7 +174,19 @@ class NodeRuntime:
         by_sock = {}
         net = self.net
         while self.running:
-            for sock, _ in poller.poll(500):
+            timeout = 500
+            nics = [p.dev for p in self.ports.values()
+                    if p.dev is not None and p.dev.kind == "wirenic"]
+            if nics:
+                due = [t for t in (wirenic_hw_next_event(d) for d in nics) if t is not None]
+                if due:
+                    timeout = max(0, min(500, int((min(due) - time.monotonic()) * 1000) + 1))
+                    with self.lock:
+                        now = time.monotonic()
+                        for d in nics:
+                            wirenic_hw_irq(d, now)     # coalesced interrupts now due
+                        self.kernel_exit()
+            for sock, _ in poller.poll(timeout):
                 if sock is self.nic_notify_rx:
                     self.nic_notify_rx.recv()
                     for port in list(self.ports.values()):
@@ -196,6 +231,9 @@ class NodeRuntime:
         dev = port.dev
         if dev is None:
             return
+        if dev.kind == "wirenic":
+            self._nic_rx_wirenic(net, port, dev, msgs)
+            return
         cpu = dev.rx_cpu
         sd = net.cpus[cpu]
         high = max(net.sysctl["net.core.netdev_max_backlog"] - 1, 1)
@@ -226,6 +264,43 @@ class NodeRuntime:
             self.kernel_exit()
         finally:
             self.lock.release()
+
+    def _nic_rx_wirenic(self, net, port, dev, msgs):
+        """The NIC's receive side: RSS into RX rings, then the queues' interrupts.
+
+        With flow control (the default) a full ring pauses the wire: the NIC
+        thread waits for the driver's XON before offering the rest.
+        """
+        items = []
+        for msg in msgs:
+            port.rx_msgs += 1
+            if not port.carrier:
+                continue             # cable cut: frames vanish
+            for item in parse_batch(msg):
+                if item is None:
+                    port.rx_malformed += 1
+                    with self.lock:
+                        dev.stats.rx_errors += 1
+                        dev.stats.rx_frame_errors += 1
+                        net.drop_reasons["WIRE_MALFORMED"] += 1
+                    break
+                items.append(item)
+        i = 0
+        n = len(items)
+        while i < n and self.running:
+            self.nic_xon.clear()
+            with self.lock:
+                now = time.monotonic()
+                while i < n:
+                    flags, gso_type, gso_size, trace_id, frame = items[i]
+                    if wirenic_hw_rx(dev, frame, flags, gso_type, gso_size, trace_id,
+                                     now) == -2:
+                        break        # XOFF: the ring is full
+                    i += 1
+                wirenic_hw_irq(dev, now)
+                self.kernel_exit()
+            if i < n:
+                self.nic_xon.wait(0.05)
 
     # ------------------------------------------------------------- user thread
     def user_loop(self):
@@ -339,13 +414,31 @@ class NodeRuntime:
                     out[str(id(sock.sk))] = [pid, fd]
         return out
 
-    def wire_attach(self, ifname, rx, tx, mac=None, mtu=None, peer=""):
-        """Create a veth device whose peer is across the wire (rx/tx endpoints)."""
+    def wire_attach(self, ifname, rx, tx, mac=None, mtu=None, peer="", kind="veth", queues=1):
+        """Create the device at this end of a wire (rx/tx endpoints).
+
+        kind "veth": a veth whose peer is across the wire; kind "phys": a
+        wirenic with `queues` queue pairs (RX/TX rings, one IRQ each).
+        """
+        if kind not in ("veth", "phys"):
+            raise KernelError(22, "unknown wire kind %r" % kind)
         port = WirePort(self.ctx, rx, tx, on_dirty=self._mark_dirty)
         with self.lock:
             try:
-                rtnetlink.rtnl_newlink(self.net, ifname, "veth", mac=mac, mtu=mtu,
-                                       port=port, peer=peer)
+                if kind == "phys":
+                    from ..kernel.ethernet.eth import eth_hw_addr_derive
+                    from ..kernel.hdr.if_ether import mac_from_str
+                    mac_b = mac_from_str(mac) if mac else eth_hw_addr_derive(self.name, ifname)
+                    try:
+                        dev = wirenic_register(self.net, ifname, mac_b, port, peer,
+                                               int(queues), mtu)
+                    except OSError as e:
+                        raise KernelError(e.errno or 22, e.strerror or str(e))
+                    dev.priv.kick = self._kick
+                    dev.priv.xon = self._xon
+                else:
+                    rtnetlink.rtnl_newlink(self.net, ifname, "veth", mac=mac, mtu=mtu,
+                                           port=port, peer=peer)
             except Exception:
                 port.close()
                 raise

@@ -62,8 +62,11 @@ class PhysLab(InlineLab):
             if port.inbox:
                 busy = True
                 while port.inbox:
-                    frame, flags, gso_type, gso_size, tid = port.inbox.popleft()
-                    wirenic_hw_rx(dev, frame, flags, gso_type, gso_size, tid, net.clock())
+                    frame, flags, gso_type, gso_size, tid = port.inbox[0]
+                    if wirenic_hw_rx(dev, frame, flags, gso_type, gso_size, tid,
+                                     net.clock()) == -2:
+                        break                # paused: the rest waits on the wire
+                    port.inbox.popleft()
             if wirenic_hw_irq(dev, net.clock()):
                 busy = True
         # veth ports and softirqs as InlineLab does

@@ -57,8 +57,23 @@ def test_rss_picks_the_queue_through_the_indirection_table():
         TC["rss_set"](r.net, "eth0", equal=5)
 
 
-def test_a_full_rx_ring_drops_and_counts():
+def test_a_full_rx_ring_pauses_the_wire_or_drops():
     r = Rig(queues=1)
+    TC["ring_set"](r.net, "eth0", rx=8)
+    xon = []
+    r.dev.priv.xon = xon.append
+    frames = [udp_frame(MAC, "10.0.0.1", "10.0.0.2", 1, 2, b"x", ident=i) for i in range(10)]
+    assert [wirenic_hw_rx(r.dev, f) for f in frames] == [0] * 8 + [-2, -2]   # XOFF
+    st = TC["ethtool_stats"](r.net, "eth0")
+    assert st["tx_flow_control_xoff"] == 1 and st["rx_queue_0_drops"] == 0
+    wirenic_hw_irq(r.dev)
+    r.run()
+    assert xon == [r.dev] and len(r.got) == 8                   # XON after the poll
+    assert wirenic_hw_rx(r.dev, frames[8]) == 0
+    # ethtool -A eth0 rx off: a full ring drops.
+    assert TC["pause_set"](r.net, "eth0", rx=False)["rx"] is False
+    r = Rig(queues=1)
+    TC["pause_set"](r.net, "eth0", rx=False)
     TC["ring_set"](r.net, "eth0", rx=8)
     r.rx([udp_frame(MAC, "10.0.0.1", "10.0.0.2", 1, 2, b"x", ident=i) for i in range(20)], run=False)
     st = TC["ethtool_stats"](r.net, "eth0")

@@ -22,7 +22,8 @@ class EthtoolOps:
 
     __slots__ = ("get_drvinfo", "get_ethtool_stats", "get_channels", "get_ringparam",
                  "set_ringparam", "get_coalesce", "set_coalesce", "get_rxfh", "set_rxfh",
-                 "get_irq_affinity", "set_irq_affinity")
+                 "get_irq_affinity", "set_irq_affinity", "get_pauseparam",
+                 "set_pauseparam")
 
     def __init__(self, **methods):
         for name in self.__slots__:
@@ -98,6 +99,8 @@ def ethtool_show(net, dev):
             out["coalesce"] = ops.get_coalesce(d)
         if ops.get_rxfh is not None:
             out["rss"] = ops.get_rxfh(d)
+        if ops.get_pauseparam is not None:
+            out["pause"] = ops.get_pauseparam(d)
     return out
 
 
@@ -141,6 +144,13 @@ def ethtool_set_coalesce(net, dev, rx_usecs=None, rx_frames=None, tx_usecs=None,
     _call(_op(d, "set_coalesce"), d, rx_usecs=rx_usecs, rx_frames=rx_frames,
           tx_usecs=tx_usecs, tx_frames=tx_frames)
     return _op(d, "get_coalesce")(d)
+
+
+def ethtool_set_pauseparam(net, dev, rx=None, tx=None):
+    """ethtool -A DEV rx on|off tx on|off."""
+    d = _dev(net, dev)
+    _call(_op(d, "set_pauseparam"), d, rx=rx, tx=tx)
+    return _op(d, "get_pauseparam")(d)
 
 
 def ethtool_set_rxfh(net, dev, equal=None, indir=None, key=None):
@@ -207,5 +217,6 @@ ETHTOOL_OPS = {
     "ethtool_stats": ethtool_get_stats, "ethtool_show": ethtool_show,
     "features_set": ethtool_set_features, "ring_set": ethtool_set_ringparam,
     "coalesce_set": ethtool_set_coalesce, "rss_set": ethtool_set_rxfh,
+    "pause_set": ethtool_set_pauseparam,
     "queue_show": ethtool_queue_show, "queue_set": ethtool_queue_set,
 }

@@ -21,6 +21,12 @@ kernel lock, tests call it inline):
                     their descriptors complete (and interrupt, tx-usecs/tx-frames)
   wirenic_hw_next_event  when a coalesced interrupt is due
 
+With flow control on (ethtool -A: pause, the default, as on most NICs) a
+full RX ring does not drop: wirenic_hw_rx refuses the frame (-2, an XOFF
+PAUSE frame sent) and the wire holds it until the driver's poll empties the
+ring below half (XON: priv.xon, the runtime's hook, lets the NIC thread go
+on). With pause off a full ring drops.
+
 The driver half is the kernel's: the interrupt handler (wirenic_msix_clean_rings)
 runs on the CPU the vector's IRQ is affine to, masks the vector and calls
 napi_schedule; wirenic_poll (NET_RX) cleans the TX ring, builds skbs from
@@ -162,7 +168,8 @@ class WirenicPriv:
 
     __slots__ = ("port", "peer_name", "vectors", "rss_key", "rss_tables", "rss_indir",
                  "rx_usecs", "rx_frames", "tx_usecs", "tx_frames", "kick",
-                 "rx_malformed", "rx_oversize", "tx_carrier_drops")
+                 "rx_malformed", "rx_oversize", "tx_carrier_drops", "pause", "xoff",
+                 "xon", "tx_pause_frames")
 
     def __init__(self, port, peer_name):
         self.port = port
@@ -179,6 +186,10 @@ class WirenicPriv:
         self.rx_malformed = 0
         self.rx_oversize = 0
         self.tx_carrier_drops = 0
+        self.pause = True        # ethtool -A DEV rx on: flow control instead of drops
+        self.xoff = False        # a ring filled up: the wire is paused
+        self.xon = None          # runtime hook: xon(dev) when there is room again
+        self.tx_pause_frames = 0
 
 
 RSS_TABLES_MICROSOFT = toeplitz_tables(RSS_KEY_MICROSOFT)     # a constant, built at import
@@ -240,7 +251,9 @@ def wirenic_hw_rx(dev, frame, flags=0, gso_type=0, gso_size=0, trace_id=0, now=0
 
     The frame is untrusted: runts, oversized frames and GSO metadata (a phys
     link has none) are counted as errors and dropped by the "hardware".
-    Returns the queue index, or -1 when the frame was dropped.
+    Returns the queue index, -1 when the frame was dropped, or -2 when the
+    ring is full and flow control is on: the frame stays on the wire (the
+    caller offers it again after priv.xon).
     """
     priv = dev.priv
     n = len(frame)
@@ -264,6 +277,11 @@ def wirenic_hw_rx(dev, frame, flags=0, gso_type=0, gso_size=0, trace_id=0, now=0
     vec = priv.vectors[q]
     ring = vec.rx_ring
     if len(ring.desc) >= ring.size:
+        if priv.pause:
+            if not priv.xoff:
+                priv.xoff = True
+                priv.tx_pause_frames += 1
+            return -2
         ring.drops += 1
         stats.rx_missed_errors += 1
         return -1
@@ -448,6 +466,11 @@ def wirenic_clean_rx_irq(vec, napi, budget):
     ring.bytes += nbytes
     dev.stats.rx_packets += good
     dev.stats.rx_bytes += nbytes
+    priv = dev.priv
+    if priv.xoff and len(desc) <= ring.size >> 1:
+        priv.xoff = False                            # XON: the wire may go on
+        if priv.xon is not None:
+            priv.xon(dev)
     return n
 
 
@@ -532,6 +555,18 @@ def wirenic_get_coalesce(dev):
     p = dev.priv
     return {"rx_usecs": p.rx_usecs, "rx_frames": p.rx_frames, "tx_usecs": p.tx_usecs,
             "tx_frames": p.tx_frames}
+
+
+def wirenic_get_pauseparam(dev):
+    return {"autoneg": False, "rx": dev.priv.pause, "tx": dev.priv.pause}
+
+
+def wirenic_set_pauseparam(dev, rx=None, tx=None):
+    """ethtool -A DEV rx on|off: flow control on a full RX ring (else drops)."""
+    if rx is not None:
+        dev.priv.pause = bool(rx)
+        if not rx:
+            dev.priv.xoff = False
 
 
 def wirenic_get_rxfh(dev):
@@ -629,6 +664,7 @@ def wirenic_get_ethtool_stats(dev):
            "tx_busy": sum(v.tx_ring.busy for v in priv.vectors),
            "tx_restart_queue": sum(v.tx_ring.restarts for v in priv.vectors),
            "tx_carrier_drops": priv.tx_carrier_drops,
+           "tx_flow_control_xoff": priv.tx_pause_frames,
            "interrupts": sum(v.irqs for v in priv.vectors),
            "napi_polls": sum(v.polls for v in priv.vectors)}
     for v in priv.vectors:
@@ -653,7 +689,8 @@ wirenic_ethtool_ops = EthtoolOps(
     get_ethtool_stats=wirenic_get_ethtool_stats, get_ringparam=wirenic_get_ringparam,
     set_ringparam=wirenic_set_ringparam, get_coalesce=wirenic_get_coalesce,
     set_coalesce=wirenic_set_coalesce, get_rxfh=wirenic_get_rxfh, set_rxfh=wirenic_set_rss,
-    get_irq_affinity=wirenic_get_irq_affinity, set_irq_affinity=wirenic_set_irq_affinity)
+    get_irq_affinity=wirenic_get_irq_affinity, set_irq_affinity=wirenic_set_irq_affinity,
+    get_pauseparam=wirenic_get_pauseparam, set_pauseparam=wirenic_set_pauseparam)
 
 
 __all__ = ["wirenic_setup", "wirenic_register", "wirenic_hw_rx", "wirenic_hw_irq",
