@@ -256,6 +256,8 @@ def validate_xmit_skb(skb, dev):
 
     Returns an skb, a list of skbs (the GSO segments) or None (dropped).
     """
+    if not skb.shinfo.gso_size and not skb.data_len and skb.ip_summed != CHECKSUM_PARTIAL:
+        return skb                   # the common case: nothing to fix
     features = netif_skb_features(skb, dev)
     if skb.shinfo.gso_size and netif_needs_gso(skb, features):
         segs = gso.skb_gso_segment(skb, features)

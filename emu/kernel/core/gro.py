@@ -23,7 +23,6 @@ in GRO (Linux overlays skb->cb); the NAPI keeps one spare so that only held
 packets cost an allocation. skb_gro_receive has no frag_list: a held packet
 whose frags are full (MAX_SKB_FRAGS) is flushed instead of chained.
 """
-from ..ethernet.eth import compare_ether_header
 from .netdevice import NETIF_F_GRO, SKB_GSO_DODGY, SKB_GSO_TCPV4, SKB_GSO_TCPV6
 from .skbuff import (
     MAX_SKB_FRAGS, SKB_TRUESIZE_OVERHEAD, SkbFrag, consume_skb, kfree_skb,
@@ -127,15 +126,17 @@ def gro_list_prepare(head, skb):
     """Mark the held packets that may be skb's flow: same hash, device, MAC header."""
     h = skb.hash
     dev = skb.dev
-    buf = skb.buf
     m = skb.mac_header
+    mac = skb.buf[m:m + 14]
     for p in head:
         pcb = p.cb
         pcb.flush = 0
         if p.hash != h or p.dev is not dev:
             pcb.same_flow = 0
             continue
-        pcb.same_flow = not compare_ether_header(p.buf, p.mac_header, buf, m)
+        pm = p.mac_header
+        # compare_ether_header (inlined: this runs for every held packet)
+        pcb.same_flow = p.buf[pm:pm + 14] == mac
 
 
 def dev_gro_receive(napi, skb):

@@ -30,7 +30,8 @@ SKB_GSO_PARTIAL = 1 << 12
 
 # ver_ihl tos tot_len id frag_off ttl protocol check saddr daddr (addresses as ints)
 _iph = struct.Struct("!BBHHHBBHII")
-_iph_flow = struct.Struct("!B2xII")        # protocol, saddr, daddr (from offset 9)
+_iph_flow = struct.Struct("!B2x8s")        # protocol, saddr+daddr (from offset 9)
+_iph_flush = struct.Struct("!xBxxHHB")     # tos, id, frag_off, ttl
 
 
 def inet_add_offload(net, prot, protocol):
@@ -57,21 +58,27 @@ def inet_gro_receive(head, skb):
     pp = None
     flush = 1
     if skb.tail - nh >= 20:
-        vihl, tos, tot_len, ident, frag_off, ttl, proto, _, saddr, daddr = _iph.unpack_from(buf, nh)
+        vihl, _, tot_len, _, frag_off, _, proto, _, _, _ = _iph.unpack_from(buf, nh)
         ops = skb.dev.net.proto["inet_offloads"][proto]
-        # A plain header only, never a fragment, and a valid header checksum.
+        # A plain header only, never a fragment, and a valid header checksum
+        # (ip_fast_csum: the 20 bytes as one number are 0 modulo 0xffff).
         if ops is not None and ops.gro_receive is not None and vihl == 0x45 and \
-                not frag_off & (IP_MF | IP_OFFSET) and csum_partial(buf, nh, nh + 20) == 0xFFFF:
+                not frag_off & (IP_MF | IP_OFFSET) and \
+                not int.from_bytes(buf[nh:nh + 20], "big") % 0xFFFF:
             cb.proto = proto
             # tot_len must be all the packet (no padding) and only DF may be set.
             flush = ((tot_len ^ (skb.len - off)) | (frag_off & ~IP_DF)) & 0xFFFF
-            unpack = _iph_flow.unpack_from
-            for p in head:
-                pcb = p.cb
-                if not pcb.same_flow:
-                    continue
-                if unpack(p.buf, p.data + off + 9) != (proto, saddr, daddr):
-                    pcb.same_flow = 0
+            if head:
+                flow = buf[nh + 9:nh + 20]                   # protocol, (check), addresses
+                flow = flow[0:1] + flow[3:]
+                for p in head:
+                    pcb = p.cb
+                    if not pcb.same_flow:
+                        continue
+                    q = p.data + off
+                    pb = p.buf
+                    if pb[q + 9:q + 10] + pb[q + 12:q + 20] != flow:
+                        pcb.same_flow = 0
             cb.flush |= flush
             cb.network_offset = off
             cb.data_offset = off + 20                    # skb_gro_pull
@@ -87,8 +94,8 @@ def inet_gro_flush(buf, nh, buf2, nh2, pcb):
     TTL, TOS and DF must match; the IP ID must follow p's by the number of
     segments p already holds, or stay fixed for an atomic (DF) flow.
     """
-    _, tos, _, ident, frag_off, ttl = struct.unpack_from("!BBHHHB", buf, nh)
-    _, tos2, _, ident2, frag_off2, ttl2 = struct.unpack_from("!BBHHHB", buf2, nh2)
+    tos, ident, frag_off, ttl = _iph_flush.unpack_from(buf, nh)
+    tos2, ident2, frag_off2, ttl2 = _iph_flush.unpack_from(buf2, nh2)
     df = frag_off & IP_DF
     if (ttl ^ ttl2) | (tos ^ tos2) | (df ^ (frag_off2 & IP_DF)):
         return 1
