@@ -192,6 +192,7 @@ class TcpSock:
         "tlp_high_seq", "accept_queue", "syn_queue", "max_ack_backlog", "listener",
         "tw_timer", "tw_substate", "delivered", "app_limited", "rcv_mss", "isn",
         "challenge_count", "challenge_stamp", "urg_data", "linger",
+        "max_packets_out", "cwnd_usage_seq", "is_cwnd_limited",
     )
 
     def __init__(self, sk):
@@ -283,6 +284,9 @@ class TcpSock:
         self.challenge_stamp = 0.0
         self.urg_data = 0
         self.linger = None
+        self.max_packets_out = 0       # tcp_cwnd_validate's record of how full cwnd got
+        self.cwnd_usage_seq = 0
+        self.is_cwnd_limited = False
 
 
 def tcp_sk(sk):
@@ -468,7 +472,10 @@ def tcp_cleanup_rbuf(sk, copied):
     if sk.sk_state not in (TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2):
         return
     rcv_window_now = tp.rcv_wup + tp.rcv_wnd - tp.rcv_nxt
-    if tp.ack_pending and tp.ack_rcvd_since >= 2:
+    # An ACK is owed and more than a segment came since the last one, or the
+    # read emptied the queue: send it now (the once-per-two-segments ACK).
+    if tp.ack_pending and (seq_sub(tp.rcv_nxt, tp.rcv_wup) > tp.ack_rcv_mss
+                           or not sk.sk_rmem_alloc):
         tcp_send_ack(sk)
         return
     new_window = __tcp_select_window(sk)

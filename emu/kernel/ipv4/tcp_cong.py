@@ -30,11 +30,11 @@ def tcp_in_slow_start(tp):
 
 
 def tcp_is_cwnd_limited(tp):
-    """Grow cwnd only when it limits us (RFC 7661); in slow start, half use is enough."""
-    in_flight = tp.packets_out - tp.sacked_out - tp.lost_out + tp.retrans_out
+    """Grow cwnd only when it limits us (RFC 7661): in slow start when the
+    last window used over half of it, else when sending stopped at cwnd."""
     if tcp_in_slow_start(tp):
-        return tp.snd_cwnd < 2 * max(in_flight, tp.prior_cwnd if tp.app_limited else in_flight)
-    return in_flight >= tp.snd_cwnd - 1 or not tp.app_limited
+        return tp.snd_cwnd < 2 * tp.max_packets_out
+    return tp.is_cwnd_limited
 
 
 def tcp_slow_start(tp, acked):

@@ -330,18 +330,20 @@ def tcp_data_queue(sk, skb):
 
 
 def __tcp_ack_snd_check(sk):
-    """ACK now (quick-ack mode, two full segments, out-of-order data) or later (RFC 1122 4.2.3.2)."""
+    """ACK now or later (RFC 1122 4.2.3.2, as __tcp_ack_snd_check decides):
+    now if more than a full segment arrived and the window does not shrink,
+    in quick-ack mode, or with out-of-order data; otherwise delayed."""
+    from .tcp_output import __tcp_select_window
     tp = sk.proto_data
     if not tp.ack_pending:
         return
-    if (tp.ack_rcvd_since >= 2 and tcp_receive_window(tp) >= 0) or \
-            (tp.ack_quick and not tp.ack_pingpong) or tp.out_of_order_queue:
+    if (seq_sub(tp.rcv_nxt, tp.rcv_wup) > tp.ack_rcv_mss and
+            (seq_sub(tp.rcv_nxt, tp.copied_seq) < 1 or __tcp_select_window(sk) >= tp.rcv_wnd)) \
+            or (tp.ack_quick and not tp.ack_pingpong) or tp.out_of_order_queue:
         tcp_send_ack(sk)
     else:
         tcp_send_delayed_ack(sk)
 
-
-# ------------------------------------------------------------------ the ACK side
 
 def tcp_ack_update_window(sk, cb, ack):
     tp = sk.proto_data
@@ -360,6 +362,26 @@ def tcp_ack_update_window(sk, cb, ack):
     return flag
 
 
+def tcp_tso_acked(sk, skb, ack, mss):
+    """Part of a super-segment was acknowledged: trim it (tcp_tso_acked), so
+    the segments that left the network leave packets_out too."""
+    tp = sk.proto_data
+    cb = skb.cb
+    before_pcount = tcp_skb_pcount(skb, mss)
+    n = seq_sub(ack, cb.seq)
+    skb.data += n
+    skb.len -= n
+    cb.seq = ack
+    sk.sk_wmem_alloc -= n
+    gone = before_pcount - tcp_skb_pcount(skb, mss)
+    tp.packets_out -= gone
+    if cb.sacked & TCPCB_SACKED_RETRANS:
+        tp.retrans_out = max(0, tp.retrans_out - gone)
+    if cb.sacked & TCPCB_LOST:
+        tp.lost_out = max(0, tp.lost_out - gone)
+    return gone
+
+
 def tcp_clean_rtx_queue(sk, ack, cb_in, opt):
     """Free what ack covers; take an RTT sample (Karn's rule); count what was acked."""
     tp = sk.proto_data
@@ -374,6 +396,9 @@ def tcp_clean_rtx_queue(sk, ack, cb_in, opt):
         skb = q[0]
         cb = skb.cb
         if after(cb.end_seq, ack):
+            if skb.len > mss and after(ack, cb.seq) and not cb.tcp_flags & TCPHDR_SYN:
+                acked_pcount += tcp_tso_acked(sk, skb, ack, mss)
+                flag |= FLAG_DATA_ACKED
             break
         pcount = tcp_skb_pcount(skb, mss) if skb.len else 1
         if cb.sacked & TCPCB_SACKED_RETRANS:

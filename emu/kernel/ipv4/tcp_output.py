@@ -6,7 +6,9 @@ timestamps), RFC 2018 (SACK), RFC 896 (Nagle), RFC 1122 4.2.3.4, RFC 9438.
 import struct
 
 from ..core.dev import KernelError
+from ..core.netdevice import NETIF_F_CSUM_MASK, NETIF_F_GSO, NETIF_F_TSO
 from ..core.skbuff import (
+    CHECKSUM_PARTIAL,
     alloc_skb, consume_skb, skb_clone, skb_copy, skb_push, skb_put, skb_reserve,
 )
 from ..hdr.checksum import csum_fold, csum_partial, csum_tcpudp_nofold
@@ -15,7 +17,8 @@ from .ip_output import ip_build_header, ip_local_out
 from .route import ip_route_output_flow
 from .tcp import (
     MAX_TCP_HEADER, TCP_CLOSE, TCP_HLEN, TCP_LISTEN, TCP_MAX_WSCALE, TCP_MIN_MSS,
-    TCP_SYN_SENT, TCPCB_SACKED_RETRANS, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_RST,
+    TCP_SYN_SENT, TCPCB_LOST, TCPCB_SACKED_ACKED, TCPCB_SACKED_RETRANS, TCPHDR_ACK,
+    TCPHDR_FIN, TCPHDR_PSH, TCPHDR_RST,
     TCPHDR_SYN, TCPOPT_MSS, TCPOPT_NOP, TCPOPT_SACK, TCPOPT_SACK_PERM, TCPOPT_TIMESTAMP,
     TCPOPT_WINDOW, TcpSkbCb, after, before, seq_add, seq_sub, tcp_sysctl, tcphdr,
 )
@@ -62,7 +65,10 @@ def tcp_current_mss(sk):
 def tcp_size_goal(sk, mss):
     """How big a skb to build: one MSS, or a GSO super-segment when the route allows."""
     dst = sk.sk_dst_cache
-    if dst is None or not (dst.dev.features & (1 << 16)):     # NETIF_F_TSO
+    # sk_can_gso: the device segments in hardware (TSO), or the stack does it
+    # in software just before the driver (NETIF_F_GSO): either way TCP builds
+    # super-segments and crosses its own layers once per 64 KiB, not per MSS.
+    if dst is None or not dst.dev.features & (NETIF_F_TSO | NETIF_F_GSO) or sk.sk_socket is None:
         return mss
     goal = min(GSO_MAX_SIZE - MAX_TCP_HEADER, dst.dev.gso_max_size - MAX_TCP_HEADER)
     return max(mss, goal - goal % mss)
@@ -278,7 +284,19 @@ def ip_queue_xmit(sk, skb):
         consume_skb(skb)
         return -e.errno
     skb.dst = rt
-    tcp_v4_send_check(skb, sk.inet_saddr, sk.inet_daddr)
+    if rt.dev.features & NETIF_F_CSUM_MASK:
+        # Checksum offload (CHECKSUM_PARTIAL): leave the pseudo-header sum in
+        # the field; the device, or skb_checksum_help before a device that
+        # cannot, completes it (Linux: __tcp_v4_send_check).
+        t = skb.transport_header
+        c = csum_tcpudp_nofold(sk.inet_saddr, sk.inet_daddr, skb.tail - t, IPPROTO_TCP)
+        skb.buf[t + 16] = c >> 8
+        skb.buf[t + 17] = c & 0xFF
+        skb.ip_summed = CHECKSUM_PARTIAL
+        skb.csum_start = t
+        skb.csum_offset = 16
+    else:
+        tcp_v4_send_check(skb, sk.inet_saddr, sk.inet_daddr)
     ttl = sk.uc_ttl if sk.uc_ttl >= 0 else net.sysctl["net.ipv4.ip_default_ttl"]
     ip_build_header(skb, sk.inet_saddr, sk.inet_daddr, IPPROTO_TCP, ttl, sk.tos,
                     df=sk.pmtudisc != 0)
@@ -354,6 +372,34 @@ def tcp_split(sk, skb, length):
     return rest
 
 
+def tcp_fragment(sk, skb, length):
+    """Split an skb of the retransmit queue after length bytes (tcp_fragment).
+
+    SACK blocks and retransmissions work per MSS, while the queue may hold
+    GSO super-segments: cut them where the peer's view of them changes.
+    """
+    tp = sk.proto_data
+    q = tp.rtx_queue
+    mss = tcp_current_mss(sk)
+    old = tcp_skb_pcount(skb, mss)
+    i = q.index(skb)
+    cb = skb.cb
+    rest = tcp_split(sk, skb, length)
+    rcb = rest.cb
+    rcb.sacked, rcb.when, rcb.retrans, rcb.first_tx = cb.sacked, cb.when, cb.retrans, cb.first_tx
+    q.insert(i + 1, rest)
+    delta = tcp_skb_pcount(skb, mss) + tcp_skb_pcount(rest, mss) - old
+    if delta:
+        tp.packets_out += delta
+        if cb.sacked & TCPCB_SACKED_ACKED:
+            tp.sacked_out += delta
+        if cb.sacked & TCPCB_SACKED_RETRANS:
+            tp.retrans_out += delta
+        if cb.sacked & TCPCB_LOST:
+            tp.lost_out += delta
+    return rest
+
+
 def tcp_write_xmit(sk, mss_now, nonagle, push_one=False):
     """Send queued data as far as cwnd, the peer's window and Nagle allow."""
     from .tcp_timer import ICSK_TIME_RETRANS, inet_csk_reset_xmit_timer, tcp_check_probe_timer
@@ -362,10 +408,12 @@ def tcp_write_xmit(sk, mss_now, nonagle, push_one=False):
         sk.net.tracer.send_hit("tcp_write_xmit")
     q = tp.write_queue
     sent = 0
+    is_cwnd_limited = False
     while q:
         skb = q[0]
         cwnd_quota = tp.snd_cwnd - tcp_packets_in_flight(tp)
         if cwnd_quota <= 0:
+            is_cwnd_limited = True
             break
         cb = skb.cb
         wnd_end = seq_add(tp.snd_una, tp.snd_wnd)
@@ -400,7 +448,17 @@ def tcp_write_xmit(sk, mss_now, nonagle, push_one=False):
         inet_csk_reset_xmit_timer(sk, ICSK_TIME_RETRANS, tp.rto)
     if not sent and q and not tp.packets_out:
         tcp_check_probe_timer(sk)
+    tcp_cwnd_validate(tp, is_cwnd_limited or tcp_packets_in_flight(tp) >= tp.snd_cwnd)
     return sent
+
+
+def tcp_cwnd_validate(tp, is_cwnd_limited):
+    """Remember, per window of data, how much of cwnd was used (tcp_cwnd_validate)."""
+    if not before(tp.snd_una, tp.cwnd_usage_seq) or is_cwnd_limited or \
+            tp.packets_out > tp.max_packets_out:
+        tp.max_packets_out = tp.packets_out
+        tp.cwnd_usage_seq = tp.snd_nxt
+        tp.is_cwnd_limited = is_cwnd_limited
 
 
 def tcp_push(sk, mss, flags=0):
@@ -438,9 +496,9 @@ def tcp_retransmit_skb(sk, skb):
         skb.len -= n
         cb.seq = tp.snd_una
     mss = tcp_current_mss(sk)
-    if skb.len > mss:
-        skb.shinfo.gso_size = mss
-        skb.shinfo.gso_segs = tcp_skb_pcount(skb, mss)
+    if skb.len > mss and skb in tp.rtx_queue:
+        tcp_fragment(sk, skb, mss)          # retransmit one MSS, not a whole super-segment
+    skb.shinfo.gso_size = 0
     if tcp_transmit_skb(sk, skb) < 0:
         return -1
     net.mib["Tcp"]["RetransSegs"] += tcp_skb_pcount(skb, mss)

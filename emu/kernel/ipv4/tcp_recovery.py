@@ -6,10 +6,10 @@ RFC 5681 3.2, RFC 6582 (NewReno), RFC 2018 and RFC 6675 (SACK).
 """
 from .tcp import (
     TCP_CA_Disorder, TCP_CA_Open, TCP_CA_Recovery, TCP_CA_Loss, TCPCB_LOST,
-    TCPCB_SACKED_ACKED, TCPCB_SACKED_RETRANS, after, before,
+    TCPCB_SACKED_ACKED, TCPCB_SACKED_RETRANS, after, before, seq_sub,
 )
 from .tcp_output import (
-    tcp_current_mss, tcp_packets_in_flight, tcp_retransmit_skb, tcp_skb_pcount,
+    tcp_current_mss, tcp_fragment, tcp_packets_in_flight, tcp_retransmit_skb, tcp_skb_pcount,
 )
 
 FLAG_SND_UNA_ADVANCED = 0x400
@@ -23,10 +23,23 @@ def tcp_sacktag_write_queue(sk, blocks):
     for start, end in blocks:
         if not after(end, tp.snd_una) or after(end, tp.snd_nxt) or not before(start, end):
             continue                       # D-SACK or bogus: ignore
-        for skb in tp.rtx_queue:
+        q = tp.rtx_queue
+        i = 0
+        while i < len(q):
+            skb = q[i]
+            i += 1
             cb = skb.cb
-            if cb.sacked & TCPCB_SACKED_ACKED:
+            if cb.sacked & TCPCB_SACKED_ACKED or not after(cb.end_seq, start):
                 continue
+            if not before(cb.seq, end):
+                break
+            # A block that covers part of a super-segment: cut it at the
+            # block's edges (tcp_match_skb_to_sack).
+            if before(cb.seq, start):
+                tcp_fragment(sk, skb, seq_sub(start, cb.seq))
+                continue
+            if after(cb.end_seq, end):
+                tcp_fragment(sk, skb, seq_sub(end, cb.seq))
             if not before(cb.seq, start) and not after(cb.end_seq, end):
                 pcount = tcp_skb_pcount(skb, mss)
                 cb.sacked |= TCPCB_SACKED_ACKED
