@@ -284,6 +284,13 @@ def net_rx_action(sd):
     IPIs queued while polling are sent at the end
     (net_rps_action_and_irq_enable).
     """
+    try:
+        __net_rx_action(sd)
+    finally:
+        sd.in_net_rx_action = False          # never left set by a failing poll
+
+
+def __net_rx_action(sd):
     net = sd.net
     sysctl = net.sysctl
     clock = net.clock

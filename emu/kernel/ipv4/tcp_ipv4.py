@@ -6,7 +6,7 @@ import errno
 import os
 
 from ..core.dev import KernelError
-from ..core.skbuff import CHECKSUM_UNNECESSARY, alloc_skb, kfree_skb, skb_reserve
+from ..core.skbuff import CHECKSUM_UNNECESSARY, alloc_skb, kfree_skb, skb_linearize, skb_reserve
 from ..hdr.checksum import csum_partial, csum_tcpudp_nofold
 from ..hdr.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_TIME_EXCEEDED
 from ..hdr.ip import IPPROTO_TCP
@@ -67,6 +67,10 @@ def tcp_v4_rcv(skb):
         skb.trace.hit("tcp_v4_rcv")
     net = skb.dev.net
     mib = net.mib["Tcp"]
+    if skb.data_len:
+        # Emulation note: a GRO packet's payload is in page frags; this TCP
+        # reads linear data, so it is flattened here (Linux reads the frags).
+        skb_linearize(skb)
     buf = skb.buf
     t = skb.data
     if skb.len < 20:
