@@ -106,10 +106,10 @@ def test_hangs(emu_lab):
     record(lab, lab.node("h1").spawn(serve))
     time.sleep(60)
 """ % {"bridge": BRIDGE})
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--timeout=2",
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--timeout=8",
                                            "--timeout-method=signal", timeout=60)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*Timeout (>2.0s) from pytest-timeout*", "*- emu lab veth-bridge -*"])
+    result.stdout.fnmatch_lines(["*Timeout (>8.0s) from pytest-timeout*", "*- emu lab veth-bridge -*"])
     assert _gone(_records(record))
 
 
@@ -124,11 +124,11 @@ def test_hangs(emu_lab):
     record(lab, lab.node("h1").spawn(serve))
     time.sleep(60)
 """ % {"bridge": BRIDGE})
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--timeout=2",
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--timeout=8",
                                            "--timeout-method=thread", timeout=60)
     assert result.ret != 0 and "Timeout" in result.stdout.str() + result.stderr.str()
     records = _records(record)
-    assert len(records) == 1 and _gone(records, wait=5.0)
+    assert len(records) == 1 and _gone(records, wait=10.0)
 
 
 def test_labs_in_four_xdist_workers_run_at_once_without_colliding(pytester, tmp_path):
