@@ -65,20 +65,25 @@ def _bind_conflict(sk, other, addr):
     return True
 
 
+def inet_ephemeral_port(net, free):
+    """The first port of ip_local_port_range, from a random start, for which
+    free(port) holds (the search of inet_csk_find_open_port / udp_lib_get_port)."""
+    low, high = net.sysctl["net.ipv4.ip_local_port_range"]
+    span = high - low + 1
+    start = random.randrange(span)
+    for i in range(span):
+        port = low + (start + i) % span
+        if free(port):
+            return port
+    return None
+
+
 def inet_csk_get_port(sk, port, addr):
     """Bind sk to port (0: an ephemeral one); EADDRINUSE on a conflict."""
-    net = sk.net
-    bh = net.proto["tcp_bhash"]
+    bh = sk.net.proto["tcp_bhash"]
     if port == 0:
-        low, high = net.sysctl["net.ipv4.ip_local_port_range"]
-        span = high - low + 1
-        start = random.randrange(span)
-        for i in range(span):
-            cand = low + (start + i) % span
-            if not bh.get(cand):
-                port = cand
-                break
-        else:
+        port = inet_ephemeral_port(sk.net, lambda p: not bh.get(p))
+        if port is None:
             raise KernelError(errno.EADDRINUSE)
     elif any(_bind_conflict(sk, o, addr) for o in bh.get(port, ())):
         raise KernelError(errno.EADDRINUSE)
@@ -97,22 +102,19 @@ def inet_hash_connect(sk):
             raise KernelError(errno.EADDRNOTAVAIL)
         inet_ehash_insert(sk)
         return
-    low, high = net.sysctl["net.ipv4.ip_local_port_range"]
-    span = high - low + 1
-    start = random.randrange(span)
     eh = net.proto["tcp_ehash"]
     bh = net.proto["tcp_bhash"]
-    for i in range(span):
-        port = low + (start + i) % span
-        if any(o.sk_state == 10 or not o.inet_daddr for o in bh.get(port, ())):
-            continue               # a listener or a plain bind holds it
-        if (sk.inet_rcv_saddr, port, sk.inet_daddr, sk.inet_dport) in eh:
-            continue
-        sk.inet_num = sk.inet_sport = port
-        bh.setdefault(port, []).append(sk)
-        inet_ehash_insert(sk)
-        return
-    raise KernelError(errno.EADDRNOTAVAIL)
+
+    def free(port):
+        # Not held by a listener or a plain bind, and this 4-tuple unused.
+        return not any(o.sk_state == 10 or not o.inet_daddr for o in bh.get(port, ())) and \
+            (sk.inet_rcv_saddr, port, sk.inet_daddr, sk.inet_dport) not in eh
+    port = inet_ephemeral_port(net, free)
+    if port is None:
+        raise KernelError(errno.EADDRNOTAVAIL)
+    sk.inet_num = sk.inet_sport = port
+    bh.setdefault(port, []).append(sk)
+    inet_ehash_insert(sk)
 
 
 def inet_bind_tcp(sk, addr, port):

@@ -9,7 +9,6 @@ ip_local_out. The receive path: udp_rcv -> __udp4_lib_lookup ->
 udp_queue_rcv_skb -> sock_queue_rcv_skb; udp_recvmsg dequeues.
 """
 import errno
-import random
 
 from ..core.dev import KernelError
 from ..core.skbuff import (
@@ -22,6 +21,7 @@ from ..hdr.checksum import csum_fold, csum_partial, csum_tcpudp_nofold
 from ..hdr.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED
 from ..hdr.ip import INADDR_BROADCAST, IPPROTO_UDP, inet_ntoa, ipv4_is_multicast
 from .icmp import icmp_send
+from .inet_connection_sock import inet_ephemeral_port
 from .ip_output import ip_build_header, ip_local_out
 from .route import (
     RTN_BROADCAST, RTN_LOCAL, dst_mtu, inet_addr_type, ip_route_output_flow, ip_route_output_key,
@@ -70,18 +70,11 @@ def _conflict(sk, other, addr):
 
 def udp_lib_get_port(sk, port, addr):
     """Bind sk to port (0: pick an ephemeral one); EADDRINUSE on a conflict."""
-    net = sk.net
-    table = udp_table(net)
+    table = udp_table(sk.net)
     if port == 0:
-        low, high = net.sysctl["net.ipv4.ip_local_port_range"]
-        span = high - low + 1
-        start = random.randrange(span)
-        for i in range(span):
-            cand = low + (start + i) % span
-            if not any(_conflict(sk, o, addr) for o in table.get(cand, ())):
-                port = cand
-                break
-        else:
+        port = inet_ephemeral_port(
+            sk.net, lambda p: not any(_conflict(sk, o, addr) for o in table.get(p, ())))
+        if port is None:
             raise KernelError(errno.EAGAIN)
     elif any(_conflict(sk, o, addr) for o in table.get(port, ())):
         raise KernelError(errno.EADDRINUSE)
