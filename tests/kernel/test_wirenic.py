@@ -182,3 +182,24 @@ def test_tx_checksum_state_goes_on_the_wire():
     lab.hw_tx()
     frame, flags, gso_type, gso_size, _ = port.peer.inbox[-1]
     assert flags == 1 and gso_type == 0 and len(port.sent) == n + 1   # NEEDS_CSUM
+
+
+def test_a_traced_ping_shows_the_nic_napi_gro_rps_path():
+    lab = phys_pair(ncpus=2, queues=2)
+    from .harness import ping
+    ping(lab, "h1", "10.0.0.2", seq=1)                       # ARP out of the way
+    net = lab.nets["h2"]
+    TC["queue_set"](net, "eth0", rps_cpus="2")               # steer to CPU 1
+    for n in ("h1", "h2"):
+        TC["trace_start"](lab.nets[n], proto="icmp")
+    assert len(ping(lab, "h1", "10.0.0.2", seq=2)) == 1
+    rows = TC["trace_dump"](net)
+    first = rows[0][0]
+    path = [r[4] for r in rows if r[0] == first]
+    want = ["wirenic_poll", "napi_gro_receive", "dev_gro_receive",
+            "netif_receive_skb_list_internal", "get_rps_cpu", "enqueue_to_backlog",
+            "process_backlog", "__netif_receive_skb_core", "ip_rcv"]
+    it = iter(path)
+    assert all(f in it for f in want), path                  # in this order
+    tx = [r[4] for r in TC["trace_dump"](lab.nets["h1"])]
+    assert "__dev_xmit_skb" in tx and "wirenic_xmit" in tx

@@ -374,6 +374,8 @@ def netif_rx(skb):
     cpu = get_rps_cpu(dev, skb) if dev._rx[0].rps_map or skb.queue_mapping else -1
     if cpu < 0:
         cpu = dev.net.cur_cpu
+    elif skb.trace is not None:
+        skb.trace.hit("get_rps_cpu", cpu)
     return enqueue_to_backlog(skb, cpu)
 
 
@@ -396,6 +398,8 @@ def netif_receive_skb_list_internal(lst):
         if index < dev.real_num_rx_queues and dev._rx[index].rps_map:
             cpu = get_rps_cpu(dev, skb)
             if cpu >= 0:
+                if skb.trace is not None:
+                    skb.trace.hit("get_rps_cpu", cpu)
                 enqueue_to_backlog(skb, cpu)
                 continue
         if here is None:

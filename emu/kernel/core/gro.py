@@ -141,6 +141,8 @@ def gro_list_prepare(head, skb):
 
 def dev_gro_receive(napi, skb):
     """Hold, merge or pass skb; returns a GRO_* result."""
+    if skb.trace is not None:
+        skb.trace.hit("dev_gro_receive", "bucket %d" % (skb.hash & (GRO_HASH_BUCKETS - 1)))
     h = skb.hash
     bucket = h & (GRO_HASH_BUCKETS - 1)
     head = napi.gro_hash[bucket]
@@ -284,6 +286,8 @@ def napi_gro_complete(napi, skb):
     """A held packet is done: the gro_complete callbacks finish it, then up it goes."""
     cb = skb.cb
     count = cb.count
+    if skb.trace is not None:
+        skb.trace.hit("napi_gro_complete", "%d segments" % count)
     if count == 1:
         skb.shinfo.gso_size = 0
     else:

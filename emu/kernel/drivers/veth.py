@@ -35,10 +35,10 @@ VETH_FEATURES = (NETIF_F_SG | NETIF_F_FRAGLIST | NETIF_F_HW_CSUM | NETIF_F_RXCSU
                  NETIF_F_ALL_TSO | NETIF_F_GSO_UDP_L4 | NETIF_F_GSO_FRAGLIST)
 SKB_DROP_REASON_WIRE_MALFORMED = "WIRE_MALFORMED"
 # Emulation note: Linux veth turns TSO/USO on; emu's veth advertises them
-# (hw_features: `ethtool -K DEV tso on` enables them) but starts with them off
-# until the TCP receive path acks a GSO skb by bytes as __tcp_ack_snd_check
-# does (today a 10-segment skb waits for the delayed-ACK timer) and the TCP
-# tests stop assuming MSS-sized frames on the wire.
+# (hw_features: `ethtool -K DEV tso on` turns them on, and TCP then sends
+# super-segments across the wire) but starts with them off while tests of
+# TCP loss recovery drop single MSS-sized frames off the wire. Set this to 0
+# to boot veths as Linux does.
 VETH_TSO_OFF = NETIF_F_ALL_TSO | NETIF_F_GSO_UDP_L4
 
 
