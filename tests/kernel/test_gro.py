@@ -28,7 +28,7 @@ from emu.kernel.hdr.if_ether import ETH_P_IP
 from emu.kernel.hdr.virtio_net import VIRTIO_NET_HDR_F_DATA_VALID
 from emu.kernel.ipv4.ip_offload import ipv4_offload_init
 
-from .nic_harness import ip4, ipv4_header, tcp_frame, tcp_segment, udp_frame, eth_frame
+from .nic_harness import ipv4_header, tcp_frame, tcp_segment, udp_frame, eth_frame
 
 MAC = b"\x02\x00\x00\x00\x00\x02"
 A, B = "10.0.0.1", "10.0.0.2"

@@ -11,7 +11,7 @@ import pytest
 
 from emu.kernel.core import rtnetlink
 from emu.kernel.core.dev import KernelError, dev_queue_xmit
-from emu.kernel.core.napi import NET_TX_SOFTIRQ, do_softirq
+from emu.kernel.core.napi import NET_TX_SOFTIRQ
 from emu.kernel.core.netdevice import netif_tx_stop_queue
 from emu.kernel.core.skbuff import alloc_skb, skb_put_data
 from emu.kernel.sched.sch_generic import PRIO2BAND, netif_tx_wake_queue, rt_tos2priority

@@ -10,9 +10,9 @@ enqueue, RPS IPIs), gro.py (GRO), rps.py (flow hash, get_rps_cpu) and gso.py
 import errno
 
 from .netdevice import (
-    IF_OPER_DOWN, IF_OPER_UP, IFF_LOWER_UP, IFF_NO_QUEUE, IFF_RUNNING, IFF_UP,
-    NET_RX_DROP, NET_RX_SUCCESS, NETDEV_TX_BUSY, NETDEV_TX_OK, NETIF_F_CSUM_MASK,
-    NETIF_F_FRAGLIST, NETIF_F_GSO_MASK, NETIF_F_HW_CSUM, NETIF_F_IP_CSUM, NETIF_F_SG,
+    IF_OPER_DOWN, IF_OPER_UP, IFF_LOWER_UP, IFF_RUNNING, IFF_UP,
+    NET_RX_DROP, NET_RX_SUCCESS, NETDEV_TX_BUSY, NETDEV_TX_OK,
+    NETIF_F_GSO_MASK, NETIF_F_HW_CSUM, NETIF_F_IP_CSUM, NETIF_F_SG,
     NETIF_F_SOFT_FEATURES, RX_HANDLER_ANOTHER, RX_HANDLER_CONSUMED, RX_HANDLER_EXACT,
     net_gso_ok, netif_running,
 )
@@ -193,7 +193,7 @@ def dev_queue_xmit(skb):
             return NET_XMIT_DROP
         if not txq.state & 3:              # netif_xmit_stopped
             rest, rc = dev_hard_start_xmit_list(skb, dev, txq)
-            if rc == NETDEV_TX_OK or rc & 0xF0 == 0:
+            if rc < NET_XMIT_MASK:         # dev_xmit_complete
                 return rc
             skb = rest
         # "Virtual device %s asks to queue packet!"
@@ -208,6 +208,7 @@ def dev_queue_xmit(skb):
 NET_XMIT_SUCCESS = 0x00
 NET_XMIT_DROP = 0x01
 NET_XMIT_CN = 0x02
+NET_XMIT_MASK = 0x0F
 
 
 def _kfree_list(skb, reason):
@@ -275,12 +276,10 @@ def validate_xmit_skb(skb, dev):
         return None
     if skb.ip_summed == CHECKSUM_PARTIAL:
         skb.transport_header = skb.csum_start
-        if not features & NETIF_F_CSUM_MASK or not (
-                features & NETIF_F_HW_CSUM or skb.protocol == 0x0800):
-            if skb_checksum_help(skb):
-                kfree_skb(skb, SKB_DROP_REASON_NOT_SPECIFIED)
-                dev.stats.tx_dropped += 1
-                return None
+        if skb_csum_hwoffload_help(skb, features):
+            kfree_skb(skb, SKB_DROP_REASON_NOT_SPECIFIED)
+            dev.stats.tx_dropped += 1
+            return None
     return skb
 
 
