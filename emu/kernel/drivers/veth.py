@@ -34,12 +34,10 @@ from .wire_hdr import virtio_net_hdr_from_skb, virtio_net_hdr_to_skb
 VETH_FEATURES = (NETIF_F_SG | NETIF_F_FRAGLIST | NETIF_F_HW_CSUM | NETIF_F_RXCSUM |
                  NETIF_F_ALL_TSO | NETIF_F_GSO_UDP_L4 | NETIF_F_GSO_FRAGLIST)
 SKB_DROP_REASON_WIRE_MALFORMED = "WIRE_MALFORMED"
-# Emulation note: Linux veth turns TSO/USO on; emu's veth advertises them
-# (hw_features: `ethtool -K DEV tso on` turns them on, and TCP then sends
-# super-segments across the wire) but starts with them off while tests of
-# TCP loss recovery drop single MSS-sized frames off the wire. Set this to 0
-# to boot veths as Linux does.
-VETH_TSO_OFF = NETIF_F_ALL_TSO | NETIF_F_GSO_UDP_L4
+# veth boots with TSO on, as in Linux: TCP sends super-segments across the
+# wire (`ethtool -K DEV tso off` gives MSS-sized frames). USO stays off, as
+# UDP has no receive-side segmentation of GSO skbs yet.
+VETH_TSO_OFF = NETIF_F_GSO_UDP_L4
 
 
 class VethPriv:
