@@ -19,13 +19,15 @@ demo: $(STAMP)
 test: $(STAMP) sysdeps
 	$(BIN)/python -m pytest -n auto -q
 
-# The TAP interop tests compare against the real iputils ping; install it
-# when we can (root with apt), otherwise those tests say why they skip.
+# The TAP interop tests compare against the real iputils ping, and emu graph
+# renders SVG/PNG with graphviz: install both when we can (root with apt),
+# otherwise the tests that need them say why they skip.
 sysdeps:
-	@command -v ping >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	  { apt-get install -y -q iputils-ping >/dev/null 2>&1 || \
-	    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q iputils-ping >/dev/null 2>&1; }; }; } || \
-	  echo "note: iputils ping is not installed; the test that runs it will be skipped"
+	@{ command -v ping >/dev/null 2>&1 && command -v dot >/dev/null 2>&1; } || \
+	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { apt-get install -y -q iputils-ping graphviz >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q iputils-ping graphviz >/dev/null 2>&1; }; }; } || \
+	  echo "note: iputils ping or graphviz is not installed; the tests that use them will be skipped"
 
 soak: $(STAMP)
 	$(BIN)/python -m pytest -n auto -q -m soak -o addopts=''

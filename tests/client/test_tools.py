@@ -212,6 +212,18 @@ def test_graph_text_forms(tmp_path):
     assert (tmp_path / "t.dot").read_text() == dot
 
 
+@pytest.mark.skipif(not __import__("shutil").which("dot"), reason="graphviz's dot is not installed")
+def test_graph_renders_svg_with_graphviz(tmp_path):
+    out = tmp_path / "lab.svg"
+    r = subprocess.run([sys.executable, "-m", "emu", "graph", str(TOPOLOGIES / "veth-bridge.yaml"),
+                        "-o", str(out)], capture_output=True, text=True, env=cli_env(), cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    svg = out.read_text()
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    for text in ("h1 (host)", "br0 (bridge)", "10.0.0.2/24"):
+        assert text in svg
+
+
 PROGRAMS = {
     "http_server.py": """
         import http.server, socketserver, sys

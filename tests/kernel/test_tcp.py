@@ -557,3 +557,31 @@ def test_syn_window_is_not_scaled():
     # The SYN-ACK said 65160 unscaled; the client must not multiply it by 2**7.
     assert p.info("c")["snd_wnd"] <= 65535 * 2
     assert p.info("s")["snd_wnd"] <= 65535 * 2
+
+
+def test_cork_holds_partial_segments_until_uncorked():
+    p = Pair(tso=False).connect()
+    sys_setsockopt(p.t1, p.c, SOL_TCP, 3, 1)                 # TCP_CORK
+    n = len([s for s in p.frames("h1") if s.data])
+    for piece in (b"a" * 100, b"b" * 100, b"c" * 100):
+        sys_sendto(p.t1, p.c, piece, 0, None)
+    p.lab.run()
+    assert len([s for s in p.frames("h1") if s.data]) == n  # nothing left: corked
+    sys_setsockopt(p.t1, p.c, SOL_TCP, 3, 0)
+    p.lab.run()
+    sent = [s.data for s in p.frames("h1") if s.data]
+    assert sent[n:] == [b"a" * 100 + b"b" * 100 + b"c" * 100]  # one segment on uncork
+
+
+def test_so_linger_zero_aborts_with_rst():
+    p = Pair().connect()
+    import struct as _s
+    sys_setsockopt(p.t1, p.c, SOL_SOCKET, 13, _s.pack("ii", 1, 0))   # SO_LINGER {1, 0}
+    sys_close(p.t1, p.c)
+    p.lab.run()
+    rsts = [s for s in p.frames("h1") if s.flags & dpkt.tcp.TH_RST]
+    assert len(rsts) == 1
+    with pytest.raises(KernelError) as e:
+        sys_recvfrom(p.t2, p.s, 10)
+    assert e.value.errno == errno.ECONNRESET
+    assert not p.lab.nets["h1"].proto["tcp_ehash"]          # no TIME_WAIT after an abort
