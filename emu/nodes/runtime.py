@@ -84,8 +84,6 @@ class NodeRuntime:
             self.net.sysctl["net.ipv4.ip_forward"] = 1
         self.lock = threading.Lock()
         self.cpu_events = [threading.Event() for _ in range(ncpus)]
-        self.rx_room = [threading.Event() for _ in range(ncpus)]    # backlog drained
-        self.backlog_low = self.net.sysctl["net.core.netdev_max_backlog"] // 2
         self.net.wake_cpu = self._ipi
         self.timer_deadline = float("inf")
         self.ctx = zmq.Context()
@@ -162,8 +160,6 @@ class NodeRuntime:
                     net.run_timers(time.monotonic())
                 do_softirq(net, cpu)
                 self.kernel_exit()
-            if len(sd.input_pkt_queue) < self.backlog_low:
-                self.rx_room[cpu].set()
             if sd.pending:
                 ev.set()            # more work left (budget used up): go round again
 
@@ -202,22 +198,6 @@ class NodeRuntime:
                     continue
                 self._nic_rx(net, port)
 
-    def _wait_backlog_room(self, net, cpu):
-        """Backpressure: leave frames on the wire while the CPU's backlog is nearly full.
-
-        Linux's veth runs netif_rx on the sending CPU, which drains its own
-        backlog; here the receiving node's NIC thread would outrun its CPU
-        threads and overflow netdev_max_backlog. Frames wait in the wire's
-        queue instead (the ZeroMQ high-water mark bounds it).
-        """
-        sd = net.cpus[cpu]
-        high = net.sysctl["net.core.netdev_max_backlog"] // 2
-        room = self.rx_room[cpu]
-        while self.running and len(sd.input_pkt_queue) > high:
-            room.clear()
-            self.cpu_events[cpu].set()
-            room.wait(0.05)
-
     def _nic_rx(self, net, port):
         """Drain up to NIC_BATCH messages from one wire into the device."""
         msgs = []
@@ -237,10 +217,15 @@ class NodeRuntime:
         cpu = dev.rx_cpu
         sd = net.cpus[cpu]
         high = max(net.sysctl["net.core.netdev_max_backlog"] - 1, 1)
-        self._wait_backlog_room(net, cpu)
+        # Emulation note: this thread is the interrupt on `cpu`. Like
+        # irq_exit -> invoke_softirq, it runs the softirqs it raised itself,
+        # on that CPU, before returning; what is left when the budget runs out
+        # goes to the CPU thread (ksoftirqd). No thread hand-off per batch.
         self.lock.acquire()
         try:
             net.cur_cpu = cpu
+            prev = net.softirq_cpu
+            net.softirq_cpu = cpu            # in this CPU's interrupt: no IPI to ourselves
             for msg in msgs:
                 port.rx_msgs += 1
                 if not port.carrier:
@@ -253,17 +238,18 @@ class NodeRuntime:
                         net.drop_reasons["WIRE_MALFORMED"] += 1
                         break
                     if len(sd.input_pkt_queue) >= high:
-                        # The backlog is full: let the CPU drain it before the next frame.
-                        self.kernel_exit()
-                        self.lock.release()
-                        self._wait_backlog_room(net, cpu)
-                        self.lock.acquire()
-                        net.cur_cpu = cpu
+                        # The backlog is full: drain it on this CPU before the next frame.
+                        do_softirq(net, cpu)
+                        net.softirq_cpu = cpu
                     flags, gso_type, gso_size, trace_id, frame = item
                     veth_forward_skb(dev, frame, flags, gso_type, gso_size, trace_id)
+            net.softirq_cpu = prev
+            do_softirq(net, cpu)             # irq_exit: the softirqs this interrupt raised
             self.kernel_exit()
         finally:
             self.lock.release()
+        if sd.pending:
+            self.cpu_events[cpu].set()      # budget used up: ksoftirqd carries on
 
     def _nic_rx_wirenic(self, net, port, dev, msgs):
         """The NIC's receive side: RSS into RX rings, then the queues' interrupts.
