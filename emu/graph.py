@@ -20,6 +20,12 @@ def to_dot(topo):
         label = "\\n".join(_label(n)).replace('"', '\\"')
         out.append('  %s [shape=%s, label="%s"];' % (_id(n.name), SHAPES.get(n.kind, "box"), label))
     for link in topo.links:
+        if link.b is None:      # a TAP: the real Linux kernel on the other side
+            out.append('  %s [shape=note, label="Linux %s%s"];' % (
+                _id("tap_" + link.tap), link.tap, (" (netns %s)" % link.netns) if link.netns else ""))
+            out.append('  %s -- %s [taillabel="%s", label="tap"];' % (
+                _id(link.a.node), _id("tap_" + link.tap), link.a.ifname))
+            continue
         out.append('  %s -- %s [taillabel="%s", headlabel="%s", label="%s"];' % (
             _id(link.a.node), _id(link.b.node), link.a.ifname, link.b.ifname, link.type))
     out.append("}")
@@ -33,6 +39,11 @@ def to_mermaid(topo):
         shape = {"router": ("{", "}"), "bridge": ("((", "))")}.get(n.kind, ("[", "]"))
         out.append('  %s%s"%s"%s' % (_id(n.name), shape[0], label, shape[1]))
     for link in topo.links:
+        if link.b is None:
+            out.append('  %s[/"Linux %s"/]' % (_id("tap_" + link.tap), link.tap))
+            out.append('  %s ---|"%s - tap"| %s' % (_id(link.a.node), link.a.ifname,
+                                                     _id("tap_" + link.tap)))
+            continue
         out.append('  %s ---|"%s - %s"| %s' % (_id(link.a.node), link.a.ifname, link.b.ifname,
                                                 _id(link.b.node)))
     return "\n".join(out) + "\n"

@@ -119,6 +119,12 @@ class Lab:
         topo = self.topo
         iface = {(n.name, i.name): i for n in topo.nodes for i in n.interfaces}
         for link in topo.links:
+            if link.type == "tap":
+                i = iface.get((link.a.node, link.a.ifname))
+                self._call(link.a.node, "tap_attach", ifname=link.a.ifname, tap=link.tap,
+                           netns=link.netns, mac=i.mac if i is not None else None,
+                           mtu=i.mtu if i is not None else None)
+                continue
             ends = ((link.a, link.b, "a", "b"), (link.b, link.a, "b", "a"))
             for me, peer, mine, theirs in ends:
                 i = iface.get((me.node, me.ifname))
@@ -129,7 +135,7 @@ class Lab:
                            mtu=i.mtu if i is not None else None, peer=str(peer),
                            kind=link.type,
                            queues=(i.queues or 1) if i is not None else 1)
-        linked = {(e.node, e.ifname) for l in topo.links for e in (l.a, l.b)}
+        linked = {(e.node, e.ifname) for l in topo.links for e in l.ends()}
         for node in topo.nodes:
             if node.kind == "bridge":
                 self._call(node.name, "link_add", name=node.name, kind="bridge")

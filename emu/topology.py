@@ -16,7 +16,7 @@ from typing import NoReturn
 import yaml
 
 KINDS = ("host", "bridge", "router")
-LINK_TYPES = ("veth", "phys")
+LINK_TYPES = ("veth", "phys", "tap")
 DEFAULT_CPUS = 2
 DEFAULT_MTU = 1500
 
@@ -25,7 +25,8 @@ _NODE_KEYS = {"kind", "cpus", "interfaces", "routes", "sysctls"}
 _IFACE_KEYS = {"address", "addresses", "mtu", "mac", "queues"}
 MAX_QUEUES = 64
 _ROUTE_KEYS = {"dst", "via", "dev", "metric"}
-_LINK_KEYS = {"endpoints", "type"}
+_LINK_KEYS = {"endpoints", "type", "tap", "netns"}
+_TAP_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,14}$")
 
 _LAB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _NODE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
@@ -100,11 +101,20 @@ class LinkEnd:
 
 @dataclass(frozen=True)
 class Link:
-    """A cable between two interfaces; index is its position in the file."""
+    """A cable between two interfaces; index is its position in the file.
+
+    A `tap` link has one end (b is None): the interface faces a Linux TAP
+    device named tap, created in network namespace netns (or the caller's).
+    """
     index: int
     a: LinkEnd
-    b: LinkEnd
+    b: LinkEnd | None
     type: str = "veth"
+    tap: str | None = None
+    netns: str | None = None
+
+    def ends(self) -> tuple[LinkEnd, ...]:
+        return (self.a,) if self.b is None else (self.a, self.b)
 
 
 @dataclass(frozen=True)
@@ -337,8 +347,8 @@ class _Parser:
         links = []
         for index, raw in enumerate(data):
             link = self.link(index, raw, nodes)
-            label = f"link {index} [{link.a}, {link.b}]"
-            for end in (link.a, link.b):
+            label = f"link {index} [{', '.join(str(e) for e in link.ends())}]"
+            for end in link.ends():
                 if end in used:
                     self.fail(label, f"interface {str(end)!r} is already used by {used[end]}")
                 used[end] = label
@@ -353,13 +363,24 @@ class _Parser:
 
     def link(self, index: int, raw: object, nodes: dict[str, dict]) -> Link:
         where, ltype = f"link {index}", "veth"
+        extra = {}
         if isinstance(raw, dict):
             self.check_keys(where, raw, _LINK_KEYS)
             endpoints, ltype = raw.get("endpoints"), raw.get("type", "veth")
+            extra = {k: raw[k] for k in ("tap", "netns") if k in raw}
         elif isinstance(raw, list):
             endpoints = raw
         else:
             self.fail(where, "must be a list of two node:ifname or a mapping with 'endpoints'")
+        if ltype not in LINK_TYPES:
+            label = where
+            if isinstance(endpoints, list) and endpoints and all(isinstance(e, str) for e in endpoints):
+                label = f"link {index} [{', '.join(endpoints)}]"
+            self.fail(f"{label} field 'type'", f"must be veth, phys or tap, got {ltype!r}")
+        if ltype == "tap":
+            return self.tap_link(index, where, endpoints, extra, nodes)
+        if extra:
+            self.fail(f"{where} field {sorted(extra)[0]!r}", "only a link of type: tap has it")
         if not isinstance(endpoints, list) or len(endpoints) != 2:
             self.fail(f"{where} field 'endpoints'",
                       f"must be a list of two node:ifname strings, got {endpoints!r}")
@@ -368,9 +389,23 @@ class _Parser:
         ends = tuple(self.link_end(where, e, nodes) for e in endpoints)
         if ends[0] == ends[1]:
             self.fail(f"{where} field 'endpoints'", "a link cannot join an interface to itself")
-        if ltype not in LINK_TYPES:
-            self.fail(f"{where} field 'type'", f"must be veth or phys, got {ltype!r}")
         return Link(index=index, a=ends[0], b=ends[1], type=ltype)
+
+    def tap_link(self, index, where, endpoints, extra, nodes) -> Link:
+        """{endpoints: [node:ifname], type: tap, tap: NAME, netns: NS}: the real kernel's side."""
+        if not isinstance(endpoints, list) or len(endpoints) != 1:
+            self.fail(f"{where} field 'endpoints'",
+                      f"a tap link has one endpoint (node:ifname), got {endpoints!r}")
+        if isinstance(endpoints[0], str):
+            where = f"link {index} [{endpoints[0]}]"
+        end = self.link_end(where, endpoints[0], nodes)
+        tap = extra.get("tap")
+        if not isinstance(tap, str) or not _TAP_NAME.fullmatch(tap):
+            self.fail(f"{where} field 'tap'", f"must be a Linux interface name, got {tap!r}")
+        netns = extra.get("netns")
+        if netns is not None and (not isinstance(netns, str) or not netns or "/" in netns):
+            self.fail(f"{where} field 'netns'", f"must be a network namespace name, got {netns!r}")
+        return Link(index=index, a=end, b=None, type="tap", tap=tap, netns=netns)
 
     def link_end(self, where: str, raw: object, nodes: dict[str, dict]) -> LinkEnd:
         if not isinstance(raw, str) or raw.count(":") != 1:

@@ -493,3 +493,23 @@ def test_phys_pair_topology_file():
     assert [n.cpus for n in topo.nodes] == [4, 4]
     assert topo.links[0].type == "phys"
     assert [n.interfaces[0].queues for n in topo.nodes] == [4, 4]
+
+
+def test_tap_links(tmp_path):
+    from emu.topology import TopologyError, parse_topology
+    base = {"nodes": {"h1": {"kind": "host", "interfaces": {"eth0": {"address": "198.18.0.2/24"}}}}}
+    t = parse_topology(dict(base, links=[{"endpoints": ["h1:eth0"], "type": "tap",
+                                          "tap": "emutap0", "netns": "lab"}]), "x.yaml")
+    link = t.links[0]
+    assert (link.type, link.tap, link.netns, link.b) == ("tap", "emutap0", "lab", None)
+    assert [str(e) for e in link.ends()] == ["h1:eth0"]
+    bad = [({"endpoints": ["h1:eth0", "h1:eth1"], "type": "tap", "tap": "t0"}, "one endpoint"),
+           ({"endpoints": ["h1:eth0"], "type": "tap"}, "field 'tap'"),
+           ({"endpoints": ["h1:eth0"], "type": "tap", "tap": "bad name!"}, "field 'tap'"),
+           ({"endpoints": ["h1:eth0"], "type": "tap", "tap": "t0", "netns": "a/b"}, "field 'netns'"),
+           ({"endpoints": ["h1:eth0", "h2:eth0"], "tap": "t0"}, "only a link of type: tap")]
+    for link, needle in bad:
+        with pytest.raises(TopologyError) as e:
+            parse_topology(dict(base, nodes=dict(base["nodes"], h2={"kind": "host"}), links=[link]),
+                           "x.yaml")
+        assert needle in str(e.value) and "x.yaml: link 0" in str(e.value), str(e.value)

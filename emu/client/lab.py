@@ -199,7 +199,7 @@ class LabHandle:
         """The topology link with end "node:ifname" at either end."""
         node, _, ifname = str(end).partition(":")
         for link in self._lab.topo.links:
-            for e in (link.a, link.b):
+            for e in link.ends():
                 if (e.node, e.ifname) == (node, ifname):
                     return link
         raise KeyError("no link at %r in lab %s" % (str(end), self.name))
@@ -222,9 +222,12 @@ class LabHandle:
 
     def _carrier(self, end, up):
         link = self.link(end)
+        if link.type == "tap":
+            raise ValueError("%s faces a Linux TAP: cut it with `ip link set %s down` there"
+                             % (end, link.tap))
         # Both ends: each stops sending and receiving, so neither direction
         # depends on the other end's state.
-        for e in (link.a, link.b):
+        for e in link.ends():
             self.node(e.node).call("wire_carrier", ifname=e.ifname, up=up)
 
     # -- processes on nodes

@@ -42,13 +42,16 @@ def tap_lab(tmp_path):
     ns, tap = "emu-%s" % tag, "emutap%s" % tag[:6]
     sh("ip", "netns", "add", ns)
     try:
+        # The lab's own file says it: eth0 of h1 faces TAP device `tap` in `ns`.
         topo = tmp_path / "tap-host.yaml"
-        topo.write_text("name: tap-host\nnodes:\n  h1: {kind: host, cpus: 1}\n")
+        topo.write_text(textwrap.dedent("""
+            name: tap-host
+            nodes:
+              h1: {kind: host, cpus: 1, interfaces: {eth0: {address: %s/24}}}
+            links:
+              - {endpoints: [h1:eth0], type: tap, tap: %s, netns: %s}
+        """ % (EMU_IP, tap, ns)))
         with emu.launch(topo) as lab:
-            h1 = lab.node("h1")
-            h1.call("tap_attach", ifname="eth0", tap=tap, netns=ns)
-            h1.call("addr_add", dev="eth0", address=EMU_IP + "/24")
-            h1.call("link_set", name="eth0", up=True)
             sh("ip", "-n", ns, "link", "set", "lo", "up")
             sh("ip", "-n", ns, "addr", "add", LINUX_IP + "/24", "dev", tap)
             sh("ip", "-n", ns, "link", "set", tap, "up")
