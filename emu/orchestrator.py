@@ -55,6 +55,9 @@ class Lab:
         self.run_dir = tempfile.mkdtemp(prefix=self.topo.name[:24] + "-", dir=self.base)
         try:
             self._spawn()
+            # Recorded at once: if we die while starting, `emu down` still
+            # finds the run directory and the PIDs it holds.
+            self.write_state("starting")
             self._wait_ready(timeout)
             self._configure()
             self.started = True
