@@ -75,11 +75,11 @@ class InlineLab:
     def dev(self, node, ifname):
         return self.nets[node].dev_by_name[ifname]
 
-    def inject(self, node, ifname, frame):
+    def inject(self, node, ifname, frame, flags=0):
         """A frame arrives on node's ifname from its wire (untrusted input)."""
         dev = self.dev(node, ifname)
         self.nets[node].cur_cpu = dev.rx_cpu
-        veth_forward_skb(dev, frame)
+        veth_forward_skb(dev, frame, flags)
         self.run()
 
     def step(self):

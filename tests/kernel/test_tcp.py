@@ -585,3 +585,71 @@ def test_so_linger_zero_aborts_with_rst():
         sys_recvfrom(p.t2, p.s, 10)
     assert e.value.errno == errno.ECONNRESET
     assert not p.lab.nets["h1"].proto["tcp_ehash"]          # no TIME_WAIT after an abort
+
+
+def test_simultaneous_open_goes_through_syn_received():
+    lab = bridge_lab()
+    t1, t2 = lab.task("h1"), lab.task("h2")
+    a = sys_socket(t1, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)
+    b = sys_socket(t2, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)
+    sys_bind(t1, a, ("0.0.0.0", 7001))
+    sys_bind(t2, b, ("0.0.0.0", 7002))
+    for t, fd, peer in ((t1, a, ("10.0.0.2", 7002)), (t2, b, ("10.0.0.1", 7001))):
+        with pytest.raises(KernelError):
+            sys_connect(t, fd, peer)            # both SYNs are out before either arrives
+    ska, skb_ = t1.fds[a].sk, t2.fds[b].sk
+    seen = set()
+    for _ in range(20):
+        lab.step()
+        seen |= {ska.sk_state, skb_.sk_state}
+    assert 3 in seen                            # TCP_SYN_RECV (RFC 9293 figure 8)
+    assert ska.sk_state == skb_.sk_state == 1
+    sys_sendto(t1, a, b"crossed", 0, None)
+    lab.run()
+    assert sys_recvfrom(t2, b, 100)[0] == b"crossed"
+
+
+def test_synack_is_retransmitted_when_the_ack_is_lost():
+    lab = bridge_lab()
+    p = Pair(lab)
+    from tests.kernel.harness import ping
+    assert ping(lab, "h1", "10.0.0.2")
+    port = lab.port("h1", "eth0")
+    orig = port.send
+    dropped = []
+
+    def lose_first_pure_ack(buf, start, end, *a):
+        f = bytes(buf[start:end])
+        if f[12:14] == b"\x08\x00" and f[23] == 6 and f[47] == 0x10 and not dropped:
+            dropped.append(f)                   # the handshake's final ACK
+            return True
+        return orig(buf, start, end, *a)
+    port.send = lose_first_pure_ack
+    c = sys_socket(p.t1, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)
+    with pytest.raises(KernelError):
+        sys_connect(p.t1, c, ("10.0.0.2", 80))
+    lab.run()
+    assert dropped and p.t2.fds[p.ls].sk.proto_data.syn_queue    # the server still waits
+    lab.advance(1.5, tick=0.1)                 # SYN-ACK again after 1 s; the client re-ACKs
+    assert lab.nets["h2"].mib["TcpExt"]["TCPSynRetrans"] == 1
+    fd, peer = sys_accept(p.t2, p.ls)
+    assert peer[0] == "10.0.0.1"
+
+
+def test_paws_drops_a_segment_with_an_old_timestamp():
+    p = Pair(tso=False).connect()
+    sys_sendto(p.t1, p.c, b"first", 0, None)
+    p.lab.run()
+    assert recv_all(p.t2, p.s) == b"first"
+    frame = next(f for f in reversed(p.lab.port("h1", "eth0").sent)
+                 if len(f) > 66 and f[23] == 6)         # the data segment, as sent
+    p.lab.advance(0.5)
+    sys_sendto(p.t1, p.c, b"second", 0, None)
+    p.lab.run()
+    assert recv_all(p.t2, p.s) == b"second"
+    # Replay the first segment, with its old TSval, as if duplicated in the
+    # network (flag 1: its checksum is still CHECKSUM_PARTIAL, as on veth).
+    p.lab.inject("h2", "eth0", frame, flags=1)
+    p.lab.run()
+    assert p.lab.nets["h2"].mib["TcpExt"]["PAWSEstab"] == 1
+    assert recv_all(p.t2, p.s) == b""
