@@ -125,14 +125,22 @@ def cmd_status(a):
     return 0
 
 
-def cmd_exec(a):
-    from .client.exec import run_command
+def _lab_with_node(a):
+    """The lab state for --lab that has node a.node, or an error message."""
     try:
         st = find_lab(a.lab)
     except LabError as e:
-        return _err(str(e))
+        return None, str(e)
     if a.node not in st["nodes"]:
-        return _err("lab %s has no node %r (nodes: %s)" % (st["name"], a.node, ", ".join(st["nodes"])))
+        return None, "lab %s has no node %r (nodes: %s)" % (st["name"], a.node, ", ".join(st["nodes"]))
+    return st, None
+
+
+def cmd_exec(a):
+    from .client.exec import run_command
+    st, err = _lab_with_node(a)
+    if err:
+        return _err(err)
     argv = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
     if not argv:
         return _err("exec: no command given (emu exec NODE -- CMD ...)")
@@ -141,12 +149,9 @@ def cmd_exec(a):
 
 def cmd_shell(a):
     from .client.shell import run_shell
-    try:
-        st = find_lab(a.lab)
-    except LabError as e:
-        return _err(str(e))
-    if a.node not in st["nodes"]:
-        return _err("lab %s has no node %r (nodes: %s)" % (st["name"], a.node, ", ".join(st["nodes"])))
+    st, err = _lab_with_node(a)
+    if err:
+        return _err(err)
     return run_shell(st, a.node)
 
 

@@ -105,6 +105,13 @@ def icmp_unreach(skb):
     return 0
 
 
+def icmp_inner_tuple(buf, inner, inner_l4):
+    """(saddr, daddr, sport, dport) of the datagram an ICMP error quotes."""
+    return (int.from_bytes(buf[inner + 12:inner + 16], "big"),
+            int.from_bytes(buf[inner + 16:inner + 20], "big"),
+            (buf[inner_l4] << 8) | buf[inner_l4 + 1], (buf[inner_l4 + 2] << 8) | buf[inner_l4 + 3])
+
+
 def icmp_discard(skb):
     consume_skb(skb)
     return 0

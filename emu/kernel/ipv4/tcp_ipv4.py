@@ -10,6 +10,7 @@ from ..core.skbuff import CHECKSUM_UNNECESSARY, alloc_skb, kfree_skb, skb_linear
 from ..hdr.checksum import csum_partial, csum_tcpudp_nofold
 from ..hdr.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_TIME_EXCEEDED
 from ..hdr.ip import IPPROTO_TCP
+from .icmp import icmp_inner_tuple
 from .inet_connection_sock import inet_hash_connect, inet_lookup_listener
 from .ip_output import ip_build_header, ip_local_out
 from .route import RTN_BROADCAST, ip_route_output_flow, ip_route_output_key
@@ -189,10 +190,7 @@ def tcp_v4_err(skb, icmp_type, code, inner, inner_l4):
     if net is None:
         return
     buf = skb.buf
-    saddr = int.from_bytes(buf[inner + 12:inner + 16], "big")
-    daddr = int.from_bytes(buf[inner + 16:inner + 20], "big")
-    sport = (buf[inner_l4] << 8) | buf[inner_l4 + 1]
-    dport = (buf[inner_l4 + 2] << 8) | buf[inner_l4 + 3]
+    saddr, daddr, sport, dport = icmp_inner_tuple(buf, inner, inner_l4)
     sk = net.proto["tcp_ehash"].get((saddr, sport, daddr, dport))
     if sk is None or sk.sk_state in (TCP_TIME_WAIT, TCP_NEW_SYN_RECV, TCP_LISTEN):
         return

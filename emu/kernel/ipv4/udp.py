@@ -20,7 +20,7 @@ from ..core.sock import MSG_PEEK, MSG_TRUNC, Proto, sk_error_report, sock_queue_
 from ..hdr.checksum import csum_fold, csum_partial, csum_tcpudp_nofold
 from ..hdr.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED
 from ..hdr.ip import INADDR_BROADCAST, IPPROTO_UDP, inet_ntoa, ipv4_is_multicast
-from .icmp import icmp_send
+from .icmp import icmp_inner_tuple, icmp_send
 from .inet_connection_sock import inet_ephemeral_port
 from .ip_output import ip_build_header, ip_local_out
 from .route import (
@@ -397,10 +397,7 @@ def udp_err(skb, icmp_type, code, inner, inner_l4):
     if net is None:
         return
     buf = skb.buf
-    saddr = int.from_bytes(buf[inner + 12:inner + 16], "big")
-    daddr = int.from_bytes(buf[inner + 16:inner + 20], "big")
-    sport = (buf[inner_l4] << 8) | buf[inner_l4 + 1]
-    dport = (buf[inner_l4 + 2] << 8) | buf[inner_l4 + 3]
+    saddr, daddr, sport, dport = icmp_inner_tuple(buf, inner, inner_l4)
     # The socket that sent it: local is the inner source, remote the inner destination.
     sk = __udp4_lib_lookup(net, daddr, dport, saddr, sport, 0)
     if sk is None:
