@@ -187,21 +187,17 @@ def sys_accept(task, fd, flags=0):
         raise KernelError(errno.EOPNOTSUPP)
     new_sock = Socket(sock.family, sock.type)
     new_sock.nonblock = bool(flags & SOCK_NONBLOCK)
-    try:
-        sock.ops.accept(sock, new_sock)
-    except SyscallBlock as b:
-        inner = b.resume
 
-        def resume():
-            inner()
-            return _accepted(task, new_sock)
-        b.resume = resume
-        raise
-    except KernelError as e:
-        if e.errno == errno.EAGAIN and not sock.nonblock:
+    def attempt():
+        # Every wait resumes here, so whoever wins the connection gets a descriptor
+        # (several tasks may sleep in accept() on one listener).
+        try:
+            sock.ops.accept(sock, new_sock)
+        except SyscallBlock as b:
+            b.resume = attempt
             raise
-        raise
-    return _accepted(task, new_sock)
+        return _accepted(task, new_sock)
+    return attempt()
 
 
 def _accepted(task, new_sock):

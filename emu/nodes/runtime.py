@@ -546,15 +546,26 @@ class NodeRuntime:
             task.key = key
             self.tasks_by_key[key] = task
         elif task is not conn.task:
-            conn.task.conns -= 1
+            old = conn.task
+            old.conns -= 1
             conn.task = task
             task.conns += 1
+            if old.conns <= 0:
+                with self.lock:              # its descriptors die with it
+                    task_exit(old)
+                    self.kernel_exit()
         return task.tid
 
     def _reply(self, conn, reply):
         if conn.dead:
             return
-        data = msgpack.packb(reply, use_bin_type=True)
+        try:
+            data = msgpack.packb(reply, use_bin_type=True)
+        except (TypeError, ValueError, OverflowError) as e:
+            # A result that cannot travel is a bug, but never the node's death.
+            log.exception("unpackable syscall reply")
+            data = msgpack.packb({"id": reply.get("id"), "err": 5, "msg": "EIO: %s" % e},
+                                 use_bin_type=True)
         try:
             conn.sock.setblocking(True)
             conn.sock.settimeout(5.0)     # a client that stops reading loses its task

@@ -653,3 +653,88 @@ def test_paws_drops_a_segment_with_an_old_timestamp():
     p.lab.run()
     assert p.lab.nets["h2"].mib["TcpExt"]["PAWSEstab"] == 1
     assert recv_all(p.t2, p.s) == b""
+
+
+# ------------------------------------------------------------------ review regressions
+
+def test_two_tasks_blocked_in_accept_both_get_descriptors():
+    lab = bridge_lab()
+    t2a, t2b = lab.task("h2"), lab.task("h2")
+    t2a.fds = t2b.fds                          # two threads of one process: one table
+    ls = sys_socket(t2a, AF_INET, SOCK_STREAM, 0)
+    sys_bind(t2a, ls, ("0.0.0.0", 80))
+    sys_listen(t2a, ls, 8)
+    blocks = []
+    for t in (t2a, t2b):
+        with pytest.raises(SyscallBlock) as b:
+            sys_accept(t, ls)
+        blocks.append(b.value)
+    t1 = lab.task("h1")
+
+    def connect():
+        c = sys_socket(t1, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)
+        with pytest.raises(KernelError):
+            sys_connect(t1, c, ("10.0.0.2", 80))
+        lab.run()
+    connect()
+    fd, peer = blocks[0].resume()              # the first waiter takes it
+    with pytest.raises(SyscallBlock) as again:  # the second finds the queue empty again
+        blocks[1].resume()
+    connect()
+    fd2, peer2 = again.value.resume()          # ... and still gets a descriptor
+    assert isinstance(fd2, int) and fd2 != fd and peer2[0] == "10.0.0.1"
+
+
+def test_time_wait_does_not_answer_a_bare_ack_and_survives_a_wrong_rst():
+    p = Pair().connect()
+    csk = p.sk("c")
+    sys_shutdown(p.t1, p.c, 1)
+    sys_shutdown(p.t2, p.s, 1)
+    for _ in range(10):
+        p.lab.step()
+    assert csk.sk_state == 6 and p.sk("s").sk_state == 6      # both ends in TIME_WAIT
+    last_ack = p.lab.port("h1", "eth0").sent[-1]
+    n = len(p.lab.port("h2", "eth0").sent)
+    p.lab.inject("h2", "eth0", last_ack, flags=1)   # a duplicate of h1's last bare ACK
+    p.lab.run()
+    assert len(p.lab.port("h2", "eth0").sent) == n  # no reply: no ACK ping-pong
+    tp = p.sk("s").proto_data
+    from emu.kernel.ipv4.tcp_ipv4 import tcp_v4_send_raw
+    tcp_v4_send_raw(p.lab.nets["h1"], csk.inet_saddr, csk.inet_daddr, csk.inet_sport, 80,
+                    (tp.rcv_nxt + 5000) & 0xFFFFFFFF, 0, 0x04, 0)      # RST, wrong sequence
+    p.lab.run()
+    assert p.sk("s").sk_state == 6                  # TIME_WAIT stays
+
+
+def test_retransmitted_fin_in_close_wait_is_acked_again():
+    p = Pair().connect()
+    sys_shutdown(p.t1, p.c, 1)
+    p.lab.advance(0.5)
+    ssk = p.sk("s")
+    assert ssk.sk_state == 8                        # CLOSE_WAIT
+    fin = next(f for f in reversed(p.lab.port("h1", "eth0").sent) if f[47] & 0x01)
+    n = len(p.lab.port("h2", "eth0").sent)
+    p.lab.inject("h2", "eth0", fin, flags=1)        # our ACK was lost: the FIN comes again
+    p.lab.run()
+    assert len(p.lab.port("h2", "eth0").sent) == n + 1
+
+
+def test_accepted_sockets_inherit_so_reuseaddr_so_a_server_can_restart():
+    from emu.kernel.socket import SO_REUSEADDR
+    lab = bridge_lab()
+    t2 = lab.task("h2")
+    ls = sys_socket(t2, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)
+    sys_setsockopt(t2, ls, SOL_SOCKET, SO_REUSEADDR, 1)
+    p = Pair(lab, port=81)                          # (its own listener on 81)
+    sys_bind(t2, ls, ("0.0.0.0", 80))
+    sys_listen(t2, ls, 4)
+    p.port, p.ls, p.t2 = 80, ls, t2
+    p.connect()
+    sys_close(t2, p.s)                              # the server closes first: TIME_WAIT on h2
+    p.lab.run()
+    sys_close(p.t1, p.c)
+    sys_close(t2, ls)
+    p.lab.run()
+    again = sys_socket(t2, AF_INET, SOCK_STREAM, 0)
+    sys_setsockopt(t2, again, SOL_SOCKET, SO_REUSEADDR, 1)
+    sys_bind(t2, again, ("0.0.0.0", 80))            # Linux allows it; so must we

@@ -30,7 +30,7 @@ TCP_EXT_MIB = ("SyncookiesSent", "SyncookiesRecv", "SyncookiesFailed", "TW", "PA
                "TCPRenoRecovery", "TCPSackRecovery", "TCPFastRetrans", "TCPTimeouts",
                "TCPLossProbes", "TCPAbortOnData", "TCPAbortOnClose", "TCPAbortOnTimeout",
                "TCPSYNChallenge", "TCPChallengeACK", "TCPOFOQueue", "TCPZeroWindowDrop",
-               "TCPSynRetrans", "TCPReqQFullDrop")
+               "TCPSynRetrans", "TCPReqQFullDrop", "TCPACKSkippedSeq", "OutOfWindowIcmps")
 ARP_MIB = ("InRequests", "InReplies", "OutRequests", "OutReplies", "InErrors",
            "Unresolved")   # emu: Linux reports these through neighbour stats
 

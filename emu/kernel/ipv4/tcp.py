@@ -123,6 +123,7 @@ TCP_DEFAULT_SYSCTLS = {
     "net.ipv4.tcp_keepalive_intvl": 75,
     "net.ipv4.tcp_keepalive_probes": 9,
     "net.ipv4.tcp_challenge_ack_limit": 1000,
+    "net.ipv4.tcp_invalid_ratelimit": 500,      # ms between out-of-window ACKs per socket
     "net.core.somaxconn": 4096,
 }
 
@@ -150,7 +151,8 @@ class TcpSkbCb:
     """TCP_SKB_CB: what TCP keeps about a queued segment."""
 
     __slots__ = ("seq", "end_seq", "tcp_flags", "sacked", "when", "retrans", "first_tx",
-                 "ack_seq", "tsval", "tsecr", "has_ts", "window", "sack_blocks")
+                 "ack_seq", "tsval", "tsecr", "has_ts", "window", "sack_blocks", "pcount",
+                 "mss")
 
     def __init__(self, seq, end_seq, flags):
         self.seq = seq
@@ -166,6 +168,8 @@ class TcpSkbCb:
         self.has_ts = False
         self.window = 0
         self.sack_blocks = ()
+        self.pcount = 1          # segments this skb counts for (tcp_gso_segs), set when sent
+        self.mss = 0             # ... and the MSS they were counted with
 
 
 class TcpSock:
@@ -192,7 +196,7 @@ class TcpSock:
         "tlp_high_seq", "accept_queue", "syn_queue", "max_ack_backlog", "listener",
         "tw_timer", "tw_substate", "delivered", "app_limited", "rcv_mss", "isn",
         "challenge_count", "challenge_stamp", "urg_data", "linger",
-        "max_packets_out", "cwnd_usage_seq", "is_cwnd_limited",
+        "max_packets_out", "cwnd_usage_seq", "is_cwnd_limited", "last_oow_ack_time",
     )
 
     def __init__(self, sk):
@@ -287,6 +291,7 @@ class TcpSock:
         self.max_packets_out = 0       # tcp_cwnd_validate's record of how full cwnd got
         self.cwnd_usage_seq = 0
         self.is_cwnd_limited = False
+        self.last_oow_ack_time = -1.0   # tcp_oow_rate_limited
 
 
 def tcp_sk(sk):

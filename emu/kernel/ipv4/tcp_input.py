@@ -9,7 +9,7 @@ import struct
 from ..core.skbuff import consume_skb, kfree_skb
 from ..core.sock import EPOLLIN, EPOLLOUT, RCV_SHUTDOWN, SEND_SHUTDOWN, sk_data_ready, sk_error_report
 from .tcp import (
-    TCP_CA_Open, TCP_CLOSE, TCP_CLOSE_WAIT, TCP_CLOSING, TCP_ESTABLISHED, TCP_FIN_WAIT1,
+    TCP_CA_Disorder, TCP_CA_Loss, TCP_CA_Open, TCP_CLOSE, TCP_CLOSE_WAIT, TCP_CLOSING, TCP_ESTABLISHED, TCP_FIN_WAIT1,
     TCP_FIN_WAIT2, TCP_LAST_ACK, TCP_MAX_QUICKACKS, TCP_MSS_DEFAULT, TCP_PAWS_24DAYS, TCP_RTO_MAX,
     TCP_RTO_MIN, TCP_SYN_RECV, TCP_SYN_SENT, TCP_TIME_WAIT, TCPCB_LOST,
     TCPCB_SACKED_ACKED, TCPCB_SACKED_RETRANS, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_RST,
@@ -19,7 +19,7 @@ from .tcp import (
 )
 from .tcp_output import (
     tcp_current_mss, tcp_push_pending_frames, tcp_receive_window, tcp_send_ack,
-    tcp_send_delayed_ack, tcp_skb_pcount, tcp_sync_mss, tcp_time_stamp,
+    tcp_send_delayed_ack, tcp_set_skb_tso_segs, tcp_sync_mss, tcp_time_stamp,
 )
 from .tcp_recovery import (
     tcp_fastretrans_alert, tcp_sacktag_write_queue,
@@ -351,8 +351,10 @@ def tcp_ack_update_window(sk, cb, ack):
     nwin = cb.window if cb.tcp_flags & TCPHDR_SYN else cb.window << tp.snd_wscale
     flag = 0
     # RFC 9293 3.10.7.4 fifth: SND.WL1 < SEG.SEQ, or equal and SND.WL2 =< SEG.ACK.
+    # tcp_may_update_window: a same-sequence update may only grow the window
+    # (or close it), so a reordered old ACK cannot shrink it.
     if after(ack, tp.snd_una) or after(cb.seq, tp.snd_wl1) or \
-            (cb.seq == tp.snd_wl1 and nwin != tp.snd_wnd):
+            (cb.seq == tp.snd_wl1 and (nwin > tp.snd_wnd or not nwin)):
         if tp.snd_wnd != nwin:
             flag |= FLAG_WIN_UPDATE
             tp.snd_wnd = nwin
@@ -367,13 +369,13 @@ def tcp_tso_acked(sk, skb, ack, mss):
     the segments that left the network leave packets_out too."""
     tp = sk.proto_data
     cb = skb.cb
-    before_pcount = tcp_skb_pcount(skb, mss)
+    before_pcount = cb.pcount
     n = seq_sub(ack, cb.seq)
     skb.data += n
     skb.len -= n
     cb.seq = ack
     sk.sk_wmem_alloc -= n
-    gone = before_pcount - tcp_skb_pcount(skb, mss)
+    gone = before_pcount - tcp_set_skb_tso_segs(skb, cb.mss or mss)
     tp.packets_out -= gone
     if cb.sacked & TCPCB_SACKED_RETRANS:
         tp.retrans_out = max(0, tp.retrans_out - gone)
@@ -400,11 +402,11 @@ def tcp_clean_rtx_queue(sk, ack, cb_in, opt):
                 acked_pcount += tcp_tso_acked(sk, skb, ack, mss)
                 flag |= FLAG_DATA_ACKED
             break
-        pcount = tcp_skb_pcount(skb, mss) if skb.len else 1
+        pcount = cb.pcount
         if cb.sacked & TCPCB_SACKED_RETRANS:
             tp.retrans_out -= pcount
             flag |= FLAG_RETRANS_DATA_ACKED
-        elif cb.retrans == 0 and rtt < 0:
+        elif cb.retrans == 0 and rtt < 0 and not cb.sacked & TCPCB_SACKED_ACKED:
             rtt = now - cb.when
         if cb.sacked & TCPCB_SACKED_ACKED:
             tp.sacked_out -= pcount
@@ -424,6 +426,8 @@ def tcp_clean_rtx_queue(sk, ack, cb_in, opt):
     tp.lost_out = max(tp.lost_out, 0)
     tp.retrans_out = max(tp.retrans_out, 0)
     sk.sk_wmem_alloc = max(sk.sk_wmem_alloc, 0)
+    if flag & FLAG_RETRANS_DATA_ACKED:
+        rtt = -1.0       # Karn: this ACK covers a retransmission, its timing is ambiguous
     # With timestamps, the echo measures even retransmitted segments (RFC 7323 4).
     if rtt < 0 and opt.saw_tstamp and opt.tsecr and tp.tstamp_ok and flag & FLAG_DATA_ACKED:
         ms = (tcp_time_stamp(sk) - opt.tsecr) & 0xFFFFFFFF
@@ -454,8 +458,8 @@ def tcp_ack(sk, skb, opt):
             return -1
         return 0
     if after(ack, tp.snd_nxt):
-        # It acknowledges what we never sent: ACK and drop (RFC 9293).
-        tcp_send_challenge_ack(sk)
+        # It acknowledges what we never sent: drop it (Linux: TCP_ACK_UNSENT_DATA;
+        # answering would let two confused ends ACK each other forever).
         return -1
     flag = 0
     now = net.clock()
@@ -484,7 +488,9 @@ def tcp_ack(sk, skb, opt):
         tcp_rearm_rto(sk)
     if tp.ca_state != TCP_CA_Open or is_dupack or tp.sacked_out:
         tcp_fastretrans_alert(sk, flag, is_dupack, acked)
-    elif acked:
+    # cwnd grows on progress except while it is being reduced (tcp_cong_control:
+    # not in CWR/Recovery); after an RTO that is slow start (RFC 5681 3.1).
+    if acked and tp.ca_state in (TCP_CA_Open, TCP_CA_Disorder, TCP_CA_Loss):
         tp.ca_ops.cong_avoid(sk, ack, acked)
     # The window opened while the persist timer ran: stop probing.
     if tp.timer_kind == ICSK_TIME_PROBE0 and tp.snd_wnd:
@@ -510,8 +516,30 @@ def tcp_sndbuf_expand(sk):
         sk.sk_sndbuf = want
 
 
+def tcp_oow_rate_limited(sk):
+    """True if this socket answered an out-of-window segment less than
+    net.ipv4.tcp_invalid_ratelimit ago (tcp_oow_rate_limited): two confused
+    ends must not ACK each other forever."""
+    tp = sk.proto_data
+    now = sk.net.clock()
+    if now - tp.last_oow_ack_time < sk.net.sysctl["net.ipv4.tcp_invalid_ratelimit"] / 1000.0:
+        sk.net.mib["TcpExt"]["TCPACKSkippedSeq"] += 1
+        return True
+    tp.last_oow_ack_time = now
+    return False
+
+
+def tcp_send_dupack(sk):
+    """An out-of-window segment: re-ACK it, rate-limited (tcp_send_dupack)."""
+    if not tcp_oow_rate_limited(sk):
+        tcp_send_ack(sk)
+
+
 def tcp_send_challenge_ack(sk):
-    """RFC 5961 7: ACKs that answer suspicious segments, rate-limited per net."""
+    """RFC 5961 7: ACKs that answer suspicious segments, rate-limited per
+    socket first, then per net (tcp_challenge_ack_limit)."""
+    if tcp_oow_rate_limited(sk):
+        return
     net = sk.net
     st = net.proto.setdefault("tcp_challenge", [0.0, 0])
     now = net.clock()
@@ -555,7 +583,7 @@ def tcp_validate_incoming(sk, skb, th_flags, opt):
                 and net.clock() - tp.ts_recent_stamp < TCP_PAWS_24DAYS:
             net.mib["TcpExt"]["PAWSEstab"] += 1
             if not th_flags & TCPHDR_RST:
-                tcp_send_ack(sk)
+                tcp_send_dupack(sk)
             kfree_skb(skb, "TCP_RFC7323_PAWS")
             return False
     # RFC 9293 3.10.7.4 first: is the segment in the window?
@@ -564,7 +592,10 @@ def tcp_validate_incoming(sk, skb, th_flags, opt):
         not after(cb.seq, seq_add(tp.rcv_nxt, rcv_wnd))
     if not ok:
         if not th_flags & TCPHDR_RST:
-            tcp_send_ack(sk) if th_flags & TCPHDR_SYN == 0 else tcp_send_challenge_ack(sk)
+            if th_flags & TCPHDR_SYN:
+                tcp_send_challenge_ack(sk)
+            else:
+                tcp_send_dupack(sk)
         kfree_skb(skb, "TCP_INVALID_SEQUENCE")
         return False
     if th_flags & TCPHDR_RST:
@@ -597,12 +628,11 @@ def tcp_rcv_established(sk, skb, th_flags, opt):
         skb.trace.hit("tcp_rcv_established")
     if not tcp_validate_incoming(sk, skb, th_flags, opt):
         return
-    if th_flags & TCPHDR_ACK:
-        if tcp_ack(sk, skb, opt) < 0:
-            kfree_skb(skb, "TCP_OLD_ACK")
-            return
-    elif skb.len == 0:
-        kfree_skb(skb, "TCP_FLAGS")
+    if not th_flags & TCPHDR_ACK:
+        kfree_skb(skb, "TCP_FLAGS")        # RFC 9293: no ACK bit, drop the segment
+        return
+    if tcp_ack(sk, skb, opt) < 0:
+        kfree_skb(skb, "TCP_OLD_ACK")
         return
     tcp_data_queue(sk, skb)
     tcp_data_snd_check(sk)
@@ -747,7 +777,10 @@ def tcp_rcv_state_process(sk, skb, th_flags, opt):
         return
     state = sk.sk_state
     if state in (TCP_CLOSE_WAIT, TCP_CLOSING, TCP_LAST_ACK):
-        consume_skb(skb)                 # data after the peer's FIN: ignored
+        if before(skb.cb.seq, tp.rcv_nxt):
+            tcp_data_queue(sk, skb)      # an old segment (the FIN again): re-ACK it
+        else:
+            consume_skb(skb)             # data after the peer's FIN: ignored
     elif state in (TCP_FIN_WAIT1, TCP_FIN_WAIT2) and sk.sk_socket is None and skb.len \
             and after(skb.cb.end_seq, tp.rcv_nxt):
         # Data for a socket nobody will read: abort (tcp_rcv_state_process).

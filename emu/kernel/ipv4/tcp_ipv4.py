@@ -15,6 +15,7 @@ from .inet_connection_sock import inet_hash_connect, inet_lookup_listener
 from .ip_output import ip_build_header, ip_local_out
 from .route import RTN_BROADCAST, ip_route_output_flow, ip_route_output_key
 from .tcp import (
+    before,
     MAX_TCP_HEADER, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN, TCP_NEW_SYN_RECV, TCP_SYN_SENT,
     TCP_TIME_WAIT, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_RST, TCPHDR_SYN, TcpSkbCb, seq_add,
     tcp_set_state, tcphdr,
@@ -194,12 +195,22 @@ def tcp_v4_err(skb, icmp_type, code, inner, inner_l4):
     sk = net.proto["tcp_ehash"].get((saddr, sport, daddr, dport))
     if sk is None or sk.sk_state in (TCP_TIME_WAIT, TCP_NEW_SYN_RECV, TCP_LISTEN):
         return
+    tp = sk.proto_data
+    if skb.tail - inner_l4 >= 8:
+        seq = int.from_bytes(buf[inner_l4 + 4:inner_l4 + 8], "big")
+        # RFC 5927 / tcp_v4_err: only an error about data we have in flight counts.
+        if sk.sk_state != TCP_SYN_SENT and (before(seq, tp.snd_una) or not before(seq, tp.snd_nxt)):
+            net.mib["TcpExt"]["OutOfWindowIcmps"] += 1
+            return
     if icmp_type == ICMP_DEST_UNREACH and code == ICMP_FRAG_NEEDED:
         mtu = int.from_bytes(buf[skb.transport_header + 6:skb.transport_header + 8], "big")
         ip_rt_update_pmtu(net, daddr, mtu)
-        tp = sk.proto_data
         old = tp.mss_cache
-        tcp_sync_mss(sk, min(mtu, sk.sk_dst_cache.dev.mtu if sk.sk_dst_cache else mtu))
+        from .udp import ip_dst_mtu
+        rt = sk.sk_dst_cache
+        if rt is None:
+            return
+        tcp_sync_mss(sk, ip_dst_mtu(net, rt, daddr))     # the clamped path MTU
         if tp.mss_cache < old:
             tcp_simple_retransmit(sk)
         return
@@ -228,5 +239,5 @@ def tcp_simple_retransmit(sk):
     for skb in tp.rtx_queue:
         if not skb.cb.sacked & TCPCB_LOST:
             skb.cb.sacked |= TCPCB_LOST
-            tp.lost_out += 1
+            tp.lost_out += skb.cb.pcount
     tcp_xmit_retransmit_queue(sk)

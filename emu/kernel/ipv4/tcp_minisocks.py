@@ -15,7 +15,7 @@ from ..hdr.ip import IPPROTO_TCP
 from .inet_connection_sock import inet_ehash_insert
 from .tcp import (
     TCP_ESTABLISHED, TCP_FIN_WAIT2, TCP_MSS_DEFAULT, TCP_NEW_SYN_RECV, TCP_TIME_WAIT,
-    TCPHDR_ACK, TCPHDR_FIN, TCPHDR_RST, TCPHDR_SYN, after, seq_add, tcp_set_state, tcp_sysctl,
+    TCPHDR_ACK, TCPHDR_RST, TCPHDR_SYN, after, seq_add, tcp_set_state, tcp_sysctl,
 )
 from .tcp_ipv4 import secure_tcp_seq, tcp_v4_do_rcv, tcp_v4_send_raw, tcp_v4_send_reset_for
 from .tcp_output import tcp_syn_options, tcp_time_stamp
@@ -294,6 +294,7 @@ def tcp_create_openreq_child(lsk, req, opt):
     # Socket options a child inherits from its listener.
     sk.sk_rcvbuf, sk.sk_sndbuf, sk.sk_userlocks = lsk.sk_rcvbuf, lsk.sk_sndbuf, lsk.sk_userlocks
     sk.sk_keepalive, sk.sk_priority, sk.sk_mark = lsk.sk_keepalive, lsk.sk_priority, lsk.sk_mark
+    sk.sk_reuse, sk.sk_reuseport = lsk.sk_reuse, lsk.sk_reuseport     # sk_clone_lock copies them
     sk.uc_ttl, sk.tos, sk.sk_bound_dev_if = lsk.uc_ttl, lsk.tos, lsk.sk_bound_dev_if
     tp.nonagle, tp.user_mss = ltp.nonagle, ltp.user_mss
     tp.keepalive_time, tp.keepalive_intvl, tp.keepalive_probes = \
@@ -363,15 +364,22 @@ def tcp_tw_expire(sk):
 def tcp_timewait_state_process(sk, skb, flags, opt):
     """A segment for a TIME-WAIT socket (tcp_timewait_state_process)."""
     from .tcp import tcp_done
+    from .tcp_input import tcp_oow_rate_limited
     net = sk.net
     tp = sk.proto_data
     cb = skb.cb
-    if flags & TCPHDR_RST:
-        # RFC 1337 is off by default in Linux: a RST ends TIME-WAIT early.
-        tcp_done(sk)
-        kfree_skb(skb, "TCP_RESET")
+    twlen = tcp_sysctl(net, "tcp_timewait_len")
+    if cb.seq == tp.rcv_nxt and (cb.seq == cb.end_seq or flags & TCPHDR_RST):
+        # In window: only a RST or a bare ACK can be here.
+        if flags & TCPHDR_RST:
+            # TIME-WAIT assassination (RFC 1337 is off by default in Linux).
+            tcp_done(sk)
+            kfree_skb(skb, "TCP_RESET")
+            return 0
+        net.mod_timer(tp.tw_timer, net.clock() + twlen)
+        consume_skb(skb)               # a bare ACK: nothing to answer
         return 0
-    if flags & TCPHDR_SYN and not flags & TCPHDR_ACK and after(cb.seq, tp.rcv_nxt):
+    if flags & TCPHDR_SYN and not flags & (TCPHDR_RST | TCPHDR_ACK) and after(cb.seq, tp.rcv_nxt):
         # A new incarnation (RFC 9293 3.6.1): let the listener have it.
         tcp_done(sk)
         from .inet_connection_sock import inet_lookup_listener
@@ -384,10 +392,13 @@ def tcp_timewait_state_process(sk, skb, flags, opt):
             return tcp_listen_rcv(lsk, skb, flags, opt, saddr, sk.inet_dport, daddr, sk.inet_num)
         kfree_skb(skb, "NO_SOCKET")
         return 0
-    if flags & TCPHDR_FIN:
-        # The peer's FIN again: our last ACK was lost. Re-ACK, restart 2MSL.
-        net.mod_timer(tp.tw_timer, net.clock() + tcp_sysctl(net, "tcp_timewait_len"))
-    tcp_v4_send_tw_ack(sk)
+    if not flags & TCPHDR_RST:
+        # Out of window (the peer's FIN again, an old segment): ACK it, at most
+        # once per tcp_invalid_ratelimit, and restart 2MSL if it carried an ACK.
+        if flags & TCPHDR_ACK:
+            net.mod_timer(tp.tw_timer, net.clock() + twlen)
+        if not tcp_oow_rate_limited(sk):
+            tcp_v4_send_tw_ack(sk)
     consume_skb(skb)
     return 0
 

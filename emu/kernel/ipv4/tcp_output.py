@@ -338,8 +338,18 @@ def tcp_packets_in_flight(tp):
     return tp.packets_out - (tp.sacked_out + tp.lost_out) + tp.retrans_out
 
 
-def tcp_skb_pcount(skb, mss):
-    return max(1, (skb.len + mss - 1) // mss)
+def tcp_skb_pcount(skb, mss=None):
+    """The segments skb counts for: stored when it was sent (Linux: tcp_gso_segs),
+    so later MSS changes never make packets_out drift."""
+    return skb.cb.pcount
+
+
+def tcp_set_skb_tso_segs(skb, mss):
+    """Count skb in segments of mss (tcp_set_skb_tso_segs)."""
+    cb = skb.cb
+    cb.mss = mss
+    cb.pcount = max(1, (skb.len + mss - 1) // mss) if skb.len else 1
+    return cb.pcount
 
 
 def tcp_nagle_test(tp, skb, mss, nonagle):
@@ -380,15 +390,15 @@ def tcp_fragment(sk, skb, length):
     """
     tp = sk.proto_data
     q = tp.rtx_queue
-    mss = tcp_current_mss(sk)
-    old = tcp_skb_pcount(skb, mss)
-    i = q.index(skb)
     cb = skb.cb
+    mss = cb.mss or tcp_current_mss(sk)
+    old = cb.pcount
+    i = q.index(skb)
     rest = tcp_split(sk, skb, length)
     rcb = rest.cb
     rcb.sacked, rcb.when, rcb.retrans, rcb.first_tx = cb.sacked, cb.when, cb.retrans, cb.first_tx
     q.insert(i + 1, rest)
-    delta = tcp_skb_pcount(skb, mss) + tcp_skb_pcount(rest, mss) - old
+    delta = tcp_set_skb_tso_segs(skb, mss) + tcp_set_skb_tso_segs(rest, mss) - old
     if delta:
         tp.packets_out += delta
         if cb.sacked & TCPCB_SACKED_ACKED:
@@ -428,9 +438,10 @@ def tcp_write_xmit(sk, mss_now, nonagle, push_one=False):
             q.insert(1, tcp_split(sk, skb, limit))
         if not tcp_nagle_test(tp, skb, mss_now, nonagle if q[0] is q[-1] else TCP_NAGLE_PUSH):
             break
+        pcount = tcp_set_skb_tso_segs(skb, mss_now)
         if skb.len > mss_now:
             skb.shinfo.gso_size = mss_now
-            skb.shinfo.gso_segs = tcp_skb_pcount(skb, mss_now)
+            skb.shinfo.gso_segs = pcount
             skb.shinfo.gso_type = 1          # SKB_GSO_TCPV4
         else:
             skb.shinfo.gso_size = 0
@@ -440,7 +451,7 @@ def tcp_write_xmit(sk, mss_now, nonagle, push_one=False):
         tcp_transmit_skb(sk, skb)
         tp.rtx_queue.append(skb)
         tp.snd_nxt = cb.end_seq if after(cb.end_seq, tp.snd_nxt) else tp.snd_nxt
-        tp.packets_out += tcp_skb_pcount(skb, mss_now)
+        tp.packets_out += pcount
         sent += 1
         if push_one:
             break
@@ -495,18 +506,21 @@ def tcp_retransmit_skb(sk, skb):
         skb.data += n
         skb.len -= n
         cb.seq = tp.snd_una
+        sk.sk_wmem_alloc -= n
+        old = cb.pcount
+        tp.packets_out -= old - tcp_set_skb_tso_segs(skb, cb.mss or tcp_current_mss(sk))
     mss = tcp_current_mss(sk)
     if skb.len > mss and skb in tp.rtx_queue:
         tcp_fragment(sk, skb, mss)          # retransmit one MSS, not a whole super-segment
     skb.shinfo.gso_size = 0
     if tcp_transmit_skb(sk, skb) < 0:
         return -1
-    net.mib["Tcp"]["RetransSegs"] += tcp_skb_pcount(skb, mss)
+    net.mib["Tcp"]["RetransSegs"] += cb.pcount
     tp.total_retrans += 1
     tp.bytes_retrans += skb.len
     if not cb.sacked & TCPCB_SACKED_RETRANS:
         cb.sacked |= TCPCB_SACKED_RETRANS
-        tp.retrans_out += tcp_skb_pcount(skb, mss)
+        tp.retrans_out += cb.pcount
     cb.retrans += 1
     if not tp.retrans_stamp:
         tp.retrans_stamp = cb.first_tx or net.clock()
@@ -627,10 +641,11 @@ def tcp_write_wakeup(sk):
         if skb.len > min(room, mss):
             q.insert(1, tcp_split(sk, skb, min(room, mss)))
         q.popleft()
+        tcp_set_skb_tso_segs(skb, mss)
         tcp_transmit_skb(sk, skb)
         tp.rtx_queue.append(skb)
         tp.snd_nxt = skb.cb.end_seq
-        tp.packets_out += 1
+        tp.packets_out += skb.cb.pcount
         return 0
     tcp_xmit_probe_skb(sk)
     return 1
@@ -644,6 +659,11 @@ def tcp_send_probe0(sk):
     if tp.packets_out or not tp.write_queue:
         tp.probes_out = 0
         tp.backoff = 0
+        if tp.packets_out:
+            # New data left with the probe: it needs a retransmission timer
+            # (tcp_event_new_data_sent).
+            from .tcp_timer import ICSK_TIME_RETRANS as _RT
+            inet_csk_reset_xmit_timer(sk, _RT, tp.rto)
         return
     tp.backoff += 1 if tp.backoff < 15 else 0
     tp.probes_out += 1

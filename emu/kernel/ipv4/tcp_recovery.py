@@ -9,7 +9,7 @@ from .tcp import (
     TCPCB_SACKED_ACKED, TCPCB_SACKED_RETRANS, after, before, seq_sub,
 )
 from .tcp_output import (
-    tcp_current_mss, tcp_fragment, tcp_packets_in_flight, tcp_retransmit_skb, tcp_skb_pcount,
+    tcp_fragment, tcp_packets_in_flight, tcp_retransmit_skb,
 )
 
 FLAG_SND_UNA_ADVANCED = 0x400
@@ -19,7 +19,6 @@ def tcp_sacktag_write_queue(sk, blocks):
     """Mark what the peer's SACK blocks cover (RFC 2018); returns newly sacked count."""
     tp = sk.proto_data
     newly = 0
-    mss = tcp_current_mss(sk)
     for start, end in blocks:
         if not after(end, tp.snd_una) or after(end, tp.snd_nxt) or not before(start, end):
             continue                       # D-SACK or bogus: ignore
@@ -41,7 +40,7 @@ def tcp_sacktag_write_queue(sk, blocks):
             if after(cb.end_seq, end):
                 tcp_fragment(sk, skb, seq_sub(end, cb.seq))
             if not before(cb.seq, start) and not after(cb.end_seq, end):
-                pcount = tcp_skb_pcount(skb, mss)
+                pcount = cb.pcount
                 cb.sacked |= TCPCB_SACKED_ACKED
                 tp.sacked_out += pcount
                 newly += pcount
@@ -73,15 +72,15 @@ def tcp_enter_recovery(sk):
     net.mib["TcpExt"]["TCPFastRetrans"] += 1
     head = tp.rtx_queue[0] if tp.rtx_queue else None
     if head is not None and not head.cb.sacked & (TCPCB_SACKED_ACKED | TCPCB_SACKED_RETRANS):
-        head.cb.sacked |= TCPCB_LOST
-        tp.lost_out += 1
+        if not head.cb.sacked & TCPCB_LOST:
+            head.cb.sacked |= TCPCB_LOST
+            tp.lost_out += head.cb.pcount
         tcp_retransmit_skb(sk, head)
 
 
 def tcp_mark_sack_holes_lost(sk):
     """RFC 6675 IsLost: a segment with 3 (reordering) SACKed segments above it is lost."""
     tp = sk.proto_data
-    mss = tcp_current_mss(sk)
     sacked_above = 0
     for skb in reversed(tp.rtx_queue):
         cb = skb.cb
@@ -90,7 +89,7 @@ def tcp_mark_sack_holes_lost(sk):
             continue
         if sacked_above >= tp.reordering and not cb.sacked & (TCPCB_LOST | TCPCB_SACKED_RETRANS):
             cb.sacked |= TCPCB_LOST
-            tp.lost_out += tcp_skb_pcount(skb, mss)
+            tp.lost_out += cb.pcount
 
 
 def tcp_xmit_retransmit_queue(sk):
@@ -142,7 +141,7 @@ def tcp_fastretrans_alert(sk, flag, is_dupack, acked):
             head = tp.rtx_queue[0] if tp.rtx_queue else None
             if head is not None and not head.cb.sacked & (TCPCB_SACKED_RETRANS | TCPCB_LOST):
                 head.cb.sacked |= TCPCB_LOST
-                tp.lost_out += 1
+                tp.lost_out += head.cb.pcount
         elif is_dupack and not tp.sack_ok:
             tp.sacked_out += 1
         if tp.sack_ok:

@@ -115,7 +115,6 @@ def tcp_write_timeout(sk):
 def tcp_enter_loss(sk):
     """RTO fired: everything outstanding is presumed lost; cwnd back to 1 (RFC 5681 3.1)."""
     tp = sk.proto_data
-    net = sk.net
     if tp.ca_state != TCP_CA_Loss or tp.retransmits == 0:
         tp.prior_ssthresh = tp.snd_ssthresh
         tp.snd_ssthresh = tp.ca_ops.ssthresh(sk)
@@ -127,9 +126,8 @@ def tcp_enter_loss(sk):
     for skb in tp.rtx_queue:
         skb.cb.sacked &= ~TCPCB_SACKED_RETRANS
         if not skb.cb.sacked & TCPCB_SACKED_ACKED:
-            if not skb.cb.sacked & TCPCB_LOST:
-                skb.cb.sacked |= TCPCB_LOST
-            tp.lost_out += 1
+            skb.cb.sacked |= TCPCB_LOST
+            tp.lost_out += skb.cb.pcount
     tp.ca_state = TCP_CA_Loss
     tp.high_seq = tp.snd_nxt
     tp.dupacks = 0
