@@ -738,3 +738,17 @@ def test_accepted_sockets_inherit_so_reuseaddr_so_a_server_can_restart():
     again = sys_socket(t2, AF_INET, SOCK_STREAM, 0)
     sys_setsockopt(t2, again, SOL_SOCKET, SO_REUSEADDR, 1)
     sys_bind(t2, again, ("0.0.0.0", 80))            # Linux allows it; so must we
+
+
+def test_closing_a_listener_resets_connections_never_accepted():
+    p = Pair()
+    c = sys_socket(p.t1, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)
+    with pytest.raises(KernelError):
+        sys_connect(p.t1, c, ("10.0.0.2", 80))
+    p.lab.run()
+    assert sys_connect(p.t1, c, ("10.0.0.2", 80)) == 0
+    sys_close(p.t2, p.ls)                            # the connection waits in the accept queue
+    p.lab.run()
+    with pytest.raises(KernelError) as e:
+        sys_recvfrom(p.t1, c, 10)
+    assert e.value.errno == errno.ECONNRESET

@@ -151,13 +151,16 @@ def inet_csk_listen_start(sk, backlog):
 
 def inet_csk_listen_stop(sk):
     """The listener closes: reset what waits in its queues (inet_csk_listen_stop)."""
-    from .tcp import tcp_close
+    from .tcp import tcp_done
+    from .tcp_output import tcp_send_active_reset
     tp = sk.proto_data
     for req in list((tp.syn_queue or {}).values()):
         req.drop()
     while tp.accept_queue:
+        # Never accepted: abort them with a RST (inet_child_forget -> tcp_disconnect).
         child = tp.accept_queue.popleft()
-        tcp_close(child)
+        tcp_send_active_reset(child)
+        tcp_done(child)
 
 
 def inet_csk_accept_queue_full(sk):

@@ -15,7 +15,8 @@ from ..hdr.ip import IPPROTO_TCP
 from .inet_connection_sock import inet_ehash_insert
 from .tcp import (
     TCP_ESTABLISHED, TCP_FIN_WAIT2, TCP_MSS_DEFAULT, TCP_NEW_SYN_RECV, TCP_TIME_WAIT,
-    TCPHDR_ACK, TCPHDR_RST, TCPHDR_SYN, after, seq_add, tcp_set_state, tcp_sysctl,
+    TCPHDR_ACK, TCPHDR_FIN, TCPHDR_RST, TCPHDR_SYN, after, before, seq_add, tcp_set_state,
+    tcp_sysctl,
 )
 from .tcp_ipv4 import secure_tcp_seq, tcp_v4_do_rcv, tcp_v4_send_raw, tcp_v4_send_reset_for
 from .tcp_output import tcp_syn_options, tcp_time_stamp
@@ -116,8 +117,8 @@ def tcp_listen_rcv(lsk, skb, flags, opt, saddr, sport, daddr, dport):
         tcp_v4_send_reset_for(net, skb)
         kfree_skb(skb, "TCP_FLAGS")
         return 0
-    if not flags & TCPHDR_SYN:
-        kfree_skb(skb, "TCP_FLAGS")
+    if not flags & TCPHDR_SYN or flags & TCPHDR_FIN:
+        kfree_skb(skb, "TCP_FLAGS")          # SYN+FIN is discarded, as in Linux
         return 0
     tcp_conn_request(lsk, skb, opt, saddr, sport, daddr, dport)
     consume_skb(skb)
@@ -232,8 +233,11 @@ def tcp_check_req(req, skb, flags, opt):
         kfree_skb(skb, "TCP_INVALID_ACK")
         return 0
     if flags & TCPHDR_RST:
-        req.drop()
-        net.mib["Tcp"]["AttemptFails"] += 1
+        # Only a RST inside the window we offered resets (tcp_check_req).
+        rcv_nxt = seq_add(req.rcv_isn, 1)
+        if not before(cb.seq, rcv_nxt) and before(cb.seq, seq_add(rcv_nxt, max(req.rcv_wnd, 1))):
+            req.drop()
+            net.mib["Tcp"]["AttemptFails"] += 1
         kfree_skb(skb, "TCP_RESET")
         return 0
     if not flags & TCPHDR_ACK:
