@@ -132,6 +132,19 @@ def test_nc_tcp_and_udp(lab):
                    stdin=io.BytesIO(b"hello over nc\n"), stdout=back) == 0
     server.join(10)
     assert got.getvalue() == b"hello over nc\n"
+    # UDP: nc -u -l prints each datagram; nc -u sends stdin as datagrams
+    got_udp = io.BytesIO()
+    srv = threading.Thread(target=nc.main, args=(["-u", "-l", "9091"], lab.node("h2").sys_endpoint,
+                                                 resolve), kwargs={"stdin": io.BytesIO(b""), "stdout": got_udp},
+                           daemon=True)
+    srv.start()
+    time.sleep(0.3)
+    assert nc.main(["-u", "-q", "0.2", "h2", "9091"], h1.sys_endpoint, resolve,
+                   stdin=io.BytesIO(b"datagram\n"), stdout=io.BytesIO()) == 0
+    deadline = time.monotonic() + 5
+    while got_udp.getvalue() != b"datagram\n" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert got_udp.getvalue() == b"datagram\n"
     # -z: just see whether something listens
     assert nc.main(["-z", "h2", "9999"], h1.sys_endpoint, resolve, stdin=io.BytesIO(b""),
                    stdout=io.BytesIO()) == 1
