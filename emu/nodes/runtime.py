@@ -44,13 +44,15 @@ NIC_BATCH = 64           # messages a NIC takes from one wire before looking at 
 class Conn:
     """One client connection on the syscall socket, and its task."""
 
-    __slots__ = ("sock", "task", "unpacker", "dead")
+    __slots__ = ("sock", "task", "unpacker", "dead", "out", "want_out")
 
     def __init__(self, sock, task):
         self.sock = sock
         self.task = task
         self.unpacker = msgpack.Unpacker(raw=False, max_buffer_size=64 * 1024 * 1024)
         self.dead = False
+        self.out = bytearray()       # replies the client has not read yet
+        self.want_out = False        # registered for POLLOUT
 
 
 class Park:
@@ -307,7 +309,7 @@ class NodeRuntime:
         self.parks = []
         while self.running:
             timeout = self._next_park_timeout()
-            for what, _ in poller.poll(timeout):
+            for what, ev in poller.poll(timeout):
                 if what is ctl:
                     while True:
                         try:
@@ -325,7 +327,10 @@ class NodeRuntime:
                 else:
                     conn = self.conns.get(what)
                     if conn is not None:
-                        self._conn_readable(conn)
+                        if ev & zmq.POLLOUT:
+                            self._flush_conn(conn)
+                        if ev & zmq.POLLIN and not conn.dead:
+                            self._conn_readable(conn)
             self._run_ready_parks()
             self._expire_parks()
         ctl.close(linger=500)     # let the reply to "shutdown" leave first
@@ -566,13 +571,32 @@ class NodeRuntime:
             log.exception("unpackable syscall reply")
             data = msgpack.packb({"id": reply.get("id"), "err": 5, "msg": "EIO: %s" % e},
                                  use_bin_type=True)
+        # Never block the node on one client: what the socket does not take
+        # now waits in conn.out and leaves when the client reads (POLLOUT).
+        conn.out += data
+        self._flush_conn(conn)
+
+    def _flush_conn(self, conn):
+        if conn.dead:
+            return
         try:
-            conn.sock.setblocking(True)
-            conn.sock.settimeout(5.0)     # a client that stops reading loses its task
-            conn.sock.sendall(data)
-            conn.sock.setblocking(False)
+            while conn.out:
+                n = conn.sock.send(conn.out)
+                if not n:
+                    break
+                del conn.out[:n]
+        except (BlockingIOError, InterruptedError):
+            pass
         except OSError:
             self._task_gone(conn)
+            return
+        fd = conn.sock.fileno()
+        if conn.out and not conn.want_out:
+            self.poller.modify(fd, zmq.POLLIN | zmq.POLLOUT)
+            conn.want_out = True
+        elif not conn.out and conn.want_out:
+            self.poller.modify(fd, zmq.POLLIN)
+            conn.want_out = False
 
     def _do_syscall(self, park):
         req = park.req

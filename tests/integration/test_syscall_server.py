@@ -1,0 +1,37 @@
+"""The node's syscall server: one client that stops reading must not stall others."""
+import socket as pysocket
+import time
+
+import msgpack
+
+
+def _call(sock, rid, name, *args):
+    sock.sendall(msgpack.packb({"id": rid, "call": name, "args": list(args)}))
+
+
+def test_a_client_that_stops_reading_does_not_block_the_node(bridge_lab):
+    h1, h2 = bridge_lab.node("h1"), bridge_lab.node("h2")
+    # A raw client of h2's syscall socket: a UDP socket with lots of data queued...
+    greedy = pysocket.socket(pysocket.AF_UNIX, pysocket.SOCK_STREAM)
+    greedy.connect(h2.sys_endpoint)
+    _call(greedy, 1, "socket", 2, 2, 0)
+    _call(greedy, 2, "setsockopt", 3, 1, 8, 4 * 1024 * 1024)    # fd 3, SO_RCVBUF 4 MiB
+    _call(greedy, 3, "bind", 3, ["0.0.0.0", 6001])
+    time.sleep(0.3)
+    tx = h1.socket(2, 2)
+    for _ in range(30):
+        tx.sendto(b"x" * 60000, ("10.0.0.2", 6001))
+    time.sleep(0.5)
+    # ... asks for all of it (1.8 MB of replies) and never reads a byte.
+    for i in range(4, 34):
+        _call(greedy, i, "recvfrom", 3, 65536, 0)
+    time.sleep(0.2)
+    # A well-behaved client on the same node still gets its answers at once.
+    t0 = time.monotonic()
+    with h2.socket(2, 2) as s:
+        s.bind(("0.0.0.0", 6002))
+        tx.sendto(b"ping", ("10.0.0.2", 6002))
+        s.settimeout(5)
+        assert s.recvfrom(100)[0] == b"ping"
+    assert time.monotonic() - t0 < 1.5
+    greedy.close()
