@@ -173,3 +173,23 @@ def test_port_enslaving_errors():
     rtnetlink.rtnl_setlink(br0, "p2", master="br1")
     assert lab.dev("br0", "p2").master.name == "br1"
     assert [p.dev.name for p in lab.dev("br0", "br0").priv.port_list] == ["p1"]
+
+
+def test_bridge_device_sending_to_a_port_mac_goes_out_of_that_port():
+    # An ARP request for br0's address whose sender MAC is port p1's own MAC: the reply
+    # goes out of br0 to a local fdb entry. Linux br_dev_xmit never passes it up to
+    # itself: br_forward sends it out of the entry's port (p1), like any known unicast.
+    import struct
+    lab = bridge_lab()
+    br = lab.nets["br0"]
+    rtnetlink.inet_rtm_newaddr(br, "br0", "10.0.0.254/24")
+    lab.run()
+    p1mac = lab.dev("br0", "p1").dev_addr
+    arp = struct.pack("!HHBBH6s4s6s4s", 1, 0x800, 6, 4, 1, p1mac, b"\x0a\0\0\x01",
+                      b"\0" * 6, b"\x0a\0\0\xfe")
+    before = br_counters(lab)
+    lab.inject("br0", "p1", b"\xff" * 6 + p1mac + b"\x08\x06" + arp)
+    lab.run()
+    assert br_counters(lab)["forwarded"] == before["forwarded"] + 1
+    assert br_counters(lab)["local_in"] == before["local_in"] + 1   # only the request
+    assert len(ping(lab, "h1", "10.0.0.254")) == 1      # the bridge still answers

@@ -103,3 +103,39 @@ def test_bad_fragment_lengths_are_refused(lab):
     lab.run()
     assert lab.nets["h2"].mib["Ip"]["ReasmFails"] == 2
     assert lab.nets["h2"].proto["ipq"] == {}
+
+
+def test_memory_limit_holds_within_one_datagram(lab):
+    # Fragments of one never-completed datagram must not grow past high_thresh either.
+    net = lab.nets["h2"]
+    net.sysctl["net.ipv4.ipfrag_high_thresh"] = 20_000
+    for i in range(400):
+        lab.inject("h2", "eth0", fragment(lab, b"g" * 8, 8 * (400 - i), True, ident=5))
+    lab.run()
+    assert net.proto["ipfrag_mem"] <= 20_000
+    assert net.mib["Ip"]["ReasmFails"] >= 1
+    assert len(net.proto["ipq"][next(iter(net.proto["ipq"]))].frags) < 400
+
+
+def test_reassembly_longer_than_64k_with_header_options_is_dropped(lab):
+    # Fragment 0 carries 40 bytes of options; the payload ends exactly at 65535:
+    # header + payload would not fit the 16-bit total length.
+    h1 = lab.dev("h1", "eth0").dev_addr
+    h2 = lab.dev("h2", "eth0").dev_addr
+
+    def frag(data, offset, more, ihl):
+        hdr = bytearray(struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, ihl * 4 + len(data), 99,
+                                    (offset // 8) | (0x2000 if more else 0), 64, 17, 0,
+                                    b"\x0a\0\0\x01", b"\x0a\0\0\x02") + b"\x01" * ((ihl - 5) * 4))
+        hdr[10:12] = ip_compute_csum(bytes(hdr)).to_bytes(2, "big")
+        return h2 + h1 + b"\x08\x00" + bytes(hdr) + data
+
+    total, off = 65535 - 20, 0
+    while off < total:
+        n = min(1400, total - off)
+        lab.inject("h2", "eth0", frag(b"\0" * n, off, off + n < total, 15 if off == 0 else 5))
+        off += n
+    lab.run()
+    ip = lab.nets["h2"].mib["Ip"]
+    assert ip["ReasmOKs"] == 0 and ip["ReasmFails"] == 1
+    assert not lab.nets["h2"].proto["ipq"] and recv(lab) is None

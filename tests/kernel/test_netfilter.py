@@ -83,3 +83,20 @@ def test_output_chain_and_bad_rules():
             rtnetlink.RTNL_OPS["nf_rule_add"](net, **bad)
     rtnetlink.RTNL_OPS["nf_rule_del"](net, "OUTPUT", 1)
     assert len(ping(lab, "h1", "10.0.0.2", seq=2)) == 1
+
+
+def test_port_rule_drops_a_packet_too_short_to_hold_ports():
+    # Linux: tcp_mt/udp_mt cannot read the ports -> hotdrop, never a read past the end.
+    import struct
+    from emu.kernel.hdr.checksum import ip_compute_csum
+    lab = bridge_lab()
+    net = lab.nets["h2"]
+    rtnetlink.RTNL_OPS["nf_rule_add"](net, "INPUT", proto="udp", dport=53, target="ACCEPT")
+    h1, h2 = lab.dev("h1", "eth0").dev_addr, lab.dev("h2", "eth0").dev_addr
+    hdr = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 22, 1, 0, 64, 17, 0,
+                                b"\x0a\0\0\x01", b"\x0a\0\0\x02"))
+    hdr[10:12] = ip_compute_csum(bytes(hdr)).to_bytes(2, "big")
+    lab.inject("h2", "eth0", h2 + h1 + b"\x08\x00" + bytes(hdr) + b"\x12\x34")
+    lab.run()
+    assert net.drop_reasons["NETFILTER_DROP"] == 1
+    assert len(ping(lab, "h1", "10.0.0.2")) == 1

@@ -9,7 +9,6 @@ from ..hdr.if_ether import ETH_HLEN
 from .br_fdb import br_fdb_find, br_fdb_insert_local
 from .br_forward import br_flood, br_forward
 from .br_if import br_add_if, br_del_if
-from .br_input import br_pass_frame_up
 from .br_private import NetBridge
 
 
@@ -25,8 +24,7 @@ def br_dev_xmit(skb, dev):
     dest = bytes(skb.buf[skb.data:skb.data + 6])
     skb_pull(skb, ETH_HLEN)
     dst = None if dest[0] & 1 else br_fdb_find(br, dest)
-    if dst is not None and dst.is_local:
-        return br_pass_frame_up(skb) or NETDEV_TX_OK
+    # A local fdb entry has no port (dst.dst is None): br_forward drops it, as Linux does.
     if dst is not None:
         br_forward(dst.dst, skb, False)
     else:

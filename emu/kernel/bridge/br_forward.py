@@ -37,7 +37,7 @@ def __br_forward(to, skb):
 def br_forward(to, skb, local_rcv):
     """Send skb out of port to; keep the original if it must also go up."""
     if skb.trace is not None:
-        skb.trace.hit("br_forward", to.dev.name)
+        skb.trace.hit("br_forward", to.dev.name if to is not None else "-")
     if to is not None and should_deliver(to, skb):
         to.br.counters["forwarded"] += 1
         __br_forward(to, skb_clone(skb) if local_rcv else skb)

@@ -9,6 +9,8 @@ ipfrag_time (30 s) is dropped (ReasmTimeout) with an ICMP time exceeded
 (fragment reassembly) if its first fragment came; memory past
 ipfrag_high_thresh refuses new fragments.
 """
+from bisect import bisect_left
+
 from ..core.skbuff import (
     LL_MAX_HEADER, alloc_skb, consume_skb, kfree_skb, skb_put, skb_reserve,
 )
@@ -65,37 +67,40 @@ def ip_defrag(net, skb):
     end = offset + len(payload)
     key = (bytes(buf[nh + 12:nh + 16]), bytes(buf[nh + 16:nh + 20]),
            bytes(buf[nh + 4:nh + 6]), buf[nh + 9])
-    if end > IP_MAX_DATAGRAM or (more and len(payload) & 7) or (more and not payload):
+    # The reassembled datagram (header included) must fit the 16-bit total length.
+    if end + ihl > IP_MAX_DATAGRAM or (more and len(payload) & 7) or (more and not payload):
         ip["ReasmFails"] += 1
         kfree_skb(skb, "IP_FRAG_INVALID")
+        return None
+    # Linux (inet_frag_find) refuses every fragment, not only new queues, over high_thresh.
+    if net.proto["ipfrag_mem"] + skb.truesize > net.sysctl["net.ipv4.ipfrag_high_thresh"]:
+        ip["ReasmFails"] += 1
+        kfree_skb(skb, "FRAG_REASM_MEM")
         return None
     table = net.proto["ipq"]
     q = table.get(key)
     if q is None:
-        if net.proto["ipfrag_mem"] + skb.truesize > net.sysctl["net.ipv4.ipfrag_high_thresh"]:
-            ip["ReasmFails"] += 1
-            kfree_skb(skb, "FRAG_REASM_MEM")
-            return None
         q = table[key] = Ipq(key)
         q.timer = TimerList(ip_expire, (net, q))
         net.mod_timer(q.timer, net.clock() + net.sysctl["net.ipv4.ipfrag_time"])
     # RFC 791: the last fragment fixes the total length; later data past it is bad.
     if not more:
-        if (q.last_in and end != q.len) or end < max((e for _, e, _ in q.frags), default=0):
+        if (q.last_in and end != q.len) or (q.frags and end < q.frags[-1][1]):
             return _discard(net, q, skb, "ReasmFails")
         q.last_in = True
         q.len = end
     elif q.last_in and end > q.len:
         return _discard(net, q, skb, "ReasmFails")
-    for o, e, data in q.frags:
+    # q.frags is sorted and disjoint, so only the two neighbours can overlap: O(log n).
+    i = bisect_left(q.frags, (offset, end))
+    for o, e, _ in q.frags[max(i - 1, 0):i + 1]:
         if o == offset and e == end:
             kfree_skb(skb, "IP_FRAG_DUP")     # an exact duplicate: drop just this one
             return None
         if offset < e and o < end:
             net.mib["IpExt"]["ReasmOverlaps"] += 1
             return _discard(net, q, skb, "ReasmFails")
-    q.frags.append((offset, end, payload))
-    q.frags.sort()
+    q.frags.insert(i, (offset, end, payload))
     q.meat += len(payload)
     q.mem += skb.truesize
     net.proto["ipfrag_mem"] += skb.truesize
@@ -132,6 +137,9 @@ def ip_frag_reasm(net, q, dev, dst):
     hdr = q.first
     ihl = len(hdr)
     total = ihl + q.len
+    if total > IP_MAX_DATAGRAM:     # fragment 0 carried options the others did not count
+        net.mib["Ip"]["ReasmFails"] += 1
+        return None
     skb = alloc_skb(LL_MAX_HEADER + total)
     skb_reserve(skb, LL_MAX_HEADER)
     off = skb_put(skb, total)

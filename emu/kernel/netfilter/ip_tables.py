@@ -114,7 +114,10 @@ def iptable_filter_init(net):
     net.proto["ipt_filter"] = {name: Chain(name, hook) for name, hook in CHAINS.items()}
 
 
-def _match(r, buf, nh, indev, outdev):
+_HOTDROP = object()     # a rule could not read the header it needs: drop (xt hotdrop)
+
+
+def _match(r, buf, nh, tail, indev, outdev):
     saddr = int.from_bytes(buf[nh + 12:nh + 16], "big")
     daddr = int.from_bytes(buf[nh + 16:nh + 20], "big")
     if (saddr & r.smsk) != r.src or (daddr & r.dmsk) != r.dst:
@@ -130,6 +133,8 @@ def _match(r, buf, nh, indev, outdev):
         l4 = nh + (buf[nh] & 15) * 4
         if ((buf[nh + 6] << 8) | buf[nh + 7]) & 0x1FFF:
             return False       # a non-first fragment has no ports: no match (as Linux)
+        if l4 + 4 > tail:
+            return _HOTDROP    # truncated ports: tcp_mt/udp_mt set hotdrop
         sport = (buf[l4] << 8) | buf[l4 + 1]
         dport = (buf[l4 + 2] << 8) | buf[l4 + 3]
         if r.sport is not None and sport != r.sport:
@@ -145,7 +150,10 @@ def ipt_do_table(chain, skb, indev, outdev):
     nh = skb.network_header
     length = skb.tail - nh
     for r in chain.rules:
-        if _match(r, buf, nh, indev, outdev):
+        m = _match(r, buf, nh, skb.tail, indev, outdev)
+        if m is _HOTDROP:
+            return NF_DROP
+        if m:
             r.pcnt += 1
             r.bcnt += length
             if skb.trace is not None:
