@@ -141,6 +141,17 @@ def test_echo_to_a_broadcast_is_ignored_by_default():
     assert s["InEchos"] == 1 and s["OutEchoReps"] == 0
 
 
+@pytest.mark.parametrize("dst", ["10.0.0.255", "255.255.255.255"])
+def test_echo_to_a_broadcast_in_a_unicast_frame_is_ignored_too(dst):
+    # Linux decides on the route type (RTCF_BROADCAST), not the Ethernet address.
+    lab = bridge_lab()
+    lab.inject("h2", "eth0", to_h2(lab, ip_packet(dst=dst)))
+    assert snmp(lab, "h2")["Icmp"]["OutEchoReps"] == 0
+    lab.nets["h2"].sysctl["net.ipv4.icmp_echo_ignore_broadcasts"] = 0
+    lab.inject("h2", "eth0", to_h2(lab, ip_packet(dst=dst)))
+    assert snmp(lab, "h2")["Icmp"]["OutEchoReps"] == 1
+
+
 def test_bad_icmp_checksum():
     lab = bridge_lab()
     echo = bytearray(icmp_echo_bytes())

@@ -152,7 +152,10 @@ def icmp_rcv(skb):
         kfree_skb(skb, "ICMP_TYPE")
         return 0
     # RFC 1122 3.2.2.6: echo to a broadcast address may be ignored (Linux default).
-    if skb.pkt_type != PACKET_HOST and icmp_type == ICMP_ECHO and \
+    # Linux decides on the route (RTCF_BROADCAST), whatever the link-layer address.
+    rt = skb.dst
+    bcast = skb.pkt_type != PACKET_HOST or (rt is not None and rt.rt_type == RTN_BROADCAST)
+    if bcast and icmp_type == ICMP_ECHO and \
             net.sysctl["net.ipv4.icmp_echo_ignore_broadcasts"]:
         consume_skb(skb)
         return 0
