@@ -104,3 +104,80 @@ def test_no_route_on_a_router_sends_net_unreachable(lab):
     with pytest.raises(KernelError) as e:
         sys_recvfrom(t, fd, 10)
     assert e.value.errno == errno.ENETUNREACH
+
+
+def test_tcp_pmtu_discovery_through_a_router_with_tso_and_gro():
+    """A TSO/GRO super-packet with DF is judged by its segments at the 1280 link:
+    the router sends frag-needed, the sender shrinks its MSS, and no segment wider
+    than the link ever crosses it (Linux ip_exceeds_mtu / ip_finish_output_gso)."""
+    from emu.kernel.socket import sys_accept, sys_listen
+    lab = router_line_lab()
+    t1, t2 = lab.task("h1"), lab.task("h2")
+    ls = sys_socket(t2, 2, 1 | SOCK_NONBLOCK, 0)
+    sys_bind(t2, ls, ("0.0.0.0", 80))
+    sys_listen(t2, ls, 8)
+    c = sys_socket(t1, 2, 1 | SOCK_NONBLOCK, 0)
+    with pytest.raises(KernelError):
+        sys_connect(t1, c, ("10.0.3.10", 80))          # EINPROGRESS
+    lab.run()
+    lab.advance(0.1)
+    s, _ = sys_accept(t2, ls, SOCK_NONBLOCK)
+    port = lab.port("r2", "eth1")
+    seglens = []
+    orig = port.send
+
+    def send(buf, start, end, flags, gso_type, gso_size, tid):
+        frame = bytes(buf[start:end])
+        ihl = (frame[14] & 15) * 4
+        thl = (frame[14 + ihl + 12] >> 4) * 4 if frame[23] == 6 else 8
+        seglens.append(ihl + thl + gso_size if gso_size else len(frame) - 14)
+        return orig(buf, start, end, flags, gso_type, gso_size, tid)
+    port.send = send
+    data, sent, got = bytes(range(256)) * 800, 0, b""
+    for _ in range(200):
+        try:
+            sent += sys_sendto(t1, c, data[sent:sent + 65536], 0, None)
+        except KernelError:
+            pass
+        lab.run()
+        lab.advance(0.05)
+        while True:
+            try:
+                d = sys_recvfrom(t2, s, 1 << 20)[0]
+            except KernelError:
+                break
+            got += d
+        if len(got) >= len(data):
+            break
+    assert got == data
+    assert seglens and max(seglens) <= 1280
+    assert lab.nets["r2"].mib["Icmp"]["OutDestUnreachs"] >= 1
+
+
+def test_a_checksum_offloaded_datagram_is_fragmented_with_a_valid_checksum(lab):
+    """A NEEDS_CSUM datagram from a veth peer that must be fragmented gets its UDP
+    checksum finished first (ip_do_fragment -> skb_checksum_help)."""
+    import struct
+    from emu.kernel.hdr.checksum import csum_fold, csum_tcpudp_nofold, ip_compute_csum
+    from emu.kernel.hdr.virtio_net import VIRTIO_NET_HDR_F_NEEDS_CSUM
+    t1, t2 = lab.task("h1"), lab.task("h2")
+    fd = sys_socket(t2, 2, 2 | SOCK_NONBLOCK, 0)
+    sys_bind(t2, fd, ("0.0.0.0", 4000))
+    c = sys_socket(t1, 2, 2 | SOCK_NONBLOCK, 0)
+    sys_sendto(t1, c, b"hi", 0, ("10.0.3.10", 4000))     # resolve ARP along the path
+    lab.advance(1)
+    assert sys_recvfrom(t2, fd, 9999)[0] == b"hi"
+    src, dst = bytes([10, 0, 1, 10]), bytes([10, 0, 3, 10])
+    payload = b"p" * 1400
+    ulen = 8 + len(payload)
+    pseudo = csum_tcpudp_nofold(int.from_bytes(src, "big"), int.from_bytes(dst, "big"), ulen, 17)
+    udp = struct.pack("!HHHH", 1234, 4000, ulen, ~csum_fold(pseudo) & 0xFFFF) + payload
+    hdr = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + ulen, 7, 0, 64, 17, 0, src, dst))
+    hdr[10:12] = ip_compute_csum(bytes(hdr)).to_bytes(2, "big")
+    r1, h1 = lab.dev("r1", "eth0").dev_addr, lab.dev("h1", "eth0").dev_addr
+    lab.inject("r1", "eth0", r1 + h1 + b"\x08\x00" + bytes(hdr) + udp,
+               flags=VIRTIO_NET_HDR_F_NEEDS_CSUM)
+    lab.advance(1)
+    assert lab.nets["r2"].mib["Ip"]["FragCreates"] == 2
+    assert sys_recvfrom(t2, fd, 9999)[0] == payload
+    assert lab.nets["h2"].mib["Udp"]["InCsumErrors"] == 0

@@ -24,6 +24,19 @@ EINVAL = 22
 EPROTONOSUPPORT = 93
 
 
+def skb_gso_network_seglen(skb):
+    """The IP length of each segment: IP + L4 header + gso_size (skb_gso_network_seglen)."""
+    from .netdevice import SKB_GSO_UDP_L4
+    th = skb.transport_header
+    thlen = 8 if skb.shinfo.gso_type & SKB_GSO_UDP_L4 else (skb.buf[th + 12] >> 4) * 4
+    return th - skb.network_header + thlen + skb.shinfo.gso_size
+
+
+def skb_gso_validate_network_len(skb, mtu):
+    """Every segment of this GSO skb fits mtu at the IP layer."""
+    return skb_gso_network_seglen(skb) <= mtu
+
+
 def skb_gso_segment(skb, features):
     """Segment skb for a device with these features (transmit path)."""
     return __skb_gso_segment(skb, features, True)

@@ -4,9 +4,11 @@ Linux: net/ipv4/ip_forward.c, net/ipv4/ip_output.c (ip_do_fragment);
 RFC 1812 5.3.1 (TTL), RFC 1624 (incremental checksum), RFC 1191 (DF).
 """
 from ..core.skbuff import (
-    LL_MAX_HEADER, SKB_DROP_REASON_TTL, alloc_skb, consume_skb, kfree_skb,
-    skb_cow, skb_put, skb_reserve,
+    CHECKSUM_PARTIAL, LL_MAX_HEADER, SKB_DROP_REASON_NOT_SPECIFIED, SKB_DROP_REASON_TTL,
+    alloc_skb, consume_skb, kfree_skb, skb_checksum_help, skb_cow, skb_linearize, skb_put,
+    skb_reserve,
 )
+from ..core.gso import skb_gso_validate_network_len
 from ..hdr.checksum import csum_replace2
 from ..hdr.icmp import ICMP_DEST_UNREACH, ICMP_EXC_TTL, ICMP_FRAG_NEEDED, ICMP_TIME_EXCEEDED
 from ..hdr.ip import IP_DF, IP_MF, IP_OFFSET
@@ -32,8 +34,7 @@ def ip_forward(skb):
         return 0
     rt = skb.dst
     mtu = rt.pmtu or rt.dev.mtu
-    tot_len = (buf[nh + 2] << 8) | buf[nh + 3]
-    if tot_len > mtu and buf[nh + 6] & (IP_DF >> 8) and not skb.shinfo.gso_size:
+    if buf[nh + 6] & (IP_DF >> 8) and ip_exceeds_mtu(skb, mtu):
         net.mib["Ip"]["FragFails"] += 1
         icmp_send(skb, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu)
         kfree_skb(skb, "PKT_TOO_BIG")
@@ -51,12 +52,21 @@ def ip_forward(skb):
     return NF_HOOK(NF_INET_FORWARD, net, skb, skb.dev, rt.dev, ip_forward_finish)
 
 
+def ip_exceeds_mtu(skb, mtu):
+    """Too big for mtu? A GSO skb is judged by its segments (Linux ip_exceeds_mtu)."""
+    length = skb.len + (skb.data - skb.network_header)
+    if length <= mtu:
+        return False
+    return not (skb.shinfo.gso_size and skb_gso_validate_network_len(skb, mtu))
+
+
 def ip_forward_finish(skb):
     if skb.trace is not None:
         skb.trace.hit("ip_forward_finish")
     skb.dev.net.mib["Ip"]["ForwDatagrams"] += 1
+    # Back to the IP header, keeping any paged data (a GRO skb) in len.
+    skb.len += skb.data - skb.network_header
     skb.data = skb.network_header
-    skb.len = skb.tail - skb.data
     return dst_output(skb)
 
 
@@ -74,6 +84,12 @@ def ip_fragment_or_fail(skb, mtu):
 
 def ip_do_fragment(net, skb, mtu):
     """Split skb into fragments of at most mtu bytes (8-byte aligned payloads)."""
+    # Fragments carry no checksum offload: finish the L4 checksum, flatten the pages.
+    if skb.ip_summed == CHECKSUM_PARTIAL or skb.data_len:
+        if skb_checksum_help(skb) or skb_linearize(skb):
+            net.mib["Ip"]["FragFails"] += 1
+            kfree_skb(skb, SKB_DROP_REASON_NOT_SPECIFIED)
+            return -1
     buf = skb.buf
     nh = skb.network_header
     ihl = (buf[nh] & 15) * 4

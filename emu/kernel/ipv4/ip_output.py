@@ -3,7 +3,7 @@
 Linux: net/ipv4/ip_output.c; RFC 791.
 """
 from ..core.neighbour import __neigh_lookup, neigh_output
-from ..core.skbuff import SKB_DROP_REASON_NEIGH_FAILED, kfree_skb
+from ..core.skbuff import SKB_DROP_REASON_NEIGH_FAILED, consume_skb, kfree_skb
 from ..hdr.checksum import csum_fold, csum_partial
 from ..hdr.if_ether import ETH_P_IP
 from ..hdr.ip import IP_DF, iphdr
@@ -80,10 +80,34 @@ def ip_finish_output(skb):
     if skb.trace is not None:
         skb.trace.hit("ip_finish_output")
     mtu = skb.dst.pmtu or skb.dev.mtu
-    if skb.len > mtu and not skb.shinfo.gso_size:
+    if skb.shinfo.gso_size:
+        return ip_finish_output_gso(skb, mtu)
+    if skb.len > mtu:
         from .ip_forward import ip_fragment_or_fail
         return ip_fragment_or_fail(skb, mtu)
     return ip_finish_output2(skb)
+
+
+def ip_finish_output_gso(skb, mtu):
+    """A GSO skb whose segments would not fit mtu (a forwarded GRO skb, a smaller
+    path MTU) is segmented here and each segment fragmented or refused, so no
+    frame larger than the link's MTU leaves (Linux ip_finish_output_gso)."""
+    from ..core.dev import netif_skb_features
+    from ..core.gso import skb_gso_segment, skb_gso_validate_network_len
+    from ..core.netdevice import NETIF_F_GSO_MASK
+    from .ip_forward import ip_fragment_or_fail
+    if skb_gso_validate_network_len(skb, mtu):
+        return ip_finish_output2(skb)
+    segs = skb_gso_segment(skb, netif_skb_features(skb, skb.dev) & ~NETIF_F_GSO_MASK)
+    if type(segs) is int or segs is None:
+        kfree_skb(skb, "SKB_GSO_SEG")
+        return -1
+    consume_skb(skb)
+    ret = 0
+    for seg in segs:
+        err = ip_fragment_or_fail(seg, mtu) if seg.len > mtu else ip_finish_output2(seg)
+        ret = ret or err
+    return ret
 
 
 def ip_finish_output2(skb):

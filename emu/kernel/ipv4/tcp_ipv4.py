@@ -234,7 +234,7 @@ def tcp_v4_err(skb, icmp_type, code, inner, inner_l4):
 def tcp_simple_retransmit(sk):
     """The MSS shrank: resend everything outstanding in the new size."""
     from .tcp import TCPCB_LOST
-    from .tcp_input import tcp_xmit_retransmit_queue
+    from .tcp_recovery import tcp_xmit_retransmit_queue
     tp = sk.proto_data
     for skb in tp.rtx_queue:
         if not skb.cb.sacked & TCPCB_LOST:
