@@ -233,3 +233,43 @@ def test_icmp_errors_are_rate_limited_per_host(lab):
     sys_sendto(t1, fd, b"x", 0, ("10.0.0.2", 9999))
     lab.run()
     assert icmp["OutDestUnreachs"] == 7 and icmp["OutRateLimitHost"] == 5
+
+
+def _frag_needed_about(lab, inner_dst, mtu, sport=5001):
+    """An ICMP frag-needed to h2 quoting a UDP datagram h2 sent from sport to inner_dst."""
+    import struct
+    from emu.kernel.hdr.checksum import ip_compute_csum
+
+    def ip(src, dst, proto, pl):
+        h = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(pl), 1, 0, 64, proto, 0,
+                                  src, dst))
+        h[10:12] = ip_compute_csum(bytes(h)).to_bytes(2, "big")
+        return bytes(h) + pl
+    inner = ip(b"\x0a\0\0\x02", inner_dst, 17, struct.pack("!HHHH", sport, 53, 8, 0))
+    icmp = bytearray(struct.pack("!BBHHH", 3, 4, 0, 0, mtu) + inner)
+    icmp[2:4] = ip_compute_csum(bytes(icmp)).to_bytes(2, "big")
+    h1, h2 = lab.dev("h1", "eth0").dev_addr, lab.dev("h2", "eth0").dev_addr
+    return h2 + h1 + b"\x08\x00" + ip(b"\x0a\0\0\x01", b"\x0a\0\0\x02", 1, bytes(icmp))
+
+
+def test_path_mtu_exceptions_never_grow_the_mtu_and_stay_bounded():
+    from emu.kernel.ipv4.route import ip_route_output_key
+    from emu.kernel.ipv4.udp import FNHE_MAX, ip_dst_mtu
+    lab = bridge_lab()
+    net = lab.nets["h2"]
+    rtnetlink.inet_rtm_newroute(net, "0.0.0.0/0", via="10.0.0.1")
+    t = lab.task("h2")
+    fd = sys_socket(t, 2, 2 | SOCK_NONBLOCK, 0)
+    sys_bind(t, fd, ("0.0.0.0", 5001))
+    far = b"\x0b\0\0\x01"
+    lab.inject("h2", "eth0", _frag_needed_about(lab, far, 1200))
+    lab.run()
+    rt = ip_route_output_key(net, 0x0B000001)
+    assert ip_dst_mtu(net, rt, 0x0B000001) == 1200
+    lab.inject("h2", "eth0", _frag_needed_about(lab, far, 1400))     # forged: bigger
+    lab.run()
+    assert ip_dst_mtu(net, rt, 0x0B000001) == 1200
+    for i in range(FNHE_MAX + 300):                # spoofed inner destinations
+        lab.inject("h2", "eth0", _frag_needed_about(lab, (0x0C000000 + i).to_bytes(4, "big"), 600))
+    lab.run()
+    assert len(net.proto["fnhe"]) == FNHE_MAX

@@ -262,11 +262,32 @@ def ip_dst_mtu(net, rt, daddr):
     return mtu
 
 
+FNHE_MAX = 2048     # Linux bounds its exceptions too (FNHE_HASH_SIZE, FNHE_RECLAIM_DEPTH)
+
+
 def ip_rt_update_pmtu(net, daddr, mtu):
-    """Remember a smaller path MTU for daddr for 10 minutes (ip_rt_mtu_expires)."""
+    """Remember a smaller path MTU for daddr for 10 minutes (ip_rt_mtu_expires).
+
+    As __ip_rt_update_pmtu, a report that would raise the path MTU is ignored, so
+    a forged ICMP cannot undo what PMTU discovery learned.
+    """
     if mtu < 552:
         mtu = 552         # ip_rt_min_pmtu
-    net.proto["fnhe"][daddr] = (mtu, net.clock() + 600.0)
+    table = net.proto["fnhe"]
+    try:
+        rt = ip_route_output_key(net, daddr)
+    except KernelError:
+        return
+    if ip_dst_mtu(net, rt, daddr) <= mtu:
+        return
+    table.pop(daddr, None)
+    if len(table) >= FNHE_MAX:
+        now = net.clock()
+        for key in [k for k, (_, exp) in table.items() if exp <= now]:
+            del table[key]
+        while len(table) >= FNHE_MAX:
+            del table[next(iter(table))]        # the oldest exception goes first
+    table[daddr] = (mtu, net.clock() + 600.0)
 
 
 # ------------------------------------------------------------------ receive
