@@ -265,3 +265,31 @@ def test_broadcast_and_multicast_neighbours_need_no_resolution():
     assert n.nud_state == NUD_NOARP and n.ha == bytes.fromhex("01005e0000fb")
     n = __neigh_lookup(tbl, inet_aton("10.0.0.2"), dev, True)
     assert n.nud_state == 0 and n.ha is None
+
+
+# ---------------------------------------------------------------- garbage collection
+
+def test_spoofed_arp_requests_are_bounded_and_collected():
+    """Every ARP request for our address creates a STALE entry for its sender; the
+    table stops at gc_thresh3 and periodic GC forgets unused entries past
+    gc_stale_time, while an entry in use survives (net/core/neighbour.c)."""
+    lab = bridge_lab()
+    net = lab.nets["h2"]
+    for k, v in (("gc_thresh1", 8), ("gc_thresh2", 16), ("gc_thresh3", 32)):
+        net.sysctl["net.ipv4.neigh.default." + k] = v
+    tbl = net.proto["arp_tbl"]
+    port = lab.port("h2", "eth0")
+    for i in range(100):
+        start = len(port.sent)
+        lab.inject("h2", "eth0", arp_frame(1, STRANGER_MAC, "10.0.1.%d" % (i + 1), b"\0" * 6,
+                                           "10.0.0.2"))
+        assert len(arps(port.sent[start:])) == 1          # answered even when full
+    assert len(tbl.hash) == 32 and tbl.stats["table_fulls"] > 0
+    lab.advance(6)
+    lab.inject("h2", "eth0", arp_frame(1, STRANGER_MAC, "10.0.2.1", b"\0" * 6, "10.0.0.2"))
+    assert tbl.stats["forced_gc_runs"] >= 1 and len(tbl.hash) <= 17
+    for _ in range(5):                 # h2 keeps talking to h1 the whole time
+        assert len(ping(lab, "h2", "10.0.0.1")) == 1
+        lab.advance(20)
+    assert len(tbl.hash) < 8 and tbl.stats["periodic_gc_runs"] >= 1
+    assert neigh(lab, "h2", "10.0.0.1") is not None

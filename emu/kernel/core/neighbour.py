@@ -80,7 +80,10 @@ class NeighTable:
         self.hash = {}          # (key, ifindex) -> Neighbour
         self.prefix = prefix
         self.stats = {"allocs": 0, "destroys": 0, "lookups": 0, "hits": 0,
-                      "res_failed": 0, "unresolved_discards": 0}
+                      "res_failed": 0, "unresolved_discards": 0, "periodic_gc_runs": 0,
+                      "forced_gc_runs": 0, "table_fulls": 0}
+        self.last_flush = net.clock()
+        self.gc_work = TimerList(neigh_periodic_work, self)
 
     def parm(self, name):
         return self.net.sysctl[self.prefix + name]
@@ -95,9 +98,19 @@ def neigh_lookup(tbl, key, dev):
 
 
 def neigh_create(tbl, key, dev):
+    """Find or make the entry; None when the table is full (neigh_alloc -> ENOBUFS)."""
     n = tbl.hash.get((key, dev.ifindex))
     if n is None:
-        n = Neighbour(tbl, key, dev, tbl.net.clock())
+        now = tbl.net.clock()
+        entries = len(tbl.hash)
+        if entries >= tbl.parm("gc_thresh3") or \
+                (entries >= tbl.parm("gc_thresh2") and now > tbl.last_flush + 5):
+            if not neigh_forced_gc(tbl) and entries >= tbl.parm("gc_thresh3"):
+                tbl.stats["table_fulls"] += 1
+                return None
+        if not tbl.gc_work.pending:
+            tbl.net.mod_timer(tbl.gc_work, now + _gc_interval(tbl))
+        n = Neighbour(tbl, key, dev, now)
         if tbl.constructor is not None:
             tbl.constructor(n)
         tbl.hash[(key, dev.ifindex)] = n
@@ -119,6 +132,47 @@ def neigh_delete(tbl, n):
     tbl.stats["destroys"] += 1
     while n.arp_queue:
         kfree_skb(n.arp_queue.popleft(), "NEIGH_DEAD")
+
+
+def _gc_interval(tbl):
+    return tbl.parm("base_reachable_time_ms") / 2000.0
+
+
+def _gc_candidate(n):
+    # Linux keeps anything referenced: a pending timer holds a reference, as do
+    # packets waiting for resolution. Permanent entries are never collected.
+    return not n.nud_state & (NUD_PERMANENT | NUD_IN_TIMER) and not n.arp_queue
+
+
+def neigh_forced_gc(tbl):
+    """Drop FAILED entries and ones not updated for 5 s, down to gc_thresh2."""
+    tbl.stats["forced_gc_runs"] += 1
+    now = tbl.net.clock()
+    tbl.last_flush = now
+    target = tbl.parm("gc_thresh2")
+    shrunk = 0
+    for n in list(tbl.hash.values()):
+        if len(tbl.hash) <= target:
+            break
+        if _gc_candidate(n) and (n.nud_state == NUD_FAILED or now >= n.updated + 5):
+            neigh_delete(tbl, n)
+            shrunk += 1
+    return shrunk
+
+
+def neigh_periodic_work(tbl):
+    """Every base_reachable_time/2: above gc_thresh1, forget FAILED entries and
+    ones unused for gc_stale_time (neigh_periodic_work)."""
+    net = tbl.net
+    now = net.clock()
+    if len(tbl.hash) >= tbl.parm("gc_thresh1"):
+        tbl.stats["periodic_gc_runs"] += 1
+        stale = tbl.parm("gc_stale_time")
+        for n in list(tbl.hash.values()):
+            if _gc_candidate(n) and (n.nud_state == NUD_FAILED or now >= n.used + stale):
+                neigh_delete(tbl, n)
+    if tbl.hash:
+        net.mod_timer(tbl.gc_work, now + _gc_interval(tbl))
 
 
 def neigh_ifdown(tbl, dev):

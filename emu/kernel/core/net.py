@@ -43,6 +43,12 @@ DEFAULT_SYSCTLS = {
     "net.ipv4.neigh.default.mcast_solicit": 3,
     "net.ipv4.neigh.default.ucast_solicit": 3,
     "net.ipv4.neigh.default.unres_qlen": 101,
+    # Table-wide limits (Linux shows them under default too): periodic GC above
+    # thresh1, forced GC above thresh2 (at most every 5 s) or at thresh3, where
+    # allocation fails ("neighbor table overflow").
+    "net.ipv4.neigh.default.gc_thresh1": 128,
+    "net.ipv4.neigh.default.gc_thresh2": 512,
+    "net.ipv4.neigh.default.gc_thresh3": 1024,
     "net.bridge.ageing_time": 300,
 }
 

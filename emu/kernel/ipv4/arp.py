@@ -105,7 +105,8 @@ def arp_process(skb, dev, op, sha, sip, tha, tip):
     for_us = inet_addr_type(net, tip) == RTN_LOCAL and _addr_on_dev(dev, tip)
     if op == ARPOP_REQUEST and for_us:
         n = __neigh_lookup(tbl, sip, dev, True)
-        neigh_update(n, bytes(sha), NUD_STALE)
+        if n is not None:        # a full table still answers (arp_process)
+            neigh_update(n, bytes(sha), NUD_STALE)
         arp_send(ARPOP_REPLY, sip, dev, tip, bytes(sha), dev.dev_addr, bytes(sha))
         consume_skb(skb)
         return 0
