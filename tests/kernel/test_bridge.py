@@ -193,3 +193,18 @@ def test_bridge_device_sending_to_a_port_mac_goes_out_of_that_port():
     assert br_counters(lab)["forwarded"] == before["forwarded"] + 1
     assert br_counters(lab)["local_in"] == before["local_in"] + 1   # only the request
     assert len(ping(lab, "h1", "10.0.0.254")) == 1      # the bridge still answers
+
+
+@pytest.mark.parametrize("group, forwarded", [(0x00, True), (0x01, False), (0x02, False),
+                                              (0x0E, False)])
+def test_ieee_link_local_groups_are_not_forwarded(group, forwarded):
+    # 802.1D reserved 01:80:c2:00:00:0X: pause is dropped, LACP/LLDP stay on the
+    # link; STP BPDUs are forwarded because this bridge runs no STP (br_handle_frame).
+    lab = bridge_lab()
+    h1 = lab.dev("h1", "eth0").dev_addr
+    p2 = lab.port("br0", "p2")
+    before = len(p2.sent)
+    lab.inject("br0", "p1", bytes([1, 0x80, 0xC2, 0, 0, group]) + h1 + b"\x88\x08" + bytes(46))
+    lab.run()
+    assert (len(p2.sent) > before) is forwarded
+    assert br_counters(lab)["link_local"] == 1

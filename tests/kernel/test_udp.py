@@ -273,3 +273,21 @@ def test_path_mtu_exceptions_never_grow_the_mtu_and_stay_bounded():
         lab.inject("h2", "eth0", _frag_needed_about(lab, (0x0C000000 + i).to_bytes(4, "big"), 600))
     lab.run()
     assert len(net.proto["fnhe"]) == FNHE_MAX
+
+
+def test_broadcast_to_a_closed_port_counts_ignored_multi_and_sends_nothing():
+    import struct
+    from emu.kernel.hdr.checksum import ip_compute_csum
+    lab = bridge_lab()
+    h1 = lab.dev("h1", "eth0").dev_addr
+    h = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28, 1, 0, 64, 17, 0,
+                              b"\x0a\0\0\x01", b"\x0a\0\0\xff"))
+    h[10:12] = ip_compute_csum(bytes(h)).to_bytes(2, "big")
+    port = lab.port("h2", "eth0")
+    start = len(port.sent)
+    lab.inject("h2", "eth0", b"\xff" * 6 + h1 + b"\x08\x00" + bytes(h) +
+               struct.pack("!HHHH", 1, 9999, 8, 0))
+    lab.run()
+    u = lab.nets["h2"].mib["Udp"]
+    assert u["IgnoredMulti"] == 1 and u["NoPorts"] == 0
+    assert port.sent[start:] == []

@@ -61,6 +61,9 @@ def br_handle_frame_finish(skb):
     return 0
 
 
+LINK_LOCAL_PREFIX = b"\x01\x80\xc2\x00\x00"
+
+
 def br_handle_frame(skb):
     """The rx_handler of every bridge port (registered by br_add_if)."""
     if skb.trace is not None:
@@ -77,5 +80,17 @@ def br_handle_frame(skb):
     if p.state == BR_STATE_DISABLED:
         kfree_skb(skb, "BRIDGE_INGRESS_STP_STATE")
         return RX_HANDLER_CONSUMED
+    buf = skb.buf
+    if buf[mac:mac + 5] == LINK_LOCAL_PREFIX and not buf[mac + 5] & 0xF0:
+        # IEEE 802.1D link-local groups are not for forwarding (Linux br_handle_frame).
+        group = buf[mac + 5]
+        p.br.counters["link_local"] += 1
+        if group == 0x01:                     # MAC control (pause): never
+            kfree_skb(skb, "MAC_CONTROL")
+            return RX_HANDLER_CONSUMED
+        # 0x00 (STP BPDUs) must be forwarded by a bridge that runs no STP, so
+        # loops stay detectable; the others only if group_fwd_mask asks.
+        if group != 0x00 and not p.br.group_fwd_mask & (1 << group):
+            return RX_HANDLER_PASS            # to the port device's own stack
     br_handle_frame_finish(skb)
     return RX_HANDLER_CONSUMED

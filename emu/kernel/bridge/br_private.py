@@ -16,7 +16,8 @@ BR_DEFAULT_AGEING_TIME = 300.0
 class NetBridge:
     """struct net_bridge: the bridge device's private data."""
 
-    __slots__ = ("dev", "port_list", "fdb", "ageing_time", "gc_timer", "counters")
+    __slots__ = ("dev", "port_list", "fdb", "ageing_time", "gc_timer", "counters",
+                 "group_fwd_mask")
 
     def __init__(self, dev):
         self.dev = dev
@@ -24,11 +25,13 @@ class NetBridge:
         self.fdb = {}              # MAC bytes -> NetBridgeFdbEntry (fdb_hash_tbl)
         self.ageing_time = BR_DEFAULT_AGEING_TIME
         self.gc_timer = None
+        # Which 01:80:c2:00:00:0X link-local groups are forwarded (bit X); 0 as Linux.
+        self.group_fwd_mask = 0
         # Emulation note: Linux has no such per-bridge totals; emu keeps them
         # so that "learned, then forwarded without flooding" is observable.
         self.counters = {"rx_frames": 0, "forwarded": 0, "flooded": 0,
                          "local_in": 0, "learned": 0, "aged": 0,
-                         "dropped_invalid_src": 0}
+                         "dropped_invalid_src": 0, "link_local": 0}
 
 
 class NetBridgePort:

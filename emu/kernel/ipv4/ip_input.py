@@ -80,6 +80,8 @@ def ip_rcv_finish(skb):
 def ip_error(skb, err):
     """dst.input of an unroutable packet: count it; a router answers with ICMP."""
     net = skb.dev.net
+    if err == errno.EINVAL:
+        return ip_drop_martian(skb)
     if not net.sysctl["net.ipv4.ip_forward"]:
         if err == errno.ENETUNREACH:
             net.mib["IpExt"]["InNoRoutes"] += 1
@@ -88,13 +90,24 @@ def ip_error(skb, err):
         kfree_skb(skb, SKB_DROP_REASON_IP_INADDRERRORS)
         return 1
     code = {errno.EHOSTUNREACH: ICMP_HOST_UNREACH, errno.ENETUNREACH: ICMP_NET_UNREACH}.get(err)
-    if code is None:                 # EINVAL: a martian, silently dropped
-        net.mib["Ip"]["InAddrErrors"] += 1
+    if code is None:
+        return ip_drop_martian(skb)
     else:
         if err == errno.ENETUNREACH:
             net.mib["IpExt"]["InNoRoutes"] += 1
         icmp_send(skb, ICMP_DEST_UNREACH, code, 0)
     kfree_skb(skb, SKB_DROP_REASON_IP_INADDRERRORS)
+    return 1
+
+
+def ip_drop_martian(skb):
+    """A martian source or destination: Linux drops it without an SNMP counter
+    (only the route cache's in_martian_* statistics), naming the side in the reason."""
+    nh = skb.network_header
+    saddr = int.from_bytes(skb.buf[nh + 12:nh + 16], "big")
+    bad_src = saddr == 0xFFFFFFFF or (saddr & 0xF0000000) == 0xE0000000 or \
+        (saddr & 0xFF000000) in (0, 0x7F000000)
+    kfree_skb(skb, "IP_INVALID_SOURCE" if bad_src else "IP_INVALID_DEST")
     return 1
 
 

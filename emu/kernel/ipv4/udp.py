@@ -372,8 +372,9 @@ def __udp4_lib_mcast_deliver(net, skb, saddr, sport, daddr, dport):
                and (not sk.inet_dport or sk.inet_dport == sport)
                and (not sk.sk_bound_dev_if or sk.sk_bound_dev_if == skb.skb_iif)]
     if not targets:
-        net.mib["Udp"]["NoPorts"] += 1
-        consume_skb(skb)       # no ICMP for broadcasts (RFC 1122 3.2.2)
+        # Linux counts IgnoredMulti, not NoPorts, and sends no ICMP (RFC 1122 3.2.2).
+        net.mib["Udp"]["IgnoredMulti"] += 1
+        consume_skb(skb)
         return 0
     for sk in targets[:-1]:
         udp_queue_rcv_skb(sk, skb_clone(skb))
