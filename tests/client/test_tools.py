@@ -48,6 +48,38 @@ def test_ip_commands(lab):
     assert any(re.match(r"^[0-9a-f:]{17} dev p1 master br0$", line) for line in out)
 
 
+def test_ip_changes_the_node_and_refuses_what_it_cannot_do():
+    with emu.launch(TOPOLOGIES / "veth-bridge.yaml") as lab:
+        lab.st = lab._lab.state("running")
+        assert run(lab, "h1", "ip", "addr", "add", "10.0.0.11/24", "dev", "eth0")[0] == 0
+        st, out = run(lab, "h1", "ip", "addr", "show", "eth0")
+        assert "    inet 10.0.0.11/24 brd 10.0.0.255 scope global secondary eth0" in out or \
+            any(line.startswith("    inet 10.0.0.11/24") for line in out)
+        assert not any("lo:" in line for line in out)             # `show eth0` filters
+        assert lab.node("h2").ping("10.0.0.11", count=1, timeout=2).received == 1
+        st, out = run(lab, "h1", "ip", "addr", "add", "10.0.0.11/24", "dev", "eth0")
+        assert st == 2 and out == ["RTNETLINK answers: File exists"]
+        assert run(lab, "h1", "ip", "route", "add", "192.168.5.0/24", "via", "10.0.0.2")[0] == 0
+        st, out = run(lab, "h1", "ip", "route", "get", "192.168.5.9")
+        assert out[0] == "192.168.5.9 via 10.0.0.2 dev eth0 src 10.0.0.1 uid 0"
+        st, out = run(lab, "h1", "ip", "route")
+        assert "192.168.5.0/24 via 10.0.0.2 dev eth0" in out
+        assert run(lab, "h1", "ip", "route", "del", "192.168.5.0/24")[0] == 0
+        st, out = run(lab, "h1", "ip", "route", "get", "192.168.5.9")
+        assert st == 2 and "unreachable" in out[0]
+        assert run(lab, "h1", "ip", "link", "set", "eth0", "mtu", "1400")[0] == 0
+        st, out = run(lab, "h1", "ip", "link", "show", "eth0")
+        assert len(out) == 2 and " mtu 1400 " in out[0]
+        assert run(lab, "h1", "ip", "link", "set", "dev", "eth0", "down")[0] == 0
+        assert lab.node("h1").ping("h2", count=1, timeout=0.5).received == 0
+        run(lab, "h1", "ip", "link", "set", "eth0", "up")
+        assert lab.node("h1").ping("h2", count=1, timeout=2).received == 1
+        assert run(lab, "h1", "ip", "neigh", "flush", "dev", "eth0")[0] == 0
+        assert run(lab, "h1", "ip", "neigh")[1] == []
+        st, out = run(lab, "h1", "ip", "link", "frobnicate")
+        assert st == 255 and out == ['Command "frobnicate" is unknown, try "ip link help".']
+
+
 def test_sysctl_and_proc_files(lab):
     st, out = run(lab, "h2", "sysctl", "net.ipv4.ip_default_ttl")
     assert out == ["net.ipv4.ip_default_ttl = 64"]

@@ -1,9 +1,11 @@
-"""`ip` and `bridge` (show forms), printed as iproute2 prints them.
+"""`ip` and `bridge`, printed as iproute2 prints them.
 
-Each reads the node through the control endpoint, the same API the
-orchestrator configures it with.
+Each reads and changes the node through the control endpoint, the same API
+the orchestrator configures it with: link show/set, addr show/add/del,
+route show/get/add/del, neigh show/flush.
 """
 import argparse
+import os
 
 # Kernel-internal flags iproute2 does not print (it shows gflags, not these).
 HIDDEN = {"PROMISC", "SLAVE", "MASTER"}
@@ -37,6 +39,51 @@ def _link_lines(row, stats):
     return out
 
 
+SHOW = ("show", "list", "ls", "lst")
+OBJECTS = {"link": "link", "l": "link", "addr": "addr", "address": "addr", "a": "addr",
+           "route": "route", "r": "route", "ro": "route", "neigh": "neigh",
+           "neighbour": "neigh", "neighbor": "neigh", "n": "neigh"}
+VERBS = {"link": ("set",), "addr": ("add", "del", "delete"),
+         "route": ("add", "del", "delete", "get"), "neigh": ("flush",)}
+
+
+class Usage(Exception):
+    """A command iproute2 would refuse before asking the kernel."""
+
+
+KEYS = {"dev", "local", "to", "via", "metric", "mtu", "master", "table", "proto", "scope", "src"}
+
+
+def _kv(words, flags=()):
+    """KEY VALUE pairs, bare flag words and one positional (key ""), as iproute2 reads them."""
+    kv, i = {}, 0
+    while i < len(words):
+        w = words[i]
+        if w in flags:
+            kv[w] = True
+            i += 1
+        elif w in KEYS:
+            if i + 1 >= len(words):
+                raise Usage('Command line is not complete. Try option "help"')
+            kv[w] = words[i + 1]
+            i += 2
+        elif "" in kv:
+            raise Usage('Error: either "%s" is duplicate, or "%s" is a garbage.' % (kv[""], w))
+        else:
+            kv[""] = w
+            i += 1
+    return kv
+
+
+def _show_dev(words):
+    words = [w for w in words if w not in SHOW]
+    if "dev" in words:
+        i = words.index("dev")
+        return words[i + 1] if i + 1 < len(words) else None
+    rest = [w for w in words if w not in ("table", "main", "local", "all", "up")]
+    return rest[0] if rest else None
+
+
 def main(argv, ctl, out=print):
     p = argparse.ArgumentParser(prog="ip")
     p.add_argument("-s", "--stats", action="count", default=0)
@@ -44,63 +91,180 @@ def main(argv, ctl, out=print):
     p.add_argument("object", nargs="?", default="help")
     p.add_argument("rest", nargs=argparse.REMAINDER)
     a = p.parse_args(argv)
-    obj = a.object
-    rest = [r for r in a.rest if r not in ("show", "list", "ls")]
-    dev = rest[rest.index("dev") + 1] if "dev" in rest and rest.index("dev") + 1 < len(rest) else None
-    if obj in ("link", "l"):
-        rows = ctl.call("link_show", stats=bool(a.stats), name=dev)
-        for row in rows:
-            if a.brief:
-                out("%-16s %-14s %s %s" % (row["name"], _state(row), row["mac"], _flags(row)))
-            else:
-                for line in _link_lines(row, a.stats):
-                    out(line)
+    obj = OBJECTS.get(a.object)
+    if obj is None:
+        out("Usage: ip [ -s ] [ -br ] { link | addr | route | neigh } { COMMAND | help }")
+        return 0 if a.object == "help" else 255
+    verb = a.rest[0] if a.rest else "show"
+    if verb == "help":
+        out(HELP[obj])
         return 0
-    if obj in ("addr", "address", "a"):
-        links = {r["name"]: r for r in ctl.call("link_show", stats=False)}
-        for row in ctl.call("addr_show", dev=dev):
-            if a.brief:
-                out("%-16s %-14s %s" % (row["name"], _state(links[row["name"]]),
-                                        " ".join("%s/%d" % (x["local"], x["prefixlen"]) for x in row["addrs"])))
-                continue
-            lrow = links[row["name"]]
-            out("%d: %s: %s mtu %d qdisc %s state %s group default qlen %d" % (
-                row["ifindex"], row["name"], _flags(lrow), lrow["mtu"], lrow["qdisc"],
-                _state(lrow), lrow["txqlen"]))
-            out(_link_lines(lrow, False)[1])
-            for x in row["addrs"]:
-                brd = " brd %s" % x["broadcast"] if x["broadcast"] and row["name"] != "lo" else ""
-                out("    inet %s/%d%s scope %s %s" % (x["local"], x["prefixlen"], brd, x["scope"], x["label"]))
-                out("       valid_lft forever preferred_lft forever")
+    if verb not in SHOW and verb not in VERBS[obj]:
+        out('Command "%s" is unknown, try "ip %s help".' % (verb, obj))
+        return 255
+    words = a.rest[1:]
+    try:
+        if verb in SHOW:
+            return SHOWS[obj](a, words, ctl, out)
+        return CHANGES[obj](verb, words, ctl, out)
+    except Usage as e:
+        out(str(e))
+        return 1
+    except OSError as e:
+        # iproute2 prints the C library's text for the netlink errno.
+        out("RTNETLINK answers: %s" % (os.strerror(e.errno) if e.errno else e))
+        return 2
+
+
+def _link_show(a, words, ctl, out):
+    rows = ctl.call("link_show", stats=bool(a.stats), name=_show_dev(words))
+    for row in rows:
+        if a.brief:
+            out("%-16s %-14s %s %s" % (row["name"], _state(row), row["mac"], _flags(row)))
+        else:
+            for line in _link_lines(row, a.stats):
+                out(line)
+    return 0
+
+
+def _link_set(verb, words, ctl, out):
+    kv = _kv(words, flags=("up", "down", "nomaster"))
+    name = kv.pop("dev", None) or kv.pop("", None)
+    if name is None:
+        raise Usage('Not enough information: "dev" argument is required.')
+    args = {}
+    if "up" in kv or "down" in kv:
+        args["up"] = "up" in kv
+    if "mtu" in kv:
+        args["mtu"] = int(kv["mtu"])
+    if "master" in kv:
+        args["master"] = kv["master"]
+    if "nomaster" in kv:
+        args["master"] = ""
+    unknown = set(kv) - {"up", "down", "mtu", "master", "nomaster"}
+    if unknown or not args:
+        raise Usage('Error: either "dev" is duplicate, or "%s" is a garbage.' %
+                    (sorted(unknown)[0] if unknown else name))
+    ctl.call("link_set", name=name, **args)
+    return 0
+
+
+def _addr_show(a, words, ctl, out):
+    links = {r["name"]: r for r in ctl.call("link_show", stats=False)}
+    for row in ctl.call("addr_show", dev=_show_dev(words)):
+        if a.brief:
+            out("%-16s %-14s %s" % (row["name"], _state(links[row["name"]]),
+                                    " ".join("%s/%d" % (x["local"], x["prefixlen"]) for x in row["addrs"])))
+            continue
+        lrow = links[row["name"]]
+        out("%d: %s: %s mtu %d qdisc %s state %s group default qlen %d" % (
+            row["ifindex"], row["name"], _flags(lrow), lrow["mtu"], lrow["qdisc"],
+            _state(lrow), lrow["txqlen"]))
+        out(_link_lines(lrow, False)[1])
+        for x in row["addrs"]:
+            brd = " brd %s" % x["broadcast"] if x["broadcast"] and row["name"] != "lo" else ""
+            out("    inet %s/%d%s scope %s %s" % (x["local"], x["prefixlen"], brd, x["scope"], x["label"]))
+            out("       valid_lft forever preferred_lft forever")
+    return 0
+
+
+def _addr_change(verb, words, ctl, out):
+    kv = _kv(words)
+    prefix = kv.pop("local", None) or kv.pop("", None)
+    dev = kv.pop("dev", None)
+    if prefix is None or dev is None:
+        raise Usage('Not enough information: "dev" argument is required.')
+    if "/" not in prefix:
+        prefix += "/32"             # iproute2's default prefix length for IPv4
+    ctl.call("addr_add" if verb == "add" else "addr_del", dev=dev, address=prefix)
+    return 0
+
+
+def _route_show(a, words, ctl, out):
+    table = words[words.index("table") + 1] if "table" in words and \
+        words.index("table") + 1 < len(words) else "main"
+    rows = ctl.call("route_show", table=table)
+    # iproute2 lists the default route first (it sorts by prefix in the dump).
+    rows.sort(key=lambda r: r["dst"] != "default")
+    for r in rows:
+        parts = [r["dst"]] if r["type"] == "unicast" else [r["type"], r["dst"]]
+        if r.get("via"):
+            parts += ["via", r["via"]]
+        parts += ["dev", r["dev"]]
+        if table not in ("main", "all") or (table == "all" and r["table"] != "main"):
+            parts += ["table", r["table"]]
+        if r["proto"] != "static" or r.get("src"):
+            parts += ["proto", r["proto"]]
+        if r["scope"] != "global":
+            parts += ["scope", r["scope"]]
+        if r.get("src"):
+            parts += ["src", r["src"]]
+        if r["metric"]:
+            parts += ["metric", str(r["metric"])]
+        out(" ".join(parts))
+    return 0
+
+
+def _route_change(verb, words, ctl, out):
+    kv = _kv(words)
+    if verb == "get":
+        dst = kv.pop("to", None) or kv.pop("", None)
+        if dst is None:
+            raise Usage("need at least a destination address")
+        r = ctl.call("route_get", dst=dst)
+        parts = ([r["type"]] if r["type"] != "unicast" else []) + [r["dst"]]
+        if r["via"]:
+            parts += ["via", r["via"]]
+        parts += ["dev", r["dev"]]
+        if r["src"]:
+            parts += ["src", r["src"]]
+        out(" ".join(parts) + " uid 0")
+        out("    cache ")
         return 0
-    if obj in ("route", "r", "ro"):
-        table = rest[rest.index("table") + 1] if "table" in rest else "main"
-        for r in ctl.call("route_show", table=table):
-            parts = [r["dst"]] if r["type"] == "unicast" else [r["type"], r["dst"]]
-            if r.get("via"):
-                parts += ["via", r["via"]]
-            parts += ["dev", r["dev"]]
-            if table != "main":
-                parts += ["table", r["table"]]
-            if r["proto"] != "static" or r.get("src"):
-                parts += ["proto", r["proto"]]
-            if r["scope"] != "global":
-                parts += ["scope", r["scope"]]
-            if r.get("src"):
-                parts += ["src", r["src"]]
-            if r["metric"]:
-                parts += ["metric", str(r["metric"])]
-            out(" ".join(parts))
-        return 0
-    if obj in ("neigh", "neighbour", "n"):
-        for n in ctl.call("neigh_show"):
-            if n["lladdr"] and n["state"] not in ("INCOMPLETE", "FAILED"):
-                out("%s dev %s lladdr %s %s" % (n["dst"], n["dev"], n["lladdr"], n["state"]))
-            else:
-                out("%s dev %s %s" % (n["dst"], n["dev"], n["state"]))
-        return 0
-    out("Usage: ip [ -s ] [ -br ] { link | addr | route | neigh } [ show ] [ dev DEV ]")
-    return 0 if obj == "help" else 255
+    dst = kv.pop("to", None) or kv.pop("", None)
+    if dst is None:
+        raise Usage("Error: a destination prefix is required.")
+    if "/" not in dst and dst != "default":
+        dst += "/32"
+    args = {k: kv.pop(k) for k in ("via", "dev") if k in kv}
+    if "metric" in kv and verb == "add":
+        args["metric"] = int(kv.pop("metric"))
+    if kv:
+        raise Usage('Error: "%s" is not supported here.' % sorted(kv)[0])
+    ctl.call("route_add" if verb == "add" else "route_del", dst=dst, **args)
+    return 0
+
+
+def _neigh_show(a, words, ctl, out):
+    dev = _show_dev(words)
+    for n in ctl.call("neigh_show"):
+        if dev and n["dev"] != dev:
+            continue
+        if n["lladdr"] and n["state"] not in ("INCOMPLETE", "FAILED"):
+            out("%s dev %s lladdr %s %s" % (n["dst"], n["dev"], n["lladdr"], n["state"]))
+        else:
+            out("%s dev %s %s" % (n["dst"], n["dev"], n["state"]))
+    return 0
+
+
+def _neigh_flush(verb, words, ctl, out):
+    kv = _kv(words)
+    ctl.call("neigh_flush", dev=kv.get("dev") or kv.get(""))
+    return 0
+
+
+SHOWS = {"link": _link_show, "addr": _addr_show, "route": _route_show, "neigh": _neigh_show}
+CHANGES = {"link": _link_set, "addr": _addr_change, "route": _route_change, "neigh": _neigh_flush}
+HELP = {
+    "link": "Usage: ip link show [ [dev] DEV ]\n       ip link set [dev] DEV [ up | down ] "
+            "[ mtu MTU ] [ master BR | nomaster ]",
+    "addr": "Usage: ip addr show [ [dev] DEV ]\n       ip addr { add | del } IFADDR dev DEV",
+    "route": "Usage: ip route [ show ] [ table { main | local | all } ]\n"
+             "       ip route get ADDRESS\n"
+             "       ip route { add | del } { PREFIX | default } [ via ADDRESS ] [ dev DEV ] "
+             "[ metric N ]",
+    "neigh": "Usage: ip neigh [ show ] [ dev DEV ]\n       ip neigh flush [ dev DEV ]",
+}
 
 
 def bridge_main(argv, ctl, out=print):

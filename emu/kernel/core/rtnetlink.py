@@ -20,7 +20,7 @@ from ..ipv4.inet_diag import inet_diag_dump
 from ..netfilter.ip_tables import ipt_flush, ipt_policy, ipt_rule_add, ipt_rule_del, ipt_show
 from ..ipv4.route import RT_TABLE_LOCAL, RT_TABLE_MAIN, fib_route_add, fib_route_del
 from .dev import KernelError, dev_close, dev_open, dev_set_mtu, register_netdevice, unregister_netdevice
-from .neighbour import neigh_dump
+from .neighbour import NUD_NOARP, NUD_PERMANENT, neigh_delete, neigh_dump
 from .netdevice import IFF_NAMES
 from .trace import TraceFilter, Tracer
 
@@ -160,6 +160,30 @@ def neigh_show(net):
     return neigh_dump(net.proto["arp_tbl"])
 
 
+def neigh_flush(net, dev=None):
+    """ip neigh flush [dev DEV]: forget the dynamic entries (not PERMANENT/NOARP)."""
+    tbl = net.proto["arp_tbl"]
+    d = _dev(net, dev) if dev else None
+    gone = [n for n in tbl.hash.values() if (d is None or n.dev is d)
+            and not n.nud_state & (NUD_PERMANENT | NUD_NOARP)]
+    for n in gone:
+        neigh_delete(tbl, n)
+    return {"flushed": len(gone)}
+
+
+def inet_rtm_getroute(net, dst):
+    """ip route get ADDR: the route this node's own traffic to ADDR takes."""
+    from ..ipv4.devinet import inet_select_addr
+    from ..ipv4.route import RTN_BROADCAST, RTN_LOCAL, ip_route_output_key
+    daddr = inet_aton(dst)
+    rt = ip_route_output_key(net, daddr)
+    kind = {RTN_LOCAL: "local", RTN_BROADCAST: "broadcast"}.get(rt.rt_type, "unicast")
+    src = rt.prefsrc or inet_select_addr(rt.dev, daddr)
+    return {"type": kind, "dst": dst, "via": inet_ntoa(rt.rt_gw4) if rt.rt_gw4 else None,
+            "dev": "lo" if kind == "local" else rt.dev.name,
+            "src": inet_ntoa(src) if src else None}
+
+
 def br_fdb_show(net, br=None):
     rows = []
     for dev in net.devices():
@@ -227,6 +251,7 @@ RTNL_OPS = {
     "link_show": rtnl_getlink, "addr_add": inet_rtm_newaddr, "addr_del": inet_rtm_deladdr,
     "addr_show": inet_dump_addr, "route_add": inet_rtm_newroute,
     "route_del": inet_rtm_delroute, "route_show": inet_dump_fib, "neigh_show": neigh_show,
+    "route_get": inet_rtm_getroute, "neigh_flush": neigh_flush,
     "fdb_show": br_fdb_show, "sysctl_get": sysctl_get, "sysctl_set": sysctl_set,
     "counters": counters, "trace_start": trace_start, "trace_stop": trace_stop,
     "trace_dump": trace_dump,
