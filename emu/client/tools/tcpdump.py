@@ -57,6 +57,8 @@ def compile_filter(tokens, resolve=lambda h: h):
         return tokens[pos[0]] if pos[0] < len(tokens) else None
 
     def take():
+        if pos[0] >= len(tokens):
+            raise ValueError("syntax error in filter expression: unexpected end")
         pos[0] += 1
         return tokens[pos[0] - 1]
 
@@ -94,12 +96,18 @@ def compile_filter(tokens, resolve=lambda h: h):
         protos = {"tcp": 6, "udp": 17, "icmp": 1}
         if t in protos:
             n = protos[t]
-            return lambda p: p.proto == n
-        if t == "arp":
-            return lambda p: p.ethertype == 0x0806
-        if t == "ip":
-            return lambda p: p.ethertype == 0x0800
-        raise ValueError("syntax error in filter expression: %r" % t)
+            proto = lambda p: p.proto == n       # noqa: E731
+        elif t == "arp":
+            proto = lambda p: p.ethertype == 0x0806       # noqa: E731
+        elif t == "ip":
+            proto = lambda p: p.ethertype == 0x0800       # noqa: E731
+        else:
+            raise ValueError("syntax error in filter expression: %r" % t)
+        if peek() in ("src", "dst", "host", "port"):
+            # pcap's protocol qualifier: `tcp port 80`, `udp src port 53`, `ip host X`
+            q = primary()
+            return lambda p: proto(p) and q(p)
+        return proto
 
     def conj():
         e = primary()
