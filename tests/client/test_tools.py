@@ -180,6 +180,11 @@ def test_nc_tcp_and_udp(lab):
     # -z: just see whether something listens
     assert nc.main(["-z", "h2", "9999"], h1.sys_endpoint, resolve, stdin=io.BytesIO(b""),
                    stdout=io.BytesIO()) == 1
+    # -w: a client whose peer stays silent quits after that much idle time (OpenBSD nc)
+    start = time.monotonic()
+    assert nc.main(["-u", "-w", "1", "h2", "9091"], h1.sys_endpoint, resolve,
+                   stdin=io.BytesIO(b"x\n"), stdout=io.BytesIO()) == 0
+    assert 0.9 <= time.monotonic() - start < 4
 
 
 def test_tcpdump_writes_a_pcap_an_independent_reader_parses(lab, tmp_path):

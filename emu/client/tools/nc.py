@@ -2,6 +2,7 @@
 import argparse
 import sys
 import threading
+import time
 
 from ..socket import AF_INET, SOCK_DGRAM, SOCK_STREAM, socket
 
@@ -66,45 +67,70 @@ def main(argv, endpoint, resolve, out=None, stdin=None, stdout=None):
             print("nc: connect to %s port %d (%s) failed: %s" % (host, port, "udp" if a.udp else "tcp",
                                                               e.strerror or "timed out"), file=err)
         return 1
-    if a.verbose or a.scan:
+    if a.verbose:
         print("Connection to %s %d port [%s/*] succeeded!" % (host, port, "udp" if a.udp else "tcp"),
               file=err)
     if a.scan:
         s.close()
         return 0
-    s.settimeout(None)
     _pump(s, stdin, stdout, a)
     s.close()
     return 0
 
 
 def _pump(s, stdin, stdout, a):
-    """stdin -> socket in this thread, socket -> stdout in another; EOF half-closes."""
-    def reader():
+    """stdin -> socket in a helper thread (EOF half-closes), socket -> stdout here.
+
+    As OpenBSD nc: -w quits once the connection has been idle (nothing sent or
+    received) that long; -q quits that long after EOF on stdin.
+    """
+    clock = time.monotonic
+    state = {"last": clock(), "eof": None}
+
+    def writer():
         try:
             while True:
-                d = s.recv(65536)
-                if not d:
+                chunk = stdin.read1(65536) if hasattr(stdin, "read1") else stdin.read(65536)
+                if not chunk:
                     break
-                stdout.write(d)
-                stdout.flush()
+                view = memoryview(chunk)
+                while view:
+                    try:
+                        n = s.send(view)
+                    except TimeoutError:       # the receive tick, not a failure: retry
+                        continue
+                    view = view[n:]
+                    state["last"] = clock()
+        except (OSError, ValueError):
+            pass
+        try:
+            s.shutdown(1)                             # SHUT_WR: our side is done
         except OSError:
             pass
-    t = threading.Thread(target=reader, daemon=True)
-    t.start()
+        state["eof"] = clock()
+
+    threading.Thread(target=writer, daemon=True).start()
+    tick = 0.2 if a.timeout or a.quit_after is not None else None
+    s.settimeout(tick)
     try:
         while True:
-            chunk = stdin.read1(65536) if hasattr(stdin, "read1") else stdin.read(65536)
-            if not chunk:
+            try:
+                d = s.recv(65536)
+            except TimeoutError:
+                now = clock()
+                if a.timeout and now - state["last"] >= a.timeout:
+                    break
+                if a.quit_after is not None and state["eof"] is not None and \
+                        now - state["eof"] >= a.quit_after:
+                    break
+                continue
+            if not d:
                 break
-            s.sendall(chunk)
+            state["last"] = clock()
+            stdout.write(d)
+            stdout.flush()
     except (OSError, KeyboardInterrupt):
         pass
-    try:
-        s.shutdown(1)                                 # SHUT_WR: our side is done
-    except OSError:
-        pass
-    t.join(a.quit_after if a.quit_after is not None else None)
 
 
 def _udp_listen(s, stdout, a):
