@@ -181,3 +181,13 @@ def test_a_checksum_offloaded_datagram_is_fragmented_with_a_valid_checksum(lab):
     assert lab.nets["r2"].mib["Ip"]["FragCreates"] == 2
     assert sys_recvfrom(t2, fd, 9999)[0] == payload
     assert lab.nets["h2"].mib["Udp"]["InCsumErrors"] == 0
+
+
+def test_snmp_forwarding_follows_ip_forward(lab):
+    # /proc/net/snmp "Ip: Forwarding" is 1 on a router, 2 on a host (RFC 1213 ipForwarding)
+    assert rtnetlink.counters(lab.nets["r2"])["snmp"]["Ip"]["Forwarding"] == 1
+    assert rtnetlink.counters(lab.nets["h1"])["snmp"]["Ip"]["Forwarding"] == 2
+    lab.nets["h1"].sysctl["net.ipv4.ip_forward"] = 1
+    lab.nets["h1"].sysctl["net.ipv4.ip_default_ttl"] = 30
+    ip = rtnetlink.counters(lab.nets["h1"])["snmp"]["Ip"]
+    assert ip["Forwarding"] == 1 and ip["DefaultTTL"] == 30

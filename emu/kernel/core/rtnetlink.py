@@ -220,7 +220,11 @@ def sysctl_set(net, name, value):
 def counters(net):
     """Everything countable: MIBs, softnet_stat, devices, drops, bridges, ARP."""
     bridges = {d.name: dict(d.priv.counters) for d in net.devices() if d.kind == "bridge"}
-    return {"snmp": {k: dict(v) for k, v in net.mib.items()},
+    snmp = {k: dict(v) for k, v in net.mib.items()}
+    # As snmp_seq_show_ipstats, these two are read from the sysctls, not counted.
+    snmp["Ip"]["Forwarding"] = 1 if net.sysctl["net.ipv4.ip_forward"] else 2
+    snmp["Ip"]["DefaultTTL"] = net.sysctl["net.ipv4.ip_default_ttl"]
+    return {"snmp": snmp,
             "softnet_stat": [sd.softnet_stat() for sd in net.cpus],
             "dev": {d.name: d.stats.as_dict() for d in net.devices()},
             "drop_reasons": dict(net.drop_reasons),
