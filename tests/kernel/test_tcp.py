@@ -420,6 +420,25 @@ def test_active_close_goes_through_time_wait():
     assert not p.lab.nets["h1"].proto["tcp_ehash"]
 
 
+def test_ss_queues_count_the_fin_until_it_is_read_and_time_wait_holds_none():
+    from emu.kernel.ipv4.inet_diag import inet_diag_dump
+    p = Pair().connect()
+    p.lab.nets["h1"].sysctl["net.ipv4.tcp_timewait_len"] = 2
+
+    def queues(node, state):
+        return [(r["recv_q"], r["send_q"]) for r in inet_diag_dump(p.lab.nets[node])
+                if r["state"] == state]
+    sys_close(p.t1, p.c)
+    p.lab.run()
+    p.lab.advance(0.3)
+    assert queues("h2", "CLOSE-WAIT") == [(1, 0)]         # the FIN, unread (as Linux shows)
+    assert sys_recvfrom(p.t2, p.s, 10)[0] == b""
+    assert queues("h2", "CLOSE-WAIT") == [(0, 0)]         # reading EOF consumed it
+    sys_close(p.t2, p.s)
+    p.lab.run()
+    assert queues("h1", "TIME-WAIT") == [(0, 0)]
+
+
 def test_simultaneous_close_passes_closing():
     p = Pair().connect()
     csk, ssk = p.sk("c"), p.sk("s")

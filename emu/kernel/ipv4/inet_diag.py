@@ -3,7 +3,7 @@
 Linux: net/ipv4/inet_diag.c, net/ipv4/tcp_diag.c, net/ipv4/udp_diag.c
 """
 from ..hdr.ip import inet_ntoa
-from .tcp import TCP_LISTEN, TCP_STATE_NAMES, tcp_get_info
+from .tcp import TCP_LISTEN, TCP_STATE_NAMES, TCP_TIME_WAIT, tcp_get_info
 
 UDP_STATES = {1: "ESTAB", 7: "UNCONN"}
 SS_STATE = {"ESTABLISHED": "ESTAB", "SYN-SENT": "SYN-SENT", "SYN-RECV": "SYN-RECV",
@@ -35,6 +35,8 @@ def inet_diag_dump(net, info=False):
         state = SS_STATE.get(TCP_STATE_NAMES.get(sk.sk_state, ""), "UNKNOWN")
         if sk.sk_state == TCP_LISTEN:
             recv_q, send_q = len(tp.accept_queue), tp.max_ack_backlog
+        elif sk.sk_state == TCP_TIME_WAIT:
+            recv_q = send_q = 0           # inet_twsk_diag_fill: a timewait sock holds no data
         else:
             recv_q = (tp.rcv_nxt - tp.copied_seq) & 0xFFFFFFFF
             send_q = (tp.write_seq - tp.snd_una) & 0xFFFFFFFF

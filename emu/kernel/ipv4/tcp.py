@@ -449,6 +449,8 @@ def tcp_recvmsg(sk, size, flags):
             if sk.sk_state == TCP_CLOSE and not (sk.sk_shutdown & RCV_SHUTDOWN) and not out \
                     and not tp.fin_sent and tp.rcv_nxt == 0:
                 raise KernelError(errno.ENOTCONN)       # never connected
+            if not peek and not q and sk.sk_shutdown & RCV_SHUTDOWN:
+                tp.copied_seq = tp.rcv_nxt      # found_fin_ok: reading EOF consumes the FIN
             return bytes(out), None, 0
         if sk.sk_state in (TCP_SYN_SENT,) and sk.sk_socket.nonblock and not out:
             raise KernelError(errno.EAGAIN)
