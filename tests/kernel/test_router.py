@@ -191,3 +191,36 @@ def test_snmp_forwarding_follows_ip_forward(lab):
     lab.nets["h1"].sysctl["net.ipv4.ip_default_ttl"] = 30
     ip = rtnetlink.counters(lab.nets["h1"])["snmp"]["Ip"]
     assert ip["Forwarding"] == 1 and ip["DefaultTTL"] == 30
+
+
+def test_a_big_ping_sets_df_learns_the_path_mtu_then_fragments(lab):
+    """Raw sockets default to IP_PMTUDISC_WANT like any inet socket: a 1400-byte
+    echo leaves with DF, r2 answers frag-needed (mtu 1280), h1 learns it, and the
+    next echo is fragmented by h1 and answered (as `ping -s 1372` on Linux)."""
+    import struct
+    from tests.kernel.harness import SOCK_RAW, icmp_echo_bytes
+    assert len(ping(lab, "h1", "10.0.3.10")) == 1            # resolve ARP along the path
+    t = lab.task("h1")
+    fd = sys_socket(t, 2, SOCK_RAW | SOCK_NONBLOCK, 1)
+    got = []
+
+    def drain():
+        while True:
+            try:
+                pkt = sys_recvfrom(t, fd, 65535)[0]
+            except KernelError:
+                return
+            icmp = pkt[(pkt[0] & 15) * 4:]
+            got.append((icmp[0], icmp[1], struct.unpack_from("!H", icmp, 6)[0]))
+    sys_sendto(t, fd, icmp_echo_bytes(7, 1, b"b" * 1372), 0, ("10.0.3.10", 0))
+    lab.run()
+    drain()
+    assert got == [(3, 4, 1280)] and lab.nets["r2"].mib["Ip"]["FragFails"] == 1
+    sys_sendto(t, fd, icmp_echo_bytes(7, 2, b"b" * 1372), 0, ("10.0.3.10", 0))
+    lab.run()
+    drain()
+    assert got[1][:2] == (0, 0) and lab.nets["h1"].mib["Ip"]["FragCreates"] == 2
+    sys_setsockopt(t, fd, 0, 10, 2)                           # IP_PMTUDISC_DO
+    with pytest.raises(KernelError) as e:
+        sys_sendto(t, fd, icmp_echo_bytes(7, 3, b"b" * 1372), 0, ("10.0.3.10", 0))
+    assert e.value.errno == errno.EMSGSIZE

@@ -75,8 +75,11 @@ def _echo(ident, seq, size):
     return bytes(pkt)
 
 
+PMTUDISC = {"dont": 0, "want": 1, "do": 2, "probe": 3}     # -M: IP_MTU_DISCOVER values
+
+
 def ping(endpoint, target, address, count=4, interval=1.0, size=56, timeout=None,
-         deadline=None, ttl=None, quiet=False, out=None):
+         deadline=None, ttl=None, quiet=False, out=None, pmtudisc=None):
     """Run ping from the node at endpoint; returns a PingResult. out(line) prints."""
     res = PingResult(target, address)
     emit = out or (lambda line: None)
@@ -87,6 +90,8 @@ def ping(endpoint, target, address, count=4, interval=1.0, size=56, timeout=None
         s.setsockopt(SOL_RAW, ICMP_FILTER, struct.pack("=I", mask))
         if ttl is not None:
             s.setsockopt(0, 2, ttl)
+        if pmtudisc is not None:
+            s.setsockopt(0, 10, PMTUDISC[pmtudisc])             # IP_MTU_DISCOVER
         ident = os.getpid() & 0xFFFF
         header = "PING %s (%s) %d(%d) bytes of data." % (target, address, size, size + 28)
         res.lines.append(header)
@@ -169,6 +174,8 @@ def _handle(data, ident, pending, res, emit, quiet, address):
         res.errors += 1
         text = UNREACH_TEXT.get(code, "Dest Unreachable, Bad Code: %d" % code) \
             if typ == ICMP_DEST_UNREACH else "Time to live exceeded"
+        if typ == ICMP_DEST_UNREACH and code == 4:
+            text = "Frag needed and DF set (mtu = %d)" % struct.unpack_from("!H", icmp, 6)[0]
         line = "From %s icmp_seq=%d %s" % (src, iseq, text)
     else:
         return
@@ -186,6 +193,7 @@ def main(argv, endpoint, resolve, out=print):
     p.add_argument("-W", dest="timeout", type=float)
     p.add_argument("-w", dest="deadline", type=float)
     p.add_argument("-t", dest="ttl", type=int)
+    p.add_argument("-M", dest="pmtudisc", choices=sorted(PMTUDISC))
     p.add_argument("-q", dest="quiet", action="store_true")
     p.add_argument("host")
     a = p.parse_args(argv)
@@ -203,5 +211,6 @@ def main(argv, endpoint, resolve, out=print):
         out("ping: %s: Name or service not known" % a.host)
         return 2
     res = ping(endpoint, a.host, address, count=a.count, interval=a.interval, size=a.size,
-               timeout=a.timeout, deadline=a.deadline, ttl=a.ttl, quiet=a.quiet, out=out)
+               timeout=a.timeout, deadline=a.deadline, ttl=a.ttl, quiet=a.quiet, out=out,
+               pmtudisc=a.pmtudisc)
     return 0 if res.received else 1

@@ -17,7 +17,7 @@ from ..netfilter.core import nf_hooks_init
 from ..netfilter.ip_tables import iptable_filter_init
 from .arp import arp_init
 from .devinet import inetdev_event
-from .icmp import icmp_init, icmp_rcv
+from .icmp import icmp_err, icmp_init, icmp_rcv
 from .ip_forward import ip_forward
 from .ip_fragment import ipfrag_init
 from .ip_input import ip_local_deliver, ip_rcv
@@ -226,6 +226,7 @@ def inet_init(net):
     ipfrag_init(net)
     arp_init(net)
     inet_add_protocol(net, icmp_rcv, IPPROTO_ICMP)
+    inet_add_err_handler(net, icmp_err, IPPROTO_ICMP)
     inet_add_protocol(net, udp_rcv, IPPROTO_UDP)
     inet_add_err_handler(net, udp_err, IPPROTO_UDP)
     inet_register_protosw(net, InetProtosw(SOCK_DGRAM, IPPROTO_UDP, udp_prot,

@@ -20,7 +20,7 @@ from .ip_output import ip_build_header, ip_local_out
 from .route import RTN_BROADCAST, RTN_LOCAL, inet_addr_type, ip_route_output_key
 
 __all__ = ["ICMP_DEST_UNREACH", "ICMP_PROT_UNREACH", "ICMP_PORT_UNREACH", "ICMP_NET_UNREACH",
-           "ICMP_HOST_UNREACH", "ICMP_FRAG_NEEDED", "icmp_send", "icmp_rcv"]
+           "ICMP_HOST_UNREACH", "ICMP_FRAG_NEEDED", "icmp_send", "icmp_rcv", "icmp_err"]
 
 ICMP_ERRORS = frozenset((ICMP_DEST_UNREACH, ICMP_SOURCE_QUENCH, ICMP_REDIRECT,
                          ICMP_TIME_EXCEEDED, ICMP_PARAMETERPROB))
@@ -103,6 +103,16 @@ def icmp_unreach(skb):
         handler(skb, skb.buf[t], skb.buf[t + 1], inner, inner + ihl)
     consume_skb(skb)
     return 0
+
+
+def icmp_err(skb, icmp_type, code, inner, inner_l4):
+    """An error about an ICMP message we sent (a ping): learn the path MTU it reports."""
+    if icmp_type == ICMP_DEST_UNREACH and code == ICMP_FRAG_NEEDED:
+        from .udp import ip_rt_update_pmtu
+        buf = skb.buf
+        t = skb.transport_header
+        ip_rt_update_pmtu(skb.dev.net, int.from_bytes(buf[inner + 16:inner + 20], "big"),
+                          (buf[t + 6] << 8) | buf[t + 7])
 
 
 def icmp_inner_tuple(buf, inner, inner_l4):

@@ -167,6 +167,7 @@ class FibTable:
 def fib_init(net):
     net.proto["fib"] = {RT_TABLE_LOCAL: FibTable(RT_TABLE_LOCAL),
                         RT_TABLE_MAIN: FibTable(RT_TABLE_MAIN)}
+    net.proto["fnhe"] = {}     # daddr -> (pmtu, expires): see ip_rt_update_pmtu
 
 
 def fib_lookup(net, daddr):
@@ -303,3 +304,46 @@ def _local_rt(net, dev, rt_type, input):
     if rt is None:
         rt = cache[key] = Rtable(rt_type, dev, 0, input, None)
     return rt
+
+
+# ------------------------------------------------------------------ PMTU exceptions
+# (fib_nh_exception: a smaller path MTU learned from ICMP, per destination)
+
+def ip_dst_mtu(net, rt, daddr):
+    """The path MTU toward daddr: the device's, lowered by ICMP frag-needed (RFC 1191)."""
+    mtu = dst_mtu(rt)
+    exc = net.proto["fnhe"].get(daddr) if net.proto["fnhe"] else None
+    if exc is not None:
+        pmtu, expires = exc
+        if expires > net.clock():
+            return min(mtu, pmtu)
+        del net.proto["fnhe"][daddr]
+    return mtu
+
+
+FNHE_MAX = 2048     # Linux bounds its exceptions too (FNHE_HASH_SIZE, FNHE_RECLAIM_DEPTH)
+
+
+def ip_rt_update_pmtu(net, daddr, mtu):
+    """Remember a smaller path MTU for daddr for 10 minutes (ip_rt_mtu_expires).
+
+    As __ip_rt_update_pmtu, a report that would raise the path MTU is ignored, so
+    a forged ICMP cannot undo what PMTU discovery learned.
+    """
+    if mtu < 552:
+        mtu = 552         # ip_rt_min_pmtu
+    table = net.proto["fnhe"]
+    try:
+        rt = ip_route_output_key(net, daddr)
+    except KernelError:
+        return
+    if ip_dst_mtu(net, rt, daddr) <= mtu:
+        return
+    table.pop(daddr, None)
+    if len(table) >= FNHE_MAX:
+        now = net.clock()
+        for key in [k for k, (_, exp) in table.items() if exp <= now]:
+            del table[key]
+        while len(table) >= FNHE_MAX:
+            del table[next(iter(table))]        # the oldest exception goes first
+    table[daddr] = (mtu, net.clock() + 600.0)

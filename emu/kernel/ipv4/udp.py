@@ -23,8 +23,9 @@ from ..hdr.ip import INADDR_BROADCAST, IPPROTO_UDP, inet_ntoa, ipv4_is_multicast
 from .icmp import icmp_inner_tuple, icmp_send
 from .inet_connection_sock import inet_ephemeral_port
 from .ip_output import ip_build_header, ip_local_out
-from .route import (
-    RTN_BROADCAST, RTN_LOCAL, dst_mtu, inet_addr_type, ip_route_output_flow, ip_route_output_key,
+from .route import (  # noqa: F401  (ip_dst_mtu, ip_rt_update_pmtu: used by TCP/raw through here)
+    FNHE_MAX, RTN_BROADCAST, RTN_LOCAL, inet_addr_type, ip_dst_mtu, ip_route_output_flow,
+    ip_route_output_key, ip_rt_update_pmtu,
 )
 
 UDP_HLEN = 8
@@ -250,46 +251,6 @@ def ip_send_skb(net, skb):
     return ip_local_out(net, None, skb)
 
 
-def ip_dst_mtu(net, rt, daddr):
-    """The path MTU toward daddr: the device's, lowered by ICMP frag-needed (RFC 1191)."""
-    mtu = dst_mtu(rt)
-    exc = net.proto["fnhe"].get(daddr)
-    if exc is not None:
-        pmtu, expires = exc
-        if expires > net.clock():
-            return min(mtu, pmtu)
-        del net.proto["fnhe"][daddr]
-    return mtu
-
-
-FNHE_MAX = 2048     # Linux bounds its exceptions too (FNHE_HASH_SIZE, FNHE_RECLAIM_DEPTH)
-
-
-def ip_rt_update_pmtu(net, daddr, mtu):
-    """Remember a smaller path MTU for daddr for 10 minutes (ip_rt_mtu_expires).
-
-    As __ip_rt_update_pmtu, a report that would raise the path MTU is ignored, so
-    a forged ICMP cannot undo what PMTU discovery learned.
-    """
-    if mtu < 552:
-        mtu = 552         # ip_rt_min_pmtu
-    table = net.proto["fnhe"]
-    try:
-        rt = ip_route_output_key(net, daddr)
-    except KernelError:
-        return
-    if ip_dst_mtu(net, rt, daddr) <= mtu:
-        return
-    table.pop(daddr, None)
-    if len(table) >= FNHE_MAX:
-        now = net.clock()
-        for key in [k for k, (_, exp) in table.items() if exp <= now]:
-            del table[key]
-        while len(table) >= FNHE_MAX:
-            del table[next(iter(table))]        # the oldest exception goes first
-    table[daddr] = (mtu, net.clock() + 600.0)
-
-
 # ------------------------------------------------------------------ receive
 
 def __udp4_lib_lookup(net, saddr, sport, daddr, dport, dif):
@@ -460,5 +421,4 @@ udp_prot = Proto("UDP", close=udp_close, connect=udp_connect, sendmsg=udp_sendms
 
 def udp_init_net(net):
     net.proto["udp_table"] = {}
-    net.proto.setdefault("fnhe", {})
     net.sysctl.setdefault("net.ipv4.ip_local_port_range", (32768, 60999))
