@@ -139,7 +139,14 @@ class Lab:
                            kind=link.type,
                            queues=(i.queues or 1) if i is not None else 1)
         linked = {(e.node, e.ifname) for l in topo.links for e in l.ends()}
+        # Every linked device is up before any address is added: adding one sends a
+        # gratuitous ARP, which a peer still down would drop (DEV_READY) and count.
         for node in topo.nodes:
+            if node.kind != "bridge":
+                for i in node.interfaces:
+                    if (node.name, i.name) in linked:
+                        self._call(node.name, "link_set", name=i.name, up=True)
+        for node in sorted(topo.nodes, key=lambda n: n.kind != "bridge"):
             if node.kind == "bridge":
                 self._call(node.name, "link_add", name=node.name, kind="bridge")
                 for i in node.interfaces:
@@ -155,7 +162,6 @@ class Lab:
                     continue
                 for a in i.addresses:
                     self._call(node.name, "addr_add", dev=i.name, address=str(a))
-                self._call(node.name, "link_set", name=i.name, up=True)
             for r in node.routes:
                 self._call(node.name, "route_add", dst=r.dst, via=r.via, dev=r.dev, metric=r.metric)
             for k, v in node.sysctls:

@@ -66,3 +66,17 @@ def test_two_labs_of_the_same_topology_do_not_interfere():
         assert b.node("h2").counters()["snmp"]["Icmp"]["InEchos"] == 0
         assert b.node("h1").ping("h2", count=1).received == 1
         assert a.node("h2").counters()["snmp"]["Icmp"]["InEchos"] == 2
+
+
+def test_a_fresh_lab_boots_without_drops():
+    # Every linked device is up before addresses (and their gratuitous ARPs) arrive,
+    # so no node counts a frame dropped at a device still down (DEV_READY).
+    import time
+    with emu.launch(TOPOLOGIES / "star4.yaml") as lab:
+        time.sleep(0.5)
+        br = lab.node("br0").counters()
+        assert br["bridge"]["br0"]["rx_frames"] >= 4          # the hosts' gratuitous ARPs
+        for name in ("br0", "kv", "c1", "c2", "c3"):
+            c = lab.node(name).counters()
+            assert "DEV_READY" not in c["drop_reasons"], name
+            assert all(d["rx_dropped"] == 0 for d in c["dev"].values()), name
