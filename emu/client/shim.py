@@ -112,10 +112,34 @@ class MuxSyscallClient:
                 s.close()
                 raise NodeUnreachable(e.errno or errno.ECONNREFUSED,
                                       "node at %s: %s" % (self.path, e.strerror))
+            self._attach(s)
             self.sock, self.pid, self.pending = s, os.getpid(), {}
             threading.Thread(target=self._read_loop, args=(s,), daemon=True,
                              name="emu-syscall-reader").start()
             return s
+
+    def _attach(self, s):
+        """Name this process's task (pid-random), as rpc.SyscallClient does, so the
+        node can tell `ss -p` which pid holds each socket. Done before the reader runs."""
+        key = "%d-%s" % (os.getpid(), os.urandom(6).hex())
+        s.sendall(msgpack.packb({"id": 0, "call": "_attach", "args": [key]}, use_bin_type=True))
+        unpacker = msgpack.Unpacker(raw=False)
+        s.settimeout(10.0)
+        try:
+            while True:
+                data = s.recv(4096)
+                if not data:
+                    raise NodeUnreachable(errno.ECONNRESET, "node at %s went away" % self.path)
+                unpacker.feed(data)
+                for _ in unpacker:
+                    return
+        except OSError as e:
+            s.close()
+            if isinstance(e, NodeUnreachable):
+                raise
+            raise NodeUnreachable(e.errno or errno.ETIMEDOUT, "node at %s: %s" % (self.path, e))
+        finally:
+            s.settimeout(None)
 
     def _read_loop(self, s):
         unpacker = msgpack.Unpacker(raw=False)

@@ -319,6 +319,9 @@ def test_unmodified_programs_http_and_xmlrpc(lab, tmp_path):
         srv = emu_exec("h2", "python", server)
         try:
             assert srv.stdout.readline().strip() == "serving", srv.stderr.read()
+            # ss -p names the program's process (its syscall connection says who it is)
+            st, rows = run(lab, "h2", "ss", "-tlnp")
+            assert any(re.search(r'users:\(\("python",pid=\d+,fd=\d+\)\)', r) for r in rows), rows
             cli = emu_exec("h1", "python", client, *args)
             out, err = cli.communicate(timeout=60)
             assert out.strip() == want, err
