@@ -87,6 +87,9 @@ def test_sysctl_and_proc_files(lab):
     assert out == ["net.ipv4.icmp_echo_ignore_all = 1"]
     assert lab.node("h1").ping("h2", count=1, timeout=0.3).received == 0
     run(lab, "h2", "sysctl", "-w", "net.ipv4.icmp_echo_ignore_all=0")
+    assert run(lab, "h2", "cat", "/proc/sys/net/ipv4/ip_default_ttl") == (0, ["64"])
+    assert run(lab, "h2", "cat", "/proc/sys/net/ipv4/ip_local_port_range") == (0, ["32768\t60999"])
+    assert run(lab, "h2", "cat", "/proc/sys/net/nope")[0] == 1
     st, out = run(lab, "h2", "sysctl", "net.nope")
     assert st != 0 and "cannot stat /proc/sys/net/nope" in out[0]
     st, out = run(lab, "h1", "cat", "/proc/net/softnet_stat")

@@ -65,6 +65,17 @@ def cat(argv, ctl, out=print):
             for line in arp(ctl):
                 out(line)
             continue
+        if path.startswith("/proc/sys/"):
+            # A sysctl read as its file: the value alone, as sysctl -n prints it.
+            from .sysctl import _fmt
+            try:
+                v = ctl.call("sysctl_get", name=path[len("/proc/sys/"):].replace("/", "."))
+            except OSError:
+                out("cat: %s: No such file or directory" % path)
+                status = 1
+                continue
+            out(_fmt(v))
+            continue
         fn = FILES.get(path)
         if fn is None:
             out("cat: %s: No such file or directory" % path)
