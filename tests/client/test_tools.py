@@ -163,10 +163,13 @@ def test_nc_tcp_and_udp(lab):
     server.start()
     time.sleep(0.3)
     back = io.BytesIO()
+    # The listener's stdin is empty, so its FIN comes at once: the client must still
+    # send all of its stdin before it quits (OpenBSD nc waits for both inputs).
+    payload = b"hello over nc\n" + bytes(range(256)) * 1024
     assert nc.main(["-q", "1", "h2", "9090"], h1.sys_endpoint, resolve,
-                   stdin=io.BytesIO(b"hello over nc\n"), stdout=back) == 0
+                   stdin=io.BytesIO(payload), stdout=back) == 0
     server.join(10)
-    assert got.getvalue() == b"hello over nc\n"
+    assert got.getvalue() == payload
     # UDP: nc -u -l prints each datagram; nc -u sends stdin as datagrams
     got_udp = io.BytesIO()
     srv = threading.Thread(target=nc.main, args=(["-u", "-l", "9091"], lab.node("h2").sys_endpoint,

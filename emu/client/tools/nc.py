@@ -109,7 +109,8 @@ def _pump(s, stdin, stdout, a):
             pass
         state["eof"] = clock()
 
-    threading.Thread(target=writer, daemon=True).start()
+    w = threading.Thread(target=writer, daemon=True)
+    w.start()
     tick = 0.2 if a.timeout or a.quit_after is not None else None
     s.settimeout(tick)
     try:
@@ -125,6 +126,10 @@ def _pump(s, stdin, stdout, a):
                     break
                 continue
             if not d:
+                # The peer is done sending. A client still sends the rest of stdin
+                # (OpenBSD nc: both inputs must be gone); a listener is done.
+                if not a.listen:
+                    w.join(a.timeout or None)
                 break
             state["last"] = clock()
             stdout.write(d)
