@@ -259,9 +259,10 @@ def tcp_line_server(port):
     conn, peer = srv.accept()
     with conn, conn.makefile("rwb") as f:
         line = f.readline()
+        # Before the reply: after it, the client may already have closed (CLOSE-WAIT).
+        info = conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO)
         f.write(line.upper())
         f.flush()
-        info = conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO)
         return {"peer": peer, "accepted_is_socket": isinstance(conn, socket.socket),
                 "accepted_fileno": conn.fileno(), "state": info["state"],
                 "bytes_received": info["bytes_received"]}
