@@ -254,7 +254,7 @@ def _frag_needed_about(lab, inner_dst, mtu, sport=5001):
 
 def test_path_mtu_exceptions_never_grow_the_mtu_and_stay_bounded():
     from emu.kernel.ipv4.route import ip_route_output_key
-    from emu.kernel.ipv4.udp import FNHE_MAX, ip_dst_mtu
+    from emu.kernel.ipv4.route import FNHE_MAX, ip_dst_mtu
     lab = bridge_lab()
     net = lab.nets["h2"]
     rtnetlink.inet_rtm_newroute(net, "0.0.0.0/0", via="10.0.0.1")

@@ -17,7 +17,7 @@ from ..hdr.icmp import (
 )
 from ..hdr.ip import IP_OFFSET, IPPROTO_ICMP, ipv4_is_lbcast, ipv4_is_multicast
 from .ip_output import ip_build_header, ip_local_out
-from .route import RTN_BROADCAST, RTN_LOCAL, inet_addr_type, ip_route_output_key
+from .route import RTN_BROADCAST, RTN_LOCAL, inet_addr_type, ip_route_output_key, ip_rt_update_pmtu
 
 __all__ = ["ICMP_DEST_UNREACH", "ICMP_PROT_UNREACH", "ICMP_PORT_UNREACH", "ICMP_NET_UNREACH",
            "ICMP_HOST_UNREACH", "ICMP_FRAG_NEEDED", "icmp_send", "icmp_rcv", "icmp_err"]
@@ -108,7 +108,6 @@ def icmp_unreach(skb):
 def icmp_err(skb, icmp_type, code, inner, inner_l4):
     """An error about an ICMP message we sent (a ping): learn the path MTU it reports."""
     if icmp_type == ICMP_DEST_UNREACH and code == ICMP_FRAG_NEEDED:
-        from .udp import ip_rt_update_pmtu
         buf = skb.buf
         t = skb.transport_header
         ip_rt_update_pmtu(skb.dev.net, int.from_bytes(buf[inner + 16:inner + 20], "big"),

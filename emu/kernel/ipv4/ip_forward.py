@@ -15,7 +15,7 @@ from ..hdr.ip import IP_DF, IP_MF, IP_OFFSET
 from ..netfilter.core import NF_HOOK, NF_INET_FORWARD
 from .icmp import icmp_send
 from .ip_output import dst_output, ip_finish_output2, ip_send_check
-from .route import ip_dst_mtu
+from .route import ip_skb_dst_mtu
 
 
 def ip_forward(skb):
@@ -34,9 +34,7 @@ def ip_forward(skb):
         kfree_skb(skb, SKB_DROP_REASON_TTL)
         return 0
     rt = skb.dst
-    mtu = rt.pmtu or rt.dev.mtu
-    if net.proto["fnhe"]:
-        mtu = ip_dst_mtu(net, rt, int.from_bytes(buf[nh + 16:nh + 20], "big"))
+    mtu = ip_skb_dst_mtu(skb)
     if buf[nh + 6] & (IP_DF >> 8) and ip_exceeds_mtu(skb, mtu):
         net.mib["Ip"]["FragFails"] += 1
         icmp_send(skb, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu)

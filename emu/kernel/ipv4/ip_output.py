@@ -8,7 +8,7 @@ from ..hdr.checksum import csum_fold, csum_partial
 from ..hdr.if_ether import ETH_P_IP
 from ..hdr.ip import IP_DF, iphdr
 from ..netfilter.core import NF_HOOK, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING
-from .route import ip_dst_mtu, rt_nexthop
+from .route import ip_skb_dst_mtu, rt_nexthop
 
 
 def ip_select_ident(net):
@@ -79,12 +79,7 @@ def ip_output(skb):
 def ip_finish_output(skb):
     if skb.trace is not None:
         skb.trace.hit("ip_finish_output")
-    rt = skb.dst
-    mtu = rt.pmtu or skb.dev.mtu
-    net = skb.dev.net
-    if net.proto["fnhe"]:         # a path MTU learned from ICMP for this destination
-        nh = skb.network_header
-        mtu = ip_dst_mtu(net, rt, int.from_bytes(skb.buf[nh + 16:nh + 20], "big"))
+    mtu = ip_skb_dst_mtu(skb)
     if skb.shinfo.gso_size:
         return ip_finish_output_gso(skb, mtu)
     if skb.len > mtu:

@@ -11,8 +11,7 @@ from ..core.sock import MSG_PEEK, MSG_TRUNC, Proto, sock_queue_rcv_skb, skb_recv
 from ..core.snmp import icmp_out_count
 from ..hdr.ip import IPPROTO_ICMP, IPPROTO_RAW, inet_ntoa
 from .ip_output import ip_build_header, ip_local_out, ip_select_ident, ip_send_check
-from .route import RTN_BROADCAST, ip_route_output_flow
-from .udp import IP_PMTUDISC_DO, IP_PMTUDISC_WANT, ip_dst_mtu
+from .route import RTN_BROADCAST, ip_dst_mtu, ip_route_output_flow, ip_sk_dont_fragment
 
 SOL_RAW = 255
 ICMP_FILTER = 1
@@ -127,10 +126,7 @@ def raw_sendmsg(sk, data, flags, addr):
         src = saddr or rt.prefsrc or _src_for(rt, daddr)
         ttl = sk.uc_ttl if sk.uc_ttl >= 0 else net.sysctl["net.ipv4.ip_default_ttl"]
         # __ip_make_skb: DF when the socket asks (DO/PROBE), or WANT and it fits the path.
-        mtu = ip_dst_mtu(net, rt, daddr)
-        if sk.pmtudisc >= IP_PMTUDISC_DO and 20 + n > mtu:
-            raise KernelError(errno.EMSGSIZE)
-        df = sk.pmtudisc >= IP_PMTUDISC_DO or (sk.pmtudisc == IP_PMTUDISC_WANT and 20 + n <= mtu)
+        df = ip_sk_dont_fragment(sk, 20 + n, ip_dst_mtu(net, rt, daddr))
         ip_build_header(skb, src, daddr, sk.inet_num, ttl, sk.tos, df=df)
     tracer = net.tracer
     if tracer is not None:

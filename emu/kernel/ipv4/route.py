@@ -324,6 +324,32 @@ def ip_dst_mtu(net, rt, daddr):
 FNHE_MAX = 2048     # Linux bounds its exceptions too (FNHE_HASH_SIZE, FNHE_RECLAIM_DEPTH)
 
 
+IP_PMTUDISC_DONT = 0      # IP_MTU_DISCOVER values (uapi linux/in.h)
+IP_PMTUDISC_WANT = 1
+IP_PMTUDISC_DO = 2
+IP_PMTUDISC_PROBE = 3
+
+
+def ip_skb_dst_mtu(skb):
+    """The MTU an outgoing skb must fit: its route's, or a smaller learned PMTU."""
+    rt = skb.dst
+    net = rt.dev.net
+    if not net.proto["fnhe"]:     # the common case: nothing learned, no header read
+        return dst_mtu(rt)
+    nh = skb.network_header
+    return ip_dst_mtu(net, rt, int.from_bytes(skb.buf[nh + 16:nh + 20], "big"))
+
+
+def ip_sk_dont_fragment(sk, total, mtu):
+    """DF for a datagram of total bytes (__ip_make_skb): always with PMTUDISC_DO/PROBE,
+    which refuse what does not fit (EMSGSIZE); with WANT only when it fits."""
+    if sk.pmtudisc >= IP_PMTUDISC_DO:
+        if total > mtu:
+            raise KernelError(errno.EMSGSIZE)
+        return True
+    return sk.pmtudisc == IP_PMTUDISC_WANT and total <= mtu
+
+
 def ip_rt_update_pmtu(net, daddr, mtu):
     """Remember a smaller path MTU for daddr for 10 minutes (ip_rt_mtu_expires).
 

@@ -676,7 +676,7 @@ def tcp_rcv_synsent_state_process(sk, skb, th_flags, opt):
             tp.ts_recent = opt.tsval
             tp.ts_recent_stamp = net.clock()
         tp.mss_clamp = opt.mss or TCP_MSS_DEFAULT
-        from .udp import ip_dst_mtu
+        from .route import ip_dst_mtu
         from .tcp_output import tcp_route
         tcp_sync_mss(sk, ip_dst_mtu(net, tcp_route(sk), sk.inet_daddr))
         tp.ack_rcv_mss = min(tp.advmss, tp.mss_cache)

@@ -186,7 +186,8 @@ def tcp_v4_send_raw(net, saddr, daddr, sport, dport, seq, ack, flags, window, op
 def tcp_v4_err(skb, icmp_type, code, inner, inner_l4):
     """ICMP about a segment we sent (tcp_v4_err): PMTU, or a soft/hard error."""
     from .tcp_output import tcp_sync_mss
-    from .udp import ICMP_UNREACH_ERR, ip_rt_update_pmtu
+    from .route import ip_rt_update_pmtu
+    from .udp import ICMP_UNREACH_ERR
     net = skb.dev.net if skb.dev is not None else None
     if net is None:
         return
@@ -206,7 +207,7 @@ def tcp_v4_err(skb, icmp_type, code, inner, inner_l4):
         mtu = int.from_bytes(buf[skb.transport_header + 6:skb.transport_header + 8], "big")
         ip_rt_update_pmtu(net, daddr, mtu)
         old = tp.mss_cache
-        from .udp import ip_dst_mtu
+        from .route import ip_dst_mtu
         rt = sk.sk_dst_cache
         if rt is None:
             return

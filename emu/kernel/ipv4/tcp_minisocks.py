@@ -182,7 +182,7 @@ def tcp_conn_request(lsk, skb, opt, saddr, sport, daddr, dport):
 
 
 def _advmss(net, raddr):
-    from .udp import ip_dst_mtu
+    from .route import ip_dst_mtu
     try:
         rt = ip_route_output_key_cached(net, raddr)
         return ip_dst_mtu(net, rt, raddr) - 40
@@ -290,7 +290,7 @@ def tcp_create_openreq_child(lsk, req, opt):
     from .tcp import tcp_init_sock
     from .tcp_input import tcp_init_transfer
     from .tcp_output import tcp_route, tcp_sync_mss
-    from .udp import ip_dst_mtu
+    from .route import ip_dst_mtu
     net = lsk.net
     sk = Sock(net, lsk.sk_family, lsk.sk_type, IPPROTO_TCP, lsk.sk_prot)
     tp = tcp_init_sock(sk)

@@ -578,7 +578,7 @@ def tcp_send_active_reset(sk):
 
 def tcp_connect_init(sk):
     """Pick the MSS and window for a new connection (tcp_connect_init)."""
-    from .udp import ip_dst_mtu
+    from .route import ip_dst_mtu
     tp = sk.proto_data
     net = sk.net
     rt = tcp_route(sk)

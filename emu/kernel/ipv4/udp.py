@@ -23,18 +23,14 @@ from ..hdr.ip import INADDR_BROADCAST, IPPROTO_UDP, inet_ntoa, ipv4_is_multicast
 from .icmp import icmp_inner_tuple, icmp_send
 from .inet_connection_sock import inet_ephemeral_port
 from .ip_output import ip_build_header, ip_local_out
-from .route import (  # noqa: F401  (ip_dst_mtu, ip_rt_update_pmtu: used by TCP/raw through here)
-    FNHE_MAX, RTN_BROADCAST, RTN_LOCAL, inet_addr_type, ip_dst_mtu, ip_route_output_flow,
-    ip_route_output_key, ip_rt_update_pmtu,
+from .route import (
+    IP_PMTUDISC_DONT, RTN_BROADCAST, RTN_LOCAL, inet_addr_type, ip_dst_mtu, ip_route_output_flow,
+    ip_route_output_key, ip_rt_update_pmtu, ip_sk_dont_fragment,
 )
 
 UDP_HLEN = 8
 UDP_MAX_PAYLOAD = 0xFFFF - 20 - UDP_HLEN      # 65507
 
-IP_PMTUDISC_DONT = 0
-IP_PMTUDISC_WANT = 1
-IP_PMTUDISC_DO = 2
-IP_PMTUDISC_PROBE = 3
 
 TCP_ESTABLISHED = 1
 TCP_CLOSE = 7
@@ -195,9 +191,7 @@ def udp_sendmsg(sk, data, flags, addr):
     saddr = sk.inet_saddr or _source_for(rt, daddr)
     mtu = ip_dst_mtu(net, rt, daddr)
     total = 20 + UDP_HLEN + n
-    if sk.pmtudisc >= IP_PMTUDISC_DO and total > mtu:
-        raise KernelError(errno.EMSGSIZE)
-    df = sk.pmtudisc >= IP_PMTUDISC_DO or (sk.pmtudisc == IP_PMTUDISC_WANT and total <= mtu)
+    df = ip_sk_dont_fragment(sk, total, mtu)
     skb = ip_make_skb(sk, rt, data, saddr, daddr, dport, df)
     udp_send_skb(skb, net)
     return n
