@@ -12,9 +12,9 @@ from .ipv4.ip_offload import ipv4_offload_init
 from .packet.af_packet import packet_init
 
 
-def start_kernel(name="node", ncpus=1, clock=None):
+def start_kernel(name="node", ncpus=1, clock=None, seed=0):
     """A booted Net: protocols registered, lo up with 127.0.0.1/8."""
-    net = Net(name, ncpus, clock)
+    net = Net(name, ncpus, clock, seed)
     inet_init(net)
     ipv4_offload_init(net)
     packet_init(net)

@@ -12,6 +12,7 @@ from collections import Counter
 from ..hdr.if_ether import ETH_P_ALL
 from .dev import process_backlog
 from .napi import SoftnetData
+from ..lib.random32 import RndState, derive_seed
 from .timer import TimerBase
 
 DEFAULT_SYSCTLS = {
@@ -72,9 +73,12 @@ class Net:
 
     ETH_P_ALL = ETH_P_ALL
 
-    def __init__(self, name="node", ncpus=1, clock=None):
+    def __init__(self, name="node", ncpus=1, clock=None, seed=0):
         self.name = name
         self.clock = clock if clock is not None else FakeClock()
+        # Randomness comes in like time: one seeded generator per namespace.
+        self.seed = seed
+        self.rng = RndState(derive_seed("net", seed, name))
         self.cpus = [SoftnetData(self, i, process_backlog) for i in range(ncpus)]
         self.cur_cpu = 0           # CPU the kernel is running on now
         self.softirq_cpu = -1      # CPU whose softirqs are running, or -1

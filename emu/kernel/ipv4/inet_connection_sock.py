@@ -7,7 +7,6 @@ bound to it), the established hash (4-tuple -> socket, including TIME-WAIT
 and SYN-RECV request socks) and the listening hash (port -> listeners).
 """
 import errno
-import random
 from collections import deque
 
 from ..core.dev import KernelError
@@ -70,7 +69,7 @@ def inet_ephemeral_port(net, free):
     free(port) holds (the search of inet_csk_find_open_port / udp_lib_get_port)."""
     low, high = net.sysctl["net.ipv4.ip_local_port_range"]
     span = high - low + 1
-    start = random.randrange(span)
+    start = net.rng.get_random_u32_below(span)
     for i in range(span):
         port = low + (start + i) % span
         if free(port):

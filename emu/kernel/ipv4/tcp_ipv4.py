@@ -3,7 +3,6 @@
 Linux: net/ipv4/tcp_ipv4.c
 """
 import errno
-import os
 
 from ..core.dev import KernelError
 from ..core.skbuff import CHECKSUM_UNNECESSARY, alloc_skb, kfree_skb, skb_linearize, skb_reserve
@@ -24,9 +23,13 @@ from .tcp_input import tcp_parse_options, tcp_rcv_established, tcp_rcv_state_pro
 from .tcp_output import tcp_connect, tcp_v4_send_check
 
 
-def secure_tcp_seq(saddr, daddr, sport, dport):
-    """An initial sequence number nobody can guess (RFC 6528)."""
-    return int.from_bytes(os.urandom(4), "big")
+def secure_tcp_seq(net, saddr, daddr, sport, dport):
+    """An initial sequence number (RFC 6528), drawn from the node's seeded RNG.
+
+    Emulation note: Linux hashes the 4-tuple with a secret and adds a clock;
+    a draw from net.rng is as unguessable to the lab and replays by seed.
+    """
+    return net.rng.get_random_u32()
 
 
 def tcp_v4_connect(sk, addr):
@@ -53,8 +56,8 @@ def tcp_v4_connect(sk, addr):
         sk.inet_daddr = sk.inet_dport = 0
         raise
     tp = sk.proto_data
-    tp.isn = secure_tcp_seq(sk.inet_saddr, daddr, sk.inet_sport, dport)
-    tp.ts_offset = int.from_bytes(os.urandom(4), "big")
+    tp.isn = secure_tcp_seq(sk.net, sk.inet_saddr, daddr, sk.inet_sport, dport)
+    tp.ts_offset = sk.net.rng.get_random_u32()
     tcp_connect(sk)
     return 0
 

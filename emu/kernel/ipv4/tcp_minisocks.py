@@ -5,7 +5,6 @@ Linux: net/ipv4/tcp_minisocks.c, net/ipv4/tcp_input.c (tcp_conn_request),
 net/ipv4/syncookies.c, net/ipv4/tcp_ipv4.c (tcp_v4_syn_recv_sock); RFC 4987.
 """
 import hashlib
-import os
 import struct
 
 from ..core.skbuff import consume_skb, kfree_skb
@@ -63,7 +62,7 @@ class ReqSock:
 def _cookie_secret(net):
     s = net.proto.get("syncookie_secret")
     if s is None:
-        s = net.proto["syncookie_secret"] = os.urandom(16)
+        s = net.proto["syncookie_secret"] = net.rng.get_random_bytes(16)
     return s
 
 
@@ -154,7 +153,7 @@ def tcp_conn_request(lsk, skb, opt, saddr, sport, daddr, dport):
     req.snd_wscale = opt.wscale if req.wscale_ok else 0
     req.ts_recent = opt.tsval if req.tstamp_ok else 0
     req.window = cb.window
-    req.ts_off = int.from_bytes(os.urandom(4), "big")
+    req.ts_off = net.rng.get_random_u32()
     # The window and scale the child will use (tcp_openreq_init_rwin).
     space = min(lsk.sk_rcvbuf // 2, 65535 << 14)
     wscale = 0
@@ -173,7 +172,7 @@ def tcp_conn_request(lsk, skb, opt, saddr, sport, daddr, dport):
         req.snt_isn, req.mss = cookie_v4_init_sequence(net, saddr, daddr, sport, dport,
                                                        cb.seq, req.mss)
     else:
-        req.snt_isn = secure_tcp_seq(daddr, saddr, dport, sport)
+        req.snt_isn = secure_tcp_seq(net, daddr, saddr, dport, sport)
         ltp.syn_queue[req.key()] = req
         net.proto["tcp_ehash"][req.key()] = req
         req.timer = TimerList(reqsk_timer_handler, req)

@@ -1,0 +1,1 @@
+"""Kernel library code (Linux: lib/)."""
