@@ -13,6 +13,7 @@ import errno
 import socket as _pysocket
 
 from .core.dev import KernelError
+from .core.entry import SyscallBlock  # noqa: F401  (re-exported: the calls raise it)
 from .core.sock import (
     EPOLLERR, EPOLLHUP, MSG_DONTWAIT, SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF, Socket,
 )
@@ -45,22 +46,6 @@ SOCK_TYPE_MASK = 0xF
 
 SOCK_RCVBUF_LOCK = 2
 SOCK_SNDBUF_LOCK = 1
-
-
-class SyscallBlock(Exception):
-    """The call must wait: for one of wqs to wake it, or for timeout seconds."""
-
-    def __init__(self, wqs, timeout, on_timeout=errno.EAGAIN, resume=None, partial=None):
-        super().__init__("would block")
-        self.wqs = wqs
-        self.timeout = timeout        # None: forever
-        self.on_timeout = on_timeout  # errno when the timeout runs out (0: return [])
-        # resume(): what to run when woken, instead of the whole call again
-        # (a connect waits for the handshake; a send continues where it was).
-        self.resume = resume
-        # partial(): the result to return if the timeout ends a call that
-        # already did some work (bytes sent so far), or None.
-        self.partial = partial
 
 
 class Task:
@@ -417,3 +402,118 @@ SYSCALLS = {
 
 # Keep the constants Python programs use in step with ours.
 assert SOL_SOCKET == _pysocket.SOL_SOCKET and SO_RCVBUF == _pysocket.SO_RCVBUF
+
+
+# ---------------------------------------------------------------- argument policy
+# What crosses the system call boundary is checked here, before any kernel
+# code runs, as copy_from_user and the syscall's own checks do in Linux: a
+# wrong type or range is EINVAL (EFAULT for what could not be "copied in")
+# and changes nothing. The kernel below may then trust the shapes it gets.
+
+INT_MIN, INT_MAX = -(1 << 31), (1 << 31) - 1
+POLL_MAX_FDS = 1024          # RLIMIT_NOFILE's default soft limit: poll() beyond it is EINVAL
+OPTVAL_MAX = 65536
+
+
+def _c_int(v):
+    return isinstance(v, int) and INT_MIN <= v <= INT_MAX
+
+
+def _a_int(v):
+    if not isinstance(v, int):
+        raise KernelError(errno.EFAULT, "expected an integer, got %s" % type(v).__name__)
+    if not INT_MIN <= v <= INT_MAX:
+        raise KernelError(errno.EINVAL, "integer out of range")
+
+
+def _a_size(v):
+    _a_int(v)
+    if v < 0:
+        raise KernelError(errno.EINVAL, "negative size")
+
+
+def _a_buf(v):
+    if not isinstance(v, (bytes, bytearray)):
+        raise KernelError(errno.EFAULT, "expected bytes, got %s" % type(v).__name__)
+
+
+def _a_addr(v):
+    """A socket address: None, or a short list of scalars (the family checks the rest)."""
+    if v is None:
+        return
+    if not isinstance(v, (list, tuple)) or not 1 <= len(v) <= 6 or not all(
+            isinstance(x, (str, bytes)) and len(x) <= 256 or _c_int(x) for x in v):
+        raise KernelError(errno.EINVAL, "bad socket address")
+
+
+def _a_optval(v):
+    """setsockopt's value: an int, a buffer, seconds (emu's client), or a pair."""
+    if isinstance(v, int):
+        if not INT_MIN <= v <= INT_MAX:
+            raise KernelError(errno.EINVAL, "option value out of range")
+    elif isinstance(v, (bytes, bytearray)):
+        if len(v) > OPTVAL_MAX:
+            raise KernelError(errno.EINVAL, "option value too long")
+    elif isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            raise KernelError(errno.EINVAL, "option value not finite")
+    elif isinstance(v, (list, tuple)):
+        if len(v) != 2 or not all(_c_int(x) for x in v):
+            raise KernelError(errno.EINVAL, "bad option value")
+    else:
+        raise KernelError(errno.EFAULT, "bad option value type %s" % type(v).__name__)
+
+
+def _a_pollfds(v):
+    if not isinstance(v, (list, tuple)) or len(v) > POLL_MAX_FDS:
+        raise KernelError(errno.EINVAL, "bad poll set")
+    for item in v:
+        if not isinstance(item, (list, tuple)) or len(item) != 2 or \
+                not all(_c_int(x) for x in item):
+            raise KernelError(errno.EFAULT, "bad pollfd")
+
+
+def _a_timeout(v):
+    """Seconds (float or int), None for forever; NaN and infinities are refused."""
+    if v is None:
+        return
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or \
+            abs(v) == float("inf") or abs(v) > 1e9:
+        raise KernelError(errno.EINVAL, "bad timeout")
+
+
+# call -> (required argument checks, optional argument checks)
+SYSCALL_POLICY = {
+    "socket": ((_a_int, _a_int, _a_int), ()),
+    "bind": ((_a_int, _a_addr), ()),
+    "connect": ((_a_int, _a_addr), ()),
+    "listen": ((_a_int, _a_int), ()),
+    "accept": ((_a_int,), (_a_int,)),
+    "sendto": ((_a_int, _a_buf), (_a_int, _a_addr)),
+    "recvfrom": ((_a_int, _a_size), (_a_int,)),
+    "close": ((_a_int,), ()),
+    "shutdown": ((_a_int, _a_int), ()),
+    "getsockname": ((_a_int,), ()),
+    "getpeername": ((_a_int,), ()),
+    "setsockopt": ((_a_int, _a_int, _a_int, _a_optval), ()),
+    "getsockopt": ((_a_int, _a_int, _a_int), (_a_size,)),
+    "poll": ((_a_pollfds, _a_timeout), ()),
+    "setblocking": ((_a_int, _a_int), ()),
+}
+assert SYSCALL_POLICY.keys() == SYSCALLS.keys()
+
+
+def syscall_lookup(call, args):
+    """The sys_* function for a request after checking its arguments (ENOSYS, EINVAL...)."""
+    fn = SYSCALLS.get(call) if isinstance(call, str) else None
+    if fn is None:
+        raise KernelError(errno.ENOSYS, "ENOSYS")
+    if not isinstance(args, (list, tuple)):
+        raise KernelError(errno.EFAULT, "arguments must be a list")
+    required, optional = SYSCALL_POLICY[call]
+    if not len(required) <= len(args) <= len(required) + len(optional):
+        raise KernelError(errno.EINVAL, "%s takes %d to %d arguments" % (
+            call, len(required), len(required) + len(optional)))
+    for check, value in zip(required + optional, args):
+        check(value)
+    return fn

@@ -11,6 +11,16 @@ Threads of a node process:
             NET_RX runs wirenic_poll). Batches, then one wake-up per CPU.
   user      the control and syscall endpoints (ZeroMQ ROUTER sockets).
 
+Every entry into the kernel goes through one function, kernel_entry
+(kernel/core/entry.py): it takes the kernel lock, sets the current CPU, runs,
+does the exit work (kernel_exit below) and turns an unexpected exception into
+an oops: logged, counted, EIO or an error reply to the caller, and the node
+keeps running. Nothing else calls kernel code from a thread.
+
+The user thread (control and system calls) is served ahead of wire traffic:
+while it waits for the kernel, the NIC and CPU threads do not start another
+entry (need_resched), so a flood cannot starve `emu exec` or the sockets.
+
 Emulation note: every entry into the kernel holds one lock (a big kernel
 lock). The GIL serialises Python threads anyway; the lock makes each kernel
 entry atomic, which Linux gets from its finer locks.
@@ -25,20 +35,53 @@ from collections import deque
 import msgpack
 import zmq
 
+from ..kernel.core.rtnl_policy import (
+    FLAG, OpPolicy, Policy, ifname, one_of, optional, rtnl_validate, string, u32,
+)
+
 from ..kernel.core import rtnetlink
 from ..kernel.core.dev import KernelError, register_netdevice
+from ..kernel.core.entry import KernelOops, kernel_entry
 from ..kernel.core.napi import do_softirq
-from ..kernel.drivers.veth import veth_forward_skb
+from ..kernel.drivers.veth import veth_hw_rx, veth_rx_irq
 from ..kernel.drivers.wirenic import (
     wirenic_hw_irq, wirenic_hw_next_event, wirenic_hw_rx, wirenic_hw_tx, wirenic_register,
 )
 from ..kernel.init import start_kernel
-from ..kernel.socket import SYSCALLS, SyscallBlock, Task, task_exit
+from ..kernel.socket import SyscallBlock, Task, syscall_lookup, task_exit
 from ..wire.zwire import WirePort, parse_batch
 
 log = logging.getLogger("emu.node")
 
 NIC_BATCH = 64           # messages a NIC takes from one wire before looking at the others
+EIO = 5
+
+
+def _endpoint_check(v):
+    """Wires stay on this machine: ipc:// paths or loopback TCP only."""
+    if not isinstance(v, str) or len(v) > 200 or not (
+            v.startswith("ipc://") or v.startswith("tcp://127.")):
+        raise ValueError("an ipc:// or tcp://127.x endpoint")
+    return v
+
+
+_ENDPOINT = Policy(_endpoint_check, "an ipc:// or tcp://127.x endpoint")
+
+# The runtime's own control ops (the kernel's are in rtnl_policy.py).
+RUNTIME_POLICY = {
+    "ping": OpPolicy(),
+    "info": OpPolicy(),
+    "oops": OpPolicy(),
+    "shutdown": OpPolicy(),
+    "sock_owners": OpPolicy(),
+    "wire_carrier": OpPolicy({"ifname": ifname(), "up": FLAG}),
+    "wire_attach": OpPolicy({"ifname": ifname(), "rx": _ENDPOINT, "tx": _ENDPOINT,
+                             "mac": optional(string(17)), "mtu": optional(u32(68, 65535)),
+                             "peer": string(64), "kind": one_of("veth", "phys"),
+                             "queues": u32(1, 64)}),
+    "tap_attach": OpPolicy({"ifname": ifname(), "tap": ifname(), "netns": optional(string(64)),
+                            "mac": optional(string(17)), "mtu": optional(u32(68, 65535))}),
+}
 
 
 class Conn:
@@ -76,15 +119,18 @@ class Park:
 
 
 class NodeRuntime:
-    def __init__(self, name, kind, ncpus, run_dir, node_id=0):
+    def __init__(self, name, kind, ncpus, run_dir, node_id=0, seed=0):
         self.name = name
         self.kind = kind
         self.run_dir = run_dir
         self.node_id = node_id
-        self.net = start_kernel(name, ncpus, clock=time.monotonic)
+        self.net = start_kernel(name, ncpus, clock=time.monotonic, seed=seed)
         if kind == "router":
             self.net.sysctl["net.ipv4.ip_forward"] = 1
         self.lock = threading.Lock()
+        self.net.kernel_lock = self.lock
+        self.net.kernel_exit = self.kernel_exit
+        self.urgent = 0                  # user-thread entries waiting (only it writes this)
         self.cpu_events = [threading.Event() for _ in range(ncpus)]
         self.net.wake_cpu = self._ipi
         self.timer_deadline = float("inf")
@@ -110,6 +156,29 @@ class NodeRuntime:
         self.sys_path = "%s/%s.sys" % (run_dir, name)
 
     # ------------------------------------------------------------- kernel entry
+    def enter(self, cpu, fn, *args, **kwargs):
+        """kernel_entry on `cpu`; an oops is logged here and re-raised as KernelOops."""
+        try:
+            return kernel_entry(self.net, cpu, fn, *args, **kwargs)
+        except KernelOops as e:
+            log.error("%s", e.text)
+            raise
+
+    def enter_user(self, fn, *args, **kwargs):
+        """An entry from the user thread: the NIC and CPU threads let it in first."""
+        self.urgent += 1
+        try:
+            return self.enter(0, fn, *args, **kwargs)
+        finally:
+            self.urgent -= 1
+
+    def _yield_to_user(self):
+        """need_resched: a control or system call waits for the kernel; let it in."""
+        for _ in range(200):
+            if not self.urgent or not self.running:
+                return
+            time.sleep(0.0002)
+
     def _ipi(self, cpu):
         self.cpu_events[cpu].set()
 
@@ -156,52 +225,93 @@ class NodeRuntime:
             ev.clear()
             if not self.running:
                 break
-            with self.lock:
-                net.cur_cpu = cpu
-                if cpu == 0:
-                    net.run_timers(time.monotonic())
-                do_softirq(net, cpu)
-                self.kernel_exit()
+            if self.urgent:
+                self._yield_to_user()
+            try:
+                self.enter(cpu, self._cpu_work, cpu)
+            except KernelOops:
+                pass                # logged and counted; this CPU carries on
             if sd.pending:
                 ev.set()            # more work left (budget used up): go round again
 
+    def _cpu_work(self, cpu):
+        """One round of a CPU thread: timers (cpu0), then the pending softirqs."""
+        net = self.net
+        if cpu == 0:
+            net.run_timers(time.monotonic())
+        do_softirq(net, cpu)
+
     # ------------------------------------------------------------- NIC thread
     def nic_loop(self):
+        """The hardware thread. An error outside the kernel is logged, never fatal:
+        a NIC thread that died would leave a node that looks alive but is deaf."""
         poller = zmq.Poller()
         poller.register(self.nic_notify_rx, zmq.POLLIN)
         by_sock = {}
-        net = self.net
         while self.running:
-            timeout = 500
-            nics = [p.dev for p in self.ports.values()
-                    if p.dev is not None and p.dev.kind == "wirenic"]
-            if nics:
-                due = [t for t in (wirenic_hw_next_event(d) for d in nics) if t is not None]
-                if due:
-                    timeout = max(0, min(500, int((min(due) - time.monotonic()) * 1000) + 1))
-                    with self.lock:
-                        now = time.monotonic()
-                        for d in nics:
-                            wirenic_hw_irq(d, now)     # coalesced interrupts now due
-                        self.kernel_exit()
-            for sock, _ in poller.poll(timeout):
-                if sock is self.nic_notify_rx:
-                    self.nic_notify_rx.recv()
-                    for port in list(self.ports.values()):
-                        if port.rx not in by_sock:
-                            by_sock[port.rx] = port
-                            poller.register(port.rx, zmq.POLLIN)
-                    for s in [s for s, p in by_sock.items() if p.dev is None]:
-                        poller.unregister(s)
-                        del by_sock[s]
-                    continue
-                port = by_sock.get(sock)
-                if port is None:
-                    continue
-                self._nic_rx(net, port)
+            try:
+                self._nic_pass(poller, by_sock)
+            except Exception:
+                log.exception("nic thread")
+                time.sleep(0.01)
 
-    def _nic_rx(self, net, port):
-        """Drain up to NIC_BATCH messages from one wire into the device."""
+    def _nic_pass(self, poller, by_sock):
+        ports = list(self.ports.values())     # a snapshot: the user thread adds ports
+        timeout = 500
+        nics = [p.dev for p in ports if p.dev is not None and p.dev.kind == "wirenic"]
+        if nics:
+            due = [t for t in (wirenic_hw_next_event(d) for d in nics) if t is not None]
+            if due:
+                timeout = max(0, min(500, int((min(due) - time.monotonic()) * 1000) + 1))
+                self._irq(0, self._wirenic_irqs, nics)   # coalesced interrupts now due
+        pending = [p.dev for p in ports if p.dev is not None and p.dev.kind == "veth"
+                   and p.dev.priv.rx_ring]
+        if pending:
+            timeout = 0          # frames wait in a ring for backlog room: come back at once
+        for sock, _ in poller.poll(timeout):
+            if sock is self.nic_notify_rx:
+                self.nic_notify_rx.recv()
+                for port in list(self.ports.values()):
+                    if port.rx not in by_sock:
+                        by_sock[port.rx] = port
+                        poller.register(port.rx, zmq.POLLIN)
+                for s in [s for s, p in by_sock.items() if p.dev is None]:
+                    poller.unregister(s)
+                    del by_sock[s]
+                continue
+            port = by_sock.get(sock)
+            if port is not None:
+                self._nic_rx(port)
+        for dev in pending:
+            if dev.priv.rx_ring:
+                self._irq(dev.rx_cpu, self._veth_irq, dev)
+
+    def _irq(self, cpu, fn, *args):
+        """A hardware interrupt into the kernel, after any waiting user entry."""
+        if self.urgent:
+            self._yield_to_user()
+        try:
+            self.enter(cpu, fn, *args)
+        except KernelOops:
+            pass                         # logged and counted; the NIC carries on
+        if self.net.cpus[cpu].pending:
+            self.cpu_events[cpu].set()   # budget used up: ksoftirqd carries on
+
+    def _wirenic_irqs(self, nics):
+        now = time.monotonic()
+        for d in nics:
+            wirenic_hw_irq(d, now)
+
+    def _nic_rx(self, port):
+        """Drain up to NIC_BATCH messages from one wire into the device's RX ring.
+
+        The wire is always drained: what the ring cannot take is dropped and
+        counted there (rx_missed_errors), so a flood never queues in front of
+        the kernel.
+        """
+        dev = port.dev
+        if dev is None:
+            return
         msgs = []
         try:
             while len(msgs) < NIC_BATCH:
@@ -210,50 +320,55 @@ class NodeRuntime:
             pass
         if not msgs:
             return
-        dev = port.dev
-        if dev is None:
-            return
         if dev.kind == "wirenic":
-            self._nic_rx_wirenic(net, port, dev, msgs)
+            self._nic_rx_wirenic(port, dev, msgs)
             return
-        cpu = dev.rx_cpu
-        sd = net.cpus[cpu]
-        high = max(net.sysctl["net.core.netdev_max_backlog"] - 1, 1)
-        # Emulation note: this thread is the interrupt on `cpu`. Like
-        # irq_exit -> invoke_softirq, it runs the softirqs it raised itself,
-        # on that CPU, before returning; what is left when the budget runs out
-        # goes to the CPU thread (ksoftirqd). No thread hand-off per batch.
-        self.lock.acquire()
-        try:
-            net.cur_cpu = cpu
-            prev = net.softirq_cpu
-            net.softirq_cpu = cpu            # in this CPU's interrupt: no IPI to ourselves
-            for msg in msgs:
-                port.rx_msgs += 1
-                if not port.carrier:
-                    continue         # cable cut: frames vanish
-                for item in parse_batch(msg):
-                    if item is None:
-                        port.rx_malformed += 1
-                        dev.stats.rx_errors += 1
-                        dev.stats.rx_frame_errors += 1
-                        net.drop_reasons["WIRE_MALFORMED"] += 1
-                        break
-                    if len(sd.input_pkt_queue) >= high:
-                        # The backlog is full: drain it on this CPU before the next frame.
-                        do_softirq(net, cpu)
-                        net.softirq_cpu = cpu
-                    flags, gso_type, gso_size, trace_id, frame = item
-                    veth_forward_skb(dev, frame, flags, gso_type, gso_size, trace_id)
-            net.softirq_cpu = prev
-            do_softirq(net, cpu)             # irq_exit: the softirqs this interrupt raised
-            self.kernel_exit()
-        finally:
-            self.lock.release()
-        if sd.pending:
-            self.cpu_events[cpu].set()      # budget used up: ksoftirqd carries on
+        for msg in msgs:
+            port.rx_msgs += 1
+            if not port.carrier:
+                continue         # cable cut: frames vanish
+            for item in parse_batch(msg):
+                if item is None:
+                    port.rx_malformed += 1
+                    break
+                veth_hw_rx(dev, item)
+        self._irq(dev.rx_cpu, self._veth_irq, dev, port)
 
-    def _nic_rx_wirenic(self, net, port, dev, msgs):
+    def _veth_irq(self, dev, port=None):
+        """veth's receive interrupt: the ring into the backlog, then irq_exit's softirqs.
+
+        Emulation note: this thread is the interrupt on dev.rx_cpu. Like
+        irq_exit -> invoke_softirq, it runs the softirqs it raised itself, on
+        that CPU, before returning; what is left when the budget runs out goes
+        to the CPU thread (ksoftirqd).
+        """
+        net = self.net
+        cpu = dev.rx_cpu
+        if port is not None:
+            self._fold_malformed(dev, port)
+        high = max(net.sysctl["net.core.netdev_max_backlog"] - 1, 1)
+        prev = net.softirq_cpu
+        net.softirq_cpu = cpu            # in this CPU's interrupt: no IPI to ourselves
+        try:
+            for _ in range(4):           # bounded: the user thread may be waiting
+                if not veth_rx_irq(dev, high):
+                    break
+                do_softirq(net, cpu)
+                net.softirq_cpu = cpu
+        finally:
+            net.softirq_cpu = prev
+        do_softirq(net, cpu)
+
+    def _fold_malformed(self, dev, port):
+        """The wire's count of malformed messages, into the device's counters."""
+        new = port.rx_malformed - port.rx_malformed_seen
+        if new:
+            port.rx_malformed_seen = port.rx_malformed
+            dev.stats.rx_errors += new
+            dev.stats.rx_frame_errors += new
+            self.net.drop_reasons["WIRE_MALFORMED"] += new
+
+    def _nic_rx_wirenic(self, port, dev, msgs):
         """The NIC's receive side: RSS into RX rings, then the queues' interrupts.
 
         With flow control (the default) a full ring pauses the wire: the NIC
@@ -267,28 +382,28 @@ class NodeRuntime:
             for item in parse_batch(msg):
                 if item is None:
                     port.rx_malformed += 1
-                    with self.lock:
-                        dev.stats.rx_errors += 1
-                        dev.stats.rx_frame_errors += 1
-                        net.drop_reasons["WIRE_MALFORMED"] += 1
                     break
                 items.append(item)
-        i = 0
+        if port.rx_malformed != port.rx_malformed_seen:
+            self._irq(0, self._fold_malformed, dev, port)
+        state = [0]
         n = len(items)
-        while i < n and self.running:
+        while state[0] < n and self.running:
             self.nic_xon.clear()
-            with self.lock:
-                now = time.monotonic()
-                while i < n:
-                    flags, gso_type, gso_size, trace_id, frame = items[i]
-                    if wirenic_hw_rx(dev, frame, flags, gso_type, gso_size, trace_id,
-                                     now) == -2:
-                        break        # XOFF: the ring is full
-                    i += 1
-                wirenic_hw_irq(dev, now)
-                self.kernel_exit()
-            if i < n:
+            self._irq(0, self._wirenic_rx_work, dev, items, state)
+            if state[0] < n:
                 self.nic_xon.wait(0.05)
+
+    def _wirenic_rx_work(self, dev, items, state):
+        now = time.monotonic()
+        i, n = state[0], len(items)
+        while i < n:
+            flags, gso_type, gso_size, trace_id, frame = items[i]
+            if wirenic_hw_rx(dev, frame, flags, gso_type, gso_size, trace_id, now) == -2:
+                break        # XOFF: the ring is full
+            i += 1
+        state[0] = i
+        wirenic_hw_irq(dev, now)
 
     # ------------------------------------------------------------- user thread
     def user_loop(self):
@@ -308,87 +423,112 @@ class NodeRuntime:
         self.poller = poller
         self.parks = []
         while self.running:
-            timeout = self._next_park_timeout()
-            for what, ev in poller.poll(timeout):
-                if what is ctl:
-                    while True:
-                        try:
-                            frames = ctl.recv_multipart(zmq.NOBLOCK)
-                        except zmq.Again:
-                            break
-                        self._handle_ctl(ctl, frames)
-                elif what == listener.fileno():
-                    self._accept(listener)
-                elif what == self.wake_fd:
-                    try:
-                        os.eventfd_read(self.wake_fd)
-                    except BlockingIOError:
-                        pass
-                else:
-                    conn = self.conns.get(what)
-                    if conn is not None:
-                        if ev & zmq.POLLOUT:
-                            self._flush_conn(conn)
-                        if ev & zmq.POLLIN and not conn.dead:
-                            self._conn_readable(conn)
-            self._run_ready_parks()
-            self._expire_parks()
+            try:
+                self._user_pass(ctl, listener, poller)
+            except Exception:        # the user thread must never die of a client
+                log.exception("user thread")
+                time.sleep(0.01)
         ctl.close(linger=500)     # let the reply to "shutdown" leave first
         listener.close()
+
+    def _user_pass(self, ctl, listener, poller):
+        timeout = self._next_park_timeout()
+        for what, ev in poller.poll(timeout):
+            if what is ctl:
+                while True:
+                    try:
+                        frames = ctl.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    self._handle_ctl(ctl, frames)
+            elif what == listener.fileno():
+                self._accept(listener)
+            elif what == self.wake_fd:
+                try:
+                    os.eventfd_read(self.wake_fd)
+                except BlockingIOError:
+                    pass
+            else:
+                conn = self.conns.get(what)
+                if conn is not None:
+                    if ev & zmq.POLLOUT:
+                        self._flush_conn(conn)
+                    if ev & zmq.POLLIN and not conn.dead:
+                        self._conn_readable(conn)
+        self._run_ready_parks()
+        self._expire_parks()
 
     def _handle_ctl(self, sock, frames):
         ident, payload = frames[0], frames[-1]
         try:
             req = msgpack.unpackb(payload, raw=False)
-            op = req.get("op")
-            args = req.get("args") or {}
-            result = self.control(op, args)
+            if not isinstance(req, dict):
+                raise KernelError(22, "a control request is a map")
+            result = self.control(req.get("op"), req.get("args") or {})
             reply = {"ok": True, "result": result}
         except KernelError as e:
             reply = {"ok": False, "errno": e.errno, "error": e.strerror}
+        except KernelOops as e:
+            reply = {"ok": False, "errno": EIO, "error": "kernel oops: %s" % e}
         except Exception as e:       # a bad request never takes the node down
             log.exception("control request failed")
             reply = {"ok": False, "errno": 22, "error": "%s: %s" % (type(e).__name__, e)}
-        sock.send_multipart([ident, msgpack.packb(reply, use_bin_type=True)])
+        try:
+            data = msgpack.packb(reply, use_bin_type=True)
+        except (TypeError, ValueError, OverflowError) as e:
+            log.exception("unpackable control reply")
+            data = msgpack.packb({"ok": False, "errno": EIO, "error": "EIO: %s" % e})
+        sock.send_multipart([ident, data])
 
     def control(self, op, args):
-        """One control request (rtnetlink ops plus a few runtime ones)."""
-        if op == "ping":
-            return {"name": self.name, "pid": os.getpid()}
-        if op == "info":
-            return {"name": self.name, "kind": self.kind, "pid": os.getpid(),
-                    "cpus": len(self.net.cpus), "uptime": time.time() - self.started,
-                    "tasks": len(self.conns),
-                    "wires": {n: {"tx_msgs": p.tx_msgs, "tx_dropped": p.tx_dropped,
-                                  "rx_msgs": p.rx_msgs, "rx_malformed": p.rx_malformed,
-                                  "carrier": p.carrier}
-                              for n, p in self.ports.items()}}
-        if op == "wire_attach":
-            return self.wire_attach(**args)
-        if op == "sock_owners":
-            return self.sock_owners()
-        if op == "tap_attach":
-            return self.tap_attach(**args)
-        if op == "wire_carrier":
-            port = self.ports[args["ifname"]]
-            port.carrier = bool(args["up"])
-            return {}
-        if op == "shutdown":
-            self.running = False
-            for ev in self.cpu_events:
-                ev.set()
-            return {}
-        fn = rtnetlink.RTNL_OPS.get(op)
-        if fn is None:
-            raise KernelError(95, "unknown control op %r" % op)
-        if op == "trace_start":
-            args = dict(args, node_id=self.node_id)
-        with self.lock:
-            self.net.cur_cpu = 0
-            try:
-                return fn(self.net, **args)
-            finally:
-                self.kernel_exit()
+        """One control request: the runtime's own ops, else rtnetlink's; every
+        one is checked against its declared policy first."""
+        pol = RUNTIME_POLICY.get(op) if isinstance(op, str) else None
+        if pol is None:
+            if op == "trace_start":
+                return self.enter_user(rtnetlink.rtnl_rcv, self.net, op, args,
+                                       node_id=self.node_id)
+            return self.enter_user(rtnetlink.rtnl_rcv, self.net, op, args)
+        fn = getattr(self, "op_" + op)
+        return fn(**rtnl_validate(op, pol, fn, args))
+
+    def op_ping(self):
+        return {"name": self.name, "pid": os.getpid()}
+
+    def op_info(self):
+        return {"name": self.name, "kind": self.kind, "pid": os.getpid(),
+                "cpus": len(self.net.cpus), "uptime": time.time() - self.started,
+                "tasks": len(self.conns), "oops": self.net.oops, "seed": self.net.seed,
+                "wires": {n: {"tx_msgs": p.tx_msgs, "tx_dropped": p.tx_dropped,
+                              "rx_msgs": p.rx_msgs, "rx_malformed": p.rx_malformed,
+                              "carrier": p.carrier}
+                          for n, p in list(self.ports.items())}}
+
+    def op_oops(self):
+        """The kept oops reports (the last few), oldest first."""
+        return {"count": self.net.oops, "reports": list(self.net.oops_log or ())}
+
+    def op_wire_carrier(self, ifname, up):
+        port = self.ports.get(ifname)
+        if port is None:
+            raise KernelError(19, "Cannot find device \"%s\"" % ifname)
+        port.carrier = bool(up)
+        return {}
+
+    def op_shutdown(self):
+        self.running = False
+        for ev in self.cpu_events:
+            ev.set()
+        return {}
+
+    def op_sock_owners(self):
+        return self.enter_user(self.sock_owners)
+
+    def op_wire_attach(self, **kw):
+        return self.wire_attach(**kw)
+
+    def op_tap_attach(self, **kw):
+        return self.tap_attach(**kw)
 
     def sock_owners(self):
         """Which process holds each socket (ss -p): id(sock) -> [pid, fd]."""
@@ -413,30 +553,35 @@ class NodeRuntime:
         """
         if kind not in ("veth", "phys"):
             raise KernelError(22, "unknown wire kind %r" % kind)
+        if ifname in self.ports or ifname in self.taps:
+            raise KernelError(17, "RTNETLINK answers: File exists")
         port = WirePort(self.ctx, rx, tx, on_dirty=self._mark_dirty)
-        with self.lock:
-            try:
-                if kind == "phys":
-                    from ..kernel.ethernet.eth import eth_hw_addr_derive
-                    from ..kernel.hdr.if_ether import mac_from_str
-                    mac_b = mac_from_str(mac) if mac else eth_hw_addr_derive(self.name, ifname)
-                    try:
-                        dev = wirenic_register(self.net, ifname, mac_b, port, peer,
-                                               int(queues), mtu)
-                    except OSError as e:
-                        raise KernelError(e.errno or 22, e.strerror or str(e))
-                    dev.priv.kick = self._kick
-                    dev.priv.xon = self._xon
-                else:
-                    rtnetlink.rtnl_newlink(self.net, ifname, "veth", mac=mac, mtu=mtu,
-                                           port=port, peer=peer)
-            except Exception:
-                port.close()
-                raise
-            port.dev = self.net.dev_by_name[ifname]
-            self.ports[ifname] = port
+        try:
+            self.enter_user(self._wire_attach_dev, port, ifname, mac, mtu, peer, kind, queues)
+        except BaseException:
+            port.close()
+            raise
+        # Copy on write: the NIC thread reads self.ports without the lock.
+        self.ports = dict(self.ports, **{ifname: port})
         self.nic_notify_tx.send(b"x")
         return {"ifname": ifname}
+
+    def _wire_attach_dev(self, port, ifname, mac, mtu, peer, kind, queues):
+        """In the kernel: the device at this end of a new wire."""
+        if kind == "phys":
+            from ..kernel.ethernet.eth import eth_hw_addr_derive
+            from ..kernel.hdr.if_ether import mac_from_str
+            mac_b = mac_from_str(mac) if mac else eth_hw_addr_derive(self.name, ifname)
+            try:
+                dev = wirenic_register(self.net, ifname, mac_b, port, peer, int(queues), mtu)
+            except OSError as e:
+                raise KernelError(e.errno or 22, e.strerror or str(e))
+            dev.priv.kick = self._kick
+            dev.priv.xon = self._xon
+        else:
+            rtnetlink.rtnl_newlink(self.net, ifname, "veth", mac=mac, mtu=mtu,
+                                   port=port, peer=peer)
+        port.dev = self.net.dev_by_name[ifname]
 
     def tap_attach(self, ifname, tap, netns=None, mac=None, mtu=None):
         """Create device ifname facing a new Linux TAP device (inside netns if given).
@@ -449,18 +594,25 @@ class NodeRuntime:
         from ..kernel.hdr.if_ether import mac_from_str
         from ..wire.tap import TapPort, open_tap
         port = TapPort(open_tap(tap, netns), tap)
-        with self.lock:
+
+        def setup():
             mac_b = mac_from_str(mac) if mac else eth_hw_addr_derive(self.name, ifname)
-            dev = tap_setup(ifname, mac_b, port, tap)
+            d = tap_setup(ifname, mac_b, port, tap)
             if mtu:
-                dev.mtu = int(mtu)
-            try:
-                register_netdevice(self.net, dev)
-            except Exception:
-                port.close()
-                raise
-            port.dev = dev
-            self.taps[ifname] = port
+                d.mtu = int(mtu)
+            register_netdevice(self.net, d)
+            return d
+        try:
+            dev = self.enter_user(setup)
+        except BaseException:
+            port.close()
+            raise
+        port.dev = dev
+        self.taps = dict(self.taps, **{ifname: port})
+
+        def rx(frames):
+            for f in frames:
+                tun_get_user(dev, f)
 
         def reader():
             import select
@@ -471,11 +623,7 @@ class NodeRuntime:
                 frames = port.read_frames()
                 if not frames:
                     continue
-                with self.lock:
-                    self.net.cur_cpu = dev.rx_cpu
-                    for f in frames:
-                        tun_get_user(dev, f)
-                    self.kernel_exit()
+                self._irq(dev.rx_cpu, rx, frames)
 
         threading.Thread(target=reader, name="tap-%s" % ifname, daemon=True).start()
         return {"ifname": ifname, "tap": tap}
@@ -538,12 +686,18 @@ class NodeRuntime:
             return              # another thread of that process is still attached
         if task.key is not None:
             self.tasks_by_key.pop(task.key, None)
-        with self.lock:
-            task_exit(task)
-            self.kernel_exit()
+        self._task_exit(task)
+
+    def _task_exit(self, task):
+        try:
+            self.enter_user(task_exit, task)
+        except KernelOops:
+            pass
 
     def _attach(self, conn, key):
         """Several connections (threads) of one process share its task: its descriptors."""
+        if not isinstance(key, (str, int)) or len(str(key)) > 128:
+            raise KernelError(22, "bad task key")
         key = str(key)
         task = self.tasks_by_key.get(key)
         if task is None:
@@ -556,9 +710,7 @@ class NodeRuntime:
             conn.task = task
             task.conns += 1
             if old.conns <= 0:
-                with self.lock:              # its descriptors die with it
-                    task_exit(old)
-                    self.kernel_exit()
+                self._task_exit(old)         # its descriptors die with it
         return task.tid
 
     def _reply(self, conn, reply):
@@ -602,34 +754,41 @@ class NodeRuntime:
         req = park.req
         if park.ident.dead:
             return
-        task = park.ident.task
         rid = req.get("id")
-        if req.get("call") == "_attach":
-            self._reply(park.ident, {"id": rid, "ok": self._attach(park.ident, req["args"][0])})
-            return
-        fn = SYSCALLS.get(req.get("call"))
-        if fn is None:
-            self._reply(park.ident, {"id": rid, "err": 38, "msg": "ENOSYS"})
-            return
-        with self.lock:
-            self.net.cur_cpu = 0
-            try:
-                if park.resume is not None:
-                    result = park.resume()
-                else:
-                    result = fn(task, *req.get("args", ()))
-                reply = {"id": rid, "ok": result}
-            except SyscallBlock as b:
-                reply = None
-                self._park(park, b)
-            except KernelError as e:
-                reply = {"id": rid, "err": e.errno, "msg": e.strerror}
-            except (TypeError, ValueError) as e:
-                reply = {"id": rid, "err": 22, "msg": "EINVAL: %s" % e}
-            finally:
-                self.kernel_exit()
-        if reply is not None:
-            self._reply(park.ident, reply)
+        try:
+            reply = {"id": rid, "ok": self._syscall(park)}
+        except SyscallBlock:
+            return               # parked: the reply comes when it wakes or times out
+        except KernelError as e:
+            reply = {"id": rid, "err": e.errno, "msg": e.strerror}
+        except KernelOops as e:
+            reply = {"id": rid, "err": EIO, "msg": "EIO: kernel oops: %s" % e}
+        self._reply(park.ident, reply)
+
+    def _syscall(self, park):
+        """Run (or resume) one system call through the kernel entry."""
+        req = park.req
+        call = req.get("call")
+        args = req.get("args", ())
+        if call == "_attach":
+            if not isinstance(args, (list, tuple)) or len(args) != 1:
+                raise KernelError(22, "_attach takes one key")
+            return self._attach(park.ident, args[0])
+        task = park.ident.task
+        if park.resume is not None:
+            fn, args = park.resume, ()
+        else:
+            sys_fn = syscall_lookup(call, args)        # ENOSYS / EINVAL / EFAULT
+            fn, args = sys_fn, (task, *args)
+        return self.enter_user(self._syscall_k, park, fn, args)
+
+    def _syscall_k(self, park, fn, args):
+        """In the kernel: the call, and on SyscallBlock its wait-queue entries."""
+        try:
+            return fn(*args)
+        except SyscallBlock as b:
+            self._park(park, b)
+            raise
 
     def _park(self, park, block):
         """Wait on block.wqs; the deadline is the nearer of the kernel's and the client's."""
@@ -655,11 +814,16 @@ class NodeRuntime:
             self.parks.append(park)
 
     def _unpark(self, park):
+        if park.wqs:
+            self.enter_user(self._unpark_wqs, park)   # wait queues are kernel state
+        if park in self.parks:
+            self.parks.remove(park)
+
+    @staticmethod
+    def _unpark_wqs(park):
         for wq in park.wqs:
             wq.remove(park.entry)
         park.wqs = []
-        if park in self.parks:
-            self.parks.remove(park)
 
     def _run_ready_parks(self):
         while self.ready_parks:
@@ -684,7 +848,12 @@ class NodeRuntime:
             rid = park.req.get("id")
             expired = (park.client_deadline is not None and now >= park.client_deadline) or \
                 (park.deadline is not None and now >= park.deadline)
-            done = park.partial() if expired and park.partial is not None else None
+            done = None
+            if expired and park.partial is not None:
+                try:
+                    done = self.enter_user(park.partial)
+                except (KernelError, KernelOops):
+                    done = None
             if done:
                 self._unpark(park)           # some work was done: return it, as Linux does
                 self._reply(park.ident, {"id": rid, "ok": done})

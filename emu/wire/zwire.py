@@ -13,7 +13,10 @@ import zmq
 
 from ..kernel.hdr.virtio_net import EMU_WIRE_HDR_LEN, EMU_WIRE_MAX_FRAME, emu_wire_hdr
 
-SNDHWM = 4096          # messages queued toward a slow peer before we drop
+# Messages queued toward a slow peer before we drop. Kept small: the peer's
+# NIC thread drains its wire into a bounded RX ring and drops there, so a
+# flood must not wait in ZeroMQ's queues instead (at most ~2 x SNDHWM).
+SNDHWM = 512
 BATCH_BYTES = 256 * 1024
 
 
@@ -42,6 +45,7 @@ class WirePort:
         self.tx_dropped = 0          # frames lost because the peer's queue was full
         self.rx_msgs = 0
         self.rx_malformed = 0
+        self.rx_malformed_seen = 0   # the part already counted in the device's stats
 
     # ---- called by the kernel (veth_xmit), under the kernel lock
     def send(self, buf, start, end, flags, gso_type, gso_size, trace_id):

@@ -89,11 +89,11 @@ def main(argv, ctl, out=print):
 
 
 def ethtool_main(argv, ctl, out=print):
-    """ethtool DEV | -S DEV | -i DEV | -l DEV | -k DEV | -K DEV FEATURE on|off ..."""
+    """ethtool DEV | -S | -i | -l | -k | -g DEV | -K DEV FEATURE on|off ... | -G DEV rx N [tx N]"""
     p = argparse.ArgumentParser(prog="ethtool", add_help=True)
     g = p.add_mutually_exclusive_group()
     for flag, dest in (("-S", "stats"), ("-i", "driver"), ("-l", "channels"), ("-k", "features"),
-                       ("-K", "set_features")):
+                       ("-K", "set_features"), ("-g", "rings"), ("-G", "set_rings")):
         g.add_argument(flag, dest=dest, action="store_true")
     p.add_argument("dev")
     p.add_argument("rest", nargs="*")
@@ -106,7 +106,29 @@ def ethtool_main(argv, ctl, out=print):
                 if isinstance(v, int):
                     out("     %s: %d" % (k, v))
             return 0
+        if a.set_rings:
+            pairs = dict(zip(a.rest[0::2], a.rest[1::2]))
+            bad = [k for k in pairs if k not in ("rx", "tx")] or \
+                [v for v in pairs.values() if not v.isdigit()]
+            if bad or len(a.rest) % 2:
+                out("ethtool: bad ring parameter %s" % (bad[0] if bad else a.rest[-1]))
+                return 1
+            ctl.call("ring_set", dev=a.dev, **{k: int(v) for k, v in pairs.items()})
+            return 0
         info = ctl.call("ethtool_show", dev=a.dev)
+        if a.rings:
+            r = info.get("rings")
+            if r is None:
+                out("netlink error: Operation not supported")
+                return 1
+            out("Ring parameters for %s:" % a.dev)
+            for title, sfx in (("Pre-set maximums:", "_max"), ("Current hardware settings:", "")):
+                out(title)
+                for k, label in (("rx", "RX"), ("", "RX Mini"), ("", "RX Jumbo"), ("tx", "TX")):
+                    v = r.get(k + sfx) if k else None
+                    out("%s:%s%s" % (label, "\t" * (3 if len(label) < 7 else 2),
+                                      v if v else "n/a"))
+            return 0
         if a.driver:
             out("driver: %s" % info["driver"])
             out("version: 1.0")

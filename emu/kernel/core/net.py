@@ -13,6 +13,7 @@ from ..hdr.if_ether import ETH_P_ALL
 from .dev import process_backlog
 from .napi import SoftnetData
 from ..lib.random32 import RndState, derive_seed
+from .entry import NO_LOCK, _no_exit
 from .timer import TimerBase
 
 DEFAULT_SYSCTLS = {
@@ -95,6 +96,11 @@ class Net:
         self.tracer = None
         self.mib = {}              # "Ip" -> {"InReceives": n, ...}: see snmp.py
         self.proto = {}            # per-protocol state set up by the *_init functions
+        # The way in (entry.py): the runtime sets a real lock and its exit work.
+        self.kernel_lock = NO_LOCK
+        self.kernel_exit = _no_exit
+        self.oops = 0              # unexpected exceptions caught at the entry
+        self.oops_log = None       # their reports (the last few)
 
     # ---- time
     def now(self):

@@ -291,3 +291,20 @@ def sysctl_set_handled(net, name, value):
 RTNL_OPS.update(ETHTOOL_OPS)
 RTNL_OPS.update(TC_OPS)
 RTNL_OPS["sysctl_set"] = sysctl_set_handled
+
+from .rtnl_policy import RTNL_POLICY, rtnl_policy_check, rtnl_validate  # noqa: E402
+
+rtnl_policy_check(RTNL_OPS)
+
+
+def rtnl_rcv(net, op, args, **runtime):
+    """One control request: checked against its policy, then run (rtnetlink_rcv_msg).
+
+    `runtime` carries what only the runtime may set (a trace's node id).
+    """
+    fn = RTNL_OPS.get(op) if isinstance(op, str) else None
+    if fn is None:
+        raise KernelError(errno.EOPNOTSUPP, "unknown control op %r" % (op,))
+    kw = rtnl_validate(op, RTNL_POLICY[op], fn, args)
+    kw.update(runtime)
+    return fn(net, **kw)

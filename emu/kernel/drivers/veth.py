@@ -15,8 +15,22 @@ TCP/UDP GSO skbs unsegmented and CHECKSUM_PARTIAL skbs with no checksum
 computed; the wire header carries gso_type/gso_size and the checksum state
 (wire_hdr.py) and veth_forward_skb restores them on the other side. It has
 no qdisc (IFF_NO_QUEUE: noqueue).
+
+Receive ring: the node's hardware thread takes frames off the wire into a
+bounded ring (veth_hw_rx, the producer, no kernel lock) and the receive
+interrupt (veth_rx_irq, in the kernel) moves them to netif_rx while the
+backlog has room. A frame that finds the ring full is dropped and counted in
+rx_missed_errors, as a NIC counts frames it had no descriptor for, so a
+flood is dropped at the edge and nothing unbounded waits in front of the
+kernel. Emulation note: Linux's veth queues into its peer's ptr_ring
+(VETH_RING_SIZE 256) only with NAPI/XDP on, and has no ethtool -G; emu's
+ring is always there (ethtool -g/-G, default 1024) because the wire between
+processes needs a bounded place to land.
 """
+from collections import deque
+
 from ..core.dev import dev_forward_skb_ok, netif_rx
+from ..core.ethtool import EthtoolOps
 from ..core.netdevice import (
     IFF_NO_QUEUE, NETDEV_TX_OK, NET_RX_DROP, NETIF_F_FRAGLIST, NETIF_F_GSO_FRAGLIST,
     NETIF_F_GSO_UDP_L4, NETIF_F_HW_CSUM, NETIF_F_LLTX, NETIF_F_RXCSUM, NETIF_F_SG,
@@ -40,15 +54,30 @@ SKB_DROP_REASON_WIRE_MALFORMED = "WIRE_MALFORMED"
 VETH_TSO_OFF = NETIF_F_GSO_UDP_L4
 
 
-class VethPriv:
-    """struct veth_priv: where the peer is (here, a wire port)."""
+VETH_RING_SIZE = 1024
+VETH_RING_MIN = 64
+VETH_RING_MAX = 4096
 
-    __slots__ = ("port", "peer_name", "rx_malformed")
+
+class VethPriv:
+    """struct veth_priv: where the peer is (here, a wire port), and the RX ring.
+
+    The ring is single-producer (the hardware thread appends) and
+    single-consumer (the kernel pops): the producer checks the length before
+    it appends and only it appends, so the ring never exceeds its size, and
+    deque's append/popleft are each atomic.
+    """
+
+    __slots__ = ("port", "peer_name", "rx_malformed", "rx_ring", "rx_ring_size",
+                 "hw_rx_missed")
 
     def __init__(self, port=None, peer_name=""):
         self.port = port
         self.peer_name = peer_name
         self.rx_malformed = 0
+        self.rx_ring = deque()
+        self.rx_ring_size = VETH_RING_SIZE
+        self.hw_rx_missed = 0        # the hardware's own counter, read by the kernel
 
 
 def veth_open(dev):
@@ -100,6 +129,7 @@ def veth_setup(name, mac, port=None, peer_name=""):
     dev.hw_features |= VETH_FEATURES
     dev.features |= (VETH_FEATURES | NETIF_F_LLTX) & ~VETH_TSO_OFF
     dev.dev_addr = dev.perm_addr = mac
+    dev.ethtool_ops = VETH_ETHTOOL_OPS
     return dev
 
 
@@ -141,3 +171,67 @@ def veth_forward_skb(dev, frame, flags=0, gso_type=0, gso_size=0, trace_id=0):
     dev.stats.rx_packets += 1
     dev.stats.rx_bytes += n
     return netif_rx(skb)
+
+
+# ------------------------------------------------------------------ the RX ring
+
+def veth_hw_rx(dev, item):
+    """Hardware side: one frame (flags, gso_type, gso_size, trace_id, frame) off
+    the wire into the ring; False (and counted) when the ring is full."""
+    priv = dev.priv
+    if len(priv.rx_ring) >= priv.rx_ring_size:
+        priv.hw_rx_missed += 1
+        return False
+    priv.rx_ring.append(item)
+    return True
+
+
+def veth_rx_irq(dev, high):
+    """The receive interrupt: ring -> netif_rx while the CPU's backlog is under
+    `high` (what does not fit waits in the ring). Returns frames moved."""
+    priv = dev.priv
+    ring = priv.rx_ring
+    s = dev.stats
+    missed = priv.hw_rx_missed
+    if missed != s.rx_missed_errors:        # fold in the hardware counter
+        s.rx_errors += missed - s.rx_missed_errors
+        s.rx_missed_errors = missed
+    queue = dev.net.cpus[dev.rx_cpu].input_pkt_queue
+    n = 0
+    while ring and len(queue) < high:
+        flags, gso_type, gso_size, trace_id, frame = ring.popleft()
+        veth_forward_skb(dev, frame, flags, gso_type, gso_size, trace_id)
+        n += 1
+    return n
+
+
+def veth_get_ringparam(dev):
+    return {"rx": dev.priv.rx_ring_size, "tx": 0, "rx_max": VETH_RING_MAX, "tx_max": 0,
+            "rx_pending": len(dev.priv.rx_ring)}
+
+
+def veth_set_ringparam(dev, rx=None, tx=None):
+    """ethtool -G DEV rx N: frames past a smaller size are dropped as missed."""
+    if tx is not None:
+        raise OSError(22, "veth has no TX ring")
+    if rx is not None:
+        if not VETH_RING_MIN <= int(rx) <= VETH_RING_MAX:
+            raise OSError(22, "ring size must be %d..%d" % (VETH_RING_MIN, VETH_RING_MAX))
+        priv = dev.priv
+        priv.rx_ring_size = int(rx)
+
+
+def veth_get_ethtool_stats(dev):
+    """ethtool -S: the link counters and the ring's (Linux veth prints rx_queue_N_*)."""
+    s = dev.stats
+    priv = dev.priv
+    return {"peer": priv.peer_name, "rx_queue_0_packets": s.rx_packets,
+            "rx_queue_0_bytes": s.rx_bytes, "rx_queue_0_drops": s.rx_dropped,
+            "rx_missed_errors": max(priv.hw_rx_missed, s.rx_missed_errors),
+            "rx_ring_pending": len(priv.rx_ring),
+            "tx_queue_0_packets": s.tx_packets, "tx_queue_0_bytes": s.tx_bytes,
+            "tx_queue_0_drops": s.tx_dropped}
+
+
+VETH_ETHTOOL_OPS = EthtoolOps(get_ringparam=veth_get_ringparam, set_ringparam=veth_set_ringparam,
+                              get_ethtool_stats=veth_get_ethtool_stats)

@@ -18,6 +18,8 @@ IP_MTU_DISCOVER = 10
 def _int(value):
     if isinstance(value, int):
         return value
+    if not isinstance(value, (bytes, bytearray)):
+        raise KernelError(errno.EINVAL)
     if len(value) >= 4:
         return struct.unpack_from("=i", value)[0]
     if len(value) >= 1:
