@@ -93,7 +93,10 @@ def cmd_down(a):
     except LabError as e:
         return _err(str(e))
     for st in labs:
-        stop_lab(st)
+        refused = stop_lab(st)
+        for pid in refused:
+            print("emu: not ending PID %d named by %s/lab.json: it is not a process emu started"
+                  % (pid, st["run_dir"]), file=sys.stderr)
         print("lab %s (%s) down" % (st["name"], os.path.basename(st["run_dir"])))
     return 0
 
@@ -235,6 +238,8 @@ def main(argv=None):
         return 130
     except BrokenPipeError:
         return 1
+    except LabError as e:            # e.g. a run base emu refuses: one line
+        return _err(str(e))
 
 
 if __name__ == "__main__":

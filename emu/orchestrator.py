@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,43 @@ def run_base():
     return os.environ.get("EMU_RUN_BASE") or "/tmp/emu-%d" % os.getuid()
 
 
+def check_run_base(base, create=False):
+    """The run base must be a real directory of ours with mode 0700, or emu refuses it.
+
+    Anyone who could write there could plant a lab.json naming processes for
+    `emu down` to kill, or sockets for our nodes to talk to.
+    """
+    if create:
+        try:
+            os.makedirs(base, mode=0o700, exist_ok=True)
+        except OSError as e:
+            raise LabError("run base %s: %s" % (base, e.strerror or e))
+    try:
+        st = os.lstat(base)
+    except FileNotFoundError:
+        return False
+    except OSError as e:
+        raise LabError("run base %s: %s" % (base, e.strerror or e))
+    if not stat.S_ISDIR(st.st_mode):
+        raise LabError("run base %s is not a directory (a symlink?): emu refuses to use it" % base)
+    if st.st_uid != os.getuid():
+        raise LabError("run base %s is owned by uid %d, not you (uid %d): emu refuses to use it"
+                       % (base, st.st_uid, os.getuid()))
+    if st.st_mode & 0o077:
+        raise LabError("run base %s has mode %04o, not 0700: emu refuses to use it "
+                       "(chmod 700 %s)" % (base, stat.S_IMODE(st.st_mode), base))
+    return True
+
+
+def _owned_dir(path):
+    """A real directory (not a symlink) owned by us."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid()
+
+
 def _package_parent():
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -51,7 +89,7 @@ class Lab:
 
     # ------------------------------------------------------------- start
     def start(self, timeout=30.0):
-        os.makedirs(self.base, mode=0o700, exist_ok=True)
+        check_run_base(self.base, create=True)
         self.run_dir = tempfile.mkdtemp(prefix=self.topo.name[:24] + "-", dir=self.base)
         try:
             self._spawn()
@@ -76,7 +114,8 @@ class Lab:
             logpath = os.path.join(self.run_dir, node.name + ".log")
             cmd = [sys.executable, "-m", "emu.nodes.node", "--name", node.name,
                    "--kind", node.kind, "--cpus", str(node.cpus), "--run-dir", self.run_dir,
-                   "--parent-pid", str(os.getpid()), "--node-id", str(i + 1)]
+                   "--parent-pid", str(os.getpid()), "--node-id", str(i + 1),
+                   "--seed", str(self.topo.seed)]
             if pdeath:
                 cmd.append("--pdeathsig")
             with open(logpath, "ab") as logf:
@@ -84,11 +123,13 @@ class Lab:
                                         stderr=subprocess.STDOUT, env=env, close_fds=True)
             self.procs[node.name] = proc
             try:
-                ctime = psutil.Process(proc.pid).create_time()
+                ps = psutil.Process(proc.pid)
+                ctime = ps.create_time()
             except psutil.Error:
                 ctime = None
             self.nodes[node.name] = {
-                "pid": proc.pid, "create_time": ctime, "kind": node.kind, "cpus": node.cpus,
+                "pid": proc.pid, "create_time": ctime, "cmdline": cmd,
+                "kind": node.kind, "cpus": node.cpus,
                 "ctl": "ipc://%s/%s.ctl" % (self.run_dir, node.name),
                 "sys": "%s/%s.sys" % (self.run_dir, node.name),
                 "log": logpath}
@@ -173,6 +214,7 @@ class Lab:
                 if os.path.exists(self.topo.path) else self.topo.path,
                 "run_dir": self.run_dir, "orchestrator_pid": os.getpid(),
                 "orchestrator_create_time": psutil.Process().create_time(),
+                "orchestrator_cmdline": psutil.Process().cmdline(),
                 "status": status, "nodes": self.nodes, "hosts": self.topo.hosts(),
                 "started_at": time.time()}
 
@@ -232,30 +274,48 @@ class Lab:
 # ----------------------------------------------------------------- other labs
 
 def list_labs(base=None):
-    """State of every lab under the run base (running or left behind)."""
+    """State of every lab under the run base (running or left behind).
+
+    Only lab.json files in directories we own, under a run base we own with
+    mode 0700, are read: a lab trusts only what it made.
+    """
     base = base or run_base()
     labs = []
-    if not os.path.isdir(base):
+    if not check_run_base(base):
         return labs
     for entry in sorted(os.listdir(base)):
-        path = os.path.join(base, entry, STATE_FILE)
+        d = os.path.join(base, entry)
+        if not _owned_dir(d):
+            continue
+        path = os.path.join(d, STATE_FILE)
         try:
+            if os.lstat(path).st_uid != os.getuid():
+                continue
             with open(path) as f:
                 st = json.load(f)
         except (OSError, ValueError):
             continue
-        st["alive"] = _same_process(st.get("orchestrator_pid"), st.get("orchestrator_create_time"))
+        if not isinstance(st, dict) or not isinstance(st.get("run_dir"), str) or \
+                os.path.realpath(st["run_dir"]) != os.path.realpath(d):
+            continue             # a state file must describe the directory it is in
+        st.setdefault("name", entry)
+        st["alive"] = _same_process(st.get("orchestrator_pid"), st.get("orchestrator_create_time"),
+                                    st.get("orchestrator_cmdline"))
         labs.append(st)
     return labs
 
 
-def _same_process(pid, create_time):
-    """True if pid is still the process we recorded (not a recycled PID)."""
-    if not pid:
+def _same_process(pid, create_time, cmdline=None):
+    """True only if pid is still the process we recorded: same start time and, when
+    recorded, the same command line. Without a recorded start time nothing is
+    trusted (a planted or recycled PID is never hit)."""
+    if not isinstance(pid, int) or pid <= 1 or not isinstance(create_time, (int, float)):
         return False
     try:
         p = psutil.Process(pid)
-        return create_time is None or abs(p.create_time() - create_time) < 0.01
+        if abs(p.create_time() - create_time) >= 0.01:
+            return False
+        return cmdline is None or p.cmdline() == cmdline
     except psutil.Error:
         return False
 
@@ -276,23 +336,38 @@ def find_lab(name=None, base=None):
 
 
 def stop_lab(st, timeout=10.0):
-    """Stop a lab started elsewhere: signal its orchestrator, or clean up after it."""
+    """Stop a lab started elsewhere: signal its orchestrator, or clean up after it.
+
+    Returns the PIDs it refused to touch: named in the state file, alive, but
+    not provably the processes emu started.
+    """
+    refused = []
     pid = st.get("orchestrator_pid")
-    if _same_process(pid, st.get("orchestrator_create_time")):
+    ident = (st.get("orchestrator_create_time"), st.get("orchestrator_cmdline"))
+    if _same_process(pid, *ident):
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _same_process(pid, st.get("orchestrator_create_time")):
+        while time.monotonic() < deadline and _same_process(pid, *ident):
             time.sleep(0.05)
     # The orchestrator is gone: end any node it left (recorded PIDs only).
-    for node in st.get("nodes", {}).values():
-        if _same_process(node.get("pid"), node.get("create_time")):
+    nodes = st.get("nodes")
+    for node in (nodes.values() if isinstance(nodes, dict) else ()):
+        if isinstance(node, dict) and _same_process(node.get("pid"), node.get("create_time"),
+                                                    node.get("cmdline")):
             try:
                 os.kill(node["pid"], signal.SIGKILL)
             except OSError:
                 pass
+        elif isinstance(node, dict) and isinstance(node.get("pid"), int) and \
+                psutil.pid_exists(node["pid"]):
+            refused.append(node["pid"])
+    if isinstance(pid, int) and not _same_process(pid, *ident) and psutil.pid_exists(pid) \
+            and pid not in refused and pid != os.getpid():
+        refused.append(pid)
     run_dir = st.get("run_dir")
     if run_dir and os.path.isfile(os.path.join(run_dir, STATE_FILE)):
         shutil.rmtree(run_dir, ignore_errors=True)
+    return refused
 
 
 def serve(topology_path, ready_fd=None):

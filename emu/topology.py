@@ -20,7 +20,7 @@ LINK_TYPES = ("veth", "phys", "tap")
 DEFAULT_CPUS = 2
 DEFAULT_MTU = 1500
 
-_TOP_KEYS = {"name", "nodes", "links"}
+_TOP_KEYS = {"name", "nodes", "links", "seed"}
 _NODE_KEYS = {"kind", "cpus", "interfaces", "routes", "sysctls"}
 _IFACE_KEYS = {"address", "addresses", "mtu", "mac", "queues"}
 MAX_QUEUES = 64
@@ -124,6 +124,7 @@ class Topology:
     path: str
     nodes: tuple[Node, ...]
     links: tuple[Link, ...]
+    seed: int = 0              # the lab seed: every node's RNG (and netem's) derive from it
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
@@ -231,7 +232,10 @@ class _Parser:
         nodes = {n: self.node(n, s) for n, s in raw_nodes.items()}
         links = self.links(data.get("links"), nodes)
         built = tuple(self.finish_node(n, nodes[n]) for n in nodes)
-        return Topology(name=name, path=self.path, nodes=built, links=links)
+        seed = data.get("seed", 0)
+        if not _is_int(seed) or not 0 <= seed < 1 << 64:
+            self.fail("top level field 'seed'", f"must be an integer 0..2^64-1, got {seed!r}")
+        return Topology(name=name, path=self.path, nodes=built, links=links, seed=seed)
 
     def node(self, name: object, data: object) -> dict:
         where = f"node {name!r}"

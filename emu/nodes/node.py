@@ -41,6 +41,7 @@ def main(argv=None):
     p.add_argument("--run-dir", required=True)
     p.add_argument("--parent-pid", type=int, required=True)
     p.add_argument("--node-id", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pdeathsig", action="store_true")
     a = p.parse_args(argv)
     if a.pdeathsig:
@@ -52,7 +53,7 @@ def main(argv=None):
                         format="%(asctime)s " + a.name + " %(levelname)s %(message)s")
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     from .runtime import NodeRuntime
-    rt = NodeRuntime(a.name, a.kind, a.cpus, a.run_dir, a.node_id)
+    rt = NodeRuntime(a.name, a.kind, a.cpus, a.run_dir, a.node_id, a.seed)
     logging.getLogger("emu.node").info("booted: kind=%s cpus=%d pid=%d", a.kind, a.cpus, os.getpid())
     rt.run()
     logging.getLogger("emu.node").info("shutting down")
