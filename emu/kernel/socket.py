@@ -374,6 +374,11 @@ def sock_getsockopt(sock, optname):
 
 def sys_setsockopt(task, fd, level, optname, value):
     sock = sockfd_lookup(task, fd)
+    # Seconds as a float (emu's client) only mean something to the timeouts,
+    # and a pair only to SO_LINGER; elsewhere the value is an int or a buffer.
+    if level != SOL_SOCKET or optname not in (SO_RCVTIMEO, SO_SNDTIMEO, SO_LINGER):
+        if isinstance(value, (float, list, tuple)):
+            raise KernelError(errno.EINVAL)
     if level == SOL_SOCKET:
         return sock_setsockopt(sock, optname, value)
     return sock.ops.setsockopt(sock, level, optname, value)

@@ -36,7 +36,7 @@ import msgpack
 import zmq
 
 from ..kernel.core.rtnl_policy import (
-    FLAG, OpPolicy, Policy, ifname, one_of, optional, rtnl_validate, string, u32,
+    FLAG, MAC, OpPolicy, Policy, ifname, one_of, optional, rtnl_validate, string, u32,
 )
 
 from ..kernel.core import rtnetlink
@@ -76,11 +76,11 @@ RUNTIME_POLICY = {
     "sock_owners": OpPolicy(),
     "wire_carrier": OpPolicy({"ifname": ifname(), "up": FLAG}),
     "wire_attach": OpPolicy({"ifname": ifname(), "rx": _ENDPOINT, "tx": _ENDPOINT,
-                             "mac": optional(string(17)), "mtu": optional(u32(68, 65535)),
+                             "mac": optional(MAC), "mtu": optional(u32(68, 65535)),
                              "peer": string(64), "kind": one_of("veth", "phys"),
                              "queues": u32(1, 64)}),
     "tap_attach": OpPolicy({"ifname": ifname(), "tap": ifname(), "netns": optional(string(64)),
-                            "mac": optional(string(17)), "mtu": optional(u32(68, 65535))}),
+                            "mac": optional(MAC), "mtu": optional(u32(68, 65535))}),
 }
 
 

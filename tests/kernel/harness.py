@@ -1,6 +1,8 @@
 """Inline kernels joined by in-memory wires, driven by one fake clock.
 
 Protocol tests build small labs here: no threads, no sockets, no sleeping.
+Wire frames, softirqs and timers enter each kernel through kernel_entry, the
+same guarded entry the node runtime uses (an oops fails the test).
 """
 import errno
 import struct
@@ -8,12 +10,15 @@ from collections import deque
 
 from emu.kernel.core import rtnetlink
 from emu.kernel.core.dev import KernelError
+from emu.kernel.core.entry import kernel_entry
 from emu.kernel.core.napi import do_softirq
 from emu.kernel.core.net import FakeClock
 from emu.kernel.drivers.veth import veth_forward_skb
 from emu.kernel.hdr.checksum import ip_compute_csum
 from emu.kernel.init import start_kernel
-from emu.kernel.socket import SOCK_NONBLOCK, Task, sys_close, sys_recvfrom, sys_sendto, sys_socket
+from emu.kernel.socket import (
+    SOCK_NONBLOCK, Task, sys_close, sys_recvfrom, sys_sendto, sys_socket, syscall_lookup,
+)
 
 AF_INET, SOCK_RAW, IPPROTO_ICMP = 2, 3, 1
 PING_DATA = bytes(range(56))
@@ -40,14 +45,15 @@ class MemPort:
 class InlineLab:
     """Several kernels, their wires, and a loop that runs them to quiescence."""
 
-    def __init__(self, ncpus=1):
+    def __init__(self, ncpus=1, seed=0):
+        self.seed = seed
         self.clock = FakeClock()
         self.nets = {}
         self.ports = []
         self.ncpus = ncpus
 
     def node(self, name, ncpus=None):
-        net = start_kernel(name, ncpus or self.ncpus, self.clock)
+        net = start_kernel(name, ncpus or self.ncpus, self.clock, self.seed)
         self.nets[name] = net
         return net
 
@@ -65,6 +71,11 @@ class InlineLab:
     def task(self, name):
         return Task(self.nets[name], 1, "test")
 
+    def syscall(self, task, call, *args):
+        """A system call as the runtime makes it: argument policy, then the kernel entry."""
+        fn = syscall_lookup(call, args)
+        return kernel_entry(task.net, 0, fn, task, *args)
+
     def port(self, node, ifname):
         """The MemPort behind node's device ifname (its .sent lists every frame)."""
         for port in self.ports:
@@ -78,8 +89,7 @@ class InlineLab:
     def inject(self, node, ifname, frame, flags=0):
         """A frame arrives on node's ifname from its wire (untrusted input)."""
         dev = self.dev(node, ifname)
-        self.nets[node].cur_cpu = dev.rx_cpu
-        veth_forward_skb(dev, frame, flags)
+        kernel_entry(dev.net, dev.rx_cpu, veth_forward_skb, dev, frame, flags)
         self.run()
 
     def step(self):
@@ -88,14 +98,14 @@ class InlineLab:
         for port in self.ports:
             while port.inbox:
                 frame, flags, gso_type, gso_size, tid = port.inbox.popleft()
-                net = port.dev.net
-                net.cur_cpu = port.dev.rx_cpu
-                veth_forward_skb(port.dev, frame, flags, gso_type, gso_size, tid)
+                dev = port.dev
+                kernel_entry(dev.net, dev.rx_cpu, veth_forward_skb, dev, frame, flags,
+                             gso_type, gso_size, tid)
                 busy = True
         for net in self.nets.values():
             for sd in net.cpus:
                 if sd.pending:
-                    do_softirq(net, sd.cpu)
+                    kernel_entry(net, sd.cpu, do_softirq, net, sd.cpu)
                     busy = True
         return busy
 
@@ -111,7 +121,7 @@ class InlineLab:
         while self.clock.now < end:
             self.clock.now = min(end, self.clock.now + tick)
             for net in self.nets.values():
-                net.run_timers()
+                kernel_entry(net, 0, net.run_timers)
             self.run()
 
 

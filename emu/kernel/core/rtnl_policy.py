@@ -54,6 +54,25 @@ def ifname():
                       c.isspace() for c in v))
 
 
+def _is_ipv4(v):
+    parts = v.split(".")
+    return len(parts) == 4 and all(p.isdigit() and len(p) <= 3 and int(p) <= 255 for p in parts)
+
+
+def _is_prefix(v, default_ok):
+    if default_ok and v == "default":
+        return True
+    ip, _, plen = v.partition("/")
+    return _is_ipv4(ip) and (not plen or plen.isdigit() and int(plen) <= 32)
+
+
+IPV4 = _typed((str,), "an IPv4 address (a.b.c.d)", _is_ipv4)
+PREFIX = _typed((str,), "an IPv4 prefix (a.b.c.d/n)", lambda v: _is_prefix(v, False))
+ROUTE_DST = _typed((str,), "'default' or an IPv4 prefix (a.b.c.d/n)",
+                   lambda v: _is_prefix(v, True))
+MAC = _typed((str,), "a MAC address (xx:xx:xx:xx:xx:xx)", lambda v: len(v) == 17 and all(
+    len(p) == 2 and all(c in "0123456789abcdefABCDEF" for c in p) for p in v.split(":"))
+    and v.count(":") == 5)
 FLAG = _typed((bool,), "true or false")
 SCALAR = _typed((str, int, float, bool), "a string, number or boolean",
                 lambda v: not isinstance(v, str) or len(v) <= STR_MAX)
@@ -124,25 +143,24 @@ def rtnl_validate(op, pol, fn, args):
 
 _DEV = {"dev": ifname()}
 _OPT_DEV = {"dev": optional(ifname())}
-_ADDR = string(64)
 _CPUMASK = either(u32(), string(64))
 
 RTNL_POLICY = {
     "link_add": OpPolicy({"name": ifname(), "kind": one_of("bridge"),
-                          "mac": optional(string(17)), "mtu": optional(u32(68, 65535))}),
+                          "mac": optional(MAC), "mtu": optional(u32(68, 65535))}),
     "link_del": OpPolicy({"name": ifname()}),
     "link_set": OpPolicy({"name": ifname(), "up": optional(FLAG),
                           "mtu": optional(u32(68, 65535)), "master": optional(string(NAME_MAX)),
                           "rx_cpu": optional(u32(0, 4095))}),
     "link_show": OpPolicy({"name": optional(ifname()), "stats": FLAG}),
-    "addr_add": OpPolicy({"dev": ifname(), "address": _ADDR}),
-    "addr_del": OpPolicy({"dev": ifname(), "address": _ADDR}),
+    "addr_add": OpPolicy({"dev": ifname(), "address": PREFIX}),
+    "addr_del": OpPolicy({"dev": ifname(), "address": PREFIX}),
     "addr_show": OpPolicy(_OPT_DEV),
-    "route_add": OpPolicy({"dst": _ADDR, "via": optional(_ADDR), "dev": optional(ifname()),
+    "route_add": OpPolicy({"dst": ROUTE_DST, "via": optional(IPV4), "dev": optional(ifname()),
                            "metric": u32()}),
-    "route_del": OpPolicy({"dst": _ADDR, "via": optional(_ADDR), "dev": optional(ifname())}),
+    "route_del": OpPolicy({"dst": ROUTE_DST, "via": optional(IPV4), "dev": optional(ifname())}),
     "route_show": OpPolicy({"table": one_of("main", "local", "all")}),
-    "route_get": OpPolicy({"dst": _ADDR}),
+    "route_get": OpPolicy({"dst": IPV4}),
     "neigh_show": OpPolicy(),
     "neigh_flush": OpPolicy(_OPT_DEV),
     "fdb_show": OpPolicy({"br": optional(ifname())}),
@@ -151,12 +169,16 @@ RTNL_POLICY = {
                             "value": either(SCALAR, list_of(u32(0, 0x7FFFFFFF), 8))}),
     "counters": OpPolicy(),
     "trace_start": OpPolicy({"proto": optional(one_of("icmp", "udp", "tcp", "arp")),
-                             "host": optional(_ADDR), "port": optional(u32(0, 65535)),
+                             "host": optional(IPV4), "port": optional(u32(0, 65535)),
                              "ring": u32(1, 1 << 20)}),
     "trace_stop": OpPolicy(),
     "trace_dump": OpPolicy({"clear": FLAG}),
-    "nf_rule_add": OpPolicy({"chain": string(32), "position": optional(u32(0, 1 << 20))},
-                            extra=optional(SCALAR)),
+    "nf_rule_add": OpPolicy({"chain": string(32), "position": optional(u32(0, 1 << 20)),
+                             "src": optional(PREFIX), "dst": optional(PREFIX),
+                             "proto": optional(one_of("tcp", "udp", "icmp")),
+                             "sport": optional(u32(0, 65535)), "dport": optional(u32(0, 65535)),
+                             "iif": optional(ifname()), "oif": optional(ifname()),
+                             "target": string(32), "reject_with": string(48)}),
     "nf_rule_del": OpPolicy({"chain": string(32), "index": u32(0, 1 << 20)}),
     "nf_flush": OpPolicy({"chain": optional(string(32))}),
     "nf_policy": OpPolicy({"chain": string(32), "policy": string(32)}),

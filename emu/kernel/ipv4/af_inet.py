@@ -356,7 +356,11 @@ def tcp_setsockopt(sk, level, optname, value):
     if level != SOL_TCP:
         raise KernelError(errno.ENOPROTOOPT)
     if optname == TCP_CONGESTION:
+        if not isinstance(value, (bytes, bytearray, str)):
+            raise KernelError(errno.EINVAL)
         return tcp_set_congestion_control(sk, value)
+    if not isinstance(value, int) and len(value) < 4:
+        raise KernelError(errno.EINVAL)     # optlen < sizeof(int)
     v = value if isinstance(value, int) else int.from_bytes(bytes(value)[:4], "little", signed=True)
     if optname == TCP_NODELAY:
         tp.nonagle = 1 if v else 0

@@ -133,7 +133,7 @@ def raw_sendmsg(sk, data, flags, addr):
         tracer.attach(skb)
     skb.priority = sk.sk_priority
     skb.mark = sk.sk_mark
-    if sk.inet_num == IPPROTO_ICMP and skb.transport_header >= 0 and not sk.hdrincl:
+    if sk.inet_num == IPPROTO_ICMP and 0 <= skb.transport_header < skb.tail and not sk.hdrincl:
         icmp_out_count(net, skb.buf[skb.transport_header])
     ip_local_out(net, sk, skb)
     return n
@@ -161,6 +161,8 @@ def raw_setsockopt(sk, level, optname, value):
     if level == SOL_RAW and optname == ICMP_FILTER:
         if sk.inet_num != IPPROTO_ICMP:
             raise KernelError(errno.EOPNOTSUPP)
+        if isinstance(value, int):
+            value = (value & 0xFFFFFFFF).to_bytes(4, "little")   # an int optval, as Python sends it
         if len(value) < 4:
             raise KernelError(errno.EINVAL)
         sk.proto_data = struct.unpack_from("=I", value)[0]
