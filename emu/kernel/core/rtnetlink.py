@@ -229,7 +229,8 @@ def counters(net):
             "dev": {d.name: d.stats.as_dict() for d in net.devices()},
             "drop_reasons": dict(net.drop_reasons),
             "bridge": bridges,
-            "neigh": dict(net.proto["arp_tbl"].stats)}
+            "neigh": dict(net.proto["arp_tbl"].stats),
+            "oops": net.oops}
 
 
 def trace_start(net, proto=None, host=None, port=None, ring=4096, node_id=0):
