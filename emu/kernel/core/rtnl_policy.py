@@ -129,7 +129,8 @@ def rtnl_validate(op, pol, fn, args):
         p = pol.fields.get(name) if isinstance(name, str) else None
         if p is None:
             p = pol.extra
-            if p is None or not isinstance(name, str) or not name.isidentifier():
+            if p is None or not isinstance(name, str) or not 0 < len(name) <= 64 or \
+                    not name.replace("-", "_").isidentifier():
                 raise KernelError(errno.EINVAL, "%s: unknown field %r" % (op, name))
         try:
             out[name] = p.check(value)
