@@ -32,11 +32,15 @@ class MemPort:
         self.inbox = deque()
         self.dev = None
         self.sent = []          # every frame sent, for independent parsing
+        self.sent_at = []       # the (fake) clock when each was sent
+        self.clock = None
         self.up = True
 
     def send(self, buf, start, end, flags, gso_type, gso_size, trace_id):
         frame = bytes(buf[start:end])
         self.sent.append(frame)
+        if self.clock is not None:
+            self.sent_at.append(self.clock.now)
         if self.up and self.peer is not None:
             self.peer.inbox.append((frame, flags, gso_type, gso_size, trace_id))
         return True
@@ -61,6 +65,7 @@ class InlineLab:
         """A veth pair across two kernels (a wire between their ends)."""
         pa, pb = MemPort(), MemPort()
         pa.peer, pb.peer = pb, pa
+        pa.clock = pb.clock = self.clock
         for name, ifname, port in ((a, a_if, pa), (b, b_if, pb)):
             net = self.nets[name]
             rtnetlink.rtnl_newlink(net, ifname, "veth", port=port)
@@ -125,9 +130,9 @@ class InlineLab:
             self.run()
 
 
-def bridge_lab(ncpus=1):
+def bridge_lab(ncpus=1, seed=0):
     """h1 -- br0 -- h2: the seed note's two containers on a bridge."""
-    lab = InlineLab(ncpus)
+    lab = InlineLab(ncpus, seed)
     for n in ("h1", "h2", "br0"):
         lab.node(n)
     lab.link("h1", "eth0", "br0", "p1")
