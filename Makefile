@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench soak clean sysdeps
+.PHONY: demo test bench soak fuzz lint clean sysdeps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ sysdeps:
 
 soak: $(STAMP)
 	$(BIN)/python -m pytest -n auto -q -m soak -o addopts=''
+
+# A bounded, seeded frame fuzzer into a host, a bridge and a router
+# (make test runs a small one: tests/integration/test_fuzz.py).
+fuzz: $(STAMP)
+	$(BIN)/python -m emu.fuzz --frames $${FRAMES:-100000} --seed $${SEED:-1}
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
