@@ -321,6 +321,23 @@ def test_record_route_through_three_routers_and_back():
                                  "10.0.3.10", "10.0.23.3", "10.0.12.2", "10.0.1.1"]
 
 
+def test_timestamps_with_addresses_across_routers_then_overflow():
+    """Each hop stamps the address the packet reached it by; once the option is
+    full every further hop counts itself in the overflow nibble (RFC 791)."""
+    lab = router_line_lab()
+    h1 = lab.dev("h1", "eth0")
+    ts = [TS, 36, 5, 1] + [0] * 32                         # four (address, time) slots
+    ip = ip_with_options(ts, src="10.0.1.10", dst="10.0.3.10")
+    start0 = len(lab.port("r1", "eth0").sent)
+    lab.inject("r1", "eth0", frame(lab, "r1", "eth0", ip, src_mac=h1.dev_addr))
+    [reply] = [p for p in sent_ip(lab, "r1", "eth0", start0) if p.hl == 14]
+    raw = bytes(reply)
+    assert header_ok(reply) and raw[20:24] == bytes([TS, 36, 37, 0x31])
+    assert addrs(raw, 24, 8)[::2] == ["10.0.1.1", "10.0.12.2", "10.0.23.3", "10.0.3.10"]
+    ms = int(lab.clock.now % 86400 * 1000)
+    assert [struct.unpack_from("!I", raw, 28 + 8 * i)[0] for i in range(4)] == [ms] * 4
+
+
 def test_fragments_after_the_first_carry_only_copied_options():
     """RR is not a 'copied' option: ip_options_fragment blanks it in later fragments."""
     lab = router_line_lab()                                # r2-r3 MTU 1280
@@ -408,6 +425,7 @@ def test_syn_to_a_broadcast_address_is_a_listen_drop():
     lab.inject("h2", "eth0", frame(lab, "h2", "eth0", seg))
     s = mib(lab, "h2")
     assert s["Tcp"]["InSegs"] == 1 and s["TcpExt"]["ListenDrops"] == 1
+    assert s["IpExt"]["InBcastPkts"] == 1
     assert s["Tcp"]["OutSegs"] == 0 and sent_ip(lab, "h2", "eth0", start) == []
     # the same SYN to the host's own address opens
     seg = ip_with_options([1, 1, 1, 1], proto=6, payload=_tcp_syn("10.0.0.1", "10.0.0.2"))

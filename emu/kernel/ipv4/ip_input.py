@@ -20,7 +20,7 @@ from .ip_fragment import ip_defrag
 from .ip_options import ip_rcv_options
 from .devinet import inet_lookup_ifaddr
 from .raw import raw_local_deliver
-from .route import ip_route_input_noref
+from .route import RTN_BROADCAST, ip_route_input_noref
 
 
 def ip_rcv(skb, dev, pt, orig_dev):
@@ -86,6 +86,8 @@ def ip_rcv_finish(skb):
     if skb.buf[skb.network_header] != 0x45 and ip_rcv_options(skb, skb.dev):
         kfree_skb(skb, SKB_DROP_REASON_NOT_SPECIFIED)
         return 1
+    if skb.dst.rt_type == RTN_BROADCAST:
+        skb.dev.net.mib["IpExt"]["InBcastPkts"] += 1
     return dst_input(skb)
 
 
