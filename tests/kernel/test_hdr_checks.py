@@ -379,6 +379,29 @@ def test_local_traffic_through_lo_is_not_a_martian():
     assert lab.nets["h2"].drop_reasons["IP_LOCAL_SOURCE"] == 0
 
 
+def test_conf_default_reaches_devices_not_set_on_their_own():
+    """Writing conf.default.X updates every device whose X was not written
+    (devinet_copy_dflt_conf); conf.all is separate and combined per setting."""
+    lab = bridge_lab()
+    net = lab.nets["h2"]
+    sysctl_w = rtnetlink.RTNL_OPS["sysctl_set"]
+    sysctl_w(net, "net.ipv4.conf.eth0.arp_ignore", 2)
+    sysctl_w(net, "net.ipv4.conf.default.arp_ignore", 1)
+    assert net.sysctl["net.ipv4.conf.eth0.arp_ignore"] == 2
+    assert net.sysctl["net.ipv4.conf.lo.arp_ignore"] == 1
+    sysctl_w(net, "net.ipv4.conf.default.accept_source_route", 0)
+    assert net.sysctl["net.ipv4.conf.eth0.accept_source_route"] == 0
+    sysctl_w(net, "net.ipv4.conf.all.accept_source_route", 1)
+    start = len(lab.port("h2", "eth0").sent)
+    lsrr = [LSRR, 7, 8, 10, 0, 0, 1]
+    lab.inject("h2", "eth0", frame(lab, "h2", "eth0", ip_with_options([1] + lsrr)))
+    assert mib(lab, "h2")["Ip"]["InDelivers"] == 0       # all AND eth0: still refused
+    sysctl_w(net, "net.ipv4.conf.eth0.accept_source_route", 1)
+    lab.inject("h2", "eth0", frame(lab, "h2", "eth0", ip_with_options([1] + lsrr)))
+    assert mib(lab, "h2")["Ip"]["InDelivers"] == 1
+    assert len(sent_ip(lab, "h2", "eth0", start)) == 1
+
+
 def test_conf_entries_follow_devices():
     lab = bridge_lab()
     net = lab.nets["h2"]

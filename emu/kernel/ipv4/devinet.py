@@ -52,15 +52,38 @@ DEVCONF_NAMES = ("accept_local", "accept_source_route", "arp_accept", "arp_ignor
 def devinet_sysctl_register(dev):
     """A device gets its own conf entries, copied from default (devinet_sysctl_register)."""
     sysctl = dev.net.sysctl
+    copied = dev.net.proto.setdefault("devconf_copied", {})
     for name in DEVCONF_NAMES:
-        sysctl.setdefault("net.ipv4.conf.%s.%s" % (dev.name, name),
-                          sysctl["net.ipv4.conf.default." + name])
+        value = sysctl["net.ipv4.conf.default." + name]
+        sysctl.setdefault("net.ipv4.conf.%s.%s" % (dev.name, name), value)
+        copied[(dev.name, name)] = value
 
 
 def devinet_sysctl_unregister(dev):
     sysctl = dev.net.sysctl
+    copied = dev.net.proto.get("devconf_copied", {})
     for name in DEVCONF_NAMES:
         sysctl.pop("net.ipv4.conf.%s.%s" % (dev.name, name), None)
+        copied.pop((dev.name, name), None)
+
+
+def devinet_copy_dflt_conf(net, name):
+    """conf.default.<name> was written: devices not set on their own follow it
+    (devinet_copy_dflt_conf). Emulation note: 'set on their own' is judged by
+    the value still being the copied default, not by Linux's per-entry state bit."""
+    sysctl = net.sysctl
+    value = sysctl["net.ipv4.conf.default." + name]
+    copied = net.proto.setdefault("devconf_copied", {})
+    for d in net.devices():
+        key = "net.ipv4.conf.%s.%s" % (d.name, name)
+        if key in sysctl and sysctl[key] == copied.get((d.name, name)):
+            sysctl[key] = value
+            copied[(d.name, name)] = value
+
+
+# sysctl handlers (rtnetlink.SYSCTL_HANDLERS): writing a default propagates it.
+DEVCONF_HANDLERS = {"net.ipv4.conf.default." + n:
+                    (lambda net, n=n: devinet_copy_dflt_conf(net, n)) for n in DEVCONF_NAMES}
 
 
 def ipv4_devconf(dev, name):
