@@ -346,6 +346,7 @@ def test_fragments_after_the_first_carry_only_copied_options():
     ip = ip_with_options(rr + [0], src="10.0.1.10", dst="10.0.3.10",
                          payload=icmp_echo_bytes(seq=1, data=bytes(1300)))
     start = len(lab.port("r2", "eth1").sent)
+    start0 = len(lab.port("r1", "eth0").sent)
     lab.inject("r1", "eth0", frame(lab, "r1", "eth0", ip, src_mac=h1.dev_addr))
     frags = [p for p in sent_ip(lab, "r2", "eth1", start) if p.hl == 8]
     assert len(frags) == 2 and all(header_ok(p) for p in frags)
@@ -353,6 +354,12 @@ def test_fragments_after_the_first_carry_only_copied_options():
     assert first[20] == RR and addrs(first, 23, 2) == ["10.0.12.1", "10.0.23.2"]
     assert second[20:31] == bytes([1] * 11)
     assert mib(lab, "h2")["Ip"]["ReasmOKs"] == 1
+    # The reassembled request kept its first fragment's options: the reply
+    # (fragmented again on its way back) echoes the full record route.
+    back = [bytes(p) for p in sent_ip(lab, "r1", "eth0", start0)]
+    first_back = [b for b in back if (b[6] << 8 | b[7]) & 0x1FFF == 0]
+    assert len(first_back) == 1 and first_back[0][0] == 0x48
+    assert addrs(first_back[0], 23, 2) == ["10.0.12.1", "10.0.23.2"]
 
 
 # ---------------------------------------------------------------- our own address as source
