@@ -301,6 +301,28 @@ def test_loose_source_route_is_forwarded_to_the_next_listed_hop():
     assert mib(lab, "h2")["Ip"]["InDelivers"] == 1
 
 
+@pytest.mark.parametrize("hop, forwarded", [("10.0.12.2", True), ("10.0.3.10", False)])
+def test_strict_source_route_permits_no_gateway(hop, forwarded):
+    """ip_forward: a strict route's next hop must be on-link; one reached through
+    a gateway gets destination unreachable, source route failed (code 5)."""
+    lab = router_line_lab()
+    rtnetlink.sysctl_set(lab.nets["r1"], "net.ipv4.conf.all.accept_source_route", 1)
+    h1 = lab.dev("h1", "eth0")
+    ssrr = [SSRR, 7, 4] + list(socket.inet_aton(hop))
+    ip = ip_with_options([1] + ssrr, src="10.0.1.10", dst="10.0.1.1")
+    start0, start1 = len(lab.port("r1", "eth0").sent), len(lab.port("r1", "eth1").sent)
+    lab.inject("r1", "eth0", frame(lab, "r1", "eth0", ip, src_mac=h1.dev_addr))
+    out = [p for p in sent_ip(lab, "r1", "eth1", start1) if p.p == 1]
+    back = [p for p in sent_ip(lab, "r1", "eth0", start0) if p.p == 1]
+    if forwarded:
+        assert len(out) == 1 and socket.inet_ntoa(out[0].dst) == hop and header_ok(out[0])
+        assert addrs(bytes(out[0]), 24, 1) == ["10.0.12.1"]
+    else:
+        assert out == []
+        assert [(p.data.type, p.data.code) for p in back] == [(3, 5)]
+        assert mib(lab, "r1")["Ip"]["ForwDatagrams"] == 0
+
+
 # ---------------------------------------------------------------- forwarding with options
 
 def test_record_route_through_three_routers_and_back():
