@@ -60,7 +60,11 @@ def IPCB_opt(skb):
 
 
 def inet_current_timestamp(net):
-    """Milliseconds since midnight UT (RFC 791 timestamp), from the node's clock."""
+    """Milliseconds since midnight UT (RFC 791 timestamp), from the node's clock.
+
+    Emulation note: the kernel reads no wall clock; the node's clock (monotonic
+    in the runtime) stands in, so stamps are consistent within a lab, not UT.
+    """
     return int((net.clock() % 86400.0) * 1000) & 0xFFFFFFFF
 
 

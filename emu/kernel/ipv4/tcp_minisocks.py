@@ -124,6 +124,7 @@ def tcp_listen_rcv(lsk, skb, flags, opt, saddr, sport, daddr, dport):
     # address; tcp_listendrop counts it, and the SYN is consumed, not dropped.
     rt = skb.dst
     if rt is not None and rt.rt_type == RTN_BROADCAST:
+        lsk.sk_drops += 1                     # tcp_listendrop
         net.mib["TcpExt"]["ListenDrops"] += 1
         consume_skb(skb)
         return 0
