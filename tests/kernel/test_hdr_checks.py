@@ -94,6 +94,28 @@ def test_short_headers_count_inhdrerrors(cut, counters, reason):
     assert lab.nets["h2"].drop_reasons[reason] == 1
 
 
+def test_ecn_codepoints_are_counted_once_the_header_is_sane():
+    """ip_rcv_core: InNoECTPkts + (tos & 3) after the version/IHL check, before
+    the rest (a header cut short is still counted, a bad version is not)."""
+    lab = bridge_lab()
+    before = mib(lab, "h2")["IpExt"]
+    for tos in (0, 1, 2, 3, 3):
+        pkt = bytearray(ip_with_options([1, 1, 1, 1]))
+        pkt[1] = tos
+        pkt[10:12] = b"\0\0"
+        struct.pack_into("!H", pkt, 10, ip_compute_csum(bytes(pkt[:24]), 0, 24))
+        lab.inject("h2", "eth0", frame(lab, "h2", "eth0", pkt))
+    lab.inject("h2", "eth0", frame(lab, "h2", "eth0", ip_with_options([1, 1, 1, 1])[:22]))
+    bad = bytearray(ip_with_options([1, 1, 1, 1]))
+    bad[0] = 0x66
+    lab.inject("h2", "eth0", frame(lab, "h2", "eth0", bad))
+    after = mib(lab, "h2")["IpExt"]
+    delta = {k: after[k] - before[k] for k in ("InNoECTPkts", "InECT1Pkts", "InECT0Pkts",
+                                               "InCEPkts")}
+    assert delta == {"InNoECTPkts": 2, "InECT1Pkts": 1, "InECT0Pkts": 1, "InCEPkts": 2}
+    assert mib(lab, "h2")["Ip"]["InHdrErrors"] == 2
+
+
 # ---------------------------------------------------------------- ip_options_compile
 
 RR = 7
@@ -477,7 +499,7 @@ def test_syn_to_a_broadcast_address_is_a_listen_drop():
     lab.inject("h2", "eth0", frame(lab, "h2", "eth0", seg))
     s = mib(lab, "h2")
     assert s["Tcp"]["InSegs"] == 1 and s["TcpExt"]["ListenDrops"] == 1
-    assert s["IpExt"]["InBcastPkts"] == 1
+    assert s["IpExt"]["InBcastPkts"] == 1 and s["IpExt"]["InBcastOctets"] == len(seg)
     assert s["Tcp"]["OutSegs"] == 0 and sent_ip(lab, "h2", "eth0", start) == []
     # the same SYN to the host's own address opens
     seg = ip_with_options([1, 1, 1, 1], proto=6, payload=_tcp_syn("10.0.0.1", "10.0.0.2"))

@@ -4,6 +4,7 @@ Linux: net/ipv4/ip_input.c; RFC 791, RFC 1122 3.2.1.
 """
 import errno
 
+from ..core.snmp import IP_ECN_FIELDS
 from ..core.skbuff import (
     PACKET_HOST, PACKET_OTHERHOST, SKB_DROP_REASON_IP_CSUM, SKB_DROP_REASON_IP_INADDRERRORS,
     SKB_DROP_REASON_IP_INHDR, SKB_DROP_REASON_IP_INNOROUTES, SKB_DROP_REASON_IP_NOPROTO,
@@ -46,7 +47,11 @@ def ip_rcv(skb, dev, pt, orig_dev):
         return _hdr_error(skb, ip, SKB_DROP_REASON_IP_INHDR)
     ver_ihl = buf[off]
     ihl = (ver_ihl & 15) * 4
-    if ver_ihl >> 4 != 4 or ihl < 20 or skb.len < ihl:
+    if ver_ihl >> 4 != 4 or ihl < 20:
+        return _hdr_error(skb, ip, SKB_DROP_REASON_IP_INHDR)
+    # ECN codepoints are counted once the version and IHL are sane, per segment.
+    net.mib["IpExt"][IP_ECN_FIELDS[buf[off + 1] & 3]] += max(1, skb.shinfo.gso_segs)
+    if skb.len < ihl:
         return _hdr_error(skb, ip, SKB_DROP_REASON_IP_INHDR)
     if csum_partial(buf, off, off + ihl) != 0xFFFF:
         net.mib["IpExt"]["InCsumErrors"] += 1
@@ -87,7 +92,9 @@ def ip_rcv_finish(skb):
         kfree_skb(skb, SKB_DROP_REASON_NOT_SPECIFIED)
         return 1
     if skb.dst.rt_type == RTN_BROADCAST:
-        skb.dev.net.mib["IpExt"]["InBcastPkts"] += 1
+        ext = skb.dev.net.mib["IpExt"]
+        ext["InBcastPkts"] += 1
+        ext["InBcastOctets"] += skb.len
     return dst_input(skb)
 
 
