@@ -50,7 +50,7 @@ def ip_rcv(skb, dev, pt, orig_dev):
     if ver_ihl >> 4 != 4 or ihl < 20:
         return _hdr_error(skb, ip, SKB_DROP_REASON_IP_INHDR)
     # ECN codepoints are counted once the version and IHL are sane, per segment.
-    net.mib["IpExt"][IP_ECN_FIELDS[buf[off + 1] & 3]] += max(1, skb.shinfo.gso_segs)
+    net.mib["IpExt"][IP_ECN_FIELDS[buf[off + 1] & 3]] += skb.shinfo.gso_segs or 1
     if skb.len < ihl:
         return _hdr_error(skb, ip, SKB_DROP_REASON_IP_INHDR)
     if csum_partial(buf, off, off + ihl) != 0xFFFF:
