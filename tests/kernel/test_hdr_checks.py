@@ -22,7 +22,7 @@ from emu.kernel.socket import sys_bind, sys_listen, sys_socket
 
 from .harness import bridge_lab, icmp_echo_bytes, router_line_lab
 
-H1_MAC_FAKE = b"\x02\x00\x00\x00\x00\x33"
+STRANGER_MAC = b"\x02\x00\x00\x00\x00\x33"
 BCAST = b"\xff" * 6
 AF_INET, SOCK_STREAM, SOCK_NONBLOCK = 2, 1, 0o4000
 
@@ -42,7 +42,7 @@ def ip_with_options(opts, src="10.0.0.1", dst="10.0.0.2", proto=1, payload=None,
     return bytes(hdr) + payload
 
 
-def frame(lab, node, ifname, ip, dst_mac=None, src_mac=H1_MAC_FAKE, ethertype=b"\x08\x00"):
+def frame(lab, node, ifname, ip, dst_mac=None, src_mac=STRANGER_MAC, ethertype=b"\x08\x00"):
     dst_mac = dst_mac or lab.dev(node, ifname).dev_addr
     return dst_mac + src_mac + ethertype + bytes(ip)
 
@@ -561,7 +561,7 @@ def neigh(lab, node, dst):
 def test_arp_requests_that_get_no_reply(sip, tip):
     lab = bridge_lab()
     start = len(lab.port("h2", "eth0").sent)
-    lab.inject("h2", "eth0", arp_frame(1, H1_MAC_FAKE, sip, b"\0" * 6, tip))
+    lab.inject("h2", "eth0", arp_frame(1, STRANGER_MAC, sip, b"\0" * 6, tip))
     assert arp_replies(lab, "h2", start) == []
     assert neigh(lab, "h2", sip) is None
 
@@ -570,30 +570,30 @@ def test_arp_reply_for_an_address_on_another_device_follows_arp_ignore():
     lab = bridge_lab()
     net = lab.nets["h2"]
     rtnetlink.inet_rtm_newaddr(net, "lo", "192.168.5.5/32")
-    req = arp_frame(1, H1_MAC_FAKE, "10.0.0.50", b"\0" * 6, "192.168.5.5")
+    req = arp_frame(1, STRANGER_MAC, "10.0.0.50", b"\0" * 6, "192.168.5.5")
     start = len(lab.port("h2", "eth0").sent)
     lab.inject("h2", "eth0", req)
     [rep] = arp_replies(lab, "h2", start)                  # arp_ignore=0: any local address
-    assert rep.spa == socket.inet_aton("192.168.5.5") and rep.tha == H1_MAC_FAKE
+    assert rep.spa == socket.inet_aton("192.168.5.5") and rep.tha == STRANGER_MAC
     rtnetlink.sysctl_set(net, "net.ipv4.conf.eth0.arp_ignore", 1)
     start = len(lab.port("h2", "eth0").sent)
     lab.inject("h2", "eth0", req)
     assert arp_replies(lab, "h2", start) == []             # only eth0's own now
-    lab.inject("h2", "eth0", arp_frame(1, H1_MAC_FAKE, "10.0.0.50", b"\0" * 6, "10.0.0.2"))
+    lab.inject("h2", "eth0", arp_frame(1, STRANGER_MAC, "10.0.0.50", b"\0" * 6, "10.0.0.2"))
     assert len(arp_replies(lab, "h2", start)) == 1
     rtnetlink.sysctl_set(net, "net.ipv4.conf.all.arp_ignore", 8)
     start = len(lab.port("h2", "eth0").sent)
-    lab.inject("h2", "eth0", arp_frame(1, H1_MAC_FAKE, "10.0.0.50", b"\0" * 6, "10.0.0.2"))
+    lab.inject("h2", "eth0", arp_frame(1, STRANGER_MAC, "10.0.0.50", b"\0" * 6, "10.0.0.2"))
     assert arp_replies(lab, "h2", start) == []             # the max of all and eth0
 
 
 def test_ieee802_hardware_type_is_accepted_on_ethernet():
     lab = bridge_lab()
     start = len(lab.port("h2", "eth0").sent)
-    lab.inject("h2", "eth0", arp_frame(1, H1_MAC_FAKE, "10.0.0.50", b"\0" * 6, "10.0.0.2",
+    lab.inject("h2", "eth0", arp_frame(1, STRANGER_MAC, "10.0.0.50", b"\0" * 6, "10.0.0.2",
                                        hrd=6))
     assert len(arp_replies(lab, "h2", start)) == 1
-    lab.inject("h2", "eth0", arp_frame(1, H1_MAC_FAKE, "10.0.0.51", b"\0" * 6, "10.0.0.2",
+    lab.inject("h2", "eth0", arp_frame(1, STRANGER_MAC, "10.0.0.51", b"\0" * 6, "10.0.0.2",
                                        hrd=7))
     assert neigh(lab, "h2", "10.0.0.51") is None
     assert lab.nets["h2"].mib["Arp"]["InErrors"] == 1
@@ -602,7 +602,7 @@ def test_ieee802_hardware_type_is_accepted_on_ethernet():
 def test_gratuitous_arp_updates_an_entry_but_creates_none_unless_arp_accept():
     lab = bridge_lab()
     net = lab.nets["h2"]
-    garp = arp_frame(1, H1_MAC_FAKE, "10.0.0.60", b"\0" * 6, "10.0.0.60")
+    garp = arp_frame(1, STRANGER_MAC, "10.0.0.60", b"\0" * 6, "10.0.0.60")
     lab.inject("h2", "eth0", garp)
     assert neigh(lab, "h2", "10.0.0.60") is None
     rtnetlink.sysctl_set(net, "net.ipv4.conf.all.arp_accept", 1)
@@ -620,8 +620,8 @@ def test_arp_accept_2_creates_entries_only_for_our_subnet():
     lab = bridge_lab()
     rtnetlink.sysctl_set(lab.nets["h2"], "net.ipv4.conf.eth0.arp_accept", 2)
     h2 = lab.dev("h2", "eth0").dev_addr
-    lab.inject("h2", "eth0", arp_frame(2, H1_MAC_FAKE, "10.0.0.61", h2, "10.0.0.2", dst=h2))
-    lab.inject("h2", "eth0", arp_frame(2, H1_MAC_FAKE, "10.9.0.61", h2, "10.0.0.2", dst=h2))
+    lab.inject("h2", "eth0", arp_frame(2, STRANGER_MAC, "10.0.0.61", h2, "10.0.0.2", dst=h2))
+    lab.inject("h2", "eth0", arp_frame(2, STRANGER_MAC, "10.9.0.61", h2, "10.0.0.2", dst=h2))
     assert neigh(lab, "h2", "10.0.0.61")["state"] == "REACHABLE"
     assert neigh(lab, "h2", "10.9.0.61") is None
 
@@ -630,7 +630,7 @@ def test_first_reply_wins_within_locktime():
     """Of two replies back to back the first is kept (locktime 1 s); later ones update."""
     lab = bridge_lab()
     h2 = lab.dev("h2", "eth0").dev_addr
-    req = arp_frame(1, H1_MAC_FAKE, "10.0.0.70", b"\0" * 6, "10.0.0.2")
+    req = arp_frame(1, STRANGER_MAC, "10.0.0.70", b"\0" * 6, "10.0.0.2")
     lab.inject("h2", "eth0", req)                          # creates a STALE entry
     other = b"\x02\x00\x00\x00\x00\x88"
     lab.inject("h2", "eth0", arp_frame(2, other, "10.0.0.70", h2, "10.0.0.2", dst=h2))
@@ -647,7 +647,7 @@ def test_ignored_arp_is_consumed_not_counted():
     other = b"\x02\x00\x00\x00\x00\x99"
     before = dict(net.mib["Arp"])
     start = len(lab.port("h2", "eth0").sent)
-    lab.inject("h2", "eth0", arp_frame(1, H1_MAC_FAKE, "10.0.0.50", b"\0" * 6, "10.0.0.2",
+    lab.inject("h2", "eth0", arp_frame(1, STRANGER_MAC, "10.0.0.50", b"\0" * 6, "10.0.0.2",
                                        dst=other))          # PACKET_OTHERHOST
     assert net.mib["Arp"] == before and arp_replies(lab, "h2", start) == []
     assert sum(net.drop_reasons.values()) == 0
