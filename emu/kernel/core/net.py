@@ -38,6 +38,19 @@ DEFAULT_SYSCTLS = {
     "net.ipv4.icmp_ratemask": 0x1818,        # dest unreach, source quench, time exceeded, param prob
     "net.ipv4.icmp_msgs_per_sec": 1000,
     "net.ipv4.icmp_msgs_burst": 50,
+    # Per-device IPv4 settings (devinet.c ipv4_devconf / ipv4_devconf_dflt): "all",
+    # "default", and one copy of default per device (see devinet.DEVCONF_DEFAULTS).
+    "net.ipv4.conf.all.accept_local": 0,
+    "net.ipv4.conf.default.accept_local": 0,
+    "net.ipv4.conf.all.accept_source_route": 0,
+    "net.ipv4.conf.default.accept_source_route": 1,     # ANDed with all's 0: off
+    "net.ipv4.conf.all.arp_accept": 0,
+    "net.ipv4.conf.default.arp_accept": 0,
+    "net.ipv4.conf.all.arp_ignore": 0,
+    "net.ipv4.conf.default.arp_ignore": 0,
+    "net.ipv4.conf.all.drop_gratuitous_arp": 0,
+    "net.ipv4.conf.default.drop_gratuitous_arp": 0,
+    "net.ipv4.neigh.default.locktime": 100,  # USER_HZ ticks (1 s), as /proc/sys shows it
     "net.ipv4.neigh.default.retrans_time_ms": 1000,
     "net.ipv4.neigh.default.base_reachable_time_ms": 30000,
     "net.ipv4.neigh.default.delay_first_probe_time": 5,

@@ -272,12 +272,14 @@ RTNL_OPS = {
 # (proc_handler). Kept together at the end of the file.
 from .ethtool import ETHTOOL_OPS  # noqa: E402
 from .napi import flow_limit_update  # noqa: E402
+from ..ipv4.devinet import DEVCONF_HANDLERS  # noqa: E402
 from ..sched.sch_api import TC_OPS  # noqa: E402
 
 SYSCTL_HANDLERS = {
     "net.core.flow_limit_cpu_bitmap": flow_limit_update,
     "net.core.flow_limit_table_len": flow_limit_update,
 }
+SYSCTL_HANDLERS.update(DEVCONF_HANDLERS)
 
 
 def sysctl_set_handled(net, name, value):

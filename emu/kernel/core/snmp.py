@@ -10,8 +10,11 @@ IP_MIB = ("Forwarding", "DefaultTTL", "InReceives", "InHdrErrors", "InAddrErrors
           "OutTransmits")
 # Linux keeps these outside the RFC table (/proc/net/netstat IpExt)
 IP_EXT_MIB = ("InNoRoutes", "InTruncatedPkts", "InMcastPkts", "OutMcastPkts",
-              "InBcastPkts", "OutBcastPkts", "InOctets", "OutOctets", "InCsumErrors",
-              "ReasmOverlaps")
+              "InBcastPkts", "OutBcastPkts", "InOctets", "OutOctets", "InMcastOctets",
+              "OutMcastOctets", "InBcastOctets", "OutBcastOctets", "InCsumErrors",
+              "InNoECTPkts", "InECT1Pkts", "InECT0Pkts", "InCEPkts", "ReasmOverlaps")
+# IPSTATS_MIB_NOECTPKTS + (tos & INET_ECN_MASK), as ip_rcv_core indexes them
+IP_ECN_FIELDS = ("InNoECTPkts", "InECT1Pkts", "InECT0Pkts", "InCEPkts")
 ICMP_MIB = ("InMsgs", "InErrors", "InCsumErrors", "InDestUnreachs", "InTimeExcds",
             "InParmProbs", "InSrcQuenchs", "InRedirects", "InEchos", "InEchoReps",
             "InTimestamps", "InTimestampReps", "InAddrMasks", "InAddrMaskReps",

@@ -43,6 +43,73 @@ def in_dev_get(dev, create=False):
     return dev.ip_ptr
 
 
+# ---------------------------------------------------------------- ipv4_devconf
+# net.ipv4.conf.{all,default,<dev>}.<name>: the settings the header checks read.
+DEVCONF_NAMES = ("accept_local", "accept_source_route", "arp_accept", "arp_ignore",
+                 "drop_gratuitous_arp")
+
+
+def devinet_sysctl_register(dev):
+    """A device gets its own conf entries, copied from default (devinet_sysctl_register)."""
+    sysctl = dev.net.sysctl
+    copied = dev.net.proto.setdefault("devconf_copied", {})
+    for name in DEVCONF_NAMES:
+        value = sysctl["net.ipv4.conf.default." + name]
+        sysctl.setdefault("net.ipv4.conf.%s.%s" % (dev.name, name), value)
+        copied[(dev.name, name)] = value
+
+
+def devinet_sysctl_unregister(dev):
+    sysctl = dev.net.sysctl
+    copied = dev.net.proto.get("devconf_copied", {})
+    for name in DEVCONF_NAMES:
+        sysctl.pop("net.ipv4.conf.%s.%s" % (dev.name, name), None)
+        copied.pop((dev.name, name), None)
+
+
+def devinet_copy_dflt_conf(net, name):
+    """conf.default.<name> was written: devices not set on their own follow it
+    (devinet_copy_dflt_conf). Emulation note: 'set on their own' is judged by
+    the value still being the copied default, not by Linux's per-entry state bit."""
+    sysctl = net.sysctl
+    value = sysctl["net.ipv4.conf.default." + name]
+    copied = net.proto.setdefault("devconf_copied", {})
+    for d in net.devices():
+        key = "net.ipv4.conf.%s.%s" % (d.name, name)
+        if key in sysctl and sysctl[key] == copied.get((d.name, name)):
+            sysctl[key] = value
+            copied[(d.name, name)] = value
+
+
+# sysctl handlers (rtnetlink.SYSCTL_HANDLERS): writing a default propagates it.
+DEVCONF_HANDLERS = {"net.ipv4.conf.default." + n:
+                    (lambda net, n=n: devinet_copy_dflt_conf(net, n)) for n in DEVCONF_NAMES}
+
+
+def ipv4_devconf(dev, name):
+    """(all, dev) values of one conf setting; a device without entries reads default."""
+    sysctl = dev.net.sysctl
+    all_ = sysctl["net.ipv4.conf.all." + name]
+    own = sysctl.get("net.ipv4.conf.%s.%s" % (dev.name, name))
+    if own is None:
+        own = sysctl["net.ipv4.conf.default." + name]
+    return all_, own
+
+
+def IN_DEV_ORCONF(dev, name):
+    a, d = ipv4_devconf(dev, name)
+    return a or d
+
+
+def IN_DEV_ANDCONF(dev, name):
+    a, d = ipv4_devconf(dev, name)
+    return a and d
+
+
+def IN_DEV_MAXCONF(dev, name):
+    return max(ipv4_devconf(dev, name))
+
+
 def inet_addr_add(dev, local, prefixlen, scope=0):
     """`ip addr add LOCAL/PREFIXLEN dev DEV`."""
     if not 0 <= prefixlen <= 32:
@@ -55,6 +122,7 @@ def inet_addr_add(dev, local, prefixlen, scope=0):
     in_dev = in_dev_get(dev, create=True)
     ifa = InIfaddr(local, prefixlen, dev.name, scope)
     in_dev.ifa_list.append(ifa)
+    _ifa_hash(net, ifa)
     if dev.flags & IFF_UP:
         fib_add_ifaddr(dev, ifa)
         from .arp import arp_gratuitous
@@ -68,6 +136,7 @@ def inet_addr_del(dev, local, prefixlen):
     for ifa in list(in_dev.ifa_list if in_dev else ()):
         if ifa.local == local and ifa.prefixlen == prefixlen:
             in_dev.ifa_list.remove(ifa)
+            _ifa_unhash(dev.net, ifa)
             fib_del_ifaddr(dev, ifa)
             return
     raise KernelError(errno.EADDRNOTAVAIL, "no such address")
@@ -107,18 +176,46 @@ def fib_del_ifaddr(dev, ifa):
 def inetdev_event(event, dev):
     """Netdevice notifier: routes follow the device up and down."""
     net = dev.net
-    if event == "NETDEV_UP" and dev.ip_ptr is not None:
+    if event == "NETDEV_REGISTER":
+        devinet_sysctl_register(dev)
+    elif event == "NETDEV_UP" and dev.ip_ptr is not None:
         from .arp import arp_gratuitous
         for ifa in dev.ip_ptr.ifa_list:
             fib_add_ifaddr(dev, ifa)
             if dev.name != "lo":
                 arp_gratuitous(dev, ifa.local)
     elif event in ("NETDEV_DOWN", "NETDEV_UNREGISTER"):
+        if event == "NETDEV_UNREGISTER":
+            devinet_sysctl_unregister(dev)
+            for ifa in (dev.ip_ptr.ifa_list if dev.ip_ptr is not None else ()):
+                _ifa_unhash(net, ifa)
+            if dev.ip_ptr is not None:
+                dev.ip_ptr.ifa_list = []
         for tb in net.proto["fib"].values():
             tb.delete(lambda fa: fa.dev is dev)
         rt_cache_flush(net)
         from ..core.neighbour import neigh_ifdown
         neigh_ifdown(net.proto["arp_tbl"], dev)
+
+
+def inet_lookup_ifaddr(net, addr):
+    """Is addr one of this node's addresses, on any device, up or down?
+    (inet_lookup_ifaddr_rcu: the inet_addr_lst hash, kept by _ifa_hash/_ifa_unhash)."""
+    return addr in net.proto.get("inet_addr_lst", ())
+
+
+def _ifa_hash(net, ifa):
+    lst = net.proto.setdefault("inet_addr_lst", {})
+    lst[ifa.local] = lst.get(ifa.local, 0) + 1
+
+
+def _ifa_unhash(net, ifa):
+    lst = net.proto.get("inet_addr_lst", {})
+    n = lst.get(ifa.local, 0) - 1
+    if n > 0:
+        lst[ifa.local] = n
+    else:
+        lst.pop(ifa.local, None)
 
 
 def inet_select_addr(dev, dst=0):

@@ -16,6 +16,7 @@ from ..hdr.icmp import (
     ICMP_SOURCE_QUENCH, ICMP_TIME_EXCEEDED, NR_ICMP_TYPES,
 )
 from ..hdr.ip import IP_OFFSET, IPPROTO_ICMP, ipv4_is_lbcast, ipv4_is_multicast
+from .ip_options import ip_options_build, ip_options_echo
 from .ip_output import ip_build_header, ip_local_out
 from .route import RTN_BROADCAST, RTN_LOCAL, inet_addr_type, ip_route_output_key, ip_rt_update_pmtu
 
@@ -29,16 +30,22 @@ ICMP_ERRORS = frozenset((ICMP_DEST_UNREACH, ICMP_SOURCE_QUENCH, ICMP_REDIRECT,
 ICMP_ERR_MAX = 576 - 20 - 8
 
 
-def icmp_push_reply(net, saddr, daddr, icmp_type, code, rest, data, tos=0, trace=None):
-    """Build and send one ICMP message (icmp_push_reply / ip_push_pending_frames)."""
+def icmp_push_reply(net, saddr, daddr, icmp_type, code, rest, data, tos=0, trace=None,
+                    opt=None):
+    """Build and send one ICMP message (icmp_push_reply / ip_push_pending_frames).
+
+    opt: IP options echoed back (ip_options_echo); a reversed source route sends
+    the message to its first hop (faddr), the final destination in the option.
+    """
+    first_hop = opt.faddr if opt is not None and opt.srr else daddr
     try:
-        rt = ip_route_output_key(net, daddr, saddr)
+        rt = ip_route_output_key(net, first_hop, saddr)
     except KernelError:
         net.mib["Icmp"]["OutErrors"] += 1
         return
     n = 8 + len(data)
-    skb = alloc_skb(LL_MAX_HEADER + 20 + n)
-    skb_reserve(skb, LL_MAX_HEADER + 20)
+    skb = alloc_skb(LL_MAX_HEADER + 60 + n)
+    skb_reserve(skb, LL_MAX_HEADER + 60)
     off = skb_put(skb, n)
     buf = skb.buf
     buf[off] = icmp_type
@@ -54,7 +61,15 @@ def icmp_push_reply(net, saddr, daddr, icmp_type, code, rest, data, tos=0, trace
     if not saddr:
         from .devinet import inet_select_addr
         saddr = rt.prefsrc or inet_select_addr(rt.dev, daddr)
-    ip_build_header(skb, saddr, daddr, IPPROTO_ICMP, net.sysctl["net.ipv4.ip_default_ttl"], tos)
+    if opt is not None and opt.optlen:
+        from ..core.skbuff import skb_push
+        skb_push(skb, opt.optlen)
+        nh = ip_build_header(skb, saddr, first_hop, IPPROTO_ICMP,
+                             net.sysctl["net.ipv4.ip_default_ttl"], tos)
+        buf[nh] = 0x40 | ((20 + opt.optlen) >> 2)
+        ip_options_build(net, buf, nh, opt, daddr, saddr)
+    else:
+        ip_build_header(skb, saddr, daddr, IPPROTO_ICMP, net.sysctl["net.ipv4.ip_default_ttl"], tos)
     icmp_out_count(net, icmp_type)
     if trace is not None:
         trace.hit("icmp_push_reply")
@@ -69,9 +84,15 @@ def icmp_reply(skb, icmp_type, rest, data):
     nh = skb.network_header
     saddr = int.from_bytes(skb.buf[nh + 12:nh + 16], "big")
     daddr = int.from_bytes(skb.buf[nh + 16:nh + 20], "big")
+    opt = None
+    if skb.buf[nh] != 0x45:
+        opt = ip_options_echo(net, skb)
+        if opt is None:
+            return          # options we cannot answer: no reply (icmp_reply)
     if inet_addr_type(net, daddr) != RTN_LOCAL:
         daddr = 0       # a broadcast echo: answer from our own address
-    icmp_push_reply(net, daddr, saddr, icmp_type, 0, rest, data, skb.buf[nh + 1], skb.trace)
+    icmp_push_reply(net, daddr, saddr, icmp_type, 0, rest, data, skb.buf[nh + 1], skb.trace,
+                    opt)
 
 
 def icmp_echo(skb):
@@ -201,10 +222,17 @@ def icmp_send(skb_in, icmp_type, code, info):
         if not _icmp_peer_allow(net, saddr):
             net.mib["Icmp"]["OutRateLimitHost"] += 1
             return
+    opt = None
+    if ihl > 20:
+        opt = ip_options_echo(net, skb_in)
+        if opt is None:
+            return
     src = daddr if inet_addr_type(net, daddr) == RTN_LOCAL else 0
-    rest = (info & 0xFFFF).to_bytes(4, "big") if code == ICMP_FRAG_NEEDED else b"\x00" * 4
-    quoted = bytes(buf[nh:min(skb_in.tail, nh + ICMP_ERR_MAX)])
-    icmp_push_reply(net, src, saddr, icmp_type, code, rest, quoted, buf[nh + 1])
+    # info is un.gateway in host order: the MTU for frag-needed, pointer << 24
+    # for a parameter problem (icmp_send's info, ntohl'd).
+    rest = (info & 0xFFFFFFFF).to_bytes(4, "big")
+    quoted = bytes(buf[nh:min(skb_in.tail, nh + ICMP_ERR_MAX - (opt.optlen if opt else 0))])
+    icmp_push_reply(net, src, saddr, icmp_type, code, rest, quoted, buf[nh + 1], None, opt)
 
 
 def _icmp_global_allow(net):

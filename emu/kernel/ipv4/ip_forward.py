@@ -10,10 +10,13 @@ from ..core.skbuff import (
 )
 from ..core.gso import skb_gso_validate_network_len
 from ..hdr.checksum import csum_replace2
-from ..hdr.icmp import ICMP_DEST_UNREACH, ICMP_EXC_TTL, ICMP_FRAG_NEEDED, ICMP_TIME_EXCEEDED
+from ..hdr.icmp import (
+    ICMP_DEST_UNREACH, ICMP_EXC_TTL, ICMP_FRAG_NEEDED, ICMP_SR_FAILED, ICMP_TIME_EXCEEDED,
+)
 from ..hdr.ip import IP_DF, IP_MF, IP_OFFSET
 from ..netfilter.core import NF_HOOK, NF_INET_FORWARD
 from .icmp import icmp_send
+from .ip_options import IPCB_opt, ip_forward_options, ip_options_fragment
 from .ip_output import dst_output, ip_finish_output2, ip_send_check
 from .route import ip_skb_dst_mtu
 
@@ -34,6 +37,13 @@ def ip_forward(skb):
         kfree_skb(skb, SKB_DROP_REASON_TTL)
         return 0
     rt = skb.dst
+    if buf[nh] != 0x45:
+        opt = IPCB_opt(skb)
+        if opt is not None and opt.is_strictroute and rt.rt_gw4:
+            # Strict source routing permits no gateway (RFC 1812 5.2.4.1).
+            icmp_send(skb, ICMP_DEST_UNREACH, ICMP_SR_FAILED, 0)
+            kfree_skb(skb, SKB_DROP_REASON_NOT_SPECIFIED)
+            return 0
     mtu = ip_skb_dst_mtu(skb)
     if buf[nh + 6] & (IP_DF >> 8) and ip_exceeds_mtu(skb, mtu):
         net.mib["Ip"]["FragFails"] += 1
@@ -65,6 +75,8 @@ def ip_forward_finish(skb):
     if skb.trace is not None:
         skb.trace.hit("ip_forward_finish")
     skb.dev.net.mib["Ip"]["ForwDatagrams"] += 1
+    if skb.buf[skb.network_header] != 0x45 and IPCB_opt(skb) is not None:
+        ip_forward_options(skb)
     # Back to the IP header, keeping any paged data (a GRO skb) in len.
     skb.len += skb.data - skb.network_header
     skb.data = skb.network_header
@@ -122,6 +134,10 @@ def ip_do_fragment(net, skb, mtu):
         f.dst = skb.dst
         f.protocol = skb.protocol
         f.trace = skb.trace
+        if pos == payload_off and ihl > 20:
+            # Later fragments carry only the options marked 'copied'.
+            hdr = bytearray(hdr)
+            ip_options_fragment(hdr)
         net.mib["Ip"]["FragCreates"] += 1
         ip_finish_output2(f)
         pos += n

@@ -27,7 +27,7 @@ class Ipq:
     """struct ipq: one datagram being reassembled."""
 
     __slots__ = ("key", "frags", "len", "meat", "last_in", "mem", "timer", "first",
-                 "dev", "iif", "dead")
+                 "first_cb", "dev", "iif", "dead")
 
     def __init__(self, key):
         self.key = key
@@ -38,6 +38,7 @@ class Ipq:
         self.mem = 0
         self.timer = None
         self.first = None        # the offset-0 fragment's skb (its header is kept)
+        self.first_cb = None     # and its IPCB: the options compiled on receive
         self.dev = None
         self.iif = 0
         self.dead = False
@@ -106,6 +107,7 @@ def ip_defrag(net, skb):
     net.proto["ipfrag_mem"] += skb.truesize
     if offset == 0:
         q.first = bytes(buf[nh:nh + ihl])
+        q.first_cb = skb.cb if ihl > 20 else None
         q.dev = skb.dev
         q.iif = skb.skb_iif
     dev, dst = skb.dev, skb.dst
@@ -158,6 +160,7 @@ def ip_frag_reasm(net, q, dev, dst):
     skb.skb_iif = q.iif
     skb.protocol = 0x0800
     skb.dst = dst
+    skb.cb = q.first_cb          # the head fragment's IPCB goes with it (skb_morph)
     net.mib["Ip"]["ReasmOKs"] += 1
     return skb
 

@@ -4,10 +4,11 @@ Linux: net/ipv4/ip_input.c; RFC 791, RFC 1122 3.2.1.
 """
 import errno
 
+from ..core.snmp import IP_ECN_FIELDS
 from ..core.skbuff import (
     PACKET_HOST, PACKET_OTHERHOST, SKB_DROP_REASON_IP_CSUM, SKB_DROP_REASON_IP_INADDRERRORS,
-    SKB_DROP_REASON_IP_INHDR, SKB_DROP_REASON_IP_NOPROTO,
-    SKB_DROP_REASON_OTHERHOST, SKB_DROP_REASON_PKT_TOO_SMALL,
+    SKB_DROP_REASON_IP_INHDR, SKB_DROP_REASON_IP_INNOROUTES, SKB_DROP_REASON_IP_NOPROTO,
+    SKB_DROP_REASON_NOT_SPECIFIED, SKB_DROP_REASON_OTHERHOST, SKB_DROP_REASON_PKT_TOO_SMALL,
     consume_skb, kfree_skb, skb_trim,
 )
 from ..hdr.checksum import csum_partial
@@ -17,12 +18,20 @@ from .icmp import (
     ICMP_DEST_UNREACH, ICMP_HOST_UNREACH, ICMP_NET_UNREACH, ICMP_PROT_UNREACH, icmp_send,
 )
 from .ip_fragment import ip_defrag
+from .ip_options import ip_rcv_options
+from .devinet import inet_lookup_ifaddr
 from .raw import raw_local_deliver
-from .route import ip_route_input_noref
+from .route import RTN_BROADCAST, ip_route_input_noref
 
 
 def ip_rcv(skb, dev, pt, orig_dev):
-    """The ETH_P_IP handler: validate the header (RFC 1122 3.2.1), then PRE_ROUTING."""
+    """The ETH_P_IP handler: validate the header (RFC 1122 3.2.1), then PRE_ROUTING.
+
+    Counted as ip_rcv_core: a header too short, of another version or IHL, or
+    whose total length is below its IHL -> InHdrErrors (IP_INHDR); a bad
+    checksum -> InCsumErrors and InHdrErrors (IP_CSUM); a total length past the
+    end of the frame -> InTruncatedPkts only (PKT_TOO_SMALL).
+    """
     if skb.trace is not None:
         skb.trace.hit("ip_rcv")
     net = dev.net
@@ -34,11 +43,15 @@ def ip_rcv(skb, dev, pt, orig_dev):
     net.mib["IpExt"]["InOctets"] += skb.len
     buf = skb.buf
     off = skb.data
-    if skb.len < 20:
-        return _hdr_error(skb, ip, SKB_DROP_REASON_PKT_TOO_SMALL)
+    if skb.len < 20:                # pskb_may_pull(iphdr) fails: inhdr_error
+        return _hdr_error(skb, ip, SKB_DROP_REASON_IP_INHDR)
     ver_ihl = buf[off]
     ihl = (ver_ihl & 15) * 4
-    if ver_ihl >> 4 != 4 or ihl < 20 or skb.len < ihl:
+    if ver_ihl >> 4 != 4 or ihl < 20:
+        return _hdr_error(skb, ip, SKB_DROP_REASON_IP_INHDR)
+    # ECN codepoints are counted once the version and IHL are sane, per segment.
+    net.mib["IpExt"][IP_ECN_FIELDS[buf[off + 1] & 3]] += skb.shinfo.gso_segs or 1
+    if skb.len < ihl:
         return _hdr_error(skb, ip, SKB_DROP_REASON_IP_INHDR)
     if csum_partial(buf, off, off + ihl) != 0xFFFF:
         net.mib["IpExt"]["InCsumErrors"] += 1
@@ -74,40 +87,64 @@ def ip_rcv_finish(skb):
         err = ip_route_input_noref(skb, daddr, saddr, buf[nh + 1], skb.dev)
         if err:
             return ip_error(skb, -err)
+    # Options are looked at once routed (ip_rcv_finish_core -> ip_rcv_options).
+    if skb.buf[skb.network_header] != 0x45 and ip_rcv_options(skb, skb.dev):
+        kfree_skb(skb, SKB_DROP_REASON_NOT_SPECIFIED)
+        return 1
+    if skb.dst.rt_type == RTN_BROADCAST:
+        ext = skb.dev.net.mib["IpExt"]
+        ext["InBcastPkts"] += 1
+        ext["InBcastOctets"] += skb.len
     return dst_input(skb)
 
 
 def ip_error(skb, err):
-    """dst.input of an unroutable packet: count it; a router answers with ICMP."""
+    """dst.input of an unroutable packet: count it; a router answers with ICMP.
+
+    As ip_route_input_slow + ip_error: a host (no forwarding) turns every
+    failed lookup into EHOSTUNREACH, so it counts InAddrErrors, never
+    InNoRoutes; a router counts InNoRoutes for a missing route only.
+    """
     net = skb.dev.net
     if err == errno.EINVAL:
         return ip_drop_martian(skb)
     if not net.sysctl["net.ipv4.ip_forward"]:
-        if err == errno.ENETUNREACH:
-            net.mib["IpExt"]["InNoRoutes"] += 1
-        else:
-            net.mib["Ip"]["InAddrErrors"] += 1
+        net.mib["Ip"]["InAddrErrors"] += 1
         kfree_skb(skb, SKB_DROP_REASON_IP_INADDRERRORS)
         return 1
     code = {errno.EHOSTUNREACH: ICMP_HOST_UNREACH, errno.ENETUNREACH: ICMP_NET_UNREACH}.get(err)
     if code is None:
         return ip_drop_martian(skb)
-    else:
-        if err == errno.ENETUNREACH:
-            net.mib["IpExt"]["InNoRoutes"] += 1
-        icmp_send(skb, ICMP_DEST_UNREACH, code, 0)
-    kfree_skb(skb, SKB_DROP_REASON_IP_INADDRERRORS)
+    reason = SKB_DROP_REASON_NOT_SPECIFIED
+    if err == errno.ENETUNREACH:
+        net.mib["IpExt"]["InNoRoutes"] += 1
+        reason = SKB_DROP_REASON_IP_INNOROUTES
+    icmp_send(skb, ICMP_DEST_UNREACH, code, 0)
+    kfree_skb(skb, reason)
     return 1
 
 
 def ip_drop_martian(skb):
     """A martian source or destination: Linux drops it without an SNMP counter
-    (only the route cache's in_martian_* statistics), naming the side in the reason."""
+    (only the route cache's in_martian_* statistics). The reason is the one
+    ip_route_input_slow / fib_validate_source gives, tested in their order."""
     nh = skb.network_header
-    saddr = int.from_bytes(skb.buf[nh + 12:nh + 16], "big")
-    bad_src = saddr == 0xFFFFFFFF or (saddr & 0xF0000000) == 0xE0000000 or \
-        (saddr & 0xFF000000) in (0, 0x7F000000)
-    kfree_skb(skb, "IP_INVALID_SOURCE" if bad_src else "IP_INVALID_DEST")
+    buf = skb.buf
+    saddr = int.from_bytes(buf[nh + 12:nh + 16], "big")
+    daddr = int.from_bytes(buf[nh + 16:nh + 20], "big")
+    if saddr == 0xFFFFFFFF or (saddr & 0xF0000000) == 0xE0000000:
+        reason = "IP_INVALID_SOURCE"
+    elif daddr != 0xFFFFFFFF and (saddr & 0xFF000000) == 0:
+        reason = "IP_INVALID_SOURCE"
+    elif daddr != 0xFFFFFFFF and (daddr & 0xFF000000) == 0:
+        reason = "IP_INVALID_DEST"
+    elif daddr != 0xFFFFFFFF and 0x7F000000 in (daddr & 0xFF000000, saddr & 0xFF000000):
+        reason = "IP_LOCALNET"      # route_localnet=0
+    elif inet_lookup_ifaddr(skb.dev.net, saddr):
+        reason = "IP_LOCAL_SOURCE"  # fib_validate_source, accept_local=0
+    else:
+        reason = "IP_INVALID_DEST"
+    kfree_skb(skb, reason)
     return 1
 
 

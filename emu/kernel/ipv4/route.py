@@ -11,6 +11,7 @@ nhc_pcpu_rth_output), so the per-packet lookup allocates nothing.
 import errno
 
 from ..core.dev import KernelError
+from ..core.netdevice import IFF_LOOPBACK
 from ..hdr.ip import INADDR_BROADCAST, inet_make_mask, inet_ntoa
 
 RT_TABLE_MAIN = 254
@@ -262,7 +263,8 @@ def ip_route_output_flow(net, daddr, saddr=0, oif=0):
 
 
 def ip_route_input_noref(skb, daddr, saddr, tos, dev):
-    """Choose dst.input for a received packet; returns 0 or a negative errno."""
+    """Choose dst.input for a received packet; returns 0 or a negative errno
+    (ip_route_input_slow; -EINVAL is a martian, see ip_input.ip_drop_martian)."""
     net = dev.net
     ops = net.proto["ipv4_dst_ops"]
     # Martian sources (RFC 1812 5.3.7): never valid as a source address.
@@ -270,6 +272,8 @@ def ip_route_input_noref(skb, daddr, saddr, tos, dev):
             ((saddr & 0xFF000000) == 0x7F000000 and dev.name != "lo"):
         return -errno.EINVAL
     if daddr == INADDR_BROADCAST or (saddr == 0 and daddr == 0):
+        if saddr and fib_validate_source(net, saddr, dev):      # brd_input
+            return -errno.EINVAL
         skb.dst = _local_rt(net, dev, RTN_BROADCAST, ops.local_deliver)
         return 0
     if (daddr & 0xF0000000) == 0xE0000000:
@@ -283,18 +287,38 @@ def ip_route_input_noref(skb, daddr, saddr, tos, dev):
     if fa is None:
         return -errno.ENETUNREACH
     if fa.type in (RTN_LOCAL, RTN_BROADCAST):
+        if fib_validate_source(net, saddr, dev):
+            return -errno.EINVAL
         skb.dst = _local_rt(net, dev, fa.type, ops.local_deliver)
         return 0
     if fa.type != RTN_UNICAST:
         return -errno.EHOSTUNREACH
     if not net.sysctl["net.ipv4.ip_forward"]:
         return -errno.EHOSTUNREACH    # not a router (ip_route_input_slow: !IN_DEV_FORWARD)
+    if fib_validate_source(net, saddr, dev):                    # __mkroute_input
+        return -errno.EINVAL
     rt = fa.rth_input
     if rt is None:
         rt = Rtable(RTN_UNICAST, fa.dev, fa.gw, ops.forward, ops.output)
         fa.rth_input = rt
     skb.dst = rt
     return 0
+
+
+def fib_validate_source(net, saddr, dev):
+    """0, or -EINVAL for a packet from the wire claiming one of our own addresses
+    as its source, unless accept_local (fib_validate_source with rp_filter=0: the
+    inet_lookup_ifaddr_rcu check; drop reason IP_LOCAL_SOURCE, no SNMP counter).
+
+    Emulation note: what a node sends itself comes back through lo without its
+    dst (loopback_xmit), so lo is exempt, as Linux's loopback traffic never gets here.
+    """
+    if saddr not in net.proto.get("inet_addr_lst", ()) or dev.flags & IFF_LOOPBACK:
+        return 0
+    from .devinet import IN_DEV_ORCONF
+    if IN_DEV_ORCONF(dev, "accept_local"):
+        return 0
+    return -errno.EINVAL
 
 
 def _local_rt(net, dev, rt_type, input):

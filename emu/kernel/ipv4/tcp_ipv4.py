@@ -5,7 +5,7 @@ Linux: net/ipv4/tcp_ipv4.c
 import errno
 
 from ..core.dev import KernelError
-from ..core.skbuff import CHECKSUM_UNNECESSARY, alloc_skb, kfree_skb, skb_linearize, skb_reserve
+from ..core.skbuff import CHECKSUM_UNNECESSARY, PACKET_HOST, alloc_skb, kfree_skb, skb_linearize, skb_reserve
 from ..hdr.checksum import csum_partial, csum_tcpudp_nofold
 from ..hdr.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_TIME_EXCEEDED
 from ..hdr.ip import IPPROTO_TCP
@@ -72,20 +72,28 @@ def tcp_v4_rcv(skb):
         skb.trace.hit("tcp_v4_rcv")
     net = skb.dev.net
     mib = net.mib["Tcp"]
+    # Not addressed to us at the link layer (a broadcast or multicast frame):
+    # dropped before anything is counted.
+    if skb.pkt_type != PACKET_HOST:
+        kfree_skb(skb, "NOT_SPECIFIED")
+        return 0
+    mib["InSegs"] += 1          # counted even if it is bad, as tcp_v4_rcv
     if skb.data_len:
         # Emulation note: a GRO packet's payload is in page frags; this TCP
         # reads linear data, so it is flattened here (Linux reads the frags).
         skb_linearize(skb)
     buf = skb.buf
     t = skb.data
-    if skb.len < 20:
+    if skb.len < 20:                # pskb_may_pull fails: discard_it, not an error
+        kfree_skb(skb, "NOT_SPECIFIED")
+        return 0
+    doff = (buf[t + 12] >> 4) * 4
+    if doff < 20:                   # bad_packet
         mib["InErrs"] += 1
         kfree_skb(skb, "PKT_TOO_SMALL")
         return 0
-    doff = (buf[t + 12] >> 4) * 4
-    if doff < 20 or doff > skb.len:
-        mib["InErrs"] += 1
-        kfree_skb(skb, "TCP_HDR")
+    if doff > skb.len:              # pskb_may_pull(doff) fails: discard_it
+        kfree_skb(skb, "NOT_SPECIFIED")
         return 0
     nh = skb.network_header
     saddr = int.from_bytes(buf[nh + 12:nh + 16], "big")
@@ -98,7 +106,6 @@ def tcp_v4_rcv(skb):
             kfree_skb(skb, "TCP_CSUM")
             return 0
         skb.ip_summed = CHECKSUM_UNNECESSARY
-    mib["InSegs"] += 1
     sport, dport, seq, ack_seq, _, flags, window, _, _ = tcphdr.unpack_from(buf, t)
     datalen = skb.len - doff
     opt = tcp_parse_options(buf, t + 20, t + doff, bool(flags & TCPHDR_SYN))

@@ -12,6 +12,7 @@ from ..core.sock import EPOLLIN, Sock, sk_data_ready
 from ..core.timer import TimerList
 from ..hdr.ip import IPPROTO_TCP
 from .inet_connection_sock import inet_ehash_insert
+from .route import RTN_BROADCAST
 from .tcp import (
     TCP_ESTABLISHED, TCP_FIN_WAIT2, TCP_MSS_DEFAULT, TCP_NEW_SYN_RECV, TCP_TIME_WAIT,
     TCPHDR_ACK, TCPHDR_FIN, TCPHDR_RST, TCPHDR_SYN, after, before, seq_add, tcp_set_state,
@@ -118,6 +119,14 @@ def tcp_listen_rcv(lsk, skb, flags, opt, saddr, sport, daddr, dport):
         return 0
     if not flags & TCPHDR_SYN or flags & TCPHDR_FIN:
         kfree_skb(skb, "TCP_FLAGS")          # SYN+FIN is discarded, as in Linux
+        return 0
+    # tcp_v4_conn_request: never answer a SYN sent to a broadcast (or multicast)
+    # address; tcp_listendrop counts it, and the SYN is consumed, not dropped.
+    rt = skb.dst
+    if rt is not None and rt.rt_type == RTN_BROADCAST:
+        lsk.sk_drops += 1                     # tcp_listendrop
+        net.mib["TcpExt"]["ListenDrops"] += 1
+        consume_skb(skb)
         return 0
     tcp_conn_request(lsk, skb, opt, saddr, sport, daddr, dport)
     consume_skb(skb)
