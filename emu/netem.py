@@ -633,6 +633,9 @@ def spec_to_args(spec):
         v = spec[field]
         if isinstance(v, bool) or v is None:
             raise NetemError("%s: invalid value %r" % (field, v))
+        if fn in (get_time64, get_rate64) and _number(v)[1].strip() == "":
+            raise NetemError("%s: %r needs a unit (e.g. %s)" % (
+                field, v, "20ms" if fn is get_time64 else "100mbit"))
         try:
             fn(_text(v, field))
         except NetemError:
