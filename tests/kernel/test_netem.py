@@ -540,3 +540,24 @@ def test_tabledist_and_crandom_follow_linux_arithmetic():
     assert sch_netem.tabledist(0, 8192 * 3 + 5, None, prng, [-4096]) == -12291
     st = sch_netem.CrndState(rho=0xFFFFFFFF, last=12345)
     assert sch_netem.get_crandom(st, prng) == 12345          # full correlation: stuck
+
+
+def test_tcp_through_tbf_and_a_corrupting_netem_child_is_exact_and_counts_balance():
+    """GSO super-segments get segmented to corrupt one; the parent tbf learns the
+    extra segments (qdisc_tree_reduce_backlog), so its queue length stays true."""
+    import os
+    from .test_tcp import Pair, pump
+    p = Pair(tso=True).connect()
+    net = p.lab.nets["h1"]
+    TC["qdisc_add"](net, "eth0", "tbf", handle="1:", **unetem.parse_tbf(
+        "rate 200mbit burst 64kb latency 20ms".split()))
+    TC["qdisc_add"](net, "eth0", "netem", parent="1:1", handle="10:", **unetem.parse_netem(
+        "delay 1ms corrupt 20% duplicate 5% seed 3".split()))
+    up = os.urandom(400_000)
+    assert pump(p, (p.t1, p.c), (p.t2, p.s), up, max_rounds=20000) == up
+    p.lab.advance(1.0)
+    rows = {r["kind"]: r["stats"] for r in TC["qdisc_show"](net, "eth0")}
+    assert rows["tbf"]["qlen"] == 0 and rows["tbf"]["backlog"] == 0
+    assert rows["netem"]["qlen"] == 0 and rows["netem"]["backlog"] == 0
+    assert rows["tbf"]["packets"] == rows["netem"]["packets"] > 0
+    assert p.lab.nets["h2"].mib["Tcp"]["InCsumErrors"] > 0

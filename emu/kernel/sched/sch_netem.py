@@ -92,6 +92,21 @@ def qdisc_root(q):
     return root if root is not None else q
 
 
+def qdisc_tree_reduce_backlog(q, n, length):
+    """The ancestors of q lose n packets and length bytes (negative: gain them)."""
+    root = qdisc_root(q)
+    chain = []
+    p = root
+    while p is not None and p is not q and p.ops.leaf is not None:
+        chain.append(p)
+        p = p.ops.leaf(p, 1)
+    if p is not q:
+        return
+    for a in chain:
+        a.qlen -= n
+        a.backlog -= length
+
+
 def qdisc_watchdog(wd):
     from ..core.napi import __netif_schedule
     __netif_schedule(qdisc_root(wd.qdisc))
@@ -377,6 +392,7 @@ def netem_enqueue(skb, q):
     pd = q.priv
     net = q.dev.net
     prng = pd.prng
+    prev_len = skb.len
     count = 1
     segs = None
     skb2 = None
@@ -418,7 +434,7 @@ def netem_enqueue(skb, q):
         if skb is None:
             if skb2 is not None:
                 kfree_skb(skb2, SKB_DROP_REASON_QDISC_DROP)
-            return _netem_enqueue_segs(segs, q) if segs else NET_XMIT_DROP
+            return _netem_enqueue_segs(segs, q, None, prev_len) if segs else NET_XMIT_DROP
     if pd.t_len >= q.limit:
         q.drops += 1
         kfree_skb(skb, SKB_DROP_REASON_QDISC_DROP)
@@ -461,18 +477,25 @@ def netem_enqueue(skb, q):
         q.qlen += 1
         q.requeues += 1
     if segs:
-        return _netem_enqueue_segs(segs, q, first_ok=True)
+        return _netem_enqueue_segs(segs, q, skb, prev_len)
     return NET_XMIT_SUCCESS
 
 
-def _netem_enqueue_segs(segs, q, first_ok=False):
-    """The other segments of a corrupted GSO skb go through netem one by one."""
-    ok = first_ok
+def _netem_enqueue_segs(segs, q, first, prev_len):
+    """The other segments of a corrupted GSO skb go through netem one by one;
+    the parents, which counted one skb of prev_len bytes, learn the rest."""
+    nb = 1 if first is not None else 0
+    length = first.len if first is not None else 0
     for s in segs:
+        slen = s.len
         rc = netem_enqueue(s, q)
         if rc == NET_XMIT_SUCCESS:
-            ok = True
-    return NET_XMIT_SUCCESS if ok else NET_XMIT_DROP
+            nb += 1
+            length += slen
+    if nb:
+        qdisc_tree_reduce_backlog(q, -(nb - 1), -(length - prev_len))
+        return NET_XMIT_SUCCESS
+    return NET_XMIT_DROP
 
 
 # ---------------------------------------------------------------- dequeue
