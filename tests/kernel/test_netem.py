@@ -561,3 +561,51 @@ def test_tcp_through_tbf_and_a_corrupting_netem_child_is_exact_and_counts_balanc
     assert rows["netem"]["qlen"] == 0 and rows["netem"]["backlog"] == 0
     assert rows["tbf"]["packets"] == rows["netem"]["packets"] > 0
     assert p.lab.nets["h2"].mib["Tcp"]["InCsumErrors"] > 0
+
+
+def test_tc_netem_parsing_details():
+    p = unetem.parse_netem
+    assert p("loss random 10% 25%".split())["corr"] == {"loss": unetem.get_percent("25%")}
+    assert p("drop 5".split())["loss"] == unetem.get_percent("5%")      # a bare number is %
+    assert p("delay 10ms 5ms 25%".split())["corr"]["delay"] == unetem.get_percent("25%")
+    assert p("lat 1s".split())["latency"] == 10 ** 9                   # prefixes, as matches()
+    assert p("delay 100".split())["latency"] == 100000                  # bare time: usecs
+    gi = p("loss state 1% 30% 2% 40% 0.5%".split())["loss_model"]["gi"]
+    assert [gi[k] for k in ("p13", "p31", "p32", "p23", "p14")] == [
+        unetem.get_percent(x) for x in ("1%", "30%", "2%", "40%", "0.5%")]
+    ge = p("loss gemodel 1% 10% 70% 0.1%".split())["loss_model"]["ge"]
+    assert ge["h"] == unetem.U32_MAX - unetem.get_percent("70%")     # tc takes 1-h
+    assert p("rate 1gbit -4 64 2".split())["rate"] == {
+        "rate": 125000000, "packet_overhead": -4, "cell_size": 64, "cell_overhead": 2}
+    assert p("delay 10ms reorder 10%".split())["gap"] == 1
+    with pytest.raises(unetem.NetemError):
+        p("loss 1% loss 2%".split())
+    assert unetem.format_netem(p("loss gemodel 1% 10% 70% 0.1%".split())).endswith(
+        "loss gemodel p 1% r 10% 1-h 70% 1-k 0.1% seed 0".replace(" seed 0", ""))
+    assert unetem.sprint_rate(187500) == "1500Kbit" and unetem.sprint_size(1514) == "1514b"
+
+
+def test_slot_distribution_and_loss_random_keyword_in_the_kernel():
+    w = Wire()
+    w.tc("netem slot distribution normal 10ms 2ms packets 1 limit 5000")
+    t0 = t0_of(w)
+    w.send(400)
+    w.drain()
+    d = w.delays_ms(t0)
+    gaps = [b - a for a, b in zip(d, d[1:])]
+    assert len(d) == 400 and 9.0 < statistics.fmean(gaps) < 11.0 and statistics.pstdev(gaps) > 1.0
+
+
+def test_tbf_peakrate_limits_the_burst():
+    w = Wire()
+    w.tc("tbf rate 1mbit burst 10kb peakrate 2mbit mtu 1000 limit 100000")
+    t0 = t0_of(w)
+    w.send(6, size=1000)
+    w.drain()
+    d = w.delays_ms(t0)
+    assert d[0] == 0.0
+    assert all(abs((b - a) - 4.0) < 1e-6 for a, b in zip(d, d[1:]))   # 1000 B at 2 Mbit/s
+    with pytest.raises(unetem.NetemError):
+        unetem.parse_tbf("rate 1mbit burst 10kb peakrate 2mbit latency 5ms".split())
+    with pytest.raises(KernelError):
+        w.tc("tbf rate 2mbit burst 10kb peakrate 1mbit mtu 1000 limit 100000", replace=True)
