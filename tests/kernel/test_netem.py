@@ -463,7 +463,9 @@ def test_bad_kernel_options_change_nothing():
     w = Wire()
     w.tc("netem delay 10ms")
     for bad in ({"loss": -1}, {"limit": "x"}, {"delay_dist": [1, 2, 70000]}, {"bogus": 1},
-                {"loss_model": {"xx": {}}}, {"rate": {"rate": "fast"}}):
+                {"loss_model": {"xx": {}}}, {"rate": {"rate": "fast"}},
+                {"loss_model": {"gi": 5}}, {"corr": [1]}, {"reorder": {"probability": 2 ** 40}},
+                {"slot": {"min_delay": -1}}, {"seed": "x"}):
         with pytest.raises(KernelError):
             TC["qdisc_add"](w.net, "eth0", "netem", change=True, **bad)
     assert w.row()["options"]["latency"] == 10 * MS

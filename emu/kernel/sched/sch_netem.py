@@ -379,6 +379,8 @@ def netem_segment(skb, q):
     from ..core.dev import netif_skb_features
     features = netif_skb_features(skb, skb.dev) & ~NETIF_F_GSO_MASK
     segs = gso.skb_gso_segment(skb, features)
+    if segs is None:
+        return [skb]                         # nothing to cut: corrupt it whole
     if type(segs) is int or not segs:
         q.drops += 1
         kfree_skb(skb, SKB_DROP_REASON_QDISC_DROP)
@@ -561,6 +563,8 @@ def netem_destroy(q):
 # ---------------------------------------------------------------- configuration
 
 def _u(opts, key, default=0, lo=0, hi=U32_MAX):
+    if not isinstance(opts, dict):
+        raise OSError(22, "netem: invalid attribute for %s" % key)
     v = opts.get(key, default)
     if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
         raise OSError(22, "netem: invalid %s %r" % (key, v))
@@ -599,8 +603,8 @@ def netem_change(q, opts):
     net = q.dev.net
     limit = _u(opts, "limit", 1000)
     latency = _u(opts, "latency", 0, 0, (1 << 63) - 1)
-    jitter = min(_u(opts, "jitter", 0, -(1 << 63), (1 << 63) - 1), INT_MAX)
-    jitter = min(abs(jitter), INT_MAX)
+    # Capped to what tabledist takes, as netem_change does.
+    jitter = min(abs(_u(opts, "jitter", 0, -(1 << 63), (1 << 63) - 1)), INT_MAX)
     loss = _u(opts, "loss")
     gap = _u(opts, "gap")
     duplicate = _u(opts, "duplicate")
