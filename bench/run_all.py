@@ -15,6 +15,7 @@ BENCHES = [
     ("rx_gro", ["rx_gro.py"]),                 # receive path, GRO on/off, vs the raw wire
     ("tcp_throughput", ["tcp_throughput.py"]),  # TCP goodput h1 -> h2 vs the raw wire
     ("flood", ["flood.py"]),                     # SYN flood: legit connects, emu exec latency
+    ("netem", ["netem.py"]),                    # netem delay 0 cost, rate and delay accuracy
 ]
 
 

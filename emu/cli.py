@@ -1,4 +1,4 @@
-"""The `emu` command: up, down, status, exec, shell, trace, graph, demo.
+"""The `emu` command: up, down, status, exec, shell, trace, graph, netem, demo.
 
     emu up topologies/veth-bridge.yaml        # foreground; Ctrl-C tears down
     emu up -d topologies/veth-bridge.yaml     # detached
@@ -228,6 +228,8 @@ def main(argv=None):
     gr.add_argument("-o", dest="output", help="FILE.svg|.png|.dot|.mmd")
     gr.add_argument("--format", choices=("dot", "mermaid"), default="dot")
     gr.set_defaults(func=cmd_graph)
+    from .netem_cli import add_netem_parser
+    add_netem_parser(sub)
     demo = sub.add_parser("demo", help="launch a lab, ping across it, show counters, tear down")
     demo.add_argument("file", nargs="?", default="topologies/veth-bridge.yaml")
     demo.set_defaults(func=cmd_demo)

@@ -13,6 +13,22 @@ def _label(node):
     return lines
 
 
+def _netem_label(link):
+    """"netem delay 20ms loss 1%" for an impaired link (per end: "h1:eth0 delay 5ms; ...")."""
+    from .netem import describe
+    if not link.netem:
+        return ""
+    specs = [(str(e), describe(dict(spec))) for e, spec in link.netem]
+    if len(specs) == len(link.ends()) and len({d for _, d in specs}) == 1:
+        return "netem " + specs[0][1]
+    return "netem " + "; ".join("%s %s" % (e, d) for e, d in specs)
+
+
+def _edge_label(link, base):
+    extra = _netem_label(link)
+    return "%s\\n%s" % (base, extra) if extra else base
+
+
 def to_dot(topo):
     out = ["graph %s {" % _id(topo.name), '  graph [rankdir=LR, fontname="Helvetica"];',
            '  node [fontname="Helvetica", fontsize=10];', '  edge [fontname="Helvetica", fontsize=9];']
@@ -26,8 +42,10 @@ def to_dot(topo):
             out.append('  %s -- %s [taillabel="%s", label="tap"];' % (
                 _id(link.a.node), _id("tap_" + link.tap), link.a.ifname))
             continue
-        out.append('  %s -- %s [taillabel="%s", headlabel="%s", label="%s"];' % (
-            _id(link.a.node), _id(link.b.node), link.a.ifname, link.b.ifname, link.type))
+        impaired = ', color="red", style=dashed' if link.netem else ""
+        out.append('  %s -- %s [taillabel="%s", headlabel="%s", label="%s"%s];' % (
+            _id(link.a.node), _id(link.b.node), link.a.ifname, link.b.ifname,
+            _edge_label(link, link.type).replace('"', '\\"'), impaired))
     out.append("}")
     return "\n".join(out) + "\n"
 
@@ -44,8 +62,10 @@ def to_mermaid(topo):
             out.append('  %s ---|"%s - tap"| %s' % (_id(link.a.node), link.a.ifname,
                                                      _id("tap_" + link.tap)))
             continue
-        out.append('  %s ---|"%s - %s"| %s' % (_id(link.a.node), link.a.ifname, link.b.ifname,
-                                                _id(link.b.node)))
+        extra = _netem_label(link)
+        out.append('  %s ---|"%s - %s%s"| %s' % (_id(link.a.node), link.a.ifname, link.b.ifname,
+                                                  ("<br/>" + extra) if extra else "",
+                                                  _id(link.b.node)))
     return "\n".join(out) + "\n"
 
 

@@ -207,6 +207,16 @@ class Lab:
                 self._call(node.name, "route_add", dst=r.dst, via=r.via, dev=r.dev, metric=r.metric)
             for k, v in node.sysctls:
                 self._call(node.name, "sysctl_set", name=k, value=v)
+        self._configure_netem()
+
+    def _configure_netem(self):
+        """Link `netem:` keys: a netem root qdisc on each impaired end (what it sends)."""
+        from .netem import parse_netem, spec_to_args
+        for link in self.topo.links:
+            for end, spec in link.netem:
+                opts = parse_netem(spec_to_args(dict(spec)))
+                self._call(end.node, "qdisc_add", dev=end.ifname, kind="netem", replace=True,
+                           **opts)
 
     # ------------------------------------------------------------- state
     def state(self, status):

@@ -25,7 +25,7 @@ _NODE_KEYS = {"kind", "cpus", "interfaces", "routes", "sysctls"}
 _IFACE_KEYS = {"address", "addresses", "mtu", "mac", "queues"}
 MAX_QUEUES = 64
 _ROUTE_KEYS = {"dst", "via", "dev", "metric"}
-_LINK_KEYS = {"endpoints", "type", "tap", "netns"}
+_LINK_KEYS = {"endpoints", "type", "tap", "netns", "netem"}
 _TAP_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,14}$")
 
 _LAB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -112,9 +112,18 @@ class Link:
     type: str = "veth"
     tap: str | None = None
     netns: str | None = None
+    # Impairments on what each end sends: ((end, ((key, value), ...)), ...); see emu/netem.py.
+    netem: tuple = ()
 
     def ends(self) -> tuple[LinkEnd, ...]:
         return (self.a,) if self.b is None else (self.a, self.b)
+
+    def netem_of(self, end: LinkEnd) -> dict:
+        """The netem keys applied to what end sends ({} when none)."""
+        for e, spec in self.netem:
+            if e == end:
+                return dict(spec)
+        return {}
 
 
 @dataclass(frozen=True)
@@ -372,6 +381,9 @@ class _Parser:
             self.check_keys(where, raw, _LINK_KEYS)
             endpoints, ltype = raw.get("endpoints"), raw.get("type", "veth")
             extra = {k: raw[k] for k in ("tap", "netns") if k in raw}
+            if "netem" in raw:
+                link = self.link(index, {k: v for k, v in raw.items() if k != "netem"}, nodes)
+                return self.link_netem(link, raw["netem"])
         elif isinstance(raw, list):
             endpoints = raw
         else:
@@ -394,6 +406,36 @@ class _Parser:
         if ends[0] == ends[1]:
             self.fail(f"{where} field 'endpoints'", "a link cannot join an interface to itself")
         return Link(index=index, a=ends[0], b=ends[1], type=ltype)
+
+    def link_netem(self, link: Link, raw: object) -> Link:
+        """netem: {delay: 20ms, ...} (both directions) or {node:ifname: {...}, ...} (per end)."""
+        import dataclasses
+
+        from .netem import NetemError, spec_to_args
+        label = f"link {link.index} [{', '.join(str(e) for e in link.ends())}]"
+        names = {str(e): e for e in link.ends()}
+        if not isinstance(raw, dict) or not raw:
+            self.fail(f"{label} field 'netem'", "must be a mapping like {delay: 20ms, loss: 1%} "
+                      "or one per end {node:ifname: {...}}")
+        if all(isinstance(k, str) and ":" in k for k in raw):
+            per_end = []
+            for k, spec in raw.items():
+                if k not in names:
+                    self.fail(f"{label} field 'netem'", f"{k!r} is not an end of this link")
+                per_end.append((names[k], spec, f"{label} field 'netem.{k}"))
+        else:
+            per_end = [(e, raw, f"{label} field 'netem") for e in link.ends()]
+        out = []
+        for end, spec, where in per_end:
+            try:
+                spec_to_args(spec)
+            except NetemError as e:
+                msg = str(e)
+                field = msg.split(":", 1)[0] if ":" in msg and not msg.startswith("netem") else ""
+                self.fail(f"{where}{'.' + field if field else ''}'",
+                          msg.split(": ", 1)[1] if field or msg.startswith("netem: ") else msg)
+            out.append((end, tuple((k, spec[k]) for k in spec)))
+        return dataclasses.replace(link, netem=tuple(out))
 
     def tap_link(self, index, where, endpoints, extra, nodes) -> Link:
         """{endpoints: [node:ifname], type: tap, tap: NAME, netns: NS}: the real kernel's side."""

@@ -220,6 +220,15 @@ class LabHandle:
         """Mend the cable that link_down(end) cut."""
         self._carrier(end, True)
 
+    def netem(self, end, **spec):
+        """Impair what end ("h1:eth0") sends: netem with the topology's keys
+        (delay="20ms", jitter="5ms", loss="5%", rate="10mbit", seed=7...).
+
+        Returns an Impairment; as a context manager it restores the old qdisc.
+        """
+        from .impair import Impairment
+        return Impairment(self, end, spec)
+
     def _carrier(self, end, up):
         link = self.link(end)
         if link.type == "tap":

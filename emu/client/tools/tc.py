@@ -1,6 +1,8 @@
 """tc qdisc and ethtool, printed as iproute2's tc and ethtool print them."""
 import argparse
 
+from ...netem import QDISC_FORMATTERS, QDISC_PARSERS, NetemError
+
 
 def _opts(o):
     parts = []
@@ -15,7 +17,7 @@ def _opts(o):
 
 
 def main(argv, ctl, out=print):
-    """tc [-s] qdisc {show [dev DEV] | add|replace dev DEV [parent P|root] [handle H] KIND [opts] | del dev DEV [root|parent P]}"""
+    """tc [-s] qdisc {show [dev DEV] | add|change|replace dev DEV [parent P|root] [handle H] KIND [opts] | del dev DEV [root|parent P]}"""
     stats = False
     while argv and argv[0].startswith("-"):
         if argv[0] in ("-s", "-stats", "-statistics"):
@@ -48,6 +50,14 @@ def main(argv, ctl, out=print):
         elif kind is None and action in ("add", "replace", "change"):
             kind = w
             i += 1
+            if kind in QDISC_PARSERS:
+                # As tc: everything after KIND is the qdisc's own options.
+                try:
+                    opts = QDISC_PARSERS[kind](rest[i:])
+                except NetemError as e:
+                    out(str(e))
+                    return 1
+                break
         else:
             # KIND's options: "limit 100", "bands 3", ...
             if i + 1 < len(rest):
@@ -60,8 +70,9 @@ def main(argv, ctl, out=print):
         if action in ("show", "list", "ls"):
             for q in ctl.call("qdisc_show", **({"dev": kw["dev"]} if "dev" in kw else {})):
                 parent = "root" if q["root"] else "parent %s" % q["parent"]
-                line = "qdisc %s %s dev %s %s %s" % (q["kind"], q["handle"], q["dev"], parent,
-                                                    _opts(q.get("options", {})))
+                fmt = QDISC_FORMATTERS.get(q["kind"])
+                text = fmt(q["options"]) if fmt else _opts(q.get("options", {}))
+                line = "qdisc %s %s dev %s %s %s" % (q["kind"], q["handle"], q["dev"], parent, text)
                 out(line.rstrip())
                 if stats:
                     s = q["stats"]
@@ -73,6 +84,8 @@ def main(argv, ctl, out=print):
             if "dev" not in kw or kind is None:
                 out("tc: usage: tc qdisc add dev DEV [root|parent P] [handle H] KIND [options]")
                 return 255
+            if action == "change":
+                kw["change"] = True
             ctl.call("qdisc_add", kind=kind, replace=action != "add", **kw, **opts)
             return 0
         if action in ("del", "delete"):

@@ -78,6 +78,31 @@ SCALAR = _typed((str, int, float, bool), "a string, number or boolean",
                 lambda v: not isinstance(v, str) or len(v) <= STR_MAX)
 
 
+def _nested_ok(v, depth=0):
+    if v is None or isinstance(v, (bool, int, float)):
+        return True
+    if isinstance(v, str):
+        return len(v) <= STR_MAX
+    if depth >= 4:
+        return False
+    if isinstance(v, (list, tuple)):
+        return len(v) <= 16384 and all(_nested_ok(x, depth + 1) for x in v)
+    if isinstance(v, dict):
+        return len(v) <= 64 and all(isinstance(k, str) and len(k) <= 64 and _nested_ok(x, depth + 1)
+                                    for k, x in v.items())
+    return False
+
+
+def _nested(v):
+    if not _nested_ok(v):
+        raise ValueError("nested attributes (maps, lists, scalars; 4 levels at most)")
+    return v
+
+
+# NLA_NESTED: plain data a few levels deep; the owner (a qdisc's init) checks its fields.
+NESTED = Policy(_nested, "nested attributes")
+
+
 def optional(p):
     return Policy(lambda v: None if v is None else p.check(v), p.why + " (or null)")
 
@@ -203,9 +228,11 @@ RTNL_POLICY = {
     # tc: the qdisc's own init() parses its options (tc's argument grammar).
     "qdisc_show": OpPolicy(_OPT_DEV),
     "qdisc_add": OpPolicy({"dev": ifname(), "kind": string(32), "parent": optional(string(16)),
-                           "handle": optional(either(string(16), u32())), "replace": FLAG},
-                          extra=optional(either(SCALAR, list_of(SCALAR, 64)))),
-    "qdisc_del": OpPolicy({"dev": ifname(), "parent": optional(string(16))}),
+                           "handle": optional(either(string(16), u32())), "replace": FLAG,
+                           "change": FLAG},
+                          extra=NESTED),
+    "qdisc_del": OpPolicy({"dev": ifname(), "parent": optional(string(16)),
+                           "handle": optional(either(string(16), u32()))}),
 }
 
 

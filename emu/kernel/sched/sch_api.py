@@ -15,10 +15,13 @@ from .sch_generic import (
     noqueue_qdisc_ops, pfifo_fast_ops,
 )
 from .sch_mq import mq_qdisc_ops
+from .sch_netem import netem_qdisc_ops
+from .sch_tbf import tbf_qdisc_ops
 
 # qdisc_base: the kinds `tc qdisc add` knows (register_qdisc at boot).
 QDISC_BASE = {ops.id: ops for ops in (pfifo_fast_ops, pfifo_qdisc_ops, bfifo_qdisc_ops,
-                                      noqueue_qdisc_ops, mq_qdisc_ops)}
+                                      noqueue_qdisc_ops, mq_qdisc_ops, netem_qdisc_ops,
+                                      tbf_qdisc_ops)}
 
 
 def default_qdisc_ops(net):
@@ -87,6 +90,7 @@ def tc_dump_qdisc(net, dev=None):
                 q = txq.qdisc_sleeping
                 if q is not None:
                     rows.append(_row(d, q))
+        _dump_leaves(d, root, rows)
     if dev is not None and not rows:
         _dev(net, dev)
     return rows
@@ -111,9 +115,13 @@ def qdisc_create(dev, txq, kind, parent, handle, opts):
     return q
 
 
-def tc_modify_qdisc(net, dev, kind, parent="root", handle=None, replace=False, **opts):
-    """tc qdisc add|replace dev DEV (root | parent :N) KIND [limit N]."""
+def tc_modify_qdisc(net, dev, kind, parent="root", handle=None, replace=False, change=False,
+                    **opts):
+    """tc qdisc add|replace|change dev DEV (root | parent H:N) [handle H] KIND [options]."""
     d = _dev(net, dev)
+    row = _modify_tree(d, kind, parent, handle, replace, change, opts)
+    if row is not None:
+        return row
     minor = _parse_parent(parent)
     h = _next_handle(net) if handle is None else int(str(handle).rstrip(":"), 16) << 16
     if minor is None:
@@ -165,9 +173,19 @@ def tc_modify_qdisc(net, dev, kind, parent="root", handle=None, replace=False, *
     return _row(d, new)
 
 
-def tc_delete_qdisc(net, dev, parent="root"):
+def tc_delete_qdisc(net, dev, parent="root", handle=None):
     """tc qdisc del dev DEV root: back to the default qdiscs (del of an mq class: noop)."""
     d = _dev(net, dev)
+    cls = _classful_parent(d, parent)
+    if cls is not None:
+        q, minor = cls
+        old = q.ops.graft(q, minor, None)
+        if old is None or old.handle == 0:
+            raise KernelError(errno.ENOENT, "Cannot delete qdisc with handle of zero.")
+        return {}
+    root = d.qdisc
+    if parent in (None, "root") and root is not None and root.ops.destroy is not None:
+        root.ops.destroy(root)
     minor = _parse_parent(parent)
     up = bool(d.flags & 1)
     if minor is None:
@@ -196,6 +214,118 @@ def tc_delete_qdisc(net, dev, parent="root"):
     if up:
         dev_activate(d)
     return {}
+
+
+# ---------------------------------------------------------------- classful trees, change
+
+def _walk(d):
+    """Every qdisc of d that tc can name: the root, mq's children, classful leaves."""
+    root = d.qdisc
+    if root is None:
+        return
+    stack = [root]
+    if root.ops is mq_qdisc_ops:
+        stack += [txq.qdisc_sleeping for txq in d._tx if txq.qdisc_sleeping is not None]
+    while stack:
+        q = stack.pop(0)
+        yield q
+        if q.ops.leaf is not None:
+            child = q.ops.leaf(q, 1)
+            if child is not None:
+                stack.append(child)
+
+
+def _dump_leaves(d, q, rows):
+    """The children grafted under classful qdiscs (a default child, handle 0, stays hidden)."""
+    for p in list(_walk(d)):
+        if p.ops.leaf is None:
+            continue
+        child = p.ops.leaf(p, 1)
+        if child is not None and child.handle and child.ops is not noop_qdisc_ops:
+            rows.append(_row(d, child))
+
+
+def _split_parent(parent):
+    """"H:N" -> (H, N) as numbers; "root" -> None."""
+    if parent in (None, "root"):
+        return None
+    text = str(parent)
+    if ":" not in text:
+        raise KernelError(errno.EINVAL, "invalid parent %r" % parent)
+    major, minor = text.split(":", 1)
+    try:
+        return int(major or "0", 16), int(minor or "0", 16)
+    except ValueError:
+        raise KernelError(errno.EINVAL, "invalid parent %r" % parent)
+
+
+def _classful_parent(d, parent):
+    """(qdisc, minor) when parent names a class of a classful qdisc such as tbf."""
+    hm = _split_parent(parent)
+    if hm is None or not hm[0]:
+        return None
+    for q in _walk(d):
+        if q.handle >> 16 == hm[0] and q.ops.graft is not None:
+            return q, hm[1]
+    return None
+
+
+def _call_change(q, opts):
+    try:
+        q.ops.change(q, opts)
+    except OSError as e:
+        raise KernelError(e.errno or errno.EINVAL, e.strerror or str(e))
+
+
+def _modify_tree(d, kind, parent, handle, replace, change, opts):
+    """tc qdisc change (in place), replace of the same kind (also in place, as
+    Linux's tc_modify_qdisc), and grafting under a classful qdisc's class.
+
+    Returns None for what the mq/root code below handles.
+    """
+    cls = _classful_parent(d, parent)
+    if cls is not None:
+        pq, minor = cls
+        existing = pq.ops.leaf(pq, minor)
+    elif parent in (None, "root"):
+        existing = d.qdisc
+        if existing is not None and (existing.handle == 0 or existing.ops is noop_qdisc_ops):
+            existing = None
+    else:
+        existing = None
+        if change:
+            hm = _split_parent(parent)
+            root = d.qdisc
+            if root is not None and root.ops is mq_qdisc_ops and hm and 1 <= hm[1] <= len(d._tx):
+                existing = d._tx[hm[1] - 1].qdisc_sleeping
+    if handle is not None and existing is not None:
+        h = int(str(handle).rstrip(":"), 16) << 16
+        if existing.handle != h and change:
+            raise KernelError(errno.ENOENT, "Specified qdisc not found.")
+    if change or (replace and existing is not None and existing.kind == kind):
+        if existing is None or existing.handle == 0:
+            raise KernelError(errno.ENOENT, "Specified qdisc not found.")
+        if existing.kind != kind:
+            raise KernelError(errno.EINVAL, "Invalid qdisc name.")
+        if existing.ops.change is None:
+            raise KernelError(errno.EOPNOTSUPP, "Change operation not supported by specified qdisc.")
+        _call_change(existing, opts)
+        return _row(d, existing)
+    if cls is None:
+        return None
+    pq, minor = cls
+    if pq.ops.leaf(pq, minor) is None:
+        raise KernelError(errno.ENOENT, "Specified class not found.")
+    if existing is not None and existing.handle and not replace:
+        raise KernelError(errno.EEXIST, "Exclusivity flag on, cannot modify.")
+    if kind == "mq":
+        raise KernelError(errno.EINVAL, "mq cannot be a child")
+    h = _next_handle(d.net) if handle is None else int(str(handle).rstrip(":"), 16) << 16
+    if any(q.handle == h for q in _walk(d)):
+        raise KernelError(errno.EEXIST, "Exclusivity flag on, cannot modify.")
+    new = qdisc_create(d, pq.dev_queue, kind, (pq.handle & 0xFFFF0000) | minor, h, opts)
+    pq.ops.graft(pq, minor, new)
+    return _row(d, new)
 
 
 TC_OPS = {"qdisc_show": tc_dump_qdisc, "qdisc_add": tc_modify_qdisc,

@@ -82,10 +82,11 @@ class QdiscOps:
     """struct Qdisc_ops: one queueing discipline's methods."""
 
     __slots__ = ("id", "enqueue", "dequeue", "peek", "init", "reset", "destroy",
-                 "dump", "attach", "static_flags")
+                 "dump", "attach", "static_flags", "change", "graft", "leaf")
 
     def __init__(self, id, enqueue=None, dequeue=None, peek=None, init=None,
-                 reset=None, destroy=None, dump=None, attach=None, static_flags=0):
+                 reset=None, destroy=None, dump=None, attach=None, static_flags=0,
+                 change=None, graft=None, leaf=None):
         self.id = id
         self.enqueue = enqueue       # (skb, q) -> NET_XMIT_*
         self.dequeue = dequeue       # (q) -> skb or None
@@ -96,6 +97,9 @@ class QdiscOps:
         self.dump = dump             # (q) -> dict of options (tc qdisc show)
         self.attach = attach         # (q): mq grafts its children
         self.static_flags = static_flags
+        self.change = change         # (q, opts): tc qdisc change, in place
+        self.graft = graft           # (q, minor, new) -> old: a classful qdisc's child
+        self.leaf = leaf             # (q, minor) -> the child qdisc of that class
 
 
 class Qdisc:
@@ -359,7 +363,7 @@ def qdisc_xmit(skb, q, dev, txq):
             __qdisc_run(q)
         qdisc_run_end(q)
         return NET_XMIT_SUCCESS
-    rc = q.ops.enqueue(skb, q)
+    rc = q.ops.enqueue(skb, q) & NET_XMIT_MASK     # dev_qdisc_enqueue
     if qdisc_run_begin(q):
         __qdisc_run(q)
         qdisc_run_end(q)
