@@ -20,8 +20,9 @@ LINK_TYPES = ("veth", "phys", "tap")
 DEFAULT_CPUS = 2
 DEFAULT_MTU = 1500
 
-_TOP_KEYS = {"name", "nodes", "links"}
-_NODE_KEYS = {"kind", "cpus", "interfaces", "routes", "sysctls"}
+RESTART_POLICIES = ("no", "on-failure", "always")
+_TOP_KEYS = {"name", "nodes", "links", "faults"}
+_NODE_KEYS = {"kind", "cpus", "interfaces", "routes", "sysctls", "restart"}
 _IFACE_KEYS = {"address", "addresses", "mtu", "mac", "queues"}
 MAX_QUEUES = 64
 _ROUTE_KEYS = {"dst", "via", "dev", "metric"}
@@ -87,6 +88,7 @@ class Node:
     interfaces: tuple[Interface, ...]
     routes: tuple[Route, ...]
     sysctls: tuple[tuple[str, object], ...]
+    restart: str = "no"           # supervision: no | on-failure | always
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ class Topology:
     path: str
     nodes: tuple[Node, ...]
     links: tuple[Link, ...]
+    faults: tuple = ()            # a fault schedule: see emu/faults.py
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
@@ -231,7 +234,10 @@ class _Parser:
         nodes = {n: self.node(n, s) for n, s in raw_nodes.items()}
         links = self.links(data.get("links"), nodes)
         built = tuple(self.finish_node(n, nodes[n]) for n in nodes)
-        return Topology(name=name, path=self.path, nodes=built, links=links)
+        from .faults import parse_schedule
+        faults = parse_schedule(data.get("faults"), self.fail, list(nodes),
+                                {str(e) for l in links for e in l.ends()})
+        return Topology(name=name, path=self.path, nodes=built, links=links, faults=faults)
 
     def node(self, name: object, data: object) -> dict:
         where = f"node {name!r}"
@@ -258,8 +264,13 @@ class _Parser:
             self.fail(f"{where} field 'routes'", "must be a list")
         if raw_routes and kind == "bridge":
             self.fail(f"{where} field 'routes'", "a bridge has no IP layer, so no routes")
+        restart = data.get("restart", "no")
+        restart = "no" if restart is False else restart      # YAML reads a bare `no` as false
+        if restart not in RESTART_POLICIES:
+            self.fail(f"{where} field 'restart'",
+                      f"must be one of {', '.join(RESTART_POLICIES)}, got {restart!r}")
         return {"kind": kind, "cpus": cpus, "ifaces": ifaces, "routes": raw_routes,
-                "sysctls": self.sysctls(where, data.get("sysctls"))}
+                "sysctls": self.sysctls(where, data.get("sysctls")), "restart": restart}
 
     def check_ifname(self, node: str, ifname: object, where: str) -> None:
         if not isinstance(ifname, str) or not _IFNAME.fullmatch(ifname):
@@ -421,7 +432,7 @@ class _Parser:
         routes = tuple(self.route(name, i, r, spec["ifaces"]) for i, r in enumerate(spec["routes"]))
         return Node(name=name, kind=spec["kind"], cpus=spec["cpus"],
                     interfaces=tuple(spec["ifaces"].values()), routes=routes,
-                    sysctls=spec["sysctls"])
+                    sysctls=spec["sysctls"], restart=spec["restart"])
 
     def route(self, node: str, i: int, raw: object, ifaces: dict) -> Route:
         where = f"node {node!r} route {i}"

@@ -244,6 +244,9 @@ class NodeRuntime:
                         do_softirq(net, cpu)
                         net.softirq_cpu = cpu
                     flags, gso_type, gso_size, trace_id, frame = item
+                    if port.rx_filter is not None and port.rx_filter(frame):
+                        port.rx_filtered += 1        # a partition: the cable drops it
+                        continue
                     veth_forward_skb(dev, frame, flags, gso_type, gso_size, trace_id)
             net.softirq_cpu = prev
             do_softirq(net, cpu)             # irq_exit: the softirqs this interrupt raised
@@ -272,6 +275,9 @@ class NodeRuntime:
                         dev.stats.rx_frame_errors += 1
                         net.drop_reasons["WIRE_MALFORMED"] += 1
                     break
+                if port.rx_filter is not None and port.rx_filter(item[4]):
+                    port.rx_filtered += 1            # a partition: the cable drops it
+                    continue
                 items.append(item)
         i = 0
         n = len(items)
@@ -361,7 +367,7 @@ class NodeRuntime:
                     "tasks": len(self.conns),
                     "wires": {n: {"tx_msgs": p.tx_msgs, "tx_dropped": p.tx_dropped,
                                   "rx_msgs": p.rx_msgs, "rx_malformed": p.rx_malformed,
-                                  "carrier": p.carrier}
+                                  "carrier": p.carrier, "rx_filtered": p.rx_filtered}
                               for n, p in self.ports.items()}}
         if op == "wire_attach":
             return self.wire_attach(**args)
@@ -370,8 +376,20 @@ class NodeRuntime:
         if op == "tap_attach":
             return self.tap_attach(**args)
         if op == "wire_carrier":
+            # The wire reports its other end gone or back (a cut cable, a dead
+            # peer); the kernel owns the carrier and what follows from it.
             port = self.ports[args["ifname"]]
             port.carrier = bool(args["up"])
+            with self.lock:
+                self.net.cur_cpu = 0
+                try:
+                    return rtnetlink.rtnl_carrier(self.net, args["ifname"], port.carrier)
+                finally:
+                    self.kernel_exit()
+        if op == "wire_filter":
+            from ..wire.partition import PartitionFilter
+            spec = args.get("spec")
+            self.ports[args["ifname"]].rx_filter = PartitionFilter(spec) if spec else None
             return {}
         if op == "shutdown":
             self.running = False
