@@ -108,6 +108,7 @@ class Supervisor:
         self.lost = []                # [(node, exit info)]: deaths nobody asked for
         self.schedules = []
         self.on_event = None          # callback(text), e.g. the foreground `emu up` prints
+        self.on_death = None          # callback(node): the Python API ends its programs
         self.t0 = time.monotonic()
         self.policy = {n.name: getattr(n, "restart", "no") for n in self.topo.nodes}
         self.node_index = {n.name: i + 1 for i, n in enumerate(self.topo.nodes)}
@@ -222,6 +223,11 @@ class Supervisor:
                                                ": " + " | ".join(ex["log"][-3:])))
         if not by_user:
             self.lost.append((name, ex))
+        if self.on_death is not None:
+            try:
+                self.on_death(name)
+            except Exception:
+                log.exception("on_death")
         for link in self._links_of(name):
             self._apply_carrier(link)
         self.save()
