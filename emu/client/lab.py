@@ -245,6 +245,7 @@ class LabHandle:
         link_up.
         """
         from ..faults import FaultError
+        self.link(end)                   # KeyError for an end the lab does not have
         try:
             return self._sup.link_set(end, False)
         except FaultError as e:
@@ -253,6 +254,7 @@ class LabHandle:
     def link_up(self, end):
         """Mend the cable that link_down(end) cut."""
         from ..faults import FaultError
+        self.link(end)                   # KeyError for an end the lab does not have
         try:
             return self._sup.link_set(end, True)
         except FaultError as e:
