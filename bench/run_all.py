@@ -14,6 +14,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 BENCHES = [
     ("rx_gro", ["rx_gro.py"]),                 # receive path, GRO on/off, vs the raw wire
     ("tcp_throughput", ["tcp_throughput.py"]),  # TCP goodput h1 -> h2 vs the raw wire
+    ("faults", ["faults.py"]),                 # death detection, restart, schedule, dead-node answer
 ]
 
 
