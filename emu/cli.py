@@ -222,35 +222,63 @@ def cmd_exec(a):
     argv = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
     if not argv:
         return _err("exec: no command given (emu exec NODE -- CMD ...)")
-    _end_with_node(st, a.node, argv[0])
-    return run_command(st, a.node, argv)
+    gone = _end_with_node(st, a.node, argv[0])
+    from .client.rpc import NodeUnreachable
+    try:
+        rc = run_command(st, a.node, argv)
+    except NodeUnreachable as e:
+        gone(wait=2.0)                   # exits 137 if the node died under the program
+        return _err("%s: %s" % (argv[0], e.strerror or e))
+    if rc == 137:
+        gone(wait=2.0)
+    return rc
 
 
 def _end_with_node(st, node, what):
-    """A program attached to a node ends with it: one line, exit status 137."""
+    """A program attached to a node ends with it: one line, exit status 137.
+
+    Returns gone(wait): if the node's process is gone (waiting up to wait
+    seconds for it), print the line and exit 137; else return False.
+    """
     import threading
     info = st["nodes"][node]
+    once = threading.Lock()
 
-    def watch():
+    def dead():
         try:
             p = psutil.Process(info["pid"])
-            while p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
-                time.sleep(0.1)
+            return not p.is_running() or p.status() == psutil.STATUS_ZOMBIE
         except psutil.Error:
-            pass
+            return True
+
+    def gone(wait=0.0):
+        deadline = time.monotonic() + wait
+        while not dead():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        if not once.acquire(blocking=False):
+            time.sleep(10)               # the other thread is printing and exiting
         for child in psutil.Process().children(recursive=True):
             try:
                 child.kill()
             except psutil.Error:
                 pass
+        time.sleep(0.2)                  # let the supervisor record how it ended
         try:
-            live = find_lab(os.path.basename(st["run_dir"]))
-            why = dead_node_message(live, node) or "%s went away" % node
+            why = dead_node_message(find_lab(os.path.basename(st["run_dir"])), node)
         except LabError:
-            why = "%s went away (the lab is gone)" % node
-        print("emu: %s: %s" % (what, why.split(";")[0]), file=sys.stderr, flush=True)
+            why = None
+        why = (why or "%s is not running" % node).split(";")[0]
+        print("emu: %s: %s" % (what, why), file=sys.stderr, flush=True)
+        sys.stdout.flush()
         os._exit(137)
+
+    def watch():
+        while not gone(wait=3600):
+            pass
     threading.Thread(target=watch, daemon=True).start()
+    return gone
 
 
 def cmd_shell(a):
