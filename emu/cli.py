@@ -132,6 +132,9 @@ def cmd_status(a):
             state, cpu, rss, thr = node_state_text(info), "-", "-", "-"
             if state != "running":
                 print("  %-8s %-7s %7s %s" % (name, info["kind"], "-", state))
+                ex = info.get("exit") or {}
+                if not ex.get("by_user") and ex.get("log"):
+                    print("           last log: %s" % ex["log"][-1][:100])
                 continue
             state = "gone"
             try:

@@ -76,6 +76,7 @@ class Node:
 
     def socket(self, family=2, type=1, proto=0):
         """A socket in this node's kernel, with Python's socket.socket methods."""
+        self.lab._check_running(self.name)
         return _socket(family, type, proto, node=self.sys_endpoint)
 
     # -- code on the node
@@ -99,6 +100,7 @@ class Node:
 
     def ping(self, host, count=3, interval=0.2, size=56, timeout=None, ttl=None, out=None):
         """Run ping from this node; returns a PingResult (replies, rtts, loss, lines)."""
+        self.lab._check_running(self.name)
         address = self.resolve(host)
         if address is None:
             raise ValueError("unknown host %r" % host)
