@@ -89,3 +89,16 @@ def test_bridge_port_without_carrier_stops_forwarding_and_forgets():
     netif_carrier_on(lab.dev("br0", "p2"))
     assert p2.state == BR_STATE_FORWARDING
     assert ping(lab, "h1", "10.0.0.2")
+
+
+def test_bridge_device_loses_carrier_with_its_last_forwarding_port():
+    lab = bridge_lab()
+    br = lab.nets["br0"]
+    netif_carrier_off(lab.dev("br0", "p1"))
+    assert link_row(br, "br0")["running"]
+    netif_carrier_off(lab.dev("br0", "p2"))
+    assert "LOWER_UP" not in link_row(br, "br0")["flags"]
+    lab.advance(1.1)                 # not urgent: the next link watch run
+    assert not link_row(br, "br0")["running"] and link_row(br, "br0")["operstate"] == "DOWN"
+    netif_carrier_on(lab.dev("br0", "p2"))
+    assert link_row(br, "br0")["running"] and link_row(br, "br0")["operstate"] == "UP"

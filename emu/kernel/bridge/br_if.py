@@ -46,9 +46,23 @@ def br_del_if(br, dev):
     dev_set_promiscuity(dev, False)
 
 
+def br_port_state_selection(br):
+    """The bridge device has carrier while one of its ports forwards (br_stp.c).
+
+    Emulation note: emu applies this only when a port's carrier changes, not
+    at creation (a bridge with no ports yet keeps its carrier).
+    """
+    from ..core.link_watch import netif_carrier_off, netif_carrier_on
+    if any(q.state == BR_STATE_FORWARDING for q in br.port_list):
+        netif_carrier_on(br.dev)
+    else:
+        netif_carrier_off(br.dev)
+
+
 def br_stp_enable_port(p):
     """No STP runs: an enabled port forwards at once."""
     p.state = BR_STATE_FORWARDING
+    br_port_state_selection(p.br)
 
 
 def br_stp_disable_port(p):
@@ -57,6 +71,7 @@ def br_stp_disable_port(p):
     br = p.br
     for addr in [a for a, f in br.fdb.items() if f.dst is p and not f.is_local and not f.is_static]:
         del br.fdb[addr]
+    br_port_state_selection(br)
 
 
 def br_port_carrier_check(p):
