@@ -149,6 +149,10 @@ def cmd_status(a):
             except psutil.Error:
                 pass
             print("  %-8s %-7s %7d %-9s %6s %9s %5s" % (name, info["kind"], info["pid"], state, cpu, rss, thr))
+        if st.get("fault_log"):
+            print("  recent faults (all in %s):" % os.path.join(st["run_dir"], "faults.log"))
+            for line in st["fault_log"][-3:]:
+                print("    " + line)
     return 0
 
 
