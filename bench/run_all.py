@@ -16,6 +16,7 @@ BENCHES = [
     ("tcp_throughput", ["tcp_throughput.py"]),  # TCP goodput h1 -> h2 vs the raw wire
     ("flood", ["flood.py"]),                     # SYN flood: legit connects, emu exec latency
     ("netem", ["netem.py"]),                    # netem delay 0 cost, rate and delay accuracy
+    ("faults", ["faults.py"]),                 # death detection, restart, schedule, dead-node answer
 ]
 
 

@@ -15,7 +15,9 @@ import time
 
 import psutil
 
+from .faults import FaultError
 from .orchestrator import Lab, LabError, find_lab, list_labs, stop_lab
+from .supervisor import dead_node_message, node_state_text, orchestrator_call
 from .topology import TopologyError, load_topology
 
 
@@ -35,10 +37,17 @@ def cmd_up(a):
         topo = load_topology(a.file)
     except TopologyError as e:
         return _err(str(e))
+    if a.faults:
+        from .faults import FaultError, load_schedule
+        try:
+            load_schedule(a.faults, topo)          # checked here: errors go to the user
+        except (FaultError, TopologyError) as e:
+            return _err(str(e))
     if a.detach:
         r, w = os.pipe()
+        extra = ["--faults", os.path.abspath(a.faults)] if a.faults else []
         proc = subprocess.Popen([sys.executable, "-m", "emu.orchestrator", "--serve",
-                                 os.path.abspath(a.file), str(w)], pass_fds=(w,),
+                                 os.path.abspath(a.file), str(w)] + extra, pass_fds=(w,),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True,
                                 env=_env())
@@ -53,6 +62,7 @@ def cmd_up(a):
         print("nodes: %s" % ", ".join("%s (pid %d)" % (n, i["pid"]) for n, i in st["nodes"].items()))
         print("stop it with: emu down --lab %s" % os.path.basename(st["run_dir"]))
         return 0
+    from .supervisor import Supervisor
     lab = Lab(topo)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
@@ -60,21 +70,21 @@ def cmd_up(a):
         lab.start()
     except LabError as e:
         return _err(str(e))
+    sup = Supervisor(lab)
+    sup.on_event = lambda line: print("emu: " + line, file=sys.stderr, flush=True)
     try:
+        sup.start(faults_path=a.faults)
         st = lab.state("running")
         _print_lab(st)
         for n, i in st["nodes"].items():
             print("  %-8s %-7s pid %-7d cpus %d" % (n, i["kind"], i["pid"], i["cpus"]))
         print("lab is up; press Ctrl-C to tear it down")
         while not stop:
-            time.sleep(0.2)
-            dead = [n for n, p in lab.procs.items() if p.poll() is not None]
-            if dead:
-                print("emu: node(s) exited: %s" % ", ".join(dead), file=sys.stderr)
-                break
+            time.sleep(0.2)          # the supervisor watches the nodes and reports
     except KeyboardInterrupt:
         pass
     finally:
+        sup.close()
         lab.stop()
         print("lab %s torn down" % topo.name)
     return 0
@@ -88,6 +98,9 @@ def _env():
 
 
 def cmd_down(a):
+    if not a.lab and not list_labs():
+        print("no lab running")              # nothing to do is not an error
+        return 0
     try:
         labs = list_labs() if a.all else [find_lab(a.lab)]
     except LabError as e:
@@ -110,9 +123,23 @@ def cmd_status(a):
         return 0
     for st in labs:
         _print_lab(st)
+        if st.get("partition"):
+            p = st["partition"]
+            print("  partition: %s%s" % (" | ".join(",".join(g) for g in p["groups"]),
+                                         " (one way)" if p.get("one_way") else ""))
+        for l in st.get("links") or ():
+            if l["state"] != "up":
+                print("  link %s <-> %s: %s" % (l["a"], l["b"], l["state"]))
         print("  %-8s %-7s %7s %-9s %6s %9s %5s" % ("NODE", "KIND", "PID", "STATE", "CPU%", "RSS", "THR"))
         for name, info in st["nodes"].items():
-            state, cpu, rss, thr = "gone", "-", "-", "-"
+            state, cpu, rss, thr = node_state_text(info), "-", "-", "-"
+            if state != "running":
+                print("  %-8s %-7s %7s %s" % (name, info["kind"], "-", state))
+                ex = info.get("exit") or {}
+                if not ex.get("by_user") and ex.get("log"):
+                    print("           last log: %s" % ex["log"][-1][:100])
+                continue
+            state = "gone"
             try:
                 p = psutil.Process(info["pid"])
                 if info.get("create_time") and abs(p.create_time() - info["create_time"]) > 0.01:
@@ -125,6 +152,10 @@ def cmd_status(a):
             except psutil.Error:
                 pass
             print("  %-8s %-7s %7d %-9s %6s %9s %5s" % (name, info["kind"], info["pid"], state, cpu, rss, thr))
+        if st.get("fault_log"):
+            print("  recent faults (all in %s):" % os.path.join(st["run_dir"], "faults.log"))
+            for line in st["fault_log"][-3:]:
+                print("    " + line)
     return 0
 
 
@@ -136,7 +167,61 @@ def _lab_with_node(a):
         return None, str(e)
     if a.node not in st["nodes"]:
         return None, "lab %s has no node %r (nodes: %s)" % (st["name"], a.node, ", ".join(st["nodes"]))
+    dead = dead_node_message(st, a.node)
+    if dead:
+        return None, dead
     return st, None
+
+
+def _orch(a, op, **args):
+    """Ask the lab's orchestrator; prints its answer. Errors are one line."""
+    try:
+        st = find_lab(a.lab)
+        result = orchestrator_call(st, op, **args)
+    except (LabError, FaultError) as e:
+        return _err(str(e)), None
+    except OSError as e:
+        return _err(e.strerror or str(e)), None
+    return 0, result
+
+
+def cmd_link(a):
+    if a.action is None:
+        rc, links = _orch(a, "links")
+        if rc:
+            return rc
+        print("%-14s %-14s %-5s %s" % ("END A", "END B", "TYPE", "STATE"))
+        for l in links:
+            print("%-14s %-14s %-5s %s" % (l["a"], l["b"], l["type"], l["state"]))
+        return 0
+    if a.action not in ("up", "down") or not a.end:
+        return _err("usage: emu link [down|up NODE:IFNAME]")
+    rc, text = _orch(a, "link", end=a.end, up=a.action == "up")
+    if not rc:
+        print(text)
+    return rc
+
+
+def cmd_partition(a):
+    groups = [g.split(",") for g in a.groups]
+    rc, text = _orch(a, "partition", groups=groups, one_way=a.one_way)
+    if not rc:
+        print(text)
+    return rc
+
+
+def cmd_heal(a):
+    rc, text = _orch(a, "heal")
+    if not rc:
+        print(text)
+    return rc
+
+
+def cmd_node(a):
+    rc, text = _orch(a, "node", action=a.action, node=a.node)
+    if not rc:
+        print(text)
+    return rc
 
 
 def cmd_exec(a):
@@ -147,7 +232,63 @@ def cmd_exec(a):
     argv = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
     if not argv:
         return _err("exec: no command given (emu exec NODE -- CMD ...)")
-    return run_command(st, a.node, argv)
+    gone = _end_with_node(st, a.node, argv[0])
+    from .client.rpc import NodeUnreachable
+    try:
+        rc = run_command(st, a.node, argv)
+    except NodeUnreachable as e:
+        gone(wait=2.0)                   # exits 137 if the node died under the program
+        return _err("%s: %s" % (argv[0], e.strerror or e))
+    if rc == 137:
+        gone(wait=2.0)
+    return rc
+
+
+def _end_with_node(st, node, what):
+    """A program attached to a node ends with it: one line, exit status 137.
+
+    Returns gone(wait): if the node's process is gone (waiting up to wait
+    seconds for it), print the line and exit 137; else return False.
+    """
+    import threading
+    info = st["nodes"][node]
+    once = threading.Lock()
+
+    def dead():
+        try:
+            p = psutil.Process(info["pid"])
+            return not p.is_running() or p.status() == psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return True
+
+    def gone(wait=0.0):
+        deadline = time.monotonic() + wait
+        while not dead():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        if not once.acquire(blocking=False):
+            time.sleep(10)               # the other thread is printing and exiting
+        for child in psutil.Process().children(recursive=True):
+            try:
+                child.kill()
+            except psutil.Error:
+                pass
+        time.sleep(0.2)                  # let the supervisor record how it ended
+        try:
+            why = dead_node_message(find_lab(os.path.basename(st["run_dir"])), node)
+        except LabError:
+            why = None
+        why = (why or "%s is not running" % node).split(";")[0]
+        print("emu: %s: %s" % (what, why), file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(137)
+
+    def watch():
+        while not gone(wait=3600):
+            pass
+    threading.Thread(target=watch, daemon=True).start()
+    return gone
 
 
 def cmd_shell(a):
@@ -199,6 +340,7 @@ def main(argv=None):
     sub = p.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="launch a lab from a topology file")
     up.add_argument("-d", "--detach", action="store_true", help="run in the background")
+    up.add_argument("--faults", metavar="FILE", help="run a fault schedule (YAML list of events)")
     up.add_argument("file")
     up.set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="tear a lab down")
@@ -230,6 +372,25 @@ def main(argv=None):
     gr.set_defaults(func=cmd_graph)
     from .netem_cli import add_netem_parser
     add_netem_parser(sub)
+    lk = sub.add_parser("link", help="list links; cut or mend one: emu link down h1:eth0")
+    lk.add_argument("--lab")
+    lk.add_argument("action", nargs="?", choices=("down", "up"))
+    lk.add_argument("end", nargs="?", help="NODE:IFNAME (either end names the link)")
+    lk.set_defaults(func=cmd_link)
+    pa = sub.add_parser("partition", help="split the lab: emu partition h1,h2 h3,h4")
+    pa.add_argument("--lab")
+    pa.add_argument("--one-way", action="store_true",
+                    help="only frames from the first group to the others are dropped")
+    pa.add_argument("groups", nargs="+", metavar="GROUP", help="comma-separated node names")
+    pa.set_defaults(func=cmd_partition)
+    he = sub.add_parser("heal", help="end the partition")
+    he.add_argument("--lab")
+    he.set_defaults(func=cmd_heal)
+    nd = sub.add_parser("node", help="kill, stop, start or restart a node")
+    nd.add_argument("--lab")
+    nd.add_argument("action", choices=("kill", "stop", "start", "restart"))
+    nd.add_argument("node")
+    nd.set_defaults(func=cmd_node)
     demo = sub.add_parser("demo", help="launch a lab, ping across it, show counters, tear down")
     demo.add_argument("file", nargs="?", default="topologies/veth-bridge.yaml")
     demo.set_defaults(func=cmd_demo)

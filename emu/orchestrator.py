@@ -86,6 +86,8 @@ class Lab:
         self.ctl = {}            # node name -> ControlClient
         self.started = False
         self.lock = threading.Lock()
+        self.only = None         # set of node names _configure is limited to (restarts)
+        self.supervisor = None   # emu.supervisor.Supervisor, once started
 
     # ------------------------------------------------------------- start
     def start(self, timeout=30.0):
@@ -111,29 +113,37 @@ class Lab:
         # PR_SET_PDEATHSIG follows the thread that forks: use it only from the main thread.
         pdeath = threading.current_thread() is threading.main_thread()
         for i, node in enumerate(self.topo.nodes):
-            logpath = os.path.join(self.run_dir, node.name + ".log")
-            cmd = [sys.executable, "-m", "emu.nodes.node", "--name", node.name,
-                   "--kind", node.kind, "--cpus", str(node.cpus), "--run-dir", self.run_dir,
-                   "--parent-pid", str(os.getpid()), "--node-id", str(i + 1),
-                   "--seed", str(self.topo.seed)]
-            if pdeath:
-                cmd.append("--pdeathsig")
-            with open(logpath, "ab") as logf:
-                proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf,
-                                        stderr=subprocess.STDOUT, env=env, close_fds=True)
-            self.procs[node.name] = proc
-            try:
-                ps = psutil.Process(proc.pid)
-                ctime = ps.create_time()
-            except psutil.Error:
-                ctime = None
-            self.nodes[node.name] = {
-                "pid": proc.pid, "create_time": ctime, "cmdline": cmd,
-                "kind": node.kind, "cpus": node.cpus,
-                "ctl": "ipc://%s/%s.ctl" % (self.run_dir, node.name),
-                "sys": "%s/%s.sys" % (self.run_dir, node.name),
-                "log": logpath}
-            self.ctl[node.name] = ControlClient(self.nodes[node.name]["ctl"])
+            self._spawn_one(node, i + 1, env, pdeath)
+
+    def _spawn_one(self, node, node_id, env, pdeath):
+        """Start one node process (again, for a restart: its state dict is updated in place)."""
+        logpath = os.path.join(self.run_dir, node.name + ".log")
+        cmd = [sys.executable, "-m", "emu.nodes.node", "--name", node.name,
+               "--kind", node.kind, "--cpus", str(node.cpus), "--run-dir", self.run_dir,
+               "--parent-pid", str(os.getpid()), "--node-id", str(node_id),
+               "--seed", str(self.topo.seed)]
+        if pdeath:
+            cmd.append("--pdeathsig")
+        with open(logpath, "ab") as logf:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf,
+                                    stderr=subprocess.STDOUT, env=env, close_fds=True)
+        self.procs[node.name] = proc
+        try:
+            ctime = psutil.Process(proc.pid).create_time()
+        except psutil.Error:
+            ctime = None
+        info = self.nodes.setdefault(node.name, {})
+        info.update({
+            "pid": proc.pid, "create_time": ctime, "cmdline": cmd,
+            "kind": node.kind, "cpus": node.cpus,
+            "ctl": "ipc://%s/%s.ctl" % (self.run_dir, node.name),
+            "sys": "%s/%s.sys" % (self.run_dir, node.name),
+            "log": logpath})
+        old = self.ctl.get(node.name)
+        if old is not None:
+            old.close()
+        self.ctl[node.name] = ControlClient(info["ctl"])
+        return proc
 
     def _wait_ready(self, timeout):
         deadline = time.monotonic() + timeout
@@ -153,6 +163,8 @@ class Lab:
                 raise LabError("nodes did not start within %.0f s: %s" % (timeout, ", ".join(sorted(pending))))
 
     def _call(self, node, op, **args):
+        if self.only is not None and node not in self.only:
+            return None              # configuring one node again (a restart)
         try:
             return self.ctl[node].call(op, **args)
         except OSError as e:
@@ -246,6 +258,8 @@ class Lab:
     # ------------------------------------------------------------- stop
     def stop(self, grace=2.0):
         """Shut every node down (ask, then SIGTERM, then SIGKILL) and remove the run dir."""
+        if self.supervisor is not None:
+            self.supervisor.close()          # no restarts of what we now stop
         with self.lock:
             for name in self.procs:
                 if self.procs[name].poll() is None:
@@ -380,8 +394,13 @@ def stop_lab(st, timeout=10.0):
     return refused
 
 
-def serve(topology_path, ready_fd=None):
-    """Detached mode (`emu up -d`): run a lab until SIGTERM/SIGINT."""
+def serve(topology_path, ready_fd=None, faults_path=None):
+    """Detached mode (`emu up -d`): run a lab until SIGTERM/SIGINT.
+
+    A supervisor watches the nodes (restart policies, fault schedules) and
+    answers `emu link`, `emu partition`, `emu node` on the lab's orch.ctl.
+    """
+    from .supervisor import Supervisor
     lab = Lab(topology_path)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -392,16 +411,21 @@ def serve(topology_path, ready_fd=None):
         if ready_fd is not None:
             os.write(ready_fd, ("ERR %s\n" % e).encode())
         return 1
+    try:
+        sup = Supervisor(lab).start(faults_path=faults_path)
+    except Exception as e:
+        lab.stop()
+        if ready_fd is not None:
+            os.write(ready_fd, ("ERR %s\n" % e).encode())
+        return 1
     if ready_fd is not None:
         os.write(ready_fd, ("OK %s\n" % lab.run_dir).encode())
         os.close(ready_fd)
     try:
         while not stop.is_set():
             stop.wait(0.5)
-            dead = [n for n, p in lab.procs.items() if p.poll() is not None]
-            if dead:
-                lab.write_state("degraded: %s exited" % ", ".join(dead))
     finally:
+        sup.close()
         lab.stop()
     return 0
 
@@ -409,5 +433,7 @@ def serve(topology_path, ready_fd=None):
 if __name__ == "__main__":
     # python -m emu.orchestrator --serve FILE READY_FD
     if len(sys.argv) >= 3 and sys.argv[1] == "--serve":
-        sys.exit(serve(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else None))
+        faults = sys.argv[sys.argv.index("--faults") + 1] if "--faults" in sys.argv[:-1] else None
+        sys.exit(serve(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3].isdigit()
+                       else None, faults))
     sys.exit("usage: python -m emu.orchestrator --serve TOPOLOGY [READY_FD]")

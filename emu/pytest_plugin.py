@@ -23,6 +23,9 @@ test process that died without any teardown (pytest-timeout's thread method
 calls os._exit; a worker may be SIGKILLed), while the nodes and the
 processes on them end by themselves when their parent dies.
 
+A test whose lab lost a node it did not kill itself (through the lab's
+API: node.kill(), a fault schedule) fails, showing that node's log.
+
 A test that fails in setup or call gets a report section per lab: each
 node's non-zero counters, drop reasons and log tail, and the output of the
 processes it ran on the nodes. Lab names carry the xdist worker id
@@ -158,6 +161,13 @@ class LabManager:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item, call):
         report = yield
+        if call.when == "call":
+            lost = _lost_nodes(item.stash.get(_LABS, []))
+            if lost:
+                # A node died that the test did not kill itself: that fails the test.
+                report.outcome = "failed"
+                report.longrepr = lost if report.longrepr is None else \
+                    "%s\n\n%s" % (report.longrepr, lost)
         if report.failed and call.when in ("setup", "call"):
             for lab in item.stash.get(_LABS, []):
                 if lab in self.open and not lab.closed:
@@ -176,6 +186,21 @@ class LabManager:
         finally:
             if self.reaper is not None:
                 self.reaper.close()
+
+
+def _lost_nodes(labs):
+    """Text about every node of these labs that died unasked, with its log, or ''."""
+    out = []
+    for lab in labs:
+        try:
+            lost = lab.lost_nodes()
+        except Exception:
+            continue
+        for name, ex in lost:
+            how = ex.get("signal") or "exit status %s" % ex.get("code")
+            out.append("emu lab %s lost node %s (%s), which the test did not kill; its log ends:\n  %s"
+                       % (lab.name, name, how, "\n  ".join(ex.get("log") or ["(empty)"])))
+    return "\n".join(out)
 
 
 def _manager(config):

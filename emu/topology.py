@@ -20,8 +20,9 @@ LINK_TYPES = ("veth", "phys", "tap")
 DEFAULT_CPUS = 2
 DEFAULT_MTU = 1500
 
-_TOP_KEYS = {"name", "nodes", "links", "seed"}
-_NODE_KEYS = {"kind", "cpus", "interfaces", "routes", "sysctls"}
+RESTART_POLICIES = ("no", "on-failure", "always")
+_TOP_KEYS = {"name", "nodes", "links", "seed", "faults"}
+_NODE_KEYS = {"kind", "cpus", "interfaces", "routes", "sysctls", "restart"}
 _IFACE_KEYS = {"address", "addresses", "mtu", "mac", "queues"}
 MAX_QUEUES = 64
 _ROUTE_KEYS = {"dst", "via", "dev", "metric"}
@@ -87,6 +88,7 @@ class Node:
     interfaces: tuple[Interface, ...]
     routes: tuple[Route, ...]
     sysctls: tuple[tuple[str, object], ...]
+    restart: str = "no"           # supervision: no | on-failure | always
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,7 @@ class Topology:
     nodes: tuple[Node, ...]
     links: tuple[Link, ...]
     seed: int = 0              # the lab seed: every node's RNG (and netem's) derive from it
+    faults: tuple = ()            # a fault schedule: see emu/faults.py
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
@@ -244,7 +247,11 @@ class _Parser:
         seed = data.get("seed", 0)
         if not _is_int(seed) or not 0 <= seed < 1 << 64:
             self.fail("top level field 'seed'", f"must be an integer 0..2^64-1, got {seed!r}")
-        return Topology(name=name, path=self.path, nodes=built, links=links, seed=seed)
+        from .faults import parse_schedule
+        faults = parse_schedule(data.get("faults"), self.fail, list(nodes),
+                                {str(e) for l in links for e in l.ends()})
+        return Topology(name=name, path=self.path, nodes=built, links=links, seed=seed,
+                        faults=faults)
 
     def node(self, name: object, data: object) -> dict:
         where = f"node {name!r}"
@@ -271,8 +278,13 @@ class _Parser:
             self.fail(f"{where} field 'routes'", "must be a list")
         if raw_routes and kind == "bridge":
             self.fail(f"{where} field 'routes'", "a bridge has no IP layer, so no routes")
+        restart = data.get("restart", "no")
+        restart = "no" if restart is False else restart      # YAML reads a bare `no` as false
+        if restart not in RESTART_POLICIES:
+            self.fail(f"{where} field 'restart'",
+                      f"must be one of {', '.join(RESTART_POLICIES)}, got {restart!r}")
         return {"kind": kind, "cpus": cpus, "ifaces": ifaces, "routes": raw_routes,
-                "sysctls": self.sysctls(where, data.get("sysctls"))}
+                "sysctls": self.sysctls(where, data.get("sysctls")), "restart": restart}
 
     def check_ifname(self, node: str, ifname: object, where: str) -> None:
         if not isinstance(ifname, str) or not _IFNAME.fullmatch(ifname):
@@ -467,7 +479,7 @@ class _Parser:
         routes = tuple(self.route(name, i, r, spec["ifaces"]) for i, r in enumerate(spec["routes"]))
         return Node(name=name, kind=spec["kind"], cpus=spec["cpus"],
                     interfaces=tuple(spec["ifaces"].values()), routes=routes,
-                    sysctls=spec["sysctls"])
+                    sysctls=spec["sysctls"], restart=spec["restart"])
 
     def route(self, node: str, i: int, raw: object, ifaces: dict) -> Route:
         where = f"node {node!r} route {i}"

@@ -179,3 +179,30 @@ def test_teardown_holds_back_sigalrm_until_it_is_done():
         assert signal.getsignal(signal.SIGALRM) is handler
     finally:
         signal.signal(signal.SIGALRM, old)
+
+
+def test_a_test_whose_lab_lost_a_node_it_did_not_kill_fails_with_its_log(pytester, tmp_path):
+    topo = tmp_path / "pair.yaml"
+    topo.write_text(PAIR)
+    pytester.makepyfile(test_inner="""
+import os, signal, time
+
+def test_outside_kill(emu_lab):
+    lab = emu_lab(%(topo)r)
+    os.kill(lab.node("b").pid, signal.SIGKILL)      # not through the lab: a crash
+    deadline = time.monotonic() + 10
+    while lab.node("b").state == "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+def test_own_kill(emu_lab):
+    lab = emu_lab(%(topo)r)
+    lab.node("b").kill()                             # the test's own fault: fine
+    lab.node("b").start()
+    assert lab.node("a").ping("b", count=1, timeout=3).received == 1
+""" % {"topo": str(topo)})
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1, passed=1)
+    result.stdout.fnmatch_lines([
+        "*emu lab pair lost node b (SIGKILL), which the test did not kill; its log ends:",
+        "*booted: kind=host*",
+    ])

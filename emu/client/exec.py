@@ -46,8 +46,13 @@ def run_python(st, node, argv):
     """python [script.py ARGS | -c CODE | -m MOD]: an unmodified program whose
     socket module is the node's (emu.client.shim), in a process of its own."""
     info = st["nodes"][node]
-    boot = ("import sys, runpy, code\n"
+    boot = ("import sys, runpy, code, os\n"
             "from emu.client import shim\n"
+            "from emu.client.rpc import NodeUnreachable\n"
+            "def _gone(t, e, tb, hook=sys.excepthook):\n"
+            "    # The node died under the program: `emu exec` says so in one line.\n"
+            "    os._exit(137) if issubclass(t, NodeUnreachable) else hook(t, e, tb)\n"
+            "sys.excepthook = _gone\n"
             "shim.install(%r, hosts=%r, hostname=%r)\n"
             "argv = sys.argv[1:]\n"
             "if not argv:\n"

@@ -7,6 +7,8 @@
         print(lab.node("br0").fdb())
         fut = lab.node("h1").run(my_module.client, "h2")   # a function in a process on h1
         lab.link_down("h1:eth0")                           # cut the cable (both ends)
+        with lab.partition(["h1"], ["h2"]): ...            # frames between groups vanish
+        lab.node("h2").kill(); lab.node("h2").start()       # a crash, a fresh kernel
 """
 import concurrent.futures
 import itertools
@@ -15,7 +17,7 @@ import threading
 import time
 
 from ..orchestrator import Lab as _Lab
-from .rpc import ControlClient
+from .rpc import ControlClient, NodeUnreachable
 from .socket import socket as _socket
 from .tools import ping as _ping
 
@@ -38,8 +40,35 @@ class Node:
         return self.info["pid"]
 
     def call(self, op, **args):
-        """A control request (the same API `ip`, `bridge`, `sysctl` use)."""
+        """A control request (the same API `ip`, `bridge`, `sysctl` use).
+
+        A node that is not running answers at once: NodeUnreachable (an
+        OSError) saying how it ended.
+        """
+        self.lab._check_running(self.name)
         return self.ctl.call(op, **args)
+
+    # -- lifecycle (the lab's supervisor does it)
+    @property
+    def state(self):
+        """running, crashed, killed, stopped or exited."""
+        return self.info.get("state", "running")
+
+    def kill(self):
+        """SIGKILL the node (a crash): its restart policy applies."""
+        return self.lab._sup.kill_node(self.name)
+
+    def stop(self):
+        """Shut the node down; it stays down until start()."""
+        return self.lab._sup.stop_node(self.name)
+
+    def start(self):
+        """Boot a fresh kernel from the topology: configured addresses, routes and
+        sysctls again; learned state (ARP, sockets) gone; wires reattached."""
+        return self.lab._sup.start_node(self.name)
+
+    def restart(self):
+        return self.lab._sup.restart_node(self.name)
 
     def resolve(self, host):
         """A lab node name -> its first address; an address stays itself."""
@@ -47,6 +76,7 @@ class Node:
 
     def socket(self, family=2, type=1, proto=0):
         """A socket in this node's kernel, with Python's socket.socket methods."""
+        self.lab._check_running(self.name)
         return _socket(family, type, proto, node=self.sys_endpoint)
 
     # -- code on the node
@@ -70,6 +100,7 @@ class Node:
 
     def ping(self, host, count=3, interval=0.2, size=56, timeout=None, ttl=None, out=None):
         """Run ping from this node; returns a PingResult (replies, rtts, loss, lines)."""
+        self.lab._check_running(self.name)
         address = self.resolve(host)
         if address is None:
             raise ValueError("unknown host %r" % host)
@@ -140,6 +171,7 @@ class LabHandle:
 
     def __init__(self, lab):
         self._lab = lab
+        self._sup = lab.supervisor
         self._nodes = {}
         self._procs = []
         self._proc_seq = itertools.count(1)
@@ -205,20 +237,30 @@ class LabHandle:
         raise KeyError("no link at %r in lab %s" % (str(end), self.name))
 
     def link_down(self, end):
-        """Cut the cable at end ("h1:eth0"): frames vanish both ways until link_up.
+        """Cut the cable at end ("h1:eth0"): both ends lose carrier until link_up.
 
-        A partition, not `ip link set DEV down`: both ends of the wire stop
-        carrying frames, but the devices stay administratively UP with their
-        addresses, routes and neighbour entries, and sockets see only silence
-        (timeouts), as when a cable or a switch in the path fails. Sent frames
-        count as tx_dropped. `ip link set DEV down` (admin down, link_set
-        up=False) instead makes the kernel drop its routes and fail sends at once.
+        Not `ip link set DEV down`: the devices stay administratively UP with
+        their addresses, but the kernels see the carrier go (netif_carrier_off):
+        `ip link` shows NO-CARRIER, operstate LOWERLAYERDOWN (veth) or DOWN
+        (phys), routes through them are marked linkdown, a bridge port stops
+        forwarding. Sockets see silence; TCP retransmits and carries on after
+        link_up.
         """
-        self._carrier(end, False)
+        from ..faults import FaultError
+        self.link(end)                   # KeyError for an end the lab does not have
+        try:
+            return self._sup.link_set(end, False)
+        except FaultError as e:
+            raise ValueError(str(e)) from None
 
     def link_up(self, end):
         """Mend the cable that link_down(end) cut."""
-        self._carrier(end, True)
+        from ..faults import FaultError
+        self.link(end)                   # KeyError for an end the lab does not have
+        try:
+            return self._sup.link_set(end, True)
+        except FaultError as e:
+            raise ValueError(str(e)) from None
 
     def netem(self, end, **spec):
         """Impair what end ("h1:eth0") sends: netem with the topology's keys
@@ -229,15 +271,52 @@ class LabHandle:
         from .impair import Impairment
         return Impairment(self, end, spec)
 
-    def _carrier(self, end, up):
-        link = self.link(end)
-        if link.type == "tap":
-            raise ValueError("%s faces a Linux TAP: cut it with `ip link set %s down` there"
-                             % (end, link.tap))
-        # Both ends: each stops sending and receiving, so neither direction
-        # depends on the other end's state.
-        for e in link.ends():
-            self.node(e.node).call("wire_carrier", ifname=e.ifname, up=up)
+    # -- faults
+    def partition(self, *groups, one_way=False):
+        """Split the lab: frames between the groups of node names vanish.
+
+            with lab.partition(["h1", "h2"], ["h3"]):
+                ...                                   # healed on leaving the block
+
+        The bridges and routers no group names stop forwarding between ports
+        facing different groups; the kernels see only loss (no carrier
+        change). one_way: only frames from the first group to the others are
+        dropped. Returns a context manager that heals; heal() does too.
+        """
+        self._sup.set_partition([list(g) for g in groups], one_way)
+        return _Partition(self)
+
+    def heal(self):
+        return self._sup.heal()
+
+    def faults(self, events):
+        """Run a fault schedule (a list of events as in the topology's `faults:`,
+        or a YAML file); returns its FaultSchedule (.wait(), .record)."""
+        from ..faults import load_schedule, parse_schedule
+        from ..topology import TopologyError
+        if isinstance(events, (str, os.PathLike)):
+            parsed = load_schedule(os.fspath(events), self.topology)
+        else:
+            def fail(where, problem):
+                raise TopologyError("<faults>", where, problem)
+            parsed = parse_schedule(list(events), fail, list(self._lab.nodes),
+                                    {str(e) for l in self.topology.links for e in l.ends()})
+        return self._sup.run_schedule(parsed)
+
+    def fault_log(self):
+        """The supervisor's log: one timestamped line per fault, death and restart."""
+        return [line for _, line in self._sup.events]
+
+    def lost_nodes(self):
+        """[(node, exit info)] of the nodes that died without being told to."""
+        return list(self._sup.lost)
+
+    def _check_running(self, name):
+        info = self._lab.nodes.get(name, {})
+        if info.get("state", "running") != "running":
+            from ..supervisor import dead_node_message
+            raise NodeUnreachable(113, dead_node_message({"nodes": self._lab.nodes}, name)
+                                  or "%s is not running" % name)
 
     # -- processes on nodes
     def _start_process(self, node, func, args, kwargs):
@@ -257,6 +336,15 @@ class LabHandle:
         """Every NodeProcess started in this lab (running or ended)."""
         with self._proc_lock:
             return list(self._procs)
+
+    def _node_died(self, name):
+        """Programs attached to a node end with it."""
+        for p in self.processes():
+            if p.node == name and not p.done():
+                try:
+                    p.kill()
+                except OSError:
+                    pass
 
     def stop_processes(self, grace=1.0):
         """Stop every process on the nodes: SIGTERM all, SIGKILL what is left after grace."""
@@ -278,6 +366,8 @@ class LabHandle:
         """Stop the processes on the nodes, then the nodes; remove the run directory."""
         with self._proc_lock:
             self._closed = True
+        if self._sup is not None:
+            self._sup.close()            # nothing restarts what we now stop
         try:
             self.stop_processes()
             self._shutdown_nodes()
@@ -323,6 +413,30 @@ class LabHandle:
 
 def launch(topology, base=None, timeout=30.0):
     """Start the lab described by a topology file; returns a LabHandle (a context manager)."""
+    from ..supervisor import Supervisor
     lab = _Lab(os.fspath(topology) if not hasattr(topology, "nodes") else topology, base)
     lab.start(timeout)
-    return LabHandle(lab)
+    try:
+        sup = Supervisor(lab).start()
+    except BaseException:
+        lab.stop()
+        raise
+    handle = LabHandle(lab)
+    sup.on_death = handle._node_died
+    return handle
+
+
+class _Partition:
+    """What lab.partition() returns: heals when the with block ends."""
+
+    def __init__(self, handle):
+        self.handle = handle
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.heal()
+
+    def heal(self):
+        self.handle.heal()

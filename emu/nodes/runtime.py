@@ -36,7 +36,7 @@ import msgpack
 import zmq
 
 from ..kernel.core.rtnl_policy import (
-    FLAG, MAC, OpPolicy, Policy, ifname, one_of, optional, rtnl_validate, string, u32,
+    FLAG, MAC, NESTED, OpPolicy, Policy, ifname, one_of, optional, rtnl_validate, string, u32,
 )
 
 from ..kernel.core import rtnetlink
@@ -75,6 +75,7 @@ RUNTIME_POLICY = {
     "shutdown": OpPolicy(),
     "sock_owners": OpPolicy(),
     "wire_carrier": OpPolicy({"ifname": ifname(), "up": FLAG}),
+    "wire_filter": OpPolicy({"ifname": ifname(), "spec": NESTED}),
     "wire_attach": OpPolicy({"ifname": ifname(), "rx": _ENDPOINT, "tx": _ENDPOINT,
                              "mac": optional(MAC), "mtu": optional(u32(68, 65535)),
                              "peer": string(64), "kind": one_of("veth", "phys"),
@@ -331,6 +332,9 @@ class NodeRuntime:
                 if item is None:
                     port.rx_malformed += 1
                     break
+                if port.rx_filter is not None and port.rx_filter(item[4]):
+                    port.rx_filtered += 1        # a partition: the cable drops it
+                    continue
                 veth_hw_rx(dev, item)
         self._irq(dev.rx_cpu, self._veth_irq, dev, port)
 
@@ -383,6 +387,9 @@ class NodeRuntime:
                 if item is None:
                     port.rx_malformed += 1
                     break
+                if port.rx_filter is not None and port.rx_filter(item[4]):
+                    port.rx_filtered += 1            # a partition: the cable drops it
+                    continue
                 items.append(item)
         if port.rx_malformed != port.rx_malformed_seen:
             self._irq(0, self._fold_malformed, dev, port)
@@ -501,7 +508,7 @@ class NodeRuntime:
                 "tasks": len(self.conns), "oops": self.net.oops, "seed": self.net.seed,
                 "wires": {n: {"tx_msgs": p.tx_msgs, "tx_dropped": p.tx_dropped,
                               "rx_msgs": p.rx_msgs, "rx_malformed": p.rx_malformed,
-                              "carrier": p.carrier}
+                              "carrier": p.carrier, "rx_filtered": p.rx_filtered}
                           for n, p in list(self.ports.items())}}
 
     def op_oops(self):
@@ -509,10 +516,24 @@ class NodeRuntime:
         return {"count": self.net.oops, "reports": list(self.net.oops_log or ())}
 
     def op_wire_carrier(self, ifname, up):
+        """The wire reports its other end gone or back (a cut cable, a dead
+        peer); the kernel owns the carrier and what follows from it."""
         port = self.ports.get(ifname)
         if port is None:
             raise KernelError(19, "Cannot find device \"%s\"" % ifname)
         port.carrier = bool(up)
+        return self.enter_user(rtnetlink.rtnl_carrier, self.net, ifname, port.carrier)
+
+    def op_wire_filter(self, ifname, spec=None):
+        """A partition's filter on this wire end (set by the orchestrator)."""
+        from ..wire.partition import PartitionFilter
+        port = self.ports.get(ifname)
+        if port is None:
+            raise KernelError(19, "Cannot find device \"%s\"" % ifname)
+        try:
+            port.rx_filter = PartitionFilter(spec) if spec else None
+        except (TypeError, ValueError, KeyError) as e:
+            raise KernelError(22, "wire_filter: bad spec: %s" % e)
         return {}
 
     def op_shutdown(self):

@@ -41,6 +41,8 @@ class WirePort:
         self.on_dirty = on_dirty     # runtime callback: remember to flush this port
         self.dev = None
         self.carrier = True          # False: `link down` on the wire (a cut cable)
+        self.rx_filter = None        # a partition: frame -> True to drop (wire/partition.py)
+        self.rx_filtered = 0
         self.tx_msgs = 0
         self.tx_dropped = 0          # frames lost because the peer's queue was full
         self.rx_msgs = 0

@@ -12,7 +12,11 @@ HIDDEN = {"PROMISC", "SLAVE", "MASTER"}
 
 
 def _flags(row):
-    return "<%s>" % ",".join(f for f in row["flags"] if f not in HIDDEN)
+    flags = [f for f in row["flags"] if f not in HIDDEN]
+    # iproute2 print_link_flags: administratively up but not running.
+    if "UP" in row["flags"] and not row.get("running", True):
+        flags.insert(0, "NO-CARRIER")
+    return "<%s>" % ",".join(flags)
 
 
 def _state(row):
@@ -201,6 +205,7 @@ def _route_show(a, words, ctl, out):
             parts += ["src", r["src"]]
         if r["metric"]:
             parts += ["metric", str(r["metric"])]
+        parts += r.get("flags", [])
         out(" ".join(parts))
     return 0
 

@@ -90,7 +90,11 @@ def dev_open(dev):
     if dev.carrier:
         dev.flags |= IFF_RUNNING | IFF_LOWER_UP
         dev.operstate = IF_OPER_UP
-    sch_generic.dev_activate(dev)
+        sch_generic.dev_activate(dev)
+    else:
+        # dev_activate: "delay activation until next carrier-on event".
+        from .link_watch import rfc2863_policy
+        rfc2863_policy(dev)
     dev.net.notify("NETDEV_UP", dev)
     return 0
 

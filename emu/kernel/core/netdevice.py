@@ -188,7 +188,7 @@ class NetDeviceOps:
     __slots__ = ("ndo_init", "ndo_uninit", "ndo_open", "ndo_stop",
                  "ndo_start_xmit", "ndo_change_mtu", "ndo_get_stats64",
                  "ndo_add_slave", "ndo_del_slave", "ndo_select_queue",
-                 "ndo_features_check")
+                 "ndo_features_check", "ndo_get_iflink")
 
     def __init__(self, **methods):
         for name in self.__slots__:
@@ -216,7 +216,7 @@ class NetDevice:
         "flags", "operstate", "carrier", "netdev_ops", "header_ops", "stats",
         "rx_handler", "rx_handler_data", "master", "priv", "ip_ptr",
         "ptype_all", "ptype_specific", "qdisc", "features", "tx_queue_len",
-        "rx_cpu", "gso_max_size", "registered",
+        "rx_cpu", "gso_max_size", "registered", "carrier_up_count", "carrier_down_count",
         "hw_features", "wanted_features", "num_rx_queues", "real_num_rx_queues",
         "_rx", "num_tx_queues", "real_num_tx_queues", "_tx", "gro_max_size",
         "gso_max_segs", "ethtool_ops", "napi_list", "watchdog_timeo", "priv_flags",
@@ -239,6 +239,8 @@ class NetDevice:
         self.flags = 0
         self.operstate = IF_OPER_DOWN
         self.carrier = True
+        self.carrier_up_count = 0      # netif_carrier_on/off calls (ip -d link: carrier_changes)
+        self.carrier_down_count = 0
         self.netdev_ops = None
         self.header_ops = None
         self.stats = RtnlLinkStats64()

@@ -21,7 +21,8 @@ from ..netfilter.ip_tables import ipt_flush, ipt_policy, ipt_rule_add, ipt_rule_
 from ..ipv4.route import RT_TABLE_LOCAL, RT_TABLE_MAIN, fib_route_add, fib_route_del
 from .dev import KernelError, dev_close, dev_open, dev_set_mtu, register_netdevice, unregister_netdevice
 from .neighbour import NUD_NOARP, NUD_PERMANENT, neigh_delete, neigh_dump
-from .netdevice import IFF_NAMES
+from .link_watch import netif_carrier_off, netif_carrier_on
+from .netdevice import IFF_NAMES, IFF_RUNNING
 from .trace import TraceFilter, Tracer
 
 
@@ -85,6 +86,17 @@ def rtnl_setlink(net, name, up=None, mtu=None, master=None, rx_cpu=None):
     return {}
 
 
+def rtnl_carrier(net, name, up):
+    """The driver reports its link partner gone or back (netif_carrier_off/on).
+
+    Emulation note: no rtnetlink message does this in Linux (IFLA_CARRIER
+    only exists for some drivers); emu's wires report carrier through it.
+    """
+    dev = _dev(net, name)
+    (netif_carrier_on if up else netif_carrier_off)(dev)
+    return {"carrier": dev.carrier, "operstate": dev.operstate}
+
+
 def _flags(dev):
     return [n for bit, n in IFF_NAMES if dev.flags & bit]
 
@@ -101,7 +113,9 @@ def rtnl_getlink(net, name=None, stats=False):
                "master": dev.master.name if dev.master is not None else None,
                "qdisc": dev.qdisc.kind if dev.qdisc is not None else "noqueue",
                "txqlen": dev.tx_queue_len, "link_type": "loopback" if dev.kind == "loopback" else "ether",
-               "peer": getattr(dev.priv, "peer_name", None) if dev.kind == "veth" else None}
+               "peer": getattr(dev.priv, "peer_name", None) if dev.kind == "veth" else None,
+               "running": bool(dev.flags & IFF_RUNNING), "carrier": bool(dev.carrier),
+               "carrier_changes": dev.carrier_up_count + dev.carrier_down_count}
         if stats:
             row["stats"] = dev.stats.as_dict()
         out.append(row)
@@ -257,7 +271,7 @@ RTNL_OPS = {
     "addr_show": inet_dump_addr, "route_add": inet_rtm_newroute,
     "route_del": inet_rtm_delroute, "route_show": inet_dump_fib, "neigh_show": neigh_show,
     "route_get": inet_rtm_getroute, "neigh_flush": neigh_flush,
-    "fdb_show": br_fdb_show, "sysctl_get": sysctl_get, "sysctl_set": sysctl_set,
+    "link_carrier": rtnl_carrier, "fdb_show": br_fdb_show, "sysctl_get": sysctl_get, "sysctl_set": sysctl_set,
     "counters": counters, "trace_start": trace_start, "trace_stop": trace_stop,
     "trace_dump": trace_dump,
     "nf_rule_add": ipt_rule_add, "nf_rule_del": ipt_rule_del, "nf_flush": ipt_flush,

@@ -179,6 +179,7 @@ RTNL_POLICY = {
                           "mtu": optional(u32(68, 65535)), "master": optional(string(NAME_MAX)),
                           "rx_cpu": optional(u32(0, 4095))}),
     "link_show": OpPolicy({"name": optional(ifname()), "stats": FLAG}),
+    "link_carrier": OpPolicy({"name": ifname(), "up": FLAG}),
     "addr_add": OpPolicy({"dev": ifname(), "address": PREFIX}),
     "addr_del": OpPolicy({"dev": ifname(), "address": PREFIX}),
     "addr_show": OpPolicy(_OPT_DEV),

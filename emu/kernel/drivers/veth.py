@@ -116,8 +116,18 @@ def veth_xmit(skb, dev):
     return NETDEV_TX_OK
 
 
+def veth_get_iflink(dev):
+    """The peer's ifindex (0: no peer here).
+
+    Emulation note: the peer is a device in another node's kernel, so its
+    ifindex is not ours to give; 0 still says "a device with a peer", which is
+    what makes a veth without carrier LOWERLAYERDOWN rather than DOWN.
+    """
+    return 0
+
+
 veth_netdev_ops = NetDeviceOps(ndo_open=veth_open, ndo_stop=veth_close,
-                               ndo_start_xmit=veth_xmit)
+                               ndo_start_xmit=veth_xmit, ndo_get_iflink=veth_get_iflink)
 
 
 def veth_setup(name, mac, port=None, peer_name=""):

@@ -35,6 +35,10 @@ RTPROT_KERNEL = "kernel"
 RTPROT_BOOT = "boot"
 RTPROT_STATIC = "static"
 
+# include/uapi/linux/rtnetlink.h: nexthop flags
+RTNH_F_DEAD = 1
+RTNH_F_LINKDOWN = 16
+
 
 class Rtable:
     """struct rtable (whose first member is struct dst_entry)."""
@@ -76,7 +80,7 @@ class FibAlias:
     """One route: prefix, type, scope, nexthop, metric (fib_alias + fib_info)."""
 
     __slots__ = ("dst", "plen", "type", "scope", "protocol", "priority", "prefsrc",
-                 "dev", "gw", "table", "rth_input", "rth_output")
+                 "dev", "gw", "table", "rth_input", "rth_output", "nh_flags")
 
     def __init__(self, dst, plen, type, dev, gw=0, scope=RT_SCOPE_UNIVERSE,
                  protocol=RTPROT_STATIC, priority=0, prefsrc=0, table=RT_TABLE_MAIN):
@@ -92,6 +96,8 @@ class FibAlias:
         self.table = table
         self.rth_input = None
         self.rth_output = None
+        # fib_create_info: a nexthop on a device without carrier starts linkdown.
+        self.nh_flags = RTNH_F_LINKDOWN if dev is not None and not dev.carrier else 0
 
     def describe(self):
         """A row of `ip route show`."""
@@ -105,6 +111,8 @@ class FibAlias:
             d["via"] = inet_ntoa(self.gw)
         if self.prefsrc:
             d["src"] = inet_ntoa(self.prefsrc)
+        if self.nh_flags & RTNH_F_LINKDOWN:
+            d["flags"] = ["linkdown"]
         return d
 
 
@@ -154,6 +162,8 @@ class FibTable:
             if lst:
                 for fa in lst:
                     if fa.dev is None or fa.dev.flags & 1:   # IFF_UP
+                        if fa.nh_flags and fib_ignore_linkdown(fa.dev):
+                            continue
                         return fa
         return None
 
@@ -169,6 +179,44 @@ def fib_init(net):
     net.proto["fib"] = {RT_TABLE_LOCAL: FibTable(RT_TABLE_LOCAL),
                         RT_TABLE_MAIN: FibTable(RT_TABLE_MAIN)}
     net.proto["fnhe"] = {}     # daddr -> (pmtu, expires): see ip_rt_update_pmtu
+    net.notifiers.append(fib_netdev_event)
+
+
+IGNORE_LINKDOWN = "net.ipv4.conf.%s.ignore_routes_with_linkdown"
+
+
+def fib_ignore_linkdown(dev):
+    """IN_DEV_IGNORE_ROUTES_WITH_LINKDOWN: conf/all or conf/DEV (IN_DEV_ORCONF)."""
+    sysctl = dev.net.sysctl
+    return bool(sysctl.get(IGNORE_LINKDOWN % "all") or sysctl.get(IGNORE_LINKDOWN % dev.name))
+
+
+def fib_sync_linkdown(dev, down):
+    """fib_sync_down_dev(NETDEV_CHANGE) / fib_sync_up(RTNH_F_LINKDOWN): mark or
+    clear `linkdown` on every nexthop through dev. The routes stay and are used
+    unless ignore_routes_with_linkdown is set."""
+    n = 0
+    for tb in dev.net.proto["fib"].values():
+        for fa in tb.routes():
+            if fa.dev is dev and fa.type == RTN_UNICAST:
+                fa.nh_flags = (fa.nh_flags | RTNH_F_LINKDOWN) if down else \
+                    (fa.nh_flags & ~RTNH_F_LINKDOWN)
+                n += 1
+    return n
+
+
+def fib_netdev_event(event, dev):
+    """The FIB's part of the netdevice notifier (fib_frontend.c fib_netdev_event):
+    per-device conf on register, `linkdown` nexthops on a carrier change."""
+    net = dev.net
+    if event == "NETDEV_REGISTER":
+        net.sysctl.setdefault(IGNORE_LINKDOWN % dev.name,
+                              net.sysctl.get(IGNORE_LINKDOWN % "default", 0))
+    elif event == "NETDEV_UNREGISTER":
+        net.sysctl.pop(IGNORE_LINKDOWN % dev.name, None)
+    elif event == "NETDEV_CHANGE":
+        fib_sync_linkdown(dev, not (dev.flags & (0x40 | 0x10000)))   # IFF_RUNNING | IFF_LOWER_UP
+        rt_cache_flush(net)
 
 
 def fib_lookup(net, daddr):
