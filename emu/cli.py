@@ -130,7 +130,8 @@ def cmd_status(a):
         for l in st.get("links") or ():
             if l["state"] != "up":
                 print("  link %s <-> %s: %s" % (l["a"], l["b"], l["state"]))
-        print("  %-8s %-7s %7s %-9s %6s %9s %5s" % ("NODE", "KIND", "PID", "STATE", "CPU%", "RSS", "THR"))
+        print("  %-8s %-7s %7s %-9s %6s %9s %5s %5s" % ("NODE", "KIND", "PID", "STATE", "CPU%", "RSS",
+                                                     "THR", "OOPS"))
         for name, info in st["nodes"].items():
             state, cpu, rss, thr = node_state_text(info), "-", "-", "-"
             if state != "running":
@@ -151,12 +152,25 @@ def cmd_status(a):
                     thr = str(p.num_threads())
             except psutil.Error:
                 pass
-            print("  %-8s %-7s %7d %-9s %6s %9s %5s" % (name, info["kind"], info["pid"], state, cpu, rss, thr))
+            print("  %-8s %-7s %7d %-9s %6s %9s %5s %5s" % (name, info["kind"], info["pid"], state, cpu,
+                                                         rss, thr, _oops(info)))
         if st.get("fault_log"):
             print("  recent faults (all in %s):" % os.path.join(st["run_dir"], "faults.log"))
             for line in st["fault_log"][-3:]:
                 print("    " + line)
     return 0
+
+
+def _oops(info):
+    """The node's kernel oops count (unexpected exceptions it survived), or '-'."""
+    from .client.rpc import ControlClient
+    c = ControlClient(info["ctl"], timeout=1.0)
+    try:
+        return str(c.call("info").get("oops", 0))
+    except OSError:
+        return "-"
+    finally:
+        c.close()
 
 
 def _lab_with_node(a):

@@ -368,7 +368,10 @@ def stop_lab(st, timeout=10.0):
     refused = []
     pid = st.get("orchestrator_pid")
     ident = (st.get("orchestrator_create_time"), st.get("orchestrator_cmdline"))
-    if _same_process(pid, *ident):
+    if isinstance(pid, int) and pid != os.getpid() and psutil.pid_exists(pid) and \
+            not _same_process(pid, *ident):
+        refused.append(pid)
+    elif _same_process(pid, *ident):
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and _same_process(pid, *ident):
@@ -383,11 +386,9 @@ def stop_lab(st, timeout=10.0):
             except OSError:
                 pass
         elif isinstance(node, dict) and isinstance(node.get("pid"), int) and \
-                psutil.pid_exists(node["pid"]):
+                node["pid"] not in refused and psutil.pid_exists(node["pid"]) and \
+                node.get("state", "running") == "running" and node.get("create_time") is None:
             refused.append(node["pid"])
-    if isinstance(pid, int) and not _same_process(pid, *ident) and psutil.pid_exists(pid) \
-            and pid not in refused and pid != os.getpid():
-        refused.append(pid)
     run_dir = st.get("run_dir")
     if run_dir and os.path.isfile(os.path.join(run_dir, STATE_FILE)):
         shutil.rmtree(run_dir, ignore_errors=True)
