@@ -16,8 +16,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m emu demo topologies/veth-bridge.yaml
 
-test: $(STAMP) sysdeps
+test: $(STAMP) sysdeps lint
 	$(BIN)/python -m pytest -n auto -q
+
+# Static checks that find bugs: ruff (pyflakes, bugbear, pylint warnings) and
+# mypy --check-untyped-defs on the kernel core, the node runtime and the
+# orchestrator (both configured in pyproject.toml).
+lint: $(STAMP)
+	$(BIN)/ruff check emu tests bench
+	$(BIN)/mypy
 
 # The TAP interop tests compare against the real iputils ping, and emu graph
 # renders SVG/PNG with graphviz: install both when we can (root with apt),

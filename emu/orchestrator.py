@@ -117,6 +117,7 @@ class Lab:
 
     def _spawn_one(self, node, node_id, env, pdeath):
         """Start one node process (again, for a restart: its state dict is updated in place)."""
+        assert self.run_dir is not None
         logpath = os.path.join(self.run_dir, node.name + ".log")
         cmd = [sys.executable, "-m", "emu.nodes.node", "--name", node.name,
                "--kind", node.kind, "--cpus", str(node.cpus), "--run-dir", self.run_dir,
@@ -181,6 +182,7 @@ class Lab:
                            netns=link.netns, mac=i.mac if i is not None else None,
                            mtu=i.mtu if i is not None else None)
                 continue
+            assert link.b is not None            # only a tap link has one end
             ends = ((link.a, link.b, "a", "b"), (link.b, link.a, "b", "a"))
             for me, peer, mine, theirs in ends:
                 i = iface.get((me.node, me.ifname))
@@ -241,6 +243,7 @@ class Lab:
                 "started_at": time.time()}
 
     def write_state(self, status):
+        assert self.run_dir is not None
         path = os.path.join(self.run_dir, STATE_FILE)
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
@@ -304,7 +307,7 @@ def list_labs(base=None):
     mode 0700, are read: a lab trusts only what it made.
     """
     base = base or run_base()
-    labs = []
+    labs: list[dict] = []
     if not check_run_base(base):
         return labs
     for entry in sorted(os.listdir(base)):

@@ -142,7 +142,7 @@ class NodeRuntime:
         self.kicked = []                 # wirenics whose TX doorbell rang
         self.nic_xon = threading.Event() # a paused wirenic has ring room again
         self.running = True
-        self.ready_parks = deque()
+        self.ready_parks: deque[Park] = deque()
         self.wake_fd = os.eventfd(0, os.EFD_NONBLOCK)
         self.nic_notify_ep = "inproc://nic-%d" % id(self)
         self.nic_notify_rx = self.ctx.socket(zmq.PULL)
@@ -248,7 +248,7 @@ class NodeRuntime:
         a NIC thread that died would leave a node that looks alive but is deaf."""
         poller = zmq.Poller()
         poller.register(self.nic_notify_rx, zmq.POLLIN)
-        by_sock = {}
+        by_sock: dict = {}
         while self.running:
             try:
                 self._nic_pass(poller, by_sock)
@@ -313,7 +313,7 @@ class NodeRuntime:
         dev = port.dev
         if dev is None:
             return
-        msgs = []
+        msgs: list[bytes] = []
         try:
             while len(msgs) < NIC_BATCH:
                 msgs.append(port.rx.recv(zmq.NOBLOCK, copy=True))

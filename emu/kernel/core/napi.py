@@ -16,10 +16,14 @@ thread (net.wake_cpu), which is the IPI of smp_send_reschedule. "This CPU"
 (rps_trigger_softirq) runs when the IPI is sent, under the kernel lock, and
 the wake-up makes the target CPU's thread run its NET_RX.
 """
+from typing import TYPE_CHECKING
 from collections import deque
 
 from .netdevice import IFF_UP
 from .skbuff import SKB_DROP_REASON_CPU_BACKLOG, SKB_DROP_REASON_DEV_READY, kfree_skb
+
+if TYPE_CHECKING:
+    from .skbuff import SkBuff
 
 HI_SOFTIRQ = 0
 TIMER_SOFTIRQ = 1
@@ -59,7 +63,7 @@ class NapiStruct:
         # GRO (struct gro_node in Linux 6.15): GRO_HASH_BUCKETS lists of held
         # packets, oldest first, and the GRO_NORMAL batch (rx_list).
         self.gro_bitmask = 0
-        self.gro_hash = [[] for _ in range(GRO_HASH_BUCKETS)]
+        self.gro_hash: list[list[SkBuff]] = [[] for _ in range(GRO_HASH_BUCKETS)]
         self.gro_count = [0] * GRO_HASH_BUCKETS
         self.rx_list = []
         self.rx_count = 0
@@ -93,9 +97,9 @@ class SoftnetData:
     def __init__(self, net, cpu, backlog_poll):
         self.net = net
         self.cpu = cpu
-        self.input_pkt_queue = deque()
-        self.process_queue = deque()
-        self.poll_list = deque()
+        self.input_pkt_queue: deque[SkBuff] = deque()
+        self.process_queue: deque[SkBuff] = deque()
+        self.poll_list: deque[NapiStruct] = deque()
         self.backlog = NapiStruct(backlog_poll, weight=NAPI_POLL_WEIGHT, name="backlog")
         self.backlog.priv = self
         self.pending = 0             # softirq pending bitmask
@@ -105,7 +109,7 @@ class SoftnetData:
         self.received_rps = 0
         self.flow_limit_count = 0    # mirrors flow_limit.count (softnet_stat column)
         self.cpu_collision = 0
-        self.output_queue = deque()  # qdiscs waiting for NET_TX (__netif_schedule)
+        self.output_queue: deque = deque()  # qdiscs waiting for NET_TX (__netif_schedule)
         self.rps_ipi_list = []       # remote CPUs to send an RPS IPI to
         self.in_net_rx_action = False
         self.flow_limit = None       # SdFlowLimit when this CPU is in flow_limit_cpu_bitmap
@@ -297,7 +301,7 @@ def __net_rx_action(sd):
     budget = sysctl["net.core.netdev_budget"]
     time_limit = clock() + sysctl["net.core.netdev_budget_usecs"] / 1e6
     poll_list = sd.poll_list
-    repoll = []
+    repoll: list[NapiStruct] = []
     while True:                              # start:
         sd.in_net_rx_action = True
         lst = list(poll_list)

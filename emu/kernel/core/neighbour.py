@@ -61,7 +61,7 @@ class Neighbour:
         self.dev = dev
         self.ha = None
         self.nud_state = NUD_NONE
-        self.arp_queue = deque()
+        self.arp_queue: deque = deque()
         self.probes = 0
         self.updated = now
         self.confirmed = now - 1e6

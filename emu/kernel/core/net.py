@@ -107,7 +107,7 @@ class Net:
         self.notifiers = []        # netdev notifier chain: f(event, dev)
         self.sysctl = dict(DEFAULT_SYSCTLS)
         self.timers = TimerBase()
-        self.drop_reasons = Counter()
+        self.drop_reasons: Counter[str] = Counter()
         self.tracer = None
         self.mib = {}              # "Ip" -> {"InReceives": n, ...}: see snmp.py
         self.proto = {}            # per-protocol state set up by the *_init functions

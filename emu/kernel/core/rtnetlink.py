@@ -8,6 +8,7 @@ node's control endpoint, the orchestrator and the shell tools (ip, bridge,
 sysctl, ...) all configure a node through these functions and nothing else.
 """
 import errno
+from typing import Any, Callable
 
 from ..bridge.br_device import br_dev_setup
 from ..bridge.br_fdb import br_fdb_dump
@@ -265,7 +266,7 @@ def trace_dump(net, clear=False):
     return [list(r) for r in net.tracer.dump(clear)]
 
 
-RTNL_OPS = {
+RTNL_OPS: dict[str, Callable[..., Any]] = {
     "link_add": rtnl_newlink, "link_del": rtnl_dellink, "link_set": rtnl_setlink,
     "link_show": rtnl_getlink, "addr_add": inet_rtm_newaddr, "addr_del": inet_rtm_deladdr,
     "addr_show": inet_dump_addr, "route_add": inet_rtm_newroute,

@@ -718,7 +718,7 @@ class SkBuffHead:
     __slots__ = ("q", "lock")
 
     def __init__(self):
-        self.q = deque()
+        self.q: deque[SkBuff] = deque()
         self.lock = threading.Lock()
 
     @property

@@ -81,7 +81,7 @@ class Tracer:
     def __init__(self, net, filt, ring_size=4096, id_base=0):
         self.net = net
         self.filter = filt
-        self.ring = deque(maxlen=ring_size)
+        self.ring: deque[tuple] = deque(maxlen=ring_size)
         self.next_id = 1
         self.id_base = id_base   # high bits unique per node, so ids never collide
         self.pending = None

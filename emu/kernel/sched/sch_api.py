@@ -7,6 +7,7 @@ The control endpoint reaches these through rtnetlink.py's RTNL_OPS
 ("qdisc_show", "qdisc_add", "qdisc_del").
 """
 import errno
+from typing import Any, Callable
 
 from ..core.dev import KernelError
 from .sch_fifo import bfifo_qdisc_ops, pfifo_qdisc_ops
@@ -328,5 +329,5 @@ def _modify_tree(d, kind, parent, handle, replace, change, opts):
     return _row(d, new)
 
 
-TC_OPS = {"qdisc_show": tc_dump_qdisc, "qdisc_add": tc_modify_qdisc,
+TC_OPS: dict[str, Callable[..., Any]] = {"qdisc_show": tc_dump_qdisc, "qdisc_add": tc_modify_qdisc,
           "qdisc_del": tc_delete_qdisc}
