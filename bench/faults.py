@@ -46,7 +46,7 @@ def wait_for(pred, timeout=30.0):
 
 def cli(env, *args):
     t0 = time.monotonic()
-    r = subprocess.run([sys.executable, "-m", "emu"] + list(args), env=env,
+    r = subprocess.run([sys.executable, "-m", "emu"] + list(args), env=env, check=False,
                        capture_output=True, text=True, timeout=60)
     return time.monotonic() - t0, r
 

@@ -7,7 +7,6 @@ Prints one line per measurement: the raw wire, then TCP with TSO/GSO/GRO
 off and on (ethtool -K on every veth of the path).
 """
 import argparse
-import hashlib
 import multiprocessing
 import os
 import pathlib
@@ -76,7 +75,6 @@ def tcp_goodput_mbps(lab, mbytes, port):
 
     def sink():
         n = 0
-        h = hashlib.sha256()
         while n < total:
             d = conn.recv(1 << 20)
             if not d:

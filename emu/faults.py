@@ -48,9 +48,8 @@ def parse_groups(value):
     if not isinstance(value, (list, tuple)):
         raise ValueError("must be a list of groups, like [[h1, h2], [h3]]")
     groups = []
-    for g in value:
-        if isinstance(g, str):
-            g = [x for x in g.split(",") if x]
+    for item in value:
+        g = [x for x in item.split(",") if x] if isinstance(item, str) else item
         if not isinstance(g, (list, tuple)) or not g or not all(isinstance(x, str) for x in g):
             raise ValueError("each group must be a list of node names, got %r" % (g,))
         groups.append([str(x) for x in g])

@@ -43,13 +43,13 @@ def check_run_base(base, create=False):
         try:
             os.makedirs(base, mode=0o700, exist_ok=True)
         except OSError as e:
-            raise LabError("run base %s: %s" % (base, e.strerror or e))
+            raise LabError("run base %s: %s" % (base, e.strerror or e)) from None
     try:
         st = os.lstat(base)
     except FileNotFoundError:
         return False
     except OSError as e:
-        raise LabError("run base %s: %s" % (base, e.strerror or e))
+        raise LabError("run base %s: %s" % (base, e.strerror or e)) from None
     if not stat.S_ISDIR(st.st_mode):
         raise LabError("run base %s is not a directory (a symlink?): emu refuses to use it" % base)
     if st.st_uid != os.getuid():
@@ -271,7 +271,7 @@ class Lab:
                     except OSError:
                         pass
             deadline = time.monotonic() + grace
-            for name, proc in self.procs.items():
+            for proc in self.procs.values():
                 try:
                     proc.wait(max(0.05, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:

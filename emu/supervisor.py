@@ -329,7 +329,7 @@ class Supervisor:
                 except NodeUnreachable:
                     if time.monotonic() > deadline:
                         proc.kill()
-                        raise FaultError("node %s did not boot within %.0f s" % (name, timeout))
+                        raise FaultError("node %s did not boot within %.0f s" % (name, timeout)) from None
             lab.only = {name}
             try:
                 lab._configure()

@@ -150,7 +150,7 @@ class Node:
                 continue
             ends = (tuple(row["local"]), tuple(row["peer"]))
             if all(w is None or ((w[0] is None or w[0] == e[0]) and (w[1] is None or w[1] == e[1]))
-                   for w, e in zip(want, ends)):
+                   for w, e in zip(want, ends, strict=False)):
                 out.append(dict(row["info"], local=ends[0], peer=ends[1]))
         return out
 

@@ -93,7 +93,7 @@ class SyscallClient:
                 s.connect(self.path)
             except OSError as e:
                 s.close()
-                raise NodeUnreachable(e.errno or 111, "node at %s: %s" % (self.path, e.strerror))
+                raise NodeUnreachable(e.errno or 111, "node at %s: %s" % (self.path, e.strerror)) from None
             c = self.local.conn = (s, msgpack.Unpacker(raw=False))
             self.all.append(s)
             self._roundtrip(c, {"id": 0, "call": "_attach", "args": [self.key]}, 0, 10.0)
@@ -113,7 +113,7 @@ class SyscallClient:
             if isinstance(e, NodeUnreachable):
                 raise
             raise NodeUnreachable(getattr(e, "errno", None) or 104,
-                                  "node at %s went away during %s" % (self.path, name))
+                                  "node at %s went away during %s" % (self.path, name)) from None
         if "ok" in reply:
             return reply["ok"]
         if reply.get("timeout"):
@@ -132,7 +132,7 @@ class SyscallClient:
             try:
                 data = s.recv(262144)
             except _socket.timeout:
-                raise NodeUnreachable(110, "node at %s did not answer" % self.path)
+                raise NodeUnreachable(110, "node at %s did not answer" % self.path) from None
             if not data:
                 raise EOFError()
             unpacker.feed(data)

@@ -453,7 +453,7 @@ def _child_main():
         try:
             msg = {"kind": "result", "value": pickle.dumps(value)}
         except Exception as e:
-            raise TypeError("the return value of %s cannot be pickled: %s" % (_func_name(func), e))
+            raise TypeError("the return value of %s cannot be pickled: %s" % (_func_name(func), e)) from None
         _send(fd, msg)
         status = 0
     except BaseException as e:

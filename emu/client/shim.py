@@ -111,7 +111,7 @@ class MuxSyscallClient:
             except OSError as e:
                 s.close()
                 raise NodeUnreachable(e.errno or errno.ECONNREFUSED,
-                                      "node at %s: %s" % (self.path, e.strerror))
+                                      "node at %s: %s" % (self.path, e.strerror)) from None
             self._attach(s)
             self.sock, self.pid, self.pending = s, os.getpid(), {}
             threading.Thread(target=self._read_loop, args=(s,), daemon=True,
@@ -137,7 +137,7 @@ class MuxSyscallClient:
             s.close()
             if isinstance(e, NodeUnreachable):
                 raise
-            raise NodeUnreachable(e.errno or errno.ETIMEDOUT, "node at %s: %s" % (self.path, e))
+            raise NodeUnreachable(e.errno or errno.ETIMEDOUT, "node at %s: %s" % (self.path, e)) from None
         finally:
             s.settimeout(None)
 
@@ -188,7 +188,7 @@ class MuxSyscallClient:
             if isinstance(e, NodeUnreachable):
                 raise
             raise NodeUnreachable(e.errno or errno.ECONNRESET,
-                                  "node at %s went away during %s" % (self.path, name))
+                                  "node at %s went away during %s" % (self.path, name)) from None
         finally:
             # Interrupted (a signal, a timeout): a late reply finds nobody.
             with self.lock:
@@ -279,7 +279,7 @@ class Resolver:
                     port = _socket_mod.getservbyname(port, "udp" if type == _socket_mod.SOCK_DGRAM else "tcp")
                 except OSError:
                     raise _socket_mod.gaierror(_socket_mod.EAI_SERVICE,
-                                               "Servname not supported for ai_socktype")
+                                               "Servname not supported for ai_socktype") from None
         if type:
             kinds = [(type, proto or {_socket_mod.SOCK_STREAM: 6, _socket_mod.SOCK_DGRAM: 17}.get(type, 0))]
         else:     # glibc: one entry per socket type
@@ -667,7 +667,7 @@ def _make_selector_class(binding):
                     wanted[key.fd] = ev
                 else:
                     has_real = True
-            real_wait = (lambda t: self._real.select(t)) if has_real or not wanted else None
+            real_wait = self._real.select if has_real or not wanted else None
             emu, real = binding.wait(wanted, real_wait, timeout)
             ready = []
             for fd, rev in emu.items():

@@ -41,7 +41,7 @@ def format_paths(rows, out, limit=None):
         out("packet %d  trace id %#x  (%d steps, %d nodes)" % (
             n, rs[0][0], len(rs), len({r[1] for r in rs})))
         last_node = None
-        for tid, node, cpu, t, func, info in rs:
+        for _tid, node, cpu, t, func, info in rs:
             marker = "|" if node == last_node else ">"
             out("  %s %-6s cpu%-2s %+9.3f ms  %s%s" % (
                 marker, node, cpu, (t - t0) * 1000.0, func, (" " + info) if info else ""))

@@ -98,7 +98,7 @@ def _addr(addr):
     try:
         return inet_aton(host), port
     except (OSError, TypeError):
-        raise KernelError(errno.EINVAL, "bad IPv4 address %r" % (host,))
+        raise KernelError(errno.EINVAL, "bad IPv4 address %r" % (host,)) from None
 
 
 def _sockaddr(sock, addr):
@@ -519,6 +519,6 @@ def syscall_lookup(call, args):
     if not len(required) <= len(args) <= len(required) + len(optional):
         raise KernelError(errno.EINVAL, "%s takes %d to %d arguments" % (
             call, len(required), len(required) + len(optional)))
-    for check, value in zip(required + optional, args):
+    for check, value in zip(required + optional, args, strict=False):   # optional ones may be left out
         check(value)
     return fn

@@ -533,7 +533,7 @@ class NodeRuntime:
         try:
             port.rx_filter = PartitionFilter(spec) if spec else None
         except (TypeError, ValueError, KeyError) as e:
-            raise KernelError(22, "wire_filter: bad spec: %s" % e)
+            raise KernelError(22, "wire_filter: bad spec: %s" % e) from None
         return {}
 
     def op_shutdown(self):
@@ -596,7 +596,7 @@ class NodeRuntime:
             try:
                 dev = wirenic_register(self.net, ifname, mac_b, port, peer, int(queues), mtu)
             except OSError as e:
-                raise KernelError(e.errno or 22, e.strerror or str(e))
+                raise KernelError(e.errno or 22, e.strerror or str(e)) from None
             dev.priv.kick = self._kick
             dev.priv.xon = self._xon
         else:

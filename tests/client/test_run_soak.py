@@ -16,7 +16,7 @@ def test_many_labs_and_processes_leave_nothing_behind():
     fds = me.num_fds()
     threads = me.num_threads()
     run_dirs = []
-    for cycle in range(10):
+    for _cycle in range(10):
         with emu.launch(TOPOLOGIES / "star4.yaml") as lab:
             run_dirs.append(lab.run_dir)
             server = lab.node("kv").spawn(udp_echo_server, 7000)

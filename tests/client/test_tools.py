@@ -156,7 +156,7 @@ def test_ss_lists_listeners_connections_and_processes(lab):
 def test_nc_tcp_and_udp(lab):
     h1 = lab.node("h1")
     from emu.client.tools import nc
-    resolve = lambda h: lab.resolve(h)
+    resolve = lab.resolve
     got = io.BytesIO()
     server = threading.Thread(target=nc.main, args=(["-l", "9090"], lab.node("h2").sys_endpoint,
                                                      resolve), kwargs={"stdin": io.BytesIO(b""), "stdout": got})

@@ -15,7 +15,7 @@ import pytest
 import emu
 from emu.client.tools.ip import _flags
 
-from .conftest import ROOT, TOPOLOGIES, cli_env
+from .conftest import TOPOLOGIES, cli_env
 
 AF_INET, SOCK_STREAM, SOCK_DGRAM = 2, 1, 2
 

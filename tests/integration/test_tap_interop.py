@@ -14,7 +14,6 @@ import uuid
 import pytest
 
 import emu
-from tests.integration.conftest import TOPOLOGIES
 
 LINUX_IP, EMU_IP = "198.18.0.1", "198.18.0.2"
 

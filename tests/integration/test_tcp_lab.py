@@ -1,9 +1,7 @@
 """TCP across real node processes (the bridge lab and the router line)."""
-import errno
 import hashlib
 import os
 import threading
-import time
 
 import pytest
 
@@ -85,7 +83,6 @@ def test_100mb_both_directions_at_once_is_byte_exact(bridge_lab):
                threading.Thread(target=recv, args=(conn, "up")),
                threading.Thread(target=send, args=(conn, down)),
                threading.Thread(target=recv, args=(cli, "down"))]
-    t0 = time.monotonic()
     for t in threads:
         t.start()
     for t in threads:

@@ -10,7 +10,7 @@ import pytest
 from emu.kernel.core.dev import KernelError
 from emu.kernel.ipv4.tcp import tcp_get_info
 from emu.kernel.socket import (
-    SOCK_NONBLOCK, SOL_SOCKET, SO_KEEPALIVE, SO_RCVBUF, SyscallBlock, sys_accept, sys_bind,
+    SOCK_NONBLOCK, SOL_SOCKET, SO_KEEPALIVE, SyscallBlock, sys_accept, sys_bind,
     sys_close, sys_connect, sys_getsockopt, sys_listen, sys_recvfrom, sys_sendto,
     sys_setblocking, sys_setsockopt, sys_shutdown, sys_socket,
 )
@@ -25,7 +25,7 @@ MSG_DONTWAIT, MSG_PEEK, MSG_WAITALL = 0x40, 2, 0x100
 def tso_off(lab):
     """ethtool -K tso off on every veth of the lab: MSS-sized frames on the wire."""
     from emu.kernel.core.rtnetlink import RTNL_OPS
-    for name, net in lab.nets.items():
+    for net in lab.nets.values():
         for dev in list(net.dev_by_name):
             if net.dev_by_name[dev].kind == "veth":
                 RTNL_OPS["features_set"](net, dev=dev, **{"tx-tcp-segmentation": False})
@@ -119,7 +119,7 @@ def opts(seg):
 
 def test_three_way_handshake_negotiates_linux_options():
     p = Pair().connect()
-    syn, synack_seen = None, None
+    syn = None
     for seg in p.frames("h1"):
         if seg.flags & dpkt.tcp.TH_SYN:
             syn = seg
@@ -261,7 +261,6 @@ def test_fast_retransmit_with_sack_before_rto(tso):
         return orig(buf, start, end, *a)
     port.send = lossy
     data = os.urandom(300_000)
-    t0 = p.lab.clock.now
     got = pump(p, (p.t1, p.c), (p.t2, p.s), data)
     assert got == data
     mib = p.lab.nets["h1"].mib
@@ -510,7 +509,7 @@ def test_rst_with_wrong_sequence_gets_a_challenge_ack():
 
 def test_syn_cookies_when_the_syn_queue_overflows():
     lab = bridge_lab()
-    p = Pair(lab, backlog=1)
+    Pair(lab, backlog=1)                 # h2 listens with a SYN queue of one
     lab.port("h2", "eth0").up = True
     clients = []
     t1 = lab.task("h1")

@@ -1,6 +1,5 @@
 """Bad input never crashes a node: mutated TCP segments against live connections."""
 import random
-import struct
 
 import dpkt
 
@@ -54,7 +53,7 @@ def check_invariants(p):
 
 def test_thousand_mutated_segments_never_raise_and_keep_counters_sane():
     rnd = random.Random(20261122)
-    for round_ in range(3):
+    for _round in range(3):
         p = Pair().connect()
         sys_sendto(p.t1, p.c, b"x" * 50000, 0, None)
         sys_sendto(p.t2, p.s, b"y" * 3000, 0, None)

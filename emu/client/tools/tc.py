@@ -120,7 +120,7 @@ def ethtool_main(argv, ctl, out=print):
                     out("     %s: %d" % (k, v))
             return 0
         if a.set_rings:
-            pairs = dict(zip(a.rest[0::2], a.rest[1::2]))
+            pairs = dict(zip(a.rest[0::2], a.rest[1::2], strict=False))
             bad = [k for k in pairs if k not in ("rx", "tx")] or \
                 [v for v in pairs.values() if not v.isdigit()]
             if bad or len(a.rest) % 2:
@@ -163,7 +163,7 @@ def ethtool_main(argv, ctl, out=print):
                 out("%s: %s%s" % (k, "on" if v else "off", fixed))
             return 0
         if a.set_features:
-            pairs = dict(zip(a.rest[0::2], a.rest[1::2]))
+            pairs = dict(zip(a.rest[0::2], a.rest[1::2], strict=False))
             ctl.call("features_set", dev=a.dev, **{k: v == "on" for k, v in pairs.items()})
             return 0
         out("Settings for %s:" % a.dev)

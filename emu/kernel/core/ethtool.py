@@ -54,7 +54,7 @@ def _call(fn, *args, **kw):
     except OSError as e:
         if isinstance(e, KernelError):
             raise
-        raise KernelError(e.errno or errno.EINVAL, e.strerror or str(e))
+        raise KernelError(e.errno or errno.EINVAL, e.strerror or str(e)) from None
 
 
 def ethtool_get_stats(net, dev):
@@ -168,7 +168,7 @@ def ethtool_set_rxfh(net, dev, equal=None, indir=None, key=None):
         try:
             key = bytes.fromhex(key.replace(":", ""))
         except ValueError:
-            raise KernelError(errno.EINVAL, "invalid hkey")
+            raise KernelError(errno.EINVAL, "invalid hkey") from None
     _call(fn, d, key=key, indir=indir)
     return _op(d, "get_rxfh")(d)
 
@@ -199,7 +199,7 @@ def ethtool_queue_set(net, dev, queue=None, rps_cpus=None, irq_cpu=None, smp_aff
         try:
             _, cpus = cpumask_parse(smp_affinity, len(net.cpus))
         except OSError as e:
-            raise KernelError(e.errno, e.strerror)
+            raise KernelError(e.errno, e.strerror) from None
         if not cpus:
             raise KernelError(errno.EINVAL, "an empty smp_affinity")
         irq_cpu = cpus[0]             # the effective affinity: the lowest CPU of the mask

@@ -156,7 +156,7 @@ def cpumask_parse(text, ncpus):
         try:
             mask = int(t, 16) if t else 0
         except ValueError:
-            raise OSError(errno.EINVAL, "invalid cpumask %r" % (text,))
+            raise OSError(errno.EINVAL, "invalid cpumask %r" % (text,)) from None
     if mask < 0:
         raise OSError(errno.EINVAL, "invalid cpumask %r" % (text,))
     if mask >> ncpus:

@@ -39,7 +39,7 @@ def _cidr(text):
         ip, _, plen = text.partition("/")
         return inet_aton(ip), int(plen) if plen else 32
     except (OSError, ValueError):
-        raise KernelError(errno.EINVAL, "invalid prefix %r" % text)
+        raise KernelError(errno.EINVAL, "invalid prefix %r" % text) from None
 
 
 def rtnl_newlink(net, name, kind, mac=None, mtu=None, port=None, peer=""):
@@ -228,7 +228,7 @@ def sysctl_set(net, name, value):
         else:
             net.sysctl[name] = type(old)(value)
     except (TypeError, ValueError):
-        raise KernelError(errno.EINVAL, "sysctl: invalid value %r" % (value,))
+        raise KernelError(errno.EINVAL, "sysctl: invalid value %r" % (value,)) from None
     return net.sysctl[name]
 
 

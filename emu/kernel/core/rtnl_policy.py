@@ -160,7 +160,7 @@ def rtnl_validate(op, pol, fn, args):
         try:
             out[name] = p.check(value)
         except ValueError as e:
-            raise KernelError(errno.EINVAL, "%s: field '%s' must be %s" % (op, name, e))
+            raise KernelError(errno.EINVAL, "%s: field '%s' must be %s" % (op, name, e)) from None
     for name in pol.required:
         if name not in out:
             raise KernelError(errno.EINVAL, "%s: field '%s' is required" % (op, name))

@@ -643,11 +643,11 @@ def wirenic_set_ringparam(dev, rx=None, tx=None):
 def wirenic_set_coalesce(dev, rx_usecs=None, rx_frames=None, tx_usecs=None, tx_frames=None):
     """ethtool -C: interrupt coalescing."""
     priv = dev.priv
-    for name, v in (("rx_usecs", rx_usecs), ("rx_frames", rx_frames),
-                    ("tx_usecs", tx_usecs), ("tx_frames", tx_frames)):
-        if v is None:
+    for name, given in (("rx_usecs", rx_usecs), ("rx_frames", rx_frames),
+                        ("tx_usecs", tx_usecs), ("tx_frames", tx_frames)):
+        if given is None:
             continue
-        v = int(v)
+        v = int(given)
         if not 0 <= v <= 1_000_000:
             raise OSError(22, "%s out of range" % name)
         setattr(priv, name, v)

@@ -84,7 +84,7 @@ def _net(text):
         mask = inet_make_mask(plen)
         return inet_aton(ip) & mask, mask
     except (OSError, ValueError):
-        raise KernelError(errno.EINVAL, "bad address %r" % text)
+        raise KernelError(errno.EINVAL, "bad address %r" % text) from None
 
 
 def _port(p):

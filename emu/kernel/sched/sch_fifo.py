@@ -48,7 +48,7 @@ def _fifo_init(q, opts, bytes_):
     try:
         limit = int(limit)
     except (TypeError, ValueError):
-        raise OSError(22, "invalid limit %r" % (limit,))
+        raise OSError(22, "invalid limit %r" % (limit,)) from None
     if limit < 0:
         raise OSError(22, "invalid limit %r" % (limit,))
     unknown = set(opts or {}) - {"limit"}
