@@ -324,19 +324,27 @@ class NodeRuntime:
         if dev.kind == "wirenic":
             self._nic_rx_wirenic(port, dev, msgs)
             return
+        for item in self._wire_frames(port, msgs):
+            veth_hw_rx(dev, item)
+        self._irq(dev.rx_cpu, self._veth_irq, dev, port)
+
+    @staticmethod
+    def _wire_frames(port, msgs):
+        """The frames of wire messages that reach the device: a cut cable loses
+        them all, a malformed message is counted and its rest lost, a partition's
+        filter drops what crosses it."""
         for msg in msgs:
             port.rx_msgs += 1
             if not port.carrier:
-                continue         # cable cut: frames vanish
+                continue             # cable cut: frames vanish
             for item in parse_batch(msg):
                 if item is None:
                     port.rx_malformed += 1
                     break
                 if port.rx_filter is not None and port.rx_filter(item[4]):
-                    port.rx_filtered += 1        # a partition: the cable drops it
+                    port.rx_filtered += 1            # a partition: the cable drops it
                     continue
-                veth_hw_rx(dev, item)
-        self._irq(dev.rx_cpu, self._veth_irq, dev, port)
+                yield item
 
     def _veth_irq(self, dev, port=None):
         """veth's receive interrupt: the ring into the backlog, then irq_exit's softirqs.
@@ -378,19 +386,7 @@ class NodeRuntime:
         With flow control (the default) a full ring pauses the wire: the NIC
         thread waits for the driver's XON before offering the rest.
         """
-        items = []
-        for msg in msgs:
-            port.rx_msgs += 1
-            if not port.carrier:
-                continue             # cable cut: frames vanish
-            for item in parse_batch(msg):
-                if item is None:
-                    port.rx_malformed += 1
-                    break
-                if port.rx_filter is not None and port.rx_filter(item[4]):
-                    port.rx_filtered += 1            # a partition: the cable drops it
-                    continue
-                items.append(item)
+        items = list(self._wire_frames(port, msgs))
         if port.rx_malformed != port.rx_malformed_seen:
             self._irq(0, self._fold_malformed, dev, port)
         state = [0]
