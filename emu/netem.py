@@ -266,7 +266,7 @@ def parse_netem(args):
         try:
             return fn(args[i])
         except NetemError:
-            raise _illegal(what)
+            raise _illegal(what) from None
 
     while i < len(args):
         a = args[i]
@@ -422,7 +422,7 @@ def _u32(text):
     try:
         v = int(str(text), 0)
     except ValueError:
-        raise NetemError("invalid number %r" % (text,))
+        raise NetemError("invalid number %r" % (text,)) from None
     if not 0 <= v <= U32_MAX:
         raise NetemError("invalid number %r" % (text,))
     return v
@@ -432,7 +432,7 @@ def _u64(text):
     try:
         v = int(str(text), 10)
     except ValueError:
-        raise NetemError("invalid number %r" % (text,))
+        raise NetemError("invalid number %r" % (text,)) from None
     if not 0 <= v < 1 << 64:
         raise NetemError("invalid number %r" % (text,))
     return v
@@ -442,7 +442,7 @@ def _s32(text):
     try:
         v = int(str(text), 0)
     except ValueError:
-        raise NetemError("invalid number %r" % (text,))
+        raise NetemError("invalid number %r" % (text,)) from None
     if not -(1 << 31) <= v < 1 << 31:
         raise NetemError("invalid number %r" % (text,))
     return v
@@ -538,7 +538,7 @@ def parse_tbf(args):
         a = args[i]
         nxt = args[i + 1] if i + 1 < len(args) else None
 
-        def need(what):
+        def need(what, nxt=nxt):         # used within this iteration only
             if nxt is None:
                 raise NetemError('Illegal "%s"' % what)
             return nxt
@@ -570,7 +570,7 @@ def parse_tbf(args):
         except NetemError as e:
             if str(e).startswith(("tbf:", "Usage", "Illegal")):
                 raise
-            raise NetemError('tbf: illegal value for "%s": "%s"' % (a, nxt))
+            raise NetemError('tbf: illegal value for "%s": "%s"' % (a, nxt)) from None
         i += 1 if a == "help" else 2
     if not rate:
         raise NetemError('tbf: the "rate" parameter is mandatory.')
@@ -639,7 +639,7 @@ def spec_to_args(spec):
         try:
             fn(_text(v, field))
         except NetemError:
-            raise NetemError("%s: invalid value %r" % (field, v))
+            raise NetemError("%s: invalid value %r" % (field, v)) from None
         return _text(v, field)
 
     args = []
@@ -673,7 +673,7 @@ def spec_to_args(spec):
     try:
         parse_netem(args)
     except NetemError as e:
-        raise NetemError("netem: %s" % str(e).splitlines()[0])
+        raise NetemError("netem: %s" % str(e).splitlines()[0]) from None
     return args
 
 

@@ -51,7 +51,7 @@ def _parse_parent(parent):
     try:
         n = int(minor, 16)
     except ValueError:
-        raise KernelError(errno.EINVAL, "invalid parent %r" % parent)
+        raise KernelError(errno.EINVAL, "invalid parent %r" % parent) from None
     return n
 
 
@@ -112,7 +112,7 @@ def qdisc_create(dev, txq, kind, parent, handle, opts):
         try:
             ops.init(q, opts)
         except OSError as e:
-            raise KernelError(e.errno or errno.EINVAL, e.strerror or str(e))
+            raise KernelError(e.errno or errno.EINVAL, e.strerror or str(e)) from None
     return q
 
 
@@ -257,7 +257,7 @@ def _split_parent(parent):
     try:
         return int(major or "0", 16), int(minor or "0", 16)
     except ValueError:
-        raise KernelError(errno.EINVAL, "invalid parent %r" % parent)
+        raise KernelError(errno.EINVAL, "invalid parent %r" % parent) from None
 
 
 def _classful_parent(d, parent):
@@ -275,7 +275,7 @@ def _call_change(q, opts):
     try:
         q.ops.change(q, opts)
     except OSError as e:
-        raise KernelError(e.errno or errno.EINVAL, e.strerror or str(e))
+        raise KernelError(e.errno or errno.EINVAL, e.strerror or str(e)) from None
 
 
 def _modify_tree(d, kind, parent, handle, replace, change, opts):
