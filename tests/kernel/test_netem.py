@@ -417,6 +417,8 @@ def test_tbf_with_netem_child():
     assert w.numbers() == list(range(6))
     TC["qdisc_del"](w.net, "eth0", parent="1:1")
     assert [r["kind"] for r in TC["qdisc_show"](w.net, "eth0")] == ["tbf"]
+    with pytest.raises(KernelError):
+        TC["qdisc_del"](w.net, "eth0", parent="1:1")              # nothing left to delete
     TC["qdisc_del"](w.net, "eth0")
     assert TC["qdisc_show"](w.net, "eth0")[0]["kind"] == "noqueue"
 

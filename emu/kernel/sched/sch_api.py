@@ -180,9 +180,10 @@ def tc_delete_qdisc(net, dev, parent="root", handle=None):
     cls = _classful_parent(d, parent)
     if cls is not None:
         q, minor = cls
-        old = q.ops.graft(q, minor, None)
+        old = q.ops.leaf(q, minor)
         if old is None or old.handle == 0:
             raise KernelError(errno.ENOENT, "Cannot delete qdisc with handle of zero.")
+        q.ops.graft(q, minor, None)
         return {}
     root = d.qdisc
     if parent in (None, "root") and root is not None and root.ops.destroy is not None:
@@ -309,6 +310,8 @@ def _modify_tree(d, kind, parent, handle, replace, change, opts):
         if existing.kind != kind:
             raise KernelError(errno.EINVAL, "Invalid qdisc name.")
         if existing.ops.change is None:
+            if cls is None:
+                return None          # the fifos: a new one in its place, as before
             raise KernelError(errno.EOPNOTSUPP, "Change operation not supported by specified qdisc.")
         _call_change(existing, opts)
         return _row(d, existing)
