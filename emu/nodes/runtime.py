@@ -135,6 +135,7 @@ class NodeRuntime:
         self.cpu_events = [threading.Event() for _ in range(ncpus)]
         self.net.wake_cpu = self._ipi
         self.timer_deadline = float("inf")
+        self.next_timer_at = 0.0         # the kernel's next timer, as of its last exit
         self.ctx = zmq.Context()
         self.ports = {}                  # ifname -> WirePort
         self.taps = {}                   # ifname -> TapPort (read by their own threads)
@@ -207,6 +208,8 @@ class NodeRuntime:
         while dirty:
             dirty.pop().flush()
         nt = self.net.next_timer()
+        # Read by cpu0 outside the kernel: a float, written only here, under the lock.
+        self.next_timer_at = float("inf") if nt is None else nt
         if nt is not None and nt < self.timer_deadline:
             self.cpu_events[0].set()
 
@@ -218,10 +221,8 @@ class NodeRuntime:
         while self.running:
             timeout = None
             if cpu == 0:
-                nt = net.next_timer()
-                self.timer_deadline = nt if nt is not None else float("inf")
-                timeout = None if nt is None else max(0.0, nt - time.monotonic())
-                timeout = 1.0 if timeout is None else min(timeout, 1.0)
+                nt = self.timer_deadline = self.next_timer_at
+                timeout = min(max(0.0, nt - time.monotonic()), 1.0)
             ev.wait(timeout)
             ev.clear()
             if not self.running:
