@@ -34,6 +34,7 @@ from collections.abc import Callable
 import yaml
 
 MAX_NODES = 100_000           # a larger file would take longer to write than to regret
+DEFAULT_TTL, MAX_TTL = 64, 255  # net.ipv4.ip_default_ttl; an IPv4 TTL is 8 bits
 _SPACE = ipaddress.IPv4Network("10.0.0.0/8")
 
 
@@ -214,7 +215,7 @@ def star(hosts: int, bridges: int = 1, cpus: int = 1, name: str | None = None) -
 
 def line(routers: int, cpus: int = 1, name: str | None = None) -> dict:
     """h1 -- r1 -- r2 -- ... -- rN -- h2."""
-    _check_int("routers", routers, 1, MAX_NODES)
+    _check_int("routers", routers, 1, MAX_TTL - 1)
     b = _Builder(name or "line%d" % routers, cpus)
     b.check_size(routers + 2)
     names = ["r%d" % i for i in range(1, routers + 1)]
@@ -228,6 +229,10 @@ def line(routers: int, cpus: int = 1, name: str | None = None) -> dict:
         if r == names[-1]:
             _host_on(b, r, "h2")
     _router_tree(b, names[0], children, attach)
+    if routers >= DEFAULT_TTL:
+        # A packet crosses every router: the default TTL of 64 would not reach the far end.
+        for node in b.nodes.values():
+            node["sysctls"] = {"net.ipv4.ip_default_ttl": MAX_TTL}
     return b.result()
 
 

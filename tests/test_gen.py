@@ -95,6 +95,8 @@ def inline_lab(topo):
                 rtnetlink.inet_rtm_newaddr(net, i.name, str(a))
         for r in n.routes:
             rtnetlink.inet_rtm_newroute(net, r.dst, via=r.via, dev=r.dev, metric=r.metric)
+        for k, v in n.sysctls:
+            net.sysctl[k] = v
     lab.run()
     return lab
 
@@ -120,10 +122,32 @@ def test_generated_lab_routes_all_pairs(shape, kwargs):
                 assert ping(lab, far, i.addresses[0].ip), (far, n.name, i.name)
 
 
+def test_a_long_line_still_reaches_the_far_end():
+    topo = load_topology_from(gen.line(routers=70))
+    assert dict(topo.node("h1").sysctls) == {"net.ipv4.ip_default_ttl": 255}
+    lab = inline_lab(topo)
+    (reply,) = ping(lab, "h1", topo.first_address("h2"))
+    assert reply[8] == 255 - 70                      # the reply's TTL: it crossed 70 routers
+    assert gen.line(routers=63)["nodes"]["h1"].get("sysctls") is None
+
+
+def test_the_campus_of_the_issue_routes_sampled_pairs():
+    """40 bridges of 25 hosts behind routers (1,051 nodes), in inline kernels."""
+    import random
+    topo = load_topology_from(gen.campus(bridges=40, hosts_per_bridge=25))
+    lab = inline_lab(topo)
+    hosts = [n.name for n in topo.nodes if n.kind == "host"]
+    rng = random.Random(13)
+    pairs = [("h1", "h1000"), ("h1000", "h26")] + [tuple(rng.sample(hosts, 2)) for _ in range(20)]
+    for src, dst in pairs:
+        assert ping(lab, src, topo.first_address(dst)), (src, dst)
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: gen.star(hosts=0), "hosts must be an integer 1..100000, got 0"),
     (lambda: gen.star(hosts=3, bridges=4), "bridges must be an integer 1..3, got 4"),
     (lambda: gen.line(routers=-1), "routers must be"),
+    (lambda: gen.line(routers=255), "routers must be an integer 1..254, got 255"),
     (lambda: gen.tree(depth=10, fanout=10), "at most 100000"),
     (lambda: gen.fat_tree(k=7), "k must be even"),
     (lambda: gen.fat_tree(k=66), "k must be an integer 2..64"),
