@@ -18,7 +18,7 @@ import psutil
 from .faults import FaultError
 from .orchestrator import Lab, LabError, find_lab, list_labs, stop_lab
 from .supervisor import dead_node_message, orchestrator_call
-from .topology import TopologyError, load_topology
+from .topology import TopologyError, load_topology, parse_topology
 
 
 def _err(msg):
@@ -135,7 +135,8 @@ def cmd_gen(a):
     args = {k: getattr(a, k) for k in a.gen_args}
     try:
         data = gen.SHAPES[a.shape](cpus=a.cpus, name=a.name, **args)
-    except gen.GenError as e:
+        parse_topology(data, "<generated>")     # what it writes, emu up reads
+    except (gen.GenError, TopologyError) as e:
         return _err("gen %s: %s" % (a.shape, e))
     given = ["--%s %s" % (k.replace("_", "-"), v) for k, v in args.items()]
     given += ["--cpus %d" % a.cpus] if a.cpus != 1 else []

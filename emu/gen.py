@@ -60,6 +60,9 @@ class _Builder:
     """Nodes, links and a sequential, aligned subnet allocator for one lab."""
 
     def __init__(self, name: str, cpus: int):
+        from .topology import _LAB_NAME
+        if not isinstance(name, str) or not _LAB_NAME.fullmatch(name):
+            raise GenError("name must match %s, got %r" % (_LAB_NAME.pattern, name))
         self.name = name
         self.cpus = _check_int("cpus", cpus, 1, 64)
         self.nodes: dict[str, dict] = {}

@@ -153,6 +153,7 @@ def test_the_campus_of_the_issue_routes_sampled_pairs():
     (lambda: gen.fat_tree(k=66), "k must be an integer 2..64"),
     (lambda: gen.campus(bridges=1, hosts_per_bridge=0), "hosts_per_bridge must be"),
     (lambda: gen.line(routers=3, cpus=0), "cpus must be an integer 1..64"),
+    (lambda: gen.star(hosts=2, name="two words"), "name must match"),
 ])
 def test_bad_arguments_are_one_line_errors(call, message):
     with pytest.raises(gen.GenError) as e:
