@@ -1,8 +1,9 @@
-"""The `emu` command: up, down, status, exec, shell, trace, graph, netem, demo.
+"""The `emu` command: up, down, status, gen, exec, shell, trace, graph, netem, demo.
 
     emu up topologies/veth-bridge.yaml        # foreground; Ctrl-C tears down
     emu up -d topologies/veth-bridge.yaml     # detached
-    emu status
+    emu status [--summary] [--nodes 'h1*'] [--format json]
+    emu gen campus --bridges 40 --hosts-per-bridge 25 -o campus.yaml
     emu exec h1 -- ping -c 3 h2
     emu down
 """
@@ -339,7 +340,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, "emu: %s%s (see %s --help)\n" % (where + ": " if where else "", message, self.prog))
 
 
-_GEN_SHAPES: dict[str, list[tuple[str, int | None, str]]] = {   # shape -> its options: (flag, default or None if required, help)
+# emu gen SHAPE: its options as (name, default or None when required, help).
+_GEN_SHAPES: dict[str, list[tuple[str, int | None, str]]] = {
     "star": [("hosts", None, "number of hosts"),
              ("bridges", 1, "leaf bridges under a core bridge br0 (1: all hosts on br0)")],
     "line": [("routers", None, "routers between h1 and h2")],
