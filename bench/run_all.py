@@ -17,6 +17,7 @@ BENCHES = [
     ("flood", ["flood.py"]),                     # SYN flood: legit connects, emu exec latency
     ("netem", ["netem.py"]),                    # netem delay 0 cost, rate and delay accuracy
     ("faults", ["faults.py"]),                 # death detection, restart, schedule, dead-node answer
+    ("status", ["status.py"]),                 # emu status with 1000 nodes: table, summary, json
 ]
 
 
