@@ -892,6 +892,7 @@ class NodeRuntime:
         threads = [threading.Thread(target=self.cpu_loop, args=(i,), name="cpu%d" % i, daemon=True)
                    for i in range(len(self.net.cpus))]
         threads.append(threading.Thread(target=self.nic_loop, name="nic", daemon=True))
+        self.threads = threads
         for t in threads:
             t.start()
         try:
@@ -900,3 +901,13 @@ class NodeRuntime:
             self.running = False
             for ev in self.cpu_events:
                 ev.set()
+
+    def close(self, timeout=2.0):
+        """After run() returned: join the threads and free ZeroMQ (a node process
+        just exits; a runtime hosted in another process, as in tests, must not
+        leave a context for the garbage collector to block on)."""
+        for t in getattr(self, "threads", ()):
+            t.join(timeout)
+        for port in list(self.ports.values()):
+            port.close()
+        self.ctx.destroy(linger=0)

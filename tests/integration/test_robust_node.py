@@ -35,6 +35,8 @@ def runtime(tmp_path):
     except OSError:
         pass
     t.join(5)
+    ctl.close()
+    rt.close()
 
 
 def test_a_kernel_bug_in_a_syscall_is_an_oops_not_a_dead_node(runtime, monkeypatch):
