@@ -111,6 +111,7 @@ class Net:
         self.tracer = None
         self.mib = {}              # "Ip" -> {"InReceives": n, ...}: see snmp.py
         self.proto = {}            # per-protocol state set up by the *_init functions
+        self.rt_genid = 0          # routing generation: cached dsts older than it are stale (dst.py)
         # The way in (entry.py): the runtime sets a real lock and its exit work.
         self.kernel_lock = NO_LOCK
         self.kernel_exit = _no_exit

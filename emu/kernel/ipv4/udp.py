@@ -11,6 +11,7 @@ udp_queue_rcv_skb -> sock_queue_rcv_skb; udp_recvmsg dequeues.
 import errno
 
 from ..core.dev import KernelError
+from ..core.dst import __sk_dst_check, sk_dst_reset, sk_dst_set
 from ..core.skbuff import (
     CHECKSUM_UNNECESSARY, LL_MAX_HEADER, PACKET_BROADCAST, PACKET_HOST,
     PACKET_MULTICAST, SKB_DROP_REASON_NO_SOCKET, SKB_DROP_REASON_PKT_TOO_SMALL,
@@ -106,16 +107,11 @@ def udp_bind(sk, addr, port):
 # ------------------------------------------------------------------ connect
 
 def _route(sk, daddr):
-    """ip_route_connect / ip_route_output_flow with the socket's dst cache."""
-    net = sk.net
-    genid = net.proto.get("rt_genid", 0)
-    rt = sk.sk_dst_cache
-    if rt is not None and sk.dst_genid == genid and sk.inet_daddr == daddr:
-        return rt
-    rt = ip_route_output_flow(net, daddr, sk.inet_saddr, sk.sk_bound_dev_if)
-    if sk.inet_daddr == daddr:
-        sk.sk_dst_cache = rt
-        sk.dst_genid = genid
+    """A connected socket's route: sk_dst_check, ip_route_output_flow only on a miss."""
+    rt = __sk_dst_check(sk)
+    if rt is None:
+        rt = ip_route_output_flow(sk.net, daddr, sk.inet_saddr, sk.sk_bound_dev_if)
+        sk_dst_set(sk, rt)
     return rt
 
 
@@ -137,8 +133,7 @@ def ip4_datagram_connect(sk, addr):
     sk.inet_daddr = daddr
     sk.inet_dport = dport
     sk.sk_state = TCP_ESTABLISHED
-    sk.sk_dst_cache = rt
-    sk.dst_genid = net.proto.get("rt_genid", 0)
+    sk_dst_set(sk, rt)
     return 0
 
 
@@ -153,7 +148,7 @@ def udp_disconnect(sk):
     sk.inet_daddr = 0
     sk.inet_dport = 0
     sk.sk_state = TCP_CLOSE
-    sk.sk_dst_cache = None
+    sk_dst_reset(sk)
 
 
 # ------------------------------------------------------------------ send
@@ -306,8 +301,10 @@ def udp_rcv(skb):
         skb.ip_summed = CHECKSUM_UNNECESSARY
     sport = (buf[t] << 8) | buf[t + 1]
     dport = (buf[t + 2] << 8) | buf[t + 3]
+    # A broadcast by its route (rt_flags & RTCF_BROADCAST), not a second FIB lookup.
+    rt = skb.dst
     if skb.pkt_type in (PACKET_BROADCAST, PACKET_MULTICAST) or \
-            inet_addr_type(net, daddr) == RTN_BROADCAST:
+            (rt.rt_type if rt is not None else inet_addr_type(net, daddr)) == RTN_BROADCAST:
         return __udp4_lib_mcast_deliver(net, skb, saddr, sport, daddr, dport)
     sk = __udp4_lib_lookup(net, saddr, sport, daddr, dport, skb.skb_iif)
     if sk is None:
