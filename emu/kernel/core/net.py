@@ -31,6 +31,7 @@ DEFAULT_SYSCTLS = {
     "net.core.wmem_default": 212992,
     "net.core.wmem_max": 212992,
     "net.ipv4.ip_forward": 0,
+    "net.ipv4.ip_early_demux": 1,            # ip_rcv_finish_core: find the socket before routing
     "net.ipv4.conf.all.ignore_routes_with_linkdown": 0,
     "net.ipv4.conf.default.ignore_routes_with_linkdown": 0,
     "net.ipv4.ip_default_ttl": 64,

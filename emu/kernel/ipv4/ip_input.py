@@ -82,6 +82,16 @@ def ip_rcv_finish(skb):
     if skb.dst is None:
         buf = skb.buf
         nh = skb.network_header
+        net = skb.dev.net
+        # ip_rcv_finish_core: an established socket's cached input route spares
+        # the FIB lookup (early demux; never for a fragment).
+        if net.sysctl["net.ipv4.ip_early_demux"] and not (buf[nh + 6] & 0x3F or buf[nh + 7]):
+            edemux = net.proto["inet_early_demux"].get(buf[nh + 9])
+            if edemux is not None:
+                edemux(skb)
+    if skb.dst is None:
+        buf = skb.buf
+        nh = skb.network_header
         daddr = int.from_bytes(buf[nh + 16:nh + 20], "big")
         saddr = int.from_bytes(buf[nh + 12:nh + 16], "big")
         err = ip_route_input_noref(skb, daddr, saddr, buf[nh + 1], skb.dev)
