@@ -3,7 +3,7 @@
 Linux: net/ipv4/ip_output.c; RFC 791.
 """
 from ..core.neighbour import __neigh_lookup, neigh_output
-from ..core.skbuff import SKB_DROP_REASON_NEIGH_FAILED, consume_skb, kfree_skb
+from ..core.skbuff import SKB_DROP_REASON_NEIGH_FAILED, consume_skb, kfree_skb, skb_push
 from ..hdr.checksum import csum_fold, csum_partial
 from ..hdr.if_ether import ETH_P_IP
 from ..hdr.ip import IP_DF, iphdr
@@ -28,7 +28,6 @@ def ip_send_check(buf, off):
 
 def ip_build_header(skb, saddr, daddr, protocol, ttl, tos=0, df=False, ident=None):
     """Push a 20-byte IPv4 header in front of skb.data (the header of ip_make_skb)."""
-    from ..core.skbuff import skb_push
     off = skb_push(skb, 20)
     skb.network_header = off
     net = skb.dst.dev.net if skb.dst is not None else None

@@ -21,6 +21,7 @@ from ..core.sock import MSG_PEEK, MSG_TRUNC, Proto, sk_error_report, sock_queue_
 from ..hdr.checksum import csum_fold, csum_partial, csum_tcpudp_nofold
 from ..hdr.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED
 from ..hdr.ip import INADDR_BROADCAST, IPPROTO_UDP, inet_ntoa, ipv4_is_multicast
+from .devinet import inet_select_addr
 from .icmp import icmp_inner_tuple, icmp_send
 from .inet_connection_sock import inet_ephemeral_port
 from .ip_output import ip_build_header, ip_local_out
@@ -138,7 +139,6 @@ def ip4_datagram_connect(sk, addr):
 
 
 def _source_for(rt, daddr):
-    from .devinet import inet_select_addr
     if rt.rt_type == RTN_LOCAL:
         return daddr if daddr >> 24 != 127 else 0x7F000001
     return rt.prefsrc or inet_select_addr(rt.dev, daddr)
