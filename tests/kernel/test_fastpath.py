@@ -141,3 +141,33 @@ def test_udp_datagrams_from_the_template_are_well_formed():
     assert len(ids) == 5 and len(set(ids)) == 5
     got = [sys_recvfrom(t2, rx, 2000)[0] for _ in range(5)]
     assert [len(g) for g in got] == [0, 1, 17, 1000, 1472]
+
+
+def _rfc1071(data):
+    s = 0
+    for i in range(0, len(data), 2):
+        s += (data[i] << 8) | data[i + 1]
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def test_ip_send_check_matches_rfc1071_including_the_all_ones_sum():
+    import random
+    from emu.kernel.ipv4.ip_output import ip_send_check
+    rng = random.Random(7)
+    headers = [bytearray([0x45]) + bytearray(rng.randrange(256) for _ in range(19))
+               for _ in range(2000)]
+    # A header whose words sum to exactly 0xffff: its checksum is 0.
+    h = bytearray(20)
+    h[0], h[1] = 0x45, 0x00
+    h[2:4] = (0xFFFF - 0x4500).to_bytes(2, "big")
+    headers.append(h)
+    for h in headers:
+        buf = bytearray(b"\xee" * 6) + h
+        ip_send_check(buf, 6)
+        ref = bytearray(h)
+        ref[10:12] = b"\x00\x00"
+        assert (buf[16] << 8 | buf[17]) == _rfc1071(ref)
+        assert _rfc1071(buf[6:26]) == 0                   # and it verifies
+    assert buf[16:18] == b"\x00\x00"
