@@ -8,7 +8,7 @@ paths, every node's work included (the sender's, the bridge's or routers',
 the receiver's):
 
   udp-sendto   64-byte datagrams, unconnected sendto h1 -> br0 -> h2, recvfrom on h2
-  udp-conn     the same from a connected socket (send with no address)
+  udp-conn     the same between two connected sockets (send, recv; early demux)
   tcp          bulk h1 -> h2 (TSO and GRO off): per MSS segment, ACKs included
   tcp-gso      bulk h1 -> h2 (TSO/GSO and GRO on): per MSS of payload
   icmp-echo    ping h1 -> h2 from a raw socket: per echo (request and reply)
@@ -93,7 +93,9 @@ def udp_setup(lab, src, dst, daddr, connected):
     tx = sys_socket(t1, AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0)
     addr = (daddr, 9000)
     if connected:
+        sys_bind(t1, tx, ("0.0.0.0", 9001))
         sys_connect(t1, tx, addr)
+        sys_connect(t2, rx, (connected, 9001))
         addr = None
     sys_sendto(t1, tx, PAYLOAD, 0, addr or (daddr, 9000))     # ARP and FDB warm up
     lab.run()
@@ -177,7 +179,7 @@ def icmp_setup(lab):
 
 PATHS = {
     "udp-sendto": lambda: udp_setup(bridge_lab(), "h1", "h2", "10.0.0.2", False),
-    "udp-conn": lambda: udp_setup(bridge_lab(), "h1", "h2", "10.0.0.2", True),
+    "udp-conn": lambda: udp_setup(bridge_lab(), "h1", "h2", "10.0.0.2", "10.0.0.1"),
     "tcp": lambda: tcp_setup(bridge_lab(), False),
     "tcp-gso": lambda: tcp_setup(bridge_lab(), True),
     "icmp-echo": lambda: icmp_setup(bridge_lab()),

@@ -171,3 +171,51 @@ def test_ip_send_check_matches_rfc1071_including_the_all_ones_sum():
         assert (buf[16] << 8 | buf[17]) == _rfc1071(ref)
         assert _rfc1071(buf[6:26]) == 0                   # and it verifies
     assert buf[16:18] == b"\x00\x00"
+
+
+def _udp_pair(lab):
+    t1, t2 = lab.task("h1"), lab.task("h2")
+    rx = sys_socket(t2, AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0)
+    sys_bind(t2, rx, ("0.0.0.0", 9000))
+    sys_connect(t2, rx, ("10.0.0.1", 9001))
+    tx = sys_socket(t1, AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0)
+    sys_bind(t1, tx, ("0.0.0.0", 9001))
+    sys_connect(t1, tx, ("10.0.0.2", 9000))
+    return t1, tx, t2, rx
+
+
+def test_connected_udp_datagrams_skip_the_route_lookup(route_inputs):
+    lab = bridge_lab()
+    t1, tx, t2, rx = _udp_pair(lab)
+    sys_sendto(t1, tx, b"first", 0, None)           # routed; the socket learns its input route
+    lab.run()
+    assert sys_recvfrom(t2, rx, 100)[0] == b"first"
+    route_inputs.clear()
+    for i in range(5):
+        sys_sendto(t1, tx, b"d%d" % i, 0, None)
+    lab.run()
+    assert [sys_recvfrom(t2, rx, 100)[0] for _ in range(5)] == [b"d%d" % i for i in range(5)]
+    assert route_inputs.get("h2", 0) == 0
+    # With udp_early_demux off, every datagram is routed again.
+    lab.nets["h2"].sysctl["net.ipv4.udp_early_demux"] = 0
+    sys_sendto(t1, tx, b"slow", 0, None)
+    lab.run()
+    assert sys_recvfrom(t2, rx, 100)[0] == b"slow"
+    assert route_inputs.get("h2", 0) == 1
+
+
+def test_udp_early_demux_forgets_the_route_when_the_address_goes():
+    lab = bridge_lab()
+    t1, tx, t2, rx = _udp_pair(lab)
+    sys_sendto(t1, tx, b"first", 0, None)
+    lab.run()
+    assert sys_recvfrom(t2, rx, 100)[0] == b"first"
+    h2 = lab.nets["h2"]
+    before = h2.mib["Ip"]["InAddrErrors"]
+    rtnetlink.inet_rtm_deladdr(h2, "eth0", "10.0.0.2/24")
+    sys_sendto(t1, tx, b"after", 0, None)
+    lab.run()
+    with pytest.raises(KernelError) as e:
+        sys_recvfrom(t2, rx, 100)
+    assert e.value.errno == errno.EAGAIN
+    assert h2.mib["Ip"]["InAddrErrors"] > before

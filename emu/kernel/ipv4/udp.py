@@ -149,6 +149,8 @@ def udp_disconnect(sk):
     sk.inet_dport = 0
     sk.sk_state = TCP_CLOSE
     sk_dst_reset(sk)
+    if sk.proto_data is not None:
+        sk.proto_data.sk_rx_dst = None
 
 
 # ------------------------------------------------------------------ send
@@ -313,6 +315,12 @@ def udp_rcv(skb):
             icmp_send(skb, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0)
         kfree_skb(skb, SKB_DROP_REASON_NO_SOCKET)
         return 0
+    if sk.inet_dport and rt is not None:
+        # A connected socket (the one early demux finds): keep its input
+        # route current (__udp4_lib_rcv: udp_sk_rx_dst_set when it changed).
+        us = sk.proto_data
+        if us is None or us.sk_rx_dst is not rt or us.sk_rx_dst_ifindex != skb.skb_iif:
+            udp_sk_rx_dst_set(sk, skb)
     return udp_queue_rcv_skb(sk, skb)
 
 
@@ -413,3 +421,75 @@ udp_prot = Proto("UDP", close=udp_close, connect=udp_connect, sendmsg=udp_sendms
 def udp_init_net(net):
     net.proto["udp_table"] = {}
     net.sysctl.setdefault("net.ipv4.ip_local_port_range", (32768, 60999))
+    net.sysctl.setdefault("net.ipv4.udp_early_demux", 1)
+    net.proto["inet_early_demux"][IPPROTO_UDP] = udp_v4_early_demux
+
+
+# ------------------------------------------------------------------ early demux
+
+class UdpSock:
+    """The part of struct udp_sock emu needs: the cached input route.
+
+    Emulation note: kept in sk.proto_data (Linux keeps sk_rx_dst in struct sock).
+    """
+
+    __slots__ = ("sk_rx_dst", "sk_rx_dst_ifindex")
+
+    def __init__(self):
+        self.sk_rx_dst = None
+        self.sk_rx_dst_ifindex = 0
+
+
+def __udp4_lib_demux_lookup(net, dport, daddr, sport, saddr, dif):
+    """The connected socket for exactly this 4-tuple (INET_MATCH), or None."""
+    for sk in udp_table(net).get(dport, ()):
+        if sk.inet_daddr == saddr and sk.inet_dport == sport and \
+                sk.inet_rcv_saddr == daddr and \
+                (not sk.sk_bound_dev_if or sk.sk_bound_dev_if == dif):
+            return sk
+    return None
+
+
+def udp_v4_early_demux(skb):
+    """Before routing: a connected socket's cached input route becomes the
+    datagram's dst (udp.c udp_v4_early_demux, unicast only).
+
+    Emulation note: the route is used only if learned on the same device
+    (as TCP checks sk_rx_dst_ifindex), so a frame on another device is
+    routed, and its martian and source checks run, as without early demux.
+    """
+    if skb.pkt_type != PACKET_HOST:
+        return 0
+    net = skb.dev.net
+    if not net.sysctl["net.ipv4.udp_early_demux"]:
+        return 0
+    buf = skb.buf
+    nh = skb.network_header
+    t = skb.transport_header
+    if skb.tail - t < UDP_HLEN:
+        return 0
+    if skb.trace is not None:
+        skb.trace.hit("udp_v4_early_demux")
+    sk = __udp4_lib_demux_lookup(net, (buf[t + 2] << 8) | buf[t + 3],
+                                 int.from_bytes(buf[nh + 16:nh + 20], "big"),
+                                 (buf[t] << 8) | buf[t + 1],
+                                 int.from_bytes(buf[nh + 12:nh + 16], "big"), skb.skb_iif)
+    if sk is None:
+        return 0
+    us = sk.proto_data
+    if us is None:
+        return 0
+    dst = us.sk_rx_dst
+    if dst is not None and dst.rt_genid == net.rt_genid and \
+            us.sk_rx_dst_ifindex == skb.skb_iif:                      # dst_check
+        skb.dst = dst
+    return 0
+
+
+def udp_sk_rx_dst_set(sk, skb):
+    """A connected socket remembers the input route of its datagrams."""
+    us = sk.proto_data
+    if us is None:
+        us = sk.proto_data = UdpSock()
+    us.sk_rx_dst = skb.dst
+    us.sk_rx_dst_ifindex = skb.skb_iif
