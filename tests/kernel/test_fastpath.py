@@ -219,3 +219,13 @@ def test_udp_early_demux_forgets_the_route_when_the_address_goes():
         sys_recvfrom(t2, rx, 100)
     assert e.value.errno == errno.EAGAIN
     assert h2.mib["Ip"]["InAddrErrors"] > before
+
+
+def test_skb_clone_copies_every_header_field():
+    from emu.kernel.core.skbuff import _HEADER_FIELDS, alloc_skb, skb_clone
+    skb = alloc_skb(64)
+    for i, name in enumerate(_HEADER_FIELDS):
+        setattr(skb, name, ("v", i))
+    c = skb_clone(skb)
+    for i, name in enumerate(_HEADER_FIELDS):
+        assert getattr(c, name) == (None if name == "sk" else ("v", i)), name
