@@ -470,10 +470,19 @@ def udp_v4_early_demux(skb):
         return 0
     if skb.trace is not None:
         skb.trace.hit("udp_v4_early_demux")
-    sk = __udp4_lib_demux_lookup(net, (buf[t + 2] << 8) | buf[t + 3],
-                                 int.from_bytes(buf[nh + 16:nh + 20], "big"),
-                                 (buf[t] << 8) | buf[t + 1],
-                                 int.from_bytes(buf[nh + 12:nh + 16], "big"), skb.skb_iif)
+    dport = (buf[t + 2] << 8) | buf[t + 3]
+    socks = net.proto["udp_table"].get(dport)
+    if not socks:
+        return 0                 # nobody on the port (a router's forwarded traffic)
+    sport = (buf[t] << 8) | buf[t + 1]
+    for sk in socks:
+        if sk.inet_dport == sport:
+            break
+    else:
+        return 0                 # no socket there is connected to that port
+    sk = __udp4_lib_demux_lookup(net, dport, int.from_bytes(buf[nh + 16:nh + 20], "big"),
+                                 sport, int.from_bytes(buf[nh + 12:nh + 16], "big"),
+                                 skb.skb_iif)
     if sk is None:
         return 0
     us = sk.proto_data
