@@ -84,7 +84,7 @@ def ip_rcv_finish(skb):
         buf = skb.buf
         nh = skb.network_header
         net = skb.dev.net
-        # ip_rcv_finish_core: an established socket's cached input route spares
+        # ip_rcv_finish_core: a connected socket's cached input route spares
         # the FIB lookup (early demux; never for a fragment).
         if net.sysctl["net.ipv4.ip_early_demux"] and not (buf[nh + 6] & 0x3F or buf[nh + 7]):
             edemux = net.proto["inet_early_demux"].get(buf[nh + 9])
