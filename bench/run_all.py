@@ -12,6 +12,7 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 BENCHES = [
+    ("stack_inline", ["stack_inline.py"]),     # kernel stack per packet inline, calls/packet
     ("rx_gro", ["rx_gro.py"]),                 # receive path, GRO on/off, vs the raw wire
     ("tcp_throughput", ["tcp_throughput.py"]),  # TCP goodput h1 -> h2 vs the raw wire
     ("flood", ["flood.py"]),                     # SYN flood: legit connects, emu exec latency

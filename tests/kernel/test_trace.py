@@ -175,6 +175,8 @@ def test_tcp_segment_path_send_and_receive():
     assert seg[-1] == "veth_xmit"
     h2 = [r[4] for r in dump(p.lab, "h2") if r[0] == tid]
     assert h2[:3] == ["veth_forward_skb", "netif_rx", "enqueue_to_backlog"]
+    j = h2.index("ip_rcv_finish")
+    assert h2[j + 1:j + 3] == ["tcp_v4_early_demux", "ip_local_deliver"]     # before routing
     i = h2.index("ip_local_deliver_finish")
     assert h2[i + 1:i + 6] == ["tcp_v4_rcv", "tcp_v4_do_rcv", "tcp_rcv_established", "tcp_ack",
                                "tcp_data_queue"]

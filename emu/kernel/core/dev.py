@@ -458,6 +458,14 @@ def __netif_receive_skb_core(skb):
             if ret == RX_HANDLER_EXACT:
                 deliver_exact = True    # only handlers bound to this device
         break
+    if not deliver_exact and not dev.ptype_specific:
+        # The common case, one handler for the protocol (ip_rcv, arp_rcv):
+        # straight to it, no list of handlers built per packet.
+        ptypes = net.ptype_base.get(skb.protocol, ())
+        if len(ptypes) == 1:
+            pt = ptypes[0]
+            if pt.dev is None or pt.dev is skb.dev:
+                return deliver_skb(skb, pt, orig_dev)
     handlers = [] if deliver_exact else [
         pt for pt in net.ptype_base.get(skb.protocol, ())
         if pt.dev is None or pt.dev is skb.dev]
@@ -482,7 +490,7 @@ def __netif_receive_skb_core(skb):
 def dev_forward_skb_ok(dev, skb):
     """__dev_forward_skb's checks (is_skb_forwardable): the device is up and
     the frame fits its MTU, or is a GSO frame (segmented later if need be)."""
-    return netif_running(dev) and (
+    return bool(dev.flags & IFF_UP) and (                 # netif_running
         skb.len <= dev.mtu + dev.hard_header_len + 4 or skb.shinfo.gso_size != 0)
 
 

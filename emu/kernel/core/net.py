@@ -31,6 +31,7 @@ DEFAULT_SYSCTLS = {
     "net.core.wmem_default": 212992,
     "net.core.wmem_max": 212992,
     "net.ipv4.ip_forward": 0,
+    "net.ipv4.ip_early_demux": 1,            # ip_rcv_finish_core: find the socket before routing
     "net.ipv4.conf.all.ignore_routes_with_linkdown": 0,
     "net.ipv4.conf.default.ignore_routes_with_linkdown": 0,
     "net.ipv4.ip_default_ttl": 64,
@@ -111,6 +112,7 @@ class Net:
         self.tracer = None
         self.mib = {}              # "Ip" -> {"InReceives": n, ...}: see snmp.py
         self.proto = {}            # per-protocol state set up by the *_init functions
+        self.rt_genid = 0          # routing generation: cached dsts older than it are stale (dst.py)
         # The way in (entry.py): the runtime sets a real lock and its exit work.
         self.kernel_lock = NO_LOCK
         self.kernel_exit = _no_exit

@@ -218,6 +218,7 @@ def inet_init(net):
     iptable_filter_init(net)
     fib_init(net)
     net.proto["inet_protos"] = {}
+    net.proto["inet_early_demux"] = {}     # protocol -> net_protocol.early_demux
     net.proto["inetsw"] = {}
     net.proto["ipv4_dst_ops"] = DstOps(ip_local_deliver, ip_forward, ip_output)
     icmp_init(net)
@@ -505,10 +506,11 @@ def tcp_v4_init(net):
     from ..hdr.ip import IPPROTO_TCP
     from .inet_connection_sock import inet_hashinfo_init
     from .tcp import tcp_init_net
-    from .tcp_ipv4 import tcp_v4_err, tcp_v4_rcv
+    from .tcp_ipv4 import tcp_v4_early_demux, tcp_v4_err, tcp_v4_rcv
     tcp_init_net(net)
     inet_hashinfo_init(net)
     inet_add_protocol(net, tcp_v4_rcv, IPPROTO_TCP)
+    net.proto["inet_early_demux"][IPPROTO_TCP] = tcp_v4_early_demux
     inet_add_err_handler(net, tcp_v4_err, IPPROTO_TCP)
     inet_register_protosw(net, InetProtosw(SOCK_STREAM, IPPROTO_TCP, tcp_prot,
                                            inet_stream_ops, INET_PROTOSW_PERMANENT | INET_PROTOSW_ICSK))

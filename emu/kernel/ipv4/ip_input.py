@@ -11,7 +11,6 @@ from ..core.skbuff import (
     SKB_DROP_REASON_NOT_SPECIFIED, SKB_DROP_REASON_OTHERHOST, SKB_DROP_REASON_PKT_TOO_SMALL,
     consume_skb, kfree_skb, skb_trim,
 )
-from ..hdr.checksum import csum_partial
 from ..hdr.ip import IP_MF, IP_OFFSET
 from ..netfilter.core import NF_HOOK, NF_INET_LOCAL_IN, NF_INET_PRE_ROUTING
 from .icmp import (
@@ -53,7 +52,9 @@ def ip_rcv(skb, dev, pt, orig_dev):
     net.mib["IpExt"][IP_ECN_FIELDS[buf[off + 1] & 3]] += skb.shinfo.gso_segs or 1
     if skb.len < ihl:
         return _hdr_error(skb, ip, SKB_DROP_REASON_IP_INHDR)
-    if csum_partial(buf, off, off + ihl) != 0xFFFF:
+    # ip_fast_csum: the header as one integer mod 0xffff is 0 iff its ones'
+    # complement sum is 0xffff (a header is never all zeros: version 4).
+    if int.from_bytes(buf[off:off + ihl], "big") % 0xFFFF:
         net.mib["IpExt"]["InCsumErrors"] += 1
         return _hdr_error(skb, ip, SKB_DROP_REASON_IP_CSUM)
     tot_len = (buf[off + 2] << 8) | buf[off + 3]
@@ -79,6 +80,16 @@ def ip_rcv_finish(skb):
     """Route the packet (dst.input) unless it already has a dst, and follow it."""
     if skb.trace is not None:
         skb.trace.hit("ip_rcv_finish")
+    if skb.dst is None:
+        buf = skb.buf
+        nh = skb.network_header
+        net = skb.dev.net
+        # ip_rcv_finish_core: a connected socket's cached input route spares
+        # the FIB lookup (early demux; never for a fragment).
+        if net.sysctl["net.ipv4.ip_early_demux"] and not (buf[nh + 6] & 0x3F or buf[nh + 7]):
+            edemux = net.proto["inet_early_demux"].get(buf[nh + 9])
+            if edemux is not None:
+                edemux(skb)
     if skb.dst is None:
         buf = skb.buf
         nh = skb.network_header

@@ -3,8 +3,7 @@
 Linux: net/ipv4/ip_output.c; RFC 791.
 """
 from ..core.neighbour import __neigh_lookup, neigh_output
-from ..core.skbuff import SKB_DROP_REASON_NEIGH_FAILED, consume_skb, kfree_skb
-from ..hdr.checksum import csum_fold, csum_partial
+from ..core.skbuff import SKB_DROP_REASON_NEIGH_FAILED, consume_skb, kfree_skb, skb_push
 from ..hdr.if_ether import ETH_P_IP
 from ..hdr.ip import IP_DF, iphdr
 from ..netfilter.core import NF_HOOK, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING
@@ -18,24 +17,59 @@ def ip_select_ident(net):
 
 
 def ip_send_check(buf, off):
-    """Compute the header checksum in place (ip_send_check)."""
+    """Compute the header checksum in place (ip_send_check, ip_fast_csum).
+
+    The header read as one integer, modulo 0xffff, is its ones' complement sum
+    (hdr/checksum.py); a header is never all zeros (version 4), so a remainder
+    of 0 is the sum 0xffff, whose checksum is 0.
+    """
     ihl = (buf[off] & 15) * 4
     buf[off + 10] = buf[off + 11] = 0
-    c = csum_fold(csum_partial(buf, off, off + ihl))
+    c = ~(int.from_bytes(buf[off:off + ihl], "big") % 0xFFFF or 0xFFFF) & 0xFFFF
     buf[off + 10] = c >> 8
     buf[off + 11] = c & 0xFF
 
 
+# Header templates: the 20 bytes of an IPv4 header that do not change between
+# datagrams of one flow (version, TOS, DF, TTL, protocol, addresses), built
+# once; a send copies one and patches length and ID (the checksum follows in
+# __ip_local_out). Emulation note: Linux fills the fields one by one in
+# __ip_make_skb / __ip_queue_xmit, which costs C nothing; here a struct pack
+# per packet is the cost, so flows share prebuilt headers. Bounded: cleared
+# when full (a cache, never a change of behaviour).
+IPH_TEMPLATES_MAX = 4096
+_iph_templates: dict = {}
+
+
+def ip_hdr_template(saddr, daddr, protocol, ttl, tos, df):
+    """The prebuilt header of a flow (len, ID and checksum zero)."""
+    key = (saddr, daddr, protocol, ttl, tos, df)
+    tpl = _iph_templates.get(key)
+    if tpl is None:
+        if len(_iph_templates) >= IPH_TEMPLATES_MAX:
+            _iph_templates.clear()
+        tpl = _iph_templates[key] = iphdr.pack(
+            0x45, tos, 0, 0, IP_DF if df else 0, ttl, protocol, 0,
+            saddr.to_bytes(4, "big"), daddr.to_bytes(4, "big"))
+    return tpl
+
+
 def ip_build_header(skb, saddr, daddr, protocol, ttl, tos=0, df=False, ident=None):
     """Push a 20-byte IPv4 header in front of skb.data (the header of ip_make_skb)."""
-    from ..core.skbuff import skb_push
     off = skb_push(skb, 20)
     skb.network_header = off
-    net = skb.dst.dev.net if skb.dst is not None else None
     if ident is None:
-        ident = ip_select_ident(net) if net is not None else 0
-    iphdr.pack_into(skb.buf, off, 0x45, tos, skb.len, ident, IP_DF if df else 0,
-                    ttl, protocol, 0, saddr.to_bytes(4, "big"), daddr.to_bytes(4, "big"))
+        ident = ip_select_ident(skb.dst.dev.net) if skb.dst is not None else 0
+    tpl = _iph_templates.get((saddr, daddr, protocol, ttl, tos, df))
+    if tpl is None:
+        tpl = ip_hdr_template(saddr, daddr, protocol, ttl, tos, df)
+    buf = skb.buf
+    buf[off:off + 20] = tpl
+    n = skb.len
+    buf[off + 2] = n >> 8
+    buf[off + 3] = n & 0xFF
+    buf[off + 4] = ident >> 8
+    buf[off + 5] = ident & 0xFF
     skb.protocol = ETH_P_IP
     return off
 

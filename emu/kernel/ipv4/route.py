@@ -6,11 +6,21 @@ include/net/route.h, include/net/dst.h
 Emulation note: the FIB is a dict of prefixes per prefix length, searched
 from the longest length present down, instead of an LC-trie. Each nexthop
 caches its input and output rtable (as Linux caches nh_rth_input and
-nhc_pcpu_rth_output), so the per-packet lookup allocates nothing.
+nhc_pcpu_rth_output), so the per-packet lookup allocates nothing. Each
+rtable carries the routing generation it was made in (rt_genid): a cached
+one from an older generation is made again (rt_cache_valid), and sockets
+holding one see it fail dst_check (core/dst.py).
+
+As Linux since 4.1 (fib_trie.c, fib_unmerge: with no policy rules the local
+table's entries live in the main table's trie), fib_lookup searches one
+merged table, local and main together, longest prefix first and, at equal
+prefixes, the local table's entries before main's: one lookup per packet,
+not two. The two tables are still kept apart for `ip route show table`.
 """
 import errno
 
 from ..core.dev import KernelError
+from ..core.dst import rt_genid_bump_ipv4
 from ..core.netdevice import IFF_LOOPBACK
 from ..hdr.ip import INADDR_BROADCAST, inet_make_mask, inet_ntoa
 
@@ -44,9 +54,9 @@ class Rtable:
     """struct rtable (whose first member is struct dst_entry)."""
 
     __slots__ = ("rt_type", "dev", "rt_gw4", "input", "output", "pmtu", "prefsrc",
-                 "obsolete")
+                 "obsolete", "rt_genid")
 
-    def __init__(self, rt_type, dev, gw, input, output, prefsrc=0):
+    def __init__(self, rt_type, dev, gw, input, output, prefsrc=0, genid=0):
         self.rt_type = rt_type
         self.dev = dev
         self.rt_gw4 = gw
@@ -55,6 +65,7 @@ class Rtable:
         self.pmtu = 0
         self.prefsrc = prefsrc
         self.obsolete = False
+        self.rt_genid = genid        # the routing generation it was made in (rt_genid)
 
 
 def rt_nexthop(rt, daddr):
@@ -116,13 +127,17 @@ class FibAlias:
         return d
 
 
+MASKS = tuple(inet_make_mask(plen) for plen in range(33))   # plen -> netmask
+
+
 class FibTable:
     """struct fib_table: routes by prefix length, then by prefix."""
 
-    def __init__(self, tb_id):
+    def __init__(self, tb_id, changed=None):
         self.tb_id = tb_id
         self.by_plen = {}          # plen -> {prefix: [FibAlias sorted by priority]}
         self.plens = []            # prefix lengths present, longest first
+        self.changed = changed     # called after every insert or delete
 
     def insert(self, fa):
         bucket = self.by_plen.setdefault(fa.plen, {})
@@ -136,6 +151,8 @@ class FibTable:
                 raise KernelError(errno.EEXIST, "route exists")
         lst.append(fa)
         lst.sort(key=lambda a: a.priority)
+        if self.changed is not None:
+            self.changed()
 
     def delete(self, match):
         """Remove routes for which match(fa) is true; returns how many."""
@@ -152,13 +169,15 @@ class FibTable:
             if not bucket:
                 del self.by_plen[plen]
                 self.plens.remove(plen)
+        if n and self.changed is not None:
+            self.changed()
         return n
 
     def lookup(self, daddr):
         """Longest-prefix match: the best usable route for daddr, or None."""
         by_plen = self.by_plen
         for plen in self.plens:
-            lst = by_plen[plen].get(daddr & inet_make_mask(plen))
+            lst = by_plen[plen].get(daddr & MASKS[plen])
             if lst:
                 for fa in lst:
                     if fa.dev is None or fa.dev.flags & 1:   # IFF_UP
@@ -176,8 +195,11 @@ class FibTable:
 
 
 def fib_init(net):
-    net.proto["fib"] = {RT_TABLE_LOCAL: FibTable(RT_TABLE_LOCAL),
-                        RT_TABLE_MAIN: FibTable(RT_TABLE_MAIN)}
+    def changed():
+        net.proto["fib_merged"] = None
+    net.proto["fib"] = {RT_TABLE_LOCAL: FibTable(RT_TABLE_LOCAL, changed),
+                        RT_TABLE_MAIN: FibTable(RT_TABLE_MAIN, changed)}
+    net.proto["fib_merged"] = None    # built on the next lookup after a change
     net.proto["fnhe"] = {}     # daddr -> (pmtu, expires): see ip_rt_update_pmtu
     net.notifiers.append(fib_netdev_event)
 
@@ -220,12 +242,24 @@ def fib_netdev_event(event, dev):
 
 
 def fib_lookup(net, daddr):
-    """Local table first (our own and broadcast addresses), then main."""
-    tables = net.proto["fib"]
-    fa = tables[RT_TABLE_LOCAL].lookup(daddr)
-    if fa is not None:
-        return fa
-    return tables[RT_TABLE_MAIN].lookup(daddr)
+    """The best route for daddr in the merged local + main table (see the module note)."""
+    merged = net.proto["fib_merged"]
+    if merged is None:
+        merged = net.proto["fib_merged"] = fib_merge(net.proto["fib"])
+    return merged.lookup(daddr)
+
+
+def fib_merge(tables):
+    """One table holding local's and main's routes; at one prefix, local's come first
+    (fib_find_alias orders a leaf's aliases by table id, local's 255 before main's 254)."""
+    merged = FibTable(RT_TABLE_MAIN)
+    for tb_id in (RT_TABLE_LOCAL, RT_TABLE_MAIN):
+        for plen, bucket in tables[tb_id].by_plen.items():
+            mb = merged.by_plen.setdefault(plen, {})
+            for prefix, lst in bucket.items():
+                mb.setdefault(prefix, []).extend(lst)
+    merged.plens = sorted(merged.by_plen, reverse=True)
+    return merged
 
 
 def inet_addr_type(net, addr):
@@ -269,8 +303,8 @@ def fib_route_del(net, dst, plen, gw=None, dev=None, table=RT_TABLE_MAIN):
 
 
 def rt_cache_flush(net):
-    """Routes changed: cached dsts (in sockets) must be looked up again."""
-    net.proto["rt_genid"] = net.proto.get("rt_genid", 0) + 1
+    """Routes changed: every cached dst (sockets, nexthops) must be made again."""
+    rt_genid_bump_ipv4(net)
 
 
 def ip_route_output_key(net, daddr, saddr=0, oif=0):
@@ -285,19 +319,20 @@ def ip_route_output_key(net, daddr, saddr=0, oif=0):
         # gateway (ip_route_output_key_hash_rcu: RTN_BROADCAST for lbcast).
         cache = net.proto.setdefault("rt_lbcast_cache", {})
         rt = cache.get(fa.dev.ifindex)
-        if rt is None:
+        if rt is None or rt.rt_genid != net.rt_genid:
             ops = net.proto["ipv4_dst_ops"]
             rt = cache[fa.dev.ifindex] = Rtable(RTN_BROADCAST, fa.dev, 0, ops.local_deliver,
-                                                ops.output, fa.prefsrc)
+                                                ops.output, fa.prefsrc, net.rt_genid)
         return rt
     rt = fa.rth_output
-    if rt is None:
+    if rt is None or rt.rt_genid != net.rt_genid:     # rt_cache_valid
         dev = fa.dev
         if fa.type == RTN_LOCAL:
             # Traffic to our own addresses goes through lo, as in Linux.
             dev = net.dev_by_name.get("lo", dev)
         ops = net.proto["ipv4_dst_ops"]
-        rt = Rtable(fa.type, dev, fa.gw, ops.local_deliver, ops.output, fa.prefsrc)
+        rt = Rtable(fa.type, dev, fa.gw, ops.local_deliver, ops.output, fa.prefsrc,
+                    net.rt_genid)
         fa.rth_output = rt
     return rt
 
@@ -346,8 +381,8 @@ def ip_route_input_noref(skb, daddr, saddr, tos, dev):
     if fib_validate_source(net, saddr, dev):                    # __mkroute_input
         return -errno.EINVAL
     rt = fa.rth_input
-    if rt is None:
-        rt = Rtable(RTN_UNICAST, fa.dev, fa.gw, ops.forward, ops.output)
+    if rt is None or rt.rt_genid != net.rt_genid:     # rt_cache_valid
+        rt = Rtable(RTN_UNICAST, fa.dev, fa.gw, ops.forward, ops.output, 0, net.rt_genid)
         fa.rth_input = rt
     skb.dst = rt
     return 0
@@ -373,8 +408,8 @@ def _local_rt(net, dev, rt_type, input):
     cache = net.proto.setdefault("rt_local_cache", {})
     key = (dev.ifindex, rt_type)
     rt = cache.get(key)
-    if rt is None:
-        rt = cache[key] = Rtable(rt_type, dev, 0, input, None)
+    if rt is None or rt.rt_genid != net.rt_genid:
+        rt = cache[key] = Rtable(rt_type, dev, 0, input, None, 0, net.rt_genid)
     return rt
 
 

@@ -111,6 +111,7 @@ TCP_DEFAULT_SYSCTLS = {
     "net.ipv4.tcp_timestamps": 1,
     "net.ipv4.tcp_sack": 1,
     "net.ipv4.tcp_syncookies": 1,
+    "net.ipv4.tcp_early_demux": 1,
     "net.ipv4.tcp_syn_retries": 6,
     "net.ipv4.tcp_synack_retries": 5,
     "net.ipv4.tcp_retries1": 3,
@@ -197,10 +198,15 @@ class TcpSock:
         "tw_timer", "tw_substate", "delivered", "app_limited", "rcv_mss", "isn",
         "challenge_count", "challenge_stamp", "urg_data", "linger",
         "max_packets_out", "cwnd_usage_seq", "is_cwnd_limited", "last_oow_ack_time",
+        "sk_rx_dst", "sk_rx_dst_ifindex",
     )
 
     def __init__(self, sk):
         self.sk = sk
+        # struct sock's sk_rx_dst (Emulation note: kept here, where only TCP uses it):
+        # the input route of this connection's segments, for early demux.
+        self.sk_rx_dst = None
+        self.sk_rx_dst_ifindex = 0
         self.snd_una = self.snd_nxt = self.write_seq = self.pushed_seq = 0
         self.snd_wnd = 0
         self.max_window = 0

@@ -18,7 +18,7 @@ from .tcp import (
     tcp_done, tcp_set_state, tcp_sysctl,
 )
 from .tcp_output import (
-    tcp_current_mss, tcp_push_pending_frames, tcp_receive_window, tcp_send_ack,
+    __tcp_select_window, tcp_current_mss, tcp_push_pending_frames, tcp_receive_window, tcp_send_ack,
     tcp_send_delayed_ack, tcp_set_skb_tso_segs, tcp_sync_mss, tcp_time_stamp,
 )
 from .tcp_recovery import (
@@ -333,7 +333,6 @@ def __tcp_ack_snd_check(sk):
     """ACK now or later (RFC 1122 4.2.3.2, as __tcp_ack_snd_check decides):
     now if more than a full segment arrived and the window does not shrink,
     in quick-ack mode, or with out-of-order data; otherwise delayed."""
-    from .tcp_output import __tcp_select_window
     tp = sk.proto_data
     if not tp.ack_pending:
         return

@@ -5,6 +5,7 @@ Linux: net/ipv4/tcp_ipv4.c
 import errno
 
 from ..core.dev import KernelError
+from ..core.dst import sk_dst_reset
 from ..core.skbuff import CHECKSUM_UNNECESSARY, PACKET_HOST, alloc_skb, kfree_skb, skb_linearize, skb_reserve
 from ..hdr.checksum import csum_partial, csum_tcpudp_nofold
 from ..hdr.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_TIME_EXCEEDED
@@ -47,7 +48,7 @@ def tcp_v4_connect(sk, addr):
         sk.inet_rcv_saddr = sk.inet_saddr
     sk.inet_daddr = daddr
     sk.inet_dport = dport
-    sk.sk_dst_cache = None
+    sk_dst_reset(sk)
     tcp_set_state(sk, TCP_SYN_SENT)
     try:
         inet_hash_connect(sk)
@@ -64,6 +65,47 @@ def tcp_v4_connect(sk, addr):
 
 def __inet_lookup_established(net, saddr, sport, daddr, dport):
     return net.proto["tcp_ehash"].get((daddr, dport, saddr, sport))
+
+
+def tcp_v4_early_demux(skb):
+    """Before routing: an established socket's cached input route (sk_rx_dst),
+    still valid and learned on this device, becomes the packet's dst, so
+    ip_rcv_finish needs no FIB lookup (tcp_ipv4.c tcp_v4_early_demux).
+
+    Emulation note: the socket itself is not attached to the skb
+    (skb->sk, skb_steal_sock); tcp_v4_rcv looks it up again.
+    """
+    if skb.pkt_type != PACKET_HOST:
+        return 0
+    net = skb.dev.net
+    if not net.sysctl["net.ipv4.tcp_early_demux"]:
+        return 0
+    buf = skb.buf
+    nh = skb.network_header
+    t = skb.transport_header
+    if skb.tail - t < 20 or buf[t + 12] < 0x50:        # no room for a header; doff < 5
+        return 0
+    if skb.trace is not None:
+        skb.trace.hit("tcp_v4_early_demux")
+    sk = net.proto["tcp_ehash"].get((int.from_bytes(buf[nh + 16:nh + 20], "big"),
+                                     (buf[t + 2] << 8) | buf[t + 3],
+                                     int.from_bytes(buf[nh + 12:nh + 16], "big"),
+                                     (buf[t] << 8) | buf[t + 1]))
+    if sk is None or sk.sk_state in (TCP_TIME_WAIT, TCP_NEW_SYN_RECV):   # sk_fullsock
+        return 0
+    tp = sk.proto_data
+    dst = tp.sk_rx_dst
+    if dst is not None and dst.rt_genid == net.rt_genid and \
+            tp.sk_rx_dst_ifindex == skb.skb_iif:                     # dst_check
+        skb.dst = dst
+    return 0
+
+
+def inet_sk_rx_dst_set(sk, skb):
+    """Remember the input route of this connection's segments (sk_rx_dst_set)."""
+    tp = sk.proto_data
+    tp.sk_rx_dst = skb.dst
+    tp.sk_rx_dst_ifindex = skb.skb_iif
 
 
 def tcp_v4_rcv(skb):
@@ -144,6 +186,13 @@ def tcp_v4_do_rcv(sk, skb, flags, opt):
     tp = sk.proto_data
     tp.segs_in += 1
     if sk.sk_state == TCP_ESTABLISHED:
+        dst = tp.sk_rx_dst
+        if dst is not None and (tp.sk_rx_dst_ifindex != skb.skb_iif or
+                                dst.rt_genid != sk.net.rt_genid):
+            tp.sk_rx_dst = dst = None            # learned elsewhere, or routes changed
+        if dst is None and skb.dst is not None:
+            # Emulation note: tcp_rcv_established does this first thing in Linux.
+            inet_sk_rx_dst_set(sk, skb)
         tcp_rcv_established(sk, skb, flags, opt)
     else:
         tcp_rcv_state_process(sk, skb, flags, opt)

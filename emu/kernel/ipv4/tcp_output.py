@@ -6,6 +6,7 @@ timestamps), RFC 2018 (SACK), RFC 896 (Nagle), RFC 1122 4.2.3.4, RFC 9438.
 import struct
 
 from ..core.dev import KernelError
+from ..core.dst import __sk_dst_check, sk_dst_set
 from ..core.netdevice import NETIF_F_CSUM_MASK, NETIF_F_GSO, NETIF_F_TSO
 from ..core.skbuff import (
     CHECKSUM_PARTIAL,
@@ -264,13 +265,10 @@ def tcp_v4_send_check(skb, saddr, daddr):
 
 def tcp_route(sk):
     """The socket's cached route (re-looked up when routes change)."""
-    net = sk.net
-    genid = net.proto.get("rt_genid", 0)
-    rt = sk.sk_dst_cache
-    if rt is None or sk.dst_genid != genid:
-        rt = ip_route_output_flow(net, sk.inet_daddr, sk.inet_saddr, sk.sk_bound_dev_if)
-        sk.sk_dst_cache = rt
-        sk.dst_genid = genid
+    rt = __sk_dst_check(sk)
+    if rt is None:
+        rt = ip_route_output_flow(sk.net, sk.inet_daddr, sk.inet_saddr, sk.sk_bound_dev_if)
+        sk_dst_set(sk, rt)
     return rt
 
 

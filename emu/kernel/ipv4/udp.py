@@ -11,6 +11,7 @@ udp_queue_rcv_skb -> sock_queue_rcv_skb; udp_recvmsg dequeues.
 import errno
 
 from ..core.dev import KernelError
+from ..core.dst import __sk_dst_check, sk_dst_reset, sk_dst_set
 from ..core.skbuff import (
     CHECKSUM_UNNECESSARY, LL_MAX_HEADER, PACKET_BROADCAST, PACKET_HOST,
     PACKET_MULTICAST, SKB_DROP_REASON_NO_SOCKET, SKB_DROP_REASON_PKT_TOO_SMALL,
@@ -20,6 +21,7 @@ from ..core.sock import MSG_PEEK, MSG_TRUNC, Proto, sk_error_report, sock_queue_
 from ..hdr.checksum import csum_fold, csum_partial, csum_tcpudp_nofold
 from ..hdr.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED
 from ..hdr.ip import INADDR_BROADCAST, IPPROTO_UDP, inet_ntoa, ipv4_is_multicast
+from .devinet import inet_select_addr
 from .icmp import icmp_inner_tuple, icmp_send
 from .inet_connection_sock import inet_ephemeral_port
 from .ip_output import ip_build_header, ip_local_out
@@ -106,16 +108,11 @@ def udp_bind(sk, addr, port):
 # ------------------------------------------------------------------ connect
 
 def _route(sk, daddr):
-    """ip_route_connect / ip_route_output_flow with the socket's dst cache."""
-    net = sk.net
-    genid = net.proto.get("rt_genid", 0)
-    rt = sk.sk_dst_cache
-    if rt is not None and sk.dst_genid == genid and sk.inet_daddr == daddr:
-        return rt
-    rt = ip_route_output_flow(net, daddr, sk.inet_saddr, sk.sk_bound_dev_if)
-    if sk.inet_daddr == daddr:
-        sk.sk_dst_cache = rt
-        sk.dst_genid = genid
+    """A connected socket's route: sk_dst_check, ip_route_output_flow only on a miss."""
+    rt = __sk_dst_check(sk)
+    if rt is None:
+        rt = ip_route_output_flow(sk.net, daddr, sk.inet_saddr, sk.sk_bound_dev_if)
+        sk_dst_set(sk, rt)
     return rt
 
 
@@ -137,13 +134,11 @@ def ip4_datagram_connect(sk, addr):
     sk.inet_daddr = daddr
     sk.inet_dport = dport
     sk.sk_state = TCP_ESTABLISHED
-    sk.sk_dst_cache = rt
-    sk.dst_genid = net.proto.get("rt_genid", 0)
+    sk_dst_set(sk, rt)
     return 0
 
 
 def _source_for(rt, daddr):
-    from .devinet import inet_select_addr
     if rt.rt_type == RTN_LOCAL:
         return daddr if daddr >> 24 != 127 else 0x7F000001
     return rt.prefsrc or inet_select_addr(rt.dev, daddr)
@@ -153,7 +148,9 @@ def udp_disconnect(sk):
     sk.inet_daddr = 0
     sk.inet_dport = 0
     sk.sk_state = TCP_CLOSE
-    sk.sk_dst_cache = None
+    sk_dst_reset(sk)
+    if sk.proto_data is not None:
+        sk.proto_data.sk_rx_dst = None
 
 
 # ------------------------------------------------------------------ send
@@ -306,8 +303,10 @@ def udp_rcv(skb):
         skb.ip_summed = CHECKSUM_UNNECESSARY
     sport = (buf[t] << 8) | buf[t + 1]
     dport = (buf[t + 2] << 8) | buf[t + 3]
+    # A broadcast by its route (rt_flags & RTCF_BROADCAST), not a second FIB lookup.
+    rt = skb.dst
     if skb.pkt_type in (PACKET_BROADCAST, PACKET_MULTICAST) or \
-            inet_addr_type(net, daddr) == RTN_BROADCAST:
+            (rt.rt_type if rt is not None else inet_addr_type(net, daddr)) == RTN_BROADCAST:
         return __udp4_lib_mcast_deliver(net, skb, saddr, sport, daddr, dport)
     sk = __udp4_lib_lookup(net, saddr, sport, daddr, dport, skb.skb_iif)
     if sk is None:
@@ -316,6 +315,12 @@ def udp_rcv(skb):
             icmp_send(skb, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0)
         kfree_skb(skb, SKB_DROP_REASON_NO_SOCKET)
         return 0
+    if sk.inet_dport and rt is not None:
+        # A connected socket (the one early demux finds): keep its input
+        # route current (__udp4_lib_rcv: udp_sk_rx_dst_set when it changed).
+        us = sk.proto_data
+        if us is None or us.sk_rx_dst is not rt or us.sk_rx_dst_ifindex != skb.skb_iif:
+            udp_sk_rx_dst_set(sk, skb)
     return udp_queue_rcv_skb(sk, skb)
 
 
@@ -416,3 +421,84 @@ udp_prot = Proto("UDP", close=udp_close, connect=udp_connect, sendmsg=udp_sendms
 def udp_init_net(net):
     net.proto["udp_table"] = {}
     net.sysctl.setdefault("net.ipv4.ip_local_port_range", (32768, 60999))
+    net.sysctl.setdefault("net.ipv4.udp_early_demux", 1)
+    net.proto["inet_early_demux"][IPPROTO_UDP] = udp_v4_early_demux
+
+
+# ------------------------------------------------------------------ early demux
+
+class UdpSock:
+    """The part of struct udp_sock emu needs: the cached input route.
+
+    Emulation note: kept in sk.proto_data (Linux keeps sk_rx_dst in struct sock).
+    """
+
+    __slots__ = ("sk_rx_dst", "sk_rx_dst_ifindex")
+
+    def __init__(self):
+        self.sk_rx_dst = None
+        self.sk_rx_dst_ifindex = 0
+
+
+def __udp4_lib_demux_lookup(net, dport, daddr, sport, saddr, dif):
+    """The connected socket for exactly this 4-tuple (INET_MATCH), or None."""
+    for sk in udp_table(net).get(dport, ()):
+        if sk.inet_daddr == saddr and sk.inet_dport == sport and \
+                sk.inet_rcv_saddr == daddr and \
+                (not sk.sk_bound_dev_if or sk.sk_bound_dev_if == dif):
+            return sk
+    return None
+
+
+def udp_v4_early_demux(skb):
+    """Before routing: a connected socket's cached input route becomes the
+    datagram's dst (udp.c udp_v4_early_demux, unicast only).
+
+    Emulation note: the route is used only if learned on the same device
+    (as TCP checks sk_rx_dst_ifindex), so a frame on another device is
+    routed, and its martian and source checks run, as without early demux.
+    """
+    if skb.pkt_type != PACKET_HOST:
+        return 0
+    net = skb.dev.net
+    if not net.sysctl["net.ipv4.udp_early_demux"]:
+        return 0
+    buf = skb.buf
+    nh = skb.network_header
+    t = skb.transport_header
+    if skb.tail - t < UDP_HLEN:
+        return 0
+    if skb.trace is not None:
+        skb.trace.hit("udp_v4_early_demux")
+    dport = (buf[t + 2] << 8) | buf[t + 3]
+    socks = net.proto["udp_table"].get(dport)
+    if not socks:
+        return 0                 # nobody on the port (a router's forwarded traffic)
+    sport = (buf[t] << 8) | buf[t + 1]
+    for sk in socks:
+        if sk.inet_dport == sport:
+            break
+    else:
+        return 0                 # no socket there is connected to that port
+    sk = __udp4_lib_demux_lookup(net, dport, int.from_bytes(buf[nh + 16:nh + 20], "big"),
+                                 sport, int.from_bytes(buf[nh + 12:nh + 16], "big"),
+                                 skb.skb_iif)
+    if sk is None:
+        return 0
+    us = sk.proto_data
+    if us is None:
+        return 0
+    dst = us.sk_rx_dst
+    if dst is not None and dst.rt_genid == net.rt_genid and \
+            us.sk_rx_dst_ifindex == skb.skb_iif:                      # dst_check
+        skb.dst = dst
+    return 0
+
+
+def udp_sk_rx_dst_set(sk, skb):
+    """A connected socket remembers the input route of its datagrams."""
+    us = sk.proto_data
+    if us is None:
+        us = sk.proto_data = UdpSock()
+    us.sk_rx_dst = skb.dst
+    us.sk_rx_dst_ifindex = skb.skb_iif
