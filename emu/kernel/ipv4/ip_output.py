@@ -2,6 +2,8 @@
 
 Linux: net/ipv4/ip_output.c; RFC 791.
 """
+import functools
+
 from ..core.neighbour import __neigh_lookup, neigh_output
 from ..core.skbuff import SKB_DROP_REASON_NEIGH_FAILED, consume_skb, kfree_skb, skb_push
 from ..hdr.if_ether import ETH_P_IP
@@ -35,23 +37,13 @@ def ip_send_check(buf, off):
 # once; a send copies one and patches length and ID (the checksum follows in
 # __ip_local_out). Emulation note: Linux fills the fields one by one in
 # __ip_make_skb / __ip_queue_xmit, which costs C nothing; here a struct pack
-# per packet is the cost, so flows share prebuilt headers. Bounded: cleared
-# when full (a cache, never a change of behaviour).
-IPH_TEMPLATES_MAX = 4096
-_iph_templates: dict = {}
-
-
+# per packet is the cost, so flows share prebuilt headers. A pure function of
+# its arguments, memoised (bounded, no state a node could see).
+@functools.lru_cache(maxsize=4096)
 def ip_hdr_template(saddr, daddr, protocol, ttl, tos, df):
     """The prebuilt header of a flow (len, ID and checksum zero)."""
-    key = (saddr, daddr, protocol, ttl, tos, df)
-    tpl = _iph_templates.get(key)
-    if tpl is None:
-        if len(_iph_templates) >= IPH_TEMPLATES_MAX:
-            _iph_templates.clear()
-        tpl = _iph_templates[key] = iphdr.pack(
-            0x45, tos, 0, 0, IP_DF if df else 0, ttl, protocol, 0,
-            saddr.to_bytes(4, "big"), daddr.to_bytes(4, "big"))
-    return tpl
+    return iphdr.pack(0x45, tos, 0, 0, IP_DF if df else 0, ttl, protocol, 0,
+                      saddr.to_bytes(4, "big"), daddr.to_bytes(4, "big"))
 
 
 def ip_build_header(skb, saddr, daddr, protocol, ttl, tos=0, df=False, ident=None):
@@ -60,9 +52,7 @@ def ip_build_header(skb, saddr, daddr, protocol, ttl, tos=0, df=False, ident=Non
     skb.network_header = off
     if ident is None:
         ident = ip_select_ident(skb.dst.dev.net) if skb.dst is not None else 0
-    tpl = _iph_templates.get((saddr, daddr, protocol, ttl, tos, df))
-    if tpl is None:
-        tpl = ip_hdr_template(saddr, daddr, protocol, ttl, tos, df)
+    tpl = ip_hdr_template(saddr, daddr, protocol, ttl, tos, df)
     buf = skb.buf
     buf[off:off + 20] = tpl
     n = skb.len
