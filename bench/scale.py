@@ -1,0 +1,185 @@
+"""Scale: start and stop of N-node labs, memory and idle CPU per node.
+
+For N = 10, 100, 200 (and 1000 with --big) it starts a generated star (one
+bridge, or leaf bridges of 25 hosts under a core bridge past 250 hosts),
+measures the time to all nodes ready and configured, the USS of one node and
+of the lab, the CPU the idle lab burns, a ping across it, the time `stop`
+takes, and the time until no node is left after the orchestrator is killed
+(SIGKILL). Limits are measured in the same run: spawning N bare
+`python -c pass` processes (the issue's target: start at most 0.4 of that at
+100 nodes), and the issue's absolute targets are printed beside them.
+
+    python bench/scale.py [--big] [--sizes 10,100]
+"""
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+import psutil  # noqa: E402
+
+LEAF = 25
+
+
+def star_topology(hosts, name="scale", cpus=2):
+    """YAML text of a star of `hosts` hosts on 10.0.0.0/16 (two levels past 250)."""
+    out = ["name: %s-%d" % (name, hosts), "nodes:"]
+    links = []
+    for i in range(hosts):
+        out.append("  h%d: {kind: host, cpus: %d, interfaces: {eth0: {address: 10.0.%d.%d/16}}}"
+                   % (i + 1, cpus, (i + 1) // 250, (i + 1) % 250 + 1))
+    if hosts <= 250:
+        out.append("  br0: {kind: bridge, cpus: %d}" % cpus)
+        links = ["  - [h%d:eth0, br0:p%d]" % (i + 1, i + 1) for i in range(hosts)]
+    else:
+        out.append("  br0: {kind: bridge, cpus: %d}" % cpus)
+        nleaf = (hosts + LEAF - 1) // LEAF
+        for b in range(nleaf):
+            out.append("  br%d: {kind: bridge, cpus: %d}" % (b + 1, cpus))
+            links.append("  - [br%d:up, br0:p%d]" % (b + 1, b + 1))
+        links += ["  - [h%d:eth0, br%d:p%d]" % (i + 1, i // LEAF + 1, i % LEAF + 1)
+                  for i in range(hosts)]
+    return "\n".join(out + ["links:"] + links) + "\n"
+
+
+def write_star(hosts, d):
+    path = os.path.join(d, "star%d.yaml" % hosts)
+    with open(path, "w") as f:
+        f.write(star_topology(hosts))
+    return path
+
+
+def uss(pid):
+    try:
+        return psutil.Process(pid).memory_full_info().uss
+    except psutil.Error:
+        return 0
+
+
+def bare_spawn(n):
+    """Seconds to start and reap n `python -c pass` processes, in parallel."""
+    t = time.perf_counter()
+    procs = [subprocess.Popen([sys.executable, "-c", "pass"]) for _ in range(n)]
+    for p in procs:
+        p.wait()
+    return time.perf_counter() - t
+
+
+def cpu_times(pids):
+    total = 0.0
+    for pid in pids:
+        try:
+            c = psutil.Process(pid).cpu_times()
+            total += c.user + c.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def run_size(n, d, idle=2.0):
+    from emu.client.lab import launch
+    path = write_star(n, d)
+    t = time.perf_counter()
+    handle = launch(path, timeout=120)
+    start = time.perf_counter() - t
+    lab = handle._lab
+    pids = [i["pid"] for i in lab.nodes.values()]
+    nodes = len(pids)
+    sample = [i["pid"] for name, i in lab.nodes.items() if name.startswith("h")][:20]
+    per_node = sorted(uss(p) for p in sample)[len(sample) // 2]
+    total = sum(uss(p) for p in pids)
+    if lab.zygote is not None:
+        total += uss(lab.zygote.pid)
+    c0 = cpu_times(pids)
+    time.sleep(idle)
+    idle_cpu = (cpu_times(pids) - c0) / idle * 100
+    ping_ok = _ping(handle, n)
+    t = time.perf_counter()
+    handle.close()
+    stop = time.perf_counter() - t
+    left = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
+    return {"n": nodes, "start": start, "stop": stop, "uss": per_node, "total": total,
+            "idle_cpu": idle_cpu, "left": len(left), "ping": ping_ok}
+
+
+def _ping(handle, n):
+    """h1 pings the last host (the lab still passes traffic at this size)."""
+    try:
+        r = handle.node("h1").ping("h%d" % n, count=2, interval=0.05, timeout=5)
+    except Exception as e:                     # reported, not fatal: the figures still count
+        return "error: %s" % e
+    return "ok" if r.received else "lost"
+
+
+def orphan_time(n, d):
+    """Seconds from SIGKILL of a detached orchestrator to no node left."""
+    path = write_star(n, d)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.dirname(HERE) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    r, w = os.pipe()
+    orch = subprocess.Popen([sys.executable, "-m", "emu.orchestrator", "--serve", path, str(w)],
+                            pass_fds=(w,), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    os.close(w)
+    with os.fdopen(r) as f:
+        line = f.readline().strip()
+    if not line.startswith("OK "):
+        orch.kill()
+        return None
+    kids = psutil.Process(orch.pid).children(recursive=True)
+    t = time.perf_counter()
+    orch.send_signal(signal.SIGKILL)
+    orch.wait()
+    while time.perf_counter() - t < 30:
+        alive = [k for k in kids if k.is_running() and k.status() != psutil.STATUS_ZOMBIE]
+        if not alive:
+            break
+        time.sleep(0.01)
+    took = time.perf_counter() - t
+    import shutil
+    shutil.rmtree(line[3:], ignore_errors=True)
+    return took
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser()
+    p.add_argument("--big", action="store_true", help="also N = 1000")
+    p.add_argument("--sizes", default=None, help="comma-separated host counts")
+    a = p.parse_args(argv)
+    sizes = [int(x) for x in a.sizes.split(",")] if a.sizes else [10, 100, 200] + ([1000] if a.big else [])
+    base = tempfile.mkdtemp(prefix="emu-scale-")
+    os.chmod(base, 0o700)
+    os.environ.setdefault("EMU_RUN_BASE", base)
+    print("scale: generated stars, %d cores" % os.cpu_count())
+    print("%6s %8s %8s %8s %9s %9s %8s %9s %8s %6s %5s" % (
+        "nodes", "start s", "bare s", "ratio", "stop s", "USS/node", "total", "idle CPU",
+        "orphan s", "left", "ping"))
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        for n in sizes:
+            bare = bare_spawn(n + (1 if n <= 250 else (n + LEAF - 1) // LEAF + 1))
+            r = run_size(n, d)
+            orphan = orphan_time(n, d)
+            r.update(bare=bare, orphan=orphan)
+            rows.append(r)
+            print("%6d %8.2f %8.2f %8.2f %9.2f %7.1fMB %6.0fMB %8.1f%% %8s %6d %5s" % (
+                r["n"], r["start"], bare, r["start"] / bare, r["stop"], r["uss"] / 2**20,
+                r["total"] / 2**20, r["idle_cpu"], "%.2f" % orphan if orphan is not None else "-",
+                r["left"], r["ping"]), flush=True)
+    print("targets: start 100 nodes <= 1.5 s and <= 0.4 x bare spawn; 1000 nodes <= 10 s; "
+          "stop 1000 <= 5 s; idle node <= 4 MB USS, CPU ~0; 1000-node lab <= 4 GB; orphans gone <= 2 s")
+    for r in rows:
+        if r["n"] >= 100 and r["n"] < 150:
+            print("at %d nodes: start %.2f s (limit 1.5 s), %.2f x bare spawn (limit 0.4)"
+                  % (r["n"], r["start"], r["start"] / r["bare"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
