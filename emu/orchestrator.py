@@ -399,7 +399,12 @@ class Lab:
                 opts = parse_netem(spec_to_args(dict(spec)))
                 call(netem, end.node, "qdisc_add", dev=end.ifname, kind="netem", replace=True,
                      **opts)
-        return [p for p in (attach, up, bridges, hosts, netem) if p]
+        # Hubs (a bridge with many ports) first: their ends are bound before the
+        # many small nodes connect, which would otherwise retry every 5 ms
+        # while the hub works through its ports one by one.
+        hubs = {n: b for n, b in attach.items() if len(b) > 2}
+        rest = {n: b for n, b in attach.items() if len(b) <= 2}
+        return [p for p in (hubs, rest, up, bridges, hosts, netem) if p]
 
     # ------------------------------------------------------------- state
     def state(self, status):
@@ -439,12 +444,17 @@ class Lab:
         if self.supervisor is not None:
             self.supervisor.close()          # no restarts of what we now stop
         with self.lock:
-            live = [n for n in self.procs if self.procs[n].poll() is None]
-            try:
-                self.only = None
-                self._call_many({n: [("shutdown", {})] for n in live}, timeout=min(grace, 1.0))
-            except LabError:
-                pass
+            # Every node is told at once; its exit is the answer (a reply may
+            # not leave before the node's os._exit, and is not waited for).
+            packed = msgpack.packb({"op": "shutdown", "args": {}}, use_bin_type=True)
+            for name in self.procs:
+                if self.procs[name].poll() is None:
+                    c = self.ctl[name]
+                    with c.lock:
+                        try:
+                            c._socket().send(packed, zmq.NOBLOCK)
+                        except zmq.ZMQError:
+                            pass
             deadline = time.monotonic() + grace
             forked = [p for p in self.procs.values() if isinstance(p, NodeProc)]
             if self.zygote is not None:

@@ -35,6 +35,24 @@ from . import node as _node                 # noqa: F401  (preloaded for the chi
 from . import runtime as _runtime           # noqa: F401  (the kernel comes with it)
 
 
+def preload():
+    """Import every kernel and wire module (many are imported lazily, inside
+    functions) and boot one throwaway kernel, so a child finds it all done."""
+    import importlib
+    import pkgutil
+    import time
+
+    from .. import kernel, wire
+    for pkg in (kernel, wire):
+        for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
+            try:
+                importlib.import_module(m.name)
+            except Exception:
+                pass             # a module that cannot load here is loaded (or not) by its user
+    from ..kernel.init import start_kernel
+    start_kernel("forkserver", 2, clock=time.monotonic, seed=0)
+
+
 def _child(req, sock, wake_r, wake_w, lifeline, ready, zygote_pid):
     """In the forked node: cut what belongs to the server, then be the node."""
     try:
@@ -84,6 +102,7 @@ def serve(run_dir, sock_fd, lifeline, ready):
     me = os.getpid()
     buf = b""
     out: list[bytes] = []
+    preload()
     gc.collect()
     gc.freeze()
     while True:
