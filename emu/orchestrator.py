@@ -604,6 +604,9 @@ def serve(topology_path, ready_fd=None, faults_path=None):
     """
     from .supervisor import Supervisor
     lab = Lab(topology_path)
+    if ready_fd is not None:
+        from .progress import PipeProgress
+        lab.progress = PipeProgress(ready_fd)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
