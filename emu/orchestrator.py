@@ -38,7 +38,7 @@ def _raise_limits(nodes):
             resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     except (ImportError, ValueError, OSError):
         pass
-    ctx = zmq.Context.instance()
+    ctx: zmq.Context = zmq.Context.instance()
     try:
         if ctx.get(zmq.MAX_SOCKETS) < 2 * nodes + 64:
             ctx.set(zmq.MAX_SOCKETS, 2 * nodes + 1024)   # read when the first socket opens
@@ -157,7 +157,7 @@ class Lab:
                 procs = self.zygote.spawn(reqs, lambda n: self._progress("spawn", n, total))
             except ForkServerError as e:
                 raise LabError(str(e)) from None
-            for i, node in enumerate(self.topo.nodes):
+            for node in self.topo.nodes:
                 self._record(node, procs[node.name], self.zygote.cmdline)
             return
         for i, node in enumerate(self.topo.nodes):

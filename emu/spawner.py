@@ -96,7 +96,8 @@ class ForkServer:
         self.buf = b""
         self.spawned: list[dict] = []
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        life_r, self.lifeline = os.pipe()         # only we hold the write end
+        life_r, lifeline = os.pipe()
+        self.lifeline: int | None = lifeline      # only we hold the write end
         self.ready_r, ready_w = os.pipe()
         os.set_blocking(self.ready_r, False)
         os.set_blocking(ready_w, False)           # a node never blocks on its announcement
