@@ -71,7 +71,6 @@ def _child(req, sock, wake_r, wake_w, lifeline, ready, zygote_pid):
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
-        gc.unfreeze()
         rc = _node.run_node(req["name"], req["kind"], int(req["cpus"]), req["run_dir"],
                             int(req["node_id"]), int(req["seed"]), lifeline=lifeline,
                             ready=ready)

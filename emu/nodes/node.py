@@ -33,6 +33,8 @@ def announce_ready(fd, name):
     """Tell the orchestrator once that we serve (one short write: atomic on a pipe)."""
     try:
         os.write(fd, (name + "\n").encode())
+    except BlockingIOError:
+        pass                     # the pipe is full (restarts nobody waits for): not needed
     except OSError:
         os._exit(3)              # nobody is listening: the orchestrator is gone
     os.close(fd)
