@@ -17,6 +17,7 @@ BENCHES = [
     ("flood", ["flood.py"]),                     # SYN flood: legit connects, emu exec latency
     ("netem", ["netem.py"]),                    # netem delay 0 cost, rate and delay accuracy
     ("faults", ["faults.py"]),                 # death detection, restart, schedule, dead-node answer
+    ("scale", ["scale.py"]),                   # 10/100/200-node labs: start, stop, USS, idle CPU
 ]
 
 

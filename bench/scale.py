@@ -27,31 +27,40 @@ import psutil  # noqa: E402
 LEAF = 25
 
 
-def star_topology(hosts, name="scale", cpus=2):
-    """YAML text of a star of `hosts` hosts on 10.0.0.0/16 (two levels past 250)."""
+def star_topology(hosts, name="scale", routed=None):
+    """YAML text of a lab of `hosts` hosts.
+
+    Up to 250 hosts: one bridge (a star). Past that: leaf bridges of 25 hosts,
+    each its own subnet 10.K.0.0/24, joined by a core router r0 (the issue's
+    "bridges of 25 hosts behind routers"): one broadcast domain of 1000 hosts
+    would spend the start on a million gratuitous ARP deliveries.
+    """
     out = ["name: %s-%d" % (name, hosts), "nodes:"]
     links = []
+    if not (hosts > 250 if routed is None else routed):
+        for i in range(1, hosts + 1):
+            out.append("  h%d: {kind: host, interfaces: {eth0: {address: 10.0.0.%d/24}}}" % (i, i))
+        out.append("  br0: {kind: bridge}")
+        links = ["  - [h%d:eth0, br0:p%d]" % (i, i) for i in range(1, hosts + 1)]
+        return "\n".join(out + ["links:"] + links) + "\n"
+    nleaf = (hosts + LEAF - 1) // LEAF
     for i in range(hosts):
-        out.append("  h%d: {kind: host, cpus: %d, interfaces: {eth0: {address: 10.0.%d.%d/16}}}"
-                   % (i + 1, cpus, (i + 1) // 250, (i + 1) % 250 + 1))
-    if hosts <= 250:
-        out.append("  br0: {kind: bridge, cpus: %d}" % cpus)
-        links = ["  - [h%d:eth0, br0:p%d]" % (i + 1, i + 1) for i in range(hosts)]
-    else:
-        out.append("  br0: {kind: bridge, cpus: %d}" % cpus)
-        nleaf = (hosts + LEAF - 1) // LEAF
-        for b in range(nleaf):
-            out.append("  br%d: {kind: bridge, cpus: %d}" % (b + 1, cpus))
-            links.append("  - [br%d:up, br0:p%d]" % (b + 1, b + 1))
-        links += ["  - [h%d:eth0, br%d:p%d]" % (i + 1, i // LEAF + 1, i % LEAF + 1)
-                  for i in range(hosts)]
+        k, j = i // LEAF + 1, i % LEAF + 1
+        out.append("  h%d: {kind: host, interfaces: {eth0: {address: 10.%d.0.%d/24}}, "
+                   "routes: [{dst: default, via: 10.%d.0.254}]}" % (i + 1, k, j, k))
+        links.append("  - [h%d:eth0, br%d:p%d]" % (i + 1, k, j))
+    for k in range(1, nleaf + 1):
+        out.append("  br%d: {kind: bridge}" % k)
+        links.append("  - [r0:eth%d, br%d:up]" % (k, k))
+    out.append("  r0:\n    kind: router\n    interfaces:")
+    out += ["      eth%d: {address: 10.%d.0.254/24}" % (k, k) for k in range(1, nleaf + 1)]
     return "\n".join(out + ["links:"] + links) + "\n"
 
 
-def write_star(hosts, d):
+def write_star(hosts, d, routed=None):
     path = os.path.join(d, "star%d.yaml" % hosts)
     with open(path, "w") as f:
-        f.write(star_topology(hosts))
+        f.write(star_topology(hosts, routed=routed))
     return path
 
 
