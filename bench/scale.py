@@ -3,7 +3,7 @@
 For N = 10, 100, 200 (and 1000 with --big) it starts a generated star (one
 bridge, or leaf bridges of 25 hosts under a core bridge past 250 hosts),
 measures the time to all nodes ready and configured, the USS of one node and
-of the lab, the CPU the idle lab burns, a ping across it, the time `stop`
+the lab's total (PSS summed over its processes), the CPU the idle lab burns, a ping across it, the time `stop`
 takes, and the time until no node is left after the orchestrator is killed
 (SIGKILL). Limits are measured in the same run: spawning N bare
 `python -c pass` processes (the issue's target: start at most 0.4 of that at
@@ -71,6 +71,14 @@ def uss(pid):
         return 0
 
 
+def pss(pid):
+    """Proportional set size: shared pages split among their users (sums to the total)."""
+    try:
+        return psutil.Process(pid).memory_full_info().pss
+    except psutil.Error:
+        return 0
+
+
 def bare_spawn(n):
     """Seconds to start and reap n `python -c pass` processes, in parallel."""
     t = time.perf_counter()
@@ -102,9 +110,19 @@ def run_size(n, d, idle=2.0):
     nodes = len(pids)
     sample = [i["pid"] for name, i in lab.nodes.items() if name.startswith("h")][:20]
     per_node = sorted(uss(p) for p in sample)[len(sample) // 2]
-    total = sum(uss(p) for p in pids)
+    total = sum(pss(p) for p in pids)
     if lab.zygote is not None:
-        total += uss(lab.zygote.pid)
+        total += pss(lab.zygote.pid)
+    # The boot's gratuitous ARPs take a while to settle in a large broadcast
+    # domain: wait (up to 20 s) for a quiet second, then measure.
+    settle = time.monotonic() + 20
+    c0 = cpu_times(pids)
+    while time.monotonic() < settle:
+        time.sleep(1.0)
+        c1 = cpu_times(pids)
+        if c1 - c0 < 0.02:
+            break
+        c0 = c1
     c0 = cpu_times(pids)
     time.sleep(idle)
     idle_cpu = (cpu_times(pids) - c0) / idle * 100
@@ -138,6 +156,8 @@ def orphan_time(n, d):
     os.close(w)
     with os.fdopen(r) as f:
         line = f.readline().strip()
+        while line.startswith("P "):            # progress lines come first
+            line = f.readline().strip()
     if not line.startswith("OK "):
         orch.kill()
         return None

@@ -38,12 +38,14 @@ def _raise_limits(nodes):
             resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     except (ImportError, ValueError, OSError):
         pass
-    ctx: zmq.Context = zmq.Context.instance()
-    try:
-        if ctx.get(zmq.MAX_SOCKETS) < 2 * nodes + 64:
-            ctx.set(zmq.MAX_SOCKETS, 2 * nodes + 1024)   # read when the first socket opens
-    except zmq.ZMQError:
-        pass
+
+
+def _lab_context(nodes):
+    """The lab's own ZeroMQ context for its control sockets: the default one
+    holds 1023 sockets, fixed when its first socket opens."""
+    ctx = zmq.Context()
+    ctx.set(zmq.MAX_SOCKETS, 2 * nodes + 1024)
+    return ctx
 
 
 class LabError(RuntimeError):
@@ -115,6 +117,7 @@ class Lab:
         # progress(phase, done, total): called as nodes are spawned, ready, configured
         self.progress = None
         _raise_limits(len(self.topo.nodes))
+        self.zctx: zmq.Context | None = None
 
     def _progress(self, phase, done, total):
         if self.progress is not None:
@@ -127,6 +130,7 @@ class Lab:
     def start(self, timeout=30.0):
         check_run_base(self.base, create=True)
         self.run_dir = tempfile.mkdtemp(prefix=self.topo.name[:24] + "-", dir=self.base)
+        self.zctx = _lab_context(len(self.topo.nodes))
         try:
             self._spawn()
             # Recorded at once: if we die while starting, `emu down` still
@@ -215,7 +219,7 @@ class Lab:
         old = self.ctl.get(node.name)
         if old is not None:
             old.close()
-        self.ctl[node.name] = ControlClient(info["ctl"])
+        self.ctl[node.name] = ControlClient(info["ctl"], ctx=self.zctx)
         return proc
 
     def _wait_ready(self, timeout):
@@ -474,6 +478,10 @@ class Lab:
                     proc.wait()
             for c in self.ctl.values():
                 c.close()
+                c.ctx = None                 # a later call (there should be none) uses the default
+            if self.zctx is not None:
+                self.zctx.term()             # every socket is closed (LINGER 0): no wait
+                self.zctx = None
             self.procs.clear()
             if self.run_dir and os.path.isdir(self.run_dir):
                 shutil.rmtree(self.run_dir, ignore_errors=True)
