@@ -156,6 +156,7 @@ class Lab:
             assert self.run_dir is not None
             self.zygote = ForkServer(self.run_dir, env, pdeath,
                                      log=os.path.join(self.run_dir, "forkserver.log"))
+            self.write_state("starting")     # killed now, `emu down` still finds the dir
             reqs = [self._fork_request(node, i + 1) for i, node in enumerate(self.topo.nodes)]
             try:
                 procs = self.zygote.spawn(reqs, lambda n: self._progress("spawn", n, total))
