@@ -118,6 +118,7 @@ class Lab:
         self.progress = None
         _raise_limits(len(self.topo.nodes))
         self.zctx: zmq.Context | None = None
+        self.stop_stats: dict = {}   # how the last stop went: nodes, late, terminated, killed
 
     def _progress(self, phase, done, total):
         if self.progress is not None:
@@ -460,23 +461,22 @@ class Lab:
                             c._socket().send(packed, zmq.NOBLOCK)
                         except zmq.ZMQError:
                             pass
-            deadline = time.monotonic() + grace
-            forked = [p for p in self.procs.values() if isinstance(p, NodeProc)]
+            procs = list(self.procs.values())
+            grace += 0.005 * len(procs)      # 1000 exits take a while on 2 busy cores
+            left = self._wait_procs(procs, grace)
+            stats = {"nodes": len(procs), "late": len(left), "terminated": 0, "killed": 0}
             if self.zygote is not None:
-                self.zygote.wait_all(forked, grace)
                 self.zygote.close()          # the lifeline goes: stragglers exit on their own
-                self.zygote.wait_all(forked, 1.0)
-            for proc in self.procs.values():
-                try:
-                    proc.wait(max(0.05, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    proc.terminate()
-            for proc in self.procs.values():
-                try:
-                    proc.wait(1.0)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                left = self._wait_procs(left, 1.0)
+            stats["terminated"] = len(left)
+            for proc in left:
+                proc.terminate()
+            left = self._wait_procs(left, 1.0)
+            stats["killed"] = len(left)
+            for proc in left:
+                proc.kill()
+            self._wait_procs(left, 5.0)
+            self.stop_stats = stats
             for c in self.ctl.values():
                 c.close()
                 c.ctx = None                 # a later call (there should be none) uses the default
@@ -487,6 +487,20 @@ class Lab:
             if self.run_dir and os.path.isdir(self.run_dir):
                 shutil.rmtree(self.run_dir, ignore_errors=True)
             self.started = False
+
+    def _wait_procs(self, procs, timeout):
+        """Wait for all of procs together; returns those still running at the deadline."""
+        deadline = time.monotonic() + timeout
+        forked = [p for p in procs if isinstance(p, NodeProc)]
+        if forked and self.zygote is not None:
+            forked = self.zygote.wait_all(forked, timeout)
+        other = [p for p in procs if not isinstance(p, NodeProc)]
+        while True:
+            other = [p for p in other if p.poll() is None]
+            forked = [p for p in forked if p.poll() is None]
+            if not other and not forked or time.monotonic() >= deadline:
+                return other + forked
+            time.sleep(0.02)
 
     def __enter__(self):
         if not self.started:
@@ -570,6 +584,9 @@ def stop_lab(st, timeout=10.0):
     refused = []
     pid = st.get("orchestrator_pid")
     ident = (st.get("orchestrator_create_time"), st.get("orchestrator_cmdline"))
+    nodes = st.get("nodes")
+    if isinstance(nodes, dict):
+        timeout += 0.01 * len(nodes)         # its own stop gives 1000 nodes a few more seconds
     if isinstance(pid, int) and pid != os.getpid() and psutil.pid_exists(pid) and \
             not _same_process(pid, *ident):
         refused.append(pid)
