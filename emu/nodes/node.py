@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+import time
 
 PR_SET_PDEATHSIG = 1
 
@@ -27,6 +28,18 @@ def set_pdeathsig(sig=signal.SIGKILL):
         libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
     except (OSError, AttributeError):
         pass
+
+
+def watchdog(parent_pid, interval=0.25):
+    """Exit at once if the parent is gone (we were re-parented).
+
+    Nodes do not use it (their lifeline is an event); emu.client.run's
+    programs on nodes still do.
+    """
+    while True:
+        if os.getppid() != parent_pid:
+            os._exit(3)
+        time.sleep(interval)
 
 
 def announce_ready(fd, name):
