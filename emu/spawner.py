@@ -217,6 +217,7 @@ class ForkServer:
                     self.dead = True
                     raise ForkServerError("the fork server is gone (%s)" % e) from None
                 want = len(chunk)
+                deadline = time.monotonic() + 60.0
                 while want:
                     if self.spawned:
                         msg = self.spawned.pop(0)
@@ -232,6 +233,8 @@ class ForkServer:
                     self._read_sock()
                     if self.dead:
                         raise ForkServerError("the fork server is gone")
+                    if time.monotonic() > deadline:
+                        raise ForkServerError("the fork server did not answer within 60 s")
         return out
 
     def wait_ready(self, names, timeout, procs, on_ready=None):

@@ -98,6 +98,10 @@ def serve(run_dir, sock_fd, lifeline, ready):
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.set_wakeup_fd(wake_w)
+    # Ctrl-C on a terminal reaches the whole process group: the orchestrator
+    # tears the lab down in order; the server and its nodes (which inherit
+    # this) wait to be told.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     me = os.getpid()
     buf = b""
     out: list[bytes] = []
