@@ -132,8 +132,11 @@ def serve(run_dir, sock_fd, lifeline, ready):
             buf += data
             *lines, buf = buf.split(b"\n")
             for line in lines:
+                req = None
                 try:
                     req = json.loads(line)
+                    if not isinstance(req, dict) or not isinstance(req.get("name"), str):
+                        raise ValueError("a spawn request is a map with a name")
                     req["run_dir"] = run_dir
                     pid = os.fork()
                 except Exception as e:                # a bad request or no memory left
