@@ -99,3 +99,38 @@ def test_killing_the_orchestrator_of_fifty_nodes_leaves_no_node(tmp_path):
                        timeout=60, env=env)
     assert r.returncode == 0, r.stderr
     assert not os.path.exists(st["run_dir"])
+
+
+def test_fork_server_answers_bad_requests_and_ends_with_its_lifeline(tmp_path):
+    """A bad request is an error line; a node announces itself once; when the
+    lifeline's write end closes, the server and its node are gone."""
+    import socket
+    mine, theirs = socket.socketpair()
+    life_r, life_w = os.pipe()
+    ready_r, ready_w = os.pipe()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "emu.nodes.forkserver", "--run-dir", str(tmp_path),
+         "--sock", str(theirs.fileno()), "--lifeline", str(life_r), "--ready", str(ready_w),
+         "--parent-pid", str(os.getpid())],
+        pass_fds=(theirs.fileno(), life_r, ready_w), env=cli_env())
+    theirs.close()
+    os.close(life_r)
+    os.close(ready_w)
+    try:
+        req = {"name": "n1", "kind": "host", "cpus": 1, "node_id": 1, "seed": 0,
+               "log": str(tmp_path / "n1.log")}
+        mine.sendall(b"not json\n[1]\n" + json.dumps(req).encode() + b"\n")
+        mine.settimeout(60)
+        buf = b""
+        while buf.count(b"\n") < 3:
+            buf += mine.recv(65536)
+        replies = [json.loads(x) for x in buf.splitlines()]
+        assert [r["op"] for r in replies] == ["error", "error", "spawned"]
+        node = replies[2]["pid"]
+        assert psutil.Process(node).ppid() == server.pid
+        os.set_blocking(ready_r, True)
+        assert os.read(ready_r, 64) == b"n1\n"
+    finally:
+        os.close(life_w)                    # as if the orchestrator died
+    assert server.wait(10) == 0
+    assert _gone([node], 10) == []
