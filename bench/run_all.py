@@ -19,6 +19,7 @@ BENCHES = [
     ("netem", ["netem.py"]),                    # netem delay 0 cost, rate and delay accuracy
     ("faults", ["faults.py"]),                 # death detection, restart, schedule, dead-node answer
     ("status", ["status.py"]),                 # emu status with 1000 nodes: table, summary, json
+    ("scale", ["scale.py"]),                   # 10/100/200-node labs: start, stop, USS, idle CPU
 ]
 
 

@@ -53,22 +53,30 @@ def cmd_up(a):
                                 stderr=subprocess.DEVNULL, start_new_session=True,
                                 env=_env())
         os.close(w)
-        with os.fdopen(r) as f:
+        from .progress import StartProgress, relay
+        with os.fdopen(r) as f, StartProgress(topo.name) as progress:
             line = f.readline().strip()
+            while relay(line, progress):
+                line = f.readline().strip()
         if not line.startswith("OK "):
             proc.wait(5)
             return _err(line[4:] if line.startswith("ERR ") else "lab failed to start")
         st = find_lab(base=None, name=os.path.basename(line[3:]))
         _print_lab(st)
-        print("nodes: %s" % ", ".join("%s (pid %d)" % (n, i["pid"]) for n, i in st["nodes"].items()))
+        if len(st["nodes"]) > 20:           # a large lab: emu status lists them
+            print("nodes: %d (emu status lists them)" % len(st["nodes"]))
+        else:
+            print("nodes: %s" % ", ".join("%s (pid %d)" % (n, i["pid"]) for n, i in st["nodes"].items()))
         print("stop it with: emu down --lab %s" % os.path.basename(st["run_dir"]))
         return 0
     from .supervisor import Supervisor
     lab = Lab(topo)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    from .progress import StartProgress
     try:
-        lab.start()
+        with StartProgress(topo.name) as lab.progress:
+            lab.start()
     except LabError as e:
         return _err(str(e))
     sup = Supervisor(lab)
@@ -77,8 +85,10 @@ def cmd_up(a):
         sup.start(faults_path=a.faults)
         st = lab.state("running")
         _print_lab(st)
-        for n, i in st["nodes"].items():
+        for n, i in list(st["nodes"].items())[:20]:
             print("  %-8s %-7s pid %-7d cpus %d" % (n, i["kind"], i["pid"], i["cpus"]))
+        if len(st["nodes"]) > 20:
+            print("  ... and %d more (emu status lists them)" % (len(st["nodes"]) - 20))
         print("lab is up; press Ctrl-C to tear it down")
         while not stop:
             time.sleep(0.2)          # the supervisor watches the nodes and reports

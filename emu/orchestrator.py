@@ -16,12 +16,36 @@ import tempfile
 import threading
 import time
 
+import msgpack
 import psutil
+import zmq
 
 from .client.rpc import ControlClient, NodeUnreachable
+from .spawner import ForkServer, ForkServerError, NodeProc
 from .topology import Topology, load_topology
 
 STATE_FILE = "lab.json"
+PHASES = ("spawn", "ready", "configure")
+
+
+def _raise_limits(nodes):
+    """A lab holds a control socket, a pidfd and more per node: room for 1000s."""
+    try:
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = min(hard, max(soft, 8 * nodes + 256))
+        if want > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
+def _lab_context(nodes):
+    """The lab's own ZeroMQ context for its control sockets: the default one
+    holds 1023 sockets, fixed when its first socket opens."""
+    ctx = zmq.Context()
+    ctx.set(zmq.MAX_SOCKETS, 2 * nodes + 1024)
+    return ctx
 
 
 class LabError(RuntimeError):
@@ -88,11 +112,26 @@ class Lab:
         self.lock = threading.Lock()
         self.only = None         # set of node names _configure is limited to (restarts)
         self.supervisor = None   # emu.supervisor.Supervisor, once started
+        self.zygote: ForkServer | None = None
+        self.use_forkserver = os.environ.get("EMU_FORKSERVER", "1") != "0"
+        # progress(phase, done, total): called as nodes are spawned, ready, configured
+        self.progress = None
+        _raise_limits(len(self.topo.nodes))
+        self.zctx: zmq.Context | None = None
+        self.stop_stats: dict = {}   # how the last stop went: nodes, late, terminated, killed
+
+    def _progress(self, phase, done, total):
+        if self.progress is not None:
+            try:
+                self.progress(phase, done, total)
+            except Exception:
+                pass             # a display never stops a lab
 
     # ------------------------------------------------------------- start
     def start(self, timeout=30.0):
         check_run_base(self.base, create=True)
         self.run_dir = tempfile.mkdtemp(prefix=self.topo.name[:24] + "-", dir=self.base)
+        self.zctx = _lab_context(len(self.topo.nodes))
         try:
             self._spawn()
             # Recorded at once: if we die while starting, `emu down` still
@@ -112,12 +151,40 @@ class Lab:
         env["PYTHONPATH"] = _package_parent() + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         # PR_SET_PDEATHSIG follows the thread that forks: use it only from the main thread.
         pdeath = threading.current_thread() is threading.main_thread()
+        total = len(self.topo.nodes)
+        self._progress("spawn", 0, total)
+        if self.use_forkserver:
+            assert self.run_dir is not None
+            self.zygote = ForkServer(self.run_dir, env, pdeath,
+                                     log=os.path.join(self.run_dir, "forkserver.log"))
+            self.write_state("starting")     # killed now, `emu down` still finds the dir
+            reqs = [self._fork_request(node, i + 1) for i, node in enumerate(self.topo.nodes)]
+            try:
+                procs = self.zygote.spawn(reqs, lambda n: self._progress("spawn", n, total))
+            except ForkServerError as e:
+                raise LabError(str(e)) from None
+            for node in self.topo.nodes:
+                self._record(node, procs[node.name], self.zygote.cmdline)
+            return
         for i, node in enumerate(self.topo.nodes):
             self._spawn_one(node, i + 1, env, pdeath)
+            self._progress("spawn", i + 1, total)
+
+    def _fork_request(self, node, node_id):
+        assert self.run_dir is not None
+        return {"op": "spawn", "name": node.name, "kind": node.kind, "cpus": node.cpus,
+                "node_id": node_id, "seed": self.topo.seed,
+                "log": os.path.join(self.run_dir, node.name + ".log")}
 
     def _spawn_one(self, node, node_id, env, pdeath):
         """Start one node process (again, for a restart: its state dict is updated in place)."""
         assert self.run_dir is not None
+        if self.zygote is not None and not self.zygote.dead:
+            try:
+                proc = self.zygote.spawn([self._fork_request(node, node_id)])[node.name]
+            except ForkServerError as e:
+                raise LabError(str(e)) from None
+            return self._record(node, proc, self.zygote.cmdline)
         logpath = os.path.join(self.run_dir, node.name + ".log")
         cmd = [sys.executable, "-m", "emu.nodes.node", "--name", node.name,
                "--kind", node.kind, "--cpus", str(node.cpus), "--run-dir", self.run_dir,
@@ -128,6 +195,15 @@ class Lab:
         with open(logpath, "ab") as logf:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf,
                                     stderr=subprocess.STDOUT, env=env, close_fds=True)
+        return self._record(node, proc, cmd)
+
+    def _record(self, node, proc, cmdline):
+        """Remember a started node: PID, start time and command line prove it is ours.
+
+        A forked node's command line is its fork server's, which names this
+        lab's run directory: pid + create time + that command line is as
+        strong a proof as a node of its own interpreter gives.
+        """
         self.procs[node.name] = proc
         try:
             ctime = psutil.Process(proc.pid).create_time()
@@ -135,18 +211,33 @@ class Lab:
             ctime = None
         info = self.nodes.setdefault(node.name, {})
         info.update({
-            "pid": proc.pid, "create_time": ctime, "cmdline": cmd,
+            "pid": proc.pid, "create_time": ctime, "cmdline": cmdline,
             "kind": node.kind, "cpus": node.cpus,
             "ctl": "ipc://%s/%s.ctl" % (self.run_dir, node.name),
             "sys": "%s/%s.sys" % (self.run_dir, node.name),
-            "log": logpath})
+            "log": os.path.join(str(self.run_dir), node.name + ".log")})
+        if isinstance(proc, NodeProc):
+            info["forkserver"] = self.zygote.pid if self.zygote is not None else None
         old = self.ctl.get(node.name)
         if old is not None:
             old.close()
-        self.ctl[node.name] = ControlClient(info["ctl"])
+        self.ctl[node.name] = ControlClient(info["ctl"], ctx=self.zctx)
         return proc
 
     def _wait_ready(self, timeout):
+        total = len(self.nodes)
+        if self.zygote is not None:
+            # Each forked node writes its name to a pipe once its endpoints are up.
+            left = self.zygote.wait_ready(list(self.nodes), timeout, self.procs,
+                                          lambda n: self._progress("ready", n, total))
+            if isinstance(left, tuple):
+                name, rc = left
+                raise LabError("node %s exited during boot (status %s): %s"
+                               % (name, rc, self.log_tail(name, 5)))
+            if left:
+                raise LabError("nodes did not start within %.0f s: %s"
+                               % (timeout, ", ".join(sorted(left))))
+            return
         deadline = time.monotonic() + timeout
         pending = set(self.nodes)
         while pending:
@@ -172,27 +263,113 @@ class Lab:
             raise LabError("%s: configuring node %s: %s %s: %s"
                            % (self.topo.path, node, op, args, e.strerror or e)) from None
 
+    def _call_many(self, batches, timeout=30.0):
+        """Send every node its list of requests at once and collect the replies.
+
+        Each node answers its requests in order on its DEALER socket, so many
+        can be in flight; all nodes work at the same time. The first failure
+        (in topology order) is raised as a LabError naming node, op and args.
+        """
+        batches = {n: b for n, b in batches.items() if b and (self.only is None or n in self.only)}
+        if not batches:
+            return
+        names = sorted(batches)
+        socks = {}
+        got = {n: 0 for n in names}
+        errors = {}
+        poller = zmq.Poller()
+        for name in names:
+            c = self.ctl[name]
+            c.lock.acquire()
+        try:
+            for name in names:
+                s = self.ctl[name]._socket()
+                socks[s] = name
+                poller.register(s, zmq.POLLIN)
+                for op, args in batches[name]:
+                    s.send(msgpack.packb({"op": op, "args": args}, use_bin_type=True))
+            left = len(names)
+            deadline = time.monotonic() + timeout
+            while left:
+                wait = deadline - time.monotonic()
+                if wait <= 0:
+                    break
+                for s, _ in poller.poll(int(wait * 1000) + 1):
+                    name = socks[s]
+                    while got[name] < len(batches[name]):
+                        try:
+                            reply = msgpack.unpackb(s.recv(zmq.NOBLOCK), raw=False)
+                        except zmq.Again:
+                            break
+                        if not reply.get("ok") and name not in errors:
+                            op, args = batches[name][got[name]]
+                            errors[name] = (op, args, reply.get("error", "error"))
+                        got[name] += 1
+                        if got[name] == len(batches[name]):
+                            left -= 1
+                            poller.unregister(s)
+        finally:
+            late = [n for n in names if got[n] < len(batches[n])]
+            for name in late:               # replies may still come: start afresh next time
+                self.ctl[name].close()
+            for name in names:
+                self.ctl[name].lock.release()
+        order = {n.name: i for i, n in enumerate(self.topo.nodes)}
+        if errors:
+            name = min(errors, key=lambda n: order.get(n, 0))
+            op, args, err = errors[name]
+            raise LabError("%s: configuring node %s: %s %s: %s"
+                           % (self.topo.path, name, op, args, err))
+        if late:
+            raise LabError("%s: configuring: node%s %s did not answer within %.0f s"
+                           % (self.topo.path, "s" if len(late) > 1 else "",
+                              ", ".join(sorted(late, key=lambda n: order.get(n, 0))[:10]), timeout))
+
     def _configure(self):
+        """Configure in phases; in each, all nodes get their requests at once.
+
+        The phases keep the order that matters across nodes: every wire is
+        attached and every linked device is up before any address is added (a
+        gratuitous ARP to a peer still down would be dropped), and bridges are
+        forwarding before hosts announce themselves.
+        """
+        phases = self._config_phases()
+        total = len(phases)
+        for k, batch in enumerate(phases):
+            self._call_many(batch)
+            if self.only is None:
+                self._progress("configure", k + 1, total)
+
+    def _config_phases(self):
         topo = self.topo
         iface = {(n.name, i.name): i for n in topo.nodes for i in n.interfaces}
+        attach: dict[str, list] = {}
+        up: dict[str, list] = {}
+        bridges: dict[str, list] = {}
+        hosts: dict[str, list] = {}
+        netem: dict[str, list] = {}
+
+        def call(batch, node, op, **args):
+            batch.setdefault(node, []).append((op, args))
+
         for link in topo.links:
             if link.type == "tap":
                 i = iface.get((link.a.node, link.a.ifname))
-                self._call(link.a.node, "tap_attach", ifname=link.a.ifname, tap=link.tap,
-                           netns=link.netns, mac=i.mac if i is not None else None,
-                           mtu=i.mtu if i is not None else None)
+                call(attach, link.a.node, "tap_attach", ifname=link.a.ifname, tap=link.tap,
+                     netns=link.netns, mac=i.mac if i is not None else None,
+                     mtu=i.mtu if i is not None else None)
                 continue
             assert link.b is not None            # only a tap link has one end
             ends = ((link.a, link.b, "a", "b"), (link.b, link.a, "b", "a"))
             for me, peer, mine, theirs in ends:
                 i = iface.get((me.node, me.ifname))
-                self._call(me.node, "wire_attach", ifname=me.ifname,
+                call(attach, me.node, "wire_attach", ifname=me.ifname,
                            rx="ipc://%s/w%d%s" % (self.run_dir, link.index, mine),
                            tx="ipc://%s/w%d%s" % (self.run_dir, link.index, theirs),
-                           mac=i.mac if i is not None else None,
-                           mtu=i.mtu if i is not None else None, peer=str(peer),
-                           kind=link.type,
-                           queues=(i.queues or 1) if i is not None else 1)
+                     mac=i.mac if i is not None else None,
+                     mtu=i.mtu if i is not None else None, peer=str(peer),
+                     kind=link.type,
+                     queues=(i.queues or 1) if i is not None else 1)
         linked = {(e.node, e.ifname) for l in topo.links for e in l.ends()}
         # Every linked device is up before any address is added: adding one sends a
         # gratuitous ARP, which a peer still down would drop (DEV_READY) and count.
@@ -200,37 +377,40 @@ class Lab:
             if node.kind != "bridge":
                 for i in node.interfaces:
                     if (node.name, i.name) in linked:
-                        self._call(node.name, "link_set", name=i.name, up=True)
-        for node in sorted(topo.nodes, key=lambda n: n.kind != "bridge"):
+                        call(up, node.name, "link_set", name=i.name, up=True)
+        for node in topo.nodes:
             if node.kind == "bridge":
-                self._call(node.name, "link_add", name=node.name, kind="bridge")
+                call(bridges, node.name, "link_add", name=node.name, kind="bridge")
                 for i in node.interfaces:
                     if (node.name, i.name) in linked:
-                        self._call(node.name, "link_set", name=i.name, master=node.name, up=True)
-                self._call(node.name, "link_set", name=node.name, up=True)
+                        call(bridges, node.name, "link_set", name=i.name, master=node.name, up=True)
+                call(bridges, node.name, "link_set", name=node.name, up=True)
                 for i in node.interfaces:
                     for a in i.addresses:
-                        self._call(node.name, "addr_add", dev=node.name, address=str(a))
+                        call(bridges, node.name, "addr_add", dev=node.name, address=str(a))
                 continue
             for i in node.interfaces:
                 if (node.name, i.name) not in linked:
                     continue
                 for a in i.addresses:
-                    self._call(node.name, "addr_add", dev=i.name, address=str(a))
+                    call(hosts, node.name, "addr_add", dev=i.name, address=str(a))
             for r in node.routes:
-                self._call(node.name, "route_add", dst=r.dst, via=r.via, dev=r.dev, metric=r.metric)
+                call(hosts, node.name, "route_add", dst=r.dst, via=r.via, dev=r.dev, metric=r.metric)
             for k, v in node.sysctls:
-                self._call(node.name, "sysctl_set", name=k, value=v)
-        self._configure_netem()
-
-    def _configure_netem(self):
-        """Link `netem:` keys: a netem root qdisc on each impaired end (what it sends)."""
+                call(hosts, node.name, "sysctl_set", name=k, value=v)
+        # Link `netem:` keys: a netem root qdisc on each impaired end (what it sends).
         from .netem import parse_netem, spec_to_args
         for link in self.topo.links:
             for end, spec in link.netem:
                 opts = parse_netem(spec_to_args(dict(spec)))
-                self._call(end.node, "qdisc_add", dev=end.ifname, kind="netem", replace=True,
-                           **opts)
+                call(netem, end.node, "qdisc_add", dev=end.ifname, kind="netem", replace=True,
+                     **opts)
+        # Hubs (a bridge with many ports) first: their ends are bound before the
+        # many small nodes connect, which would otherwise retry every 5 ms
+        # while the hub works through its ports one by one.
+        hubs = {n: b for n, b in attach.items() if len(b) > 2}
+        rest = {n: b for n, b in attach.items() if len(b) <= 2}
+        return [p for p in (hubs, rest, up, bridges, hosts, netem) if p]
 
     # ------------------------------------------------------------- state
     def state(self, status):
@@ -240,6 +420,7 @@ class Lab:
                 "orchestrator_create_time": psutil.Process().create_time(),
                 "orchestrator_cmdline": psutil.Process().cmdline(),
                 "status": status, "nodes": self.nodes, "hosts": self.topo.hosts(),
+                "forkserver": self.zygote.record() if self.zygote is not None else None,
                 "started_at": time.time()}
 
     def write_state(self, status):
@@ -260,34 +441,66 @@ class Lab:
 
     # ------------------------------------------------------------- stop
     def stop(self, grace=2.0):
-        """Shut every node down (ask, then SIGTERM, then SIGKILL) and remove the run dir."""
+        """Shut every node down and remove the run dir.
+
+        All nodes are asked at once and waited for together; then the fork
+        server's lifeline is cut (a node still up exits by itself); SIGTERM
+        and SIGKILL are only the last resort.
+        """
         if self.supervisor is not None:
             self.supervisor.close()          # no restarts of what we now stop
         with self.lock:
+            # Every node is told at once; its exit is the answer (a reply may
+            # not leave before the node's os._exit, and is not waited for).
+            packed = msgpack.packb({"op": "shutdown", "args": {}}, use_bin_type=True)
             for name in self.procs:
                 if self.procs[name].poll() is None:
-                    try:
-                        self.ctl[name].call("shutdown", timeout=0.5)
-                    except OSError:
-                        pass
-            deadline = time.monotonic() + grace
-            for proc in self.procs.values():
-                try:
-                    proc.wait(max(0.05, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    proc.terminate()
-            for proc in self.procs.values():
-                try:
-                    proc.wait(1.0)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                    c = self.ctl[name]
+                    with c.lock:
+                        try:
+                            c._socket().send(packed, zmq.NOBLOCK)
+                        except zmq.ZMQError:
+                            pass
+            procs = list(self.procs.values())
+            grace += 0.005 * len(procs)      # 1000 exits take a while on 2 busy cores
+            left = self._wait_procs(procs, grace)
+            stats = {"nodes": len(procs), "late": len(left), "terminated": 0, "killed": 0}
+            if self.zygote is not None:
+                self.zygote.close()          # the lifeline goes: stragglers exit on their own
+                left = self._wait_procs(left, 1.0)
+            stats["terminated"] = len(left)
+            for proc in left:
+                proc.terminate()
+            left = self._wait_procs(left, 1.0)
+            stats["killed"] = len(left)
+            for proc in left:
+                proc.kill()
+            self._wait_procs(left, 5.0)
+            self.stop_stats = stats
             for c in self.ctl.values():
                 c.close()
+                c.ctx = None                 # a later call (there should be none) uses the default
+            if self.zctx is not None:
+                self.zctx.term()             # every socket is closed (LINGER 0): no wait
+                self.zctx = None
             self.procs.clear()
             if self.run_dir and os.path.isdir(self.run_dir):
                 shutil.rmtree(self.run_dir, ignore_errors=True)
             self.started = False
+
+    def _wait_procs(self, procs, timeout):
+        """Wait for all of procs together; returns those still running at the deadline."""
+        deadline = time.monotonic() + timeout
+        forked = [p for p in procs if isinstance(p, NodeProc)]
+        if forked and self.zygote is not None:
+            forked = self.zygote.wait_all(forked, timeout)
+        other = [p for p in procs if not isinstance(p, NodeProc)]
+        while True:
+            other = [p for p in other if p.poll() is None]
+            forked = [p for p in forked if p.poll() is None]
+            if not other and not forked or time.monotonic() >= deadline:
+                return other + forked
+            time.sleep(0.02)
 
     def __enter__(self):
         if not self.started:
@@ -371,6 +584,9 @@ def stop_lab(st, timeout=10.0):
     refused = []
     pid = st.get("orchestrator_pid")
     ident = (st.get("orchestrator_create_time"), st.get("orchestrator_cmdline"))
+    nodes = st.get("nodes")
+    if isinstance(nodes, dict):
+        timeout += 0.01 * len(nodes)         # its own stop gives 1000 nodes a few more seconds
     if isinstance(pid, int) and pid != os.getpid() and psutil.pid_exists(pid) and \
             not _same_process(pid, *ident):
         refused.append(pid)
@@ -379,7 +595,15 @@ def stop_lab(st, timeout=10.0):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and _same_process(pid, *ident):
             time.sleep(0.05)
-    # The orchestrator is gone: end any node it left (recorded PIDs only).
+    # The orchestrator is gone: end any node it left (recorded PIDs only), and
+    # the fork server (its nodes die with it: PR_SET_PDEATHSIG).
+    zy = st.get("forkserver")
+    if isinstance(zy, dict) and _same_process(zy.get("pid"), zy.get("create_time"),
+                                              zy.get("cmdline")):
+        try:
+            os.kill(zy["pid"], signal.SIGKILL)
+        except OSError:
+            pass
     nodes = st.get("nodes")
     for node in (nodes.values() if isinstance(nodes, dict) else ()):
         if isinstance(node, dict) and _same_process(node.get("pid"), node.get("create_time"),
@@ -406,6 +630,9 @@ def serve(topology_path, ready_fd=None, faults_path=None):
     """
     from .supervisor import Supervisor
     lab = Lab(topology_path)
+    if ready_fd is not None:
+        from .progress import PipeProgress
+        lab.progress = PipeProgress(ready_fd)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

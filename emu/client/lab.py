@@ -14,7 +14,6 @@ import concurrent.futures
 import itertools
 import os
 import threading
-import time
 
 from ..orchestrator import Lab as _Lab
 from .rpc import ControlClient, NodeUnreachable
@@ -370,39 +369,10 @@ class LabHandle:
             self._sup.close()            # nothing restarts what we now stop
         try:
             self.stop_processes()
-            self._shutdown_nodes()
-        finally:
+        finally:                         # Lab.stop tells every node at once and waits for all
             for n in self._nodes.values():
                 n.ctl.close()
             self._lab.stop()
-
-    def _shutdown_nodes(self, grace=2.0):
-        """Ask every node to shut down at once, then wait for them to exit.
-
-        Lab.stop asks one node at a time and waits for each answer, and a node
-        that exits before its answer has left costs a 0.5 s timeout there. The
-        process exiting is the answer that matters: ask all, wait for those.
-        Whatever is still running afterwards, Lab.stop ends as before.
-        """
-        import subprocess
-
-        import msgpack
-        import zmq
-        procs = self._lab.procs
-        request = msgpack.packb({"op": "shutdown", "args": {}}, use_bin_type=True)
-        for name, proc in procs.items():
-            if proc.poll() is None:
-                s = zmq.Context.instance().socket(zmq.DEALER)
-                s.setsockopt(zmq.LINGER, 500)      # long enough to hand the request over
-                s.connect(self._lab.nodes[name]["ctl"])
-                s.send(request)
-                s.close()
-        deadline = time.monotonic() + grace
-        for proc in procs.values():
-            try:
-                proc.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
 
     def __enter__(self):
         return self

@@ -23,16 +23,18 @@ def _context():
 class ControlClient:
     """A connection to one node's control endpoint."""
 
-    def __init__(self, endpoint, timeout=10.0):
+    def __init__(self, endpoint, timeout=10.0, ctx=None):
         self.endpoint = endpoint
         self.timeout = timeout
         self.lock = threading.Lock()
         self.sock = None
         self.pid = os.getpid()
+        self.ctx = ctx               # a context of the caller's (a lab's: room for 1000s of sockets)
 
     def _socket(self):
         if self.sock is None or self.pid != os.getpid():
-            s = _context().socket(zmq.DEALER)
+            ctx = self.ctx if self.ctx is not None and self.pid == os.getpid() else _context()
+            s = ctx.socket(zmq.DEALER)
             s.setsockopt(zmq.LINGER, 0)
             s.connect(self.endpoint)
             self.sock = s

@@ -1,8 +1,14 @@
-"""The node process: `python -m emu.nodes.node --name h1 --kind host ...`.
+"""The node process: one kernel, its control and syscall endpoints.
 
-It boots one kernel, serves its control and syscall endpoints, and ends when
-told to, when its orchestrator goes away (PR_SET_PDEATHSIG, and a watchdog
-that notices being re-parented), or on SIGTERM.
+Nodes are normally forked from the fork server (emu/nodes/forkserver.py),
+which calls run_node; `python -m emu.nodes.node --name h1 ...` starts one as
+a fresh interpreter (debugging, or a lab without the server).
+
+A node ends when told to, on SIGTERM, or when its orchestrator goes away: its
+user thread polls a lifeline (a pipe whose write end only the orchestrator
+holds, or a pidfd of the parent) and exits when it reads as closed; no thread
+polls on a timer for it. PR_SET_PDEATHSIG adds the kernel's own guarantee
+towards the process that forked us.
 """
 import argparse
 import ctypes
@@ -10,7 +16,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 import time
 
 PR_SET_PDEATHSIG = 1
@@ -26,11 +31,44 @@ def set_pdeathsig(sig=signal.SIGKILL):
 
 
 def watchdog(parent_pid, interval=0.25):
-    """Exit at once if the orchestrator is gone (we were re-parented)."""
+    """Exit at once if the parent is gone (we were re-parented).
+
+    Nodes do not use it (their lifeline is an event); emu.client.run's
+    programs on nodes still do.
+    """
     while True:
         if os.getppid() != parent_pid:
             os._exit(3)
         time.sleep(interval)
+
+
+def announce_ready(fd, name):
+    """Tell the orchestrator once that we serve (one short write: atomic on a pipe)."""
+    try:
+        os.write(fd, (name + "\n").encode())
+    except BlockingIOError:
+        pass                     # the pipe is full (restarts nobody waits for): not needed
+    except OSError:
+        os._exit(3)              # nobody is listening: the orchestrator is gone
+    os.close(fd)
+
+
+def run_node(name, kind, cpus, run_dir, node_id=0, seed=0, lifeline=None, ready=None):
+    """Boot the kernel and serve until shutdown; returns the exit status."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s " + name + " %(levelname)s %(message)s")
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    from .runtime import NodeRuntime
+    rt = NodeRuntime(name, kind, cpus, run_dir, node_id, seed)
+    rt.lifeline_fd = lifeline
+    if ready is not None:
+        rt.on_ready = lambda: announce_ready(ready, name)
+    logging.getLogger("emu.node").info("booted: kind=%s cpus=%d pid=%d", kind, cpus, os.getpid())
+    rt.run()
+    logging.getLogger("emu.node").info("shutting down")
+    # Skip interpreter teardown: daemon threads and the ZeroMQ context go with us.
+    sys.stderr.flush()
+    return 0
 
 
 def main(argv=None):
@@ -43,23 +81,18 @@ def main(argv=None):
     p.add_argument("--node-id", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pdeathsig", action="store_true")
+    p.add_argument("--ready-fd", type=int, default=None)
     a = p.parse_args(argv)
     if a.pdeathsig:
         set_pdeathsig()
+    try:
+        lifeline = os.pidfd_open(a.parent_pid)   # readable once the orchestrator has exited
+    except OSError:
+        return 3
     if os.getppid() != a.parent_pid:
         return 3                 # the orchestrator died before we got here
-    threading.Thread(target=watchdog, args=(a.parent_pid,), daemon=True, name="watchdog").start()
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s " + a.name + " %(levelname)s %(message)s")
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-    from .runtime import NodeRuntime
-    rt = NodeRuntime(a.name, a.kind, a.cpus, a.run_dir, a.node_id, a.seed)
-    logging.getLogger("emu.node").info("booted: kind=%s cpus=%d pid=%d", a.kind, a.cpus, os.getpid())
-    rt.run()
-    logging.getLogger("emu.node").info("shutting down")
-    # Skip interpreter teardown: daemon threads and the ZeroMQ context go with us.
-    sys.stderr.flush()
-    os._exit(0)
+    os._exit(run_node(a.name, a.kind, a.cpus, a.run_dir, a.node_id, a.seed,
+                      lifeline=lifeline, ready=a.ready_fd))
 
 
 if __name__ == "__main__":

@@ -156,6 +156,8 @@ class NodeRuntime:
         self.started = time.time()
         self.ctl_endpoint = "ipc://%s/%s.ctl" % (run_dir, name)
         self.sys_path = "%s/%s.sys" % (run_dir, name)
+        self.lifeline_fd: int | None = None   # reads as closed when the orchestrator is gone
+        self.on_ready = None                  # called once the endpoints are bound
 
     # ------------------------------------------------------------- kernel entry
     def enter(self, cpu, fn, *args, **kwargs):
@@ -221,8 +223,12 @@ class NodeRuntime:
         while self.running:
             timeout = None
             if cpu == 0:
+                # Any timer armed from here on wakes us (kernel_exit compares
+                # against inf); then only a timer earlier than ours does. With
+                # no timer, an idle cpu0 sleeps until it is woken.
+                self.timer_deadline = float("inf")
                 nt = self.timer_deadline = self.next_timer_at
-                timeout = min(max(0.0, nt - time.monotonic()), 1.0)
+                timeout = None if nt == float("inf") else max(0.0, nt - time.monotonic())
             ev.wait(timeout)
             ev.clear()
             if not self.running:
@@ -259,12 +265,12 @@ class NodeRuntime:
 
     def _nic_pass(self, poller, by_sock):
         ports = list(self.ports.values())     # a snapshot: the user thread adds ports
-        timeout = 500
+        timeout = -1             # idle: sleep until a wire or the user thread (notify) wakes us
         nics = [p.dev for p in ports if p.dev is not None and p.dev.kind == "wirenic"]
         if nics:
             due = [t for t in (wirenic_hw_next_event(d) for d in nics) if t is not None]
             if due:
-                timeout = max(0, min(500, int((min(due) - time.monotonic()) * 1000) + 1))
+                timeout = max(0, int((min(due) - time.monotonic()) * 1000) + 1)
                 self._irq(0, self._wirenic_irqs, nics)   # coalesced interrupts now due
         pending = [p.dev for p in ports if p.dev is not None and p.dev.kind == "veth"
                    and p.dev.priv.rx_ring]
@@ -424,8 +430,12 @@ class NodeRuntime:
         poller.register(ctl, zmq.POLLIN)
         poller.register(listener.fileno(), zmq.POLLIN)
         poller.register(self.wake_fd, zmq.POLLIN)
+        if self.lifeline_fd is not None:
+            poller.register(self.lifeline_fd, zmq.POLLIN)
         self.poller = poller
         self.parks = []
+        if self.on_ready is not None:
+            self.on_ready()
         while self.running:
             try:
                 self._user_pass(ctl, listener, poller)
@@ -447,6 +457,8 @@ class NodeRuntime:
                     self._handle_ctl(ctl, frames)
             elif what == listener.fileno():
                 self._accept(listener)
+            elif what == self.lifeline_fd:
+                os._exit(3)          # the orchestrator is gone: nothing outlives the lab
             elif what == self.wake_fd:
                 try:
                     os.eventfd_read(self.wake_fd)
@@ -853,11 +865,11 @@ class NodeRuntime:
 
     def _next_park_timeout(self):
         if not self.parks:
-            return 1000
+            return -1            # idle: only a request, a client or the lifeline wakes us
         now = time.monotonic()
         ds = [d for p in self.parks for d in (p.deadline, p.client_deadline) if d is not None]
         if not ds:
-            return 1000
+            return -1
         return max(0, int((min(ds) - now) * 1000) + 1)
 
     def _expire_parks(self):
