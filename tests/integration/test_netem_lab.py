@@ -1,15 +1,13 @@
 """netem in running labs: RTT with tc/link-level delay, and TCP through loss,
 reordering, duplication and corruption staying byte-exact."""
-import hashlib
 import itertools
-import os
 import statistics
-import threading
 import time
 
 import pytest
 
 import emu
+from tests.integration.conftest import transfer_both_ways
 
 AF_INET, SOCK_STREAM = 2, 1
 
@@ -57,49 +55,6 @@ def test_ping_rtt_with_tc_netem_and_link_level_netem(netem_lab):
     assert rows[0]["kind"] == "noqueue"                   # the context manager restored it
 
 
-def _transfer(lab, a, b, addr, port, size):
-    """size bytes each way at once between a and b; returns the four (n, sha256)."""
-    na, nb = lab.node(a), lab.node(b)
-    up, down = os.urandom(size), os.urandom(size)
-    srv = nb.socket(AF_INET, SOCK_STREAM)
-    srv.bind(("0.0.0.0", port))
-    srv.listen(1)
-    srv.settimeout(20)
-    cli = na.socket(AF_INET, SOCK_STREAM)
-    cli.settimeout(600)
-    cli.connect((addr, port))
-    conn, _ = srv.accept()
-    conn.settimeout(600)
-    results = {}
-
-    def send(sock, data):
-        sock.sendall(data)
-
-    def recv(sock, key):
-        h = hashlib.sha256()
-        n = 0
-        while n < size:
-            d = sock.recv(1 << 20)
-            if not d:
-                break
-            h.update(d)
-            n += len(d)
-        results[key] = (n, h.hexdigest())
-
-    threads = [threading.Thread(target=send, args=(cli, up)),
-               threading.Thread(target=recv, args=(conn, "up")),
-               threading.Thread(target=send, args=(conn, down)),
-               threading.Thread(target=recv, args=(cli, "down"))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(900)
-    for s in (cli, conn, srv):
-        s.close()
-    return (results.get("up"), (size, hashlib.sha256(up).hexdigest()),
-            results.get("down"), (size, hashlib.sha256(down).hexdigest()))
-
-
 _PORTS = itertools.count(9000)
 IMPAIRED = dict(delay="1ms", loss="5%", reorder="25%", duplicate="1%", corrupt="0.5%")
 
@@ -107,7 +62,7 @@ IMPAIRED = dict(delay="1ms", loss="5%", reorder="25%", duplicate="1%", corrupt="
 def test_tcp_10mb_each_way_through_loss_reorder_duplicate_corrupt(netem_lab):
     with netem_lab.netem("h3:eth0", seed=11, **IMPAIRED) as i3, \
             netem_lab.netem("h4:eth0", seed=12, **IMPAIRED):
-        got_up, want_up, got_down, want_down = _transfer(
+        got_up, want_up, got_down, want_down = transfer_both_ways(
             netem_lab, "h3", "h4", "10.0.1.2", 8100, 10 * 1024 * 1024)
         st = i3.show()["stats"]
     assert got_up == want_up and got_down == want_down
@@ -131,7 +86,7 @@ def test_soak_transfers_under_loss(netem_lab, loss, size):
         t0 = time.monotonic()
         with netem_lab.netem("h3:eth0", seed=100 + i, **spec), \
                 netem_lab.netem("h4:eth0", seed=1000 + i, **spec):
-            got_up, want_up, got_down, want_down = _transfer(
+            got_up, want_up, got_down, want_down = transfer_both_ways(
                 netem_lab, "h3", "h4", "10.0.1.2", next(_PORTS), size)
         print("soak loss %s run %d: %.1f s" % (loss, i, time.monotonic() - t0), flush=True)
         if got_up != want_up or got_down != want_down:

@@ -1,9 +1,8 @@
 """TCP across real node processes (the bridge lab and the router line)."""
-import hashlib
-import os
-import threading
 
 import pytest
+
+from tests.integration.conftest import transfer_both_ways
 
 AF_INET, SOCK_STREAM = 2, 1
 
@@ -47,47 +46,9 @@ def test_connection_refused_and_timeout(bridge_lab):
 
 
 def test_100mb_both_directions_at_once_is_byte_exact(bridge_lab):
-    h1, h2 = bridge_lab.node("h1"), bridge_lab.node("h2")
-    size = 100 * 1024 * 1024
-    up, down = os.urandom(size), os.urandom(size)
-    srv = h2.socket(AF_INET, SOCK_STREAM)
-    srv.bind(("0.0.0.0", 8002))
-    srv.listen(1)
-    srv.settimeout(10)
-    cli = h1.socket(AF_INET, SOCK_STREAM)
-    cli.settimeout(60)
-    cli.connect(("10.0.0.2", 8002))
-    conn, _ = srv.accept()
-    conn.settimeout(60)
-    results = {}
-
-    # Each direction's sender and receiver run in threads with their own
-    # syscall connections (one call at a time per connection).
-    def send(sock, data):
-        sock.sendall(data)
-
-    def recv(sock, key):
-        h = hashlib.sha256()
-        n = 0
-        while n < size:
-            d = sock.recv(1 << 20)
-            if not d:
-                break
-            h.update(d)
-            n += len(d)
-        results[key] = (n, h.hexdigest())
-
-    # All four at once: each thread gets its own syscall connection, and the
-    # connections of one process share its descriptors (one task).
-    threads = [threading.Thread(target=send, args=(cli, up)),
-               threading.Thread(target=recv, args=(conn, "up")),
-               threading.Thread(target=send, args=(conn, down)),
-               threading.Thread(target=recv, args=(cli, "down"))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(150)
-    assert results["up"] == (size, hashlib.sha256(up).hexdigest())
-    assert results["down"] == (size, hashlib.sha256(down).hexdigest())
-    for s in (cli, conn, srv):
-        s.close()
+    """All four at once: each thread gets its own syscall connection, and the
+    connections of one process share its descriptors (one task)."""
+    got_up, want_up, got_down, want_down = transfer_both_ways(
+        bridge_lab, "h1", "h2", "10.0.0.2", 8002, 100 * 1024 * 1024, timeout=100)
+    assert got_up == want_up
+    assert got_down == want_down
