@@ -6,7 +6,7 @@ include/linux/net.h, include/linux/wait.h
 import errno
 
 from .dev import KernelError
-from .skbuff import SKB_DROP_REASON_SOCKET_RCVBUFF, SkBuffHead, kfree_skb
+from .skbuff import SKB_DROP_REASON_SOCKET_RCVBUFF, SkBuffHead, kfree_skb, skb_put
 
 # include/uapi/linux/eventpoll.h
 EPOLLIN = 0x001
@@ -174,14 +174,41 @@ def sock_queue_rcv_skb(sk, skb):
     sk.sk_rmem_alloc += skb.truesize
     skb.dev = None       # the socket owns it now; drops no longer count per device
     sk.sk_receive_queue.q.append(skb)
-    sk_data_ready(sk)
+    sk_data_ready(sk, skb)
     return 0
 
 
-def sk_data_ready(sk):
-    """sock_def_readable: wake whoever waits to read."""
+def sk_data_ready(sk, skb=None):
+    """sk->sk_data_ready: new data to read (skb, when given, carries the trace).
+
+    Emulation note: Linux calls through the per-socket pointer; every emu
+    socket has the default, sock_def_readable, so this calls it directly.
+    """
+    sock_def_readable(sk, skb)
+
+
+def sock_def_readable(sk, skb=None):
+    """The default sk_data_ready: wake whoever waits on the socket's wait queue to read."""
+    if skb is not None and skb.trace is not None:
+        skb.trace.hit("sock_def_readable")
     if sk.sk_wq.entries:
         sk.sk_wq.wake_up(EPOLLIN | EPOLLRDNORM)
+
+
+def skb_add_data_nocache(sk, skb, data):
+    """Append user bytes to skb's linear data (include/net/sock.h; the copy of a
+    send path's getfrag: __ip_append_data for UDP, tcp_sendmsg_locked for TCP).
+
+    Emulation note: Linux copies from an iov_iter, bypassing the cache when the
+    route allows (NETIF_F_NOCACHE_COPY); emu copies a bytes-like object.
+    """
+    net = sk.net
+    if net.tracer is not None:
+        net.tracer.send_hit("skb_add_data_nocache")
+    n = len(data)
+    off = skb_put(skb, n)
+    skb.buf[off:off + n] = data
+    return 0
 
 
 def sk_error_report(sk):
