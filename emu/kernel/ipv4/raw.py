@@ -74,6 +74,13 @@ def raw_rcv(sk, skb):
         skb.trace.hit("raw_rcv")
     skb.len += skb.data - skb.network_header
     skb.data = skb.network_header
+    return raw_rcv_skb(sk, skb)
+
+
+def raw_rcv_skb(sk, skb):
+    """Queue the datagram on the socket (a full receive buffer drops it)."""
+    if skb.trace is not None:
+        skb.trace.hit("raw_rcv_skb")
     if sock_queue_rcv_skb(sk, skb) < 0:
         sk.net.mib["Ip"]["InDiscards"] += 1
         return -1
