@@ -238,6 +238,34 @@ def skb_recv_datagram(sk, flags):
     raise KernelError(errno.EAGAIN)
 
 
+def skb_copy_datagram_iter(skb, offset, length):
+    """Copy length bytes of skb from offset (past skb.data) out to the reader
+    (net/core/datagram.c; the notes' skb_copy_datagram_iovec, its name before
+    Linux 3.19). The bytes returned are what recvmsg hands to user space.
+
+    Emulation note: Linux writes into the caller's iov_iter; emu returns bytes.
+    """
+    if skb.trace is not None:
+        skb.trace.hit("skb_copy_datagram_iter", length)
+    start = skb.data + offset
+    if offset + length <= skb.len - skb.data_len:
+        return bytes(skb.buf[start:start + length])        # the linear part
+    from .skbuff import skb_copy_bits
+    return bytes(skb_copy_bits(skb, offset, length))
+
+
+def sk_wait_data(sk, timeo, resume, partial=None):
+    """Sleep until data arrives on sk's receive queue (sk_data_ready wakes it)
+    or timeo runs out: TCP recvmsg's wait.
+
+    Emulation note: the sleep is the runtime's, not ours: this raises
+    SyscallBlock on the socket's wait queue and the runtime parks the call and
+    runs resume on a wake-up; partial gives what to return on a timeout.
+    """
+    from .entry import SyscallBlock
+    raise SyscallBlock([sk.sk_wq], timeo, resume=resume, partial=partial)
+
+
 def datagram_poll(sock):
     """Readiness mask of a datagram socket (net/core/datagram.c)."""
     sk = sock.sk

@@ -14,7 +14,8 @@ from collections import deque
 from ..core.dev import KernelError
 from ..core.sock import (
     EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLRDNORM, EPOLLWRNORM,
-    MSG_DONTWAIT, MSG_PEEK, MSG_WAITALL, RCV_SHUTDOWN, SEND_SHUTDOWN,
+    MSG_DONTWAIT, MSG_PEEK, MSG_WAITALL, RCV_SHUTDOWN, SEND_SHUTDOWN, sk_wait_data,
+    skb_copy_datagram_iter,
 )
 from ..core.skbuff import consume_skb
 
@@ -425,7 +426,6 @@ def tcp_sendmsg_locked(sk, view, flags, sent, resume):
 
 def tcp_recvmsg(sk, size, flags):
     """Copy up to size in-order bytes out of the receive queue."""
-    from ..socket import SyscallBlock
     tp = sk.proto_data
     out = bytearray()
     target = size if flags & MSG_WAITALL else 1
@@ -451,8 +451,7 @@ def tcp_recvmsg(sk, size, flags):
                 _free_rcv(sk, skb)
                 continue
             n = min(avail, size - len(out))
-            start = skb.data + offset
-            out.extend(skb.buf[start:start + n])
+            out.extend(skb_copy_datagram_iter(skb, offset, n))
             if peek:
                 peek_seq = seq_add(peek_seq, n)
                 i += 1
@@ -482,8 +481,8 @@ def tcp_recvmsg(sk, size, flags):
             if out:
                 return bytes(out), None, 0
             raise KernelError(errno.EAGAIN)
-        raise SyscallBlock([sk.sk_wq], sk.sk_rcvtimeo, resume=attempt,
-                           partial=lambda: (bytes(out), None, 0) if out else None)
+        sk_wait_data(sk, sk.sk_rcvtimeo, attempt,
+                     partial=lambda: (bytes(out), None, 0) if out else None)
 
     return attempt()
 

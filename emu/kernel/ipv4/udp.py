@@ -17,7 +17,9 @@ from ..core.skbuff import (
     PACKET_MULTICAST, SKB_DROP_REASON_NO_SOCKET, SKB_DROP_REASON_PKT_TOO_SMALL,
     consume_skb, kfree_skb, skb_clone, skb_trim,
 )
-from ..core.sock import MSG_PEEK, MSG_TRUNC, Proto, sk_error_report, sock_queue_rcv_skb, skb_recv_datagram
+from ..core.sock import (
+    MSG_PEEK, MSG_TRUNC, Proto, sk_error_report, skb_copy_datagram_iter, skb_recv_datagram, sock_queue_rcv_skb,
+)
 from ..hdr.checksum import csum_fold, csum_partial, csum_tcpudp_nofold
 from ..hdr.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED
 from ..hdr.ip import INADDR_BROADCAST, IPPROTO_UDP, inet_ntoa, ipv4_is_multicast
@@ -343,7 +345,7 @@ def udp_recvmsg(sk, size, flags):
     start = t + UDP_HLEN
     ulen = skb.tail - start
     n = min(size, ulen)
-    data = bytes(skb.buf[start:start + n])
+    data = skb_copy_datagram_iter(skb, start - skb.data, n)
     msg_flags = MSG_TRUNC if ulen > size else 0
     nh = skb.network_header
     buf = skb.buf
