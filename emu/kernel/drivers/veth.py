@@ -29,7 +29,7 @@ processes needs a bounded place to land.
 """
 from collections import deque
 
-from ..core.dev import __dev_forward_skb, netif_rx
+from ..core.dev import __dev_forward_skb, netif_rx, register_netdevice
 from ..core.ethtool import EthtoolOps
 from ..core.netdevice import (
     IFF_NO_QUEUE, NETDEV_TX_OK, NET_RX_DROP, NETIF_F_FRAGLIST, NETIF_F_GSO_FRAGLIST,
@@ -140,6 +140,23 @@ def veth_setup(name, mac, port=None, peer_name=""):
     dev.features |= (VETH_FEATURES | NETIF_F_LLTX) & ~VETH_TSO_OFF
     dev.dev_addr = dev.perm_addr = mac
     dev.ethtool_ops = VETH_ETHTOOL_OPS
+    return dev
+
+
+def veth_newlink(net, name, mac, mtu=None, port=None, peer_name=""):
+    """rtnl_link_ops.newlink of veth (ip link add NAME type veth peer name PEER):
+    set up and register this end of the pair.
+
+    Emulation note: Linux creates and registers both ends here, the peer
+    first; emu's peer end is a device in another node's kernel, created by
+    that node's own veth_newlink, and the two are joined by the wire port;
+    peer_name ("node:ifname") only names it.
+    """
+    dev = veth_setup(name, mac, port, peer_name)
+    if mtu is not None:
+        dev.mtu = mtu
+    dev.rx_cpu = len(net.dev_by_name) % len(net.cpus)
+    register_netdevice(net, dev)
     return dev
 
 
