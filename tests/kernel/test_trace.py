@@ -23,12 +23,12 @@ H2_PATH = [
     "__netif_receive_skb_core", "deliver_skb", "ip_rcv", "NF_INET_PRE_ROUTING",
     "ip_rcv_finish", "ip_local_deliver", "NF_INET_LOCAL_IN", "ip_local_deliver_finish",
     "icmp_rcv", "icmp_echo", "icmp_reply", "icmp_push_reply", "ip_local_out",
-    "NF_INET_LOCAL_OUT", "dst_output", "ip_output", "NF_INET_POST_ROUTING",
+    "__ip_local_out", "NF_INET_LOCAL_OUT", "dst_output", "ip_output", "NF_INET_POST_ROUTING",
     "ip_finish_output", "ip_finish_output2", "neigh_output", "dev_queue_xmit",
     "__dev_queue_xmit", "dev_hard_start_xmit", "xmit_one", "netdev_start_xmit", "veth_xmit",
 ]
 H1_SEND_PATH = [
-    "sock_sendmsg", "sock_sendmsg_nosec", "inet_sendmsg", "raw_sendmsg", "ip_route_output_flow", "ip_local_out", "NF_INET_LOCAL_OUT", "dst_output", "ip_output",
+    "sock_sendmsg", "sock_sendmsg_nosec", "inet_sendmsg", "raw_sendmsg", "ip_route_output_flow", "ip_local_out", "__ip_local_out", "NF_INET_LOCAL_OUT", "dst_output", "ip_output",
     "NF_INET_POST_ROUTING", "ip_finish_output", "ip_finish_output2", "neigh_output",
     "dev_queue_xmit", "__dev_queue_xmit", "dev_hard_start_xmit", "xmit_one", "netdev_start_xmit",
     "veth_xmit",
@@ -156,10 +156,10 @@ def test_udp_send_path_follows_the_seed_notes():
     sys_sendto(t1, cli, b"q", 0, ("10.0.0.2", 5353))
     lab.run()
     h1 = [r[4] for r in dump(lab, "h1")]
-    assert h1[:13] == ["sock_sendmsg", "sock_sendmsg_nosec", "inet_sendmsg", "udp_sendmsg",
+    assert h1[:14] == ["sock_sendmsg", "sock_sendmsg_nosec", "inet_sendmsg", "udp_sendmsg",
                        "ip_route_output_flow", "ip_make_skb", "__ip_append_data",
                        "skb_add_data_nocache", "__ip_make_skb", "udp_send_skb", "ip_send_skb",
-                       "ip_local_out", "NF_INET_LOCAL_OUT"]
+                       "ip_local_out", "__ip_local_out", "NF_INET_LOCAL_OUT"]
     h2 = [r[4] for r in dump(lab, "h2")]
     assert h2[-4:] == ["ip_local_deliver_finish", "udp_rcv", "udp_queue_rcv_skb", "sock_def_readable"]
 
@@ -175,10 +175,10 @@ def test_tcp_segment_path_send_and_receive():
     h1 = dump(p.lab, "h1")
     tid = h1[0][0]
     seg = [r[4] for r in h1 if r[0] == tid]
-    assert seg[:14] == ["sock_sendmsg", "sock_sendmsg_nosec", "inet_sendmsg", "tcp_sendmsg",
+    assert seg[:15] == ["sock_sendmsg", "sock_sendmsg_nosec", "inet_sendmsg", "tcp_sendmsg",
                         "tcp_sendmsg_locked", "skb_add_data_nocache", "tcp_push",
                         "__tcp_push_pending_frames", "tcp_write_xmit", "tcp_transmit_skb",
-                        "ip_queue_xmit", "ip_local_out", "NF_INET_LOCAL_OUT", "dst_output"]
+                        "ip_queue_xmit", "ip_local_out", "__ip_local_out", "NF_INET_LOCAL_OUT", "dst_output"]
     assert seg[-1] == "veth_xmit"
     h2 = [r[4] for r in dump(p.lab, "h2") if r[0] == tid]
     assert h2[:5] == ["veth_forward_skb", "__dev_forward_skb", "netif_rx", "netif_rx_internal",

@@ -115,6 +115,9 @@ def __ip_make_skb(sk, skb, saddr, daddr, protocol, df):
 
 
 def __ip_local_out(net, skb):
+    """Finish the header (total length, checksum) and run LOCAL_OUT."""
+    if skb.trace is not None:
+        skb.trace.hit("__ip_local_out")
     off = skb.network_header
     buf = skb.buf
     tot = skb.tail - off
