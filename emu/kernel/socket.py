@@ -212,15 +212,27 @@ def _would_block(sock, flags, timeo):
 
 
 def sock_sendmsg(sock, data, flags, addr):
-    """Hand a message to the socket's family (sock->ops->sendmsg)."""
+    """Send a message on a socket: the entry of every send (sendto, sendmsg, write).
+
+    Emulation note: Linux runs the LSM hook (security_socket_sendmsg) here;
+    emu has no LSM. Tracing starts here: the hits wait until the skb exists.
+    """
     tracer = sock.sk.net.tracer
     if tracer is None:
-        return sock.ops.sendmsg(sock, data, flags, addr)
+        return sock_sendmsg_nosec(sock, data, flags, addr)
     tracer.begin_send("sock_sendmsg")
     try:
-        return sock.ops.sendmsg(sock, data, flags, addr)
+        return sock_sendmsg_nosec(sock, data, flags, addr)
     finally:
         tracer.end_send()
+
+
+def sock_sendmsg_nosec(sock, data, flags, addr):
+    """Hand a message to the socket's family (sock->ops->sendmsg: inet_sendmsg)."""
+    tracer = sock.sk.net.tracer
+    if tracer is not None:
+        tracer.send_hit("sock_sendmsg_nosec")
+    return sock.ops.sendmsg(sock, data, flags, addr)
 
 
 def sock_recvmsg(sock, size, flags):

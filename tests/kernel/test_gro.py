@@ -12,7 +12,7 @@ import struct
 import dpkt
 import pytest
 
-from emu.kernel.core.dev import dev_add_pack, dev_open
+from emu.kernel.core.dev import dev_add_pack, dev_open, net_dev_init
 from emu.kernel.core.napi import do_softirq
 from emu.kernel.core.net import FakeClock, Net
 from emu.kernel.core.netdevice import (
@@ -41,6 +41,7 @@ class Rig:
     def __init__(self, queues=1, ncpus=1):
         self.clock = FakeClock()
         self.net = Net("g", ncpus, self.clock)
+        net_dev_init(self.net)
         ipv4_offload_init(self.net)
         self.dev = wirenic_register(self.net, "eth0", MAC, None, queues=queues)
         dev_open(self.dev)

@@ -4,6 +4,7 @@ Linux: net/core/skbuff.c, include/linux/skbuff.h
 """
 import pytest
 
+from emu.kernel.core.dev import net_dev_init
 from emu.kernel.core.net import Net
 from emu.kernel.core.netdevice import NetDevice
 from emu.kernel.core.skbuff import (
@@ -21,6 +22,7 @@ from emu.kernel.core.skbuff import (
 
 def _dev():
     net = Net("n")
+    net_dev_init(net)
     dev = NetDevice("eth0")
     dev.net = net
     return dev

@@ -6,6 +6,7 @@ include/linux/skbuff.h (skb_shared_info, pskb_may_pull, skb_headlen)
 """
 import struct
 
+from emu.kernel.core.dev import net_dev_init
 from emu.kernel.core.net import Net
 from emu.kernel.core.netdevice import NetDevice
 from emu.kernel.core.skbuff import (
@@ -36,6 +37,7 @@ WHOLE = HEAD + b"".join(PAGES)
 
 def _dev():
     net = Net("n")
+    net_dev_init(net)
     dev = NetDevice("eth0")
     dev.net = net
     return dev

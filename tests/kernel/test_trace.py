@@ -10,24 +10,28 @@ from emu.kernel.hdr.if_ether import ETH_P_ALL
 from .harness import bridge_lab, ping
 
 BRIDGE_PATH = [
-    "veth_forward_skb", "netif_rx", "enqueue_to_backlog", "process_backlog",
+    "veth_forward_skb", "__dev_forward_skb", "netif_rx", "netif_rx_internal",
+    "enqueue_to_backlog", "process_backlog",
     "__netif_receive_skb_core", "br_handle_frame", "br_handle_frame_finish",
     "br_forward", "__br_forward", "br_forward_finish", "br_dev_queue_push_xmit",
-    "dev_queue_xmit", "dev_hard_start_xmit", "xmit_one", "netdev_start_xmit", "veth_xmit",
+    "dev_queue_xmit", "__dev_queue_xmit", "dev_hard_start_xmit", "xmit_one", "netdev_start_xmit",
+    "veth_xmit",
 ]
 H2_PATH = [
-    "veth_forward_skb", "netif_rx", "enqueue_to_backlog", "process_backlog",
+    "veth_forward_skb", "__dev_forward_skb", "netif_rx", "netif_rx_internal",
+    "enqueue_to_backlog", "process_backlog",
     "__netif_receive_skb_core", "deliver_skb", "ip_rcv", "NF_INET_PRE_ROUTING",
     "ip_rcv_finish", "ip_local_deliver", "NF_INET_LOCAL_IN", "ip_local_deliver_finish",
     "icmp_rcv", "icmp_echo", "icmp_reply", "icmp_push_reply", "ip_local_out",
-    "NF_INET_LOCAL_OUT", "dst_output", "ip_output", "NF_INET_POST_ROUTING",
+    "__ip_local_out", "NF_INET_LOCAL_OUT", "dst_output", "ip_output", "NF_INET_POST_ROUTING",
     "ip_finish_output", "ip_finish_output2", "neigh_output", "dev_queue_xmit",
-    "dev_hard_start_xmit", "xmit_one", "netdev_start_xmit", "veth_xmit",
+    "__dev_queue_xmit", "dev_hard_start_xmit", "xmit_one", "netdev_start_xmit", "veth_xmit",
 ]
 H1_SEND_PATH = [
-    "sock_sendmsg", "inet_sendmsg", "raw_sendmsg", "ip_route_output_flow", "ip_local_out", "NF_INET_LOCAL_OUT", "dst_output", "ip_output",
+    "sock_sendmsg", "sock_sendmsg_nosec", "inet_sendmsg", "raw_sendmsg", "ip_route_output_flow", "ip_local_out", "__ip_local_out", "NF_INET_LOCAL_OUT", "dst_output", "ip_output",
     "NF_INET_POST_ROUTING", "ip_finish_output", "ip_finish_output2", "neigh_output",
-    "dev_queue_xmit", "dev_hard_start_xmit", "xmit_one", "netdev_start_xmit", "veth_xmit",
+    "dev_queue_xmit", "__dev_queue_xmit", "dev_hard_start_xmit", "xmit_one", "netdev_start_xmit",
+    "veth_xmit",
 ]
 
 
@@ -74,7 +78,8 @@ def test_one_ping_traced_across_three_nodes():
     # The echo waited for ARP: neigh_output saw no entry, the rest ran on resolution.
     assert [r[4] for r in send] == H1_SEND_PATH
     assert ("neigh_output", "NONE") in [(r[4], r[5]) for r in send]
-    assert [r[4] for r in receive][-2:] == ["raw_rcv", "icmp_rcv"]
+    assert [r[4] for r in receive][-5:] == ["raw_rcv", "raw_rcv_skb", "sock_def_readable", "icmp_rcv",
+                                            "skb_copy_datagram_iter"]   # ping reads it
 
 
 def test_trace_ids_differ_per_packet_and_per_node():
@@ -151,11 +156,12 @@ def test_udp_send_path_follows_the_seed_notes():
     sys_sendto(t1, cli, b"q", 0, ("10.0.0.2", 5353))
     lab.run()
     h1 = [r[4] for r in dump(lab, "h1")]
-    assert h1[:9] == ["sock_sendmsg", "inet_sendmsg", "udp_sendmsg", "ip_route_output_flow",
-                      "ip_make_skb", "udp_send_skb", "ip_send_skb", "ip_local_out",
-                      "NF_INET_LOCAL_OUT"]
+    assert h1[:14] == ["sock_sendmsg", "sock_sendmsg_nosec", "inet_sendmsg", "udp_sendmsg",
+                       "ip_route_output_flow", "ip_make_skb", "__ip_append_data",
+                       "skb_add_data_nocache", "__ip_make_skb", "udp_send_skb", "ip_send_skb",
+                       "ip_local_out", "__ip_local_out", "NF_INET_LOCAL_OUT"]
     h2 = [r[4] for r in dump(lab, "h2")]
-    assert h2[-3:] == ["ip_local_deliver_finish", "udp_rcv", "udp_queue_rcv_skb"]
+    assert h2[-4:] == ["ip_local_deliver_finish", "udp_rcv", "udp_queue_rcv_skb", "sock_def_readable"]
 
 
 def test_tcp_segment_path_send_and_receive():
@@ -169,12 +175,14 @@ def test_tcp_segment_path_send_and_receive():
     h1 = dump(p.lab, "h1")
     tid = h1[0][0]
     seg = [r[4] for r in h1 if r[0] == tid]
-    assert seg[:10] == ["sock_sendmsg", "inet_sendmsg", "tcp_sendmsg", "tcp_push", "tcp_write_xmit",
-                        "tcp_transmit_skb", "ip_queue_xmit", "ip_local_out", "NF_INET_LOCAL_OUT",
-                        "dst_output"]
+    assert seg[:15] == ["sock_sendmsg", "sock_sendmsg_nosec", "inet_sendmsg", "tcp_sendmsg",
+                        "tcp_sendmsg_locked", "skb_add_data_nocache", "tcp_push",
+                        "__tcp_push_pending_frames", "tcp_write_xmit", "tcp_transmit_skb",
+                        "ip_queue_xmit", "ip_local_out", "__ip_local_out", "NF_INET_LOCAL_OUT", "dst_output"]
     assert seg[-1] == "veth_xmit"
     h2 = [r[4] for r in dump(p.lab, "h2") if r[0] == tid]
-    assert h2[:3] == ["veth_forward_skb", "netif_rx", "enqueue_to_backlog"]
+    assert h2[:5] == ["veth_forward_skb", "__dev_forward_skb", "netif_rx", "netif_rx_internal",
+                      "enqueue_to_backlog"]
     j = h2.index("ip_rcv_finish")
     assert h2[j + 1:j + 3] == ["tcp_v4_early_demux", "ip_local_deliver"]     # before routing
     i = h2.index("ip_local_deliver_finish")

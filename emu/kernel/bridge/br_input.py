@@ -2,7 +2,7 @@
 
 Linux: net/bridge/br_input.c
 """
-from ..core.dev import __netif_receive_skb
+from ..core.dev import netif_receive_skb
 from ..core.netdevice import RX_HANDLER_CONSUMED, RX_HANDLER_PASS
 from ..core.skbuff import (
     PACKET_BROADCAST, PACKET_HOST, PACKET_LOOPBACK, PACKET_MULTICAST, kfree_skb,
@@ -24,7 +24,8 @@ def br_pass_frame_up(skb):
     brdev.stats.rx_packets += 1
     brdev.stats.rx_bytes += skb.len
     skb.dev = brdev
-    return __netif_receive_skb(skb)
+    # br_netif_receive_skb: up the bridge device's own receive path (RPS on it included).
+    return netif_receive_skb(skb)
 
 
 def br_handle_frame_finish(skb):

@@ -21,7 +21,8 @@ from .rps import get_rps_cpu, skb_tx_hash
 from .skbuff import (
     CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, PACKET_OUTGOING, SKB_DROP_REASON_DEV_READY,
     SKB_DROP_REASON_NOT_SPECIFIED, SKB_DROP_REASON_UNHANDLED_PROTO, consume_skb,
-    kfree_skb, skb_checksum_help, skb_clone, skb_linearize,
+    SKB_DROP_REASON_PKT_TOO_SMALL, kfree_skb, skb_checksum_help, skb_clone, skb_linearize,
+    skb_scrub_packet,
 )
 
 class KernelError(OSError):
@@ -176,14 +177,18 @@ def netdev_core_pick_tx(dev, skb):
 
 
 def dev_queue_xmit(skb):
-    """Queue a packet for transmission on skb.dev (data at the MAC header).
-
-    With a qdisc on the chosen queue: __dev_xmit_skb (enqueue, then run the
-    qdisc). Without one (noqueue: veth, bridge, loopback): validate and hand
-    the packet straight to the driver.
-    """
+    """Queue a packet for transmission on skb.dev (data at the MAC header)."""
     if skb.trace is not None:
         skb.trace.hit("dev_queue_xmit", skb.dev.name)
+    return __dev_queue_xmit(skb)
+
+
+def __dev_queue_xmit(skb, sb_dev=None):
+    """Pick the transmit queue; with a qdisc on it: __dev_xmit_skb (enqueue,
+    then run the qdisc). Without one (noqueue: veth, bridge, loopback):
+    validate and hand the packet straight to the driver."""
+    if skb.trace is not None:
+        skb.trace.hit("__dev_queue_xmit")
     dev = skb.dev
     skb.mac_header = skb.data
     txq = netdev_core_pick_tx(dev, skb) if dev.real_num_tx_queues != 1 else dev._tx[0]
@@ -373,6 +378,13 @@ def netif_rx(skb):
     """
     if skb.trace is not None:
         skb.trace.hit("netif_rx")
+    return netif_rx_internal(skb)
+
+
+def netif_rx_internal(skb):
+    """Pick the backlog: the flow hash's CPU with RPS, else this one."""
+    if skb.trace is not None:
+        skb.trace.hit("netif_rx_internal")
     dev = skb.dev
     cpu = get_rps_cpu(dev, skb) if dev._rx[0].rps_map or skb.queue_mapping else -1
     if cpu < 0:
@@ -383,9 +395,20 @@ def netif_rx(skb):
 
 
 def netif_receive_skb(skb):
-    """Receive one skb now on this CPU (or steer it by RPS)."""
+    """Receive one skb now, in this softirq (NAPI drivers, GRO's flush)."""
+    if skb.trace is not None:
+        skb.trace.hit("netif_receive_skb")
+    return netif_receive_skb_internal(skb)
+
+
+def netif_receive_skb_internal(skb):
+    """Steer skb to another CPU's backlog by RPS, or pass it up here."""
+    if skb.trace is not None:
+        skb.trace.hit("netif_receive_skb_internal")
     cpu = get_rps_cpu(skb.dev, skb)
     if cpu >= 0:
+        if skb.trace is not None:
+            skb.trace.hit("get_rps_cpu", cpu)
         return enqueue_to_backlog(skb, cpu)
     return __netif_receive_skb(skb)
 
@@ -494,6 +517,46 @@ def dev_forward_skb_ok(dev, skb):
         skb.len <= dev.mtu + dev.hard_header_len + 4 or skb.shinfo.gso_size != 0)
 
 
+def __dev_forward_skb(dev, skb):
+    """Make a frame another device sent fit to be received on dev: check it
+    is forwardable, scrub what belonged to the sender's side, classify it
+    (eth_type_trans). 0, or NET_RX_DROP when it was dropped and counted."""
+    if skb.trace is not None:
+        skb.trace.hit("__dev_forward_skb", dev.name)
+    if not dev_forward_skb_ok(dev, skb):
+        dev.stats.rx_dropped += 1
+        kfree_skb(skb, SKB_DROP_REASON_DEV_READY if not dev.flags & IFF_UP
+                  else SKB_DROP_REASON_PKT_TOO_SMALL)
+        return NET_RX_DROP
+    # Emulation note: the peer is in another node (another namespace): xnet.
+    skb_scrub_packet(skb, True)
+    skb.priority = 0
+    skb.protocol = eth_type_trans(skb, dev)
+    return 0
+
+
+def dev_forward_skb(dev, skb):
+    """Loop a frame back into dev's receive path (the backlog of this CPU).
+
+    Linux drivers that pass frames between devices use it (veth before 4.x,
+    ipvlan, macvlan); veth in 6.x, as in emu, calls __dev_forward_skb and
+    __netif_rx itself so it can count the frame in between (veth_forward_skb).
+    """
+    if skb.trace is not None:
+        skb.trace.hit("dev_forward_skb", dev.name)
+    return __dev_forward_skb(dev, skb) or netif_rx_internal(skb)
+
+
+def net_dev_init(net):
+    """Boot the core of the network stack (a subsys_initcall in Linux): the
+    per-CPU softnet data with its backlog NAPI, and the NET_TX / NET_RX
+    softirq handlers."""
+    from .napi import NET_RX_SOFTIRQ, NET_TX_SOFTIRQ, SoftnetData, net_rx_action, net_tx_action, open_softirq
+    net.cpus = [SoftnetData(net, i, process_backlog) for i in range(net.ncpus)]
+    open_softirq(net, NET_TX_SOFTIRQ, net_tx_action)
+    open_softirq(net, NET_RX_SOFTIRQ, net_rx_action)
+
+
 def process_backlog(napi, quota):
     """The backlog NAPI's poll: feed queued packets to __netif_receive_skb."""
     sd = napi.priv
@@ -520,4 +583,5 @@ def process_backlog(napi, quota):
 
 # Bound late: these modules reach back into this one (dev.c is one file in Linux).
 from . import gso  # noqa: E402
+from ..ethernet.eth import eth_type_trans  # noqa: E402
 from ..sched import sch_generic  # noqa: E402

@@ -33,6 +33,7 @@ GRO_MERGED = 0
 GRO_MERGED_FREE = 1
 GRO_HELD = 2
 GRO_NORMAL = 3
+GRO_RESULT_NAMES = {GRO_MERGED: "merged", GRO_MERGED_FREE: "merged_free", GRO_HELD: "held", GRO_NORMAL: "normal"}
 GRO_CONSUMED = 4
 
 NAPI_GRO_FREE = 1
@@ -208,7 +209,15 @@ def napi_gro_receive(napi, skb):
     """A driver's NAPI poll hands a received skb (protocol set by eth_type_trans)."""
     if skb.trace is not None:
         skb.trace.hit("napi_gro_receive")
-    ret = dev_gro_receive(napi, skb)
+    return napi_skb_finish(napi, skb, dev_gro_receive(napi, skb))
+
+
+def napi_skb_finish(napi, skb, ret):
+    """Act on dev_gro_receive's verdict: a packet GRO did not take goes up
+    (gro_normal_one); one merged into a held skb is freed (its head, if that
+    was stolen as a frag); a held one stays with GRO."""
+    if skb.trace is not None:
+        skb.trace.hit("napi_skb_finish", GRO_RESULT_NAMES.get(ret, ret))
     if ret == GRO_NORMAL:
         skb.cb = None
         gro_normal_one(napi, skb, 1)

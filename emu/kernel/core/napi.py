@@ -133,6 +133,11 @@ def raise_softirq(sd, nr):
         net.wake_cpu(sd.cpu)
 
 
+def open_softirq(net, nr, action):
+    """Register the handler of softirq nr (kernel/softirq.c)."""
+    net.softirq_vec[nr] = action
+
+
 def do_softirq(net, cpu):
     """Run the pending softirqs of one CPU (kernel/softirq.c: __do_softirq)."""
     sd = net.cpus[cpu]
@@ -146,9 +151,9 @@ def do_softirq(net, cpu):
                 break
             sd.pending = 0
             if pending & (1 << NET_TX_SOFTIRQ):
-                net_tx_action(sd)
+                net.softirq_vec[NET_TX_SOFTIRQ](sd)
             if pending & (1 << NET_RX_SOFTIRQ):
-                net_rx_action(sd)
+                net.softirq_vec[NET_RX_SOFTIRQ](sd)
     finally:
         net.softirq_cpu = prev
     return sd.pending

@@ -13,7 +13,7 @@ from ..hdr.if_ether import mac_to_str
 from ..hdr.ip import inet_ntoa
 from .dev import dev_queue_xmit
 from .skbuff import (
-    SKB_DROP_REASON_NEIGH_FAILED, SKB_DROP_REASON_NEIGH_QUEUEFULL, kfree_skb,
+    SKB_DROP_REASON_NEIGH_FAILED, SKB_DROP_REASON_NEIGH_QUEUEFULL, kfree_skb, skb_push,
 )
 from .timer import TimerList
 
@@ -49,11 +49,22 @@ class NeighOps:
         self.error_report = error_report  # error_report(neigh, skb)
 
 
+class HhCache:
+    """struct hh_cache: the link-layer header of every frame to one neighbour,
+    built once (header_ops.cache) and copied in front of each packet."""
+
+    __slots__ = ("hh_len", "hh_data")
+
+    def __init__(self):
+        self.hh_len = 0              # 0: not built yet
+        self.hh_data = b""
+
+
 class Neighbour:
     """struct neighbour."""
 
     __slots__ = ("tbl", "primary_key", "dev", "ha", "nud_state", "arp_queue",
-                 "probes", "updated", "confirmed", "used", "timer", "dead")
+                 "probes", "updated", "confirmed", "used", "timer", "dead", "hh")
 
     def __init__(self, tbl, key, dev, now):
         self.tbl = tbl
@@ -68,6 +79,7 @@ class Neighbour:
         self.used = now
         self.timer = TimerList(neigh_timer_handler, self)
         self.dead = False
+        self.hh = HhCache()
 
 
 class NeighTable:
@@ -242,7 +254,9 @@ def neigh_update(n, lladdr, new, flags=NEIGH_UPDATE_F_OVERRIDE):
     if new & NUD_CONNECTED:
         n.confirmed = now
     n.updated = now
-    n.ha = lladdr
+    if lladdr != n.ha:
+        n.ha = lladdr
+        neigh_update_hhs(n)
     n.nud_state = new
     if new & NUD_REACHABLE:
         net.mod_timer(n.timer, now + n.tbl.parm("base_reachable_time_ms") / 1000.0)
@@ -297,10 +311,41 @@ def neigh_timer_handler(n):
         tbl.ops.solicit(n, n.arp_queue[-1] if n.arp_queue else None)
 
 
+def neigh_update_hhs(n):
+    """n's link-layer address changed: rewrite its cached header."""
+    hh = n.hh
+    if hh.hh_len:
+        update = n.dev.header_ops.cache_update
+        if update is not None and n.ha is not None:
+            update(hh, n.dev, n.ha)
+        else:
+            hh.hh_len = 0
+
+
+def neigh_hh_init(n, skb):
+    """Build n's cached header on its first resolved send (header_ops.cache)."""
+    cache = n.dev.header_ops.cache
+    if cache is not None and not n.hh.hh_len and n.ha is not None:
+        cache(n, n.hh, skb.protocol)
+
+
 def neigh_output_resolved(n, skb):
     """neigh_resolve_output once n.ha is known: build the header and queue it."""
     dev = n.dev
+    if not n.hh.hh_len:
+        neigh_hh_init(n, skb)
     dev.header_ops.create(skb, dev, skb.protocol, n.ha, dev.dev_addr, skb.len)
+    return dev_queue_xmit(skb)
+
+
+def neigh_hh_output(hh, skb):
+    """Copy the cached hard header in front of the packet and queue it
+    (include/net/neighbour.h): the fast path of a connected neighbour."""
+    if skb.trace is not None:
+        skb.trace.hit("neigh_hh_output")
+    hh_len = hh.hh_len
+    off = skb_push(skb, hh_len)
+    skb.buf[off:off + hh_len] = hh.hh_data
     return dev_queue_xmit(skb)
 
 
@@ -309,6 +354,9 @@ def neigh_output(n, skb):
     if skb.trace is not None:
         skb.trace.hit("neigh_output", NUD_NAMES.get(n.nud_state, n.nud_state))
     if n.nud_state & NUD_CONNECTED:
+        hh = n.hh
+        if hh.hh_len:
+            return neigh_hh_output(hh, skb)
         return neigh_output_resolved(n, skb)
     if neigh_event_send(n, skb) == 0:
         return neigh_output_resolved(n, skb)

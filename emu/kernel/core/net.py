@@ -10,8 +10,6 @@ give it a fake clock and drive softirqs inline.
 from collections import Counter
 
 from ..hdr.if_ether import ETH_P_ALL
-from .dev import process_backlog
-from .napi import SoftnetData
 from ..lib.random32 import RndState, derive_seed
 from .entry import NO_LOCK, _no_exit
 from .timer import TimerBase
@@ -96,7 +94,9 @@ class Net:
         # Randomness comes in like time: one seeded generator per namespace.
         self.seed = seed
         self.rng = RndState(derive_seed("net", seed, name))
-        self.cpus = [SoftnetData(self, i, process_backlog) for i in range(ncpus)]
+        self.ncpus = ncpus
+        self.cpus: list = []       # softnet_data per CPU: net_dev_init fills it
+        self.softirq_vec: list = [None] * 10   # open_softirq: nr -> action(sd)
         self.cur_cpu = 0           # CPU the kernel is running on now
         self.softirq_cpu = -1      # CPU whose softirqs are running, or -1
         self.wake_cpu = _no_wake   # runtime hook: the IPI that wakes a CPU thread

@@ -200,11 +200,13 @@ class NetDeviceOps:
 class HeaderOps:
     """struct header_ops: build and parse the link-layer header."""
 
-    __slots__ = ("create", "parse")
+    __slots__ = ("create", "parse", "cache", "cache_update")
 
-    def __init__(self, create=None, parse=None):
+    def __init__(self, create=None, parse=None, cache=None, cache_update=None):
         self.create = create
         self.parse = parse
+        self.cache = cache                  # cache(neigh, hh, type): fill an hh_cache
+        self.cache_update = cache_update    # cache_update(hh, dev, haddr): new destination
 
 
 class NetDevice:

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from ..bridge.br_device import br_dev_setup
 from ..bridge.br_fdb import br_fdb_dump
-from ..drivers.veth import veth_setup
+from ..drivers.veth import veth_newlink
 from ..ethernet.eth import eth_hw_addr_derive
 from ..hdr.if_ether import mac_from_str, mac_to_str
 from ..hdr.ip import inet_aton, inet_ntoa
@@ -46,15 +46,15 @@ def rtnl_newlink(net, name, kind, mac=None, mtu=None, port=None, peer=""):
     """ip link add NAME type veth|bridge."""
     mac_b = mac_from_str(mac) if mac else eth_hw_addr_derive(net.name, name)
     if kind == "veth":
-        dev = veth_setup(name, mac_b, port, peer)
+        dev = veth_newlink(net, name, mac_b, mtu, port, peer)      # the kind's ops->newlink
     elif kind == "bridge":
         dev = br_dev_setup(name, mac_b)
+        if mtu is not None:
+            dev.mtu = mtu
+        dev.rx_cpu = len(net.dev_by_name) % len(net.cpus)
+        register_netdevice(net, dev)
     else:
         raise KernelError(errno.EOPNOTSUPP, "unknown link kind %r" % kind)
-    if mtu is not None:
-        dev.mtu = mtu
-    dev.rx_cpu = len(net.dev_by_name) % len(net.cpus)
-    register_netdevice(net, dev)
     return {"ifindex": dev.ifindex, "name": dev.name}
 
 

@@ -195,6 +195,17 @@ class SkBuff:
         return memoryview(self.buf)[self.data:self.tail]
 
 
+def skb_scrub_packet(skb, xnet):
+    """Clear what must not follow a packet into another device or namespace
+    (the route, the owning socket, the timestamp; with xnet the mark too)."""
+    skb.dst = None
+    skb.sk = None
+    skb.tstamp = 0
+    skb.skb_iif = 0
+    if xnet:
+        skb.mark = 0
+
+
 def alloc_skb(size):
     """An empty buffer of size bytes: head == data == tail, all tailroom."""
     return SkBuff(bytearray(size))

@@ -6,7 +6,7 @@ include/linux/net.h, include/linux/wait.h
 import errno
 
 from .dev import KernelError
-from .skbuff import SKB_DROP_REASON_SOCKET_RCVBUFF, SkBuffHead, kfree_skb
+from .skbuff import SKB_DROP_REASON_SOCKET_RCVBUFF, SkBuffHead, kfree_skb, skb_put
 
 # include/uapi/linux/eventpoll.h
 EPOLLIN = 0x001
@@ -174,14 +174,41 @@ def sock_queue_rcv_skb(sk, skb):
     sk.sk_rmem_alloc += skb.truesize
     skb.dev = None       # the socket owns it now; drops no longer count per device
     sk.sk_receive_queue.q.append(skb)
-    sk_data_ready(sk)
+    sk_data_ready(sk, skb)
     return 0
 
 
-def sk_data_ready(sk):
-    """sock_def_readable: wake whoever waits to read."""
+def sk_data_ready(sk, skb=None):
+    """sk->sk_data_ready: new data to read (skb, when given, carries the trace).
+
+    Emulation note: Linux calls through the per-socket pointer; every emu
+    socket has the default, sock_def_readable, so this calls it directly.
+    """
+    sock_def_readable(sk, skb)
+
+
+def sock_def_readable(sk, skb=None):
+    """The default sk_data_ready: wake whoever waits on the socket's wait queue to read."""
+    if skb is not None and skb.trace is not None:
+        skb.trace.hit("sock_def_readable")
     if sk.sk_wq.entries:
         sk.sk_wq.wake_up(EPOLLIN | EPOLLRDNORM)
+
+
+def skb_add_data_nocache(sk, skb, data):
+    """Append user bytes to skb's linear data (include/net/sock.h; the copy of a
+    send path's getfrag: __ip_append_data for UDP, tcp_sendmsg_locked for TCP).
+
+    Emulation note: Linux copies from an iov_iter, bypassing the cache when the
+    route allows (NETIF_F_NOCACHE_COPY); emu copies a bytes-like object.
+    """
+    net = sk.net
+    if net.tracer is not None:
+        net.tracer.send_hit("skb_add_data_nocache")
+    n = len(data)
+    off = skb_put(skb, n)
+    skb.buf[off:off + n] = data
+    return 0
 
 
 def sk_error_report(sk):
@@ -209,6 +236,34 @@ def skb_recv_datagram(sk, flags):
     if sk.sk_shutdown & RCV_SHUTDOWN:
         return None
     raise KernelError(errno.EAGAIN)
+
+
+def skb_copy_datagram_iter(skb, offset, length):
+    """Copy length bytes of skb from offset (past skb.data) out to the reader
+    (net/core/datagram.c; the notes' skb_copy_datagram_iovec, its name before
+    Linux 3.19). The bytes returned are what recvmsg hands to user space.
+
+    Emulation note: Linux writes into the caller's iov_iter; emu returns bytes.
+    """
+    if skb.trace is not None:
+        skb.trace.hit("skb_copy_datagram_iter", length)
+    start = skb.data + offset
+    if offset + length <= skb.len - skb.data_len:
+        return bytes(skb.buf[start:start + length])        # the linear part
+    from .skbuff import skb_copy_bits
+    return bytes(skb_copy_bits(skb, offset, length))
+
+
+def sk_wait_data(sk, timeo, resume, partial=None):
+    """Sleep until data arrives on sk's receive queue (sk_data_ready wakes it)
+    or timeo runs out: TCP recvmsg's wait.
+
+    Emulation note: the sleep is the runtime's, not ours: this raises
+    SyscallBlock on the socket's wait queue and the runtime parks the call and
+    runs resume on a wake-up; partial gives what to return on a timeout.
+    """
+    from .entry import SyscallBlock
+    raise SyscallBlock([sk.sk_wq], timeo, resume=resume, partial=partial)
 
 
 def datagram_poll(sock):

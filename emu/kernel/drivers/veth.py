@@ -5,7 +5,7 @@ Linux: drivers/net/veth.c
 In Linux veth_xmit hands the skb straight to the peer device
 (veth_forward_skb -> __dev_forward_skb -> netif_rx). In emu the peer lives in
 another process: veth_xmit puts the frame on the wire port, and the peer's node
-runs veth_forward_skb -> netif_rx when the frame arrives. The wire port is
+runs veth_forward_skb -> __dev_forward_skb -> netif_rx when the frame arrives. The wire port is
 given to the driver by the runtime (or by a test): port.send(buf, start, end,
 flags, gso_type, gso_size, trace_id) copies the bytes out.
 
@@ -29,18 +29,18 @@ processes needs a bounded place to land.
 """
 from collections import deque
 
-from ..core.dev import dev_forward_skb_ok, netif_rx
+from ..core.dev import __dev_forward_skb, netif_rx, register_netdevice
 from ..core.ethtool import EthtoolOps
 from ..core.netdevice import (
     IFF_NO_QUEUE, NETDEV_TX_OK, NET_RX_DROP, NETIF_F_FRAGLIST, NETIF_F_GSO_FRAGLIST,
     NETIF_F_GSO_UDP_L4, NETIF_F_HW_CSUM, NETIF_F_LLTX, NETIF_F_RXCSUM, NETIF_F_SG,
-    NETIF_F_ALL_TSO, NetDevice, NetDeviceOps, netif_running,
+    NETIF_F_ALL_TSO, NetDevice, NetDeviceOps,
 )
 from ..core.skbuff import (
     SKB_DROP_REASON_DEV_READY, SKB_DROP_REASON_PKT_TOO_SMALL, build_skb_from_frame,
     consume_skb, kfree_skb, skb_copy_bits,
 )
-from ..ethernet.eth import eth_type_trans, ether_setup
+from ..ethernet.eth import ether_setup
 from ..hdr.if_ether import ETH_HLEN
 from .wire_hdr import virtio_net_hdr_from_skb, virtio_net_hdr_to_skb
 
@@ -143,8 +143,29 @@ def veth_setup(name, mac, port=None, peer_name=""):
     return dev
 
 
+def veth_newlink(net, name, mac, mtu=None, port=None, peer_name=""):
+    """rtnl_link_ops.newlink of veth (ip link add NAME type veth peer name PEER):
+    set up and register this end of the pair.
+
+    Emulation note: Linux creates and registers both ends here, the peer
+    first; emu's peer end is a device in another node's kernel, created by
+    that node's own veth_newlink, and the two are joined by the wire port;
+    peer_name ("node:ifname") only names it.
+    """
+    dev = veth_setup(name, mac, port, peer_name)
+    if mtu is not None:
+        dev.mtu = mtu
+    dev.rx_cpu = len(net.dev_by_name) % len(net.cpus)
+    register_netdevice(net, dev)
+    return dev
+
+
 def veth_forward_skb(dev, frame, flags=0, gso_type=0, gso_size=0, trace_id=0):
-    """A frame from the peer arrives: build an skb and hand it to netif_rx.
+    """A frame from the peer arrives: build an skb, __dev_forward_skb, netif_rx.
+
+    Emulation note: in Linux veth_xmit calls veth_forward_skb on the peer
+    device directly; emu's peer is in another process, so veth_xmit puts the
+    frame on the wire and this runs in the receiving node.
 
     frame is untrusted: a runt is dropped and counted, never raised.
     """
@@ -172,12 +193,8 @@ def veth_forward_skb(dev, frame, flags=0, gso_type=0, gso_size=0, trace_id=0):
         dev.stats.rx_frame_errors += 1
         kfree_skb(skb, SKB_DROP_REASON_WIRE_MALFORMED)
         return NET_RX_DROP
-    if not dev_forward_skb_ok(dev, skb):
-        dev.stats.rx_dropped += 1
-        kfree_skb(skb, SKB_DROP_REASON_DEV_READY if not netif_running(dev)
-                  else SKB_DROP_REASON_PKT_TOO_SMALL)
+    if __dev_forward_skb(dev, skb):
         return NET_RX_DROP
-    skb.protocol = eth_type_trans(skb, dev)
     dev.stats.rx_packets += 1
     dev.stats.rx_bytes += n
     return netif_rx(skb)

@@ -31,7 +31,21 @@ def eth_header_parse(skb):
     return bytes(skb.buf[off:off + 6])
 
 
-eth_header_ops = HeaderOps(create=eth_header, parse=eth_header_parse)
+def eth_header_cache(neigh, hh, type):
+    """header_ops.cache: build the header of every frame to neigh once, into hh."""
+    dev = neigh.dev
+    hh.hh_data = ethhdr.pack(neigh.ha, dev.dev_addr, type)
+    hh.hh_len = ETH_HLEN
+    return 0
+
+
+def eth_header_cache_update(hh, dev, haddr):
+    """header_ops.cache_update: the neighbour's address changed."""
+    hh.hh_data = haddr + hh.hh_data[6:]
+
+
+eth_header_ops = HeaderOps(create=eth_header, parse=eth_header_parse,
+                           cache=eth_header_cache, cache_update=eth_header_cache_update)
 
 
 def eth_type_trans(skb, dev):

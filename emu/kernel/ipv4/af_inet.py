@@ -474,8 +474,6 @@ def _tcp_init(sk):
 
 def _tcp_sendmsg(sk, data, flags, addr):
     from .tcp import tcp_sendmsg
-    if sk.net.tracer is not None:
-        sk.net.tracer.send_hit("tcp_sendmsg")
     return tcp_sendmsg(sk, data, flags, addr)
 
 

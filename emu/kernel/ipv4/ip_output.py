@@ -5,7 +5,11 @@ Linux: net/ipv4/ip_output.c; RFC 791.
 import functools
 
 from ..core.neighbour import __neigh_lookup, neigh_output
-from ..core.skbuff import SKB_DROP_REASON_NEIGH_FAILED, consume_skb, kfree_skb, skb_push
+from ..core.skbuff import (
+    LL_MAX_HEADER, SKB_DROP_REASON_NEIGH_FAILED, alloc_skb, consume_skb, kfree_skb, skb_push, skb_put,
+    skb_reserve,
+)
+from ..core.sock import skb_add_data_nocache
 from ..hdr.if_ether import ETH_P_IP
 from ..hdr.ip import IP_DF, iphdr
 from ..netfilter.core import NF_HOOK, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING
@@ -64,7 +68,56 @@ def ip_build_header(skb, saddr, daddr, protocol, ttl, tos=0, df=False, ident=Non
     return off
 
 
+def ip_make_skb(sk, rt, data, saddr, daddr, protocol, transhdrlen, df):
+    """Build a whole datagram for an uncorked send (UDP): __ip_append_data puts
+    the data in an skb behind transhdrlen bytes for the transport header, then
+    __ip_make_skb puts the IP header in front. The caller fills the transport
+    header (udp_send_skb)."""
+    tracer = sk.net.tracer
+    if tracer is not None:
+        tracer.send_hit("ip_make_skb")
+    skb = __ip_append_data(sk, rt, data, transhdrlen)
+    return __ip_make_skb(sk, skb, saddr, daddr, protocol, df)
+
+
+def __ip_append_data(sk, rt, data, transhdrlen):
+    """Allocate the skb (headroom for the IP and link headers), reserve the
+    transport header and copy the user data in (getfrag: skb_add_data_nocache).
+
+    Emulation note: Linux appends to a queue of MTU-sized skbs (corking,
+    MSG_MORE, fragments built here); emu builds one linear skb per datagram and
+    fragments it later, in ip_finish_output, if it does not fit the path.
+    """
+    tracer = sk.net.tracer
+    if tracer is not None:
+        tracer.send_hit("__ip_append_data")
+    skb = alloc_skb(LL_MAX_HEADER + 20 + transhdrlen + len(data))
+    skb_reserve(skb, LL_MAX_HEADER + 20)
+    skb.transport_header = skb_put(skb, transhdrlen)
+    skb_add_data_nocache(sk, skb, data)
+    skb.dst = rt
+    return skb
+
+
+def __ip_make_skb(sk, skb, saddr, daddr, protocol, df):
+    """Put the IP header in front of the datagram __ip_append_data built
+    (TTL from the socket or the sysctl, TOS, DF, ID) and set the skb's
+    priority and mark from the socket."""
+    tracer = sk.net.tracer
+    if tracer is not None:
+        tracer.send_hit("__ip_make_skb")
+    skb.sk = None
+    skb.priority = sk.sk_priority
+    skb.mark = sk.sk_mark
+    ttl = sk.uc_ttl if sk.uc_ttl >= 0 else sk.net.sysctl["net.ipv4.ip_default_ttl"]
+    ip_build_header(skb, saddr, daddr, protocol, ttl, sk.tos, df)
+    return skb
+
+
 def __ip_local_out(net, skb):
+    """Finish the header (total length, checksum) and run LOCAL_OUT."""
+    if skb.trace is not None:
+        skb.trace.hit("__ip_local_out")
     off = skb.network_header
     buf = skb.buf
     tot = skb.tail - off

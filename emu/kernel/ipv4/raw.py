@@ -7,7 +7,7 @@ import struct
 
 from ..core.dev import KernelError
 from ..core.skbuff import LL_MAX_HEADER, alloc_skb, consume_skb, skb_clone, skb_put, skb_reserve
-from ..core.sock import MSG_PEEK, MSG_TRUNC, Proto, sock_queue_rcv_skb, skb_recv_datagram
+from ..core.sock import MSG_PEEK, MSG_TRUNC, Proto, skb_copy_datagram_iter, skb_recv_datagram, sock_queue_rcv_skb
 from ..core.snmp import icmp_out_count
 from ..hdr.ip import IPPROTO_ICMP, IPPROTO_RAW, inet_ntoa
 from .ip_output import ip_build_header, ip_local_out, ip_select_ident, ip_send_check
@@ -74,6 +74,13 @@ def raw_rcv(sk, skb):
         skb.trace.hit("raw_rcv")
     skb.len += skb.data - skb.network_header
     skb.data = skb.network_header
+    return raw_rcv_skb(sk, skb)
+
+
+def raw_rcv_skb(sk, skb):
+    """Queue the datagram on the socket (a full receive buffer drops it)."""
+    if skb.trace is not None:
+        skb.trace.hit("raw_rcv_skb")
     if sock_queue_rcv_skb(sk, skb) < 0:
         sk.net.mib["Ip"]["InDiscards"] += 1
         return -1
@@ -148,7 +155,7 @@ def raw_recvmsg(sk, size, flags):
     skb = skb_recv_datagram(sk, flags)
     if skb is None:
         return b"", None, 0
-    data = bytes(skb.buf[skb.data:skb.data + min(size, skb.len)])
+    data = skb_copy_datagram_iter(skb, 0, min(size, skb.len))
     msg_flags = MSG_TRUNC if skb.len > size else 0
     nh = skb.network_header
     addr = (inet_ntoa(int.from_bytes(skb.buf[nh + 12:nh + 16], "big")), 0)

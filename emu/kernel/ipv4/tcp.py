@@ -14,7 +14,8 @@ from collections import deque
 from ..core.dev import KernelError
 from ..core.sock import (
     EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLRDNORM, EPOLLWRNORM,
-    MSG_DONTWAIT, MSG_PEEK, MSG_WAITALL, RCV_SHUTDOWN, SEND_SHUTDOWN,
+    MSG_DONTWAIT, MSG_PEEK, MSG_WAITALL, RCV_SHUTDOWN, SEND_SHUTDOWN, sk_wait_data,
+    skb_copy_datagram_iter,
 )
 from ..core.skbuff import consume_skb
 
@@ -353,61 +354,78 @@ def tcp_send_mss(sk):
 
 
 def tcp_sendmsg(sk, data, flags, addr):
-    """Copy data into the write queue (as much as the send buffer takes) and push."""
-    from ..socket import SyscallBlock
+    """sk_prot->sendmsg: send with the socket locked (tcp_sendmsg_locked).
+
+    Emulation note: the kernel lock is held for the whole call (entry.py), so
+    lock_sock/release_sock have nothing to do. A send that has to wait
+    resumes in tcp_sendmsg_locked with what it sent so far.
+    """
+    if sk.net.tracer is not None:
+        sk.net.tracer.send_hit("tcp_sendmsg")
     view = memoryview(bytes(data))
     sent = [0]
 
     def attempt():
-        state = sk.sk_state
-        if state not in (TCP_ESTABLISHED, TCP_CLOSE_WAIT):
-            if sk.sk_err:
-                err = sk.sk_err
-                sk.sk_err = 0
-                raise KernelError(err)
-            if state in (TCP_SYN_SENT, TCP_SYN_RECV):
-                if flags & MSG_DONTWAIT or sk.sk_socket.nonblock:
-                    raise KernelError(errno.EAGAIN)
-                raise SyscallBlock([sk.sk_wq], sk.sk_sndtimeo, resume=attempt,
-                                   partial=lambda: sent[0] or None)
-            raise KernelError(errno.EPIPE)
+        return tcp_sendmsg_locked(sk, view, flags, sent, attempt)
+
+    return attempt()
+
+
+def tcp_sendmsg_locked(sk, view, flags, sent, resume):
+    """Copy data into the write queue (as much as the send buffer takes) and
+    push it (tcp_push); wait for room (SyscallBlock) unless non-blocking.
+
+    sent[0] counts the bytes taken so far; resume is the call to retry with.
+    """
+    from ..socket import SyscallBlock
+    if sk.net.tracer is not None:
+        sk.net.tracer.send_hit("tcp_sendmsg_locked")
+    state = sk.sk_state
+    if state not in (TCP_ESTABLISHED, TCP_CLOSE_WAIT):
         if sk.sk_err:
             err = sk.sk_err
             sk.sk_err = 0
-            if sent[0]:
-                return sent[0]
             raise KernelError(err)
-        if sk.sk_shutdown & SEND_SHUTDOWN:
-            if sent[0]:
-                return sent[0]
-            raise KernelError(errno.EPIPE)
-        from .tcp_output import tcp_push, tcp_queue_data
-        mss, goal = tcp_send_mss(sk)
-        while sent[0] < len(view):
-            if not sk_stream_memory_free(sk):
-                break
-            room = sk.sk_sndbuf - sk.sk_wmem_alloc
-            chunk = view[sent[0]:sent[0] + max(1, min(room, len(view) - sent[0]))]
-            tcp_queue_data(sk, chunk, goal)
-            sent[0] += len(chunk)
-        tcp_push(sk, mss, flags)
-        if sent[0] == len(view):
+        if state in (TCP_SYN_SENT, TCP_SYN_RECV):
+            if flags & MSG_DONTWAIT or sk.sk_socket.nonblock:
+                raise KernelError(errno.EAGAIN)
+            raise SyscallBlock([sk.sk_wq], sk.sk_sndtimeo, resume=resume,
+                               partial=lambda: sent[0] or None)
+        raise KernelError(errno.EPIPE)
+    if sk.sk_err:
+        err = sk.sk_err
+        sk.sk_err = 0
+        if sent[0]:
             return sent[0]
-        if flags & MSG_DONTWAIT or sk.sk_socket.nonblock:
-            if sent[0]:
-                return sent[0]
-            raise KernelError(errno.EAGAIN)
-        raise SyscallBlock([sk.sk_wq], sk.sk_sndtimeo, resume=attempt,
-                           partial=lambda: sent[0] or None)
-
-    return attempt()
+        raise KernelError(err)
+    if sk.sk_shutdown & SEND_SHUTDOWN:
+        if sent[0]:
+            return sent[0]
+        raise KernelError(errno.EPIPE)
+    from .tcp_output import tcp_push, tcp_queue_data
+    mss, goal = tcp_send_mss(sk)
+    while sent[0] < len(view):
+        if not sk_stream_memory_free(sk):
+            break
+        room = sk.sk_sndbuf - sk.sk_wmem_alloc
+        chunk = view[sent[0]:sent[0] + max(1, min(room, len(view) - sent[0]))]
+        tcp_queue_data(sk, chunk, goal)
+        sent[0] += len(chunk)
+    tcp_push(sk, mss, flags)
+    if sent[0] == len(view):
+        return sent[0]
+    if flags & MSG_DONTWAIT or sk.sk_socket.nonblock:
+        if sent[0]:
+            return sent[0]
+        raise KernelError(errno.EAGAIN)
+    raise SyscallBlock([sk.sk_wq], sk.sk_sndtimeo, resume=resume,
+                       partial=lambda: sent[0] or None)
 
 
 # ------------------------------------------------------------------ receive
 
 def tcp_recvmsg(sk, size, flags):
     """Copy up to size in-order bytes out of the receive queue."""
-    from ..socket import SyscallBlock
     tp = sk.proto_data
     out = bytearray()
     target = size if flags & MSG_WAITALL else 1
@@ -433,8 +451,7 @@ def tcp_recvmsg(sk, size, flags):
                 _free_rcv(sk, skb)
                 continue
             n = min(avail, size - len(out))
-            start = skb.data + offset
-            out.extend(skb.buf[start:start + n])
+            out.extend(skb_copy_datagram_iter(skb, offset, n))
             if peek:
                 peek_seq = seq_add(peek_seq, n)
                 i += 1
@@ -464,8 +481,8 @@ def tcp_recvmsg(sk, size, flags):
             if out:
                 return bytes(out), None, 0
             raise KernelError(errno.EAGAIN)
-        raise SyscallBlock([sk.sk_wq], sk.sk_rcvtimeo, resume=attempt,
-                           partial=lambda: (bytes(out), None, 0) if out else None)
+        sk_wait_data(sk, sk.sk_rcvtimeo, attempt,
+                     partial=lambda: (bytes(out), None, 0) if out else None)
 
     return attempt()
 

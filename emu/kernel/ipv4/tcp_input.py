@@ -305,7 +305,7 @@ def tcp_data_queue(sk, skb):
         elif tp.selective_acks:
             tp.selective_acks = [(s, e) for s, e in tp.selective_acks if after(e, tp.rcv_nxt)]
         if skb.len:
-            sk_data_ready(sk)
+            sk_data_ready(sk, skb)
         return
     if not after(cb.end_seq, tp.rcv_nxt):
         # All of it was seen before: a retransmission. ACK at once (D-SACK territory).

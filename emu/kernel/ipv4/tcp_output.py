@@ -7,6 +7,7 @@ import struct
 
 from ..core.dev import KernelError
 from ..core.dst import __sk_dst_check, sk_dst_set
+from ..core.sock import skb_add_data_nocache
 from ..core.netdevice import NETIF_F_CSUM_MASK, NETIF_F_GSO, NETIF_F_TSO
 from ..core.skbuff import (
     CHECKSUM_PARTIAL,
@@ -202,8 +203,7 @@ def tcp_queue_data(sk, chunk, goal):
             skb.cb = TcpSkbCb(tp.write_seq, tp.write_seq, TCPHDR_ACK)
             q.append(skb)
         take = min(n - pos, goal - skb.len, skb.end - skb.tail)
-        off = skb_put(skb, take)
-        skb.buf[off:off + take] = chunk[pos:pos + take]
+        skb_add_data_nocache(sk, skb, chunk[pos:pos + take])
         pos += take
         skb.cb.end_seq = seq_add(skb.cb.end_seq, take)
         tp.write_seq = seq_add(tp.write_seq, take)
@@ -481,14 +481,23 @@ def tcp_push(sk, mss, flags=0):
     last.cb.tcp_flags |= TCPHDR_PSH
     tp.pushed_seq = tp.write_seq
     nonagle = tp.nonagle | (TCP_NAGLE_PUSH if not tp.cork else TCP_NAGLE_CORK)
-    tcp_write_xmit(sk, mss, nonagle)
+    __tcp_push_pending_frames(sk, mss, nonagle)
+
+
+def __tcp_push_pending_frames(sk, cur_mss, nonagle):
+    """Send what the write queue holds (a closed socket sends nothing)."""
+    if sk.net.tracer is not None:
+        sk.net.tracer.send_hit("__tcp_push_pending_frames")
+    if sk.sk_state == TCP_CLOSE:
+        return
+    tcp_write_xmit(sk, cur_mss, nonagle)
 
 
 def tcp_push_pending_frames(sk):
     tp = sk.proto_data
     if tp.write_queue:
-        tcp_write_xmit(sk, tcp_current_mss(sk), tp.nonagle | TCP_NAGLE_PUSH if not tp.cork
-                       else TCP_NAGLE_CORK)
+        __tcp_push_pending_frames(sk, tcp_current_mss(sk), tp.nonagle | TCP_NAGLE_PUSH if not tp.cork
+                                  else TCP_NAGLE_CORK)
 
 
 def tcp_retransmit_skb(sk, skb):

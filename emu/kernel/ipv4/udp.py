@@ -4,7 +4,7 @@ Linux: net/ipv4/udp.c, net/ipv4/datagram.c (ip4_datagram_connect),
 net/ipv4/inet_connection_sock.c (port ranges); RFC 768, RFC 1122 4.1.
 
 The send path is the one of the seed notes: udp_sendmsg ->
-ip_route_output_flow -> ip_make_skb -> udp_send_skb -> ip_send_skb ->
+ip_route_output_flow -> ip_make_skb (ip_output.py) -> udp_send_skb -> ip_send_skb ->
 ip_local_out. The receive path: udp_rcv -> __udp4_lib_lookup ->
 udp_queue_rcv_skb -> sock_queue_rcv_skb; udp_recvmsg dequeues.
 """
@@ -13,18 +13,20 @@ import errno
 from ..core.dev import KernelError
 from ..core.dst import __sk_dst_check, sk_dst_reset, sk_dst_set
 from ..core.skbuff import (
-    CHECKSUM_UNNECESSARY, LL_MAX_HEADER, PACKET_BROADCAST, PACKET_HOST,
+    CHECKSUM_UNNECESSARY, PACKET_BROADCAST, PACKET_HOST,
     PACKET_MULTICAST, SKB_DROP_REASON_NO_SOCKET, SKB_DROP_REASON_PKT_TOO_SMALL,
-    alloc_skb, consume_skb, kfree_skb, skb_clone, skb_put, skb_reserve, skb_trim,
+    consume_skb, kfree_skb, skb_clone, skb_trim,
 )
-from ..core.sock import MSG_PEEK, MSG_TRUNC, Proto, sk_error_report, sock_queue_rcv_skb, skb_recv_datagram
+from ..core.sock import (
+    MSG_PEEK, MSG_TRUNC, Proto, sk_error_report, skb_copy_datagram_iter, skb_recv_datagram, sock_queue_rcv_skb,
+)
 from ..hdr.checksum import csum_fold, csum_partial, csum_tcpudp_nofold
 from ..hdr.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED
 from ..hdr.ip import INADDR_BROADCAST, IPPROTO_UDP, inet_ntoa, ipv4_is_multicast
 from .devinet import inet_select_addr
 from .icmp import icmp_inner_tuple, icmp_send
 from .inet_connection_sock import inet_ephemeral_port
-from .ip_output import ip_build_header, ip_local_out
+from .ip_output import ip_local_out, ip_make_skb
 from .route import (
     IP_PMTUDISC_DONT, RTN_BROADCAST, RTN_LOCAL, inet_addr_type, ip_dst_mtu, ip_route_output_flow,
     ip_route_output_key, ip_rt_update_pmtu, ip_sk_dont_fragment,
@@ -189,44 +191,25 @@ def udp_sendmsg(sk, data, flags, addr):
     mtu = ip_dst_mtu(net, rt, daddr)
     total = 20 + UDP_HLEN + n
     df = ip_sk_dont_fragment(sk, total, mtu)
-    skb = ip_make_skb(sk, rt, data, saddr, daddr, dport, df)
-    udp_send_skb(skb, net)
+    skb = ip_make_skb(sk, rt, data, saddr, daddr, IPPROTO_UDP, UDP_HLEN, df)
+    udp_send_skb(skb, net, sk.inet_sport, dport)
     return n
 
 
-def ip_make_skb(sk, rt, data, saddr, daddr, dport, df):
-    """One skb holding the UDP header and data behind room for IP and link headers."""
-    n = len(data)
-    skb = alloc_skb(LL_MAX_HEADER + 20 + UDP_HLEN + n)
-    skb_reserve(skb, LL_MAX_HEADER + 20)
-    off = skb_put(skb, UDP_HLEN + n)
-    buf = skb.buf
-    buf[off + UDP_HLEN:off + UDP_HLEN + n] = data
-    ulen = UDP_HLEN + n
-    buf[off:off + 8] = bytes((sk.inet_sport >> 8, sk.inet_sport & 0xFF, dport >> 8, dport & 0xFF,
-                              ulen >> 8, ulen & 0xFF, 0, 0))
-    skb.transport_header = off
-    skb.dst = rt
-    skb.sk = None
-    skb.priority = sk.sk_priority
-    skb.mark = sk.sk_mark
-    ttl = sk.uc_ttl if sk.uc_ttl >= 0 else sk.net.sysctl["net.ipv4.ip_default_ttl"]
-    ip_build_header(skb, saddr, daddr, IPPROTO_UDP, ttl, sk.tos, df)
-    tracer = sk.net.tracer
-    if tracer is not None:
-        tracer.send_hit("ip_make_skb")
-        tracer.attach(skb)
-    return skb
-
-
-def udp_send_skb(skb, net):
-    """Fill in the UDP checksum (RFC 768: 0 is sent as 0xffff) and send."""
-    if skb.trace is not None:
-        skb.trace.hit("udp_send_skb")
+def udp_send_skb(skb, net, sport, dport):
+    """Fill in the UDP header and checksum (RFC 768: 0 is sent as 0xffff) and send."""
     buf = skb.buf
     t = skb.transport_header
     nh = skb.network_header
     ulen = skb.tail - t
+    buf[t:t + 6] = bytes((sport >> 8, sport & 0xFF, dport >> 8, dport & 0xFF, ulen >> 8, ulen & 0xFF))
+    tracer = net.tracer
+    if tracer is not None:
+        # The first point where the packet is whole (ports included) and
+        # the trace filter can match it: the send hits so far go with it.
+        tracer.attach(skb)
+        if skb.trace is not None:
+            skb.trace.hit("udp_send_skb")
     s = csum_tcpudp_nofold(int.from_bytes(buf[nh + 12:nh + 16], "big"),
                            int.from_bytes(buf[nh + 16:nh + 20], "big"), ulen, IPPROTO_UDP)
     c = csum_fold(csum_partial(buf, t, skb.tail, s)) or 0xFFFF
@@ -362,7 +345,7 @@ def udp_recvmsg(sk, size, flags):
     start = t + UDP_HLEN
     ulen = skb.tail - start
     n = min(size, ulen)
-    data = bytes(skb.buf[start:start + n])
+    data = skb_copy_datagram_iter(skb, start - skb.data, n)
     msg_flags = MSG_TRUNC if ulen > size else 0
     nh = skb.network_header
     buf = skb.buf
