@@ -33,3 +33,20 @@ def test_proc_net_tcp_golden():
     udp = proc._sock_lines(ctl, "udp")
     assert len(udp) == 2
     assert udp[1].startswith("    0: 0100007F:0035 00000000:0000 07 00000000:00000000")
+
+
+def test_ip_j_route_keys():
+    from emu.client.tools import ip
+    ctl = FakeCtl(route_show=[
+        {"dst": "10.0.1.0/24", "via": None, "dev": "eth0", "type": "unicast", "metric": 0,
+         "proto": "kernel", "scope": "link", "src": "10.0.1.10"},
+        {"dst": "default", "via": "10.0.1.1", "dev": "eth0", "type": "unicast", "metric": 0,
+         "proto": "static", "scope": "global"}])
+    lines = []
+    assert ip.main(["-j", "route"], ctl, lines.append) == 0
+    import json
+    # As iproute2 prints it: default first, gateway/prefsrc keys, compact JSON.
+    assert json.loads(lines[0]) == [
+        {"dst": "default", "gateway": "10.0.1.1", "dev": "eth0", "protocol": "static", "flags": []},
+        {"dst": "10.0.1.0/24", "dev": "eth0", "protocol": "kernel", "scope": "link",
+         "prefsrc": "10.0.1.10", "flags": []}]
