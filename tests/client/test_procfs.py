@@ -50,3 +50,15 @@ def test_ip_j_route_keys():
         {"dst": "default", "gateway": "10.0.1.1", "dev": "eth0", "protocol": "static", "flags": []},
         {"dst": "10.0.1.0/24", "dev": "eth0", "protocol": "kernel", "scope": "link",
          "prefsrc": "10.0.1.10", "flags": []}]
+
+
+def test_tcpdump_v_ip_header():
+    import struct
+    from emu.client.tools import tcpdump
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 84, 12345, 0x4000, 64, 1, 0,
+                     bytes([10, 0, 1, 10]), bytes([10, 0, 3, 10]))
+    frame = b"\0" * 12 + b"\x08\x00" + ip + bytes([8, 0, 0, 0, 0, 1, 0, 1]) + b"\0" * 56
+    pkt = tcpdump.Pkt(frame)
+    line = tcpdump._verbose(pkt, tcpdump.describe(pkt, 0.0, "eth0", 0, False))
+    assert "IP (tos 0x0, ttl 64, id 12345, offset 0, flags [DF], proto ICMP (1), length 84)\n" \
+           "    10.0.1.10 > 10.0.3.10: ICMP echo request, id 1, seq 1, length 64" in line
