@@ -13,9 +13,11 @@ from .tools import ss as ss_tool
 from .tools import sysctl as sysctl_tool
 from .tools import tc as tc_tool
 from .tools import tcpdump as tcpdump_tool
+from .tools import iperf3 as iperf3_tool
+from .tools import traceroute as traceroute_tool
 
 TOOLS = ("ping", "ip", "bridge", "ss", "nc", "tcpdump", "sysctl", "cat", "tc", "ethtool",
-         "python", "python3", "trace")
+         "python", "python3", "trace", "traceroute", "iperf3")
 
 
 def resolver(st):
@@ -83,6 +85,10 @@ def run_command(st, node, argv, out=None):
     resolve = resolver(st)
     if tool == "ping":
         return ping_tool.main(args, info["sys"], resolve, out)
+    if tool == "iperf3":
+        return iperf3_tool.main(args, info["sys"], resolve, out)
+    if tool == "traceroute":
+        return traceroute_tool.main(args, info["sys"], resolve, out)
     if tool == "ip":
         return _ctl_tool(ip_tool.main, args, info, out)
     if tool == "bridge":

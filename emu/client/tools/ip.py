@@ -92,6 +92,8 @@ def main(argv, ctl, out=print):
     p = argparse.ArgumentParser(prog="ip")
     p.add_argument("-s", "--stats", action="count", default=0)
     p.add_argument("-br", "--brief", action="store_true")
+    p.add_argument("-j", "--json", action="store_true")
+    p.add_argument("-p", "--pretty", action="store_true")
     p.add_argument("object", nargs="?", default="help")
     p.add_argument("rest", nargs=argparse.REMAINDER)
     a = p.parse_args(argv)
@@ -108,6 +110,11 @@ def main(argv, ctl, out=print):
         return 255
     words = a.rest[1:]
     try:
+        if verb in SHOW and a.json and obj in ("link", "addr", "route"):
+            import json
+            rows = _json_rows(obj, words, ctl)
+            out(json.dumps(rows, indent=4) if a.pretty else json.dumps(rows, separators=(",", ":")))
+            return 0
         if verb in SHOW:
             return SHOWS[obj](a, words, ctl, out)
         return CHANGES[obj](verb, words, ctl, out)
@@ -291,3 +298,53 @@ def bridge_main(argv, ctl, out=print):
         return 0
     out("Usage: bridge { fdb | link } [ show ]")
     return 0 if obj == "help" else 255
+
+
+def _link_json(row):
+    """iproute2's print_linkinfo keys."""
+    d = {"ifindex": row.get("ifindex"), "ifname": row["name"],
+         "flags": _flags(row)[1:-1].split(",") if row["flags"] else [],
+         "mtu": row["mtu"], "qdisc": row["qdisc"], "operstate": _state(row),
+         "group": "default", "txqlen": row.get("txqlen", 1000),
+         "link_type": "loopback" if row["name"] == "lo" else "ether",
+         "address": row.get("mac"), "broadcast": "00:00:00:00:00:00" if row["name"] == "lo"
+         else "ff:ff:ff:ff:ff:ff"}
+    if row.get("master"):
+        d["master"] = row["master"]
+    return d
+
+
+def _json_rows(obj, words, ctl):
+    """ip -j {link,addr,route} show: the objects iproute2 prints with its json writer."""
+    if obj == "link":
+        return [_link_json(r) for r in ctl.call("link_show", stats=False, name=_show_dev(words))]
+    if obj == "addr":
+        links = {r["name"]: r for r in ctl.call("link_show", stats=False)}
+        res = []
+        for row in ctl.call("addr_show", dev=_show_dev(words)):
+            d = _link_json(links[row["name"]])
+            d["addr_info"] = [dict({"family": "inet", "local": x["local"], "prefixlen": x["prefixlen"]},
+                                   **({"broadcast": x["broadcast"]} if x["broadcast"]
+                                      and row["name"] != "lo" else {}),
+                                   scope=x["scope"], label=x["label"],
+                                   valid_life_time=4294967295, preferred_life_time=4294967295)
+                              for x in row["addrs"]]
+            res.append(d)
+        return res
+    res = []
+    for r in ctl.call("route_show", table="main"):
+        d = {"dst": r["dst"]} if r["type"] == "unicast" else {"type": r["type"], "dst": r["dst"]}
+        if r.get("via"):
+            d["gateway"] = r["via"]
+        d["dev"] = r["dev"]
+        d["protocol"] = r["proto"]
+        if r["scope"] != "global":
+            d["scope"] = r["scope"]
+        if r.get("src"):
+            d["prefsrc"] = r["src"]
+        if r["metric"]:
+            d["metric"] = r["metric"]
+        d["flags"] = list(r.get("flags", []))
+        res.append(d)
+    res.sort(key=lambda d: d["dst"] != "default")
+    return res

@@ -5,13 +5,14 @@ echo replies and errors, a struct timeval at the start of the payload for
 the round-trip time, and matching on our identifier.
 """
 import argparse
+import errno
 import math
 import os
 import struct
 import time
 
 from ...kernel.hdr.checksum import ip_compute_csum
-from ..socket import AF_INET, IPPROTO_ICMP, SOCK_RAW, socket
+from ..socket import AF_INET, IPPROTO_ICMP, SOCK_DGRAM, SOCK_RAW, socket
 
 ICMP_ECHO, ICMP_ECHOREPLY = 8, 0
 ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED = 3, 11
@@ -210,6 +211,17 @@ def main(argv, endpoint, resolve, out=print):
     if address is None:
         out("ping: %s: Name or service not known" % a.host)
         return 2
+    # iputils' probe: connect a UDP socket to the target first; no route fails here, at once.
+    try:
+        probe = socket(AF_INET, SOCK_DGRAM, 0, node=endpoint)
+        try:
+            probe.connect((address, 1025))
+        finally:
+            probe.close()
+    except OSError as e:
+        if e.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            out("ping: connect: %s" % e.strerror)
+            return 2
     res = ping(endpoint, a.host, address, count=a.count, interval=a.interval, size=a.size,
                timeout=a.timeout, deadline=a.deadline, ttl=a.ttl, quiet=a.quiet, out=out,
                pmtudisc=a.pmtudisc)

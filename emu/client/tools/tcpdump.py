@@ -185,6 +185,24 @@ def describe(p, ts, ifname, pkttype, show_if):
     return prefix + "IP %s > %s: ip-proto-%d %d" % (p.src, p.dst, p.proto, payload_len)
 
 
+PROTO_NAMES = {1: "ICMP", 6: "TCP", 17: "UDP", 2: "IGMP", 47: "GRE"}
+
+
+def _verbose(p, line):
+    """tcpdump -v: ip_print's header in parentheses, the payload on an indented line."""
+    f = p.frame
+    if p.ethertype != 0x0800 or len(f) < 34 or " IP " not in " " + line:
+        return line
+    tos, ttl = f[15], f[22]
+    ident, off = struct.unpack_from("!HH", f, 18)
+    flags = [n for bit, n in ((0x4000, "DF"), (0x2000, "+")) if off & bit]
+    name = PROTO_NAMES.get(p.proto, "unknown")
+    hdr = "(tos 0x%x, ttl %d, id %d, offset %d, flags [%s], proto %s (%d), length %d)" % (
+        tos, ttl, ident, (off & 0x1FFF) * 8, "".join(flags) or "none", name, p.proto, p.ip_len)
+    head, _, rest = line.partition("IP ")
+    return "%sIP %s\n    %s" % (head, hdr, rest)
+
+
 def _tcp_opts(b):
     out = []
     i = 0
@@ -247,6 +265,7 @@ def main(argv, endpoint, resolve, out=print, err=None, stop=None):
     p.add_argument("-w", dest="write")
     p.add_argument("-s", dest="snaplen", type=int, default=262144)
     p.add_argument("-q", dest="quiet", action="store_true")
+    p.add_argument("-v", dest="verbose", action="count", default=0)
     p.add_argument("-l", dest="linebuf", action="store_true")
     p.add_argument("--timeout", type=float, help="stop after this many seconds (emu)")
     p.add_argument("expr", nargs="*")
@@ -265,7 +284,8 @@ def main(argv, endpoint, resolve, out=print, err=None, stop=None):
         s.close()
         return 1
     writer = PcapWriter(a.write, a.snaplen) if a.write else None
-    err("tcpdump: verbose output suppressed, use -v[v]... for full protocol decode")
+    if not a.verbose:
+        err("tcpdump: verbose output suppressed, use -v[v]... for full protocol decode")
     err("listening on %s, link-type EN10MB (Ethernet), snapshot length %d bytes" % (a.iface, a.snaplen))
     n = 0
     deadline = time.monotonic() + a.timeout if a.timeout else None
@@ -292,7 +312,8 @@ def main(argv, endpoint, resolve, out=print, err=None, stop=None):
             if writer is not None:
                 writer.write(ts, frame)
             else:
-                out(describe(pkt, ts, addr[0], addr[2], a.iface == "any"))
+                line = describe(pkt, ts, addr[0], addr[2], a.iface == "any")
+                out(_verbose(pkt, line) if a.verbose else line)
     except KeyboardInterrupt:
         pass
     finally:
