@@ -20,8 +20,6 @@ Pages are Python bytearrays: a page reference is a Python reference, so
 when dataref reaches 0. emu is built as with CONFIG_MAX_SKB_FRAGS=45 and has
 no frag_list: GRO flushes a packet whose frags are full instead of chaining.
 """
-import threading
-from collections import deque
 
 # include/linux/if_packet.h: skb->pkt_type
 PACKET_HOST = 0
@@ -739,87 +737,10 @@ def _free(skb):
         _release_data(skb)
 
 
-class SkBuffHead:
-    """struct sk_buff_head: a packet queue with its own lock and length.
-
-    Emulation note: a deque instead of prev/next pointers in each SkBuff.
-    """
-
-    __slots__ = ("q", "lock")
-
-    def __init__(self):
-        self.q: deque[SkBuff] = deque()
-        self.lock = threading.Lock()
-
-    @property
-    def qlen(self):
-        return len(self.q)
-
-    def __len__(self):
-        return len(self.q)
-
-    def __bool__(self):
-        return bool(self.q)
-
-
-def skb_queue_head_init(lst=None):
-    if lst is None:
-        return SkBuffHead()
-    lst.q.clear()
-    return lst
-
-
-def __skb_queue_tail(lst, skb):
-    lst.q.append(skb)
-
-
-def __skb_queue_head(lst, skb):
-    lst.q.appendleft(skb)
-
-
-def __skb_dequeue(lst):
-    return lst.q.popleft() if lst.q else None
-
-
-def __skb_dequeue_tail(lst):
-    return lst.q.pop() if lst.q else None
-
-
-def skb_queue_tail(lst, skb):
-    with lst.lock:
-        lst.q.append(skb)
-
-
-def skb_queue_head(lst, skb):
-    with lst.lock:
-        lst.q.appendleft(skb)
-
-
-def skb_dequeue(lst):
-    with lst.lock:
-        return lst.q.popleft() if lst.q else None
-
-
-def skb_dequeue_tail(lst):
-    with lst.lock:
-        return lst.q.pop() if lst.q else None
-
-
-def skb_peek(lst):
-    return lst.q[0] if lst.q else None
-
-
-def skb_queue_len(lst):
-    return len(lst.q)
-
-
-def skb_queue_empty(lst):
-    return not lst.q
-
-
-def skb_queue_purge(lst, reason=SKB_DROP_REASON_NOT_SPECIFIED):
-    with lst.lock:
-        items = list(lst.q)
-        lst.q.clear()
-    for skb in items:
-        kfree_skb(skb, reason)
+# The queue of skbs (sk_buff_head) lives in skbuff_head.py; re-exported here,
+# where Linux declares it (include/linux/skbuff.h).
+from .skbuff_head import (  # noqa: E402,F401
+    SkBuffHead, __skb_dequeue, __skb_dequeue_tail, __skb_queue_head, __skb_queue_tail,
+    skb_dequeue, skb_dequeue_tail, skb_peek, skb_queue_empty, skb_queue_head,
+    skb_queue_head_init, skb_queue_len, skb_queue_purge, skb_queue_tail,
+)
