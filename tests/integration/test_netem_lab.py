@@ -64,7 +64,7 @@ def _transfer(lab, a, b, addr, port, size):
     srv = nb.socket(AF_INET, SOCK_STREAM)
     srv.bind(("0.0.0.0", port))
     srv.listen(1)
-    srv.settimeout(20)
+    srv.settimeout(600)                       # at 20% loss the handshake can take a while
     cli = na.socket(AF_INET, SOCK_STREAM)
     cli.settimeout(600)
     cli.connect((addr, port))
