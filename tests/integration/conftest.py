@@ -33,7 +33,7 @@ def transfer_both_ways(lab, a, b, addr, port, size, timeout=600):
     srv = nb.socket(AF_INET, SOCK_STREAM)
     srv.bind(("0.0.0.0", port))
     srv.listen(1)
-    srv.settimeout(20)
+    srv.settimeout(timeout)                   # at 20% loss the handshake can take a while
     cli = na.socket(AF_INET, SOCK_STREAM)
     cli.settimeout(timeout)
     cli.connect((addr, port))
