@@ -74,8 +74,8 @@ class _Recorder:
         if op in ("addr_add", "addr_del", "route_add", "route_del", "link_set", "sysctl_set"):
             self.calls.append((op, args))
             return args.get("value") if op == "sysctl_set" else None
-        raise OSError(95, "exec: `%s` reads the running node; only changes are run at load time"
-                      % op)
+        # A read (ip addr show, sysctl NAME): nothing to show before the node runs.
+        return {} if op in ("sysctl_get", "route_get", "info") else []
 
 
 def run_exec_line(line: str) -> tuple[list[tuple[str, dict]] | None, str]:
@@ -98,6 +98,9 @@ def run_exec_line(line: str) -> tuple[list[tuple[str, dict]] | None, str]:
     said: list[str] = []
     if prog == "ip":
         from .client.tools import ip as tool
+        if "-6" in argv[1:2]:
+            return None, "not run: emu's stack is IPv4 only"
+        argv = [w for i, w in enumerate(argv) if not (i == 1 and w == "-4")]  # IPv4 is all there is
     elif prog == "sysctl":
         from .client.tools import sysctl as tool
     else:
@@ -113,7 +116,7 @@ def run_exec_line(line: str) -> tuple[list[tuple[str, dict]] | None, str]:
     if rc not in (0, None):
         raise ValueError("%s exited %s%s" % (prog, rc, (": " + said[-1]) if said else ""))
     if not rec.calls:
-        return None, "not run: it changes nothing (only changes are run at load time)"
+        return None, "not run: it only reads the node (use emu exec once the lab is up)"
     return rec.calls, ""
 
 

@@ -213,6 +213,9 @@ def _orch(a, op, **args):
 
 
 def cmd_link(a):
+    if len(a.words) > 2:
+        return _err("link: usage: emu link [down|up NODE:IFNAME]")
+    a.action, a.end = (a.words + [None, None])[:2]
     if a.action is None:
         rc, links = _orch(a, "links")
         if rc:
@@ -226,7 +229,7 @@ def cmd_link(a):
             print("%-14s %-14s %-5s %s" % (l["a"], l["b"], l["type"], l["state"]))
         return 0
     if a.action not in ("up", "down") or not a.end:
-        return _err("usage: emu link [down|up NODE:IFNAME]")
+        return _err("link: usage: emu link [down|up NODE:IFNAME]")
     rc, text = _orch(a, "link", end=a.end, up=a.action == "up")
     if not rc:
         _done(a, "link", text, end=a.end, action=a.action)
@@ -257,7 +260,15 @@ def cmd_heal(a):
     return rc
 
 
+NODE_ACTIONS = ("list", "kill", "stop", "start", "restart")
+
+
 def cmd_node(a):
+    words = list(a.words)
+    a.action = words.pop(0) if words and words[0] in NODE_ACTIONS else None
+    if len(words) > 1 or (words and a.action is None and len(a.words) > 1):
+        return _err("node: usage: emu node [list|kill|stop|start|restart] NODE")
+    a.node = words[0] if words else None
     if a.action is None or a.action == "list":
         from .inspect import cmd_nodes
         return cmd_nodes(a)
@@ -376,6 +387,8 @@ def cmd_trace(a):
 
 def cmd_graph(a):
     from .graph import render, to_dot, to_json, to_mermaid
+    if a.lab is not None and a.file is not None:
+        return _err("graph: give a topology file or --lab NAME (the running lab), not both")
     if a.lab is not None or a.file is None:
         from .graph import cmd_graph_lab
         return cmd_graph_lab(a)
@@ -507,8 +520,9 @@ def main(argv=None):
     add_netem_parser(sub)
     lk = sub.add_parser("link", help="list links; cut or mend one: emu link down h1:eth0")
     lk.add_argument("--lab")
-    lk.add_argument("action", nargs="?", choices=("down", "up"))
-    lk.add_argument("end", nargs="?", help="NODE:IFNAME (either end names the link)")
+    # One list of words (argparse would not take `emu link up --lab X h1:eth0` otherwise).
+    lk.add_argument("words", nargs="*", metavar="down|up NODE:IFNAME",
+                    help="NODE:IFNAME (either end names the link)")
     _add_format(lk)
     lk.set_defaults(func=cmd_link)
     pa = sub.add_parser("partition", help="split the lab: emu partition h1,h2 h3,h4")
@@ -522,16 +536,21 @@ def main(argv=None):
     he.set_defaults(func=cmd_heal)
     nd = sub.add_parser("node", help="kill, stop, start or restart a node")
     nd.add_argument("--lab")
-    nd.add_argument("action", nargs="?", choices=("list", "kill", "stop", "start", "restart"),
+    nd.add_argument("words", nargs="*", metavar="[list|kill|stop|start|restart] NODE",
                     help="list (the default): the nodes, their state and addresses")
-    nd.add_argument("node", nargs="?")
     _add_format(nd)
     nd.set_defaults(func=cmd_node)
     _add_new_commands(sub)
     demo = sub.add_parser("demo", help="launch a lab, ping across it, show counters, tear down")
     demo.add_argument("file", nargs="?", default="topologies/veth-bridge.yaml")
     demo.set_defaults(func=cmd_demo)
-    a = p.parse_args(argv)
+    a, extra = p.parse_known_args(argv)
+    # argparse gives a positional only the words before the first option: `emu link up
+    # --lab X h1:eth0` leaves h1:eth0 over. Those commands take their words in any order.
+    if extra and hasattr(a, "words") and not any(w.startswith("-") for w in extra):
+        a.words += extra
+    elif extra:
+        p.error("unrecognized arguments: %s" % " ".join(extra))
     try:
         return a.func(a)
     except KeyboardInterrupt:

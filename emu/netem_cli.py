@@ -68,6 +68,9 @@ def cmd_netem(a):
         node, ifname, err = _end(st, a.end)
         if err:
             return _err(err)
+        from .supervisor import dead_node_message
+        if dead_node_message(st, node):
+            return _err(dead_node_message(st, node))
         ctl = _ctl(st, node)
         if a.action == "reset":
             ctl.call("qdisc_del", dev=ifname)
