@@ -76,6 +76,13 @@ def test_every_json_output_matches_its_schema(lab):
     pa = check(pa.stdout)
     assert pa["sent"] == 2 and pa["received"] == 0 and pa["dropped_percent"] == 100.0
     check(emu(env, "link", "up", "h2:eth0", "-j").stdout)
+    assert emu(env, "partition", "h1", "h2,br0").returncode == 0
+    g = check(emu(env, "graph", "--lab", "eco", "-j").stdout)
+    assert g["partition"]["groups"] == [["h1"], ["h2", "br0"]]
+    assert g["links"][0]["tx_bytes"]["h1:eth0"] > 0               # traffic since start
+    dot = emu(env, "graph", "--lab", "eco").stdout
+    assert "subgraph cluster_p1" in dot and "sent" in dot
+    assert emu(env, "heal").returncode == 0
     assert emu(env, "netem", "reset", "h1:eth0").returncode == 0
     check(emu(env, "node", "-j").stdout)
     check(emu(env, "graph", str(TOPOLOGIES / "star4.yaml"), "-j").stdout)
