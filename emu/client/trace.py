@@ -100,11 +100,10 @@ def trace_main(st, argv, out=print, nodes=None, stop=None, rows=None):
                 pass
             c.close()
     if into is not None:
-        keep = {r[0] for r in sorted(rows, key=lambda r: r[3])}
-        if a.count is not None:
-            first = sorted({r[0]: min(x[3] for x in rows if x[0] == r[0]) for r in rows}.items(),
-                           key=lambda kv: kv[1])[:a.count]
-            keep = {tid for tid, _ in first}
+        start = {}                       # trace id -> its first row's time
+        for r in rows:
+            start[r[0]] = min(start.get(r[0], r[3]), r[3])
+        keep = set(sorted(start, key=start.get)[:a.count] if a.count is not None else start)
         into.extend(r for r in rows if r[0] in keep)
         return 0
     n = format_paths(rows, out, a.count)
