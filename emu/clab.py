@@ -288,6 +288,12 @@ def _link(i: int, raw: object, nodes: dict, fail: Fail, ignored: dict) -> dict:
     if not isinstance(eps, list):
         fail("%s field 'endpoints'" % where, "must be a list of two node:ifname, got %r" % (eps,))
     eps = [_endpoint(where, e, fail) for e in eps]
+    for ep in eps:
+        special = ep.split(":", 1)[0] if isinstance(ep, str) and ":" in ep else None
+        if special in ("host", "mgmt-net", "macvlan") and special not in nodes:
+            fail("%s field 'endpoints'" % where,
+                 "%r is containerlab's %s endpoint: emu has no management network and no "
+                 "host side (a link of emu's own `type: tap` reaches the real kernel)" % (ep, special))
     link: dict = {"endpoints": eps}
     ltype = raw.get("type", "veth")
     if ltype not in ("veth", "phys"):

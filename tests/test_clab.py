@@ -81,6 +81,8 @@ def test_ignored_fields_are_reported_once_and_other_commands_are_reported():
     (clab({"h1": {"kind": "linux"}}, [{"endpoints": ["h1:eth1"], "type": "vxlan"}]),
      "link 0 field 'type'"),
     ({"name": "t", "topology": {"nodes": {}}}, "topology field 'nodes'"),
+    (clab({"h1": {"kind": "linux"}}, [{"endpoints": ["h1:eth1", "host:veth-h1"]}]),
+     "link 0 field 'endpoints': 'host:veth-h1' is containerlab's host endpoint"),
     ({"name": "t", "topology": {"nodes": {"a": {"kind": "linux"}}, "extra": 1}},
      "topology: unknown key 'extra'"),
 ])
