@@ -161,7 +161,10 @@ def frame(doc: dict, sort: str = "name", live: bool = False):
     for col, just in (("NODE", "left"), ("KIND", "left"), ("STATE", "left"), ("PID", "right"),
                       ("CPU%", "right"), ("MEM", "right"), ("RX pkt/s", "right"),
                       ("TX pkt/s", "right"), ("DROPS", "right"), ("OOPS", "right")):
-        nt.add_column(col, justify=just, no_wrap=True)
+        # Names and states are never cut: on a narrow terminal the figures give way.
+        keep = {"NODE": max([4] + [len(r["name"]) for r in doc["nodes"]]),
+                "STATE": max([5] + [len(r["state"]) for r in doc["nodes"]])}.get(col)
+        nt.add_column(col, justify=just, no_wrap=True, min_width=keep)
     for r in sort_rows(doc["nodes"], sort):
         style = None if r["state"] == "running" else "red"
         nt.add_row(r["name"], r["kind"] or "-", r["state"], _num(r["pid"], "%d"),
