@@ -8,6 +8,7 @@
     emu down
 """
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -38,6 +39,17 @@ def cmd_up(a):
         topo = load_topology(a.file)
     except TopologyError as e:
         return _err(str(e))
+    from .labname import check_new_name, rename
+    if a.name:
+        try:
+            topo = rename(topo, a.name)
+        except ValueError as e:
+            return _err(str(e))
+    err = check_new_name(topo.name, explicit=bool(a.name))
+    if err:
+        return _err(err)
+    for note in topo.notes:                  # what a containerlab file asked for that emu ignores
+        print("emu: %s: %s" % (a.file, note), file=sys.stderr)
     if a.faults:
         from .faults import FaultError, load_schedule
         try:
@@ -47,6 +59,7 @@ def cmd_up(a):
     if a.detach:
         r, w = os.pipe()
         extra = ["--faults", os.path.abspath(a.faults)] if a.faults else []
+        extra += ["--name", topo.name] if a.name else []
         proc = subprocess.Popen([sys.executable, "-m", "emu.orchestrator", "--serve",
                                  os.path.abspath(a.file), str(w)] + extra, pass_fds=(w,),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -67,7 +80,8 @@ def cmd_up(a):
             print("nodes: %d (emu status lists them)" % len(st["nodes"]))
         else:
             print("nodes: %s" % ", ".join("%s (pid %d)" % (n, i["pid"]) for n, i in st["nodes"].items()))
-        print("stop it with: emu down --lab %s" % os.path.basename(st["run_dir"]))
+        print("stop it with: emu down --lab %s" % (st["name"] if a.name else
+                                                     os.path.basename(st["run_dir"])))
         return 0
     from .supervisor import Supervisor
     lab = Lab(topo)
@@ -116,6 +130,11 @@ def cmd_down(a):
         labs = list_labs() if a.all else [find_lab(a.lab)]
     except LabError as e:
         return _err(str(e))
+    if a.all and not a.yes and sys.stdin.isatty():
+        from .labname import confirm_down_all
+        if not confirm_down_all(labs):
+            print("nothing stopped")
+            return 1
     for st in labs:
         refused = stop_lab(st)
         for pid in refused:
@@ -127,9 +146,10 @@ def cmd_down(a):
 
 def cmd_status(a):
     from .status import collect, render, to_json
+    from .labname import match_labs
     labs = list_labs()
     if a.lab:
-        labs = [l for l in labs if l["name"] == a.lab or os.path.basename(l["run_dir"]).startswith(a.lab)]
+        labs = match_labs(labs, a.lab)
     if not labs and a.format != "json":
         print("no lab is running")
         return 0
@@ -193,20 +213,36 @@ def _orch(a, op, **args):
 
 
 def cmd_link(a):
+    if len(a.words) > 2:
+        return _err("link: usage: emu link [down|up NODE:IFNAME]")
+    a.action, a.end = (a.words + [None, None])[:2]
     if a.action is None:
         rc, links = _orch(a, "links")
         if rc:
             return rc
+        if a.format == "json":
+            from .schema import links_doc
+            print(json.dumps(links_doc(find_lab(a.lab), links), indent=1))
+            return 0
         print("%-14s %-14s %-5s %s" % ("END A", "END B", "TYPE", "STATE"))
         for l in links:
             print("%-14s %-14s %-5s %s" % (l["a"], l["b"], l["type"], l["state"]))
         return 0
     if a.action not in ("up", "down") or not a.end:
-        return _err("usage: emu link [down|up NODE:IFNAME]")
+        return _err("link: usage: emu link [down|up NODE:IFNAME]")
     rc, text = _orch(a, "link", end=a.end, up=a.action == "up")
     if not rc:
-        print(text)
+        _done(a, "link", text, end=a.end, action=a.action)
     return rc
+
+
+def _done(a, command, text, **what):
+    """The answer of an action: its line, or {"schema": "emu.action/1", ...} with -j."""
+    if getattr(a, "format", "text") == "json":
+        print(json.dumps({"schema": "emu.action/1", "command": command, "ok": True,
+                          "message": text, **what}, indent=1))
+    else:
+        print(text)
 
 
 def cmd_partition(a):
@@ -224,10 +260,23 @@ def cmd_heal(a):
     return rc
 
 
+NODE_ACTIONS = ("list", "kill", "stop", "start", "restart")
+
+
 def cmd_node(a):
+    words = list(a.words)
+    a.action = words.pop(0) if words and words[0] in NODE_ACTIONS else None
+    if len(words) > 1 or (words and a.action is None and len(a.words) > 1):
+        return _err("node: usage: emu node [list|kill|stop|start|restart] NODE")
+    a.node = words[0] if words else None
+    if a.action is None or a.action == "list":
+        from .inspect import cmd_nodes
+        return cmd_nodes(a)
+    if not a.node:
+        return _err("node: usage: emu node kill|stop|start|restart NODE")
     rc, text = _orch(a, "node", action=a.action, node=a.node)
     if not rc:
-        print(text)
+        _done(a, "node", text, node=a.node, action=a.action)
     return rc
 
 
@@ -317,15 +366,39 @@ def cmd_trace(a):
         args += ["-c", str(a.count)]
     if a.seconds is not None:
         args += ["-t", str(a.seconds)]
-    return trace_main(st, args + a.filter)
+    # A node that is not running cannot trace: the others still can.
+    st = dict(st, nodes={n: i for n, i in st["nodes"].items() if not dead_node_message(st, n)})
+    if not st["nodes"]:
+        return _err("lab %s has no running node to trace" % st["name"])
+    try:
+        if a.format == "json":
+            from .schema import trace_doc
+            rows: list = []
+            said: list = []
+            rc = trace_main(st, args + a.filter, out=said.append, rows=rows)
+            if rc:
+                return _err("trace: %s" % (said[-1] if said else "failed"))
+            print(json.dumps(trace_doc(st, rows), indent=1))
+            return 0
+        return trace_main(st, args + a.filter)
+    except OSError as e:
+        return _err("trace: %s" % (e.strerror or e))
 
 
 def cmd_graph(a):
-    from .graph import render, to_dot, to_mermaid
+    from .graph import render, to_dot, to_json, to_mermaid
+    if a.lab is not None and a.file is not None:
+        return _err("graph: give a topology file or --lab NAME (the running lab), not both")
+    if a.lab is not None or a.file is None:
+        from .graph import cmd_graph_lab
+        return cmd_graph_lab(a)
     try:
         topo = load_topology(a.file)
     except TopologyError as e:
         return _err(str(e))
+    if a.format == "json":
+        print(to_json(topo), end="")
+        return 0
     if a.output:
         try:
             render(topo, a.output)
@@ -382,17 +455,35 @@ def _add_gen_parser(sub):
         sp.set_defaults(func=cmd_gen, gen_args=[k for k, _, _ in opts])
 
 
+def _add_format(p, choices=("text", "json"), default="text"):
+    """--format CHOICE and -j (the same as --format json)."""
+    p.add_argument("--format", choices=choices, default=default)
+    p.add_argument("-j", "--json", dest="format", action="store_const", const="json",
+                   help="the same as --format json (schema: README, emu/schema.py)")
+
+
+def _add_new_commands(sub):
+    """inspect, pingall, iperf, top: each in a module of its own."""
+    from . import inspect, pingall, top
+    inspect.add_parsers(sub)
+    pingall.add_parsers(sub)
+    top.add_parsers(sub)
+
+
 def main(argv=None):
     p = _Parser(prog="emu", description="Run and use emulated networks.")
     sub = p.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="launch a lab from a topology file")
     up.add_argument("-d", "--detach", action="store_true", help="run in the background")
     up.add_argument("--faults", metavar="FILE", help="run a fault schedule (YAML list of events)")
+    up.add_argument("--name", help="the lab's name (default: the file's); refused if one is running")
     up.add_argument("file")
     up.set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="tear a lab down")
     down.add_argument("--lab", help="lab name or run directory prefix")
-    down.add_argument("--all", action="store_true", help="every lab of this user")
+    down.add_argument("--all", action="store_true",
+                      help="every lab under the run base ($EMU_RUN_BASE); asks first on a terminal")
+    down.add_argument("-y", "--yes", action="store_true", help="do not ask (down --all)")
     down.set_defaults(func=cmd_down)
     status = sub.add_parser("status", help="nodes, PIDs, state, CPU and memory")
     status.add_argument("--lab")
@@ -400,7 +491,7 @@ def main(argv=None):
                         help="only these nodes in the table: glob patterns, comma-separated (h1*,r?)")
     status.add_argument("--summary", action="store_true",
                         help="one summary line per lab (and the nodes not running), no table")
-    status.add_argument("--format", choices=("text", "json"), default="text")
+    _add_format(status)
     status.set_defaults(func=cmd_status)
     _add_gen_parser(sub)
     ex = sub.add_parser("exec", help="run a command on a node: emu exec h1 -- ping -c 3 h2")
@@ -417,18 +508,22 @@ def main(argv=None):
     tr.add_argument("-c", dest="count", type=int, help="stop after this many packets")
     tr.add_argument("-t", dest="seconds", type=float, help="stop after this many seconds")
     tr.add_argument("filter", nargs="*", help="icmp|tcp|udp|arp, host X, port N")
+    _add_format(tr)
     tr.set_defaults(func=cmd_trace)
     gr = sub.add_parser("graph", help="draw a topology (dot or mermaid text, or SVG/PNG with graphviz)")
-    gr.add_argument("file")
-    gr.add_argument("-o", dest="output", help="FILE.svg|.png|.dot|.mmd")
-    gr.add_argument("--format", choices=("dot", "mermaid"), default="dot")
+    gr.add_argument("file", nargs="?", help="a topology file (or --lab: the running lab)")
+    gr.add_argument("--lab", help="draw the running lab: link state, impairments, partition, traffic")
+    gr.add_argument("-o", dest="output", help="FILE.svg|.png|.dot|.mmd|.json")
+    _add_format(gr, ("dot", "mermaid", "json"), "dot")
     gr.set_defaults(func=cmd_graph)
     from .netem_cli import add_netem_parser
     add_netem_parser(sub)
     lk = sub.add_parser("link", help="list links; cut or mend one: emu link down h1:eth0")
     lk.add_argument("--lab")
-    lk.add_argument("action", nargs="?", choices=("down", "up"))
-    lk.add_argument("end", nargs="?", help="NODE:IFNAME (either end names the link)")
+    # One list of words (argparse would not take `emu link up --lab X h1:eth0` otherwise).
+    lk.add_argument("words", nargs="*", metavar="down|up NODE:IFNAME",
+                    help="NODE:IFNAME (either end names the link)")
+    _add_format(lk)
     lk.set_defaults(func=cmd_link)
     pa = sub.add_parser("partition", help="split the lab: emu partition h1,h2 h3,h4")
     pa.add_argument("--lab")
@@ -441,13 +536,21 @@ def main(argv=None):
     he.set_defaults(func=cmd_heal)
     nd = sub.add_parser("node", help="kill, stop, start or restart a node")
     nd.add_argument("--lab")
-    nd.add_argument("action", choices=("kill", "stop", "start", "restart"))
-    nd.add_argument("node")
+    nd.add_argument("words", nargs="*", metavar="[list|kill|stop|start|restart] NODE",
+                    help="list (the default): the nodes, their state and addresses")
+    _add_format(nd)
     nd.set_defaults(func=cmd_node)
+    _add_new_commands(sub)
     demo = sub.add_parser("demo", help="launch a lab, ping across it, show counters, tear down")
     demo.add_argument("file", nargs="?", default="topologies/veth-bridge.yaml")
     demo.set_defaults(func=cmd_demo)
-    a = p.parse_args(argv)
+    a, extra = p.parse_known_args(argv)
+    # argparse gives a positional only the words before the first option: `emu link up
+    # --lab X h1:eth0` leaves h1:eth0 over. Those commands take their words in any order.
+    if extra and hasattr(a, "words") and not any(w.startswith("-") for w in extra):
+        a.words += extra
+    elif extra:
+        p.error("unrecognized arguments: %s" % " ".join(extra))
     try:
         return a.func(a)
     except KeyboardInterrupt:

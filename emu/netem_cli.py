@@ -33,6 +33,9 @@ def add_netem_parser(sub):
     sh = acts.add_parser("show", help="the netem/tbf qdiscs of the lab, with their counters")
     sh.add_argument("--lab")
     sh.add_argument("end", nargs="?", metavar="NODE[:IFNAME]")
+    sh.add_argument("--format", choices=("text", "json"), default="text")
+    sh.add_argument("-j", "--json", dest="format", action="store_const", const="json",
+                    help="the same as --format json (schema emu.netem/1)")
     r = acts.add_parser("reset", help="remove the impairment (back to the default qdisc)")
     r.add_argument("--lab")
     r.add_argument("end", metavar="NODE:IFNAME")
@@ -61,10 +64,13 @@ def cmd_netem(a):
         return _err(str(e))
     try:
         if a.action == "show":
-            return _show(st, a.end)
+            return _show(st, a.end, a.format == "json")
         node, ifname, err = _end(st, a.end)
         if err:
             return _err(err)
+        from .supervisor import dead_node_message
+        if dead_node_message(st, node):
+            return _err(dead_node_message(st, node))
         ctl = _ctl(st, node)
         if a.action == "reset":
             ctl.call("qdisc_del", dev=ifname)
@@ -82,13 +88,17 @@ def cmd_netem(a):
         return _err("%s: %s" % (a.end, e.strerror or e))
 
 
-def _show(st, which):
+def _show(st, which, as_json=False):
+    from .supervisor import dead_node_message
     node_f, if_f = (which.split(":", 1) + [None])[:2] if which else (None, None)
     if node_f is not None and node_f not in st["nodes"]:
         return _err("lab %s has no node %r" % (st["name"], node_f))
+    if node_f is not None and dead_node_message(st, node_f):
+        return _err(dead_node_message(st, node_f))
     found = 0
+    qdiscs = []
     for node in st["nodes"]:
-        if node_f is not None and node != node_f:
+        if node_f is not None and node != node_f or dead_node_message(st, node):
             continue
         rows = _ctl(st, node).call("qdisc_show")
         for r in rows:
@@ -98,10 +108,21 @@ def _show(st, which):
             text = (format_netem if r["kind"] == "netem" else format_tbf)(r["options"])
             s = r["stats"]
             where = "root" if r["root"] else "parent " + r["parent"]
+            if as_json:
+                qdiscs.append({"node": node, "dev": r["dev"], "kind": r["kind"], "parent": where,
+                               "text": text, "options": r["options"],
+                               "stats": {k: s[k] for k in ("bytes", "packets", "drops", "overlimits",
+                                                           "requeues", "backlog", "qlen")}})
+                continue
             print("%s:%s %s %s %s" % (node, r["dev"], r["kind"], where, text))
             print("  sent %d bytes %d pkt (dropped %d, overlimits %d requeues %d) backlog %db %dp"
                   % (s["bytes"], s["packets"], s["drops"], s["overlimits"], s["requeues"],
                      s["backlog"], s["qlen"]))
+    if as_json:
+        import json
+        print(json.dumps({"schema": "emu.netem/1", "lab": st["name"], "qdiscs": qdiscs}, indent=1,
+                         default=str))
+        return 0
     if not found:
         print("no impaired link in lab %s" % st["name"])
     return 0

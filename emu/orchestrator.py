@@ -560,18 +560,30 @@ def _same_process(pid, create_time, cmdline=None):
         return False
 
 
+def match_labs(labs, name):
+    """The labs --lab name means: an exact run-directory match, else an exact
+    name match, else those whose run directory starts with name."""
+    for test in (lambda l: os.path.basename(l["run_dir"]) == name,
+                 lambda l: l["name"] == name,
+                 lambda l: os.path.basename(l["run_dir"]).startswith(name)):
+        found = [l for l in labs if test(l)]
+        if found:
+            return found
+    return []
+
+
 def find_lab(name=None, base=None):
-    """The lab called name (or whose run dir starts with it); the only one if name is None."""
+    """The lab called name (see match_labs); the only one if name is None."""
     labs = list_labs(base)
     if name is not None:
-        labs = [l for l in labs if l["name"] == name or
-                os.path.basename(l["run_dir"]).startswith(name)]
+        labs = match_labs(labs, name)
     if not labs:
         raise LabError("no lab is running%s" % ("" if name is None else " called %r" % name))
     live = [l for l in labs if l["alive"]] or labs
     if len(live) > 1:
-        raise LabError("several labs are running (%s): choose one with --lab"
-                       % ", ".join(os.path.basename(l["run_dir"]) for l in live))
+        raise LabError("several labs are running%s (%s): choose one with --lab RUN_DIR"
+                       % ("" if name is None else " that match %r" % name,
+                          ", ".join(os.path.basename(l["run_dir"]) for l in live)))
     return live[0]
 
 
@@ -622,14 +634,18 @@ def stop_lab(st, timeout=10.0):
     return refused
 
 
-def serve(topology_path, ready_fd=None, faults_path=None):
+def serve(topology_path, ready_fd=None, faults_path=None, name=None):
     """Detached mode (`emu up -d`): run a lab until SIGTERM/SIGINT.
 
     A supervisor watches the nodes (restart policies, fault schedules) and
     answers `emu link`, `emu partition`, `emu node` on the lab's orch.ctl.
     """
     from .supervisor import Supervisor
-    lab = Lab(topology_path)
+    topo = load_topology(topology_path)
+    if name:                                 # emu up --name NAME
+        import dataclasses
+        topo = dataclasses.replace(topo, name=name)
+    lab = Lab(topo)
     if ready_fd is not None:
         from .progress import PipeProgress
         lab.progress = PipeProgress(ready_fd)
@@ -665,6 +681,7 @@ if __name__ == "__main__":
     # python -m emu.orchestrator --serve FILE READY_FD
     if len(sys.argv) >= 3 and sys.argv[1] == "--serve":
         faults = sys.argv[sys.argv.index("--faults") + 1] if "--faults" in sys.argv[:-1] else None
+        name = sys.argv[sys.argv.index("--name") + 1] if "--name" in sys.argv[:-1] else None
         sys.exit(serve(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3].isdigit()
-                       else None, faults))
+                       else None, faults, name))
     sys.exit("usage: python -m emu.orchestrator --serve TOPOLOGY [READY_FD]")

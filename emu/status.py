@@ -196,7 +196,7 @@ def collect(labs: list[dict], patterns: str | None = None, details: bool = True,
 
 
 def to_json(labs: list[dict]) -> str:
-    return json.dumps({"labs": labs}, indent=1)
+    return json.dumps({"schema": "emu.status/1", "labs": labs}, indent=1)
 
 
 def _size(n: float) -> str:

@@ -137,6 +137,7 @@ class Topology:
     links: tuple[Link, ...]
     seed: int = 0              # the lab seed: every node's RNG (and netem's) derive from it
     faults: tuple = ()            # a fault schedule: see emu/faults.py
+    notes: tuple = ()             # what a containerlab file asked for that emu ignored (emu/clab.py)
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
@@ -242,8 +243,14 @@ class _Parser:
             self.fail(where, f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(allowed))})")
 
     def topology(self, data: object) -> Topology:
+        notes: tuple[str, ...] = ()
+        from .clab import is_clab, to_native
+        if is_clab(data):                    # containerlab's layout: emu/clab.py translates it
+            assert isinstance(data, dict)
+            data, notes = to_native(data, self.fail)
         if not isinstance(data, dict):
-            self.fail("top level", f"must be a mapping with 'nodes', got {type(data).__name__}")
+            self.fail("top level", f"must be a mapping with 'nodes' (or containerlab's "
+                      f"'topology'), got {type(data).__name__}")
         self.check_keys("top level", data, _TOP_KEYS)
         name = data.get("name", Path(self.path).stem)
         if "name" in data and (not isinstance(name, str) or not _LAB_NAME.fullmatch(name)):
@@ -262,7 +269,7 @@ class _Parser:
         faults = parse_schedule(data.get("faults"), self.fail, list(nodes),
                                 {str(e) for l in links for e in l.ends()})
         return Topology(name=name, path=self.path, nodes=built, links=links, seed=seed,
-                        faults=faults)
+                        faults=faults, notes=notes)
 
     def node(self, name: object, data: object) -> dict:
         where = f"node {name!r}"

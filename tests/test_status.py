@@ -159,7 +159,7 @@ def test_no_lab(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("EMU_RUN_BASE", str(base))
     assert main(["status"]) == 0 and capsys.readouterr().out == "no lab is running\n"
     assert main(["status", "--format", "json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"labs": []}
+    assert json.loads(capsys.readouterr().out) == {"schema": "emu.status/1", "labs": []}
 
 
 def test_helpers():

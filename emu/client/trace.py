@@ -49,8 +49,12 @@ def format_paths(rows, out, limit=None):
     return len(packets)
 
 
-def trace_main(st, argv, out=print, nodes=None, stop=None):
-    """Trace on every node of the lab; print paths when done (-c packets or -t seconds)."""
+def trace_main(st, argv, out=print, nodes=None, stop=None, rows=None):
+    """Trace on every node of the lab; print paths when done (-c packets or -t seconds).
+
+    With rows (a list), the raw rows are appended to it and nothing is printed
+    but errors (`emu trace --format json`)."""
+    into = rows
     from .exec import resolver
     p = argparse.ArgumentParser(prog="trace")
     p.add_argument("-c", dest="count", type=int, help="stop after this many packets")
@@ -95,6 +99,13 @@ def trace_main(st, argv, out=print, nodes=None, stop=None):
             except OSError:
                 pass
             c.close()
+    if into is not None:
+        start = {}                       # trace id -> its first row's time
+        for r in rows:
+            start[r[0]] = min(start.get(r[0], r[3]), r[3])
+        keep = set(sorted(start, key=start.get)[:a.count] if a.count is not None else start)
+        into.extend(r for r in rows if r[0] in keep)
+        return 0
     n = format_paths(rows, out, a.count)
     if not n:
         out("no packet matched")
