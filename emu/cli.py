@@ -447,6 +447,11 @@ def main(argv=None):
     demo = sub.add_parser("demo", help="launch a lab, ping across it, show counters, tear down")
     demo.add_argument("file", nargs="?", default="topologies/veth-bridge.yaml")
     demo.set_defaults(func=cmd_demo)
+    # packetdrill scripts against a fresh inline kernel (emu/packetdrill/).
+    from .packetdrill import cli as pd_cli
+    pd = sub.add_parser("packetdrill", help="run packetdrill scripts against the emulated kernel")
+    pd_cli.add_arguments(pd)
+    pd.set_defaults(func=pd_cli.main)
     a = p.parse_args(argv)
     try:
         return a.func(a)
