@@ -17,6 +17,12 @@ SCRIPTS = sorted(glob.glob(os.path.join(HERE, "*.pkt")) + glob.glob(os.path.join
 XFAIL = {
     "close_passive.pkt": "tcpdiff: quick-ACK counts at connection start (icsk_ack.ato is 0 "
                          "before the first data, so Linux acks a FIN within a jiffy)",
+    "cork_full_segment.pkt": "tcpdiff: tcp_mss_split_point/Nagle-Minshall (a corked "
+                             "sub-MSS tail stays queued)",
+    "msg_more.pkt": "tcpdiff: tcp_push/tcp_autocorking (MSG_MORE corks the write: "
+                    "nonagle = TCP_NAGLE_CORK)",
+    "delayed_ack_pingpong.pkt": "tcpdiff: quick-ACK counts (tcp_event_data_sent enters "
+                                "pingpong mode, so the reply's ACK is delayed)",
 }
 
 

@@ -111,6 +111,7 @@ TCP_DEFAULT_SYSCTLS = {
     "net.ipv4.tcp_window_scaling": 1,
     "net.ipv4.tcp_timestamps": 1,
     "net.ipv4.tcp_sack": 1,
+    "net.ipv4.tcp_dsack": 1,
     "net.ipv4.tcp_syncookies": 1,
     "net.ipv4.tcp_early_demux": 1,
     "net.ipv4.tcp_syn_retries": 6,
@@ -199,7 +200,7 @@ class TcpSock:
         "tw_timer", "tw_substate", "delivered", "app_limited", "rcv_mss", "isn",
         "challenge_count", "challenge_stamp", "urg_data", "linger",
         "max_packets_out", "cwnd_usage_seq", "is_cwnd_limited", "last_oow_ack_time",
-        "sk_rx_dst", "sk_rx_dst_ifindex",
+        "sk_rx_dst", "sk_rx_dst_ifindex", "duplicate_sack",
     )
 
     def __init__(self, sk):
@@ -252,6 +253,7 @@ class TcpSock:
         self.out_of_order_queue = []       # skbs past rcv_nxt, sorted by seq
         self.recv_sack_cache = ()
         self.selective_acks = []           # SACK blocks we advertise, newest first
+        self.duplicate_sack = None         # a D-SACK block for the next segment (RFC 2883)
         self.ack_pending = False
         self.ack_quick = TCP_MAX_QUICKACKS
         self.ack_pingpong = False

@@ -270,6 +270,13 @@ def tcp_data_queue_ofo(sk, skb):
     tcp_send_ack(sk)
 
 
+def tcp_dsack_set(sk, seq, end_seq):
+    """Report [seq, end_seq) as received twice in the next ACK (RFC 2883)."""
+    tp = sk.proto_data
+    if tp.sack_ok and tcp_sysctl(sk.net, "tcp_dsack"):
+        tp.duplicate_sack = (seq, end_seq)
+
+
 def tcp_data_queue(sk, skb):
     """Queue a segment's data (and FIN) in sequence (RFC 9293 3.10.7.4 seventh)."""
     if skb.trace is not None:
@@ -308,8 +315,9 @@ def tcp_data_queue(sk, skb):
             sk_data_ready(sk, skb)
         return
     if not after(cb.end_seq, tp.rcv_nxt):
-        # All of it was seen before: a retransmission. ACK at once (D-SACK territory).
+        # All of it was seen before: a retransmission. ACK at once, with a D-SACK.
         sk.net.mib["TcpExt"]["DelayedACKLost"] += 1
+        tcp_dsack_set(sk, cb.seq, cb.end_seq)
         tcp_enter_quickack_mode(tp)
         tcp_send_ack(sk)
         consume_skb(skb)
@@ -320,7 +328,8 @@ def tcp_data_queue(sk, skb):
         kfree_skb(skb, "TCP_OVERWINDOW")
         return
     if before(cb.seq, tp.rcv_nxt):
-        # Partly old: keep the new part.
+        # Partly old: keep the new part, D-SACK the old one.
+        tcp_dsack_set(sk, cb.seq, tp.rcv_nxt)
         trim = seq_sub(tp.rcv_nxt, cb.seq)
         skb.data += trim
         skb.len -= trim

@@ -173,8 +173,13 @@ def tcp_established_options(sk):
     if tp.tstamp_ok:
         out += struct.pack("!BBBBII", TCPOPT_NOP, TCPOPT_NOP, TCPOPT_TIMESTAMP, 10,
                            tcp_time_stamp(sk), tp.ts_recent)
-    if tp.sack_ok and tp.selective_acks:
-        blocks = tp.selective_acks[:3 if tp.tstamp_ok else 4]
+    dsack = tp.duplicate_sack
+    if tp.sack_ok and (tp.selective_acks or dsack):
+        # A D-SACK block goes first, then the SACK blocks (tcp_established_options),
+        # and is sent once (tcp_options_write clears rx_opt.dsack).
+        blocks = ([dsack] if dsack else []) + tp.selective_acks
+        blocks = blocks[:3 if tp.tstamp_ok else 4]
+        tp.duplicate_sack = None
         out += bytes((TCPOPT_NOP, TCPOPT_NOP, TCPOPT_SACK, 2 + 8 * len(blocks)))
         for start, end in blocks:
             out += struct.pack("!II", start, end)
