@@ -127,9 +127,10 @@ class SocketState:
 class Parked:
     """A system call waiting in the kernel (packetdrill's syscall thread)."""
 
-    def __init__(self, event, block, finish):
+    def __init__(self, event, block, finish, call):
         self.event = event
         self.block = block
+        self.call = call               # the whole call again when the block has no resume
         self.finish = finish           # finish(result, errno) checks the outcome
         self.ready = False
         self.deadline = None
@@ -331,8 +332,8 @@ class Runner:
                 event.abs_end_call = event.end_time
 
     # ------------------------------------------------------------ parked calls
-    def park(self, event, block, finish):
-        p = Parked(event, block, finish)
+    def park(self, event, block, finish, call):
+        p = Parked(event, block, finish, call)
         if block.timeout is not None:
             p.deadline = self.clock.now + block.timeout
         for wq in block.wqs:
@@ -350,12 +351,12 @@ class Runner:
             return
         if p.ready:
             self._unpark(p)
-            fn = p.block.resume
+            fn = p.block.resume or p.call
             try:
-                result = kernel_entry(self.net, 0, fn) if fn is not None else None
+                result = kernel_entry(self.net, 0, fn)
                 err = 0
             except SyscallBlock as b:
-                self.park(p.event, b, p.finish)
+                self.park(p.event, b, p.finish, p.call)
                 self.parked.deadline = p.deadline
                 return
             except KernelError as e:

@@ -133,7 +133,7 @@ def run_syscall_event(runner, event):
         result = kernel_entry(runner.net, 0, call)
         err = 0
     except SyscallBlock as b:
-        runner.park(event, b, finish)
+        runner.park(event, b, finish, call)
         runner.settle()
         return
     except KernelError as e:

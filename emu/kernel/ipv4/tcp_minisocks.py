@@ -142,8 +142,10 @@ def tcp_conn_request(lsk, skb, opt, saddr, sport, daddr, dport):
     mib = net.mib["TcpExt"]
     cb = skb.cb
     want_cookie = False
-    if len(ltp.syn_queue) >= max(ltp.max_ack_backlog, 1):
-        if tcp_sysctl(net, "tcp_syncookies"):
+    syncookies = tcp_sysctl(net, "tcp_syncookies")
+    if syncookies == 2 or len(ltp.syn_queue) >= max(ltp.max_ack_backlog, 1):
+        # tcp_syncookies=2 sends cookies unconditionally (tcp_conn_request).
+        if syncookies:
             want_cookie = True
             mib["SyncookiesSent"] += 1
         else:
