@@ -70,8 +70,8 @@ def run_command(runner, event):
 
 def _split(text):
     out = []
-    for line in text.replace("&&", ";").replace("\n", ";").split(";"):
-        line = line.strip()
-        if line:
-            out.append(line)
+    for part in text.replace("&&", ";").replace("\n", ";").split(";"):
+        cmd = part.strip()
+        if cmd:
+            out.append(cmd)
     return out

@@ -243,7 +243,7 @@ def _dedent(code):
 def _parse_time(m):
     if m.group(1) == "*":
         return ANY_TIME, 0, None
-    sign, num, sign2, num2 = m.group(2), m.group(3), m.group(4), m.group(5)
+    sign, num, num2 = m.group(2), m.group(3), m.group(5)
     t = _usecs(num) * (-1 if sign == "-" else 1)
     if num2 is not None:
         tend = _usecs(num2)

@@ -27,7 +27,7 @@ from ..kernel.init import start_kernel
 from ..kernel.socket import Task
 from .packet import (
     FLAG_BITS, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, TCPOPT_SACK, TCPOPT_TIMESTAMP,
-    LivePacket, build_tcp, build_udp, encode_tcp_options, packet_to_string,
+    LivePacket, build_tcp, build_udp, encode_tcp_options,
 )
 from .parse import (
     ABSOLUTE_RANGE_TIME, ANY_TIME, RELATIVE_RANGE_TIME, RELATIVE_TIME, ParseError, parse_script,
@@ -432,12 +432,13 @@ class Runner:
                 s.script_remote_isn = s.live_remote_isn = pkt.seq
             ack_off = s.live_local_isn - s.script_local_isn
             opts = []
-            for kind, v in pkt.options:
+            for kind, val in pkt.options:
                 if kind == TCPOPT_SACK:
-                    v = [((a + ack_off) & 0xFFFFFFFF, (b + ack_off) & 0xFFFFFFFF) for a, b in v]
+                    val = [((a + ack_off) & 0xFFFFFFFF, (b + ack_off) & 0xFFFFFFFF)  # noqa: PLW2901
+                           for a, b in val]
                 elif kind == TCPOPT_TIMESTAMP:
-                    v = (v[0], self._map_ecr(s, v[1]))
-                opts.append((kind, v))
+                    val = (val[0], self._map_ecr(s, val[1]))  # noqa: PLW2901
+                opts.append((kind, val))
             ack = (pkt.ack + ack_off) if pkt.ack is not None else 0
             raw = build_tcp(s.remote_ip, s.local_ip, s.remote_port, s.local_port,
                             pkt.seq + s.live_remote_isn - s.script_remote_isn, ack, pkt.flags,
@@ -575,12 +576,17 @@ def run_script(path, config=None, text=None):
         return "%s: no events in script" % os.path.basename(path)
     cfg = Config()
     cfg.__dict__.update(config.__dict__)
-    try:
-        for name, value, line in options:
+    for name, value, line in options:
+        try:
             cfg.set_option(name, value)
-    except ValueError as e:
-        return "%s:%d: %s" % (os.path.basename(path), line, e)
-    runner = Runner(path, events, cfg)
+        except ValueError as e:
+            return "%s:%d: %s" % (os.path.basename(path), line, e)
+    try:
+        runner = Runner(path, events, cfg)
+    except KernelError as e:
+        return "%s: cannot set up tun0 (local %s, remote %s via %s): %s" % (
+            os.path.basename(path), cfg.local_ip, cfg.remote_ip, cfg.gateway_ip,
+            e.strerror or e)
     try:
         runner.run()
     except ScriptFailure as e:
