@@ -200,7 +200,7 @@ class TcpSock:
         "tw_timer", "tw_substate", "delivered", "app_limited", "rcv_mss", "isn",
         "challenge_count", "challenge_stamp", "urg_data", "linger",
         "max_packets_out", "cwnd_usage_seq", "is_cwnd_limited", "last_oow_ack_time",
-        "sk_rx_dst", "sk_rx_dst_ifindex", "duplicate_sack",
+        "sk_rx_dst", "sk_rx_dst_ifindex", "duplicate_sack", "prr_delivered", "prr_out",
     )
 
     def __init__(self, sk):
@@ -238,6 +238,8 @@ class TcpSock:
         self.snd_ssthresh = 0x7FFFFFFF
         self.snd_cwnd_cnt = 0
         self.prior_cwnd = 0
+        self.prr_delivered = 0             # PRR (RFC 6937): delivered and sent in recovery
+        self.prr_out = 0
         self.prior_ssthresh = 0
         self.ca_state = TCP_CA_Open
         self.high_seq = 0

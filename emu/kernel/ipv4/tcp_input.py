@@ -476,18 +476,23 @@ def tcp_ack(sk, skb, opt):
     if after(ack, prior_snd_una):
         flag |= FLAG_SND_UNA_ADVANCED
     flag |= tcp_ack_update_window(sk, cb, ack)
+    newly_sacked = 0
     if tp.sack_ok and opt.sack:
-        if tcp_sacktag_write_queue(sk, opt.sack):
+        newly_sacked = tcp_sacktag_write_queue(sk, opt.sack)
+        if newly_sacked:
             flag |= FLAG_DATA_SACKED
     is_dupack = (not flag & (FLAG_SND_UNA_ADVANCED | FLAG_WIN_UPDATE)) and skb.len == 0 \
         and tp.packets_out > 0 and not cb.tcp_flags & (TCPHDR_SYN | TCPHDR_FIN)
     if flag & FLAG_DATA_SACKED and tp.packets_out:
         is_dupack = True
     acked = 0
+    delivered = newly_sacked        # tcp_newly_delivered: SACKed now, or acked and not SACKed before
     if flag & FLAG_SND_UNA_ADVANCED:
         tp.bytes_acked += seq_sub(ack, prior_snd_una)
         tp.snd_una = ack
+        sacked_before = tp.sacked_out
         tclean, acked = tcp_clean_rtx_queue(sk, ack, cb, opt)
+        delivered += acked - (max(sacked_before - tp.sacked_out, 0) if tp.sack_ok else 0)
         flag |= tclean
         tp.backoff = 0
         tp.retransmits = 0
@@ -495,11 +500,12 @@ def tcp_ack(sk, skb, opt):
         tp.dupacks = 0 if tp.ca_state == TCP_CA_Open else tp.dupacks
         tcp_rearm_rto(sk)
     if tp.ca_state != TCP_CA_Open or is_dupack or tp.sacked_out:
-        tcp_fastretrans_alert(sk, flag, is_dupack, acked)
+        tcp_fastretrans_alert(sk, flag, is_dupack, acked, delivered)
     # cwnd grows on progress except while it is being reduced (tcp_cong_control:
-    # not in CWR/Recovery); after an RTO that is slow start (RFC 5681 3.1).
-    if acked and tp.ca_state in (TCP_CA_Open, TCP_CA_Disorder, TCP_CA_Loss):
-        tp.ca_ops.cong_avoid(sk, ack, acked)
+    # not in CWR/Recovery), by what this ACK delivered (segments SACKed earlier
+    # were counted then); after an RTO that is slow start (RFC 5681 3.1).
+    if acked and delivered and tp.ca_state in (TCP_CA_Open, TCP_CA_Disorder, TCP_CA_Loss):
+        tp.ca_ops.cong_avoid(sk, ack, delivered)
     # The window opened while the persist timer ran: stop probing.
     if tp.timer_kind == ICSK_TIME_PROBE0 and tp.snd_wnd:
         inet_csk_clear_xmit_timer(sk)
