@@ -39,9 +39,18 @@ def tcpi_vars(sk):
     for o in info["options"]:
         opts |= TCPI_OPTS.get(o, 0)
     v["tcpi_options"] = opts
-    v["tcpi_pmtu"] = sk.net.dev_by_name["tun0"].mtu
+    v["tcpi_pmtu"] = _pmtu(sk)
     v["tcpi_min_rtt"] = v.get("tcpi_min_rtt", int(tp.srtt * 1e6))
     return v
+
+
+def _pmtu(sk):
+    """icsk_pmtu_cookie: the path MTU the connection's MSS was synced to."""
+    from ..kernel.ipv4.route import ip_dst_mtu
+    rt = sk.sk_dst_cache
+    if rt is None:
+        return sk.net.dev_by_name["tun0"].mtu
+    return ip_dst_mtu(sk.net, rt, sk.inet_daddr)
 
 
 def run_code(runner, event):

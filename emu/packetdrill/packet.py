@@ -59,9 +59,7 @@ def parse_packet(text):
         p.payload_len = p.udp_len
         return p
     if words[0] == "icmp":
-        p = ScriptPacket(direction, IPPROTO_ICMP)
-        p.icmp = (words[1] if len(words) > 1 else "").split()
-        return p
+        return parse_icmp(direction, words[1] if len(words) > 1 else "")
     p = ScriptPacket(direction, IPPROTO_TCP)
     m = re.match(r"^([FSRP.UEW]+)\s+(\d+):(\d+)\((\d+)\)\s*(.*)$", rest)
     if not m:
@@ -94,6 +92,53 @@ def parse_packet(text):
         raise ValueError("ACK flag set but no ack number given")
     if direction == "<" and p.win is None:
         raise ValueError("window must be specified for inbound packets")
+    return p
+
+
+ICMP_TYPES = {"echo_reply": 0, "unreachable": 3, "source_quench": 4, "redirect": 5,
+              "echo_request": 8, "time_exceeded": 11, "parameter_problem": 12}
+ICMP_CODES = {"net_unreachable": 0, "host_unreachable": 1, "protocol_unreachable": 2,
+              "port_unreachable": 3, "frag_needed": 4, "source_route_failed": 5,
+              "net_unknown": 6, "host_unknown": 7, "host_isolated": 8, "net_prohibited": 9,
+              "host_prohibited": 10, "net_tos": 11, "host_tos": 12, "packet_filtered": 13,
+              "ttl_exceeded": 0, "fragment_reassembly_time_exceeded": 1}
+
+
+class IcmpSpec:
+    """`icmp TYPE [CODE] [mtu N] [[seq:end(len)] | [udp (LEN)]]`: what it quotes."""
+
+    __slots__ = ("type", "code", "mtu", "echo_proto", "echo_seq", "echo_len")
+
+    def __init__(self):
+        self.type = self.code = self.mtu = 0
+        self.echo_proto = None
+        self.echo_seq = self.echo_len = 0
+
+
+def parse_icmp(direction, text):
+    p = ScriptPacket(direction, IPPROTO_ICMP)
+    spec = IcmpSpec()
+    m = re.match(r"^(\w+)(?:\s+(\w+))?(?:\s+mtu\s+(\d+))?\s*(?:\[(.*)\])?\s*$", text.strip())
+    if not m or m.group(1) not in ICMP_TYPES:
+        raise ValueError("syntax error in ICMP packet: %r" % text[:60])
+    spec.type = ICMP_TYPES[m.group(1)]
+    if m.group(2) is not None:
+        if m.group(2) not in ICMP_CODES:
+            raise ValueError("unknown ICMP code %r" % m.group(2))
+        spec.code = ICMP_CODES[m.group(2)]
+    spec.mtu = int(m.group(3) or 0)
+    echo = (m.group(4) or "").strip()
+    if echo:
+        mt = re.match(r"^(\d+):(\d+)\((\d+)\)$", echo)
+        mu = re.match(r"^udp\s*\(\s*(\d+)\s*\)$", echo)
+        if mt:
+            spec.echo_proto, spec.echo_seq, spec.echo_len = IPPROTO_TCP, int(mt.group(1)), \
+                int(mt.group(3))
+        elif mu:
+            spec.echo_proto, spec.echo_len = IPPROTO_UDP, int(mu.group(1))
+        else:
+            raise ValueError("syntax error in the packet an ICMP message quotes: %r" % echo)
+    p.icmp = spec
     return p
 
 

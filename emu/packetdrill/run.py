@@ -27,7 +27,7 @@ from ..kernel.init import start_kernel
 from ..kernel.socket import Task
 from .packet import (
     FLAG_BITS, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, TCPOPT_SACK, TCPOPT_TIMESTAMP,
-    LivePacket, build_tcp, build_udp, encode_tcp_options,
+    LivePacket, build_icmp, build_tcp, build_udp, encode_tcp_options,
 )
 from .parse import (
     ABSOLUTE_RANGE_TIME, ANY_TIME, RELATIVE_RANGE_TIME, RELATIVE_TIME, ParseError, parse_script,
@@ -448,8 +448,25 @@ class Runner:
             raw = build_udp(s.remote_ip, s.local_ip, s.remote_port, s.local_port,
                             bytes(pkt.udp_len))
         else:
-            raise _PacketError("inbound ICMP packets are not supported")
+            raw = self._icmp_packet(s, pkt.icmp)
         self.inject(raw, event)
+
+    def _icmp_packet(self, s, spec):
+        """An ICMP error from the remote side quoting a packet the kernel sent
+        (map_inbound_icmp_packet: the quoted TCP sequence is mapped to live)."""
+        import struct as _struct
+        rest = _struct.pack("!HH", 0, spec.mtu) if spec.mtu else bytes(4)
+        quoted = b""
+        if spec.echo_proto == IPPROTO_TCP:
+            seq = (spec.echo_seq + s.live_local_isn - s.script_local_isn) & 0xFFFFFFFF
+            inner = build_tcp(s.local_ip, s.remote_ip, s.local_port, s.remote_port, seq, 0,
+                              FLAG_BITS["."], 0, 0, b"", bytes(spec.echo_len))
+            quoted = inner[:28]
+        elif spec.echo_proto == IPPROTO_UDP:
+            inner = build_udp(s.local_ip, s.remote_ip, s.local_port, s.remote_port,
+                              bytes(spec.echo_len))
+            quoted = inner[:28]
+        return build_icmp(s.remote_ip, s.local_ip, spec.type, spec.code, rest, quoted)
 
     def _map_ecr(self, s, script_ecr):
         if script_ecr in s.ts_val_map:

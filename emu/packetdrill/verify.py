@@ -115,6 +115,12 @@ def _verify(runner, s, pkt, lp, seq, ack, opts, event, live_usecs, cfg):
             e = _verify_options(cfg, pkt.options, opts)
             if e:
                 return e
+    if pkt.proto == IPPROTO_ICMP and pkt.icmp is not None:
+        for name, exp, act in (("icmp_type", pkt.icmp.type, lp.icmp_type),
+                               ("icmp_code", pkt.icmp.code, lp.icmp_code)):
+            e = check_field(name, exp, act)
+            if e:
+                return e
     if pkt.proto != IPPROTO_ICMP and lp.payload != bytes(pkt.payload_len):
         return "incorrect outbound data payload"
     del l4_len

@@ -116,7 +116,13 @@ def tcp_mark_sack_holes_lost(sk):
 def tcp_xmit_retransmit_queue(sk):
     """Retransmit lost segments while cwnd allows (before any new data)."""
     tp = sk.proto_data
-    for skb in list(tp.rtx_queue):
+    q = tp.rtx_queue
+    i = 0
+    # The live queue, not a copy: retransmitting may cut an skb in two
+    # (tcp_fragment after an MSS drop) and the second part is lost as well.
+    while i < len(q):
+        skb = q[i]
+        i += 1
         if tcp_packets_in_flight(tp) >= tp.snd_cwnd:
             break
         cb = skb.cb
