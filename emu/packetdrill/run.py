@@ -476,9 +476,12 @@ class Runner:
         return script_ecr
 
     def inject(self, raw, event=None):
+        if self.config.verbose and event is not None:
+            self.config.out("inbound injected packet: %9.6f %s" % (
+                self.now_usecs() / 1e6, event.text[1:].strip()))
         tid = kernel_entry(self.net, self.dev.rx_cpu, tun_get_user, self.dev, raw)
         if self.config.trace and event is not None:
-            self.trace_lines.append((tid, event, "<", raw))
+            self.trace_lines.append((tid, event, "<", event.text[1:].strip()))
         self.settle()
 
     def _live_match(self, s, lp):
@@ -528,19 +531,25 @@ class Runner:
                 "timing error: expected outbound packet at %.6f sec but none was sent by "
                 "%.6f sec" % (event.abs_time / 1e6, horizon / 1e6))
         raw, t, tid = self.port.queue.pop(0)
-        if self.config.trace:
-            self.trace_lines.append((tid, event, ">", raw))
-        return LivePacket(raw), int(round((t - self.live_start) * 1e6))
+        lp = LivePacket(raw)
+        usecs = int(round((t - self.live_start) * 1e6))
+        if s.state == PASSIVE_PACKET_RECEIVED and lp.proto == IPPROTO_TCP and \
+                lp.flags & FLAG_BITS["S"] and lp.flags & FLAG_BITS["."]:
+            s.state = PASSIVE_SYNACK_SENT       # the kernel's SYN-ACK: its ISN is the live one
+            s.live_local_isn = lp.seq
+        if self.config.trace or self.config.verbose:
+            text = _script_space(s, lp)
+            if self.config.verbose:
+                self.config.out("outbound sniffed packet: %9.6f %s" % (usecs / 1e6, text))
+            if self.config.trace:
+                self.trace_lines.append((tid, event, ">", text))
+        return lp, usecs
 
     def do_outbound(self, event, pkt):
         s = self._socket_for(pkt, ">")
         if s.state == PASSIVE_PACKET_RECEIVED and pkt.has("S") and pkt.has("."):
             s.script_local_isn = pkt.seq
         lp, t = self.sniff(event, s)
-        if s.state == PASSIVE_PACKET_RECEIVED and pkt.has("S") and pkt.has(".") and \
-                lp.proto == IPPROTO_TCP:
-            s.state = PASSIVE_SYNACK_SENT
-            s.live_local_isn = lp.seq
         from .verify import verify_outbound
         err = verify_outbound(self, s, pkt, lp, event, t)
         if err:
@@ -565,6 +574,17 @@ class Runner:
 
 class _PacketError(Exception):
     pass
+
+
+def _script_space(s, lp):
+    """A live packet as the script would write it (sequence numbers relative)."""
+    from .packet import packet_to_string
+    plen = len(lp.payload)
+    if lp.proto != IPPROTO_TCP:
+        return packet_to_string(lp.proto, 0, 0, 0, plen, 0, None, [], udp_len=plen)
+    seq = (lp.seq - s.live_local_isn + s.script_local_isn) & 0xFFFFFFFF
+    ack = (lp.ack - s.live_remote_isn + s.script_remote_isn) & 0xFFFFFFFF
+    return packet_to_string(lp.proto, lp.flags, seq, seq + plen, plen, ack, lp.win, lp.options)
 
 
 def _anchored(event):

@@ -2,21 +2,9 @@
 
 The kernel under test runs with a tracer (emu's tracepoints, as `emu trace`
 uses); the tun device hands each packet's trace id to the runner, which
-prints, per script packet, the path recorded under that id.
+prints, per script packet, the packet (in the script's terms) and the path
+recorded under that id.
 """
-from .packet import IPPROTO_TCP, LivePacket, packet_to_string
-
-
-def _summary(raw):
-    try:
-        lp = LivePacket(raw)
-    except (ValueError, IndexError):
-        return "(unparsable packet)"
-    if lp.proto == IPPROTO_TCP:
-        plen = len(lp.payload)
-        return packet_to_string(lp.proto, lp.flags, lp.seq, lp.seq + plen, plen, lp.ack,
-                                lp.win, lp.options)
-    return packet_to_string(lp.proto, 0, 0, 0, 0, 0, None, [], udp_len=len(lp.payload))
 
 
 def print_trace(runner):
@@ -25,8 +13,8 @@ def print_trace(runner):
     by_id = {}
     for tid, _node, _cpu, _t, func, info in rows:
         by_id.setdefault(tid, []).append(func if info is None else "%s(%s)" % (func, info))
-    for tid, event, direction, raw in runner.trace_lines:
-        out("%s:%d: %s %s" % (runner.name, event.line, direction, _summary(raw)))
+    for tid, event, direction, text in runner.trace_lines:
+        out("%s:%d: %s %s" % (runner.name, event.line, direction, text))
         path = by_id.get(tid) if tid else None
         out("    " + (" -> ".join(path) if path else "(no trace recorded)"))
     runner.trace_lines = []
