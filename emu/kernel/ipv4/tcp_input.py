@@ -22,7 +22,7 @@ from .tcp_output import (
     tcp_send_delayed_ack, tcp_set_skb_tso_segs, tcp_sync_mss, tcp_time_stamp,
 )
 from .tcp_recovery import (
-    tcp_fastretrans_alert, tcp_sacktag_write_queue,
+    tcp_fastretrans_alert, tcp_sacktag_write_queue, tcp_xmit_retransmit_queue,
 )
 from .tcp_timer import (
     ICSK_TIME_PROBE0, inet_csk_clear_xmit_timer, tcp_rearm_rto, tcp_set_keepalive,
@@ -506,6 +506,10 @@ def tcp_ack(sk, skb, opt):
     # were counted then); after an RTO that is slow start (RFC 5681 3.1).
     if acked and delivered and tp.ca_state in (TCP_CA_Open, TCP_CA_Disorder, TCP_CA_Loss):
         tp.ca_ops.cong_avoid(sk, ack, delivered)
+        if tp.ca_state == TCP_CA_Loss and tp.lost_out:
+            # tcp_xmit_recovery runs after tcp_cong_control: what slow start
+            # just opened goes to the lost segments.
+            tcp_xmit_retransmit_queue(sk)
     # The window opened while the persist timer ran: stop probing.
     if tp.timer_kind == ICSK_TIME_PROBE0 and tp.snd_wnd:
         inet_csk_clear_xmit_timer(sk)
