@@ -56,6 +56,8 @@ def parse_packet(text):
         if not m:
             raise ValueError("syntax error: expected udp (LENGTH)")
         p.udp_len = int(m.group(1))
+        if p.udp_len > 65507:
+            raise ValueError("UDP length %d out of range (max 65507)" % p.udp_len)
         p.payload_len = p.udp_len
         return p
     if words[0] == "icmp":
@@ -88,6 +90,11 @@ def parse_packet(text):
                 p.options = parse_tcp_options(body)
             continue
         raise ValueError("syntax error in TCP packet near %r" % tail[:30])
+    for name, v, top in (("sequence number", p.seq, 0xFFFFFFFF), ("ack", p.ack or 0, 0xFFFFFFFF),
+                         ("window", p.win or 0, 0xFFFF), ("urgent pointer", p.urg, 0xFFFF),
+                         ("payload length", p.payload_len, 65495)):
+        if v > top:
+            raise ValueError("TCP %s %d out of range (max %d)" % (name, v, top))
     if p.flags & FLAG_BITS["."] and p.ack is None:
         raise ValueError("ACK flag set but no ack number given")
     if direction == "<" and p.win is None:
@@ -170,6 +177,15 @@ def parse_tcp_options(body):
                 opts.append((TCPOPT_SACK, blocks))
             else:
                 raise ValueError
+            kind, v = opts[-1]
+            limit = {TCPOPT_MSS: 0xFFFF, TCPOPT_WINDOW: 0xFF}.get(kind)
+            values = list(v) if kind == TCPOPT_TIMESTAMP else \
+                [x for b in v for x in b] if kind == TCPOPT_SACK else [v]
+            if kind == TCPOPT_SACK and len(v) > 4:
+                raise ValueError
+            for x in values:
+                if x is not None and not 0 <= x <= (limit or 0xFFFFFFFF):
+                    raise ValueError
         except ValueError:
             raise ValueError("syntax error in TCP option %r" % part.strip()) from None
     return opts

@@ -13,8 +13,8 @@ from event to event and from timer to timer, and a call that would block
 is parked on its wait queues until the kernel wakes it (as emu's node
 runtime parks it), so a run is deterministic and takes milliseconds.
 """
-import errno as _errno
 import os
+import struct
 
 from ..kernel.core import rtnetlink
 from ..kernel.core.dev import KernelError, dev_open, register_netdevice
@@ -632,7 +632,12 @@ def run_script(path, config=None, text=None):
     except KernelOops as e:
         ev = runner.event
         return "%s:%d: %s" % (runner.name, ev.line if ev else 0, _oops_message(e))
+    except (ValueError, TypeError, OverflowError, KernelError, struct.error) as e:
+        # A value the script gave that the call cannot take (a negative length...):
+        # one line naming the script line, never a traceback.
+        ev = runner.event
+        return "%s:%d: runtime error: %s" % (runner.name, ev.line if ev else 0, e)
     return None
 
 
-__all__ = ["Config", "ScriptFailure", "run_script", "IPPROTO_ICMP", "_errno"]
+__all__ = ["Config", "ScriptFailure", "run_script", "IPPROTO_ICMP"]

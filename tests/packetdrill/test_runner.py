@@ -192,3 +192,15 @@ def test_cli_exit_codes_and_summary(tmp_path):
 def test_mss_option_sets_the_device_mtu(mss):
     text = HEAD.replace("<mss 1460,", "<mss %d," % mss)
     assert run_script("m.pkt", Config(mss=mss), text=text) is None
+
+
+@pytest.mark.parametrize("bad", [
+    "+0  < S 0:0(0) win 65535 <mss 99999999>\n",
+    "+0  < . 1:1(0) ack 1 win 70000\n",
+    "+0  write(4, ..., -5) = -5\n",
+    "+0  < icmp unreachable frag_needed mtu 99999 [1:1(0)]\n",
+    "+0  setsockopt(4, SOL_SOCKET, SO_LINGER, {bogus=1}, 8) = 0\n",
+])
+def test_bad_values_are_one_line_errors(bad):
+    msg = run(bad)
+    assert msg and msg.startswith("t.pkt:%d: " % (HEAD_LINES + 1)) and "Traceback" not in msg
