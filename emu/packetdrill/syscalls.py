@@ -312,6 +312,31 @@ def _sendto(runner, args):
     return _send_common(runner, fd, value(runner, _arg(args, 2, "len")), flags, addr)
 
 
+def _iov_len(runner, iov):
+    """Total length of a script iovec array: [{..., 1000}, {iov_base=..., iov_len=500}]."""
+    if not isinstance(iov, list):
+        raise SyscallError("expected an array of struct iovec")
+    total = 0
+    for st in iov:
+        if not isinstance(st, Struct):
+            raise SyscallError("expected struct iovec")
+        n = value(runner, st.get("iov_len", st.get(1, 0)))
+        if n < 0:
+            raise SyscallError("negative iov_len")
+        total += n
+    return total
+
+
+def _writev(runner, args):
+    fd = _fd(runner, _arg(args, 0, "fd"))
+    return _send_common(runner, fd, _iov_len(runner, _arg(args, 1, "iov")), 0)
+
+
+def _readv(runner, args):
+    fd = _fd(runner, _arg(args, 0, "fd"))
+    return _recv_common(runner, fd, _iov_len(runner, _arg(args, 1, "iov")), 0)
+
+
 def _close(runner, args):
     script_fd = value(runner, _arg(args, 0, "fd"))
     fd = _fd(runner, script_fd)
@@ -425,4 +450,5 @@ CALLS = {
     "connect": _connect, "read": _read, "recv": _recv, "recvfrom": _recv, "write": _write,
     "send": _send, "sendto": _sendto, "close": _close, "shutdown": _shutdown,
     "setsockopt": _setsockopt, "getsockopt": _getsockopt, "fcntl": _fcntl, "poll": _poll,
+    "writev": _writev, "readv": _readv,
 }
