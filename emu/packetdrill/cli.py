@@ -8,7 +8,7 @@ import sys
 
 from .run import Config, run_script
 
-OPTIONS = ("tolerance_usecs", "tolerance_percent", "mss", "ip_version", "local_ip",
+OPTIONS = ("tolerance_usecs", "tolerance_percent", "mss", "mtu", "ip_version", "local_ip",
            "remote_ip", "gateway_ip", "netmask_ip", "bind_port", "connect_port",
            "tcp_ts_tick_usecs")
 

@@ -49,8 +49,8 @@ class Config:
 
     def __init__(self, **kw):
         self.tolerance_usecs = 4000
-        self.tolerance_percent = 0.0
-        self.mss = 1460
+        self.tolerance_percent = 12.5     # packetdrill's Linux default (timer wheel slack)
+        self.mss = 1460                   # the device MTU is mss + 40 (--mtu sets it directly)
         self.ip_version = "ipv4"
         self.local_ip = "192.168.0.1"
         self.remote_ip = "192.0.2.1"
@@ -69,18 +69,30 @@ class Config:
 
     def set_option(self, name, value):
         """--name=value from the command line or the script's head."""
-        ints = ("tolerance_usecs", "mss", "bind_port", "connect_port", "tcp_ts_tick_usecs")
+        # config.c's ranges: a value outside them is "bad --NAME: VALUE"
+        ints = {"tolerance_usecs": (1, 1 << 40), "mss": (88, 65495), "mtu": (128, 65535),
+                "bind_port": (1, 65535), "connect_port": (1, 65535),
+                "tcp_ts_tick_usecs": (0, 1000000)}
         strs = ("local_ip", "remote_ip", "gateway_ip", "netmask_ip")
         if name in ints:
+            lo, hi = ints[name]
             try:
-                setattr(self, name, int(value))
+                v = int(value)
             except (TypeError, ValueError):
-                raise ValueError("bad value for --%s: %r" % (name, value)) from None
+                v = None
+            if v is None or not lo <= v <= hi:
+                raise ValueError("bad --%s: %s" % (name, value))
+            if name == "mtu":
+                name, v = "mss", v - 40
+            setattr(self, name, v)
         elif name == "tolerance_percent":
             try:
-                self.tolerance_percent = float(value)
+                v = float(value)
             except (TypeError, ValueError):
-                raise ValueError("bad value for --%s: %r" % (name, value)) from None
+                v = -1.0
+            if not 0.0 <= v <= 100.0:
+                raise ValueError("bad --tolerance_percent: %s" % value)
+            self.tolerance_percent = v
         elif name in strs:
             try:
                 inet_aton(value)

@@ -78,7 +78,7 @@ def test_early_and_late_packets_are_timing_errors():
               "+.5 > P. 1:1001(1000) ack 1\n")
     assert msg.startswith(line(3) + "error handling packet: timing error: expected outbound "
                           "packet at 0.600000 sec but happened at 0.400000 sec; "
-                          "tolerance 0.004000 sec")
+                          "tolerance 0.062500 sec")     # 12.5 % of the 500 ms since line 2
     msg = run("+0  write(4, ..., 1000) = 1000\n+0  > P. 1:1001(1000) ack 1\n"
               "+.3~+.31 > P. 1:1001(1000) ack 1\n")
     assert msg is None
@@ -91,10 +91,13 @@ def test_early_and_late_packets_are_timing_errors():
 def test_tolerance_usecs_and_percent():
     body = "+0  write(4, ..., 1000) = 1000\n+0  > P. 1:1001(1000) ack 1\n" \
            "+.31 > P. 1:1001(1000) ack 1\n"
-    assert "tolerance 0.004000 sec" in run(body)
-    assert run(body, tolerance_usecs=20000) is None
-    # 5 % of the 310 ms between the events is 15.5 ms: enough for 10 ms late.
+    assert "tolerance 0.004000 sec" in run(body, tolerance_percent=0)
+    assert run(body, tolerance_usecs=20000, tolerance_percent=0) is None
+    # 5 % of the 310 ms between the events is 15.5 ms: enough for 10 ms late;
+    # packetdrill's default on Linux, 12.5 %, too; 2 % (6.2 ms) is not.
     assert run(body, tolerance_percent=5.0) is None
+    assert run(body) is None
+    assert "tolerance 0.006200 sec" in run(body, tolerance_percent=2.0)
 
 
 def test_packet_never_sent():
@@ -141,7 +144,7 @@ def test_script_errors_name_the_line():
 
 
 def test_options_in_the_script_head_and_addresses():
-    text = "--tolerance_usecs=20000\n" + HEAD + \
+    text = "--tolerance_usecs=20000\n--tolerance_percent=0\n" + HEAD + \
         "+0  write(4, ..., 1000) = 1000\n+0  > P. 1:1001(1000) ack 1\n" \
         "+.31 > P. 1:1001(1000) ack 1\n"
     assert run_script("h.pkt", Config(), text=text) is None
@@ -184,6 +187,10 @@ def test_cli_exit_codes_and_summary(tmp_path):
     assert out == ["2 scripts: 1 passed, 1 failed"]
     rc, out, err = _cli([str(good)], "--ip_version=ipv6")
     assert rc == 1 and "ipv4 only" in err[0]
+    rc, out, err = _cli([str(good)], "--tolerance_usecs=0")
+    assert rc == 1 and err == ["packetdrill: bad --tolerance_usecs: 0"]
+    rc, out, err = _cli([str(good)], "--mtu=1040")      # SYN-ACK now offers mss 1000
+    assert rc == 1 and "bad value outbound TCP option 2" in err[0]
     rc, out, err = _cli([str(tmp_path / "missing.pkt")])
     assert rc == 1 and "No such file" in err[0]
 
