@@ -40,6 +40,10 @@ def tcpi_vars(sk):
         opts |= TCPI_OPTS.get(o, 0)
     v["tcpi_options"] = opts
     v["tcpi_pmtu"] = _pmtu(sk)
+    now = sk.net.clock()
+    for name, t in (("last_data_sent", tp.last_data_sent), ("last_data_recv", tp.last_data_recv),
+                    ("last_ack_recv", tp.last_ack_recv)):
+        v["tcpi_" + name] = int((now - t) * 1000) if t else 0     # ms ago, as tcp_get_info
     v["tcpi_min_rtt"] = v.get("tcpi_min_rtt", int(tp.srtt * 1e6))
     return v
 
