@@ -112,6 +112,7 @@ TCP_DEFAULT_SYSCTLS = {
     "net.ipv4.tcp_timestamps": 1,
     "net.ipv4.tcp_sack": 1,
     "net.ipv4.tcp_dsack": 1,
+    "net.ipv4.tcp_slow_start_after_idle": 1,
     "net.ipv4.tcp_syncookies": 1,
     "net.ipv4.tcp_early_demux": 1,
     "net.ipv4.tcp_syn_retries": 6,
@@ -407,6 +408,8 @@ def tcp_sendmsg_locked(sk, view, flags, sent, resume):
             return sent[0]
         raise KernelError(errno.EPIPE)
     from .tcp_output import tcp_push, tcp_queue_data
+    if not sent[0]:
+        tcp_slow_start_after_idle_check(sk)
     mss, goal = tcp_send_mss(sk)
     while sent[0] < len(view):
         if not sk_stream_memory_free(sk):
@@ -424,6 +427,34 @@ def tcp_sendmsg_locked(sk, view, flags, sent, resume):
         raise KernelError(errno.EAGAIN)
     raise SyscallBlock([sk.sk_wq], sk.sk_sndtimeo, resume=resume,
                        partial=lambda: sent[0] or None)
+
+
+def tcp_slow_start_after_idle_check(sk):
+    """RFC 2861 / RFC 5681 4.1: after an idle period longer than the RTO,
+    restart from the initial window (tcp_slow_start_after_idle_check)."""
+    tp = sk.proto_data
+    if not tcp_sysctl(sk.net, "tcp_slow_start_after_idle") or tp.packets_out or \
+            not tp.last_data_sent:
+        return
+    delta = sk.net.clock() - tp.last_data_sent
+    if delta > tp.rto:
+        tcp_cwnd_restart(sk, delta)
+
+
+def tcp_cwnd_restart(sk, delta):
+    """Halve cwnd per RTO of idleness, down to the initial window (tcp_output.c);
+    ssthresh keeps 3/4 of the old cwnd (tcp_current_ssthresh)."""
+    tp = sk.proto_data
+    cwnd = tp.snd_cwnd
+    restart_cwnd = min(TCP_INIT_CWND, cwnd)
+    if tp.ca_state not in (TCP_CA_CWR, TCP_CA_Recovery):
+        tp.snd_ssthresh = max(tp.snd_ssthresh, (cwnd >> 1) + (cwnd >> 2))
+    delta -= tp.rto
+    while delta > 0 and cwnd > restart_cwnd:
+        cwnd >>= 1
+        delta -= tp.rto
+    tp.snd_cwnd = max(cwnd, restart_cwnd)
+    tp.snd_cwnd_cnt = 0
 
 
 # ------------------------------------------------------------------ receive
