@@ -544,6 +544,11 @@ def main(argv=None):
     demo = sub.add_parser("demo", help="launch a lab, ping across it, show counters, tear down")
     demo.add_argument("file", nargs="?", default="topologies/veth-bridge.yaml")
     demo.set_defaults(func=cmd_demo)
+    # packetdrill scripts against a fresh inline kernel (emu/packetdrill/).
+    from .packetdrill import cli as pd_cli
+    pd = sub.add_parser("packetdrill", help="run packetdrill scripts against the emulated kernel")
+    pd_cli.add_arguments(pd)
+    pd.set_defaults(func=pd_cli.main)
     a, extra = p.parse_known_args(argv)
     # argparse gives a positional only the words before the first option: `emu link up
     # --lab X h1:eth0` leaves h1:eth0 over. Those commands take their words in any order.

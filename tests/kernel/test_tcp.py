@@ -367,7 +367,9 @@ def test_delayed_ack_waits_for_timer_then_acks():
     p = Pair().connect()
     # leave quick-ack mode: several exchanges
     pump(p, (p.t1, p.c), (p.t2, p.s), os.urandom(40_000))
-    p.lab.advance(0.5)
+    # Settle for less than the receiver's RTO (200 ms, from the handshake's RTT):
+    # a longer silence puts Linux back in quick-ACK mode (tcp_event_data_recv).
+    p.lab.advance(0.15)
     sk = p.sk("s")
     sk.proto_data.ack_quick = 0
     n = len(p.frames("h2"))

@@ -158,6 +158,11 @@ def inet_sendmsg(sock, data, flags, addr):
     if sk.net.tracer is not None:
         sk.net.tracer.send_hit("inet_sendmsg")
     if sk.sk_shutdown & SEND_SHUTDOWN:
+        # sk_stream_error: a pending socket error is reported before EPIPE.
+        err = sk.sk_err
+        if err:
+            sk.sk_err = 0
+            raise KernelError(err)
         raise KernelError(errno.EPIPE)
     return sk.sk_prot.sendmsg(sk, data, flags, addr)
 

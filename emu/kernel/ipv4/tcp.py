@@ -111,6 +111,8 @@ TCP_DEFAULT_SYSCTLS = {
     "net.ipv4.tcp_window_scaling": 1,
     "net.ipv4.tcp_timestamps": 1,
     "net.ipv4.tcp_sack": 1,
+    "net.ipv4.tcp_dsack": 1,
+    "net.ipv4.tcp_slow_start_after_idle": 1,
     "net.ipv4.tcp_syncookies": 1,
     "net.ipv4.tcp_early_demux": 1,
     "net.ipv4.tcp_syn_retries": 6,
@@ -199,7 +201,7 @@ class TcpSock:
         "tw_timer", "tw_substate", "delivered", "app_limited", "rcv_mss", "isn",
         "challenge_count", "challenge_stamp", "urg_data", "linger",
         "max_packets_out", "cwnd_usage_seq", "is_cwnd_limited", "last_oow_ack_time",
-        "sk_rx_dst", "sk_rx_dst_ifindex",
+        "sk_rx_dst", "sk_rx_dst_ifindex", "duplicate_sack", "prr_delivered", "prr_out",
     )
 
     def __init__(self, sk):
@@ -237,6 +239,8 @@ class TcpSock:
         self.snd_ssthresh = 0x7FFFFFFF
         self.snd_cwnd_cnt = 0
         self.prior_cwnd = 0
+        self.prr_delivered = 0             # PRR (RFC 6937): delivered and sent in recovery
+        self.prr_out = 0
         self.prior_ssthresh = 0
         self.ca_state = TCP_CA_Open
         self.high_seq = 0
@@ -252,6 +256,7 @@ class TcpSock:
         self.out_of_order_queue = []       # skbs past rcv_nxt, sorted by seq
         self.recv_sack_cache = ()
         self.selective_acks = []           # SACK blocks we advertise, newest first
+        self.duplicate_sack = None         # a D-SACK block for the next segment (RFC 2883)
         self.ack_pending = False
         self.ack_quick = TCP_MAX_QUICKACKS
         self.ack_pingpong = False
@@ -403,6 +408,8 @@ def tcp_sendmsg_locked(sk, view, flags, sent, resume):
             return sent[0]
         raise KernelError(errno.EPIPE)
     from .tcp_output import tcp_push, tcp_queue_data
+    if not sent[0]:
+        tcp_slow_start_after_idle_check(sk)
     mss, goal = tcp_send_mss(sk)
     while sent[0] < len(view):
         if not sk_stream_memory_free(sk):
@@ -420,6 +427,34 @@ def tcp_sendmsg_locked(sk, view, flags, sent, resume):
         raise KernelError(errno.EAGAIN)
     raise SyscallBlock([sk.sk_wq], sk.sk_sndtimeo, resume=resume,
                        partial=lambda: sent[0] or None)
+
+
+def tcp_slow_start_after_idle_check(sk):
+    """RFC 2861 / RFC 5681 4.1: after an idle period longer than the RTO,
+    restart from the initial window (tcp_slow_start_after_idle_check)."""
+    tp = sk.proto_data
+    if not tcp_sysctl(sk.net, "tcp_slow_start_after_idle") or tp.packets_out or \
+            not tp.last_data_sent:
+        return
+    delta = sk.net.clock() - tp.last_data_sent
+    if delta > tp.rto:
+        tcp_cwnd_restart(sk, delta)
+
+
+def tcp_cwnd_restart(sk, delta):
+    """Halve cwnd per RTO of idleness, down to the initial window (tcp_output.c);
+    ssthresh keeps 3/4 of the old cwnd (tcp_current_ssthresh)."""
+    tp = sk.proto_data
+    cwnd = tp.snd_cwnd
+    restart_cwnd = min(TCP_INIT_CWND, cwnd)
+    if tp.ca_state not in (TCP_CA_CWR, TCP_CA_Recovery):
+        tp.snd_ssthresh = max(tp.snd_ssthresh, (cwnd >> 1) + (cwnd >> 2))
+    delta -= tp.rto
+    while delta > 0 and cwnd > restart_cwnd:
+        cwnd >>= 1
+        delta -= tp.rto
+    tp.snd_cwnd = max(cwnd, restart_cwnd)
+    tp.snd_cwnd_cnt = 0
 
 
 # ------------------------------------------------------------------ receive

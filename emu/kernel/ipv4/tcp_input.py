@@ -22,7 +22,7 @@ from .tcp_output import (
     tcp_send_delayed_ack, tcp_set_skb_tso_segs, tcp_sync_mss, tcp_time_stamp,
 )
 from .tcp_recovery import (
-    tcp_fastretrans_alert, tcp_sacktag_write_queue,
+    tcp_fastretrans_alert, tcp_sacktag_write_queue, tcp_xmit_retransmit_queue,
 )
 from .tcp_timer import (
     ICSK_TIME_PROBE0, inet_csk_clear_xmit_timer, tcp_rearm_rto, tcp_set_keepalive,
@@ -270,6 +270,13 @@ def tcp_data_queue_ofo(sk, skb):
     tcp_send_ack(sk)
 
 
+def tcp_dsack_set(sk, seq, end_seq):
+    """Report [seq, end_seq) as received twice in the next ACK (RFC 2883)."""
+    tp = sk.proto_data
+    if tp.sack_ok and tcp_sysctl(sk.net, "tcp_dsack"):
+        tp.duplicate_sack = (seq, end_seq)
+
+
 def tcp_data_queue(sk, skb):
     """Queue a segment's data (and FIN) in sequence (RFC 9293 3.10.7.4 seventh)."""
     if skb.trace is not None:
@@ -308,8 +315,9 @@ def tcp_data_queue(sk, skb):
             sk_data_ready(sk, skb)
         return
     if not after(cb.end_seq, tp.rcv_nxt):
-        # All of it was seen before: a retransmission. ACK at once (D-SACK territory).
+        # All of it was seen before: a retransmission. ACK at once, with a D-SACK.
         sk.net.mib["TcpExt"]["DelayedACKLost"] += 1
+        tcp_dsack_set(sk, cb.seq, cb.end_seq)
         tcp_enter_quickack_mode(tp)
         tcp_send_ack(sk)
         consume_skb(skb)
@@ -320,7 +328,8 @@ def tcp_data_queue(sk, skb):
         kfree_skb(skb, "TCP_OVERWINDOW")
         return
     if before(cb.seq, tp.rcv_nxt):
-        # Partly old: keep the new part.
+        # Partly old: keep the new part, D-SACK the old one.
+        tcp_dsack_set(sk, cb.seq, tp.rcv_nxt)
         trim = seq_sub(tp.rcv_nxt, cb.seq)
         skb.data += trim
         skb.len -= trim
@@ -467,18 +476,23 @@ def tcp_ack(sk, skb, opt):
     if after(ack, prior_snd_una):
         flag |= FLAG_SND_UNA_ADVANCED
     flag |= tcp_ack_update_window(sk, cb, ack)
+    newly_sacked = 0
     if tp.sack_ok and opt.sack:
-        if tcp_sacktag_write_queue(sk, opt.sack):
+        newly_sacked = tcp_sacktag_write_queue(sk, opt.sack)
+        if newly_sacked:
             flag |= FLAG_DATA_SACKED
     is_dupack = (not flag & (FLAG_SND_UNA_ADVANCED | FLAG_WIN_UPDATE)) and skb.len == 0 \
         and tp.packets_out > 0 and not cb.tcp_flags & (TCPHDR_SYN | TCPHDR_FIN)
     if flag & FLAG_DATA_SACKED and tp.packets_out:
         is_dupack = True
     acked = 0
+    delivered = newly_sacked        # tcp_newly_delivered: SACKed now, or acked and not SACKed before
     if flag & FLAG_SND_UNA_ADVANCED:
         tp.bytes_acked += seq_sub(ack, prior_snd_una)
         tp.snd_una = ack
+        sacked_before = tp.sacked_out
         tclean, acked = tcp_clean_rtx_queue(sk, ack, cb, opt)
+        delivered += acked - (max(sacked_before - tp.sacked_out, 0) if tp.sack_ok else 0)
         flag |= tclean
         tp.backoff = 0
         tp.retransmits = 0
@@ -486,11 +500,16 @@ def tcp_ack(sk, skb, opt):
         tp.dupacks = 0 if tp.ca_state == TCP_CA_Open else tp.dupacks
         tcp_rearm_rto(sk)
     if tp.ca_state != TCP_CA_Open or is_dupack or tp.sacked_out:
-        tcp_fastretrans_alert(sk, flag, is_dupack, acked)
+        tcp_fastretrans_alert(sk, flag, is_dupack, acked, delivered)
     # cwnd grows on progress except while it is being reduced (tcp_cong_control:
-    # not in CWR/Recovery); after an RTO that is slow start (RFC 5681 3.1).
-    if acked and tp.ca_state in (TCP_CA_Open, TCP_CA_Disorder, TCP_CA_Loss):
-        tp.ca_ops.cong_avoid(sk, ack, acked)
+    # not in CWR/Recovery), by what this ACK delivered (segments SACKed earlier
+    # were counted then); after an RTO that is slow start (RFC 5681 3.1).
+    if acked and delivered and tp.ca_state in (TCP_CA_Open, TCP_CA_Disorder, TCP_CA_Loss):
+        tp.ca_ops.cong_avoid(sk, ack, delivered)
+        if tp.ca_state == TCP_CA_Loss and tp.lost_out:
+            # tcp_xmit_recovery runs after tcp_cong_control: what slow start
+            # just opened goes to the lost segments.
+            tcp_xmit_retransmit_queue(sk)
     # The window opened while the persist timer ran: stop probing.
     if tp.timer_kind == ICSK_TIME_PROBE0 and tp.snd_wnd:
         inet_csk_clear_xmit_timer(sk)

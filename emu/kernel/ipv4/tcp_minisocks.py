@@ -32,7 +32,8 @@ class ReqSock:
 
     __slots__ = ("listener", "net", "laddr", "lport", "raddr", "rport", "rcv_isn", "snt_isn",
                  "mss", "wscale_ok", "snd_wscale", "rcv_wscale", "tstamp_ok", "sack_ok",
-                 "ts_recent", "rcv_wnd", "num_retrans", "timer", "sk_state", "window", "ts_off")
+                 "ts_recent", "rcv_wnd", "num_retrans", "timer", "sk_state", "window", "ts_off",
+                 "snt_synack")
 
     def __init__(self, listener, laddr, lport, raddr, rport):
         self.listener = listener
@@ -42,6 +43,7 @@ class ReqSock:
         self.num_retrans = 0
         self.timer = None
         self.ts_off = 0
+        self.snt_synack = None    # when the first SYN-ACK left (tcp_request_sock)
 
     def key(self):
         return (self.laddr, self.lport, self.raddr, self.rport)
@@ -140,8 +142,10 @@ def tcp_conn_request(lsk, skb, opt, saddr, sport, daddr, dport):
     mib = net.mib["TcpExt"]
     cb = skb.cb
     want_cookie = False
-    if len(ltp.syn_queue) >= max(ltp.max_ack_backlog, 1):
-        if tcp_sysctl(net, "tcp_syncookies"):
+    syncookies = tcp_sysctl(net, "tcp_syncookies")
+    if syncookies == 2 or len(ltp.syn_queue) >= max(ltp.max_ack_backlog, 1):
+        # tcp_syncookies=2 sends cookies unconditionally (tcp_conn_request).
+        if syncookies:
             want_cookie = True
             mib["SyncookiesSent"] += 1
         else:
@@ -205,6 +209,8 @@ def ip_route_output_key_cached(net, daddr):
 
 def tcp_v4_send_synack(req, advmss):
     net = req.net
+    if req.snt_synack is None:
+        req.snt_synack = net.clock()
     tsval = (int(net.clock() * 1000) + req.ts_off) & 0xFFFFFFFF
     opts = tcp_syn_options(None, advmss, req.rcv_wscale if req.wscale_ok else None,
                            req.tstamp_ok, req.sack_ok, tsval, req.ts_recent)
@@ -342,6 +348,11 @@ def tcp_create_openreq_child(lsk, req, opt):
     bh.setdefault(sk.inet_num, []).append(sk)        # inet_inherit_port
     tcp_set_state(sk, TCP_ESTABLISHED)
     inet_ehash_insert(sk)
+    if not req.num_retrans and req.snt_synack is not None:
+        # tcp_synack_rtt_meas: the handshake's RTT seeds srtt and the RTO
+        # (Karn: not when the SYN-ACK was retransmitted).
+        from .tcp_input import tcp_rtt_estimator
+        tcp_rtt_estimator(sk, net.clock() - req.snt_synack)
     tcp_init_transfer(sk)
     net.mib["Tcp"]["PassiveOpens"] += 1
     ltp.accept_queue.append(sk)

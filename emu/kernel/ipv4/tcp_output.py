@@ -173,8 +173,13 @@ def tcp_established_options(sk):
     if tp.tstamp_ok:
         out += struct.pack("!BBBBII", TCPOPT_NOP, TCPOPT_NOP, TCPOPT_TIMESTAMP, 10,
                            tcp_time_stamp(sk), tp.ts_recent)
-    if tp.sack_ok and tp.selective_acks:
-        blocks = tp.selective_acks[:3 if tp.tstamp_ok else 4]
+    dsack = tp.duplicate_sack
+    if tp.sack_ok and (tp.selective_acks or dsack):
+        # A D-SACK block goes first, then the SACK blocks (tcp_established_options),
+        # and is sent once (tcp_options_write clears rx_opt.dsack).
+        blocks = ([dsack] if dsack else []) + tp.selective_acks
+        blocks = blocks[:3 if tp.tstamp_ok else 4]
+        tp.duplicate_sack = None
         out += bytes((TCPOPT_NOP, TCPOPT_NOP, TCPOPT_SACK, 2 + 8 * len(blocks)))
         for start, end in blocks:
             out += struct.pack("!II", start, end)
@@ -415,7 +420,7 @@ def tcp_write_xmit(sk, mss_now, nonagle, push_one=False):
     if sk.net.tracer is not None:
         sk.net.tracer.send_hit("tcp_write_xmit")
     q = tp.write_queue
-    sent = 0
+    sent = sent_pkts = 0
     is_cwnd_limited = False
     while q:
         skb = q[0]
@@ -451,8 +456,11 @@ def tcp_write_xmit(sk, mss_now, nonagle, push_one=False):
         tp.snd_nxt = cb.end_seq if after(cb.end_seq, tp.snd_nxt) else tp.snd_nxt
         tp.packets_out += pcount
         sent += 1
+        sent_pkts += pcount
         if push_one:
             break
+    if sent_pkts and tp.ca_state == 3:         # TCP_CA_Recovery: PRR counts what it sent
+        tp.prr_out += sent_pkts
     if tp.packets_out and not tp.retransmit_timer.pending:
         inet_csk_reset_xmit_timer(sk, ICSK_TIME_RETRANS, tp.rto)
     if not sent and q and not tp.packets_out:

@@ -2,7 +2,7 @@
 
 Linux: net/ipv4/tcp_input.c (tcp_sacktag_write_queue, tcp_fastretrans_alert,
 tcp_enter_recovery, tcp_xmit_retransmit_queue), net/ipv4/tcp_recovery.c;
-RFC 5681 3.2, RFC 6582 (NewReno), RFC 2018 and RFC 6675 (SACK).
+RFC 5681 3.2, RFC 6582 (NewReno), RFC 2018 and RFC 6675 (SACK), RFC 6937 (PRR).
 """
 from .tcp import (
     TCP_CA_Disorder, TCP_CA_Open, TCP_CA_Recovery, TCP_CA_Loss, TCPCB_LOST,
@@ -66,16 +66,37 @@ def tcp_enter_recovery(sk):
     tp.ca_state = TCP_CA_Recovery
     if tp.ca_ops.set_state is not None:
         tp.ca_ops.set_state(sk, TCP_CA_Recovery)
-    # Emulation note: Linux reduces cwnd with PRR (RFC 6937); emu sets it to
-    # ssthresh and lets the SACKed/dup-acked segments leave the pipe.
-    tp.snd_cwnd = max(tp.snd_ssthresh, 2)
+    # tcp_init_cwnd_reduction: cwnd comes down by PRR (RFC 6937), ACK by ACK.
+    tp.prr_delivered = 0
+    tp.prr_out = 0
     net.mib["TcpExt"]["TCPFastRetrans"] += 1
     head = tp.rtx_queue[0] if tp.rtx_queue else None
     if head is not None and not head.cb.sacked & (TCPCB_SACKED_ACKED | TCPCB_SACKED_RETRANS):
         if not head.cb.sacked & TCPCB_LOST:
             head.cb.sacked |= TCPCB_LOST
             tp.lost_out += head.cb.pcount
-        tcp_retransmit_skb(sk, head)
+
+
+def tcp_cwnd_reduction(sk, newly_acked_sacked, flag):
+    """PRR (RFC 6937, Linux's tcp_cwnd_reduction): send in proportion to what
+    was delivered while in flight is above ssthresh, then slow-start back up
+    to it (PRR-SSRB); the first call always allows the fast retransmit."""
+    tp = sk.proto_data
+    if newly_acked_sacked <= 0 or not tp.prior_cwnd:
+        return
+    in_flight = tcp_packets_in_flight(tp)
+    delta = tp.snd_ssthresh - in_flight
+    tp.prr_delivered += newly_acked_sacked
+    if delta < 0:
+        sndcnt = (tp.snd_ssthresh * tp.prr_delivered + tp.prior_cwnd - 1) // tp.prior_cwnd \
+            - tp.prr_out
+    else:
+        sndcnt = max(tp.prr_delivered - tp.prr_out, newly_acked_sacked)
+        if flag & FLAG_SND_UNA_ADVANCED:
+            sndcnt += 1
+        sndcnt = min(delta, sndcnt)
+    sndcnt = max(sndcnt, 0 if tp.prr_out else 1)
+    tp.snd_cwnd = in_flight + sndcnt
 
 
 def tcp_mark_sack_holes_lost(sk):
@@ -95,16 +116,27 @@ def tcp_mark_sack_holes_lost(sk):
 def tcp_xmit_retransmit_queue(sk):
     """Retransmit lost segments while cwnd allows (before any new data)."""
     tp = sk.proto_data
-    for skb in list(tp.rtx_queue):
+    q = tp.rtx_queue
+    i = 0
+    # The live queue, not a copy: retransmitting may cut an skb in two
+    # (tcp_fragment after an MSS drop) and the second part is lost as well.
+    while i < len(q):
+        skb = q[i]
+        i += 1
         if tcp_packets_in_flight(tp) >= tp.snd_cwnd:
             break
         cb = skb.cb
         if cb.sacked & TCPCB_LOST and not cb.sacked & (TCPCB_SACKED_RETRANS | TCPCB_SACKED_ACKED):
             tcp_retransmit_skb(sk, skb)
+            if tp.ca_state != TCP_CA_Loss:
+                tp.prr_out += cb.pcount
 
 
-def tcp_fastretrans_alert(sk, flag, is_dupack, acked):
-    """The loss-recovery state machine (tcp_fastretrans_alert, simplified)."""
+def tcp_fastretrans_alert(sk, flag, is_dupack, acked, acked_sacked=0):
+    """The loss-recovery state machine (tcp_fastretrans_alert, simplified).
+
+    acked_sacked: segments this ACK delivered (cumulatively or by SACK), which
+    PRR spends; a NewReno duplicate ACK delivers one (tcp_add_reno_sack)."""
     tp = sk.proto_data
     if tp.ca_state == TCP_CA_Open and tp.sacked_out:
         tp.ca_state = TCP_CA_Disorder
@@ -119,6 +151,7 @@ def tcp_fastretrans_alert(sk, flag, is_dupack, acked):
             tcp_enter_recovery(sk)
             if tp.sack_ok:
                 tcp_mark_sack_holes_lost(sk)
+            tcp_cwnd_reduction(sk, acked_sacked or (1 if is_dupack else 0), flag)
             tcp_xmit_retransmit_queue(sk)
         elif tp.ca_state == TCP_CA_Disorder and not tp.sacked_out:
             tp.ca_state = TCP_CA_Open
@@ -146,6 +179,7 @@ def tcp_fastretrans_alert(sk, flag, is_dupack, acked):
             tp.sacked_out += 1
         if tp.sack_ok:
             tcp_mark_sack_holes_lost(sk)
+        tcp_cwnd_reduction(sk, acked_sacked or (1 if is_dupack else 0), flag)
         tcp_xmit_retransmit_queue(sk)
         return
     if tp.ca_state == TCP_CA_Loss:

@@ -95,6 +95,16 @@ def retransmits_timed_out(sk, boundary):
     return sk.net.clock() - tp.retrans_stamp >= timeout - 1e-9
 
 
+def tcp_clamp_rto_to_user_timeout(sk):
+    """The RTO, but no later than TCP_USER_TIMEOUT after the first retransmission's
+    original send (Linux's tcp_clamp_rto_to_user_timeout)."""
+    tp = sk.proto_data
+    if not tp.user_timeout or not tp.retrans_stamp:
+        return tp.rto
+    remaining = tp.user_timeout - (sk.net.clock() - tp.retrans_stamp)
+    return max(min(tp.rto, remaining), 1e-3)
+
+
 def tcp_write_timeout(sk):
     """True if the connection is over (tcp_syn_retries / tcp_retries2 reached)."""
     tp = sk.proto_data
@@ -161,7 +171,7 @@ def tcp_retransmit_timer(sk):
     tp.retransmits += 1
     # RFC 6298 5.5: double the RTO (max 120 s).
     tp.rto = min(tp.rto * 2, TCP_RTO_MAX)
-    inet_csk_reset_xmit_timer(sk, ICSK_TIME_RETRANS, tp.rto)
+    inet_csk_reset_xmit_timer(sk, ICSK_TIME_RETRANS, tcp_clamp_rto_to_user_timeout(sk))
 
 
 def tcp_probe_timer(sk):
@@ -233,6 +243,8 @@ def tcp_keepalive_timer(sk):
         return
     if idle >= keepalive_time_when(tp, net) - 1e-9:
         if tp.probes_out >= keepalive_probes(tp, net):
+            from .tcp_output import tcp_send_active_reset
+            tcp_send_active_reset(sk)       # as tcp_keepalive_timer: RST, then the error
             tcp_write_err(sk)
             return
         tcp_write_wakeup(sk)
