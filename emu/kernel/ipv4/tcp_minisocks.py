@@ -318,6 +318,7 @@ def tcp_create_openreq_child(lsk, req, opt):
     sk.inet_rcv_saddr = sk.inet_saddr = req.laddr
     sk.inet_num = sk.inet_sport = req.lport
     sk.inet_daddr, sk.inet_dport = req.raddr, req.rport
+    sk.inet_id = net.rng.get_random_u32() & 0xFFFF          # tcp_v4_syn_recv_sock: get_random_u16()
     tp.listener = lsk
     tp.isn = req.snt_isn
     tp.snd_una = tp.snd_nxt = tp.write_seq = tp.pushed_seq = seq_add(req.snt_isn, 1)

@@ -297,7 +297,8 @@ def ip_queue_xmit(sk, skb):
         tcp_v4_send_check(skb, sk.inet_saddr, sk.inet_daddr)
     ttl = sk.uc_ttl if sk.uc_ttl >= 0 else net.sysctl["net.ipv4.ip_default_ttl"]
     ip_build_header(skb, sk.inet_saddr, sk.inet_daddr, IPPROTO_TCP, ttl, sk.tos,
-                    df=sk.pmtudisc != 0)
+                    df=sk.pmtudisc != 0, sk=sk,
+                    segs=skb.shinfo.gso_segs if skb.shinfo.gso_size else 1)
     skb.priority = sk.sk_priority
     skb.mark = sk.sk_mark
     tracer = net.tracer
