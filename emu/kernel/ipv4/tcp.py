@@ -73,6 +73,9 @@ TCP_KEEPALIVE_TIME = 7200.0
 TCP_KEEPALIVE_INTVL = 75.0
 TCP_KEEPALIVE_PROBES = 9
 TCP_MAX_WSCALE = 14
+# include/net/tcp.h: window bytes per buffer byte, as scaling_ratio / 2**8
+TCP_RMEM_TO_WIN_SCALE = 8
+TCP_DEFAULT_SCALING_RATIO = 1 << (TCP_RMEM_TO_WIN_SCALE - 1)     # 50 % until measured
 TCP_PAWS_24DAYS = 60 * 60 * 24 * 24
 
 # socket options (include/uapi/linux/tcp.h)
@@ -126,6 +129,10 @@ TCP_DEFAULT_SYSCTLS = {
     "net.ipv4.tcp_keepalive_probes": 9,
     "net.ipv4.tcp_challenge_ack_limit": 1000,
     "net.ipv4.tcp_invalid_ratelimit": 500,      # ms between out-of-window ACKs per socket
+    "net.ipv4.tcp_app_win": 31,
+    "net.ipv4.tcp_moderate_rcvbuf": 1,
+    "net.ipv4.tcp_workaround_signed_windows": 0,
+    "net.ipv4.tcp_autocorking": 1,
     "net.core.somaxconn": 4096,
 }
 
@@ -199,7 +206,8 @@ class TcpSock:
         "tw_timer", "tw_substate", "delivered", "app_limited", "rcv_mss", "isn",
         "challenge_count", "challenge_stamp", "urg_data", "linger",
         "max_packets_out", "cwnd_usage_seq", "is_cwnd_limited", "last_oow_ack_time",
-        "sk_rx_dst", "sk_rx_dst_ifindex",
+        "sk_rx_dst", "sk_rx_dst_ifindex", "rcv_ssthresh", "scaling_ratio",
+        "rcv_rtt", "rcv_rtt_last_tsecr",
     )
 
     def __init__(self, sk):
@@ -214,7 +222,11 @@ class TcpSock:
         self.snd_wl1 = 0
         self.rcv_nxt = self.rcv_wup = self.copied_seq = 0
         self.rcv_wnd = 0
-        self.window_clamp = 65535 << TCP_MAX_WSCALE
+        self.rcv_ssthresh = 0          # the window we are willing to offer now (tcp_grow_window)
+        self.scaling_ratio = TCP_DEFAULT_SCALING_RATIO
+        self.rcv_rtt = 0.0             # the receiver's RTT estimate (rcv_rtt_est), seconds
+        self.rcv_rtt_last_tsecr = 0
+        self.window_clamp = 0          # 0: not set yet (tcp_select_initial_window picks it)
         self.rcv_wscale = self.snd_wscale = 0
         self.wscale_ok = self.tstamp_ok = self.sack_ok = False
         self.ts_recent = 0
@@ -253,7 +265,7 @@ class TcpSock:
         self.recv_sack_cache = ()
         self.selective_acks = []           # SACK blocks we advertise, newest first
         self.ack_pending = False
-        self.ack_quick = TCP_MAX_QUICKACKS
+        self.ack_quick = 0             # set by the first data segment (tcp_incr_quickack)
         self.ack_pingpong = False
         self.ack_ato = TCP_ATO_MIN
         self.ack_lrcvtime = 0.0
@@ -307,6 +319,25 @@ def tcp_sk(sk):
 
 def tcp_sysctl(net, name):
     return net.sysctl["net.ipv4." + name]
+
+
+def tcp_win_from_space(sk, space):
+    """Window bytes a buffer of space bytes (truesize) holds (include/net/tcp.h)."""
+    return (space * sk.proto_data.scaling_ratio) >> TCP_RMEM_TO_WIN_SCALE
+
+
+def tcp_space_from_win(sk, win):
+    """The buffer bytes a window of win bytes needs (inverse of tcp_win_from_space)."""
+    return (win << TCP_RMEM_TO_WIN_SCALE) // sk.proto_data.scaling_ratio
+
+
+def tcp_space(sk):
+    """The window the free part of the receive buffer holds (may be negative)."""
+    return tcp_win_from_space(sk, sk.sk_rcvbuf - sk.sk_rmem_alloc)
+
+
+def tcp_full_space(sk):
+    return tcp_win_from_space(sk, sk.sk_rcvbuf)
 
 
 def tcp_set_state(sk, state):
@@ -488,7 +519,7 @@ def tcp_recvmsg(sk, size, flags):
 
 
 def _free_rcv(sk, skb):
-    sk.sk_rmem_alloc -= skb.len
+    sk.sk_rmem_alloc -= skb.truesize
     skb.destructor = None
     consume_skb(skb)
 

@@ -22,7 +22,8 @@ from .tcp import (
     TCP_SYN_SENT, TCPCB_LOST, TCPCB_SACKED_ACKED, TCPCB_SACKED_RETRANS, TCPHDR_ACK,
     TCPHDR_FIN, TCPHDR_PSH, TCPHDR_RST,
     TCPHDR_SYN, TCPOPT_MSS, TCPOPT_NOP, TCPOPT_SACK, TCPOPT_SACK_PERM, TCPOPT_TIMESTAMP,
-    TCPOPT_WINDOW, TcpSkbCb, after, before, seq_add, seq_sub, tcp_sysctl, tcphdr,
+    TCPOPT_WINDOW, TcpSkbCb, after, before, seq_add, seq_sub, tcp_full_space, tcp_space,
+    tcp_sysctl, tcphdr,
 )
 
 TCP_NAGLE_OFF = 1      # TCP_NODELAY
@@ -76,55 +77,60 @@ def tcp_size_goal(sk, mss):
     return max(mss, goal - goal % mss)
 
 
-def tcp_space(sk):
-    """Free receive space, with half the buffer kept for overhead (tcp_adv_win_scale 1)."""
-    return max(0, (sk.sk_rcvbuf - sk.sk_rmem_alloc) // 2)
-
-
-def tcp_full_space(sk):
-    return sk.sk_rcvbuf // 2
-
-
-def tcp_select_initial_window(sk, mss):
-    """RFC 7323 2.3: the window for the SYN and the shift we will use."""
-    tp = sk.proto_data
-    space = min(tcp_full_space(sk), tp.window_clamp)
-    wscale = 0
-    if tp.wscale_ok:
-        biggest = max(tcp_sysctl(sk.net, "tcp_rmem")[2], sk.net.sysctl["net.core.rmem_max"],
-                      sk.sk_rcvbuf)
-        while biggest > 65535 and wscale < TCP_MAX_WSCALE:
-            biggest >>= 1
-            wscale += 1
-    tp.rcv_wscale = wscale
-    rcv_wnd = min(space, 65535)
-    if mss > 0:
-        rcv_wnd = max(mss, rcv_wnd - rcv_wnd % mss)
-    tp.rcv_wnd = rcv_wnd
-    tp.window_clamp = min(tp.window_clamp, 65535 << wscale)
+def tcp_select_initial_window(sk, space, mss, window_clamp, wscale_ok, init_rcv_wnd=0):
+    """RFC 7323 2.3: the window for the SYN (a multiple of mss, at most 64 KiB
+    unscaled) and the shift sized for the largest buffer we may grow to.
+    Returns (rcv_wnd, window_clamp, rcv_wscale) (tcp_select_initial_window)."""
+    net = sk.net
+    space = max(space, 0)
+    if window_clamp == 0:
+        window_clamp = 65535 << TCP_MAX_WSCALE
+    space = min(window_clamp, space)
+    if space > mss:
+        space -= space % mss                  # rounddown(space, mss)
+    if tcp_sysctl(net, "tcp_workaround_signed_windows"):
+        rcv_wnd = min(space, 32767)
+    else:
+        rcv_wnd = min(space, 65535)
+    if init_rcv_wnd:
+        rcv_wnd = min(rcv_wnd, init_rcv_wnd * mss)
+    rcv_wscale = 0
+    if wscale_ok:
+        space = max(space, tcp_sysctl(net, "tcp_rmem")[2], net.sysctl["net.core.rmem_max"])
+        space = min(space, window_clamp)
+        rcv_wscale = max(0, min(space.bit_length() - 1 - 15, TCP_MAX_WSCALE))
+    return rcv_wnd, min(65535 << rcv_wscale, window_clamp), rcv_wscale
 
 
 def __tcp_select_window(sk):
-    """The window we could offer now (receiver-side SWS avoidance, RFC 1122 4.2.3.3)."""
+    """The window we could offer now: the free buffer space, at most
+    rcv_ssthresh, never a sliver (receiver-side SWS avoidance, RFC 1122
+    4.2.3.3), aligned so the scaling does not round it away."""
     tp = sk.proto_data
     mss = tp.ack_rcv_mss
     free_space = tcp_space(sk)
-    full_space = min(tp.window_clamp, tcp_full_space(sk))
-    if free_space < full_space // 2:
-        tp.ack_quick = 0
-        if free_space < mss:
+    allowed_space = tcp_full_space(sk)
+    full_space = min(tp.window_clamp, allowed_space)
+    if mss > full_space:
+        mss = full_space
+        if mss <= 0:
             return 0
-    window = tp.rcv_wnd
+    if free_space < full_space >> 1:
+        tp.ack_quick = 0
+        free_space &= ~((1 << tp.rcv_wscale) - 1)
+        # Below 1/16 of the buffer or one segment: head for a zero window.
+        if free_space < allowed_space >> 4 or free_space < mss:
+            return 0
+    if free_space > tp.rcv_ssthresh:
+        free_space = tp.rcv_ssthresh
     if tp.rcv_wscale:
+        unit = 1 << tp.rcv_wscale
+        return (free_space + unit - 1) & ~(unit - 1)       # ALIGN
+    window = tp.rcv_wnd
+    if window <= free_space - mss or window > free_space:
+        window = (free_space // mss) * mss
+    elif mss == full_space and free_space > window + (full_space >> 1):
         window = free_space
-        window = (window >> tp.rcv_wscale) << tp.rcv_wscale
-        if window == 0 and free_space >= (1 << tp.rcv_wscale):
-            window = 1 << tp.rcv_wscale
-    else:
-        if window <= free_space - mss or window > free_space:
-            window = (free_space // mss) * mss
-        elif mss == full_space and free_space > window + full_space // 2:
-            window = free_space
     return window
 
 
@@ -324,11 +330,14 @@ def tcp_event_ack_sent(sk):
     """An ACK went out: no delayed ACK is owed any more."""
     tp = sk.proto_data
     if tp.ack_pending:
+        # tcp_dec_quickack_mode: only an ACK that was owed uses up a quick ACK.
+        if tp.ack_quick:
+            tp.ack_quick -= 1
+            if not tp.ack_quick:
+                tp.ack_ato = 0.04           # leaving quick-ack mode deflates ATO
         tp.ack_pending = False
         tp.ack_rcvd_since = 0
         sk.net.del_timer(tp.ack_timer)
-    if tp.ack_quick:
-        tp.ack_quick -= 1 if tp.ack_quick > 0 else 0
 
 
 # ------------------------------------------------------------------ sending data
@@ -597,8 +606,12 @@ def tcp_connect_init(sk):
     tp.wscale_ok = bool(tcp_sysctl(net, "tcp_window_scaling"))
     tp.sack_ok = bool(tcp_sysctl(net, "tcp_sack"))
     tcp_sync_mss(sk, mtu)
+    if sk.sk_userlocks & 2 and (tp.window_clamp > tcp_full_space(sk) or not tp.window_clamp):
+        tp.window_clamp = tcp_full_space(sk)         # SO_RCVBUF set: no larger window
     # Rounded to the full advmss: no timestamp has been received yet (Linux: 64240).
-    tcp_select_initial_window(sk, tp.advmss)
+    tp.rcv_wnd, tp.window_clamp, tp.rcv_wscale = tcp_select_initial_window(
+        sk, tcp_full_space(sk), tp.advmss, tp.window_clamp, tp.wscale_ok)
+    tp.rcv_ssthresh = tp.rcv_wnd
     tp.rcv_nxt = 0
     tp.rcv_wup = 0
     tp.copied_seq = 0
