@@ -95,6 +95,11 @@ TCP_QUICKACK = 12
 TCP_CONGESTION = 13
 TCP_USER_TIMEOUT = 18
 
+# tp->nonagle (include/linux/tcp.h)
+TCP_NAGLE_OFF = 1               # TCP_NODELAY
+TCP_NAGLE_CORK = 2              # TCP_CORK (or MSG_MORE for one push)
+TCP_NAGLE_PUSH = 4              # push what is queued now, once
+
 # inet_connection_sock ca_state (include/net/tcp.h)
 TCP_CA_Open = 0
 TCP_CA_Disorder = 1
@@ -133,6 +138,9 @@ TCP_DEFAULT_SYSCTLS = {
     "net.ipv4.tcp_moderate_rcvbuf": 1,
     "net.ipv4.tcp_workaround_signed_windows": 0,
     "net.ipv4.tcp_autocorking": 1,
+    "net.ipv4.tcp_min_tso_segs": 2,
+    "net.ipv4.tcp_tso_rtt_log": 9,
+    "net.ipv4.tcp_tso_win_divisor": 3,
     "net.core.somaxconn": 4096,
 }
 
@@ -193,7 +201,7 @@ class TcpSock:
         "probes_out", "snd_cwnd", "snd_ssthresh", "snd_cwnd_cnt", "prior_cwnd",
         "prior_ssthresh", "ca_state", "high_seq", "undo_marker", "packets_out",
         "sacked_out", "lost_out", "retrans_out", "dupacks", "ca_ops", "ca_priv",
-        "nonagle", "cork", "write_queue", "rtx_queue", "out_of_order_queue",
+        "nonagle", "write_queue", "rtx_queue", "out_of_order_queue",
         "recv_sack_cache", "selective_acks", "ack_pending", "ack_quick", "ack_pingpong",
         "ack_ato", "ack_lrcvtime", "ack_rcv_mss", "ack_rcvd_since", "ack_timer",
         "retransmit_timer", "keepalive_timer", "timer_kind", "keepalive_time",
@@ -207,7 +215,8 @@ class TcpSock:
         "challenge_count", "challenge_stamp", "urg_data", "linger",
         "max_packets_out", "cwnd_usage_seq", "is_cwnd_limited", "last_oow_ack_time",
         "sk_rx_dst", "sk_rx_dst_ifindex", "rcv_ssthresh", "scaling_ratio",
-        "rcv_rtt", "rcv_rtt_last_tsecr",
+        "rcv_rtt", "rcv_rtt_last_tsecr", "snd_sml", "tcp_wstamp", "min_rtt", "tsq_bytes",
+        "tsq_throttled", "in_write_xmit",
     )
 
     def __init__(self, sk):
@@ -257,8 +266,13 @@ class TcpSock:
         self.dupacks = 0
         self.ca_ops = None
         self.ca_priv = None
-        self.nonagle = 0
-        self.cork = False
+        self.nonagle = 0               # TCP_NAGLE_OFF | TCP_NAGLE_CORK | TCP_NAGLE_PUSH
+        self.snd_sml = 0               # end of the last small segment sent (Minshall)
+        self.tcp_wstamp = 0.0          # when TCP last handed a segment to IP
+        self.min_rtt = 0.0
+        self.tsq_bytes = 0             # sent segments not yet freed below TCP (TSQ)
+        self.tsq_throttled = False     # a push was autocorked
+        self.in_write_xmit = False
         self.write_queue = deque()         # not yet sent
         self.rtx_queue = deque()           # sent, not yet acknowledged
         self.out_of_order_queue = []       # skbs past rcv_nxt, sorted by seq
@@ -442,7 +456,7 @@ def tcp_sendmsg_locked(sk, view, flags, sent, resume):
         chunk = view[sent[0]:sent[0] + max(1, min(room, len(view) - sent[0]))]
         tcp_queue_data(sk, chunk, goal)
         sent[0] += len(chunk)
-    tcp_push(sk, mss, flags)
+    tcp_push(sk, mss, flags, goal)
     if sent[0] == len(view):
         return sent[0]
     if flags & MSG_DONTWAIT or sk.sk_socket.nonblock:

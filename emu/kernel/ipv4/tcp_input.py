@@ -96,6 +96,9 @@ def tcp_rtt_estimator(sk, rtt):
     tp = sk.proto_data
     if rtt <= 0:
         rtt = 1e-6
+    # Emulation note: Linux keeps a windowed minimum (tcp_min_rtt_wlen, 5 min);
+    # emu keeps the minimum of the connection.
+    tp.min_rtt = min(tp.min_rtt, rtt) if tp.min_rtt else rtt
     if not tp.srtt:
         tp.srtt = rtt
         tp.rttvar = rtt / 2

@@ -327,7 +327,7 @@ def tcp_create_openreq_child(lsk, req, opt):
     sk.inet_id = net.rng.get_random_u32() & 0xFFFF          # tcp_v4_syn_recv_sock: get_random_u16()
     tp.listener = lsk
     tp.isn = req.snt_isn
-    tp.snd_una = tp.snd_nxt = tp.write_seq = tp.pushed_seq = seq_add(req.snt_isn, 1)
+    tp.snd_una = tp.snd_nxt = tp.write_seq = tp.pushed_seq = tp.snd_sml = seq_add(req.snt_isn, 1)
     tp.rcv_nxt = tp.rcv_wup = tp.copied_seq = seq_add(req.rcv_isn, 1)
     tp.snd_wl1 = req.rcv_isn
     tp.wscale_ok, tp.tstamp_ok, tp.sack_ok = req.wscale_ok, req.tstamp_ok, req.sack_ok
