@@ -428,6 +428,11 @@ def tcp_getsockopt(sk, level, optname, buflen):
     if level != SOL_TCP:
         raise KernelError(errno.ENOPROTOOPT)
     if optname == TCP_INFO:
+        # With a buffer length: Linux's struct tcp_info bytes (cut to buflen),
+        # for programs that unpack it; without: emu's dict.
+        if buflen:
+            from .tcp_info import tcp_info_getsockopt
+            return tcp_info_getsockopt(sk, buflen)
         return tcp_get_info(sk)
     if optname == TCP_CONGESTION:
         return tp.ca_ops.name.encode()

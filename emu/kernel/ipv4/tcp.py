@@ -216,7 +216,7 @@ class TcpSock:
         "max_packets_out", "cwnd_usage_seq", "is_cwnd_limited", "last_oow_ack_time",
         "sk_rx_dst", "sk_rx_dst_ifindex", "rcv_ssthresh", "scaling_ratio",
         "rcv_rtt", "rcv_rtt_last_tsecr", "snd_sml", "tcp_wstamp", "min_rtt", "tsq_bytes",
-        "tsq_throttled", "in_write_xmit",
+        "tsq_throttled", "in_write_xmit", "pmtu_cookie",
     )
 
     def __init__(self, sk):
@@ -273,6 +273,7 @@ class TcpSock:
         self.tsq_bytes = 0             # sent segments not yet freed below TCP (TSQ)
         self.tsq_throttled = False     # a push was autocorked
         self.in_write_xmit = False
+        self.pmtu_cookie = 0           # the path MTU the MSS was computed for
         self.write_queue = deque()         # not yet sent
         self.rtx_queue = deque()           # sent, not yet acknowledged
         self.out_of_order_queue = []       # skbs past rcv_nxt, sorted by seq
@@ -681,7 +682,9 @@ def tcp_poll(sock):
 # ------------------------------------------------------------------ info
 
 def tcp_get_info(sk):
-    """struct tcp_info, as a dict (getsockopt TCP_INFO, ss -i)."""
+    """struct tcp_info, as a dict: emu's own API (the two-argument getsockopt
+    TCP_INFO, ss -i, Node.tcp_info()); with a buffer length getsockopt
+    returns Linux's bytes instead (tcp_info.py)."""
     tp = sk.proto_data
     return {
         "state": TCP_STATE_NAMES.get(sk.sk_state, str(sk.sk_state)),
@@ -702,6 +705,8 @@ def tcp_get_info(sk):
         "data_segs_in": tp.data_segs_in, "snd_wnd": tp.snd_wnd, "rcv_wnd": tp.rcv_wnd,
         "congestion": tp.ca_ops.name if tp.ca_ops else None,
         "delivered": tp.delivered, "notsent_bytes": sum(s.len for s in tp.write_queue),
+        "rcv_ssthresh": tp.rcv_ssthresh, "pmtu": tp.pmtu_cookie, "rcv_rtt": int(tp.rcv_rtt * 1e6),
+        "min_rtt": int(tp.min_rtt * 1e6),
     }
 
 

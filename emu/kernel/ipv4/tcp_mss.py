@@ -38,6 +38,7 @@ def tcp_mtu_to_mss(sk, pmtu):
 
 def tcp_sync_mss(sk, pmtu):
     tp = sk.proto_data
+    tp.pmtu_cookie = pmtu
     tp.mss_cache = tcp_mtu_to_mss(sk, pmtu)
     return tp.mss_cache
 

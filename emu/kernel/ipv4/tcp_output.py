@@ -105,12 +105,14 @@ def tcp_transmit_skb(sk, skb, clone_it=True, rcv_nxt=None):
     skb.transport_header = off
     if flags & TCPHDR_ACK:
         tcp_event_ack_sent(sk)
+    # Counted in segments, a GSO skb for as many as it carries (tcp_skb_pcount).
+    pcount = cb.pcount if datalen else 1
     if datalen:
-        tp.data_segs_out += 1
+        tp.data_segs_out += pcount
         tp.bytes_sent += datalen
         tp.last_data_sent = net.clock()
-    tp.segs_out += 1
-    net.mib["Tcp"]["OutSegs"] += 1
+    tp.segs_out += pcount
+    net.mib["Tcp"]["OutSegs"] += pcount
     if flags & TCPHDR_RST:
         net.mib["Tcp"]["OutRsts"] += 1
     return ip_queue_xmit(sk, skb)
