@@ -33,7 +33,7 @@ class ReqSock:
     __slots__ = ("listener", "net", "laddr", "lport", "raddr", "rport", "rcv_isn", "snt_isn",
                  "mss", "wscale_ok", "snd_wscale", "rcv_wscale", "tstamp_ok", "sack_ok",
                  "ts_recent", "rcv_wnd", "num_retrans", "timer", "sk_state", "window", "ts_off",
-                 "window_clamp")
+                 "window_clamp", "snt_synack")
 
     def __init__(self, listener, laddr, lport, raddr, rport):
         self.listener = listener
@@ -44,6 +44,7 @@ class ReqSock:
         self.timer = None
         self.ts_off = 0
         self.window_clamp = 0
+        self.snt_synack = 0.0          # when the SYN-ACK went out (tcp_synack_rtt_meas)
 
     def key(self):
         return (self.laddr, self.lport, self.raddr, self.rport)
@@ -200,6 +201,7 @@ def tcp_v4_send_synack(req, advmss):
                            req.tstamp_ok, req.sack_ok, tsval, req.ts_recent)
     if len(opts) % 4:
         opts += bytes(4 - len(opts) % 4)
+    req.snt_synack = net.clock()
     tcp_v4_send_raw(net, req.laddr, req.raddr, req.lport, req.rport, req.snt_isn,
                     seq_add(req.rcv_isn, 1), TCPHDR_SYN | TCPHDR_ACK, min(req.rcv_wnd, 65535), opts)
 
@@ -349,6 +351,12 @@ def tcp_create_openreq_child(lsk, req, opt):
     bh.setdefault(sk.inet_num, []).append(sk)        # inet_inherit_port
     tcp_set_state(sk, TCP_ESTABLISHED)
     inet_ehash_insert(sk)
+    if not req.num_retrans and req.snt_synack:
+        # tcp_synack_rtt_meas: the handshake's RTT, so the server has an RTO
+        # (and a delayed-ACK bound) from its first segment on (Karn: not
+        # after a retransmitted SYN-ACK).
+        from .tcp_input import tcp_rtt_estimator
+        tcp_rtt_estimator(sk, net.clock() - req.snt_synack)
     tcp_init_transfer(sk)
     net.mib["Tcp"]["PassiveOpens"] += 1
     ltp.accept_queue.append(sk)

@@ -596,9 +596,15 @@ def tcp_send_delayed_ack(sk):
     tp = sk.proto_data
     net = sk.net
     ato = tp.ack_ato
-    if tp.srtt:
-        ato = min(ato, max(tp.srtt / 2, 0.04) if tp.ack_pingpong else ato)
-    ato = max(0.04, min(ato, 0.2))
+    if ato > 0.04:                                    # TCP_DELACK_MIN
+        # At most 500 ms (200 ms in interactive mode), and never more than
+        # one RTT when one is known (tcp_send_delayed_ack): so a bulk
+        # receiver's delayed ACK cannot race the sender's 200 ms RTO floor.
+        max_ato = 0.2 if tp.ack_pingpong else 0.5
+        if tp.srtt:
+            max_ato = min(max_ato, max(tp.srtt, 0.04))
+        ato = min(ato, max_ato)
+    ato = max(0.04, ato)
     deadline = net.clock() + ato
     if tp.ack_pending and tp.ack_timer.pending and tp.ack_timer.expires <= deadline:
         return
