@@ -542,23 +542,26 @@ def _free_rcv(sk, skb):
 def tcp_cleanup_rbuf(sk, copied):
     """After a read: send a window update if the window grew a lot (tcp_cleanup_rbuf)."""
     from .tcp_input import tcp_rcv_space_adjust
-    from .tcp_output import __tcp_select_window, tcp_send_ack
+    from .tcp_output import __tcp_select_window, tcp_receive_window, tcp_send_ack
     tp = sk.proto_data
     tcp_rcv_space_adjust(sk)
     if sk.sk_state not in (TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2):
         return
-    rcv_window_now = tp.rcv_wup + tp.rcv_wnd - tp.rcv_nxt
     # An ACK is owed and more than a segment came since the last one, or the
     # read emptied the queue: send it now (the once-per-two-segments ACK).
     if tp.ack_pending and (seq_sub(tp.rcv_nxt, tp.rcv_wup) > tp.ack_rcv_mss
                            or not sk.sk_rmem_alloc):
         tcp_send_ack(sk)
         return
-    new_window = __tcp_select_window(sk)
-    # RFC 1122 4.2.3.3: update when the window opens by 2 MSS (or doubles).
-    if new_window and new_window >= 2 * rcv_window_now and \
-            new_window - rcv_window_now >= 2 * tp.ack_rcv_mss:
-        tcp_send_ack(sk)
+    if copied <= 0 or sk.sk_shutdown & RCV_SHUTDOWN:
+        return
+    rcv_window_now = tcp_receive_window(tp)
+    # Only when the offered window is at most half the largest: then update
+    # if the window at least doubles (RFC 1122 4.2.3.3; tcp_cleanup_rbuf).
+    if 2 * rcv_window_now <= tp.window_clamp:
+        new_window = __tcp_select_window(sk)
+        if new_window and new_window >= 2 * rcv_window_now:
+            tcp_send_ack(sk)
 
 
 # ------------------------------------------------------------------ close
