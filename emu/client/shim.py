@@ -21,8 +21,9 @@ node unchanged. What is patched, and how it behaves:
   library looks them up in the socket module at call time).
 * Timeouts: settimeout/setdefaulttimeout as in Python; a timeout raises
   socket.timeout (TimeoutError). accept() gives sockets of the same class;
-  makefile() is CPython's own. Emulation note: getsockopt(IPPROTO_TCP,
-  TCP_INFO) returns the kernel's tcp_info as a dict, not packed bytes.
+  makefile() is CPython's own. getsockopt(IPPROTO_TCP, TCP_INFO, buflen)
+  returns the bytes of Linux's struct tcp_info (6.x layout, cut to buflen),
+  as on Linux; emu's extension: without buflen it returns tcp_info as a dict.
 * select.select, select.poll and the selectors classes (DefaultSelector,
   PollSelector, SelectSelector, EpollSelector, and socketserver's) accept
   emulated sockets and wait in the node's `poll` system call. Emulated

@@ -3,6 +3,7 @@ import select
 import selectors
 import socket
 import socketserver
+import struct
 import threading
 import time
 
@@ -261,11 +262,15 @@ def tcp_line_server(port):
         line = f.readline()
         # Before the reply: after it, the client may already have closed (CLOSE-WAIT).
         info = conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO)
+        # What a program written for Linux does: unpack struct tcp_info.
+        raw = conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
         f.write(line.upper())
         f.flush()
         return {"peer": peer, "accepted_is_socket": isinstance(conn, socket.socket),
                 "accepted_fileno": conn.fileno(), "state": info["state"],
-                "bytes_received": info["bytes_received"]}
+                "bytes_received": info["bytes_received"], "raw_len": len(raw),
+                "raw_state": raw[0], "raw_snd_mss": struct.unpack_from("<I", raw, 16)[0],
+                "raw_bytes_received": struct.unpack_from("<Q", raw, 128)[0]}
 
 
 def tcp_line_client(host, port):
@@ -282,6 +287,9 @@ def test_tcp_accept_makefile_and_tcp_info_on_nodes(bridge):
     assert r["peer"][0] == "10.0.0.1" and r["accepted_is_socket"]
     assert r["accepted_fileno"] >= EMU_FD_BASE
     assert (r["state"], r["bytes_received"]) == ("ESTABLISHED", len(b"hello over tcp\n"))
+    # getsockopt(TCP_INFO, buflen): Linux 6.x's 248-byte struct tcp_info.
+    assert (r["raw_len"], r["raw_state"], r["raw_snd_mss"]) == (248, 1, 1448)
+    assert r["raw_bytes_received"] == len(b"hello over tcp\n")
 
 
 class _Reverse(socketserver.StreamRequestHandler):

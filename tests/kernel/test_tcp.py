@@ -367,9 +367,11 @@ def test_delayed_ack_waits_for_timer_then_acks():
     p = Pair().connect()
     # leave quick-ack mode: several exchanges
     pump(p, (p.t1, p.c), (p.t2, p.s), os.urandom(40_000))
-    # Settle for less than the receiver's RTO (200 ms, from the handshake's RTT):
-    # a longer silence puts Linux back in quick-ACK mode (tcp_event_data_recv).
-    p.lab.advance(0.15)
+    p.lab.advance(0.5)
+    # After a gap longer than the RTO the next segment is ACKed at once
+    # (tcp_event_data_recv: the sender is restarting); the one after is not.
+    sys_sendto(p.t1, p.c, b"a" * 100, 0, None)
+    p.lab.run()
     sk = p.sk("s")
     sk.proto_data.ack_quick = 0
     n = len(p.frames("h2"))

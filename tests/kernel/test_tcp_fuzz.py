@@ -48,7 +48,7 @@ def check_invariants(p):
         tp = sk.proto_data
         for name in ("packets_out", "sacked_out", "lost_out", "retrans_out"):
             assert getattr(tp, name) >= 0, (which, name)
-        assert sk.sk_rmem_alloc == sum(s.len for s in sk.sk_receive_queue.q), which
+        assert sk.sk_rmem_alloc == sum(s.truesize for s in sk.sk_receive_queue.q), which  # skb_set_owner_r
 
 
 def test_thousand_mutated_segments_never_raise_and_keep_counters_sane():

@@ -1,8 +1,8 @@
 """Every script under tests/packetdrill/ runs against a fresh inline kernel.
 
 Each script pins down Linux behaviour (written against net/ipv4/tcp_*.c).
-A script where emu still differs from Linux in an area another branch is
-closing is marked xfail with the difference named ("tcpdiff: ...").
+A script where emu still differs from Linux can be marked xfail in XFAIL,
+with the difference named (none is, now).
 """
 import glob
 import os
@@ -14,16 +14,7 @@ from emu.packetdrill import Config, run_script
 HERE = os.path.dirname(__file__)
 SCRIPTS = sorted(glob.glob(os.path.join(HERE, "*.pkt")) + glob.glob(os.path.join(HERE, "*", "*.pkt")))
 
-XFAIL = {
-    "close_passive.pkt": "tcpdiff: quick-ACK counts at connection start (icsk_ack.ato is 0 "
-                         "before the first data, so Linux acks a FIN within a jiffy)",
-    "cork_full_segment.pkt": "tcpdiff: tcp_mss_split_point/Nagle-Minshall (a corked "
-                             "sub-MSS tail stays queued)",
-    "msg_more.pkt": "tcpdiff: tcp_push/tcp_autocorking (MSG_MORE corks the write: "
-                    "nonagle = TCP_NAGLE_CORK)",
-    "delayed_ack_pingpong.pkt": "tcpdiff: quick-ACK counts (tcp_event_data_sent enters "
-                                "pingpong mode, so the reply's ACK is delayed)",
-}
+XFAIL: dict = {}          # script name -> the difference from Linux it still shows
 
 
 def _param(path):

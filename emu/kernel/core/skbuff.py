@@ -728,6 +728,15 @@ def consume_skb(skb):
         _free(skb)
 
 
+def skb_orphan(skb):
+    """Detach skb from its owning socket, running the owner's destructor now
+    (the socket stops accounting it: TCP's TSQ, a receive buffer)."""
+    if skb.destructor is not None:
+        skb.destructor(skb)
+        skb.destructor = None
+    skb.sk = None
+
+
 def _free(skb):
     skb.freed = True
     if skb.destructor is not None:

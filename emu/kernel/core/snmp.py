@@ -33,7 +33,8 @@ TCP_EXT_MIB = ("SyncookiesSent", "SyncookiesRecv", "SyncookiesFailed", "TW", "PA
                "TCPRenoRecovery", "TCPSackRecovery", "TCPFastRetrans", "TCPTimeouts",
                "TCPLossProbes", "TCPAbortOnData", "TCPAbortOnClose", "TCPAbortOnTimeout",
                "TCPSYNChallenge", "TCPChallengeACK", "TCPOFOQueue", "TCPZeroWindowDrop",
-               "TCPSynRetrans", "TCPReqQFullDrop", "TCPACKSkippedSeq", "OutOfWindowIcmps")
+               "TCPSynRetrans", "TCPReqQFullDrop", "TCPACKSkippedSeq", "OutOfWindowIcmps",
+               "TCPAutoCorking")
 ARP_MIB = ("InRequests", "InReplies", "OutRequests", "OutReplies", "InErrors",
            "Unresolved")   # emu: Linux reports these through neighbour stats
 

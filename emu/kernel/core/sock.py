@@ -94,7 +94,7 @@ class Sock:
         "sk_bound_dev_if", "sk_drops", "sk_userlocks", "sk_priority", "sk_mark",
         "sk_dst_cache", "dst_genid", "sk_keepalive",
         "inet_saddr", "inet_rcv_saddr", "inet_num", "inet_sport", "inet_daddr",
-        "inet_dport", "uc_ttl", "tos", "hdrincl", "recverr", "pmtudisc",
+        "inet_dport", "inet_id", "uc_ttl", "tos", "hdrincl", "recverr", "pmtudisc",
         "proto_data",
     )
 
@@ -134,6 +134,7 @@ class Sock:
         self.inet_sport = 0
         self.inet_daddr = 0
         self.inet_dport = 0
+        self.inet_id = 0                   # a connected socket's IP ID counter
         self.uc_ttl = -1                   # -1: use net.ipv4.ip_default_ttl
         self.tos = 0
         self.hdrincl = 0
@@ -313,3 +314,4 @@ MSG_TRUNC = 0x20
 MSG_DONTWAIT = 0x40
 MSG_WAITALL = 0x100
 MSG_NOSIGNAL = 0x4000
+MSG_MORE = 0x8000

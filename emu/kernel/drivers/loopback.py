@@ -4,7 +4,7 @@ Linux: drivers/net/loopback.c
 """
 from ..core.dev import netif_rx
 from ..core.netdevice import IFF_LOOPBACK, IFF_NO_QUEUE, NETDEV_TX_OK, NetDevice, NetDeviceOps
-from ..core.skbuff import CHECKSUM_UNNECESSARY, skb_cow
+from ..core.skbuff import CHECKSUM_UNNECESSARY, skb_cow, skb_orphan
 from ..ethernet.eth import eth_header_ops, eth_type_trans
 from ..hdr.if_arp import ARPHRD_LOOPBACK
 
@@ -18,7 +18,7 @@ def loopback_xmit(skb, dev):
     skb_cow(skb, 0)     # the receive side may write headers; keep taps' clones intact
     skb.ip_summed = CHECKSUM_UNNECESSARY
     skb.dst = None
-    skb.sk = None
+    skb_orphan(skb)         # the sender's socket stops accounting it
     skb.protocol = eth_type_trans(skb, dev)
     dev.stats.tx_packets += 1
     dev.stats.tx_bytes += length

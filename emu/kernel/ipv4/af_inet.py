@@ -354,7 +354,8 @@ def inet_stream_shutdown(sock, how):
 def tcp_setsockopt(sk, level, optname, value):
     from .tcp import (
         SOL_TCP, TCP_CONGESTION, TCP_CORK, TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL,
-        TCP_LINGER2, TCP_MAXSEG, TCP_NODELAY, TCP_QUICKACK, TCP_SYNCNT, TCP_USER_TIMEOUT,
+        TCP_LINGER2, TCP_MAXSEG, TCP_NAGLE_CORK, TCP_NAGLE_OFF, TCP_NAGLE_PUSH, TCP_NODELAY,
+        TCP_QUICKACK, TCP_SYNCNT, TCP_USER_TIMEOUT,
     )
     from .tcp_cong import tcp_set_congestion_control
     from .tcp_output import tcp_push_pending_frames
@@ -369,12 +370,20 @@ def tcp_setsockopt(sk, level, optname, value):
         raise KernelError(errno.EINVAL)     # optlen < sizeof(int)
     v = value if isinstance(value, int) else int.from_bytes(bytes(value)[:4], "little", signed=True)
     if optname == TCP_NODELAY:
-        tp.nonagle = 1 if v else 0
+        # __tcp_sock_set_nodelay: weaker than TCP_CORK, but pushes what is queued.
         if v:
+            tp.nonagle |= TCP_NAGLE_OFF | TCP_NAGLE_PUSH
             tcp_push_pending_frames(sk)
+        else:
+            tp.nonagle &= ~TCP_NAGLE_OFF
     elif optname == TCP_CORK:
-        tp.cork = bool(v)
-        if not v:
+        # __tcp_sock_set_cork: uncorking sends partial segments now.
+        if v:
+            tp.nonagle |= TCP_NAGLE_CORK
+        else:
+            tp.nonagle &= ~TCP_NAGLE_CORK
+            if tp.nonagle & TCP_NAGLE_OFF:
+                tp.nonagle |= TCP_NAGLE_PUSH
             tcp_push_pending_frames(sk)
     elif optname == TCP_MAXSEG:
         if v and not 88 <= v <= 65535:
@@ -416,18 +425,24 @@ def tcp_setsockopt(sk, level, optname, value):
 def tcp_getsockopt(sk, level, optname, buflen):
     from .tcp import (
         SOL_TCP, TCP_CONGESTION, TCP_CORK, TCP_INFO, TCP_KEEPCNT, TCP_KEEPIDLE,
-        TCP_KEEPINTVL, TCP_MAXSEG, TCP_NODELAY, TCP_SYNCNT, TCP_USER_TIMEOUT, tcp_get_info,
-        tcp_sysctl,
+        TCP_KEEPINTVL, TCP_MAXSEG, TCP_NAGLE_CORK, TCP_NAGLE_OFF, TCP_NODELAY, TCP_SYNCNT,
+        TCP_USER_TIMEOUT, tcp_get_info, tcp_sysctl,
     )
     tp = sk.proto_data
     net = sk.net
     if level != SOL_TCP:
         raise KernelError(errno.ENOPROTOOPT)
     if optname == TCP_INFO:
+        # With a buffer length: Linux's struct tcp_info bytes (cut to buflen),
+        # for programs that unpack it; without: emu's dict.
+        if buflen:
+            from .tcp_info import tcp_info_getsockopt
+            return tcp_info_getsockopt(sk, buflen)
         return tcp_get_info(sk)
     if optname == TCP_CONGESTION:
         return tp.ca_ops.name.encode()
-    table = {TCP_NODELAY: tp.nonagle & 1, TCP_CORK: int(tp.cork),
+    table = {TCP_NODELAY: int(bool(tp.nonagle & TCP_NAGLE_OFF)),
+             TCP_CORK: int(bool(tp.nonagle & TCP_NAGLE_CORK)),
              TCP_MAXSEG: tp.mss_cache if sk.sk_state != 7 else (tp.user_mss or 536),
              TCP_KEEPIDLE: int(tp.keepalive_time or tcp_sysctl(net, "tcp_keepalive_time")),
              TCP_KEEPINTVL: int(tp.keepalive_intvl or tcp_sysctl(net, "tcp_keepalive_intvl")),

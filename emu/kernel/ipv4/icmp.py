@@ -25,6 +25,15 @@ __all__ = ["ICMP_DEST_UNREACH", "ICMP_PROT_UNREACH", "ICMP_PORT_UNREACH", "ICMP_
 
 ICMP_ERRORS = frozenset((ICMP_DEST_UNREACH, ICMP_SOURCE_QUENCH, ICMP_REDIRECT,
                          ICMP_TIME_EXCEEDED, ICMP_PARAMETERPROB))
+IPTOS_TOS_MASK = 0x1E                 # include/uapi/linux/ip.h
+IPTOS_PREC_INTERNETCONTROL = 0xC0
+
+
+def RT_TOS(tos):
+    """include/uapi/linux/in_route.h: the TOS bits of a TOS byte."""
+    return tos & IPTOS_TOS_MASK
+
+
 # RFC 1812 4.3.2.3: an error quotes the IP header and at least 8 bytes;
 # Linux quotes as much as fits in 576 bytes.
 ICMP_ERR_MAX = 576 - 20 - 8
@@ -232,7 +241,11 @@ def icmp_send(skb_in, icmp_type, code, info):
     # for a parameter problem (icmp_send's info, ntohl'd).
     rest = (info & 0xFFFFFFFF).to_bytes(4, "big")
     quoted = bytes(buf[nh:min(skb_in.tail, nh + ICMP_ERR_MAX - (opt.optlen if opt else 0))])
-    icmp_push_reply(net, src, saddr, icmp_type, code, rest, quoted, buf[nh + 1], None, opt)
+    # __icmp_send: an error keeps the original's TOS bits (RT_TOS) but goes
+    # out at the Internet Control precedence (RFC 1812 4.3.2.5), ECN cleared.
+    tos = RT_TOS(buf[nh + 1]) | IPTOS_PREC_INTERNETCONTROL if icmp_type in ICMP_ERRORS \
+        else buf[nh + 1]
+    icmp_push_reply(net, src, saddr, icmp_type, code, rest, quoted, tos, None, opt)
 
 
 def _icmp_global_allow(net):

@@ -11,15 +11,33 @@ from ..core.skbuff import (
 )
 from ..core.sock import skb_add_data_nocache
 from ..hdr.if_ether import ETH_P_IP
-from ..hdr.ip import IP_DF, iphdr
+from ..hdr.ip import IP_DF, IPPROTO_TCP, iphdr
 from ..netfilter.core import NF_HOOK, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING
-from .route import ip_skb_dst_mtu, rt_nexthop
+from .route import __ip_select_ident, ip_skb_dst_mtu, rt_nexthop
 
 
-def ip_select_ident(net):
-    """The IP ID of a new datagram (Linux hashes per destination; emu counts per net)."""
-    v = net.proto["ip_ident"] = (net.proto.get("ip_ident", 0) + 1) & 0xFFFF
-    return v
+def ip_select_ident_segs(net, sk, saddr, daddr, protocol, df, segs=1):
+    """The IP ID of a new datagram (include/net/ip.h ip_select_ident_segs).
+
+    A connected socket numbers its own datagrams (inet_id), segs IDs per GSO
+    skb; a DF datagram of anyone else gets 0 (it is never fragmented, so the
+    ID identifies nothing, RFC 6864 4.1); the rest take IDs from the hashed
+    per-destination counters (__ip_select_ident).
+    """
+    if sk is not None and sk.inet_daddr:
+        if sk.sk_protocol == IPPROTO_TCP:
+            val = sk.inet_id                     # read, then add (TCP holds the lock)
+            sk.inet_id = (val + segs) & 0xFFFFFFFF
+        else:
+            val = sk.inet_id = (sk.inet_id + segs) & 0xFFFFFFFF     # atomic_add_return
+        return val & 0xFFFF
+    if df:
+        return 0
+    return __ip_select_ident(net, saddr, daddr, protocol, segs)
+
+
+def ip_select_ident(net, sk, saddr, daddr, protocol, df):
+    return ip_select_ident_segs(net, sk, saddr, daddr, protocol, df, 1)
 
 
 def ip_send_check(buf, off):
@@ -50,12 +68,16 @@ def ip_hdr_template(saddr, daddr, protocol, ttl, tos, df):
                       saddr.to_bytes(4, "big"), daddr.to_bytes(4, "big"))
 
 
-def ip_build_header(skb, saddr, daddr, protocol, ttl, tos=0, df=False, ident=None):
-    """Push a 20-byte IPv4 header in front of skb.data (the header of ip_make_skb)."""
+def ip_build_header(skb, saddr, daddr, protocol, ttl, tos=0, df=False, ident=None, sk=None,
+                    segs=1):
+    """Push a 20-byte IPv4 header in front of skb.data (the header of ip_make_skb);
+    sk is the socket whose datagram it is (None for the kernel's own: RSTs,
+    SYN-ACKs, ICMP), segs the segments of a GSO skb (each gets its own ID)."""
     off = skb_push(skb, 20)
     skb.network_header = off
     if ident is None:
-        ident = ip_select_ident(skb.dst.dev.net) if skb.dst is not None else 0
+        ident = ip_select_ident_segs(skb.dst.dev.net, sk, saddr, daddr, protocol, df, segs) \
+            if skb.dst is not None else 0
     tpl = ip_hdr_template(saddr, daddr, protocol, ttl, tos, df)
     buf = skb.buf
     buf[off:off + 20] = tpl
@@ -110,7 +132,7 @@ def __ip_make_skb(sk, skb, saddr, daddr, protocol, df):
     skb.priority = sk.sk_priority
     skb.mark = sk.sk_mark
     ttl = sk.uc_ttl if sk.uc_ttl >= 0 else sk.net.sysctl["net.ipv4.ip_default_ttl"]
-    ip_build_header(skb, saddr, daddr, protocol, ttl, sk.tos, df)
+    ip_build_header(skb, saddr, daddr, protocol, ttl, sk.tos, df, sk=sk)
     return skb
 
 

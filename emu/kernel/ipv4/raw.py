@@ -124,11 +124,15 @@ def raw_sendmsg(sk, data, flags, addr):
         skb.buf[off:off + n] = data
         skb.network_header = off
         skb.dst = rt
-        if skb.buf[off + 4:off + 6] == b"\x00\x00":
-            struct.pack_into("!H", skb.buf, off + 4, ip_select_ident(net))
         if skb.buf[off + 12:off + 16] == b"\x00\x00\x00\x00":
             src = rt.prefsrc or _src_for(rt, daddr)
             skb.buf[off + 12:off + 16] = src.to_bytes(4, "big")
+        if skb.buf[off + 4:off + 6] == b"\x00\x00":
+            # raw_send_hdrinc: ip_select_ident(net, skb, NULL): 0 with DF, else hashed.
+            struct.pack_into("!H", skb.buf, off + 4, ip_select_ident(
+                net, None, int.from_bytes(skb.buf[off + 12:off + 16], "big"),
+                int.from_bytes(skb.buf[off + 16:off + 20], "big"), skb.buf[off + 9],
+                bool(skb.buf[off + 6] & 0x40)))
         ip_send_check(skb.buf, off)
     else:
         skb = alloc_skb(LL_MAX_HEADER + 20 + n)
@@ -141,7 +145,7 @@ def raw_sendmsg(sk, data, flags, addr):
         ttl = sk.uc_ttl if sk.uc_ttl >= 0 else net.sysctl["net.ipv4.ip_default_ttl"]
         # __ip_make_skb: DF when the socket asks (DO/PROBE), or WANT and it fits the path.
         df = ip_sk_dont_fragment(sk, 20 + n, ip_dst_mtu(net, rt, daddr))
-        ip_build_header(skb, src, daddr, sk.inet_num, ttl, sk.tos, df=df)
+        ip_build_header(skb, src, daddr, sk.inet_num, ttl, sk.tos, df=df, sk=sk)
     tracer = net.tracer
     if tracer is not None:
         tracer.attach(skb)

@@ -480,3 +480,50 @@ def ip_rt_update_pmtu(net, daddr, mtu):
         while len(table) >= FNHE_MAX:
             del table[next(iter(table))]        # the oldest exception goes first
     table[daddr] = (mtu, net.clock() + 600.0)
+
+
+# ------------------------------------------------------------------ IP IDs
+
+# Emulation note: Linux sizes ip_idents at boot from the memory size (at
+# least 2048 buckets, shared by every net); emu gives each net the minimum,
+# 2048, and fills a bucket's random start when it is first used.
+IP_IDENTS_SZ = 2048
+
+
+def ip_idents_reserve(net, hash, segs):
+    """Reserve segs consecutive IDs in hash's bucket (route.c ip_idents_reserve).
+
+    A bucket idle for a while jumps by a random amount below the jiffies it
+    was idle, so that a probe cannot count the packets sent between two of
+    its own (Amit Klein's off-path attacks).
+    """
+    from ..core.napi import jiffies
+    idents = net.proto.get("ip_idents")
+    if idents is None:
+        idents = net.proto["ip_idents"] = {}
+    bucket = hash & (IP_IDENTS_SZ - 1)
+    slot = idents.get(bucket)
+    if slot is None:
+        # prandom_bytes(ip_idents) at boot; ip_tstamps start zeroed (HASH_ZERO).
+        slot = idents[bucket] = [net.rng.get_random_u32(), 0]
+    now = jiffies(net) & 0xFFFFFFFF
+    old = slot[1]
+    delta = 0
+    if old != now:
+        slot[1] = now
+        delta = net.rng.get_random_u32_below((now - old) & 0xFFFFFFFF)
+    slot[0] = (slot[0] + segs + delta) & 0xFFFFFFFF
+    return (slot[0] - segs) & 0xFFFFFFFF
+
+
+def __ip_select_ident(net, saddr, daddr, protocol, segs):
+    """The ID of a datagram no connected socket numbers (route.c __ip_select_ident):
+    one of 2048 counters, picked by a keyed hash of (daddr, saddr, protocol)."""
+    from ..lib.siphash import siphash_3u32
+    key = net.proto.get("ip_id_key")
+    if key is None:
+        key = net.proto["ip_id_key"] = (net.rng.get_random_u64(), net.rng.get_random_u64())
+    # iph->daddr and saddr are big-endian words read as host (little-endian) u32s.
+    h = siphash_3u32(int.from_bytes(daddr.to_bytes(4, "big"), "little"),
+                     int.from_bytes(saddr.to_bytes(4, "big"), "little"), protocol, key)
+    return ip_idents_reserve(net, h & 0xFFFFFFFF, segs) & 0xFFFF

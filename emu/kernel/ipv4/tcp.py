@@ -73,6 +73,9 @@ TCP_KEEPALIVE_TIME = 7200.0
 TCP_KEEPALIVE_INTVL = 75.0
 TCP_KEEPALIVE_PROBES = 9
 TCP_MAX_WSCALE = 14
+# include/net/tcp.h: window bytes per buffer byte, as scaling_ratio / 2**8
+TCP_RMEM_TO_WIN_SCALE = 8
+TCP_DEFAULT_SCALING_RATIO = 1 << (TCP_RMEM_TO_WIN_SCALE - 1)     # 50 % until measured
 TCP_PAWS_24DAYS = 60 * 60 * 24 * 24
 
 # socket options (include/uapi/linux/tcp.h)
@@ -91,6 +94,11 @@ TCP_INFO = 11
 TCP_QUICKACK = 12
 TCP_CONGESTION = 13
 TCP_USER_TIMEOUT = 18
+
+# tp->nonagle (include/linux/tcp.h)
+TCP_NAGLE_OFF = 1               # TCP_NODELAY
+TCP_NAGLE_CORK = 2              # TCP_CORK (or MSG_MORE for one push)
+TCP_NAGLE_PUSH = 4              # push what is queued now, once
 
 # inet_connection_sock ca_state (include/net/tcp.h)
 TCP_CA_Open = 0
@@ -128,6 +136,13 @@ TCP_DEFAULT_SYSCTLS = {
     "net.ipv4.tcp_keepalive_probes": 9,
     "net.ipv4.tcp_challenge_ack_limit": 1000,
     "net.ipv4.tcp_invalid_ratelimit": 500,      # ms between out-of-window ACKs per socket
+    "net.ipv4.tcp_app_win": 31,
+    "net.ipv4.tcp_moderate_rcvbuf": 1,
+    "net.ipv4.tcp_workaround_signed_windows": 0,
+    "net.ipv4.tcp_autocorking": 1,
+    "net.ipv4.tcp_min_tso_segs": 2,
+    "net.ipv4.tcp_tso_rtt_log": 9,
+    "net.ipv4.tcp_tso_win_divisor": 3,
     "net.core.somaxconn": 4096,
 }
 
@@ -188,7 +203,7 @@ class TcpSock:
         "probes_out", "snd_cwnd", "snd_ssthresh", "snd_cwnd_cnt", "prior_cwnd",
         "prior_ssthresh", "ca_state", "high_seq", "undo_marker", "packets_out",
         "sacked_out", "lost_out", "retrans_out", "dupacks", "ca_ops", "ca_priv",
-        "nonagle", "cork", "write_queue", "rtx_queue", "out_of_order_queue",
+        "nonagle", "write_queue", "rtx_queue", "out_of_order_queue",
         "recv_sack_cache", "selective_acks", "ack_pending", "ack_quick", "ack_pingpong",
         "ack_ato", "ack_lrcvtime", "ack_rcv_mss", "ack_rcvd_since", "ack_timer",
         "retransmit_timer", "keepalive_timer", "timer_kind", "keepalive_time",
@@ -202,6 +217,9 @@ class TcpSock:
         "challenge_count", "challenge_stamp", "urg_data", "linger",
         "max_packets_out", "cwnd_usage_seq", "is_cwnd_limited", "last_oow_ack_time",
         "sk_rx_dst", "sk_rx_dst_ifindex", "duplicate_sack", "prr_delivered", "prr_out",
+        "rcv_ssthresh", "scaling_ratio",
+        "rcv_rtt", "rcv_rtt_last_tsecr", "snd_sml", "tcp_wstamp", "min_rtt", "tsq_bytes",
+        "tsq_throttled", "in_write_xmit", "pmtu_cookie",
     )
 
     def __init__(self, sk):
@@ -216,7 +234,11 @@ class TcpSock:
         self.snd_wl1 = 0
         self.rcv_nxt = self.rcv_wup = self.copied_seq = 0
         self.rcv_wnd = 0
-        self.window_clamp = 65535 << TCP_MAX_WSCALE
+        self.rcv_ssthresh = 0          # the window we are willing to offer now (tcp_grow_window)
+        self.scaling_ratio = TCP_DEFAULT_SCALING_RATIO
+        self.rcv_rtt = 0.0             # the receiver's RTT estimate (rcv_rtt_est), seconds
+        self.rcv_rtt_last_tsecr = 0
+        self.window_clamp = 0          # 0: not set yet (tcp_select_initial_window picks it)
         self.rcv_wscale = self.snd_wscale = 0
         self.wscale_ok = self.tstamp_ok = self.sack_ok = False
         self.ts_recent = 0
@@ -249,8 +271,14 @@ class TcpSock:
         self.dupacks = 0
         self.ca_ops = None
         self.ca_priv = None
-        self.nonagle = 0
-        self.cork = False
+        self.nonagle = 0               # TCP_NAGLE_OFF | TCP_NAGLE_CORK | TCP_NAGLE_PUSH
+        self.snd_sml = 0               # end of the last small segment sent (Minshall)
+        self.tcp_wstamp = 0.0          # when TCP last handed a segment to IP
+        self.min_rtt = 0.0
+        self.tsq_bytes = 0             # sent segments not yet freed below TCP (TSQ)
+        self.tsq_throttled = False     # a push was autocorked
+        self.in_write_xmit = False
+        self.pmtu_cookie = 0           # the path MTU the MSS was computed for
         self.write_queue = deque()         # not yet sent
         self.rtx_queue = deque()           # sent, not yet acknowledged
         self.out_of_order_queue = []       # skbs past rcv_nxt, sorted by seq
@@ -258,9 +286,9 @@ class TcpSock:
         self.selective_acks = []           # SACK blocks we advertise, newest first
         self.duplicate_sack = None         # a D-SACK block for the next segment (RFC 2883)
         self.ack_pending = False
-        self.ack_quick = TCP_MAX_QUICKACKS
+        self.ack_quick = 0             # set by the first data segment (tcp_incr_quickack)
         self.ack_pingpong = False
-        self.ack_ato = TCP_ATO_MIN
+        self.ack_ato = 0.0             # set to TCP_ATO_MIN by the first data (tcp_event_data_recv)
         self.ack_lrcvtime = 0.0
         self.ack_rcv_mss = TCP_MSS_DEFAULT
         self.ack_rcvd_since = 0
@@ -312,6 +340,25 @@ def tcp_sk(sk):
 
 def tcp_sysctl(net, name):
     return net.sysctl["net.ipv4." + name]
+
+
+def tcp_win_from_space(sk, space):
+    """Window bytes a buffer of space bytes (truesize) holds (include/net/tcp.h)."""
+    return (space * sk.proto_data.scaling_ratio) >> TCP_RMEM_TO_WIN_SCALE
+
+
+def tcp_space_from_win(sk, win):
+    """The buffer bytes a window of win bytes needs (inverse of tcp_win_from_space)."""
+    return (win << TCP_RMEM_TO_WIN_SCALE) // sk.proto_data.scaling_ratio
+
+
+def tcp_space(sk):
+    """The window the free part of the receive buffer holds (may be negative)."""
+    return tcp_win_from_space(sk, sk.sk_rcvbuf - sk.sk_rmem_alloc)
+
+
+def tcp_full_space(sk):
+    return tcp_win_from_space(sk, sk.sk_rcvbuf)
 
 
 def tcp_set_state(sk, state):
@@ -418,7 +465,7 @@ def tcp_sendmsg_locked(sk, view, flags, sent, resume):
         chunk = view[sent[0]:sent[0] + max(1, min(room, len(view) - sent[0]))]
         tcp_queue_data(sk, chunk, goal)
         sent[0] += len(chunk)
-    tcp_push(sk, mss, flags)
+    tcp_push(sk, mss, flags, goal)
     if sent[0] == len(view):
         return sent[0]
     if flags & MSG_DONTWAIT or sk.sk_socket.nonblock:
@@ -541,7 +588,7 @@ def tcp_recvmsg_locked(sk, size, flags):
 
 
 def _free_rcv(sk, skb):
-    sk.sk_rmem_alloc -= skb.len
+    sk.sk_rmem_alloc -= skb.truesize
     skb.destructor = None
     consume_skb(skb)
 
@@ -549,23 +596,26 @@ def _free_rcv(sk, skb):
 def tcp_cleanup_rbuf(sk, copied):
     """After a read: send a window update if the window grew a lot (tcp_cleanup_rbuf)."""
     from .tcp_input import tcp_rcv_space_adjust
-    from .tcp_output import __tcp_select_window, tcp_send_ack
+    from .tcp_output import __tcp_select_window, tcp_receive_window, tcp_send_ack
     tp = sk.proto_data
     tcp_rcv_space_adjust(sk)
     if sk.sk_state not in (TCP_ESTABLISHED, TCP_FIN_WAIT1, TCP_FIN_WAIT2):
         return
-    rcv_window_now = tp.rcv_wup + tp.rcv_wnd - tp.rcv_nxt
     # An ACK is owed and more than a segment came since the last one, or the
     # read emptied the queue: send it now (the once-per-two-segments ACK).
     if tp.ack_pending and (seq_sub(tp.rcv_nxt, tp.rcv_wup) > tp.ack_rcv_mss
                            or not sk.sk_rmem_alloc):
         tcp_send_ack(sk)
         return
-    new_window = __tcp_select_window(sk)
-    # RFC 1122 4.2.3.3: update when the window opens by 2 MSS (or doubles).
-    if new_window and new_window >= 2 * rcv_window_now and \
-            new_window - rcv_window_now >= 2 * tp.ack_rcv_mss:
-        tcp_send_ack(sk)
+    if copied <= 0 or sk.sk_shutdown & RCV_SHUTDOWN:
+        return
+    rcv_window_now = tcp_receive_window(tp)
+    # Only when the offered window is at most half the largest: then update
+    # if the window at least doubles (RFC 1122 4.2.3.3; tcp_cleanup_rbuf).
+    if 2 * rcv_window_now <= tp.window_clamp:
+        new_window = __tcp_select_window(sk)
+        if new_window and new_window >= 2 * rcv_window_now:
+            tcp_send_ack(sk)
 
 
 # ------------------------------------------------------------------ close
@@ -689,7 +739,9 @@ def tcp_poll(sock):
 # ------------------------------------------------------------------ info
 
 def tcp_get_info(sk):
-    """struct tcp_info, as a dict (getsockopt TCP_INFO, ss -i)."""
+    """struct tcp_info, as a dict: emu's own API (the two-argument getsockopt
+    TCP_INFO, ss -i, Node.tcp_info()); with a buffer length getsockopt
+    returns Linux's bytes instead (tcp_info.py)."""
     tp = sk.proto_data
     return {
         "state": TCP_STATE_NAMES.get(sk.sk_state, str(sk.sk_state)),
@@ -710,6 +762,8 @@ def tcp_get_info(sk):
         "data_segs_in": tp.data_segs_in, "snd_wnd": tp.snd_wnd, "rcv_wnd": tp.rcv_wnd,
         "congestion": tp.ca_ops.name if tp.ca_ops else None,
         "delivered": tp.delivered, "notsent_bytes": sum(s.len for s in tp.write_queue),
+        "rcv_ssthresh": tp.rcv_ssthresh, "pmtu": tp.pmtu_cookie, "rcv_rtt": int(tp.rcv_rtt * 1e6),
+        "min_rtt": int(tp.min_rtt * 1e6),
     }
 
 

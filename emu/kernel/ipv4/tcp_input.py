@@ -24,6 +24,10 @@ from .tcp_output import (
 from .tcp_recovery import (
     tcp_fastretrans_alert, tcp_sacktag_write_queue, tcp_xmit_retransmit_queue,
 )
+from .tcp_rcvwin import (  # noqa: F401 (re-exported: Linux has them in tcp_input.c)
+    tcp_enter_quickack_mode, tcp_event_data_recv, tcp_incr_quickack, tcp_init_buffer_space,
+    tcp_initialize_rcv_mss, tcp_rcv_rtt_measure_ts, tcp_rcv_space_adjust,
+)
 from .tcp_timer import (
     ICSK_TIME_PROBE0, inet_csk_clear_xmit_timer, tcp_rearm_rto, tcp_set_keepalive,
 )
@@ -92,6 +96,9 @@ def tcp_rtt_estimator(sk, rtt):
     tp = sk.proto_data
     if rtt <= 0:
         rtt = 1e-6
+    # Emulation note: Linux keeps a windowed minimum (tcp_min_rtt_wlen, 5 min);
+    # emu keeps the minimum of the connection.
+    tp.min_rtt = min(tp.min_rtt, rtt) if tp.min_rtt else rtt
     if not tp.srtt:
         tp.srtt = rtt
         tp.rttvar = rtt / 2
@@ -109,65 +116,10 @@ def tcp_set_rto(sk):
 
 # ------------------------------------------------------------------ receive side
 
-def tcp_incr_quickack(tp):
-    tp.ack_quick = max(tp.ack_quick, TCP_MAX_QUICKACKS)
-
-
-def tcp_enter_quickack_mode(tp):
-    tcp_incr_quickack(tp)
-    tp.ack_pingpong = False
-    tp.ack_ato = 0.04
-
-
-def tcp_event_data_recv(sk, skb):
-    """Estimate the delayed-ACK timeout from the gaps between data segments."""
-    tp = sk.proto_data
-    now = sk.net.clock()
-    if skb.len > tp.ack_rcv_mss:
-        tp.ack_rcv_mss = min(skb.len, tp.advmss)
-    if not tp.ack_lrcvtime:
-        tcp_incr_quickack(tp)
-        tp.ack_ato = 0.04
-    else:
-        m = now - tp.ack_lrcvtime
-        if m <= 0.02:
-            tp.ack_ato = tp.ack_ato / 2 + 0.02
-        elif m < tp.ack_ato:
-            tp.ack_ato = tp.ack_ato / 2 + m
-            tp.ack_ato = min(tp.ack_ato, tp.rto)
-        elif m > tp.rto:
-            tcp_incr_quickack(tp)
-    tp.ack_lrcvtime = now
-    tp.last_data_recv = now
-    tp.ack_rcvd_since += 1
-
-
-def tcp_rcv_space_adjust(sk):
-    """Receive-buffer autotuning: grow rcvbuf to twice what the reader takes per RTT."""
-    tp = sk.proto_data
-    now = sk.net.clock()
-    if not tp.rcv_space_time:
-        tp.rcv_space_time = now
-        tp.rcv_space_seq = tp.copied_seq
-        return
-    rtt = max(tp.srtt, 0.001)
-    if now - tp.rcv_space_time < rtt:
-        return
-    copied = seq_sub(tp.copied_seq, tp.rcv_space_seq)
-    if copied > tp.rcv_space and not sk.sk_userlocks & 2:     # SOCK_RCVBUF_LOCK
-        tp.rcv_space = copied
-        want = min(4 * copied * 2, tcp_sysctl(sk.net, "tcp_rmem")[2])
-        if want > sk.sk_rcvbuf:
-            sk.sk_rcvbuf = want
-            tp.window_clamp = max(tp.window_clamp, min(want // 2, 65535 << tp.rcv_wscale))
-    tp.rcv_space_seq = tp.copied_seq
-    tp.rcv_space_time = now
-
-
 def _queue_rcv(sk, skb):
     tp = sk.proto_data
     skb.sk = sk
-    sk.sk_rmem_alloc += skb.len
+    sk.sk_rmem_alloc += skb.truesize          # skb_set_owner_r: memory, not payload
     sk.sk_receive_queue.q.append(skb)
     tp.bytes_received += skb.len
     tp.data_segs_in += 1
@@ -290,7 +242,7 @@ def tcp_data_queue(sk, skb):
         if tcp_receive_window(tp) == 0 and skb.len:
             # Our window is shut: drop and re-advertise (tcp_data_queue out_of_window).
             sk.net.mib["TcpExt"]["TCPZeroWindowDrop"] += 1
-            tcp_enter_quickack_mode(tp)
+            tcp_enter_quickack_mode(sk)
             tcp_send_ack(sk)
             kfree_skb(skb, "TCP_ZEROWINDOW")
             return
@@ -318,12 +270,12 @@ def tcp_data_queue(sk, skb):
         # All of it was seen before: a retransmission. ACK at once, with a D-SACK.
         sk.net.mib["TcpExt"]["DelayedACKLost"] += 1
         tcp_dsack_set(sk, cb.seq, cb.end_seq)
-        tcp_enter_quickack_mode(tp)
+        tcp_enter_quickack_mode(sk)
         tcp_send_ack(sk)
         consume_skb(skb)
         return
     if not before(cb.seq, seq_add(tp.rcv_nxt, tcp_receive_window(tp))):
-        tcp_enter_quickack_mode(tp)
+        tcp_enter_quickack_mode(sk)
         tcp_send_ack(sk)
         kfree_skb(skb, "TCP_OVERWINDOW")
         return
@@ -652,6 +604,8 @@ def tcp_rcv_established(sk, skb, th_flags, opt):
     if tcp_ack(sk, skb, opt) < 0:
         kfree_skb(skb, "TCP_OLD_ACK")
         return
+    if opt.saw_tstamp and opt.tsecr and skb.len:
+        tcp_rcv_rtt_measure_ts(sk, skb, opt)
     tcp_data_queue(sk, skb)
     tcp_data_snd_check(sk)
     __tcp_ack_snd_check(sk)
@@ -697,7 +651,7 @@ def tcp_rcv_synsent_state_process(sk, skb, th_flags, opt):
         from .route import ip_dst_mtu
         from .tcp_output import tcp_route
         tcp_sync_mss(sk, ip_dst_mtu(net, tcp_route(sk), sk.inet_daddr))
-        tp.ack_rcv_mss = min(tp.advmss, tp.mss_cache)
+        tcp_initialize_rcv_mss(sk)
         tcp_ack(sk, skb, opt)
         tcp_set_state(sk, TCP_ESTABLISHED)
         tcp_init_transfer(sk)
@@ -739,9 +693,7 @@ def tcp_init_transfer(sk):
     tp = sk.proto_data
     if tp.total_retrans:
         tp.snd_cwnd = 1                  # RFC 6298 5.7 / Linux: the SYN was lost
-    tp.rcv_space = max(tp.rcv_wnd, 10 * tp.advmss)
-    tp.rcv_space_time = sk.net.clock()
-    tp.rcv_space_seq = tp.copied_seq
+    tcp_init_buffer_space(sk)
     tp.snd_cwnd_cnt = 0
     if sk.sk_keepalive:
         tcp_set_keepalive(sk, True)

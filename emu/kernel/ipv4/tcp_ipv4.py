@@ -59,6 +59,7 @@ def tcp_v4_connect(sk, addr):
     tp = sk.proto_data
     tp.isn = secure_tcp_seq(sk.net, sk.inet_saddr, daddr, sk.inet_sport, dport)
     tp.ts_offset = sk.net.rng.get_random_u32()
+    sk.inet_id = sk.net.rng.get_random_u32() & 0xFFFF       # get_random_u16()
     tcp_connect(sk)
     return 0
 

@@ -33,7 +33,7 @@ class ReqSock:
     __slots__ = ("listener", "net", "laddr", "lport", "raddr", "rport", "rcv_isn", "snt_isn",
                  "mss", "wscale_ok", "snd_wscale", "rcv_wscale", "tstamp_ok", "sack_ok",
                  "ts_recent", "rcv_wnd", "num_retrans", "timer", "sk_state", "window", "ts_off",
-                 "snt_synack")
+                 "window_clamp", "snt_synack")
 
     def __init__(self, listener, laddr, lport, raddr, rport):
         self.listener = listener
@@ -43,7 +43,8 @@ class ReqSock:
         self.num_retrans = 0
         self.timer = None
         self.ts_off = 0
-        self.snt_synack = None    # when the first SYN-ACK left (tcp_request_sock)
+        self.window_clamp = 0
+        self.snt_synack = None    # when the first SYN-ACK left (tcp_synack_rtt_meas)
 
     def key(self):
         return (self.laddr, self.lport, self.raddr, self.rport)
@@ -167,20 +168,8 @@ def tcp_conn_request(lsk, skb, opt, saddr, sport, daddr, dport):
     req.ts_recent = opt.tsval if req.tstamp_ok else 0
     req.window = cb.window
     req.ts_off = net.rng.get_random_u32()
-    # The window and scale the child will use (tcp_openreq_init_rwin).
-    space = min(lsk.sk_rcvbuf // 2, 65535 << 14)
-    wscale = 0
-    if req.wscale_ok:
-        biggest = max(tcp_sysctl(net, "tcp_rmem")[2], net.sysctl["net.core.rmem_max"], lsk.sk_rcvbuf)
-        while biggest > 65535 and wscale < 14:
-            biggest >>= 1
-            wscale += 1
-    req.rcv_wscale = wscale
     advmss = _advmss(net, saddr)
-    rcv_wnd = min(space, 65535)
-    # The SYN-ACK's window is a multiple of the MSS less timestamps (Linux: 65160).
-    unit = advmss - (12 if req.tstamp_ok else 0)
-    req.rcv_wnd = max(unit, rcv_wnd - rcv_wnd % unit)
+    tcp_openreq_init_rwin(req, lsk, advmss)
     if want_cookie:
         req.snt_isn, req.mss = cookie_v4_init_sequence(net, saddr, daddr, sport, dport,
                                                        cb.seq, req.mss)
@@ -295,14 +284,30 @@ def cookie_v4_check_ack(lsk, skb, opt, saddr, sport, daddr, dport):
     req.snd_wscale = req.rcv_wscale = 0
     req.ts_recent = 0
     req.window = cb.window
-    req.rcv_wnd = min(lsk.sk_rcvbuf // 2, 65535)
+    tcp_openreq_init_rwin(req, lsk, _advmss(net, saddr))
     return tcp_create_openreq_child(lsk, req, opt)
+
+
+def tcp_openreq_init_rwin(req, lsk, advmss):
+    """The window and scale the SYN-ACK offers and the child keeps
+    (tcp_openreq_init_rwin): a multiple of the MSS less timestamps (65160)."""
+    from .tcp import tcp_full_space
+    from .tcp_output import tcp_select_initial_window
+    ltp = lsk.proto_data
+    full_space = tcp_full_space(lsk)
+    req.window_clamp = ltp.window_clamp
+    if lsk.sk_userlocks & 2 and (req.window_clamp > full_space or not req.window_clamp):
+        req.window_clamp = full_space           # SO_RCVBUF set: no larger window
+    mss = min(advmss, ltp.user_mss or advmss) - (12 if req.tstamp_ok else 0)
+    req.rcv_wnd, req.window_clamp, req.rcv_wscale = tcp_select_initial_window(
+        lsk, full_space, mss, req.window_clamp, req.wscale_ok)
 
 
 def tcp_create_openreq_child(lsk, req, opt):
     """The new connection (tcp_v4_syn_recv_sock): a full socket, queued for accept()."""
     from .tcp import tcp_init_sock
     from .tcp_input import tcp_init_transfer
+    from .tcp_rcvwin import tcp_initialize_rcv_mss
     from .tcp_output import tcp_route, tcp_sync_mss
     from .route import ip_dst_mtu
     net = lsk.net
@@ -324,17 +329,18 @@ def tcp_create_openreq_child(lsk, req, opt):
     sk.inet_rcv_saddr = sk.inet_saddr = req.laddr
     sk.inet_num = sk.inet_sport = req.lport
     sk.inet_daddr, sk.inet_dport = req.raddr, req.rport
+    sk.inet_id = net.rng.get_random_u32() & 0xFFFF          # tcp_v4_syn_recv_sock: get_random_u16()
     tp.listener = lsk
     tp.isn = req.snt_isn
-    tp.snd_una = tp.snd_nxt = tp.write_seq = tp.pushed_seq = seq_add(req.snt_isn, 1)
+    tp.snd_una = tp.snd_nxt = tp.write_seq = tp.pushed_seq = tp.snd_sml = seq_add(req.snt_isn, 1)
     tp.rcv_nxt = tp.rcv_wup = tp.copied_seq = seq_add(req.rcv_isn, 1)
     tp.snd_wl1 = req.rcv_isn
     tp.wscale_ok, tp.tstamp_ok, tp.sack_ok = req.wscale_ok, req.tstamp_ok, req.sack_ok
     tp.snd_wscale, tp.rcv_wscale = req.snd_wscale, req.rcv_wscale
     tp.snd_wnd = req.window
     tp.max_window = tp.snd_wnd
-    tp.rcv_wnd = req.rcv_wnd
-    tp.window_clamp = 65535 << tp.rcv_wscale if tp.wscale_ok else 65535
+    tp.rcv_wnd = tp.rcv_ssthresh = req.rcv_wnd
+    tp.window_clamp = req.window_clamp
     tp.ts_recent = req.ts_recent
     tp.ts_offset = req.ts_off
     tp.mss_clamp = req.mss
@@ -342,15 +348,16 @@ def tcp_create_openreq_child(lsk, req, opt):
     mtu = ip_dst_mtu(net, rt, sk.inet_daddr)
     tp.advmss = mtu - 40
     tcp_sync_mss(sk, mtu)
-    tp.ack_rcv_mss = min(tp.advmss, tp.mss_cache)
+    tcp_initialize_rcv_mss(sk)
     tp.total_retrans = req.num_retrans
     bh = net.proto["tcp_bhash"]
     bh.setdefault(sk.inet_num, []).append(sk)        # inet_inherit_port
     tcp_set_state(sk, TCP_ESTABLISHED)
     inet_ehash_insert(sk)
     if not req.num_retrans and req.snt_synack is not None:
-        # tcp_synack_rtt_meas: the handshake's RTT seeds srtt and the RTO
-        # (Karn: not when the SYN-ACK was retransmitted).
+        # tcp_synack_rtt_meas: the handshake's RTT, so the server has an RTO
+        # (and a delayed-ACK bound) from its first segment on (Karn: not
+        # after a retransmitted SYN-ACK).
         from .tcp_input import tcp_rtt_estimator
         tcp_rtt_estimator(sk, net.clock() - req.snt_synack)
     tcp_init_transfer(sk)

@@ -3,187 +3,30 @@
 Linux: net/ipv4/tcp_output.c; RFC 9293, RFC 7323 (window scale,
 timestamps), RFC 2018 (SACK), RFC 896 (Nagle), RFC 1122 4.2.3.4, RFC 9438.
 """
-import struct
 
 from ..core.dev import KernelError
 from ..core.dst import __sk_dst_check, sk_dst_set
-from ..core.sock import skb_add_data_nocache
+from ..core.sock import MSG_MORE, skb_add_data_nocache
 from ..core.netdevice import NETIF_F_CSUM_MASK, NETIF_F_GSO, NETIF_F_TSO
 from ..core.skbuff import (
-    CHECKSUM_PARTIAL,
-    alloc_skb, consume_skb, skb_clone, skb_copy, skb_push, skb_put, skb_reserve,
+    CHECKSUM_PARTIAL, SKB_TRUESIZE_OVERHEAD,
+    alloc_skb, consume_skb, pskb_expand_head, skb_clone, skb_copy, skb_push, skb_put, skb_reserve,
 )
 from ..hdr.checksum import csum_fold, csum_partial, csum_tcpudp_nofold
 from ..hdr.ip import IPPROTO_TCP
 from .ip_output import ip_build_header, ip_local_out
 from .route import ip_route_output_flow
 from .tcp import (
-    MAX_TCP_HEADER, TCP_CLOSE, TCP_HLEN, TCP_LISTEN, TCP_MAX_WSCALE, TCP_MIN_MSS,
-    TCP_SYN_SENT, TCPCB_LOST, TCPCB_SACKED_ACKED, TCPCB_SACKED_RETRANS, TCPHDR_ACK,
-    TCPHDR_FIN, TCPHDR_PSH, TCPHDR_RST,
-    TCPHDR_SYN, TCPOPT_MSS, TCPOPT_NOP, TCPOPT_SACK, TCPOPT_SACK_PERM, TCPOPT_TIMESTAMP,
-    TCPOPT_WINDOW, TcpSkbCb, after, before, seq_add, seq_sub, tcp_sysctl, tcphdr,
+    MAX_TCP_HEADER, TCP_CA_Recovery, TCP_CLOSE, TCP_HLEN, TCP_LISTEN, TCP_NAGLE_CORK,
+    TCP_NAGLE_OFF, TCP_NAGLE_PUSH, TCP_SYN_SENT, TCPCB_LOST, TCPCB_SACKED_ACKED,
+    TCPCB_SACKED_RETRANS, TCPHDR_ACK, TCPHDR_FIN, TCPHDR_PSH, TCPHDR_RST, TCPHDR_SYN,
+    TcpSkbCb, after, before, seq_add, seq_sub, tcp_full_space, tcp_sysctl, tcphdr,
 )
-
-TCP_NAGLE_OFF = 1      # TCP_NODELAY
-TCP_NAGLE_CORK = 2
-TCP_NAGLE_PUSH = 4
-GSO_MAX_SIZE = 65536
-
-
-def tcp_time_stamp(sk):
-    """The TSval clock: milliseconds (Linux: tcp_time_stamp_raw, 1 kHz)."""
-    return (int(sk.net.clock() * 1000) + sk.proto_data.ts_offset) & 0xFFFFFFFF
-
-
-# ------------------------------------------------------------------ MSS and windows
-
-def tcp_mtu_to_mss(sk, pmtu):
-    tp = sk.proto_data
-    mss = pmtu - 20 - TCP_HLEN
-    mss = min(mss, tp.mss_clamp)
-    if tp.user_mss:
-        mss = min(mss, tp.user_mss)
-    if tp.tstamp_ok:
-        mss -= 12
-    return max(mss, TCP_MIN_MSS - 40 if pmtu < 128 else TCP_MIN_MSS - 40)
-
-
-def tcp_sync_mss(sk, pmtu):
-    tp = sk.proto_data
-    tp.mss_cache = tcp_mtu_to_mss(sk, pmtu)
-    return tp.mss_cache
-
-
-def tcp_current_mss(sk):
-    """The MSS for the next segment, less the SACK blocks we will carry."""
-    tp = sk.proto_data
-    mss = tp.mss_cache
-    if tp.selective_acks:
-        mss -= 4 + 8 * min(len(tp.selective_acks), 3 if tp.tstamp_ok else 4)
-    return max(mss, 1)
-
-
-def tcp_size_goal(sk, mss):
-    """How big a skb to build: one MSS, or a GSO super-segment when the route allows."""
-    dst = sk.sk_dst_cache
-    # sk_can_gso: the device segments in hardware (TSO), or the stack does it
-    # in software just before the driver (NETIF_F_GSO): either way TCP builds
-    # super-segments and crosses its own layers once per 64 KiB, not per MSS.
-    if dst is None or not dst.dev.features & (NETIF_F_TSO | NETIF_F_GSO) or sk.sk_socket is None:
-        return mss
-    goal = min(GSO_MAX_SIZE - MAX_TCP_HEADER, dst.dev.gso_max_size - MAX_TCP_HEADER)
-    return max(mss, goal - goal % mss)
-
-
-def tcp_space(sk):
-    """Free receive space, with half the buffer kept for overhead (tcp_adv_win_scale 1)."""
-    return max(0, (sk.sk_rcvbuf - sk.sk_rmem_alloc) // 2)
-
-
-def tcp_full_space(sk):
-    return sk.sk_rcvbuf // 2
-
-
-def tcp_select_initial_window(sk, mss):
-    """RFC 7323 2.3: the window for the SYN and the shift we will use."""
-    tp = sk.proto_data
-    space = min(tcp_full_space(sk), tp.window_clamp)
-    wscale = 0
-    if tp.wscale_ok:
-        biggest = max(tcp_sysctl(sk.net, "tcp_rmem")[2], sk.net.sysctl["net.core.rmem_max"],
-                      sk.sk_rcvbuf)
-        while biggest > 65535 and wscale < TCP_MAX_WSCALE:
-            biggest >>= 1
-            wscale += 1
-    tp.rcv_wscale = wscale
-    rcv_wnd = min(space, 65535)
-    if mss > 0:
-        rcv_wnd = max(mss, rcv_wnd - rcv_wnd % mss)
-    tp.rcv_wnd = rcv_wnd
-    tp.window_clamp = min(tp.window_clamp, 65535 << wscale)
-
-
-def __tcp_select_window(sk):
-    """The window we could offer now (receiver-side SWS avoidance, RFC 1122 4.2.3.3)."""
-    tp = sk.proto_data
-    mss = tp.ack_rcv_mss
-    free_space = tcp_space(sk)
-    full_space = min(tp.window_clamp, tcp_full_space(sk))
-    if free_space < full_space // 2:
-        tp.ack_quick = 0
-        if free_space < mss:
-            return 0
-    window = tp.rcv_wnd
-    if tp.rcv_wscale:
-        window = free_space
-        window = (window >> tp.rcv_wscale) << tp.rcv_wscale
-        if window == 0 and free_space >= (1 << tp.rcv_wscale):
-            window = 1 << tp.rcv_wscale
-    else:
-        if window <= free_space - mss or window > free_space:
-            window = (free_space // mss) * mss
-        elif mss == full_space and free_space > window + full_space // 2:
-            window = free_space
-    return window
-
-
-def tcp_receive_window(tp):
-    win = seq_sub(seq_add(tp.rcv_wup, tp.rcv_wnd), tp.rcv_nxt)
-    return max(win, 0)
-
-
-def tcp_select_window(sk):
-    """The window field of an outgoing segment: never shrinks what we offered."""
-    tp = sk.proto_data
-    cur_win = tcp_receive_window(tp)
-    new_win = __tcp_select_window(sk)
-    if new_win < cur_win:
-        # RFC 9293 3.8.6.2.2: do not shrink the window (round up to the scale unit).
-        unit = 1 << tp.rcv_wscale
-        new_win = (cur_win + unit - 1) // unit * unit
-    tp.rcv_wnd = new_win
-    tp.rcv_wup = tp.rcv_nxt
-    limit = 65535 << tp.rcv_wscale if tp.wscale_ok else 65535
-    new_win = min(new_win, limit)
-    return new_win >> tp.rcv_wscale
-
-
-# ------------------------------------------------------------------ options
-
-def tcp_syn_options(sk, mss, wscale, ts, sack, tsval, tsecr):
-    """MSS, SACK-permitted, timestamps, window scale: Linux's order and NOP padding."""
-    out = bytearray(struct.pack("!BBH", TCPOPT_MSS, 4, mss))
-    if ts:
-        if sack:
-            out += bytes((TCPOPT_SACK_PERM, 2))
-        else:
-            out += bytes((TCPOPT_NOP, TCPOPT_NOP))
-        out += struct.pack("!BBII", TCPOPT_TIMESTAMP, 10, tsval, tsecr)
-    elif sack:
-        out += bytes((TCPOPT_NOP, TCPOPT_NOP, TCPOPT_SACK_PERM, 2))
-    if wscale is not None:
-        out += bytes((TCPOPT_NOP, TCPOPT_WINDOW, 3, wscale))
-    return bytes(out)
-
-
-def tcp_established_options(sk):
-    tp = sk.proto_data
-    out = bytearray()
-    if tp.tstamp_ok:
-        out += struct.pack("!BBBBII", TCPOPT_NOP, TCPOPT_NOP, TCPOPT_TIMESTAMP, 10,
-                           tcp_time_stamp(sk), tp.ts_recent)
-    dsack = tp.duplicate_sack
-    if tp.sack_ok and (tp.selective_acks or dsack):
-        # A D-SACK block goes first, then the SACK blocks (tcp_established_options),
-        # and is sent once (tcp_options_write clears rx_opt.dsack).
-        blocks = ([dsack] if dsack else []) + tp.selective_acks
-        blocks = blocks[:3 if tp.tstamp_ok else 4]
-        tp.duplicate_sack = None
-        out += bytes((TCPOPT_NOP, TCPOPT_NOP, TCPOPT_SACK, 2 + 8 * len(blocks)))
-        for start, end in blocks:
-            out += struct.pack("!II", start, end)
-    return bytes(out)
+from .tcp_mss import (  # noqa: F401 (split out of tcp_output.c; re-exported)
+    GSO_MAX_SIZE, __tcp_select_window, tcp_current_mss, tcp_established_options,
+    tcp_mtu_to_mss, tcp_receive_window, tcp_select_initial_window, tcp_select_window,
+    tcp_size_goal, tcp_sync_mss, tcp_syn_options, tcp_time_stamp,
+)
 
 
 # ------------------------------------------------------------------ building segments
@@ -202,11 +45,17 @@ def tcp_queue_data(sk, chunk, goal):
     n = len(chunk)
     while pos < n:
         skb = q[-1] if q else None
+        if skb is not None and skb.len < goal and skb.end - skb.tail < goal - skb.len \
+                and not skb.cb.tcp_flags & (TCPHDR_FIN | TCPHDR_SYN) and skb.shinfo.dataref == 1:
+            # The tail is a piece tso_fragment cut off: later writes still fill
+            # it to size_goal (Linux appends page frags to it).
+            pskb_expand_head(skb, 0, goal - skb.len - (skb.end - skb.tail))
         if skb is None or skb.cb.tcp_flags & (TCPHDR_FIN | TCPHDR_SYN) or skb.len >= goal \
                 or skb.end - skb.tail <= 0:
             skb = tcp_alloc_skb(goal)
             skb.cb = TcpSkbCb(tp.write_seq, tp.write_seq, TCPHDR_ACK)
             q.append(skb)
+            tp.nonagle &= ~TCP_NAGLE_PUSH        # skb_entail: a push was for what was queued
         take = min(n - pos, goal - skb.len, skb.end - skb.tail)
         skb_add_data_nocache(sk, skb, chunk[pos:pos + take])
         pos += take
@@ -225,6 +74,15 @@ def tcp_transmit_skb(sk, skb, clone_it=True, rcv_nxt=None):
         # A clone of an earlier transmit still queued (e.g. waiting on ARP)
         # shares our headroom: copy instead, as Linux does with pskb_copy.
         skb = skb_copy(skb) if skb.shinfo.dataref > 1 else skb_clone(skb)
+        if skb.len:
+            # skb_set_owner_w(skb, sk) with tcp_wfree: TSQ/autocork accounting.
+            # Emulation note: the clone's truesize is its payload plus a fixed
+            # overhead (emu's write-queue buffers are allocated at size_goal).
+            skb.truesize = skb.len + SKB_TRUESIZE_OVERHEAD
+            skb.sk = sk
+            skb.destructor = tcp_wfree
+            tp.tsq_bytes += skb.truesize
+    tp.tcp_wstamp = net.clock()
     flags = cb.tcp_flags
     if flags & TCPHDR_SYN:
         mss = tp.advmss
@@ -247,12 +105,14 @@ def tcp_transmit_skb(sk, skb, clone_it=True, rcv_nxt=None):
     skb.transport_header = off
     if flags & TCPHDR_ACK:
         tcp_event_ack_sent(sk)
+    # Counted in segments, a GSO skb for as many as it carries (tcp_skb_pcount).
+    pcount = cb.pcount if datalen else 1
     if datalen:
-        tp.data_segs_out += 1
+        tp.data_segs_out += pcount
         tp.bytes_sent += datalen
-        tp.last_data_sent = net.clock()
-    tp.segs_out += 1
-    net.mib["Tcp"]["OutSegs"] += 1
+        tcp_event_data_sent(sk)
+    tp.segs_out += pcount
+    net.mib["Tcp"]["OutSegs"] += pcount
     if flags & TCPHDR_RST:
         net.mib["Tcp"]["OutRsts"] += 1
     return ip_queue_xmit(sk, skb)
@@ -302,7 +162,8 @@ def ip_queue_xmit(sk, skb):
         tcp_v4_send_check(skb, sk.inet_saddr, sk.inet_daddr)
     ttl = sk.uc_ttl if sk.uc_ttl >= 0 else net.sysctl["net.ipv4.ip_default_ttl"]
     ip_build_header(skb, sk.inet_saddr, sk.inet_daddr, IPPROTO_TCP, ttl, sk.tos,
-                    df=sk.pmtudisc != 0)
+                    df=sk.pmtudisc != 0, sk=sk,
+                    segs=skb.shinfo.gso_segs if skb.shinfo.gso_size else 1)
     skb.priority = sk.sk_priority
     skb.mark = sk.sk_mark
     tracer = net.tracer
@@ -328,11 +189,14 @@ def tcp_event_ack_sent(sk):
     """An ACK went out: no delayed ACK is owed any more."""
     tp = sk.proto_data
     if tp.ack_pending:
+        # tcp_dec_quickack_mode: only an ACK that was owed uses up a quick ACK.
+        if tp.ack_quick:
+            tp.ack_quick -= 1
+            if not tp.ack_quick:
+                tp.ack_ato = 0.04           # leaving quick-ack mode deflates ATO
         tp.ack_pending = False
         tp.ack_rcvd_since = 0
         sk.net.del_timer(tp.ack_timer)
-    if tp.ack_quick:
-        tp.ack_quick -= 1 if tp.ack_quick > 0 else 0
 
 
 # ------------------------------------------------------------------ sending data
@@ -355,20 +219,146 @@ def tcp_set_skb_tso_segs(skb, mss):
     return cb.pcount
 
 
-def tcp_nagle_test(tp, skb, mss, nonagle):
-    """RFC 896 / Minshall: hold a small segment while data is unacknowledged."""
-    if nonagle & TCP_NAGLE_PUSH and not nonagle & TCP_NAGLE_CORK and not tp.cork:
-        if nonagle & TCP_NAGLE_OFF:
-            return True
+def tcp_minshall_check(tp):
+    """A small segment we sent is still unacknowledged (Minshall's Nagle)."""
+    return after(tp.snd_sml, tp.snd_una) and not after(tp.snd_sml, tp.snd_nxt)
+
+
+def tcp_minshall_update(tp, mss_now, skb):
+    """Remember the end of the last segment sent that was not full-sized."""
+    if skb.len < skb.cb.pcount * mss_now:
+        tp.snd_sml = skb.cb.end_seq
+
+
+def tcp_nagle_check(partial, tp, nonagle):
+    """True if a partial segment must wait: corked, or Nagle on (RFC 896) with
+    data in flight and a small segment of ours unacknowledged (Minshall)."""
+    return partial and (bool(nonagle & TCP_NAGLE_CORK) or
+                        (not nonagle and tp.packets_out and tcp_minshall_check(tp)))
+
+
+def tcp_nagle_test(tp, skb, cur_mss, nonagle):
+    """May skb (one segment) go now? Full-sized, a FIN, pushed, or Nagle allows it."""
+    if nonagle & TCP_NAGLE_PUSH:
+        return True
     if skb.cb.tcp_flags & TCPHDR_FIN:
         return True
-    if skb.len >= mss:
-        return True
-    if nonagle & TCP_NAGLE_CORK or tp.cork:
-        return False
-    if nonagle & TCP_NAGLE_OFF:
-        return True
-    return tp.packets_out == 0
+    return not tcp_nagle_check(skb.len < cur_mss, tp, nonagle)
+
+
+def tcp_cwnd_test(tp):
+    """How many segments cwnd lets out now: at most half of it, so that at
+    least two TSO/GSO packets are in flight (tcp_cwnd_test)."""
+    in_flight = tcp_packets_in_flight(tp)
+    cwnd = tp.snd_cwnd
+    if in_flight >= cwnd:
+        return 0
+    return min(max(cwnd >> 1, 1), cwnd - in_flight)
+
+
+def tcp_snd_wnd_test(tp, skb, cur_mss):
+    """Does the first segment of skb fit the peer's window?"""
+    end_seq = skb.cb.end_seq if skb.len <= cur_mss else seq_add(skb.cb.seq, cur_mss)
+    return not after(end_seq, seq_add(tp.snd_una, tp.snd_wnd))
+
+
+def sk_gso_max_size(sk):
+    """sk_setup_caps: the device's GSO size less room for the headers (0: no GSO)."""
+    dst = sk.sk_dst_cache
+    if dst is None or not dst.dev.features & (NETIF_F_TSO | NETIF_F_GSO) or sk.sk_socket is None:
+        return 0
+    return min(GSO_MAX_SIZE, dst.dev.gso_max_size) - (MAX_TCP_HEADER + 1)
+
+
+def tcp_pacing_rate(sk):
+    """sk_pacing_rate as tcp_update_pacing_rate sets it (bytes/s): 200 % of
+    cwnd * mss / srtt in slow start, 120 % after; unlimited before an RTT."""
+    tp = sk.proto_data
+    if not tp.srtt:
+        return 1 << 62
+    ratio = 2.0 if tp.snd_cwnd < tp.snd_ssthresh // 2 else 1.2
+    return int(tp.mss_cache * max(tp.snd_cwnd, tp.packets_out) * ratio / tp.srtt)
+
+
+def tcp_tso_autosize(sk, mss_now, min_tso_segs, gso_max_size):
+    """Segments per TSO/GSO packet: about 1 ms of data at the pacing rate, plus
+    a share of 64 KiB that halves for every 512 us of min RTT (tcp_tso_autosize)."""
+    nbytes = tcp_pacing_rate(sk) >> 10                 # sk_pacing_shift 10: ~1 ms
+    r = int(sk.proto_data.min_rtt * 1e6) >> tcp_sysctl(sk.net, "tcp_tso_rtt_log")
+    if r < 32:
+        nbytes += gso_max_size >> r
+    nbytes = min(nbytes, gso_max_size)
+    return max(nbytes // mss_now, min_tso_segs)
+
+
+def tcp_tso_segs(sk, mss_now):
+    """The most segments one TSO/GSO skb may carry now."""
+    gso_max_size = sk_gso_max_size(sk)
+    if not gso_max_size:
+        return 1
+    return tcp_tso_autosize(sk, mss_now, tcp_sysctl(sk.net, "tcp_min_tso_segs"), gso_max_size)
+
+
+def tcp_tso_should_defer(sk, skb, max_segs):
+    """Hold back a TSO/GSO skb that cwnd or the window would cut short, if
+    an ACK that opens more room is due soon (tcp_tso_should_defer).
+
+    Returns (defer, is_cwnd_limited). Emulation note: "the last write" is the
+    last segment TCP handed to IP (tcp_wstamp), not its departure time.
+    """
+    tp = sk.proto_data
+    now = sk.net.clock()
+    if tp.ca_state >= TCP_CA_Recovery:
+        return False, False
+    if now - tp.tcp_wstamp > 0.001:        # the last write was over 1 ms ago: no burst
+        return False, False
+    in_flight = tcp_packets_in_flight(tp)
+    cb = skb.cb
+    send_win = seq_sub(seq_add(tp.snd_una, tp.snd_wnd), cb.seq)
+    cong_win = (tp.snd_cwnd - in_flight) * tp.mss_cache
+    limit = min(send_win, cong_win)
+    if limit >= max_segs * tp.mss_cache:       # a full-sized TSO skb can go
+        return False, False
+    if skb is not tp.write_queue[-1] and limit >= skb.len:
+        return False, False                     # mid-queue, all of it sendable
+    win_divisor = tcp_sysctl(sk.net, "tcp_tso_win_divisor")
+    if win_divisor:
+        chunk = min(tp.snd_wnd, tp.snd_cwnd * tp.mss_cache) // win_divisor
+        if limit >= chunk:
+            return False, False
+    elif limit > 3 * tp.mss_cache:
+        return False, False
+    if not tp.rtx_queue:
+        return False, False
+    # If the next ACK is likely to come too late (half srtt), do not defer.
+    if now - tp.rtx_queue[0].cb.when < tp.srtt / 2:
+        return False, False
+    if cong_win < send_win:
+        if cong_win <= skb.len:
+            return True, True
+    elif send_win <= skb.len:
+        return True, False
+    if cb.tcp_flags & TCPHDR_FIN:
+        return False, False                     # it will get no more data
+    return True, False
+
+
+def tcp_mss_split_point(sk, skb, mss_now, max_segs, nonagle):
+    """Where to cut skb for this send: max_segs segments, the peer's window,
+    and, if Nagle or a cork holds partial segments, a whole number of MSS."""
+    tp = sk.proto_data
+    window = seq_sub(seq_add(tp.snd_una, tp.snd_wnd), skb.cb.seq)
+    max_len = mss_now * max_segs
+    if max_len <= window and skb is not tp.write_queue[-1]:
+        return max_len
+    needed = min(skb.len, window)
+    if max_len <= needed:
+        return max_len
+    partial = needed % mss_now
+    # The last segment is not full-sized: may Nagle let it go with the rest?
+    if tcp_nagle_check(partial != 0, tp, nonagle):
+        return needed - partial
+    return needed
 
 
 def tcp_split(sk, skb, length):
@@ -414,7 +404,9 @@ def tcp_fragment(sk, skb, length):
 
 
 def tcp_write_xmit(sk, mss_now, nonagle, push_one=False):
-    """Send queued data as far as cwnd, the peer's window and Nagle allow."""
+    """Send queued data as far as cwnd, the peer's window, Nagle and TSO
+    deferral allow (tcp_write_xmit): each skb carries at most
+    min(tcp_cwnd_test, tcp_tso_segs) segments."""
     from .tcp_timer import ICSK_TIME_RETRANS, inet_csk_reset_xmit_timer, tcp_check_probe_timer
     tp = sk.proto_data
     if sk.net.tracer is not None:
@@ -422,50 +414,64 @@ def tcp_write_xmit(sk, mss_now, nonagle, push_one=False):
     q = tp.write_queue
     sent = sent_pkts = 0
     is_cwnd_limited = False
-    while q:
-        skb = q[0]
-        cwnd_quota = tp.snd_cwnd - tcp_packets_in_flight(tp)
-        if cwnd_quota <= 0:
-            is_cwnd_limited = True
-            break
-        cb = skb.cb
-        wnd_end = seq_add(tp.snd_una, tp.snd_wnd)
-        if after(cb.end_seq, wnd_end) and skb.len:
-            room = seq_sub(wnd_end, cb.seq)
-            if room <= 0 or (room < mss_now and room < skb.len and tp.packets_out):
-                break        # receiver window full (tcp_snd_wnd_test)
-            if room < skb.len:
-                q.insert(1, tcp_split(sk, skb, room))
-        limit = mss_now * min(cwnd_quota, max(1, tcp_size_goal(sk, mss_now) // mss_now))
-        if skb.len > limit:
-            q.insert(1, tcp_split(sk, skb, limit))
-        if not tcp_nagle_test(tp, skb, mss_now, nonagle if q[0] is q[-1] else TCP_NAGLE_PUSH):
-            break
-        pcount = tcp_set_skb_tso_segs(skb, mss_now)
-        if skb.len > mss_now:
-            skb.shinfo.gso_size = mss_now
-            skb.shinfo.gso_segs = pcount
-            skb.shinfo.gso_type = 1          # SKB_GSO_TCPV4
-        else:
-            skb.shinfo.gso_size = 0
-        q.popleft()
-        if not cb.first_tx:
-            cb.first_tx = sk.net.clock()
-        tcp_transmit_skb(sk, skb)
-        tp.rtx_queue.append(skb)
-        tp.snd_nxt = cb.end_seq if after(cb.end_seq, tp.snd_nxt) else tp.snd_nxt
-        tp.packets_out += pcount
-        sent += 1
-        sent_pkts += pcount
-        if push_one:
-            break
+    max_segs = tcp_tso_segs(sk, mss_now)
+    tp.in_write_xmit = True
+    try:
+        while q:
+            skb = q[0]
+            cb = skb.cb
+            tso_segs = (skb.len + mss_now - 1) // mss_now if skb.len > mss_now else 1
+            cwnd_quota = tcp_cwnd_test(tp)
+            if not cwnd_quota:
+                is_cwnd_limited = True
+                break
+            if not tcp_snd_wnd_test(tp, skb, mss_now):
+                break                         # receiver window full
+            if tso_segs == 1:
+                if not tcp_nagle_test(tp, skb, mss_now, nonagle if skb is q[-1] else TCP_NAGLE_PUSH):
+                    break
+            elif not push_one:
+                defer, cwnd_limited = tcp_tso_should_defer(sk, skb, max_segs)
+                if defer:
+                    is_cwnd_limited |= cwnd_limited
+                    break
+            limit = mss_now
+            if tso_segs > 1:
+                limit = tcp_mss_split_point(sk, skb, mss_now, min(cwnd_quota, max_segs), nonagle)
+            if skb.len > limit:
+                q.insert(1, tcp_split(sk, skb, limit))       # tso_fragment
+            if cb.end_seq == cb.seq:
+                break
+            pcount = tcp_set_skb_tso_segs(skb, mss_now)
+            if skb.len > mss_now:
+                skb.shinfo.gso_size = mss_now
+                skb.shinfo.gso_segs = pcount
+                skb.shinfo.gso_type = 1          # SKB_GSO_TCPV4
+            else:
+                skb.shinfo.gso_size = 0
+            q.popleft()
+            if not cb.first_tx:
+                cb.first_tx = sk.net.clock()
+            tcp_transmit_skb(sk, skb)
+            tp.rtx_queue.append(skb)
+            tp.snd_nxt = cb.end_seq if after(cb.end_seq, tp.snd_nxt) else tp.snd_nxt
+            tp.packets_out += pcount
+            tcp_minshall_update(tp, mss_now, skb)
+            sent += 1
+            sent_pkts += pcount
+            if push_one:
+                break
+    finally:
+        tp.in_write_xmit = False
     if sent_pkts and tp.ca_state == 3:         # TCP_CA_Recovery: PRR counts what it sent
         tp.prr_out += sent_pkts
     if tp.packets_out and not tp.retransmit_timer.pending:
         inet_csk_reset_xmit_timer(sk, ICSK_TIME_RETRANS, tp.rto)
     if not sent and q and not tp.packets_out:
         tcp_check_probe_timer(sk)
-    tcp_cwnd_validate(tp, is_cwnd_limited or tcp_packets_in_flight(tp) >= tp.snd_cwnd)
+    is_cwnd_limited |= tcp_packets_in_flight(tp) >= tp.snd_cwnd
+    if sent or is_cwnd_limited:
+        tcp_cwnd_validate(tp, is_cwnd_limited)
     return sent
 
 
@@ -478,17 +484,54 @@ def tcp_cwnd_validate(tp, is_cwnd_limited):
         tp.is_cwnd_limited = is_cwnd_limited
 
 
-def tcp_push(sk, mss, flags=0):
-    """tcp_push: mark the last queued skb PSH and try to send."""
+def tcp_should_autocork(sk, skb, size_goal):
+    """Hold a not yet full skb while earlier segments still sit in a qdisc or
+    device: their TX completion will push it, with what the next writes add
+    (tcp_should_autocork).
+
+    Emulation note: Linux compares sk_wmem_alloc (the memory of segments
+    below TCP) with the skb's truesize; emu counts the payload plus a fixed
+    overhead of each segment not yet freed by the qdisc or driver (tsq_bytes;
+    the + 1 is sk_wmem_alloc's base reference, so an equal skb still corks).
+    """
+    tp = sk.proto_data
+    return skb.len < size_goal and tcp_sysctl(sk.net, "tcp_autocorking") and \
+        bool(tp.rtx_queue) and tp.tsq_bytes + 1 > skb.len + SKB_TRUESIZE_OVERHEAD and \
+        not skb.cb.tcp_flags & TCPHDR_FIN
+
+
+def tcp_wfree(skb):
+    """A transmitted segment left the qdisc or driver (tcp_wfree): if a push
+    was autocorked, send now (Linux: the TSQ tasklet, tcp_tsq_handler)."""
+    sk = skb.sk
+    if sk is None or sk.proto_data is None:
+        return
+    tp = sk.proto_data
+    tp.tsq_bytes -= skb.truesize
+    if tp.tsq_throttled and not tp.in_write_xmit and sk.sk_state != TCP_CLOSE:
+        tp.tsq_throttled = False
+        if tp.write_queue:
+            tcp_write_xmit(sk, tcp_current_mss(sk), tp.nonagle)
+
+
+def tcp_push(sk, mss, flags=0, size_goal=0):
+    """tcp_push: mark the last queued skb PSH (not with MSG_MORE), autocork,
+    and try to send with the socket's Nagle setting."""
     tp = sk.proto_data
     if sk.net.tracer is not None:
         sk.net.tracer.send_hit("tcp_push")
     if not tp.write_queue:
         return
     last = tp.write_queue[-1]
-    last.cb.tcp_flags |= TCPHDR_PSH
-    tp.pushed_seq = tp.write_seq
-    nonagle = tp.nonagle | (TCP_NAGLE_PUSH if not tp.cork else TCP_NAGLE_CORK)
+    if not flags & MSG_MORE or after(tp.write_seq, seq_add(tp.pushed_seq, tp.max_window >> 1)):
+        last.cb.tcp_flags |= TCPHDR_PSH                  # tcp_mark_push (or forced_push)
+        tp.pushed_seq = tp.write_seq
+    if size_goal and tcp_should_autocork(sk, last, size_goal):
+        if not tp.tsq_throttled:
+            sk.net.mib["TcpExt"]["TCPAutoCorking"] += 1
+            tp.tsq_throttled = True
+        return
+    nonagle = TCP_NAGLE_CORK if flags & MSG_MORE else tp.nonagle
     __tcp_push_pending_frames(sk, mss, nonagle)
 
 
@@ -504,8 +547,7 @@ def __tcp_push_pending_frames(sk, cur_mss, nonagle):
 def tcp_push_pending_frames(sk):
     tp = sk.proto_data
     if tp.write_queue:
-        __tcp_push_pending_frames(sk, tcp_current_mss(sk), tp.nonagle | TCP_NAGLE_PUSH if not tp.cork
-                                  else TCP_NAGLE_CORK)
+        __tcp_push_pending_frames(sk, tcp_current_mss(sk), tp.nonagle)
 
 
 def tcp_retransmit_skb(sk, skb):
@@ -552,14 +594,35 @@ def tcp_send_ack(sk, rcv_nxt=None):
     tcp_transmit_skb(sk, skb, clone_it=False, rcv_nxt=rcv_nxt)
 
 
+def tcp_event_data_sent(sk):
+    """Data left (tcp_event_data_sent): a reply within the ATO of the last
+    received segment makes the connection interactive (pingpong), so the
+    ACK of the peer's next request waits for the reply to carry it.
+
+    Linux counts replies against net.ipv4.tcp_pingpong_thresh, 1 by default;
+    emu keeps the flag.
+    """
+    tp = sk.proto_data
+    now = sk.net.clock()
+    tp.last_data_sent = now
+    if tp.ack_lrcvtime and now - tp.ack_lrcvtime < tp.ack_ato:
+        tp.ack_pingpong = True
+
+
 def tcp_send_delayed_ack(sk):
     """Owe an ACK: send it within ato (40 ms .. 200 ms), unless something carries it."""
     tp = sk.proto_data
     net = sk.net
     ato = tp.ack_ato
-    if tp.srtt:
-        ato = min(ato, max(tp.srtt / 2, 0.04) if tp.ack_pingpong else ato)
-    ato = max(0.04, min(ato, 0.2))
+    if ato > 0.04:                                    # TCP_DELACK_MIN
+        # At most 500 ms (200 ms in interactive mode), and never more than
+        # one RTT when one is known (tcp_send_delayed_ack): so a bulk
+        # receiver's delayed ACK cannot race the sender's 200 ms RTO floor.
+        max_ato = 0.2 if tp.ack_pingpong else 0.5
+        if tp.srtt:
+            max_ato = min(max_ato, max(tp.srtt, 0.04))
+        ato = min(ato, max_ato)
+    # An ATO of 0 (no data received yet: a bare FIN) sends it at the next tick.
     deadline = net.clock() + ato
     if tp.ack_pending and tp.ack_timer.pending and tp.ack_timer.expires <= deadline:
         return
@@ -580,7 +643,7 @@ def tcp_send_fin(sk):
         q.append(skb)
     tp.write_seq = seq_add(tp.write_seq, 1)
     tp.fin_sent = True
-    tcp_write_xmit(sk, tcp_current_mss(sk), TCP_NAGLE_OFF | TCP_NAGLE_PUSH)
+    __tcp_push_pending_frames(sk, tcp_current_mss(sk), TCP_NAGLE_OFF)
 
 
 def tcp_send_active_reset(sk):
@@ -604,12 +667,17 @@ def tcp_connect_init(sk):
     tp.wscale_ok = bool(tcp_sysctl(net, "tcp_window_scaling"))
     tp.sack_ok = bool(tcp_sysctl(net, "tcp_sack"))
     tcp_sync_mss(sk, mtu)
+    if sk.sk_userlocks & 2 and (tp.window_clamp > tcp_full_space(sk) or not tp.window_clamp):
+        tp.window_clamp = tcp_full_space(sk)         # SO_RCVBUF set: no larger window
     # Rounded to the full advmss: no timestamp has been received yet (Linux: 64240).
-    tcp_select_initial_window(sk, tp.advmss)
+    tp.rcv_wnd, tp.window_clamp, tp.rcv_wscale = tcp_select_initial_window(
+        sk, tcp_full_space(sk), tp.advmss, tp.window_clamp, tp.wscale_ok)
+    tp.rcv_ssthresh = tp.rcv_wnd
     tp.rcv_nxt = 0
     tp.rcv_wup = 0
     tp.copied_seq = 0
     tp.snd_una = tp.isn
+    tp.snd_sml = tp.isn
     tp.snd_nxt = tp.isn
     tp.write_seq = tp.isn
     tp.pushed_seq = tp.isn

@@ -136,6 +136,7 @@ def ip4_datagram_connect(sk, addr):
         udp_lib_get_port(sk, 0, sk.inet_rcv_saddr)
     sk.inet_daddr = daddr
     sk.inet_dport = dport
+    sk.inet_id = net.rng.get_random_u32() & 0xFFFF          # get_random_u16()
     sk.sk_state = TCP_ESTABLISHED
     sk_dst_set(sk, rt)
     return 0
