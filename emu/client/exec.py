@@ -76,15 +76,20 @@ def run_python(st, node, argv):
     return subprocess.call([sys.executable, "-c", boot] + list(argv), env=env)
 
 
-def run_command(st, node, argv, out=None):
-    """Run one command line on node of the lab whose state is st; returns its exit status."""
+def run_command(st, node, argv, out=None, err=None):
+    """Run one command line on node of the lab whose state is st; returns its exit status.
+
+    out(line) prints to stdout, err(line) to stderr (by default: stderr, or out
+    when only out is given)."""
+    if err is None:
+        err = out if out is not None else (lambda line: print(line, file=sys.stderr, flush=True))
     out = out or (lambda line: print(line, flush=True))
     info = st["nodes"][node]
     tool = argv[0]
     args = argv[1:]
     resolve = resolver(st)
     if tool == "ping":
-        return ping_tool.main(args, info["sys"], resolve, out)
+        return ping_tool.main(args, info["sys"], resolve, out, err)
     if tool == "iperf3":
         return iperf3_tool.main(args, info["sys"], resolve, out)
     if tool == "traceroute":

@@ -1,0 +1,126 @@
+"""emu's tools against the real Linux tools' output (golden fixtures).
+
+tests/fixtures/linux/*.json hold what iputils, iproute2, tcpdump, ss,
+nstat, iperf3 and traceroute printed on Linux (tests/fixtures/capture_linux.py
+made them in two private network namespaces). Each test runs the same
+command line on an emulated node and compares, line by line, the *shape*
+of the output (addresses, MACs, numbers and column padding abstracted) and
+the exit status. Where the real tool is installed, test_fixture_still_matches_*
+reruns it so that a changed tool version shows up as a changed fixture.
+"""
+import json
+import pathlib
+import re
+import shutil
+
+import pytest
+
+import emu
+from emu.client.exec import run_command
+from tests.integration.conftest import TOPOLOGIES
+
+FIX = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "linux"
+# The fixtures' addresses -> the veth-bridge lab's (h1, h2, an address nobody has).
+ADDR = {"198.18.0.1": "10.0.0.1", "198.18.0.2": "10.0.0.2", "198.18.0.3": "10.0.0.9"}
+
+
+def fixture(name):
+    return json.loads((FIX / (name + ".json")).read_text())
+
+
+def shape(text):
+    """A line's form: addresses, MACs, numbers and column padding abstracted."""
+    out = []
+    for line in text.splitlines():
+        line = re.sub(r"\b\d{1,3}(\.\d{1,3}){3}\b", "<ip>", line)
+        line = re.sub(r"\b[0-9a-f]{2}(:[0-9a-f]{2}){5}\b", "<mac>", line)
+        line = re.sub(r"\d+(\.\d+)?", "<n>", line)
+        out.append(re.sub(r"\s+", " ", line).strip())
+    return out
+
+
+def emu_argv(argv):
+    return [ADDR.get(w, w) for w in argv]
+
+
+@pytest.fixture(scope="module")
+def lab():
+    with emu.launch(TOPOLOGIES / "veth-bridge.yaml") as lab:
+        lab.st = lab._lab.state("running")
+        yield lab
+
+
+def run(lab, node, argv):
+    out, err = [], []
+    rc = run_command(lab.st, node, list(argv), out=out.append, err=err.append)
+    return rc, "".join(x + "\n" for x in out), "".join(x + "\n" for x in err)
+
+
+def same_shape(lab, name, node="h1", argv=None, stream="stdout", keep=None):
+    """Run the fixture's command on node; assert its exit status and its
+    output's shape (only lines for which keep(shape) is true, if given)."""
+    fx = fixture(name)
+    argv = argv or emu_argv(fx["argv"])
+    rc, out, err = run(lab, node, argv)
+    got, want = shape(out if stream == "stdout" else err), shape(fx[stream])
+    if keep is not None:
+        got, want = [x for x in got if keep(x)], [x for x in want if keep(x)]
+    assert rc == fx["rc"], (argv, rc, out, err)
+    assert got == want, (argv, out, err)
+    return out, err
+
+
+# ---------------------------------------------------------------- ping
+
+@pytest.mark.parametrize("name", ["ping_ok", "ping_quiet", "ping_D", "ping_I", "ping_A"])
+def test_ping_replies_as_iputils(lab, name):
+    same_shape(lab, name)
+
+
+def test_ping_flood_prints_dots_and_backspaces(lab):
+    out, _ = same_shape(lab, "ping_f")
+    assert out.count(".\b \b") == 10
+
+
+def test_ping_arp_failure_reports_host_unreachable_with_errors(lab):
+    out, _ = same_shape(lab, "ping_arp_fail")
+    assert "From 10.0.0.1 icmp_seq=1 Destination Host Unreachable" in out
+    assert re.search(r"\+4 errors", out)
+
+
+def test_ping_outstanding(lab):
+    same_shape(lab, "ping_O")
+
+
+@pytest.mark.parametrize("name", ["ping_no_route", "ping_I_bad"])
+def test_ping_errors_exit_2(lab, name):
+    same_shape(lab, name, stream="stderr")
+
+
+def _why_no_netns(tool):
+    import os
+    if os.geteuid() != 0:
+        return "needs root for a network namespace"
+    if not shutil.which("ip") or not shutil.which(tool):
+        return "the real %s is not installed on this host" % tool
+    return None
+
+
+@pytest.mark.skipif(_why_no_netns("ping") is not None, reason=_why_no_netns("ping") or "")
+def test_fixture_still_matches_the_real_ping():
+    """The host's iputils ping still prints what the fixture holds (a loopback-only netns)."""
+    import subprocess
+    import uuid
+    ns = "emugold-" + uuid.uuid4().hex[:8]
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        p = subprocess.run(["ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "1", "203.0.113.9"],
+                           capture_output=True, text=True, timeout=20)
+        fx = fixture("ping_no_route")
+        assert (p.returncode, p.stderr) == (fx["rc"], fx["stderr"])
+        p = subprocess.run(["ip", "netns", "exec", ns, "ping", "-c", "2", "-i", "0.2", "127.0.0.1"],
+                           capture_output=True, text=True, timeout=20)
+        assert shape(p.stdout) == shape(fixture("ping_ok")["stdout"])
+    finally:
+        subprocess.run(["ip", "netns", "del", ns])
