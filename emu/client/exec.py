@@ -33,12 +33,12 @@ def resolver(st):
     return resolve
 
 
-def _ctl_tool(fn, argv, info, out):
+def _ctl_tool(fn, argv, info, out, err=None):
     ctl = ControlClient(info["ctl"])
     try:
-        return fn(argv, ctl, out)
+        return fn(argv, ctl, out, err) if err is not None else fn(argv, ctl, out)
     except OSError as e:
-        out("%s" % (e.strerror or e))
+        (err or out)("%s" % (e.strerror or e))
         return 1
     finally:
         ctl.close()
@@ -95,9 +95,9 @@ def run_command(st, node, argv, out=None, err=None):
     if tool == "traceroute":
         return traceroute_tool.main(args, info["sys"], resolve, out)
     if tool == "ip":
-        return _ctl_tool(ip_tool.main, args, info, out)
+        return _ctl_tool(ip_tool.main, args, info, out, err)
     if tool == "bridge":
-        return _ctl_tool(ip_tool.bridge_main, args, info, out)
+        return _ctl_tool(ip_tool.bridge_main, args, info, out, err)
     if tool == "ss":
         return _ctl_tool(ss_tool.main, args, info, out)
     if tool == "sysctl":

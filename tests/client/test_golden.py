@@ -124,3 +124,59 @@ def test_fixture_still_matches_the_real_ping():
         assert shape(p.stdout) == shape(fixture("ping_ok")["stdout"])
     finally:
         subprocess.run(["ip", "netns", "del", ns])
+
+
+# ---------------------------------------------------------------- iproute2
+
+def test_json_writer_prints_as_iproute2():
+    from emu.client.tools.ip import jsonw
+    for name in ("ip_j_p_neigh", "bridge_j_p_fdb", "ip_j_p_link"):
+        pretty = fixture(name)["stdout"]
+        assert jsonw(json.loads(pretty), pretty=True) + "\n" == pretty
+    compact = fixture("ip_j_neigh")["stdout"]
+    assert jsonw(json.loads(compact)) + "\n" == compact
+
+
+def _keys_by(rows, key):
+    """The keys of the first row of each kind."""
+    res = {}
+    for r in rows:
+        res.setdefault(key(r), list(r))
+    return res
+
+
+def test_ip_j_neigh_and_bridge_j_fdb_have_iproute2s_keys(lab):
+    run(lab, "h1", ["ping", "-c", "1", "10.0.0.2"])
+    rc, out, _ = run(lab, "h1", ["ip", "-j", "neigh"])
+    want = _keys_by(json.loads(fixture("ip_j_neigh")["stdout"]), lambda r: "lladdr" in r)
+    got = _keys_by(json.loads(out), lambda r: "lladdr" in r)
+    assert rc == 0 and got[True] == want[True]
+    rc, out, _ = run(lab, "h1", ["ip", "-j", "-p", "neigh"])
+    assert out.startswith("[ {\n        \"dst\": ") and out.endswith("} ]\n")
+    rc, out, _ = run(lab, "br0", ["bridge", "-j", "fdb", "show", "br", "br0"])
+    want = _keys_by(json.loads(fixture("bridge_j_fdb")["stdout"]), lambda r: r["state"])
+    got = _keys_by(json.loads(out), lambda r: r["state"])
+    assert rc == 0 and got[""] == want[""] and got["permanent"] == want["permanent"]
+    rc, out, _ = run(lab, "h1", ["ip", "-j", "-p", "link", "show", "eth0"])
+    want = json.loads(fixture("ip_j_p_link")["stdout"])[0]
+    assert set(json.loads(out)[0]) == set(want) - {"link_index", "link_netnsid"}
+
+
+def test_ip_s_s_link_has_the_error_rows(lab):
+    fx = fixture("ip_s_s_link")
+    rc, out, _ = run(lab, "h1", ["ip", "-s", "-s", "link", "show", "eth0"])
+    assert rc == fx["rc"] and shape(out)[2:] == shape(fx["stdout"])[2:]
+    rc, out, _ = run(lab, "h1", ["ip", "-s", "link", "show", "eth0"])
+    assert shape(out)[2:] == shape(fixture("ip_s_link")["stdout"])[2:]
+
+
+@pytest.mark.parametrize("name,stream", [("ip_route_flush_cache", "stdout"),
+                                         ("ip_neigh_flush_all", "stdout"),
+                                         ("ip_neigh_flush_bad_dev", "stderr"),
+                                         ("ip_link_bad_dev", "stderr"),
+                                         ("ip_bad_object", "stderr")])
+def test_ip_commands_exit_and_say_as_iproute2(lab, name, stream):
+    out, err = same_shape(lab, name, stream=stream)
+    if name == "ip_neigh_flush_all":
+        rc, out, _ = run(lab, "h1", ["ip", "neigh"])
+        assert "REACHABLE" not in out and "STALE" not in out

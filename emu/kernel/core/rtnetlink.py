@@ -297,6 +297,15 @@ SYSCTL_HANDLERS = {
 SYSCTL_HANDLERS.update(DEVCONF_HANDLERS)
 
 
+def ipv4_sysctl_rtcache_flush(net):
+    """/proc/sys/net/ipv4/route/flush: what `ip route flush cache` writes."""
+    from ..ipv4.route import rt_cache_flush
+    rt_cache_flush(net)
+
+
+SYSCTL_HANDLERS["net.ipv4.route.flush"] = ipv4_sysctl_rtcache_flush
+
+
 def sysctl_set_handled(net, name, value):
     """sysctl -w: store the value, then run the sysctl's handler if it has one."""
     result = sysctl_set(net, name, value)
