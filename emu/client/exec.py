@@ -111,7 +111,11 @@ def run_command(st, node, argv, out=None, err=None):
     if tool == "nc":
         return nc_tool.main(args, info["sys"], resolve)
     if tool == "tcpdump":
-        return tcpdump_tool.main(args, info["sys"], resolve, out)
+        ctl = ControlClient(info["ctl"])
+        try:
+            return tcpdump_tool.main(args, info["sys"], resolve, out, err, ctl=ctl)
+        finally:
+            ctl.close()
     if tool in ("python", "python3"):
         return run_python(st, node, args)
     if tool == "trace":

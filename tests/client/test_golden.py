@@ -40,7 +40,12 @@ def shape(text):
 
 
 def emu_argv(argv):
-    return [ADDR.get(w, w) for w in argv]
+    out = []
+    for w in argv:
+        for a, b in ADDR.items():
+            w = w.replace(a, b)
+        out.append(w)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +185,74 @@ def test_ip_commands_exit_and_say_as_iproute2(lab, name, stream):
     if name == "ip_neigh_flush_all":
         rc, out, _ = run(lab, "h1", ["ip", "neigh"])
         assert "REACHABLE" not in out and "STALE" not in out
+
+
+# ---------------------------------------------------------------- tcpdump
+
+def capture(lab, args, count=4, node="h1"):
+    """tcpdump ARGS -c count on node while h1 pings 10.0.0.2 twice: (rc, stdout, stderr)."""
+    import threading
+    import time
+    res = {}
+
+    def go():
+        res["r"] = run(lab, node, ["tcpdump"] + args + ["-c", str(count)])
+    t = threading.Thread(target=go)
+    t.start()
+    time.sleep(0.8)
+    run(lab, "h1", ["ping", "-c", "2", "-i", "0.2", "10.0.0.2"])
+    t.join(20)
+    assert not t.is_alive()
+    return res["r"]
+
+
+def _no_blank_end(text):
+    """The fixtures were stopped by Ctrl-C (a blank line ends them); emu's by -c."""
+    return shape(text.rstrip("\n") + "\n")
+
+
+@pytest.mark.parametrize("name", ["tcpdump_n", "tcpdump_e", "tcpdump_vv", "tcpdump_any"])
+def test_tcpdump_lines_as_tcpdump(lab, name):
+    fx = fixture(name)
+    rc, out, err = capture(lab, emu_argv(fx["argv"][1:]))
+    assert rc == fx["rc"]
+    assert _no_blank_end(out) == _no_blank_end(fx["stdout"]), out
+    assert shape(err) == shape(fx["stderr"]), err
+
+
+def _hex_shape(text):
+    return [("<hex %d>" % len(line.split("  ")[1].split()) if line.startswith("\t0x") else x)
+            for line, x in zip(text.rstrip("\n").splitlines(), shape(text.rstrip("\n")))]
+
+
+def test_tcpdump_X_and_A_dump_the_packet(lab):
+    fx = fixture("tcpdump_X")
+    rc, out, err = capture(lab, emu_argv(fx["argv"][1:]))
+    assert rc == 0 and _hex_shape(out) == _hex_shape(fx["stdout"]), out
+    rc, out, err = capture(lab, emu_argv(fixture("tcpdump_A")["argv"][1:]))
+    assert rc == 0 and out.count("\nE..T") == 4, out
+
+
+def test_tcpdump_w_then_r_with_a_boolean_filter(lab, tmp_path):
+    path = str(tmp_path / "cap.pcap")
+    fx = fixture("tcpdump_w")
+    rc, out, err = capture(lab, ["-n", "-i", "eth0", "-w", path, "icmp"])
+    assert rc == fx["rc"] and out == "" and shape(err) == shape(fx["stderr"])
+    for name in ("tcpdump_r", "tcpdump_r_bool"):
+        fx = fixture(name)
+        argv = ["tcpdump"] + [path if w.endswith(".pcap") else w for w in emu_argv(fx["argv"][1:])]
+        rc, out, err = run(lab, "h1", argv)
+        assert rc == fx["rc"] and shape(out) == shape(fx["stdout"]), (argv, out, err)
+        assert shape(err.replace(path, "F")) == shape(re.sub(r"/tmp/\S+\.pcap", "F", fx["stderr"]))
+    # a pcap's stamps are the kernel's at the tap: request then reply, the reply within a second
+    from emu.client.tools.tcpdump import read_pcap
+    _, _, recs = read_pcap(path)
+    assert len(recs) == 4 and 0 < recs[1][0] - recs[0][0] < 1.0
+
+
+def test_tcpdump_D_and_errors(lab):
+    fx = fixture("tcpdump_D")
+    rc, out, err = run(lab, "h1", ["tcpdump", "-D"])
+    assert rc == fx["rc"] and shape(out)[:3] == shape(fx["stdout"])[:3]
+    same_shape(lab, "tcpdump_bad_if", stream="stderr")
+    same_shape(lab, "tcpdump_bad_filter", stream="stderr")
