@@ -3,6 +3,7 @@ attached to one node's kernel (its syscall socket and control endpoint)."""
 import os
 import subprocess
 import sys
+import threading
 
 from .rpc import ControlClient
 from .tools import ip as ip_tool
@@ -17,7 +18,7 @@ from .tools import iperf3 as iperf3_tool
 from .tools import traceroute as traceroute_tool
 
 TOOLS = ("ping", "ip", "bridge", "ss", "nc", "tcpdump", "sysctl", "cat", "tc", "ethtool",
-         "python", "python3", "trace", "traceroute", "iperf3")
+         "python", "python3", "trace", "traceroute", "iperf3", "nstat")
 
 
 def resolver(st):
@@ -76,7 +77,31 @@ def run_python(st, node, argv):
     return subprocess.call([sys.executable, "-c", boot] + list(argv), env=env)
 
 
+def set_comm(name):
+    """prctl(PR_SET_NAME): the calling thread's name, what /proc/PID/comm shows (and
+    so ss -p on a node: the tool's name, "nc", not "emu"). Returns the old name."""
+    try:
+        import ctypes
+        with open("/proc/self/task/%d/comm" % threading.get_native_id()) as f:
+            old = f.read().strip()
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(15, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)
+        return old
+    except (OSError, AttributeError):
+        return None
+
+
 def run_command(st, node, argv, out=None, err=None):
+    """Run one command line on node of the lab whose state is st; returns its exit status."""
+    old = set_comm(os.path.basename(argv[0])) if argv else None
+    try:
+        return _run_command(st, node, argv, out, err)
+    finally:
+        if old is not None:
+            set_comm(old)
+
+
+def _run_command(st, node, argv, out=None, err=None):
     """Run one command line on node of the lab whose state is st; returns its exit status.
 
     out(line) prints to stdout, err(line) to stderr (by default: stderr, or out
@@ -99,7 +124,11 @@ def run_command(st, node, argv, out=None, err=None):
     if tool == "bridge":
         return _ctl_tool(ip_tool.bridge_main, args, info, out, err)
     if tool == "ss":
-        return _ctl_tool(ss_tool.main, args, info, out)
+        return _ctl_tool(ss_tool.main, args, info, out, err)
+    if tool == "nstat":
+        from .tools import nstat as nstat_tool
+        return _ctl_tool(lambda a, c, o, e: nstat_tool.main(a, c, o, e, node=node), args, info,
+                         out, err)
     if tool == "sysctl":
         return _ctl_tool(sysctl_tool.main, args, info, out)
     if tool == "cat":

@@ -256,3 +256,111 @@ def test_tcpdump_D_and_errors(lab):
     assert rc == fx["rc"] and shape(out)[:3] == shape(fx["stdout"])[:3]
     same_shape(lab, "tcpdump_bad_if", stream="stderr")
     same_shape(lab, "tcpdump_bad_filter", stream="stderr")
+
+
+# ---------------------------------------------------------------- ss, procfs, nstat
+
+def _ss_shape(text):
+    text = re.sub(r'users:\(\("[^"]+"', 'users:(("P"', text)
+    text = re.sub(r"sk:[0-9a-f]+", "sk:1", text)
+    text = re.sub(r" cgroup:\S+", "", text)          # the capture host had no cgroup2 mount
+    return shape(text)
+
+
+@pytest.fixture(scope="module")
+def conn(lab):
+    """A TCP connection h1 -> h2:80 with 100 bytes sent and read, as the fixtures had."""
+    from socket import AF_INET, SOCK_STREAM
+    srv = lab.node("h2").socket(AF_INET, SOCK_STREAM)
+    srv.bind(("0.0.0.0", 80))
+    srv.listen(5)
+    cli = lab.node("h1").socket(AF_INET, SOCK_STREAM)
+    cli.settimeout(10)
+    cli.connect(("10.0.0.2", 80))
+    c, _ = srv.accept()
+    cli.sendall(b"x" * 100)
+    c.settimeout(10)
+    got = b""
+    while len(got) < 100:
+        got += c.recv(100)
+    yield
+    for s in (cli, c, srv):
+        s.close()
+
+
+@pytest.mark.parametrize("name", ["ss_tn", "ss_tnp", "ss_tne", "ss_tnm", "ss_tno", "ss_state",
+                                  "ss_dport", "ss_dport_none"])
+def test_ss_as_iproute2s_ss(lab, conn, name):
+    fx = fixture(name)
+    rc, out, err = run(lab, "h1", emu_argv(fx["argv"]))
+    assert rc == fx["rc"] and _ss_shape(out) == _ss_shape(fx["stdout"]), out
+    if name == "ss_tnp":
+        assert 'users:(("' in out
+
+
+def test_ss_p_names_the_program(lab, conn):
+    rc, out, _ = run(lab, "h2", ["ss", "-tlnp"])
+    assert _ss_shape(out) == _ss_shape(fixture("ss_tlnp_server")["stdout"]), out
+    import os
+    # The socket's owner is this test process, which run_command renamed after the
+    # tool it runs (prctl PR_SET_NAME), as `emu exec h2 -- nc -l 80` shows "nc".
+    assert '(("ss",pid=%d,fd=' % os.getpid() in out
+
+
+def test_ss_filter_errors_and_timers():
+    from emu.client.tools.ss import FilterError, ms_timer, parse_filter
+    assert [ms_timer(x) for x in (200, 1234, 59000, 7140000, 61500)] == \
+        ["200ms", "1.234ms", "59sec", "119min", "1min1sec"]
+    states, pred = parse_filter(["state", "established", "(", "dport", "=", ":80", "or",
+                                 "sport", "=", ":22", ")"])
+    assert states == {"ESTAB"}
+    row = {"local": ["10.0.0.1", 5000], "peer": ["10.0.0.2", 80]}
+    assert pred(row) and not pred({"local": ["10.0.0.1", 5000], "peer": ["10.0.0.2", 81]})
+    with pytest.raises(FilterError):
+        parse_filter(["dport", "="])
+
+
+@pytest.mark.parametrize("name", ["proc_sockstat", "proc_packet"])
+def test_proc_files_in_the_kernels_layout(lab, name):
+    fx = fixture(name)
+    rc, out, _ = run(lab, "h1", fx["argv"])
+    assert rc == fx["rc"] and shape(out) == shape(fx["stdout"])
+
+
+def test_proc_net_packet_lists_a_packet_socket(lab):
+    s = lab.node("h1").socket(17, 3, 0x0300)
+    try:
+        rc, out, _ = run(lab, "h1", ["cat", "/proc/net/packet"])
+        assert re.match(r"^[0-9a-f]{16} 3      3    0003   0     1 0      0      \d+", out.splitlines()[1])
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("name", ["proc_snmp", "proc_netstat"])
+def test_snmp_and_netstat_name_every_field_in_order(lab, name):
+    fx = fixture(name)
+    rc, out, _ = run(lab, "h1", fx["argv"])
+    names = [line for line in out.splitlines()[::2] if not line.startswith("IcmpMsg")]
+    want = [line for line in fx["stdout"].splitlines()[::2] if not line.startswith("IcmpMsg")]
+    assert rc == 0 and names == want
+    values = out.splitlines()[1::2]
+    assert all(re.match(r"^\w+:( -?\d+)+$", v) for v in values)
+
+
+def test_nstat_history_semantics(lab, tmp_path, monkeypatch):
+    monkeypatch.setenv("NSTAT_HISTORY", str(tmp_path / "hist"))
+    assert run(lab, "h1", ["nstat", "-n"]) == (0, "", "")
+    run(lab, "h1", ["ping", "-c", "2", "-i", "0.2", "10.0.0.2"])
+    rc, out, _ = run(lab, "h1", ["nstat"])
+    got = dict((line.split()[0], line) for line in out.splitlines()[1:])
+    want = dict((line.split()[0], line) for line in fixture("nstat")["stdout"].splitlines()[1:])
+    common = set(got) & set(want)
+    assert {"IcmpOutEchos", "IpInReceives", "IcmpMsgOutType8"} <= common
+    for n in common:                                    # the same columns, byte for byte
+        assert got[n] == want[n], (got[n], want[n])
+    assert run(lab, "h1", ["nstat"])[1] == fixture("nstat_again")["stdout"]
+    fx = fixture("nstat_az_names")
+    rc, out, _ = run(lab, "h1", fx["argv"][2:])
+    assert shape(out) == shape(fx["stdout"])
+    rc, out, _ = run(lab, "h1", ["nstat", "-a"])
+    assert re.search(r"^IcmpOutEchos +[1-9]\d* +0\.0$", out, re.M)

@@ -153,6 +153,7 @@ def packet_create(net, sock, protocol):
     po = sk.proto_data = PacketSock()
     po.num = ntohs(protocol)
     _register(sk)
+    net.proto.setdefault("packet_sklist", []).append(sk)      # net->packet.sklist
     return sk
 
 
@@ -161,6 +162,9 @@ def packet_release(sock):
     if sk is None:
         return
     _unregister(sk)
+    sklist = sk.net.proto.get("packet_sklist", [])
+    if sk in sklist:
+        sklist.remove(sk)
     q = sk.sk_receive_queue.q
     while q:
         consume_skb(q.popleft())
@@ -346,6 +350,14 @@ packet_ops = ProtoOps(family=AF_PACKET, release=packet_release, bind=packet_bind
                       shutdown=packet_shutdown, setsockopt=packet_setsockopt,
                       getsockopt=packet_getsockopt, sendmsg=packet_sendmsg,
                       recvmsg=packet_recvmsg)
+
+
+def packet_diag_dump(net):
+    """/proc/net/packet's rows (packet_seq_show): one per packet socket."""
+    return [{"id": id(sk), "refcnt": 3 if sk.proto_data.running else 2, "type": sk.sk_type,
+             "proto": sk.proto_data.num, "ifindex": sk.proto_data.ifindex,
+             "running": int(sk.proto_data.running), "rmem": sk.sk_rmem_alloc, "uid": 0,
+             "ino": id(sk)} for sk in net.proto.get("packet_sklist", [])]
 
 
 def packet_init(net):
