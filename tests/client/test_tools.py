@@ -142,7 +142,7 @@ def test_ss_lists_listeners_connections_and_processes(lab):
         assert out[0].startswith("State") and "Recv-Q" in out[0]
         assert re.match(r"^LISTEN\s+0\s+5\s+0\.0\.0\.0:7070\s+0\.0\.0\.0:\*", out[1])
         st, out = run(lab, "h2", "ss", "-tnp")
-        assert re.match(r"^ESTAB\s+0\s+0\s+10\.0\.0\.2:7070\s+10\.0\.0\.1:\d+\s+users:\(\(\"python\",pid=%d,fd=\d+\)\)"
+        assert re.match(r"^ESTAB\s+0\s+0\s+10\.0\.0\.2:7070\s+10\.0\.0\.1:\d+\s+users:\(\(\"ss\",pid=%d,fd=\d+\)\)"
                         % os.getpid(), out[1]), out
         st, out = run(lab, "h1", "ss", "-ti")
         assert re.search(r"ts sack cubic wscale:7,7 rto:[\d.]+ rtt:[\d.]+/[\d.]+ .* snd_wnd:\d{5,6}$", out[2]), out
