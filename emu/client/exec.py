@@ -116,7 +116,7 @@ def _run_command(st, node, argv, out=None, err=None):
     if tool == "ping":
         return ping_tool.main(args, info["sys"], resolve, out, err)
     if tool == "iperf3":
-        return iperf3_tool.main(args, info["sys"], resolve, out)
+        return iperf3_tool.main(args, info["sys"], resolve, out, err)
     if tool == "traceroute":
         return traceroute_tool.main(args, info["sys"], resolve, out)
     if tool == "ip":

@@ -364,3 +364,66 @@ def test_nstat_history_semantics(lab, tmp_path, monkeypatch):
     assert shape(out) == shape(fx["stdout"])
     rc, out, _ = run(lab, "h1", ["nstat", "-a"])
     assert re.search(r"^IcmpOutEchos +[1-9]\d* +0\.0$", out, re.M)
+
+
+# ---------------------------------------------------------------- iperf3
+
+INTERVAL = re.compile(r"^\[(SUM|\s*\d+)\]\s+[\d.]+-[\d.]+\s+sec(?!.*(sender|receiver))")
+
+
+def _iperf_shape(text):
+    """Header, connection, separator and summary lines in order; interval rows as a set."""
+    fixed, rows = [], set()
+    lines = text.splitlines()
+    for i, (raw, sh) in enumerate(zip(lines, shape(text))):
+        if raw.startswith("- - -") and i + 1 < len(lines) and INTERVAL.match(lines[i + 1]):
+            continue                          # the separator between interval groups (-P)
+        if INTERVAL.match(raw):
+            rows.add(re.sub(r"<n> (K|M|G)?(Bytes|bits/sec)", r"<n> <u>\2", sh))
+        else:
+            fixed.append(re.sub(r"<n> (K|M|G)?(Bytes|bits/sec)", r"<n> <u>\2", sh))
+    return fixed, rows
+
+
+def _iperf(lab, copts):
+    import threading
+    res = {}
+    t = threading.Thread(target=lambda: res.setdefault(
+        "s", run(lab, "h2", ["iperf3", "-s", "-1"])))
+    t.start()
+    import time
+    time.sleep(0.7)
+    c = run(lab, "h1", ["iperf3", "-c", "10.0.0.2"] + copts)
+    t.join(60)
+    assert not t.is_alive()
+    return c, res["s"]
+
+
+@pytest.mark.parametrize("name", ["iperf3", "iperf3_R", "iperf3_P", "iperf3_u"])
+def test_iperf3_tables_as_iperf3(lab, name):
+    fx, fxs = fixture(name), fixture(name + "_server")
+    (rc, out, err), (src, sout, serr) = _iperf(lab, fx["argv"][3:])
+    assert rc == fx["rc"] == src == 0, (out, err, sout, serr)
+    for got, want in ((out, fx["stdout"]), (sout, fxs["stdout"])):
+        gfix, grows = _iperf_shape(got)
+        wfix, wrows = _iperf_shape(want)
+        assert gfix == wfix, got
+        assert grows <= wrows | {r.replace("<n> <n>", "<n>") for r in wrows}, (grows, wrows)
+
+
+def test_iperf3_json_has_iperf3s_keys(lab):
+    fx = fixture("iperf3_J")
+    (rc, out, err), _ = _iperf(lab, fx["argv"][3:])
+
+    def keys(d, path=""):
+        res = set()
+        if isinstance(d, dict):
+            for k, v in d.items():
+                res |= {path + "/" + k} | keys(v, path + "/" + k)
+        elif isinstance(d, list) and d:
+            res |= keys(d[0], path + "[]")
+        return res
+    assert rc == 0
+    assert keys(json.loads(out)) == keys(json.loads(fx["stdout"]))
+    # cJSON's layout: a tab after the colon, objects in arrays one level deeper
+    assert out.startswith('{\n\t"start":\t{\n\t\t"connected":\t[{\n\t\t\t\t"socket":\t')
