@@ -427,3 +427,76 @@ def test_iperf3_json_has_iperf3s_keys(lab):
     assert keys(json.loads(out)) == keys(json.loads(fx["stdout"]))
     # cJSON's layout: a tab after the colon, objects in arrays one level deeper
     assert out.startswith('{\n\t"start":\t{\n\t\t"connected":\t[{\n\t\t\t\t"socket":\t')
+
+
+# ---------------------------------------------------------------- the shell
+
+def test_shell_ctrl_c_stops_the_command_ctrl_d_leaves(lab):
+    """emu shell in a pseudo-terminal, typed at as a person would."""
+    import os
+    import pty
+    import select
+    import sys
+    import time
+    from tests.integration.conftest import cli_env
+    run_dir = os.path.basename(lab.st["run_dir"])
+    env = cli_env()
+    pid, fd = pty.fork()
+    if pid == 0:                                    # pragma: no cover - the child
+        os.execve(sys.executable, [sys.executable, "-m", "emu", "shell", "--lab", run_dir, "h1"], env)
+    buf = b""
+
+    def read(secs, until=None):
+        nonlocal buf
+        end = time.time() + secs
+        while time.time() < end and not (until and until in buf):
+            r, _, _ = select.select([fd], [], [], 0.1)
+            if r:
+                try:
+                    buf += os.read(fd, 65536)
+                except OSError:
+                    return
+    try:
+        read(30, b"root@h1:~# ")
+        os.write(fd, b"ping 10.0.0.2\n")
+        read(20, b"icmp_seq=2 ")
+        os.write(fd, b"\x03")                       # Ctrl-C: ping's summary, the shell stays
+        read(10, b"packet loss")
+        os.write(fd, b"frob\n")
+        read(10, b"command not found")
+        os.write(fd, b"ip ro\t\n")                  # Tab completes "route"
+        read(10, b"scope link")
+        read(10, b"src 10.0.0.1\r\nroot@h1:~# ")     # the prompt is back (readline reads)
+        os.write(fd, b"\x04")                       # Ctrl-D: a newline, and out
+        status = None
+        end = time.time() + 15
+        while status is None and time.time() < end:
+            read(0.2)
+            done, st = os.waitpid(pid, os.WNOHANG)
+            status = st if done else None
+        assert status is not None, buf.decode(errors="replace")
+    finally:
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
+        os.close(fd)
+    text = buf.decode(errors="replace")
+    assert "--- 10.0.0.2 ping statistics ---" in text
+    assert "frob: command not found. Commands: ping, ip," in text
+    assert "10.0.0.0/24 dev eth0 proto kernel scope link src 10.0.0.1" in text
+    assert os.WEXITSTATUS(status) == 0 and text.endswith("\n")
+
+
+def test_shell_completion_follows_the_command(lab):
+    import io
+    from emu.client.shell import NodeShell
+    sh = NodeShell(lab.st, "h1", stdin=io.StringIO(""), stdout=io.StringIO())
+    assert sh.completedefault_words("ip ") == ["addr ", "link ", "neigh ", "route "]
+    assert sh.completedefault_words("ip route f") == ["flush "]
+    assert sh.completedefault_words("ip link set dev e") == ["eth0 "]
+    assert "any " in sh.completedefault_words("tcpdump -i ")
+    assert sh.completedefault_words("ping h") == ["h1 ", "h2 "]
+    assert sh.completedefault_words("cat /proc/net/so") == ["/proc/net/sockstat", "/proc/net/softnet_stat"]
+    sh.do_help("")
+    assert "tcpdump" in sh.stdout.getvalue() and "nstat" in sh.stdout.getvalue()
