@@ -28,7 +28,9 @@ COOKIE_SIZE = 37
 (TEST_START, TEST_RUNNING, TEST_END, PARAM_EXCHANGE, CREATE_STREAMS, SERVER_TERMINATE,
  CLIENT_TERMINATE, EXCHANGE_RESULTS, DISPLAY_RESULTS, IPERF_DONE) = 1, 2, 4, 9, 10, 11, 12, 13, 14, 16
 ACCESS_DENIED, SERVER_ERROR = -1, -2
+# iperf3 writes these 32-bit words in host order (x86: little-endian) on the wire.
 UDP_CONNECT_MSG, UDP_CONNECT_REPLY = 0x36373839, 0x39383736
+UDP_WORD = struct.Struct("<I")
 VERSION = "iperf 3.12"
 IPPROTO_TCP, TCP_INFO = 6, 11
 
@@ -126,6 +128,13 @@ def recv_state(s):
     return struct.unpack("b", _recv_exact(s, 1))[0]
 
 
+def _state_or_error(s):
+    try:
+        return recv_state(s)
+    except (IperfError, OSError):
+        return CLIENT_TERMINATE
+
+
 def json_write(s, obj):
     data = json.dumps(obj, separators=(",", ":")).encode()
     s.sendall(struct.pack("!I", len(data)) + data)
@@ -184,6 +193,9 @@ class Stream:
 def _sender(st, stop, length, rate=None):
     buf = bytes(length)
     t0 = time.monotonic()
+    # A send that cannot go on within 0.1 s gives the loop a look at `stop`: the
+    # test's end must not wait for a full send buffer to drain (iperf3 stops at once).
+    st.sock.settimeout(0.1)
     try:
         while not stop.is_set():
             if st.udp:
@@ -196,10 +208,17 @@ def _sender(st, stop, length, rate=None):
                 now = time.time()
                 sec = int(now)
                 hdr = struct.pack("!III", sec, int((now - sec) * 1e6), st.packets & 0xFFFFFFFF)
-                st.sock.send(hdr + buf[len(hdr):])
+                try:
+                    st.sock.send(hdr + buf[len(hdr):])
+                except TimeoutError:
+                    st.packets -= 1
+                    continue
                 st.bytes += length
             else:
-                st.bytes += st.sock.send(buf)
+                try:
+                    st.bytes += st.sock.send(buf)
+                except TimeoutError:
+                    continue
     except OSError as e:
         if not stop.is_set():
             st.error = e
@@ -419,10 +438,11 @@ def _connect_stream(endpoint, dst, port, cookie, sid, udp):
     if udp:
         s = socket(AF_INET, SOCK_DGRAM, 0, node=endpoint)
         s.connect((dst, port))
-        s.send(struct.pack("!I", UDP_CONNECT_MSG))
+        s.send(UDP_WORD.pack(UDP_CONNECT_MSG))
         s.settimeout(10)
         reply = s.recv(4)
-        if len(reply) != 4 or struct.unpack("!I", reply)[0] != UDP_CONNECT_REPLY:
+        if len(reply) != 4 or UDP_CONNECT_REPLY not in (UDP_WORD.unpack(reply)[0],
+                                                        struct.unpack("!I", reply)[0]):
             raise IperfError("unable to receive control message")
     else:
         s = socket(AF_INET, SOCK_STREAM, 0, node=endpoint)
@@ -599,7 +619,6 @@ def server(a, endpoint, out):
 
 
 def _serve_one(a, endpoint, ls, ctrl, peer, out):
-    ctrl.settimeout(30)
     cookie = _recv_exact(ctrl, COOKIE_SIZE)
     out("Accepted connection from %s, port %d" % (peer[0], peer[1]))
     send_state(ctrl, PARAM_EXCHANGE)
@@ -627,7 +646,7 @@ def _serve_one(a, endpoint, ls, ctrl, peer, out):
                 s.settimeout(30)
                 hello, src = s.recvfrom(64)
                 s.connect(src)
-                s.send(struct.pack("!I", UDP_CONNECT_REPLY))
+                s.send(UDP_WORD.pack(UDP_CONNECT_REPLY))
             else:
                 ls.settimeout(30)
                 s, src = ls.accept()
@@ -647,23 +666,30 @@ def _serve_one(a, endpoint, ls, ctrl, peer, out):
         send_state(ctrl, TEST_RUNNING)
         rep.t0 = rep.mark = time.monotonic()
         _start(streams, sending, stop, length, rate)
-        # Until the client says TEST_END: an interval row each second.
-        ctrl.settimeout(0.1)
+        # Until the client says TEST_END: an interval row each second. The
+        # control read blocks in a thread of its own: a read given up on a
+        # timeout could still take the client's next bytes.
+        got = []
+        reader = threading.Thread(target=lambda: got.append(_state_or_error(ctrl)), daemon=True)
+        reader.start()
         while True:
-            try:
-                state = recv_state(ctrl)
+            reader.join(max(0.0, min(0.1, rep.mark + 1.0 - time.monotonic())))
+            if got:
+                state = got[0]
                 break
-            except TimeoutError:
-                if time.monotonic() >= rep.mark + 1.0:
-                    rep.interval()
+            if time.monotonic() >= rep.mark + 1.0:
+                rep.interval()
         if state != TEST_END:
             raise IperfError("the client has terminated")
         stop.set()
         for st in streams:
             st.thread.join(5)
         rep.interval()
+        # As iperf3's server at TEST_END: the data streams close now, so that a
+        # receiving client sees their end before the results are exchanged.
+        for st in streams:
+            st.sock.close()
         secs = rep.mark - rep.t0
-        ctrl.settimeout(30)
         send_state(ctrl, EXCHANGE_RESULTS)
         remote = json_read(ctrl)
         json_write(ctrl, _results(streams, sending, udp, rep))
@@ -698,6 +724,7 @@ def _serve_one(a, endpoint, ls, ctrl, peer, out):
                 out(line_bw("SUM", 0.0, secs, sum(s.bytes for s in streams), "receiver"))
     finally:
         stop.set()
+        ls.settimeout(None)                 # the next test's control connection may take long
         for st in streams:
             st.sock.close()
         if udp_ls is not None:
