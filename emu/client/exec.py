@@ -18,7 +18,7 @@ from .tools import iperf3 as iperf3_tool
 from .tools import traceroute as traceroute_tool
 
 TOOLS = ("ping", "ip", "bridge", "ss", "nc", "tcpdump", "sysctl", "cat", "tc", "ethtool",
-         "python", "python3", "trace", "traceroute", "iperf3", "nstat")
+         "python", "python3", "trace", "traceroute", "tracepath", "iperf3", "nstat")
 
 
 def resolver(st):
@@ -119,6 +119,8 @@ def _run_command(st, node, argv, out=None, err=None):
         return iperf3_tool.main(args, info["sys"], resolve, out, err)
     if tool == "traceroute":
         return traceroute_tool.main(args, info["sys"], resolve, out)
+    if tool == "tracepath":
+        return traceroute_tool.tracepath_main(args, info["sys"], resolve, out, err)
     if tool == "ip":
         return _ctl_tool(ip_tool.main, args, info, out, err)
     if tool == "bridge":

@@ -500,3 +500,14 @@ def test_shell_completion_follows_the_command(lab):
     assert sh.completedefault_words("cat /proc/net/so") == ["/proc/net/sockstat", "/proc/net/softnet_stat"]
     sh.do_help("")
     assert "tcpdump" in sh.stdout.getvalue() and "nstat" in sh.stdout.getvalue()
+
+
+# ---------------------------------------------------------------- traceroute
+
+@pytest.mark.parametrize("name", ["traceroute_n", "traceroute_I"])
+def test_traceroute_as_traceroute(lab, name):
+    same_shape(lab, name)
+
+
+def test_tracepath_as_tracepath(lab):
+    same_shape(lab, "tracepath_n")

@@ -57,7 +57,7 @@ def main(argv, endpoint, resolve, out=print):
                 if got is None:
                     parts.append("*")
                     continue
-                src, typ = got
+                src, typ = got[0], got[1]
                 if src != last:
                     parts.append(src)
                     last = src
@@ -91,7 +91,7 @@ def _wait(icmp, a, ident, seq, t0):
         typ = data[ihl]
         if typ == 0 and a.icmp:
             if struct.unpack_from("!HH", data, ihl + 4) == (ident, seq):
-                return addr[0], typ
+                return addr[0], typ, data[8]
             continue
         if typ not in (3, 11) or len(data) < ihl + 8 + 28:
             continue
@@ -99,6 +99,88 @@ def _wait(icmp, a, ident, seq, t0):
         iihl = (inner[0] & 15) * 4
         if a.icmp:
             if inner[9] == 1 and struct.unpack_from("!HH", inner, iihl + 4) == (ident, seq):
-                return addr[0], typ
+                return addr[0], typ, data[8], data[ihl + 1]
         elif inner[9] == 17 and struct.unpack_from("!H", inner, iihl + 2)[0] == a.port + seq - 1:
-            return addr[0], typ
+            return addr[0], typ, data[8], data[ihl + 1]
+
+
+def _hops_back(ttl):
+    """iputils tracepath: the hops an answer took, from its TTL and the usual initial TTLs."""
+    for init in (64, 128, 255):
+        if ttl <= init:
+            return init + 1 - ttl
+    return 0
+
+
+def tracepath_main(argv, endpoint, resolve, out=print, err=None):
+    """tracepath [-n] [-m MAX] [-p PORT] HOST: UDP probes with rising TTL and the path MTU.
+
+    Emulation note: iputils reads the answers from the socket's error queue
+    (IP_RECVERR); emu's tracepath reads them from a raw ICMP socket, as its
+    traceroute does. The MTU is the first hop's (no probing beyond it).
+    """
+    err = err or out
+    p = argparse.ArgumentParser(prog="tracepath", add_help=False)
+    p.add_argument("-n", dest="numeric", action="store_true")
+    p.add_argument("-m", dest="max_ttl", type=int, default=30)
+    p.add_argument("-p", dest="port", type=int, default=44444)
+    p.add_argument("host")
+    try:
+        a = p.parse_args(argv)
+    except SystemExit:
+        err("Usage: tracepath [-n] [-m max_hops] [-p port] <destination>")
+        return 255
+    dst = resolve(a.host)
+    if dst is None:
+        err("tracepath: %s: Name or service not known" % a.host)
+        return 255
+    a.icmp, a.wait = False, 2.0
+    icmp = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP, node=endpoint)
+    probe = socket(AF_INET, SOCK_DGRAM, 0, node=endpoint)
+    pmtu = 1500
+    try:
+        try:
+            probe.connect((dst, a.port))
+            v = probe.getsockopt(0, 14)                          # IP_MTU
+            pmtu = v if isinstance(v, int) and v > 0 else pmtu
+        except OSError:
+            pass
+        out(" 1?: %-32s pmtu %d" % ("[LOCALHOST]", pmtu))
+        seq = 0
+        for ttl in range(1, a.max_ttl + 1):
+            probe.setsockopt(0, 2, ttl)
+            got = None
+            for _ in range(3):                                   # iputils retries a silent hop
+                seq += 1
+                t0 = time.monotonic()
+                probe.sendto(b"\0" * 32, (dst, a.port + seq - 1))
+                got = _wait(icmp, _Probe(a.port), 0, seq, t0)
+                if got is not None:
+                    break
+            if got is None:
+                out("%2d:  no reply" % ttl)
+                continue
+            src, typ, rttl = got[0], got[1], got[2]
+            ms = (time.monotonic() - t0) * 1000
+            us = int(ms * 1000)
+            line = "%2d:  %-52s%3d.%03dms " % (ttl, src, us // 1000, us % 1000)
+            if typ == 3:
+                out(line + "reached")
+                out("     Resume: pmtu %d hops %d back %d " % (pmtu, ttl, _hops_back(rttl)))
+                return 0
+            out(line)
+        out("     Too many hops: pmtu %d" % pmtu)
+        out("     Resume: pmtu %d " % pmtu)
+        return 0
+    finally:
+        icmp.close()
+        probe.close()
+
+
+class _Probe:
+    """The options _wait reads, for tracepath's UDP probes."""
+
+    def __init__(self, port):
+        self.icmp = False
+        self.port = port
+        self.wait = 2.0
