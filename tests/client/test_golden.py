@@ -511,3 +511,20 @@ def test_traceroute_as_traceroute(lab, name):
 
 def test_tracepath_as_tracepath(lab):
     same_shape(lab, "tracepath_n")
+
+
+def test_ss_o_shows_the_keepalive_timer(lab):
+    from socket import AF_INET, SOCK_STREAM, SOL_SOCKET, SO_KEEPALIVE
+    srv = lab.node("h2").socket(AF_INET, SOCK_STREAM)
+    srv.bind(("0.0.0.0", 81))
+    srv.listen(1)
+    cli = lab.node("h1").socket(AF_INET, SOCK_STREAM)
+    try:
+        cli.setsockopt(SOL_SOCKET, SO_KEEPALIVE, 1)
+        cli.settimeout(10)
+        cli.connect(("10.0.0.2", 81))
+        rc, out, _ = run(lab, "h1", ["ss", "-tno", "dport", "=", ":81"])
+        assert rc == 0 and re.search(r"timer:\(keepalive,(\d+min|\d+sec|[\d.]+ms)[\d.a-z]*,0\)", out), out
+    finally:
+        cli.close()
+        srv.close()
