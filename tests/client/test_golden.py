@@ -528,3 +528,7 @@ def test_ss_o_shows_the_keepalive_timer(lab):
     finally:
         cli.close()
         srv.close()
+
+
+def test_traceroute_T_reaches_a_closed_port_by_its_rst(lab):
+    same_shape(lab, "traceroute_T")
