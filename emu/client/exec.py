@@ -3,6 +3,7 @@ attached to one node's kernel (its syscall socket and control endpoint)."""
 import os
 import subprocess
 import sys
+import threading
 
 from .rpc import ControlClient
 from .tools import ip as ip_tool
@@ -17,7 +18,7 @@ from .tools import iperf3 as iperf3_tool
 from .tools import traceroute as traceroute_tool
 
 TOOLS = ("ping", "ip", "bridge", "ss", "nc", "tcpdump", "sysctl", "cat", "tc", "ethtool",
-         "python", "python3", "trace", "traceroute", "iperf3")
+         "python", "python3", "trace", "traceroute", "tracepath", "iperf3", "nstat")
 
 
 def resolver(st):
@@ -33,12 +34,12 @@ def resolver(st):
     return resolve
 
 
-def _ctl_tool(fn, argv, info, out):
+def _ctl_tool(fn, argv, info, out, err=None):
     ctl = ControlClient(info["ctl"])
     try:
-        return fn(argv, ctl, out)
+        return fn(argv, ctl, out, err) if err is not None else fn(argv, ctl, out)
     except OSError as e:
-        out("%s" % (e.strerror or e))
+        (err or out)("%s" % (e.strerror or e))
         return 1
     finally:
         ctl.close()
@@ -76,25 +77,60 @@ def run_python(st, node, argv):
     return subprocess.call([sys.executable, "-c", boot] + list(argv), env=env)
 
 
-def run_command(st, node, argv, out=None):
+def set_comm(name):
+    """prctl(PR_SET_NAME): the calling thread's name, what /proc/PID/comm shows (and
+    so ss -p on a node: the tool's name, "nc", not "emu"). Returns the old name."""
+    try:
+        import ctypes
+        with open("/proc/self/task/%d/comm" % threading.get_native_id()) as f:
+            old = f.read().strip()
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(15, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)
+        return old
+    except (OSError, AttributeError):
+        return None
+
+
+def run_command(st, node, argv, out=None, err=None):
     """Run one command line on node of the lab whose state is st; returns its exit status."""
+    old = set_comm(os.path.basename(argv[0])) if argv else None
+    try:
+        return _run_command(st, node, argv, out, err)
+    finally:
+        if old is not None:
+            set_comm(old)
+
+
+def _run_command(st, node, argv, out=None, err=None):
+    """Run one command line on node of the lab whose state is st; returns its exit status.
+
+    out(line) prints to stdout, err(line) to stderr (by default: stderr, or out
+    when only out is given)."""
+    if err is None:
+        err = out if out is not None else (lambda line: print(line, file=sys.stderr, flush=True))
     out = out or (lambda line: print(line, flush=True))
     info = st["nodes"][node]
     tool = argv[0]
     args = argv[1:]
     resolve = resolver(st)
     if tool == "ping":
-        return ping_tool.main(args, info["sys"], resolve, out)
+        return ping_tool.main(args, info["sys"], resolve, out, err)
     if tool == "iperf3":
-        return iperf3_tool.main(args, info["sys"], resolve, out)
+        return iperf3_tool.main(args, info["sys"], resolve, out, err)
     if tool == "traceroute":
         return traceroute_tool.main(args, info["sys"], resolve, out)
+    if tool == "tracepath":
+        return traceroute_tool.tracepath_main(args, info["sys"], resolve, out, err)
     if tool == "ip":
-        return _ctl_tool(ip_tool.main, args, info, out)
+        return _ctl_tool(ip_tool.main, args, info, out, err)
     if tool == "bridge":
-        return _ctl_tool(ip_tool.bridge_main, args, info, out)
+        return _ctl_tool(ip_tool.bridge_main, args, info, out, err)
     if tool == "ss":
-        return _ctl_tool(ss_tool.main, args, info, out)
+        return _ctl_tool(ss_tool.main, args, info, out, err)
+    if tool == "nstat":
+        from .tools import nstat as nstat_tool
+        return _ctl_tool(lambda a, c, o, e: nstat_tool.main(a, c, o, e, node=node), args, info,
+                         out, err)
     if tool == "sysctl":
         return _ctl_tool(sysctl_tool.main, args, info, out)
     if tool == "cat":
@@ -106,7 +142,11 @@ def run_command(st, node, argv, out=None):
     if tool == "nc":
         return nc_tool.main(args, info["sys"], resolve)
     if tool == "tcpdump":
-        return tcpdump_tool.main(args, info["sys"], resolve, out)
+        ctl = ControlClient(info["ctl"])
+        try:
+            return tcpdump_tool.main(args, info["sys"], resolve, out, err, ctl=ctl)
+        finally:
+            ctl.close()
     if tool in ("python", "python3"):
         return run_python(st, node, args)
     if tool == "trace":

@@ -309,6 +309,23 @@ def _timeval(value):
     return None if secs == 0 else secs
 
 
+def sock_setbindtodevice(sk, value):
+    """SO_BINDTODEVICE: an interface name (NUL-terminated or not); empty unbinds."""
+    if isinstance(value, str):
+        value = value.encode()
+    if not isinstance(value, (bytes, bytearray)) or len(value) > 16:
+        raise KernelError(errno.EINVAL)
+    name = bytes(value).split(b"\0", 1)[0].decode("ascii", "replace")
+    if not name:
+        sk.sk_bound_dev_if = 0
+        return 0
+    dev = sk.net.dev_by_name.get(name)
+    if dev is None:
+        raise KernelError(errno.ENODEV)
+    sk.sk_bound_dev_if = dev.ifindex
+    return 0
+
+
 def sock_setsockopt(sock, optname, value):
     sk = sock.sk
     net = sk.net
@@ -330,6 +347,8 @@ def sock_setsockopt(sock, optname, value):
         if sk.sk_protocol == 6:
             sk.proto_data.linger = max(secs, 0) if onoff else None
         return 0
+    if optname == SO_BINDTODEVICE:
+        return sock_setbindtodevice(sk, value)
     v = _optint(value)
     if optname == SO_REUSEADDR:
         sk.sk_reuse = 1 if v else 0

@@ -59,6 +59,6 @@ def test_tcpdump_v_ip_header():
                      bytes([10, 0, 1, 10]), bytes([10, 0, 3, 10]))
     frame = b"\0" * 12 + b"\x08\x00" + ip + bytes([8, 0, 0, 0, 0, 1, 0, 1]) + b"\0" * 56
     pkt = tcpdump.Pkt(frame)
-    line = tcpdump._verbose(pkt, tcpdump.describe(pkt, 0.0, "eth0", 0, False))
+    line = tcpdump.describe(pkt, 0.0, "eth0", 0, False, vflag=1)
     assert "IP (tos 0x0, ttl 64, id 12345, offset 0, flags [DF], proto ICMP (1), length 84)\n" \
            "    10.0.1.10 > 10.0.3.10: ICMP echo request, id 1, seq 1, length 64" in line

@@ -6,7 +6,7 @@ import pytest
 
 from emu.kernel.core.dev import KernelError
 from emu.kernel.socket import (
-    SOCK_NONBLOCK, sys_bind, sys_getsockopt, sys_recvfrom, sys_sendto, sys_socket,
+    SOCK_NONBLOCK, sys_bind, sys_getsockopt, sys_recvfrom, sys_sendto, sys_setsockopt, sys_socket,
 )
 from tests.kernel.harness import bridge_lab, ping
 
@@ -84,3 +84,49 @@ def test_packet_socket_errors():
     with pytest.raises(KernelError) as e:
         sys_sendto(t, fd, b"x" * 3000, 0, ("eth0", 0))
     assert e.value.errno == errno.EMSGSIZE
+
+
+def _ring(t, fd, frame_size=2048, frame_nr=4):
+    import struct
+    sys_setsockopt(t, fd, 263, 10, 1)                              # PACKET_VERSION = TPACKET_V2
+    sys_setsockopt(t, fd, 263, 5, struct.pack("=IIII", frame_size * frame_nr, 1,
+                                              frame_size, frame_nr))   # PACKET_RX_RING
+
+
+def test_rx_ring_frames_carry_the_taps_kernel_timestamp():
+    import struct
+    lab = bridge_lab()
+    t = lab.task("h1")
+    fd = sys_socket(t, AF_PACKET, SOCK_RAW | SOCK_NONBLOCK, ETH_P_ALL_N)
+    _ring(t, fd, frame_nr=64)
+    assert sys_getsockopt(t, fd, 263, 11) == 52                      # PACKET_HDRLEN
+    lab.clock.now = 1000.25
+    assert len(ping(lab, "h1", "10.0.0.2")) == 1
+    frames = drain(t, fd)
+    assert frames
+    for data, addr, _ in frames:
+        status, length, snaplen, mac, net, sec, nsec = struct.unpack_from("=IIIHHII", data)
+        assert status & 1 and snaplen == length and mac + 14 == net
+        ts = sec + nsec / 1e9
+        assert 1000.25 <= ts < 1000.25 + 5        # the kernel's clock at the tap, not the reader's
+        eth = dpkt.ethernet.Ethernet(data[mac:mac + snaplen])
+        assert eth.src in (lab.dev("h1", "eth0").dev_addr, lab.dev("h2", "eth0").dev_addr)
+        family, proto, ifindex = struct.unpack_from("=HHi", data, 32)
+        assert family == AF_PACKET and ifindex == lab.dev("h1", "eth0").ifindex
+
+
+def test_a_full_ring_drops_and_counts_as_packet_statistics():
+    lab = bridge_lab()
+    t = lab.task("h1")
+    fd = sys_socket(t, AF_PACKET, SOCK_RAW | SOCK_NONBLOCK, ETH_P_ALL_N)
+    _ring(t, fd, frame_nr=2)
+    for _ in range(3):
+        ping(lab, "h1", "10.0.0.2")
+    got = drain(t, fd)
+    assert len(got) == 2
+    packets, drops = sys_getsockopt(t, fd, 263, 6)
+    assert drops > 0 and packets == drops + 2
+    assert got[1][0][0] & 4 == 0 and sys_getsockopt(t, fd, 263, 6) == [0, 0]   # reset on read
+    with pytest.raises(KernelError) as e:
+        sys_setsockopt(t, fd, 263, 10, 1)                          # version after the ring: EBUSY
+    assert e.value.errno == errno.EBUSY

@@ -5,7 +5,63 @@ the orchestrator configures it with: link show/set, addr show/add/del,
 route show/get/add/del, neigh show/flush.
 """
 import argparse
+import errno
+import json
 import os
+
+def jsonw(value, pretty=False):
+    """iproute2's lib/json_writer.c: its own pretty form ("[ {", "},{", "} ]")."""
+    out = []
+    st = {"depth": 0, "sep": ""}
+
+    def eor():
+        if st["sep"]:
+            out.append(st["sep"])
+        st["sep"] = ","
+
+    def eol():
+        if pretty:
+            out.append("\n" + "    " * st["depth"])
+
+    def begin(c):
+        eor()
+        out.append(c)
+        st["depth"] += 1
+        st["sep"] = ""
+
+    def end(c):
+        st["depth"] -= 1
+        if st["sep"]:
+            eol()
+        out.append(c)
+        st["sep"] = ","
+
+    def val(v):
+        if isinstance(v, dict):
+            begin("{")
+            for k, x in v.items():
+                eor()
+                eol()
+                st["sep"] = ""
+                out.append(json.dumps(k) + (": " if pretty else ":"))
+                val(x)
+            end("}")
+        elif isinstance(v, (list, tuple)):
+            begin("[")
+            if pretty:
+                out.append(" ")
+            for x in v:
+                val(x)
+            if pretty and st["sep"]:
+                out.append(" ")
+            st["sep"] = ""
+            end("]")
+        else:
+            eor()
+            out.append(json.dumps(v))
+    val(value)
+    return "".join(out)
+
 
 # Kernel-internal flags iproute2 does not print (it shows gflags, not these).
 HIDDEN = {"PROMISC", "SLAVE", "MASTER"}
@@ -37,9 +93,19 @@ def _link_lines(row, stats):
         out.append("    RX:  bytes packets errors dropped  missed   mcast")
         out.append("    %10d %7d %6d %7d %7d %7d" % (s["rx_bytes"], s["rx_packets"], s["rx_errors"],
                                                      s["rx_dropped"], s["rx_missed_errors"], s["multicast"]))
+        if stats > 1:          # ip -s -s: the error breakdown (print_link_stats64)
+            out.append("    RX errors:  length    crc   frame    fifo overrun")
+            out.append("               %7d %6d %7d %7d %7d" % (
+                s["rx_length_errors"], s["rx_crc_errors"], s["rx_frame_errors"],
+                s["rx_fifo_errors"], s["rx_over_errors"]))
         out.append("    TX:  bytes packets errors dropped carrier collsns")
         out.append("    %10d %7d %6d %7d %7d %7d" % (s["tx_bytes"], s["tx_packets"], s["tx_errors"],
                                                      s["tx_dropped"], s["tx_carrier_errors"], s["collisions"]))
+        if stats > 1:
+            out.append("    TX errors: aborted   fifo  window heartbt transns")
+            out.append("               %7d %6d %7d %7d %7d" % (
+                s["tx_aborted_errors"], s["tx_fifo_errors"], s["tx_window_errors"],
+                s["tx_heartbeat_errors"], row.get("carrier_changes", 0)))
     return out
 
 
@@ -48,11 +114,20 @@ OBJECTS = {"link": "link", "l": "link", "addr": "addr", "address": "addr", "a": 
            "route": "route", "r": "route", "ro": "route", "neigh": "neigh",
            "neighbour": "neigh", "neighbor": "neigh", "n": "neigh"}
 VERBS = {"link": ("set",), "addr": ("add", "del", "delete"),
-         "route": ("add", "del", "delete", "get"), "neigh": ("flush",)}
+         "route": ("add", "del", "delete", "get", "flush"), "neigh": ("flush",)}
 
 
 class Usage(Exception):
     """A command iproute2 would refuse before asking the kernel."""
+
+
+class NoDevice(Exception):
+    """iproute2's ll_name_to_index failed: 'Cannot find device "X"'."""
+
+
+def _need_dev(ctl, name):
+    if name not in {r["name"] for r in ctl.call("link_show", stats=False)}:
+        raise NoDevice('Cannot find device "%s"' % name)
 
 
 KEYS = {"dev", "local", "to", "via", "metric", "mtu", "master", "table", "proto", "scope", "src"}
@@ -88,7 +163,8 @@ def _show_dev(words):
     return rest[0] if rest else None
 
 
-def main(argv, ctl, out=print):
+def main(argv, ctl, out=print, err=None):
+    err = err or out
     p = argparse.ArgumentParser(prog="ip")
     p.add_argument("-s", "--stats", action="count", default=0)
     p.add_argument("-br", "--brief", action="store_true")
@@ -99,8 +175,11 @@ def main(argv, ctl, out=print):
     a = p.parse_args(argv)
     obj = OBJECTS.get(a.object)
     if obj is None:
-        out("Usage: ip [ -s ] [ -br ] { link | addr | route | neigh } { COMMAND | help }")
-        return 0 if a.object == "help" else 255
+        if a.object == "help":
+            out("Usage: ip [ -s ] [ -br ] [ -j [ -p ] ] { link | addr | route | neigh } { COMMAND | help }")
+            return 0
+        err('Object "%s" is unknown, try "ip help".' % a.object)
+        return 1
     verb = a.rest[0] if a.rest else "show"
     if verb == "help":
         out(HELP[obj])
@@ -110,20 +189,24 @@ def main(argv, ctl, out=print):
         return 255
     words = a.rest[1:]
     try:
-        if verb in SHOW and a.json and obj in ("link", "addr", "route"):
-            import json
-            rows = _json_rows(obj, words, ctl)
-            out(json.dumps(rows, indent=4) if a.pretty else json.dumps(rows, separators=(",", ":")))
+        if verb in SHOW and a.json:
+            out(jsonw(_json_rows(obj, words, ctl), a.pretty))
             return 0
         if verb in SHOW:
             return SHOWS[obj](a, words, ctl, out)
         return CHANGES[obj](verb, words, ctl, out)
     except Usage as e:
-        out(str(e))
+        err(str(e))
+        return 1
+    except NoDevice as e:
+        err(str(e))
         return 1
     except OSError as e:
+        if e.errno == errno.ENODEV and obj == "link" and verb in SHOW:
+            err('Device "%s" does not exist.' % _show_dev(words))
+            return 1
         # iproute2 prints the C library's text for the netlink errno.
-        out("RTNETLINK answers: %s" % (os.strerror(e.errno) if e.errno else e))
+        err("RTNETLINK answers: %s" % (os.strerror(e.errno) if e.errno else e))
         return 2
 
 
@@ -218,6 +301,8 @@ def _route_show(a, words, ctl, out):
 
 
 def _route_change(verb, words, ctl, out):
+    if verb == "flush":
+        return _route_flush(words, ctl, out)
     kv = _kv(words)
     if verb == "get":
         dst = kv.pop("to", None) or kv.pop("", None)
@@ -260,8 +345,24 @@ def _neigh_show(a, words, ctl, out):
 
 
 def _neigh_flush(verb, words, ctl, out):
+    """ip neigh flush { all | dev DEV | PREFIX }: "all" is every device."""
     kv = _kv(words)
-    ctl.call("neigh_flush", dev=kv.get("dev") or kv.get(""))
+    dev = kv.get("dev")
+    if kv.get("") not in (None, "all"):
+        raise Usage('Error: "%s" is not supported here.' % kv[""])
+    if dev is None and "" not in kv:
+        raise Usage("Flush requires arguments.")
+    if dev is not None:
+        _need_dev(ctl, dev)
+    ctl.call("neigh_flush", dev=dev)
+    return 0
+
+
+def _route_flush(words, ctl, out):
+    """ip route flush cache: iproute2 writes /proc/sys/net/ipv4/route/flush."""
+    if words[:1] != ["cache"]:
+        raise Usage('Error: "%s" is not supported here; only "flush cache".' % " ".join(words))
+    ctl.call("sysctl_set", name="net.ipv4.route.flush", value=1)
     return 0
 
 
@@ -279,16 +380,34 @@ HELP = {
 }
 
 
-def bridge_main(argv, ctl, out=print):
-    """`bridge fdb show` and `bridge link`."""
+def bridge_main(argv, ctl, out=print, err=None):
+    """`bridge [-j [-p]] fdb [show] [br BR]` and `bridge link`."""
+    err = err or out
+    js = pretty = False
+    while argv and argv[0].startswith("-"):
+        flag = argv.pop(0)
+        if flag in ("-j", "-json"):
+            js = True
+        elif flag in ("-p", "-pretty"):
+            pretty = True
+        else:
+            err('Option "%s" is unknown, try "bridge help".' % flag)
+            return 1
     obj = argv[0] if argv else "help"
     if obj == "fdb":
-        for r in ctl.call("fdb_show"):
-            if r["dev"] == r["master"]:
-                out("%s dev %s master %s permanent" % (r["mac"], r["dev"], r["master"]))
-            else:
-                out("%s dev %s master %s%s" % (r["mac"], r["dev"], r["master"],
-                                               " permanent" if r["permanent"] else ""))
+        words = [w for w in argv[1:] if w not in SHOW]
+        br = words[words.index("br") + 1] if "br" in words and words.index("br") + 1 < len(words) \
+            else None
+        rows = ctl.call("fdb_show", br=br)
+        if js:
+            out(jsonw([{"mac": r["mac"], "ifname": r["dev"], "flags": [], "master": r["master"],
+                        "state": "permanent" if r["permanent"] or r["dev"] == r["master"] else ""}
+                       for r in rows], pretty))
+            return 0
+        for r in rows:
+            perm = r["permanent"] or r["dev"] == r["master"]
+            out("%s dev %s master %s%s" % (r["mac"], r["dev"], r["master"],
+                                           " permanent" if perm else " "))
         return 0
     if obj == "link":
         for row in ctl.call("link_show", stats=False):
@@ -296,8 +415,11 @@ def bridge_main(argv, ctl, out=print):
                 out("%d: %s: %s mtu %d master %s state forwarding priority 32 cost 2" % (
                     row["ifindex"], row["name"], _flags(row), row["mtu"], row["master"]))
         return 0
-    out("Usage: bridge { fdb | link } [ show ]")
-    return 0 if obj == "help" else 255
+    if obj == "help":
+        out("Usage: bridge [ -j [ -p ] ] { fdb | link } [ show ]")
+        return 0
+    err('Object "%s" is unknown, try "bridge help".' % obj)
+    return 1
 
 
 def _link_json(row):
@@ -305,7 +427,7 @@ def _link_json(row):
     d = {"ifindex": row.get("ifindex"), "ifname": row["name"],
          "flags": _flags(row)[1:-1].split(",") if row["flags"] else [],
          "mtu": row["mtu"], "qdisc": row["qdisc"], "operstate": _state(row),
-         "group": "default", "txqlen": row.get("txqlen", 1000),
+         "linkmode": "DEFAULT", "group": "default", "txqlen": row.get("txqlen", 1000),
          "link_type": "loopback" if row["name"] == "lo" else "ether",
          "address": row.get("mac"), "broadcast": "00:00:00:00:00:00" if row["name"] == "lo"
          else "ff:ff:ff:ff:ff:ff"}
@@ -329,6 +451,18 @@ def _json_rows(obj, words, ctl):
                                    scope=x["scope"], label=x["label"],
                                    valid_life_time=4294967295, preferred_life_time=4294967295)
                               for x in row["addrs"]]
+            res.append(d)
+        return res
+    if obj == "neigh":
+        dev = _show_dev(words)
+        res = []
+        for n in ctl.call("neigh_show"):
+            if dev and n["dev"] != dev:
+                continue
+            d = {"dst": n["dst"], "dev": n["dev"]}
+            if n["lladdr"] and n["state"] not in ("INCOMPLETE", "FAILED"):
+                d["lladdr"] = n["lladdr"]
+            d["state"] = [n["state"]]
             res.append(d)
         return res
     res = []

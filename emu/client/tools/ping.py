@@ -35,6 +35,7 @@ class PingResult:
         self.replies = []       # (seq, ttl, rtt_ms, bytes)
         self.lines = []
         self.elapsed_ms = 0
+        self.pipe = 0           # most probes outstanding when an answer came (iputils' pipesize)
 
     @property
     def loss(self):
@@ -57,8 +58,12 @@ class PingResult:
         line += ", %g%% packet loss, time %dms" % (round(self.loss), self.elapsed_ms)
         out.append(line)
         st = self.rtt_stats()
+        tail = []
         if st:
-            out.append("rtt min/avg/max/mdev = %.3f/%.3f/%.3f/%.3f ms" % st)
+            tail.append("rtt min/avg/max/mdev = %.3f/%.3f/%.3f/%.3f ms" % st)
+        if self.pipe > 1:
+            tail.append("pipe %d" % self.pipe)
+        out.append(", ".join(tail))             # iputils ends with a newline even if empty
         return out
 
 
@@ -77,152 +82,281 @@ def _echo(ident, seq, size):
 
 
 PMTUDISC = {"dont": 0, "want": 1, "do": 2, "probe": 3}     # -M: IP_MTU_DISCOVER values
+SO_BINDTODEVICE = 25
+MAXWAIT = 10.0            # iputils' default linger (-W) when nothing was answered
+
+
+class _Opts:
+    """The display options of iputils: -D, -O, -A, -f."""
+
+    def __init__(self, timestamps=False, outstanding=False, adaptive=False, flood=False):
+        self.timestamps = timestamps
+        self.outstanding = outstanding
+        self.adaptive = adaptive
+        self.flood = flood
 
 
 def ping(endpoint, target, address, count=4, interval=1.0, size=56, timeout=None,
-         deadline=None, ttl=None, quiet=False, out=None, pmtudisc=None):
-    """Run ping from the node at endpoint; returns a PingResult. out(line) prints."""
+         deadline=None, ttl=None, quiet=False, out=None, pmtudisc=None, linger=None,
+         device=None, source=None, opts=None):
+    """Run ping from the node at endpoint; returns a PingResult. out(line) prints.
+
+    linger: how long to wait after the last probe when nothing was answered
+    (iputils: -W, else 10 s); None keeps the library's short wait.
+    """
     res = PingResult(target, address)
     emit = out or (lambda line: None)
+    o = opts or _Opts()
     s = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP, node=endpoint)
+    flood_marks = []
     try:
         # Keep echo replies and the errors about our echoes (iputils' filter).
         mask = 0xFFFFFFFF & ~((1 << ICMP_ECHOREPLY) | (1 << ICMP_DEST_UNREACH) | (1 << ICMP_TIME_EXCEEDED))
         s.setsockopt(SOL_RAW, ICMP_FILTER, struct.pack("=I", mask))
+        if device is not None:
+            s.setsockopt(1, SO_BINDTODEVICE, device.encode())
+        if source is not None:
+            s.bind((source, 0))
         if ttl is not None:
             s.setsockopt(0, 2, ttl)
         if pmtudisc is not None:
             s.setsockopt(0, 10, PMTUDISC[pmtudisc])             # IP_MTU_DISCOVER
         ident = os.getpid() & 0xFFFF
-        header = "PING %s (%s) %d(%d) bytes of data." % (target, address, size, size + 28)
+        frm = ""
+        if device is not None:
+            frm = " from %s %s:" % (source or _src_for(endpoint, address, device), device)
+        elif source is not None:
+            frm = " from %s :" % source
+        header = "PING %s (%s)%s %d(%d) bytes of data." % (target, address, frm, size, size + 28)
         res.lines.append(header)
         emit(header)
         start = time.monotonic()
-        wait_last = timeout if timeout is not None else max(2.0 * interval, 1.0)
+        if timeout is not None:
+            wait_last = timeout
+        elif linger is not None:
+            wait_last = linger
+        else:
+            wait_last = max(2.0 * interval, 1.0)
         seq = 0
         pending = {}           # seq -> send time, until answered
         sent_at = {}
         next_send = start
-        try:
-            while True:
-                now = time.monotonic()
-                if deadline is not None and now - start >= deadline:
-                    break
-                if (count is None or seq < count) and now >= next_send:
-                    seq += 1
-                    pending[seq] = sent_at[seq] = time.monotonic()
-                    try:
-                        s.sendto(_echo(ident, seq, size), (address, 0))
-                        res.transmitted += 1
-                    except OSError as e:
-                        res.errors += 1
-                        line = "ping: sendmsg: %s" % e.strerror
-                        res.lines.append(line)
-                        emit(line)
-                        res.transmitted += 1
-                    next_send += interval
-                if count is not None and seq >= count:
-                    if not pending or now >= sent_at[seq] + wait_last:
-                        break
-                    wake = sent_at[seq] + wait_last
-                else:
-                    wake = next_send
-                if deadline is not None:
-                    wake = min(wake, start + deadline)
-                s.settimeout(max(0.0005, wake - time.monotonic()))
+        ewma = [0.0]           # iputils' rtt*8 ewma (microseconds)
+        while True:
+            now = time.monotonic()
+            if deadline is not None and now - start >= deadline:
+                break
+            if count is not None and res.received + res.errors >= count:
+                break
+            if (count is None or seq < count) and now >= next_send:
+                if o.outstanding and seq and seq in pending:
+                    _show(res, emit, quiet, "no answer yet for icmp_seq=%d" % seq, o)
+                seq += 1
+                pending[seq] = sent_at[seq] = time.monotonic()
                 try:
-                    data, _ = s.recvfrom(65536)
-                except TimeoutError:
-                    continue
-                _handle(data, ident, pending, res, emit, quiet, address)
-        except KeyboardInterrupt:
-            pass       # Ctrl-C: like iputils, stop and print the statistics
-        res.elapsed_ms = int((time.monotonic() - start) * 1000)
+                    s.sendto(_echo(ident, seq, size), (address, 0))
+                    res.transmitted += 1
+                    if o.flood:
+                        flood_marks.append(".")
+                except OSError as e:
+                    res.errors += 1
+                    line = "ping: sendmsg: %s" % e.strerror
+                    res.lines.append(line)
+                    emit(line)
+                    res.transmitted += 1
+                if o.adaptive and res.rtts:
+                    # -A: the interval follows the round trip (iputils: ewma of rtt, >= 2 ms
+                    # for a user, here down to the flood floor).
+                    next_send = time.monotonic() + max(ewma[0] / 8e6, 0.002)
+                elif o.flood:
+                    next_send = time.monotonic() + 0.01
+                else:
+                    next_send += interval
+            if count is not None and seq >= count:
+                if res.received and linger is not None and timeout is None:
+                    # iputils: after the last probe, 2 * the longest rtt (at least -i).
+                    wait_last = max(2.0 * max(res.rtts) / 1000.0, interval)
+                if now >= sent_at[seq] + wait_last:
+                    break
+                wake = sent_at[seq] + wait_last
+            else:
+                wake = next_send
+            if deadline is not None:
+                wake = min(wake, start + deadline)
+            s.settimeout(max(0.0005, wake - time.monotonic()))
+            try:
+                data, _ = s.recvfrom(65536)
+            except TimeoutError:
+                continue
+            got = _handle(data, ident, pending, res, emit, quiet, address, o)
+            if got and (o.flood or o.adaptive):
+                rtt_us = res.rtts[-1] * 1000.0
+                ewma[0] = rtt_us * 8 if not ewma[0] else ewma[0] + rtt_us - ewma[0] / 8
+                if o.flood:
+                    flood_marks.append("\b \b")
+                    if count is None or seq < count:
+                        next_send = time.monotonic()
+                else:
+                    next_send = min(next_send, time.monotonic() + max(ewma[0] / 8e6, 0.002))
+    except KeyboardInterrupt:
+        pass       # Ctrl-C: like iputils, stop and print the statistics
     finally:
         s.close()
-    for line in res.summary_lines():
+    res.elapsed_ms = int((time.monotonic() - start) * 1000)
+    summary = res.summary_lines()
+    if o.flood:
+        emit("".join(flood_marks))
+        summary = summary[1:]               # the dots' line ends where the blank line would
+    if (o.flood or o.adaptive) and res.transmitted > 1 and res.received:
+        ipg = int(res.elapsed_ms * 1000 / (res.transmitted - 1))
+        e = int(ewma[0])
+        summary[-1] += ", ipg/ewma %d.%03d/%d.%03d ms" % (ipg // 1000, ipg % 1000, e // 8000,
+                                                          (e // 8) % 1000)
+    for line in summary:
         res.lines.append(line)
         emit(line)
     return res
 
 
-def _handle(data, ident, pending, res, emit, quiet, address):
+def _src_for(endpoint, address, device):
+    """The source address the kernel would pick (what iputils prints after "from")."""
+    probe = socket(AF_INET, SOCK_DGRAM, 0, node=endpoint)
+    try:
+        if device is not None:
+            probe.setsockopt(1, SO_BINDTODEVICE, device.encode())
+        probe.connect((address, 1025))
+        return probe.getsockname()[0]
+    except OSError:
+        return "0.0.0.0"
+    finally:
+        probe.close()
+
+
+def _show(res, emit, quiet, line, o):
+    if o.timestamps:
+        line = "[%.6f] %s" % (time.time(), line)
+    res.lines.append(line)
+    if not quiet and not o.flood:
+        emit(line)
+
+
+def _handle(data, ident, pending, res, emit, quiet, address, o=None):
+    """One ICMP message: True for an echo reply of ours."""
+    o = o or _Opts()
     if len(data) < 28:
-        return
+        return False
     ihl = (data[0] & 15) * 4
     ttl = data[8]
     src = ".".join(str(b) for b in data[12:16])
     icmp = data[ihl:]
     if len(icmp) < 8:
-        return
+        return False
     typ, code = icmp[0], icmp[1]
     if typ == ICMP_ECHOREPLY:
         rid, rseq = struct.unpack_from("!HH", icmp, 4)
         if rid != ident or rseq not in pending or src != address:
-            return
+            return False
+        res.pipe = max(res.pipe, len(pending))
         rtt = (time.monotonic() - pending.pop(rseq)) * 1000.0
         res.received += 1
         res.rtts.append(rtt)
         res.replies.append((rseq, ttl, rtt, len(icmp)))
         line = "%d bytes from %s: icmp_seq=%d ttl=%d time=%s ms" % (
             len(icmp), src, rseq, ttl, ("%.3f" % rtt) if rtt < 100 else ("%.1f" % rtt))
-    elif typ in (ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED) and len(icmp) >= 8 + 28:
+        _show(res, emit, quiet, line, o)
+        return True
+    if typ in (ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED) and len(icmp) >= 8 + 28:
         inner = icmp[8:]
         iihl = (inner[0] & 15) * 4
         iid, iseq = struct.unpack_from("!HH", inner, iihl + 4)
         if iid != ident:
-            return
+            return False
         res.errors += 1
+        res.pipe = max(res.pipe, len(pending))
+        pending.pop(iseq, None)
         text = UNREACH_TEXT.get(code, "Dest Unreachable, Bad Code: %d" % code) \
             if typ == ICMP_DEST_UNREACH else "Time to live exceeded"
         if typ == ICMP_DEST_UNREACH and code == 4:
             text = "Frag needed and DF set (mtu = %d)" % struct.unpack_from("!H", icmp, 6)[0]
-        line = "From %s icmp_seq=%d %s" % (src, iseq, text)
-    else:
-        return
-    res.lines.append(line)
-    if not quiet:
-        emit(line)
+        if o.flood:
+            res.lines.append("E")
+            return False
+        _show(res, emit, quiet, "From %s icmp_seq=%d %s" % (src, iseq, text), o)
+    return False
 
 
-def main(argv, endpoint, resolve, out=print):
-    """`ping [-c N] [-i S] [-s N] [-W S] [-w S] [-t TTL] [-q] HOST` inside a node."""
+def main(argv, endpoint, resolve, out=print, err=None):
+    """iputils ping inside a node: -c -i -s -W -w -t -M -q -D -O -A -f -I."""
+    err = err or out
     p = argparse.ArgumentParser(prog="ping", add_help=True)
     p.add_argument("-c", dest="count", type=int)
-    p.add_argument("-i", dest="interval", type=float, default=1.0)
+    p.add_argument("-i", dest="interval", type=float)
     p.add_argument("-s", dest="size", type=int, default=56)
     p.add_argument("-W", dest="timeout", type=float)
     p.add_argument("-w", dest="deadline", type=float)
     p.add_argument("-t", dest="ttl", type=int)
     p.add_argument("-M", dest="pmtudisc", choices=sorted(PMTUDISC))
     p.add_argument("-q", dest="quiet", action="store_true")
+    p.add_argument("-D", dest="timestamps", action="store_true")
+    p.add_argument("-O", dest="outstanding", action="store_true")
+    p.add_argument("-A", dest="adaptive", action="store_true")
+    p.add_argument("-f", dest="flood", action="store_true")
+    p.add_argument("-I", dest="iface")
     p.add_argument("host")
-    a = p.parse_args(argv)
-    if a.interval < 0.002:
-        out("ping: bad timing interval: %s" % a.interval)
+    try:
+        a = p.parse_args(argv)
+    except SystemExit as e:
+        return 2 if e.code else 0             # iputils: usage errors exit 2
+    interval = a.interval if a.interval is not None else (0.0 if a.flood else 1.0)
+    if a.interval is not None and a.interval < 0.002:
+        err("ping: bad timing interval: %s" % a.interval)
         return 2
     if a.count is not None and a.count < 1:
-        out("ping: invalid argument: '%d': out of range: 1 <= value <= 9223372036854775807" % a.count)
+        err("ping: invalid argument: '%d': out of range: 1 <= value <= 9223372036854775807" % a.count)
         return 1
     if not 0 <= a.size <= 65507:
-        out("ping: invalid argument: '%d': out of range: 0 <= value <= 65507" % a.size)
+        err("ping: invalid argument: '%d': out of range: 0 <= value <= 65507" % a.size)
         return 1
     address = resolve(a.host)
     if address is None:
-        out("ping: %s: Name or service not known" % a.host)
+        err("ping: %s: Name or service not known" % a.host)
         return 2
+    device = source = None
+    if a.iface:
+        if resolve(a.iface) == a.iface:       # -I ADDRESS: the source address
+            source = a.iface
+        else:
+            device = a.iface
     # iputils' probe: connect a UDP socket to the target first; no route fails here, at once.
     try:
         probe = socket(AF_INET, SOCK_DGRAM, 0, node=endpoint)
         try:
+            if device is not None:
+                try:
+                    probe.setsockopt(1, SO_BINDTODEVICE, device.encode())
+                except OSError as e:
+                    err("ping: SO_BINDTODEVICE %s: %s" % (device, e.strerror))
+                    return 2
+            if source is not None:
+                try:
+                    probe.bind((source, 0))
+                except OSError as e:
+                    err("ping: bind: %s" % e.strerror)
+                    return 2
             probe.connect((address, 1025))
         finally:
             probe.close()
     except OSError as e:
         if e.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
-            out("ping: connect: %s" % e.strerror)
+            err("ping: connect: %s" % e.strerror)
             return 2
-    res = ping(endpoint, a.host, address, count=a.count, interval=a.interval, size=a.size,
+    res = ping(endpoint, a.host, address, count=a.count, interval=interval, size=a.size,
                timeout=a.timeout, deadline=a.deadline, ttl=a.ttl, quiet=a.quiet, out=out,
-               pmtudisc=a.pmtudisc)
-    return 0 if res.received else 1
+               pmtudisc=a.pmtudisc, linger=MAXWAIT, device=device, source=source,
+               opts=_Opts(a.timestamps, a.outstanding, a.adaptive, a.flood))
+    # iputils: 0 if answered (all of -c within -w), 1 if not, 2 on other errors.
+    if not res.received:
+        return 1
+    if a.deadline is not None and a.count is not None and res.received < a.count:
+        return 1
+    return 0

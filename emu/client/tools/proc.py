@@ -1,4 +1,6 @@
-"""cat /proc/net/{softnet_stat,snmp,netstat,dev,arp,route}: Linux's layouts."""
+"""cat /proc/net/{softnet_stat,snmp,netstat,dev,arp,route,tcp,udp,raw,packet,sockstat}:
+Linux's layouts."""
+from . import proc_fields as F
 
 
 def softnet_stat(c):
@@ -11,24 +13,50 @@ def softnet_stat(c):
     return lines
 
 
-def snmp(c):
+def _pairs(lines, group, fields, m):
+    """Two lines per group, names then values, every field of Linux's list (0 if emu has none)."""
+    lines.append("%s: %s" % (group, " ".join(fields)))
+    lines.append("%s: %s" % (group, " ".join(str(m.get(f, 0)) for f in fields)))
+
+
+def _icmpmsg(m):
+    """icmpmsg_put: In types then Out types, ascending, only those seen, 16 to a line pair."""
+    keys = sorted(m, key=lambda k: (k.startswith("Out"), int(k.split("Type")[1])))
+    keys = [k for k in keys if m[k]]
     lines = []
-    for group in ("Ip", "Icmp", "IcmpMsg", "Tcp", "Udp"):
-        m = c["snmp"].get(group)
-        if not m:
-            continue
-        lines.append("%s: %s" % (group, " ".join(m)))
-        lines.append("%s: %s" % (group, " ".join(str(v) for v in m.values())))
+    for i in range(0, len(keys), 16):
+        chunk = keys[i:i + 16]
+        lines.append("IcmpMsg: %s" % " ".join(chunk))
+        lines.append("IcmpMsg: %s" % " ".join(str(m[k]) for k in chunk))
+    return lines
+
+
+def snmp(c):
+    """snmp_seq_show: Ip, Icmp, IcmpMsg, Tcp, Udp, UdpLite, each field in the kernel's order."""
+    mib = c["snmp"]
+    lines = []
+    ip = dict(mib.get("Ip", {}))
+    _pairs(lines, "Ip", F.IP_FIELDS, ip)
+    _pairs(lines, "Icmp", F.ICMP_FIELDS, mib.get("Icmp", {}))
+    lines.extend(_icmpmsg(mib.get("IcmpMsg", {})))
+    tcp = dict(mib.get("Tcp", {}))
+    tcp.setdefault("RtoAlgorithm", 1)
+    tcp.setdefault("RtoMin", 200)
+    tcp.setdefault("RtoMax", 120000)
+    tcp.setdefault("MaxConn", -1)
+    _pairs(lines, "Tcp", F.TCP_FIELDS, tcp)
+    _pairs(lines, "Udp", F.UDP_FIELDS, mib.get("Udp", {}))
+    _pairs(lines, "UdpLite", F.UDPLITE_FIELDS, {})
     return lines
 
 
 def netstat(c):
+    """netstat_seq_show: TcpExt, IpExt (and MPTcpExt, all zero: emu has no MPTCP)."""
+    mib = c["snmp"]
     lines = []
-    for group in ("TcpExt", "IpExt"):
-        m = c["snmp"].get(group)
-        if m:
-            lines.append("%s: %s" % (group, " ".join(m)))
-            lines.append("%s: %s" % (group, " ".join(str(v) for v in m.values())))
+    _pairs(lines, "TcpExt", F.TCPEXT_FIELDS, mib.get("TcpExt", {}))
+    _pairs(lines, "IpExt", F.IPEXT_FIELDS, mib.get("IpExt", {}))
+    _pairs(lines, "MPTcpExt", F.MPTCPEXT_FIELDS, {})
     return lines
 
 
@@ -64,7 +92,9 @@ def cat(argv, ctl, out=print):
         special = {"/proc/net/arp": lambda: arp(ctl), "/proc/net/route": lambda: route(ctl),
                    "/proc/net/tcp": lambda: _sock_lines(ctl, "tcp"),
                    "/proc/net/udp": lambda: _sock_lines(ctl, "udp"),
-                   "/proc/net/raw": lambda: _sock_lines(ctl, "raw")}
+                   "/proc/net/raw": lambda: _sock_lines(ctl, "raw"),
+                   "/proc/net/packet": lambda: packet(ctl),
+                   "/proc/net/sockstat": lambda: sockstat(ctl)}
         if path in special:
             for line in special[path]():
                 out(line)
@@ -133,6 +163,28 @@ def _sock_lines(ctl, proto):
             lines.append("%-127s" % line)
         i += 1
     return lines
+
+
+def packet(ctl):
+    """packet_seq_show: %pK prints 0 to an unprivileged reader; emu prints the socket id."""
+    lines = ["sk               RefCnt Type Proto  Iface R Rmem   User   Inode"]
+    for r in ctl.call("packet_diag"):
+        lines.append("%016x %-6d %-4d %04x   %-5d %1d %-6u %-6u %-6u" % (
+            r["id"] & 0xFFFFFFFFFFFFFFFF, r["refcnt"], r["type"], r["proto"], r["ifindex"],
+            r["running"], r["rmem"], r["uid"], r["ino"]))
+    return lines
+
+
+def sockstat(ctl):
+    """sockstat_seq_show (net/ipv4/proc.c) and sockets_used."""
+    s = ctl.call("sockstat")
+    return ["sockets: used %d" % s["sockets_used"],
+            "TCP: inuse %d orphan %d tw %d alloc %d mem %d" % (
+                s["tcp_inuse"], s["tcp_orphan"], s["tcp_tw"], s["tcp_alloc"], s["tcp_mem"]),
+            "UDP: inuse %d mem %d" % (s["udp_inuse"], s["udp_mem"]),
+            "UDPLITE: inuse 0",
+            "RAW: inuse %d" % s["raw_inuse"],
+            "FRAG: inuse %d memory %d" % (s["frag_inuse"], s["frag_memory"])]
 
 
 def route(ctl):

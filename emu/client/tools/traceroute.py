@@ -8,19 +8,20 @@ import os
 import struct
 import time
 
-from ..socket import AF_INET, IPPROTO_ICMP, SOCK_DGRAM, SOCK_RAW, socket
+from ..socket import AF_INET, IPPROTO_ICMP, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, socket
 from .ping import _echo
 
 
 def main(argv, endpoint, resolve, out=print):
     p = argparse.ArgumentParser(prog="traceroute", add_help=False)
     p.add_argument("-I", dest="icmp", action="store_true")
+    p.add_argument("-T", dest="tcp", action="store_true")
     p.add_argument("-n", dest="numeric", action="store_true")
     p.add_argument("-q", dest="nqueries", type=int, default=3)
     p.add_argument("-w", dest="wait", type=float, default=5.0)
     p.add_argument("-m", dest="max_ttl", type=int, default=30)
     p.add_argument("-f", dest="first_ttl", type=int, default=1)
-    p.add_argument("-p", dest="port", type=int, default=33434)
+    p.add_argument("-p", dest="port", type=int)
     p.add_argument("host")
     try:
         a = p.parse_args(argv)
@@ -34,6 +35,10 @@ def main(argv, endpoint, resolve, out=print):
         out("Cannot handle \"host\" cmdline arg `%s' on position 1 (argc %d)" % (a.host, len(argv)))
         return 2
     out("traceroute to %s (%s), %d hops max, 60 byte packets" % (a.host, dst, a.max_ttl))
+    if a.tcp:
+        a.port = a.port or 80
+        return _tcp_trace(a, dst, endpoint, out)
+    a.port = a.port or 33434
     icmp = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP, node=endpoint)
     probe = icmp if a.icmp else socket(AF_INET, SOCK_DGRAM, 0, node=endpoint)
     ident = os.getpid() & 0xFFFF
@@ -57,7 +62,7 @@ def main(argv, endpoint, resolve, out=print):
                 if got is None:
                     parts.append("*")
                     continue
-                src, typ = got
+                src, typ = got[0], got[1]
                 if src != last:
                     parts.append(src)
                     last = src
@@ -72,6 +77,67 @@ def main(argv, endpoint, resolve, out=print):
         if probe is not icmp:
             probe.close()
     return 0
+
+
+def _tcp_trace(a, dst, endpoint, out):
+    """-T: TCP SYNs to -p (80) with rising TTL; a SYN-ACK or a RST means reached.
+
+    Emulation note: traceroute's tcp method sends its SYNs from a raw socket;
+    emu's makes each probe a non-blocking connect() with IP_TTL (what
+    traceroute's "tcpconn" method does), so the answer is the connect's
+    outcome or an ICMP error quoting the SYN's source port.
+    """
+    icmp = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP, node=endpoint)
+    try:
+        for ttl in range(a.first_ttl, a.max_ttl + 1):
+            parts, last, done = [], None, False
+            for _ in range(a.nqueries):
+                got, ms = _tcp_probe(a, dst, endpoint, icmp, ttl)
+                if got is None:
+                    parts.append("*")
+                    continue
+                src, reached = got
+                if src != last:
+                    parts.append(src)
+                    last = src
+                parts.append("%.3f ms" % ms)
+                done = done or reached
+            out("%2d  %s" % (ttl, "  ".join(parts)))
+            if done:
+                break
+    finally:
+        icmp.close()
+    return 0
+
+
+def _tcp_probe(a, dst, endpoint, icmp, ttl):
+    """One SYN with this TTL: ((answering address, reached?), ms) or (None, None)."""
+    s = socket(AF_INET, SOCK_STREAM, 0, node=endpoint)
+    try:
+        s.setsockopt(0, 2, ttl)                                  # IP_TTL
+        s.setblocking(False)
+        t0 = time.monotonic()
+        rc = s.connect_ex((dst, a.port))
+        sport = s.getsockname()[1]
+        while time.monotonic() - t0 < a.wait:
+            if rc in (0, 106, 111):               # connected, EISCONN, ECONNREFUSED (RST)
+                return (dst, True), (time.monotonic() - t0) * 1000
+            icmp.settimeout(0.02)
+            try:
+                data, addr = icmp.recvfrom(65536)
+            except (TimeoutError, OSError):
+                data = None
+            if data is not None and len(data) >= 48:
+                ihl = (data[0] & 15) * 4
+                inner = data[ihl + 8:]
+                iihl = (inner[0] & 15) * 4
+                if data[ihl] in (3, 11) and inner[9] == 6 and len(inner) >= iihl + 4 and \
+                        struct.unpack_from("!H", inner, iihl)[0] == sport:
+                    return (addr[0], data[ihl] == 3), (time.monotonic() - t0) * 1000
+            rc = s.connect_ex((dst, a.port))
+        return None, None
+    finally:
+        s.close()
 
 
 def _wait(icmp, a, ident, seq, t0):
@@ -91,7 +157,7 @@ def _wait(icmp, a, ident, seq, t0):
         typ = data[ihl]
         if typ == 0 and a.icmp:
             if struct.unpack_from("!HH", data, ihl + 4) == (ident, seq):
-                return addr[0], typ
+                return addr[0], typ, data[8]
             continue
         if typ not in (3, 11) or len(data) < ihl + 8 + 28:
             continue
@@ -99,6 +165,88 @@ def _wait(icmp, a, ident, seq, t0):
         iihl = (inner[0] & 15) * 4
         if a.icmp:
             if inner[9] == 1 and struct.unpack_from("!HH", inner, iihl + 4) == (ident, seq):
-                return addr[0], typ
+                return addr[0], typ, data[8], data[ihl + 1]
         elif inner[9] == 17 and struct.unpack_from("!H", inner, iihl + 2)[0] == a.port + seq - 1:
-            return addr[0], typ
+            return addr[0], typ, data[8], data[ihl + 1]
+
+
+def _hops_back(ttl):
+    """iputils tracepath: the hops an answer took, from its TTL and the usual initial TTLs."""
+    for init in (64, 128, 255):
+        if ttl <= init:
+            return init + 1 - ttl
+    return 0
+
+
+def tracepath_main(argv, endpoint, resolve, out=print, err=None):
+    """tracepath [-n] [-m MAX] [-p PORT] HOST: UDP probes with rising TTL and the path MTU.
+
+    Emulation note: iputils reads the answers from the socket's error queue
+    (IP_RECVERR); emu's tracepath reads them from a raw ICMP socket, as its
+    traceroute does. The MTU is the first hop's (no probing beyond it).
+    """
+    err = err or out
+    p = argparse.ArgumentParser(prog="tracepath", add_help=False)
+    p.add_argument("-n", dest="numeric", action="store_true")
+    p.add_argument("-m", dest="max_ttl", type=int, default=30)
+    p.add_argument("-p", dest="port", type=int, default=44444)
+    p.add_argument("host")
+    try:
+        a = p.parse_args(argv)
+    except SystemExit:
+        err("Usage: tracepath [-n] [-m max_hops] [-p port] <destination>")
+        return 255
+    dst = resolve(a.host)
+    if dst is None:
+        err("tracepath: %s: Name or service not known" % a.host)
+        return 255
+    a.icmp, a.wait = False, 2.0
+    icmp = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP, node=endpoint)
+    probe = socket(AF_INET, SOCK_DGRAM, 0, node=endpoint)
+    pmtu = 1500
+    try:
+        try:
+            probe.connect((dst, a.port))
+            v = probe.getsockopt(0, 14)                          # IP_MTU
+            pmtu = v if isinstance(v, int) and v > 0 else pmtu
+        except OSError:
+            pass
+        out(" 1?: %-32s pmtu %d" % ("[LOCALHOST]", pmtu))
+        seq = 0
+        for ttl in range(1, a.max_ttl + 1):
+            probe.setsockopt(0, 2, ttl)
+            got = None
+            for _ in range(3):                                   # iputils retries a silent hop
+                seq += 1
+                t0 = time.monotonic()
+                probe.sendto(b"\0" * 32, (dst, a.port + seq - 1))
+                got = _wait(icmp, _Probe(a.port), 0, seq, t0)
+                if got is not None:
+                    break
+            if got is None:
+                out("%2d:  no reply" % ttl)
+                continue
+            src, typ, rttl = got[0], got[1], got[2]
+            ms = (time.monotonic() - t0) * 1000
+            us = int(ms * 1000)
+            line = "%2d:  %-52s%3d.%03dms " % (ttl, src, us // 1000, us % 1000)
+            if typ == 3:
+                out(line + "reached")
+                out("     Resume: pmtu %d hops %d back %d " % (pmtu, ttl, _hops_back(rttl)))
+                return 0
+            out(line)
+        out("     Too many hops: pmtu %d" % pmtu)
+        out("     Resume: pmtu %d " % pmtu)
+        return 0
+    finally:
+        icmp.close()
+        probe.close()
+
+
+class _Probe:
+    """The options _wait reads, for tracepath's UDP probes."""
+
+    def __init__(self, port):
+        self.icmp = False
+        self.port = port
+        self.wait = 2.0

@@ -66,6 +66,8 @@ DEFAULT_SYSCTLS = {
     "net.ipv4.neigh.default.gc_thresh2": 512,
     "net.ipv4.neigh.default.gc_thresh3": 1024,
     "net.bridge.ageing_time": 300,
+    # Write-only in Linux (ipv4_sysctl_rtcache_flush): any write flushes the route cache.
+    "net.ipv4.route.flush": 0,
 }
 
 

@@ -277,8 +277,20 @@ RTNL_OPS: dict[str, Callable[..., Any]] = {
     "trace_dump": trace_dump,
     "nf_rule_add": ipt_rule_add, "nf_rule_del": ipt_rule_del, "nf_flush": ipt_flush,
     "nf_policy": ipt_policy, "nf_show": ipt_show,
-    "sock_diag": lambda net, info=False: inet_diag_dump(net, info),
+    "sock_diag": lambda net, info=False, ext=False: inet_diag_dump(net, info, ext),
+    "packet_diag": lambda net: _packet_diag(net),
+    "sockstat": lambda net: _sockstat(net),
 }
+
+
+def _packet_diag(net):
+    from ..packet.af_packet import packet_diag_dump
+    return packet_diag_dump(net)
+
+
+def _sockstat(net):
+    from ..ipv4.inet_diag import sockstat_seq_show
+    return sockstat_seq_show(net)
 
 
 # ---------------------------------------------------------------- NIC, queue and qdisc ops
@@ -295,6 +307,15 @@ SYSCTL_HANDLERS = {
     "net.core.flow_limit_table_len": flow_limit_update,
 }
 SYSCTL_HANDLERS.update(DEVCONF_HANDLERS)
+
+
+def ipv4_sysctl_rtcache_flush(net):
+    """/proc/sys/net/ipv4/route/flush: what `ip route flush cache` writes."""
+    from ..ipv4.route import rt_cache_flush
+    rt_cache_flush(net)
+
+
+SYSCTL_HANDLERS["net.ipv4.route.flush"] = ipv4_sysctl_rtcache_flush
 
 
 def sysctl_set_handled(net, name, value):
