@@ -31,8 +31,8 @@ def fixture(name):
 def shape(text):
     """A line's form: addresses, MACs, numbers and column padding abstracted."""
     out = []
-    for line in text.splitlines():
-        line = re.sub(r"\b\d{1,3}(\.\d{1,3}){3}\b", "<ip>", line)
+    for raw in text.splitlines():
+        line = re.sub(r"\b\d{1,3}(\.\d{1,3}){3}\b", "<ip>", raw)
         line = re.sub(r"\b[0-9a-f]{2}(:[0-9a-f]{2}){5}\b", "<mac>", line)
         line = re.sub(r"\d+(\.\d+)?", "<n>", line)
         out.append(re.sub(r"\s+", " ", line).strip())
@@ -41,7 +41,8 @@ def shape(text):
 
 def emu_argv(argv):
     out = []
-    for w in argv:
+    for word in argv:
+        w = word
         for a, b in ADDR.items():
             w = w.replace(a, b)
         out.append(w)

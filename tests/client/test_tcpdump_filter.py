@@ -39,3 +39,18 @@ def test_a_bad_expression_is_a_syntax_error():
         compile_filter("tcp port".split())
     with pytest.raises(ValueError):
         compile_filter("bogus 1".split())
+
+
+def test_a_tcp_segment_with_options_prints_them_as_tcpdump():
+    import dpkt
+
+    from emu.client.tools.tcpdump import Pkt, net_line
+    opts = b"\x02\x04\x05\xb4\x04\x02\x08\x0a\x00\x00\x00\x07\x00\x00\x00\x00\x01\x03\x03\x07"
+    tcp = dpkt.tcp.TCP(sport=40000, dport=80, seq=1, flags=dpkt.tcp.TH_SYN, win=64240, opts=opts,
+                       off=(20 + len(opts)) // 4)
+    ip = dpkt.ip.IP(src=bytes([10, 0, 0, 1]), dst=bytes([10, 0, 0, 2]), p=6, data=tcp)
+    ip.len = len(bytes(ip))
+    eth = dpkt.ethernet.Ethernet(src=b"\x02" * 6, dst=b"\x04" * 6, data=ip)
+    line = net_line(Pkt(bytes(eth)))
+    assert line.startswith("IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [S], seq 1, win 64240")
+    assert "options [mss 1460,sackOK,TS val 7 ecr 0,nop,wscale 7]" in line

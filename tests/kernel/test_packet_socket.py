@@ -104,7 +104,7 @@ def test_rx_ring_frames_carry_the_taps_kernel_timestamp():
     assert len(ping(lab, "h1", "10.0.0.2")) == 1
     frames = drain(t, fd)
     assert frames
-    for data, addr, _ in frames:
+    for data, _addr, _ in frames:
         status, length, snaplen, mac, net, sec, nsec = struct.unpack_from("=IIIHHII", data)
         assert status & 1 and snaplen == length and mac + 14 == net
         ts = sec + nsec / 1e9

@@ -498,7 +498,7 @@ def _summary(a, streams, remote, secs, sending, udp, out, rep, dst, start_wall, 
     if udp:
         out(HDR_UDP)
         tot = [0, 0, 0]
-        for st, sent, recv, retr, r in rows:
+        for st, sent, recv, _retr, r in rows:
             lost = st.errors if not sending else r.get("errors", 0)
             pk = st.packets if not sending else r.get("packets", 0)
             jit = (st.jitter if not sending else r.get("jitter", 0.0)) * 1000
@@ -510,7 +510,7 @@ def _summary(a, streams, remote, secs, sending, udp, out, rep, dst, start_wall, 
             tot[2] += pk
     else:
         out(HDR_RETR)
-        for st, sent, recv, retr, r in rows:
+        for st, sent, recv, retr, _r in rows:
             out(line_retr(st.sock_id, 0.0, secs, sent, retr, "sender"))
             out(line_bw(st.sock_id, 0.0, rsecs if sending else secs, recv, "receiver"))
         if len(rows) > 1:
@@ -691,19 +691,17 @@ def _serve_one(a, endpoint, ls, ctrl, peer, out):
             st.sock.close()
         secs = rep.mark - rep.t0
         send_state(ctrl, EXCHANGE_RESULTS)
-        remote = json_read(ctrl)
+        json_read(ctrl)                 # the peer's results: iperf3's client shows its own
         json_write(ctrl, _results(streams, sending, udp, rep))
         send_state(ctrl, DISPLAY_RESULTS)
         try:
             recv_state(ctrl)                            # IPERF_DONE
         except (IperfError, OSError):
             pass
-        rstreams = {r["id"]: r for r in remote.get("streams", [])}
         out(SEP)
         if udp:
             out(HDR_UDP)
             for st in streams:
-                r = rstreams.get(st.id, {})
                 if sending:
                     out(line_udp(st.sock_id, 0.0, secs, st.bytes, 0.0, 0, st.packets, "sender"))
                 else:

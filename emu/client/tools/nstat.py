@@ -30,7 +30,7 @@ def counters(ctl):
         for i in range(0, len(lines) - 1, 2):
             group, names = lines[i].split(":", 1)
             _, values = lines[i + 1].split(":", 1)
-            for n, v in zip(names.split(), values.split()):
+            for n, v in zip(names.split(), values.split(), strict=False):
                 res.append((group + n, int(v)))
     return res
 

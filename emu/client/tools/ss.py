@@ -311,7 +311,7 @@ def main(argv, ctl, out=print, err=None):
         shown.append(r)
     show_netid = len(protos) > 1
     lines = render(shown, show_netid, states is None or len(states) > 1, out, a.noheader)
-    for r, line in zip(shown, lines):
+    for r, line in zip(shown, lines, strict=False):
         out(line.rstrip() if not a.memory else line)
         if a.memory and r.get("skmem"):
             m = r["skmem"]

@@ -204,6 +204,38 @@ def _l4_cksum(p):
     return have, _csum(pseudo + seg)
 
 
+def _tcp_opts(b):
+    out = []
+    i = 0
+    while i < len(b):
+        k = b[i]
+        if k == 0:
+            break
+        if k == 1:
+            out.append("nop")
+            i += 1
+            continue
+        if i + 1 >= len(b) or b[i + 1] < 2:
+            break
+        n = b[i + 1]
+        v = b[i + 2:i + n]
+        if k == 2 and n == 4:
+            out.append("mss %d" % struct.unpack("!H", v)[0])
+        elif k == 3 and n == 3:
+            out.append("wscale %d" % v[0])
+        elif k == 4:
+            out.append("sackOK")
+        elif k == 8 and n == 10:
+            out.append("TS val %d ecr %d" % struct.unpack("!II", v))
+        elif k == 5:
+            blocks = [struct.unpack_from("!II", v, j) for j in range(0, len(v) - 7, 8)]
+            out.append("sack %d %s" % (len(blocks), " ".join("{%d:%d}" % bl for bl in blocks)))
+        else:
+            out.append("unknown-%d" % k)
+        i += n
+    return ",".join(out)
+
+
 def net_line(p, vflag=0):
     """The network-layer text of one packet ("IP a > b: ..." or "ARP, ...")."""
     f = p.frame
@@ -556,8 +588,8 @@ def _read(a, pred, show, err):
     name, desc = LINKTYPE_NAMES[linktype]
     err("reading from file %s, link-type %s (%s), snapshot length %d" % (a.read, name, desc, snaplen))
     n = 0
-    for ts, data, wire_len in recs:
-        ifname, pkttype = "", 0
+    for ts, rec, wire_len in recs:
+        data, ifname, pkttype = rec, "", 0
         if linktype == LINKTYPE_LINUX_SLL2:
             if len(data) < SLL2.size:
                 continue

@@ -278,8 +278,8 @@ RTNL_OPS: dict[str, Callable[..., Any]] = {
     "nf_rule_add": ipt_rule_add, "nf_rule_del": ipt_rule_del, "nf_flush": ipt_flush,
     "nf_policy": ipt_policy, "nf_show": ipt_show,
     "sock_diag": lambda net, info=False, ext=False: inet_diag_dump(net, info, ext),
-    "packet_diag": lambda net: _packet_diag(net),
-    "sockstat": lambda net: _sockstat(net),
+    "packet_diag": lambda net: _packet_diag(net),  # noqa: PLW0108 (defined below)
+    "sockstat": lambda net: _sockstat(net),  # noqa: PLW0108
 }
 
 
