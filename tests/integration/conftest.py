@@ -1,3 +1,4 @@
+import contextlib
 import hashlib
 import os
 import pathlib
@@ -67,3 +68,54 @@ def transfer_both_ways(lab, a, b, addr, port, size, timeout=600):
         s.close()
     return (results.get("up"), (size, hashlib.sha256(up).hexdigest()),
             results.get("down"), (size, hashlib.sha256(down).hexdigest()))
+
+
+TAP_LINUX_IP, TAP_EMU_IP = "198.18.0.1", "198.18.0.2"
+
+
+def tap_why_not(tool=None):
+    """Why a TAP interop test cannot run here (None: it can)."""
+    import shutil
+    if os.geteuid() != 0:
+        return "needs root (network namespaces and /dev/net/tun)"
+    if not shutil.which("ip"):
+        return "needs iproute2's ip"
+    if not os.path.exists("/dev/net/tun"):
+        return "needs /dev/net/tun"
+    if tool and not shutil.which(tool):
+        return "the real %s is not installed on this host" % tool
+    return None
+
+
+def netns_sh(*cmd, check=True, timeout=30):
+    import subprocess
+    return subprocess.run(cmd, capture_output=True, text=True, check=check, timeout=timeout)
+
+
+@contextlib.contextmanager
+def tap_netns_lab(directory, name):
+    """A one-host lab whose h1:eth0 faces a TAP device in a network namespace
+    made (and deleted) here: 198.18.0.1/24 on the Linux side, 198.18.0.2/24
+    on h1, no route out. Yields (lab, netns, tap)."""
+    import textwrap
+    import uuid
+    tag = uuid.uuid4().hex[:8]
+    ns, tap = "emu-%s" % tag, "emutap%s" % tag[:6]
+    netns_sh("ip", "netns", "add", ns)
+    try:
+        # The lab's own file says it: eth0 of h1 faces TAP device `tap` in `ns`.
+        topo = directory / ("%s.yaml" % name)
+        topo.write_text(textwrap.dedent("""
+            name: %s
+            nodes:
+              h1: {kind: host, cpus: 1, interfaces: {eth0: {address: %s/24}}}
+            links:
+              - {endpoints: [h1:eth0], type: tap, tap: %s, netns: %s}
+        """ % (name, TAP_EMU_IP, tap, ns)))
+        with emu.launch(topo) as lab:
+            netns_sh("ip", "-n", ns, "link", "set", "lo", "up")
+            netns_sh("ip", "-n", ns, "addr", "add", TAP_LINUX_IP + "/24", "dev", tap)
+            netns_sh("ip", "-n", ns, "link", "set", tap, "up")
+            yield lab, ns, tap
+    finally:
+        netns_sh("ip", "netns", "del", ns, check=False)

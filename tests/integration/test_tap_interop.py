@@ -9,54 +9,21 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import uuid
 
 import pytest
 
-import emu
+from tests.integration.conftest import TAP_EMU_IP, TAP_LINUX_IP, netns_sh, tap_netns_lab, tap_why_not
 
-LINUX_IP, EMU_IP = "198.18.0.1", "198.18.0.2"
+LINUX_IP, EMU_IP = TAP_LINUX_IP, TAP_EMU_IP
+sh = netns_sh
 
-
-def _why_not():
-    if os.geteuid() != 0:
-        return "needs root (network namespaces and /dev/net/tun)"
-    if not shutil.which("ip"):
-        return "needs iproute2's ip"
-    if not os.path.exists("/dev/net/tun"):
-        return "needs /dev/net/tun"
-    return None
-
-
-pytestmark = pytest.mark.skipif(_why_not() is not None, reason=_why_not() or "")
-
-
-def sh(*cmd, check=True, timeout=20):
-    return subprocess.run(cmd, capture_output=True, text=True, check=check, timeout=timeout)
+pytestmark = pytest.mark.skipif(tap_why_not() is not None, reason=tap_why_not() or "")
 
 
 @pytest.fixture
 def tap_lab(tmp_path):
-    tag = uuid.uuid4().hex[:8]
-    ns, tap = "emu-%s" % tag, "emutap%s" % tag[:6]
-    sh("ip", "netns", "add", ns)
-    try:
-        # The lab's own file says it: eth0 of h1 faces TAP device `tap` in `ns`.
-        topo = tmp_path / "tap-host.yaml"
-        topo.write_text(textwrap.dedent("""
-            name: tap-host
-            nodes:
-              h1: {kind: host, cpus: 1, interfaces: {eth0: {address: %s/24}}}
-            links:
-              - {endpoints: [h1:eth0], type: tap, tap: %s, netns: %s}
-        """ % (EMU_IP, tap, ns)))
-        with emu.launch(topo) as lab:
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
-            sh("ip", "-n", ns, "addr", "add", LINUX_IP + "/24", "dev", tap)
-            sh("ip", "-n", ns, "link", "set", tap, "up")
-            yield lab, ns, tap
-    finally:
-        sh("ip", "netns", "del", ns, check=False)
+    with tap_netns_lab(tmp_path, "tap-host") as t:
+        yield t
 
 
 def test_namespace_has_no_route_out(tap_lab):

@@ -6,62 +6,27 @@ side of the TAP sees emu's frames, and emu's ping is answered by Linux.
 Skips, with the reason, where root, iproute2, /dev/net/tun or the tool is
 missing.
 """
-import os
-import shutil
 import subprocess
-import textwrap
 import threading
 import time
-import uuid
 
 import pytest
 
-import emu
 from emu.client.exec import run_command
+from tests.integration.conftest import TAP_EMU_IP, TAP_LINUX_IP, netns_sh, tap_netns_lab, tap_why_not
 
-LINUX_IP, EMU_IP = "198.18.0.1", "198.18.0.2"
-
-
-def _why_not(tool):
-    if os.geteuid() != 0:
-        return "needs root (network namespaces and /dev/net/tun)"
-    if not shutil.which("ip"):
-        return "needs iproute2's ip"
-    if not os.path.exists("/dev/net/tun"):
-        return "needs /dev/net/tun"
-    if not shutil.which(tool):
-        return "the real %s is not installed on this host" % tool
-    return None
-
-
-def sh(*cmd, check=True, timeout=30):
-    return subprocess.run(cmd, capture_output=True, text=True, check=check, timeout=timeout)
+LINUX_IP, EMU_IP = TAP_LINUX_IP, TAP_EMU_IP
+sh = netns_sh
+_why_not = tap_why_not
 
 
 @pytest.fixture(scope="module")
 def tap_lab(tmp_path_factory):
-    if _why_not("ip"):
-        pytest.skip(_why_not("ip"))
-    tag = uuid.uuid4().hex[:8]
-    ns, tap = "emu-%s" % tag, "emutap%s" % tag[:6]
-    sh("ip", "netns", "add", ns)
-    try:
-        topo = tmp_path_factory.mktemp("tap") / "tap-host.yaml"
-        topo.write_text(textwrap.dedent("""
-            name: tap-tools
-            nodes:
-              h1: {kind: host, cpus: 1, interfaces: {eth0: {address: %s/24}}}
-            links:
-              - {endpoints: [h1:eth0], type: tap, tap: %s, netns: %s}
-        """ % (EMU_IP, tap, ns)))
-        with emu.launch(topo) as lab:
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
-            sh("ip", "-n", ns, "addr", "add", LINUX_IP + "/24", "dev", tap)
-            sh("ip", "-n", ns, "link", "set", tap, "up")
-            lab.st = lab._lab.state("running")
-            yield lab, ns, tap
-    finally:
-        sh("ip", "netns", "del", ns, check=False)
+    if tap_why_not():
+        pytest.skip(tap_why_not())
+    with tap_netns_lab(tmp_path_factory.mktemp("tap"), "tap-tools") as (lab, ns, tap):
+        lab.st = lab._lab.state("running")
+        yield lab, ns, tap
 
 
 def run(lab, argv):
