@@ -27,9 +27,15 @@ def tap_xmit(skb, dev):
     """ndo_start_xmit: the frame goes to the real kernel's TAP device."""
     if skb.trace is not None:
         skb.trace.hit("tap_xmit", dev.name)
+    return tun_port_xmit(skb, dev, 0)
+
+
+def tun_port_xmit(skb, dev, trace_id):
+    """Hand skb's bytes to the device's port (the real TAP, or a packetdrill
+    script's TUN), counting it sent or dropped (a full or missing port)."""
     port = dev.priv.port
     length = skb.len
-    if port is None or not port.send(skb.buf, skb.data, skb.tail, 0, 0, 0, 0):
+    if port is None or not port.send(skb.buf, skb.data, skb.tail, 0, 0, 0, trace_id):
         dev.stats.tx_dropped += 1
         kfree_skb(skb, SKB_DROP_REASON_DEV_READY)
         return NETDEV_TX_OK

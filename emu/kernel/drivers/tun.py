@@ -17,14 +17,15 @@ tun_net_xmit, and what user space reads is what a wire would carry.
 """
 from ..core.dev import dev_forward_skb_ok, netif_rx
 from ..core.netdevice import (
-    IFF_MULTICAST, IFF_NOARP, IFF_POINTOPOINT, NET_RX_DROP, NETDEV_TX_OK, HeaderOps,
+    IFF_MULTICAST, IFF_NOARP, IFF_POINTOPOINT, NET_RX_DROP, HeaderOps,
     NetDevice, NetDeviceOps,
 )
 from ..core.skbuff import (
-    SKB_DROP_REASON_DEV_READY, build_skb_from_frame, consume_skb, kfree_skb,
+    SKB_DROP_REASON_DEV_READY, build_skb_from_frame, kfree_skb,
     skb_reset_mac_header, skb_reset_network_header,
 )
 from ..hdr.if_ether import ETH_P_IP
+from .tap import tun_port_xmit
 
 ARPHRD_NONE = 0xFFFE
 TUN_MTU = 1500
@@ -54,17 +55,7 @@ def tun_net_xmit(skb, dev):
     """ndo_start_xmit: queue the IP packet for the reader of the tun fd."""
     if skb.trace is not None:
         skb.trace.hit("tun_net_xmit", dev.name)
-    port = dev.priv.port
-    length = skb.len
-    tid = skb.trace.id if skb.trace is not None else 0
-    if port is None or not port.send(skb.buf, skb.data, skb.tail, 0, 0, 0, tid):
-        dev.stats.tx_dropped += 1
-        kfree_skb(skb, SKB_DROP_REASON_DEV_READY)
-        return NETDEV_TX_OK
-    dev.stats.tx_packets += 1
-    dev.stats.tx_bytes += length
-    consume_skb(skb)
-    return NETDEV_TX_OK
+    return tun_port_xmit(skb, dev, skb.trace.id if skb.trace is not None else 0)
 
 
 tun_netdev_ops = NetDeviceOps(ndo_start_xmit=tun_net_xmit)
