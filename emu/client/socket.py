@@ -32,6 +32,14 @@ def _client(endpoint):
     return c
 
 
+def _buffer(data):
+    """A bytes-like object as bytes or a flat byte view (no copy)."""
+    if type(data) is bytes:
+        return data
+    view = memoryview(data)
+    return view if view.format == "B" and view.ndim == 1 else view.cast("B")
+
+
 class socket:
     """An emulated socket; the descriptor lives in the node's kernel."""
 
@@ -83,20 +91,26 @@ class socket:
     def connect(self, address):
         self._call("connect", list(address), blocking=True)
 
+    # The hot calls go through the client's binary sendto/recvfrom (rpc.HotCalls).
     def sendto(self, data, *args):
         flags, address = (0, args[0]) if len(args) == 1 else args
-        return self._call("sendto", bytes(data), flags, list(address), blocking=True)
+        if self._closed:
+            raise OSError(9, "Bad file descriptor")
+        return self._sys.sendto(self._fd, _buffer(data), flags, address, self._timeout)
 
     def send(self, data, flags=0):
+        if self._closed:
+            raise OSError(9, "Bad file descriptor")
+        data = _buffer(data)
         # A stream send may take part of the data, as in Linux: hand the
         # kernel at most SEND_CHUNK at a time (one system call's message).
         if self.type == SOCK_STREAM and len(data) > SEND_CHUNK:
             data = memoryview(data)[:SEND_CHUNK]
-        return self._call("sendto", bytes(data), flags, None, blocking=True)
+        return self._sys.sendto(self._fd, data, flags, None, self._timeout)
 
     def sendall(self, data, flags=0):
         """Send everything (a stream send may take only part, as in Linux)."""
-        view = memoryview(bytes(data))
+        view = memoryview(_buffer(data))
         while view:
             n = self.send(view, flags)
             view = view[n:]
@@ -128,7 +142,9 @@ class socket:
         return len(data)
 
     def recvfrom(self, bufsize, flags=0):
-        data, addr, _ = self._call("recvfrom", bufsize, flags, blocking=True)
+        if self._closed:
+            raise OSError(9, "Bad file descriptor")
+        data, addr, _ = self._sys.recvfrom(self._fd, bufsize, flags, self._timeout)
         return data, tuple(addr) if addr is not None else None
 
     def recv(self, bufsize, flags=0):

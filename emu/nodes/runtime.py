@@ -26,6 +26,7 @@ lock). The GIL serialises Python threads anyway; the lock makes each kernel
 entry atomic, which Linux gets from its finer locks.
 """
 import logging
+import mmap
 import os
 import socket as _socket
 import threading
@@ -49,6 +50,7 @@ from ..kernel.drivers.wirenic import (
 )
 from ..kernel.init import start_kernel
 from ..wire.zwire import WirePort, parse_batch
+from .. import sysproto
 from .syscalls import EIO, Park, SyscallServer
 
 log = logging.getLogger("emu.node")
@@ -119,6 +121,11 @@ class NodeRuntime(SyscallServer):
         self.nic_notify_tx = self.ctx.socket(zmq.PUSH)
         self.nic_notify_tx.connect(self.nic_notify_ep)
         self.conns = {}                  # fd -> Conn
+        self.out_conns = []              # connections with replies to write (user thread)
+        self.defer_flush = False         # the user thread runs a batch: it flushes the wires at its end
+        self.net.send_epoch = 1          # send credits (syscalls.py); mirrored to epoch_map
+        self.epoch_seen = 0
+        self.epoch_map = None
         self.tasks_by_key = {}           # a client process's key -> its Task
         self.next_tid = 100
         self.started = time.time()
@@ -175,13 +182,28 @@ class NodeRuntime(SyscallServer):
                 wirenic_hw_tx(dev, now)
                 wirenic_hw_irq(dev, now)      # TX completions interrupt
         dirty = self.dirty
-        while dirty:
-            dirty.pop().flush()
+        if not self.defer_flush:
+            while dirty:
+                dirty.pop().flush()
+        epoch = self.net.send_epoch
+        if epoch != self.epoch_seen and self.epoch_map is not None:
+            self.epoch_seen = epoch
+            sysproto.EPOCH.pack_into(self.epoch_map, 0, epoch)
         nt = self.net.next_timer()
         # Read by cpu0 outside the kernel: a float, written only here, under the lock.
         self.next_timer_at = float("inf") if nt is None else nt
         if nt is not None and nt < self.timer_deadline:
             self.cpu_events[0].set()
+
+    def _flush_wires(self):
+        """The end of a user-thread batch: its frames leave, one wire message per port."""
+        with self.lock:
+            dirty = self.dirty
+            while dirty:
+                dirty.pop().flush()
+
+    def _bump_epoch(self):
+        self.net.send_epoch += 1
 
     # ------------------------------------------------------------- CPU threads
     def cpu_loop(self, cpu):
@@ -394,6 +416,7 @@ class NodeRuntime(SyscallServer):
         listener.bind(self.sys_path)
         listener.listen(128)
         listener.setblocking(False)
+        self._epoch_open()
         poller = zmq.Poller()
         poller.register(ctl, zmq.POLLIN)
         poller.register(listener.fileno(), zmq.POLLIN)
@@ -441,6 +464,25 @@ class NodeRuntime(SyscallServer):
                         self._conn_readable(conn)
         self._run_ready_parks()
         self._expire_parks()
+        if self.out_conns:
+            self._flush_out()
+
+    def _epoch_open(self):
+        """The shared page the send epoch is read from by clients (sysproto.py)."""
+        path = sysproto.epoch_path(self.sys_path)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.ftruncate(fd, mmap.PAGESIZE)
+                self.epoch_map = mmap.mmap(fd, mmap.PAGESIZE)
+            finally:
+                os.close(fd)
+        except OSError:
+            log.exception("no send-epoch page: clients wait for every send's reply")
+            return
+        with self.lock:
+            self.epoch_seen = self.net.send_epoch
+            sysproto.EPOCH.pack_into(self.epoch_map, 0, self.epoch_seen)
 
     def _handle_ctl(self, sock, frames):
         ident, payload = frames[0], frames[-1]
@@ -467,6 +509,13 @@ class NodeRuntime(SyscallServer):
     def control(self, op, args):
         """One control request: the runtime's own ops, else rtnetlink's; every
         one is checked against its declared policy first."""
+        try:
+            return self._control(op, args)
+        finally:
+            # Whatever it changed, a send credit given before it no longer holds.
+            self.enter_user(self._bump_epoch)
+
+    def _control(self, op, args):
         pol = RUNTIME_POLICY.get(op) if isinstance(op, str) else None
         if pol is None:
             if op == "trace_start":

@@ -113,6 +113,10 @@ class Net:
         self.mib = {}              # "Ip" -> {"InReceives": n, ...}: see snmp.py
         self.proto = {}            # per-protocol state set up by the *_init functions
         self.rt_genid = 0          # routing generation: cached dsts older than it are stale (dst.py)
+        # Emulation note: no Linux counterpart. Moves on anything that may change
+        # whether a send fails (routes, socket errors, PMTU); the runtime's send
+        # credits (nodes/syscalls.py) hold only while it stays.
+        self.send_epoch = 1
         # The way in (entry.py): the runtime sets a real lock and its exit work.
         self.kernel_lock = NO_LOCK
         self.kernel_exit = _no_exit

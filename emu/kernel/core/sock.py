@@ -212,6 +212,7 @@ def skb_add_data_nocache(sk, skb, data):
 
 
 def sk_error_report(sk):
+    sk.net.send_epoch += 1     # sk_err set: the next send reports it (no send credit holds)
     if sk.sk_wq.entries:
         sk.sk_wq.wake_up(EPOLLERR)
 
