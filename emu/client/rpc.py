@@ -73,7 +73,7 @@ BIG_REPLY = 65536            # a longer frame is read straight into its own buff
 
 
 def _i32(v):
-    return type(v) is int and INT_MIN <= v <= INT_MAX
+    return isinstance(v, int) and INT_MIN <= v <= INT_MAX
 
 
 def _fast_addr(addr):
@@ -81,10 +81,10 @@ def _fast_addr(addr):
     if type(addr) is tuple or type(addr) is list:
         if len(addr) == 2:
             host, port = addr
-            if type(host) is str and type(port) is int and 0 <= port <= 65535:
+            if type(host) is str and isinstance(port, int) and 0 <= port <= 65535:
                 ip = P.ip_to_int(host)
                 if ip is not None:
-                    return ip, port
+                    return ip, int(port)
     return None
 
 
@@ -204,6 +204,7 @@ class HotCalls:
         if not (_i32(fd) and _i32(flags)):
             return self.call("sendto", fd, bytes(data), flags, None if addr is None else list(addr),
                              timeout=timeout)
+        flags = int(flags)
         n = len(data)
         credit = self.credits.get(fd)
         if credit is not None and credit[0] == fast and credit[1] == flags and n <= credit[2]:
@@ -235,6 +236,7 @@ class HotCalls:
         """recvfrom(2): (data, address or None, msg flags)."""
         if not (_i32(fd) and _i32(size) and _i32(flags)):
             return self.call("recvfrom", fd, size, flags, timeout=timeout)
+        flags = int(flags)
         rb = self.rbufs.get(fd)
         if rb is not None and rb[0] and size >= 0 and not flags & ~_FROM_BUFFER:
             q, epoch = rb
@@ -266,6 +268,7 @@ class HotCalls:
         return recs[0]
 
 
+SPIN = float(os.environ.get("EMU_SYSCALL_SPIN", "0.00005"))   # seconds (0: never)
 POST_FRAMES = 64             # credited sends held back before one write takes them all
 POST_BYTES = 65536
 POST_DELAY = 0.0002          # seconds: the longest a credited send waits for company
@@ -347,11 +350,25 @@ def read_frame(c, wait=None):
                         raise EOFError()
                     have += k
                 return kind, rid, mv[P.REP_LEN:]
-        _set_wait(c, wait)
-        try:
-            data = s.recv(262144)
-        except _socket.timeout:
-            raise NodeUnreachable(110, "node did not answer") from None
+        data = None
+        if SPIN:
+            # A reply is usually tens of microseconds away: look for it a few
+            # times before sleeping, so that neither side pays a wake-up.
+            end = time.perf_counter() + SPIN
+            _set_wait(c, None)      # (with a timeout, CPython would poll before the recv)
+            while True:
+                try:
+                    data = s.recv(262144, _socket.MSG_DONTWAIT)
+                    break
+                except BlockingIOError:
+                    if time.perf_counter() > end:
+                        break
+        if data is None:
+            _set_wait(c, wait)
+            try:
+                data = s.recv(262144)
+            except _socket.timeout:
+                raise NodeUnreachable(110, "node did not answer") from None
         if not data:
             raise EOFError()
         buf += data

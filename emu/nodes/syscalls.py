@@ -58,7 +58,7 @@ READ_ONLY = frozenset(("sendto", "recvfrom", "poll", "getsockname", "getpeername
 class Conn:
     """One client connection on the syscall socket, and its task."""
 
-    __slots__ = ("sock", "task", "dead", "inbuf", "out", "want_out", "queued")
+    __slots__ = ("sock", "task", "dead", "inbuf", "out", "want_out", "queued", "big", "big_have")
 
     def __init__(self, sock, task):
         self.sock = sock
@@ -68,6 +68,8 @@ class Conn:
         self.out = deque()           # reply chunks the client has not read yet
         self.want_out = False        # registered for POLLOUT
         self.queued = False          # in the server's list of connections to write
+        self.big = None              # a long frame being read straight into its own buffer
+        self.big_have = 0
 
 
 class Park:
@@ -181,6 +183,9 @@ class SyscallServer:
 
     # ------------------------------------------------------------- reading
     def _conn_readable(self, conn):
+        if conn.big is not None:
+            self._big_readable(conn)
+            return
         try:
             data = conn.sock.recv(RECV_CHUNK)
         except (BlockingIOError, InterruptedError):
@@ -238,7 +243,40 @@ class SyscallServer:
         if burst:
             self._send_burst(conn, burst)
         if off < n:
-            conn.inbuf = bytes(mv[off:])
+            rest = mv[off:]
+            if len(rest) >= P.REQ_LEN and flen > RECV_CHUNK:
+                # A long frame (a big stream send): read the rest of it in place,
+                # not by joining chunks.
+                frame = bytearray(flen)
+                frame[:len(rest)] = rest
+                conn.big, conn.big_have = frame, len(rest)
+            else:
+                conn.inbuf = bytes(rest)
+
+    def _big_readable(self, conn):
+        frame = conn.big
+        try:
+            k = conn.sock.recv_into(memoryview(frame)[conn.big_have:])
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            k = 0
+        if not k:
+            self._task_gone(conn)
+            return
+        conn.big_have += k
+        if conn.big_have < len(frame):
+            return
+        conn.big = None
+        self.defer_flush = True
+        try:
+            self._frames(conn, frame)
+        except BadFrame:
+            self._task_gone(conn)
+        finally:
+            self.defer_flush = False
+            if self.dirty:
+                self._flush_wires()
 
     def _send_burst(self, conn, burst):
         if conn.dead:
@@ -253,7 +291,7 @@ class SyscallServer:
         async sends above all) runs first: their bytes are already here."""
         for other in list(conn.task.conn_list):
             if other is not conn and not other.dead:
-                while not other.dead:
+                while not other.dead and other.big is None:
                     try:
                         data = other.sock.recv(RECV_CHUNK)
                     except (BlockingIOError, InterruptedError):

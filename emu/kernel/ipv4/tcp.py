@@ -424,10 +424,32 @@ def tcp_sendmsg_locked(sk, view, flags, sent, resume):
 
 # ------------------------------------------------------------------ receive
 
+class _Pieces:
+    """tcp_recvmsg's bytes so far."""
+
+    __slots__ = ("parts", "n")
+
+    def __init__(self):
+        self.parts = []
+        self.n = 0
+
+    def add(self, b):
+        self.parts.append(b)
+        self.n += len(b)
+
+    def __bool__(self):
+        return self.n > 0
+
+    def join(self):
+        return self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
+
+
 def tcp_recvmsg(sk, size, flags):
     """Copy up to size in-order bytes out of the receive queue."""
     tp = sk.proto_data
-    out = bytearray()
+    # The copies, kept as they are and joined once (one more copy, none for
+    # a single piece): a bytearray grown and copied again cost twice that.
+    out = _Pieces()
     target = size if flags & MSG_WAITALL else 1
     peek = bool(flags & MSG_PEEK)
 
@@ -437,7 +459,7 @@ def tcp_recvmsg(sk, size, flags):
         peek_seq = tp.copied_seq
         q = sk.sk_receive_queue.q
         i = 0
-        while len(out) < size and i < len(q):
+        while out.n < size and i < len(q):
             skb = q[i]
             cb = skb.cb
             seq = peek_seq if peek else tp.copied_seq
@@ -450,8 +472,8 @@ def tcp_recvmsg(sk, size, flags):
                 q.popleft()
                 _free_rcv(sk, skb)
                 continue
-            n = min(avail, size - len(out))
-            out.extend(skb_copy_datagram_iter(skb, offset, n))
+            n = min(avail, size - out.n)
+            out.add(skb_copy_datagram_iter(skb, offset, n))
             if peek:
                 peek_seq = seq_add(peek_seq, n)
                 i += 1
@@ -461,9 +483,9 @@ def tcp_recvmsg(sk, size, flags):
                     q.popleft()
                     _free_rcv(sk, skb)
         if out and not peek:
-            tcp_cleanup_rbuf(sk, len(out))
-        if len(out) >= target or (out and peek):
-            return bytes(out), None, 0
+            tcp_cleanup_rbuf(sk, out.n)
+        if out.n >= target or (out.n and peek):
+            return out.join(), None, 0
         if sk.sk_err and not out:
             err = sk.sk_err
             sk.sk_err = 0
@@ -474,15 +496,15 @@ def tcp_recvmsg(sk, size, flags):
                 raise KernelError(errno.ENOTCONN)       # never connected
             if not peek and not q and sk.sk_shutdown & RCV_SHUTDOWN:
                 tp.copied_seq = tp.rcv_nxt      # found_fin_ok: reading EOF consumes the FIN
-            return bytes(out), None, 0
+            return out.join(), None, 0
         if sk.sk_state in (TCP_SYN_SENT,) and sk.sk_socket.nonblock and not out:
             raise KernelError(errno.EAGAIN)
         if flags & MSG_DONTWAIT or sk.sk_socket.nonblock:
             if out:
-                return bytes(out), None, 0
+                return out.join(), None, 0
             raise KernelError(errno.EAGAIN)
         sk_wait_data(sk, sk.sk_rcvtimeo, attempt,
-                     partial=lambda: (bytes(out), None, 0) if out else None)
+                     partial=lambda: (out.join(), None, 0) if out else None)
 
     return attempt()
 
