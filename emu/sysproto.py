@@ -57,7 +57,7 @@ OP_MSGPACK, OP_SENDTO, OP_RECVFROM = 0, 1, 2
 F_NOREPLY = 1
 F_READAHEAD = 2                       # recvfrom: take what else is queued too (R_DATAV)
 R_MSGPACK, R_INT, R_ERR, R_TIMEOUT, R_DATA, R_DATAV = 0, 1, 2, 3, 4, 5
-READAHEAD_MAX = 32                    # datagrams one recvfrom may take ahead
+READAHEAD_MAX = 256                   # datagrams one recvfrom may take ahead
 READAHEAD_SIZE = 65535                # ... each whole (the caller's size applies when it reads it)
 
 MAX_FRAME = 64 * 1024 * 1024          # a longer frame is garbage: the connection is dropped

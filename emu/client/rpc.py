@@ -461,6 +461,9 @@ class SyscallClient(HotCalls):
             except OSError as e:
                 self._drop(c)
                 raise NodeUnreachable(e.errno or 104, "node at %s went away during sendto" % self.path) from None
+            # A thread that only sends would keep the GIL for a whole switch
+            # interval (5 ms): let a thread waiting on a reply (a reader) in now.
+            time.sleep(0)
         else:
             if c not in self.posting:
                 self.posting.append(c)

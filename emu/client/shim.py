@@ -226,7 +226,9 @@ class MuxSyscallClient(HotCalls):
                 except OSError as e:
                     raise NodeUnreachable(e.errno or errno.ECONNRESET,
                                           "node at %s went away during sendto" % self.path) from None
-        if not full:
+        if full:
+            time.sleep(0)          # let a waiting reader in (rpc.SyscallClient._post)
+        else:
             if self.poster is None or self.poster.pid != os.getpid():
                 self.poster = Poster(self._flush_pending)
             self.poster.kick()

@@ -29,6 +29,7 @@ import logging
 import mmap
 import os
 import socket as _socket
+import sys
 import threading
 import time
 from collections import deque
@@ -56,6 +57,7 @@ from .syscalls import EIO, Park, SyscallServer
 log = logging.getLogger("emu.node")
 
 _POLLIN, _POLLOUT = int(zmq.POLLIN), int(zmq.POLLOUT)    # plain ints: enum Flag ops are slow
+SWITCH_INTERVAL = 0.001  # seconds (sys.setswitchinterval) in a node process
 NIC_BATCH = 64           # messages a NIC takes from one wire before looking at the others
 
 
@@ -103,6 +105,7 @@ class NodeRuntime(SyscallServer):
         self.net.kernel_lock = self.lock
         self.net.kernel_exit = self.kernel_exit
         self.urgent = 0                  # user-thread entries waiting (only it writes this)
+        self.net.need_resched = self._need_resched
         self.cpu_events = [threading.Event() for _ in range(ncpus)]
         self.net.wake_cpu = self._ipi
         self.timer_deadline = float("inf")
@@ -151,6 +154,9 @@ class NodeRuntime(SyscallServer):
             return self.enter(0, fn, *args, **kwargs)
         finally:
             self.urgent -= 1
+
+    def _need_resched(self):
+        return self.urgent > 0
 
     def _yield_to_user(self):
         """need_resched: a control or system call waits for the kernel; let it in."""
@@ -367,6 +373,8 @@ class NodeRuntime(SyscallServer):
                     break
                 do_softirq(net, cpu)
                 net.softirq_cpu = cpu
+                if self.urgent:
+                    break                # need_resched: a system call waits for the kernel
         finally:
             net.softirq_cpu = prev
         do_softirq(net, cpu)
@@ -680,6 +688,10 @@ class NodeRuntime(SyscallServer):
 
     # ------------------------------------------------------------- lifecycle
     def run(self):
+        # The user thread (system calls) waits for the GIL behind a busy NIC or
+        # CPU thread for up to one switch interval: 5 ms by default, longer
+        # than the whole call. A shorter one bounds that wait.
+        sys.setswitchinterval(SWITCH_INTERVAL)
         threads = [threading.Thread(target=self.cpu_loop, args=(i,), name="cpu%d" % i, daemon=True)
                    for i in range(len(self.net.cpus))]
         threads.append(threading.Thread(target=self.nic_loop, name="nic", daemon=True))

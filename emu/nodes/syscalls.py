@@ -77,7 +77,7 @@ class Park:
 
     __slots__ = ("ident", "rid", "call", "args", "op", "noreply", "deadline",
                  "client_deadline", "on_timeout", "wqs", "entry", "ready", "done",
-                 "resume", "partial")
+                 "resume", "partial", "unwait")
 
     def __init__(self, ident, rid, call, args, op=P.OP_MSGPACK, noreply=False, timeout=None):
         self.ident = ident
@@ -95,6 +95,7 @@ class Park:
         self.done = False
         self.resume = None
         self.partial = None
+        self.unwait = False          # woken: leave the wait queues on the next entry
 
 
 class BadFrame(Exception):
@@ -537,6 +538,9 @@ class SyscallServer:
     # ------------------------------------------------------------- calls
     def _do_syscall(self, park):
         if park.ident.dead:
+            if park.unwait:
+                park.unwait = False
+                self.enter_user(self._unpark_wqs, park)
             return
         try:
             result = self._syscall(park)
@@ -576,6 +580,9 @@ class SyscallServer:
 
     def _syscall_k(self, park, fn, args):
         """In the kernel: the call, and on SyscallBlock its wait-queue entries."""
+        if park.unwait:
+            park.unwait = False
+            self._unpark_wqs(park)
         if park.call not in READ_ONLY:
             self.net.send_epoch += 1           # its outcome may change what a credit vouched for
         try:
@@ -628,7 +635,9 @@ class SyscallServer:
                 park = self.ready_parks.popleft()
                 if park not in self.parks:
                     continue
-                self._unpark(park)
+                # Off its wait queues in the same kernel entry as the call it resumes.
+                self.parks.remove(park)
+                park.unwait = True
                 self._do_syscall(park)
         finally:
             self.defer_flush = False

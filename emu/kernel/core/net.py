@@ -83,6 +83,10 @@ class FakeClock:
         return self.now
 
 
+def _never():
+    return False
+
+
 class Net:
     """One node's kernel state (struct net plus the per-CPU data it needs)."""
 
@@ -117,6 +121,9 @@ class Net:
         # whether a send fails (routes, socket errors, PMTU); the runtime's send
         # credits (nodes/syscalls.py) hold only while it stays.
         self.send_epoch = 1
+        # need_resched(): a task waits for the CPU (the runtime: a system call
+        # waits for the kernel); softirq loops end early for it.
+        self.need_resched = _never
         # The way in (entry.py): the runtime sets a real lock and its exit work.
         self.kernel_lock = NO_LOCK
         self.kernel_exit = _no_exit
