@@ -106,6 +106,7 @@ class NodeRuntime(SyscallServer):
         self.net.kernel_exit = self.kernel_exit
         self.urgent = 0                  # user-thread entries waiting (only it writes this)
         self.net.need_resched = self._need_resched
+        self.user_tid = None             # the user thread's ident (set in user_loop)
         self.cpu_events = [threading.Event() for _ in range(ncpus)]
         self.net.wake_cpu = self._ipi
         self.timer_deadline = float("inf")
@@ -156,7 +157,8 @@ class NodeRuntime(SyscallServer):
             self.urgent -= 1
 
     def _need_resched(self):
-        return self.urgent > 0
+        """A system call waits for the kernel (not the one running now)."""
+        return self.urgent > 0 and threading.get_ident() != self.user_tid
 
     def _yield_to_user(self):
         """need_resched: a control or system call waits for the kernel; let it in."""
@@ -196,6 +198,9 @@ class NodeRuntime(SyscallServer):
         if epoch != self.epoch_seen and self.epoch_map is not None:
             self.epoch_seen = epoch
             sysproto.EPOCH.pack_into(self.epoch_map, 0, epoch)
+        for i, sd in enumerate(self.net.cpus):
+            if sd.pending:
+                self.cpu_events[i].set()     # softirqs left pending: ksoftirqd runs them
         nt = self.net.next_timer()
         # Read by cpu0 outside the kernel: a float, written only here, under the lock.
         self.next_timer_at = float("inf") if nt is None else nt
@@ -418,6 +423,7 @@ class NodeRuntime(SyscallServer):
 
     # ------------------------------------------------------------- user thread
     def user_loop(self):
+        self.user_tid = threading.get_ident()
         ctl = self.ctx.socket(zmq.ROUTER)
         ctl.setsockopt(zmq.LINGER, 0)
         ctl.bind(self.ctl_endpoint)

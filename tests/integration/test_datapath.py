@@ -33,7 +33,14 @@ def test_udp_errors_of_a_credited_socket_come_from_the_same_call(bridge_lab):
     # A burst on credit arrives whole and in order.
     for i in range(100):
         assert s.sendto(b"%04d" % i, dst) == 4
-    got = [rx.recvfrom(100)[0] for _ in range(103)]
+    got = []
+    try:
+        for _ in range(103):
+            got.append(rx.recvfrom(100)[0])
+    except OSError:
+        raise AssertionError("lost: %d got; %s %s %s %s" % (len(got), h2.counters()["snmp"]["Udp"],
+                             [(l["name"], {k: v for k, v in l.get("stats").items() if v}) for l in h2.call("link_show", stats=True)],
+                             h2.counters().get("drop_reasons"), h2.call("info")["wires"]))
     assert got[3:] == [b"%04d" % i for i in range(100)]
     # EMSGSIZE: longer than the credit covers, and than UDP allows.
     assert _errno(lambda: s.sendto(b"x" * 70000, dst)) == errno.EMSGSIZE
