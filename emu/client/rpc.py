@@ -253,7 +253,7 @@ class HotCalls:
             return data, addr, mflags
         rid = next(self.ids)
         frame = P.RECVFROM_REQ.pack(P.RECVFROM_REQ.size, P.OP_RECVFROM,
-                                    0 if flags else P.F_READAHEAD, 0, rid, fd, size, flags,
+                                    0 if flags & ~MSG_DONTWAIT else P.F_READAHEAD, 0, rid, fd, size, flags,
                                     P.NAN if timeout is None else timeout)
         kind, body = self._exchange(rid, (frame,), "recvfrom", timeout)
         result = decode_reply(kind, body, "recvfrom")

@@ -19,6 +19,7 @@ IPPROTO_ICMP = _pysocket.IPPROTO_ICMP
 IPPROTO_UDP = _pysocket.IPPROTO_UDP
 IPPROTO_TCP = _pysocket.IPPROTO_TCP
 
+MSG_DONTWAIT = 0x40
 SEND_CHUNK = 1 << 20       # bytes per stream send() call
 
 _clients = {}
@@ -149,6 +150,37 @@ class socket:
 
     def recv(self, bufsize, flags=0):
         return self.recvfrom(bufsize, flags)[0]
+
+    # The batch forms, as Linux has them (Python's socket module has neither).
+    def sendmmsg(self, msgs, flags=0):
+        """sendmmsg(2): msgs is a list of (data, address or None); returns how
+        many were sent. As in Linux, an error on the first raises it, an error
+        on a later one ends the batch (the count so far is returned)."""
+        n = 0
+        for data, address in msgs:
+            try:
+                if address is None:
+                    self.send(data, flags)
+                else:
+                    self.sendto(data, flags, address)
+            except OSError:
+                if n == 0:
+                    raise
+                break
+            n += 1
+        return n
+
+    def recvmmsg(self, vlen, bufsize, flags=0):
+        """recvmmsg(2) with MSG_WAITFORONE: waits (as recvfrom) for the first
+        datagram, then takes up to vlen in all of those already queued;
+        returns [(data, address)]."""
+        out = [self.recvfrom(bufsize, flags)]
+        while len(out) < vlen:
+            try:
+                out.append(self.recvfrom(bufsize, flags | MSG_DONTWAIT))
+            except (BlockingIOError, TimeoutError):
+                break
+        return out
 
     def setsockopt(self, level, optname, value):
         self._call("setsockopt", level, optname, value)
