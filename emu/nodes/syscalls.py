@@ -65,7 +65,7 @@ class Conn:
         self.task = task
         self.dead = False
         self.inbuf = b""             # the start of a frame not yet complete
-        self.out = deque()           # reply chunks the client has not read yet
+        self.out: deque = deque()    # reply chunks the client has not read yet
         self.want_out = False        # registered for POLLOUT
         self.queued = False          # in the server's list of connections to write
         self.big = None              # a long frame being read straight into its own buffer
@@ -133,7 +133,7 @@ def _recvfrom_batch_k(task, fd, size, flags):
     if sock is None or sock.type != 2 or sock.family != 2 or \
             getattr(sock.sk, "sk_protocol", 0) not in (0, 17):
         return first
-    more = []
+    more: list = []
     try:
         while len(more) < P.READAHEAD_MAX and not sock.sk.sk_err:    # an error goes first
             more.append(sys_recvfrom(task, fd, P.READAHEAD_SIZE, 0x40))    # MSG_DONTWAIT
@@ -163,6 +163,8 @@ class SyscallServer:
     wake_fd: int
     enter_user: Callable[..., Any]    # NodeRuntime's way into the kernel
     out_conns: list          # connections with replies to write at the end of this pass
+    dirty: list              # NodeRuntime's wire ports with frames to flush
+    _flush_wires: Callable[[], None]   # NodeRuntime's: flush them (end of a batch)
     defer_flush: bool        # kernel_exit leaves the wires to the end of the batch
 
     def _accept(self, listener):
@@ -175,9 +177,8 @@ class SyscallServer:
             task = Task(self.net, self.next_tid)
             task.conns = 1
             task.key = None
-            task.conn_list = []
             conn = Conn(sock, task)
-            task.conn_list.append(conn)
+            task.conn_list = [conn]   # type: ignore[attr-defined]  # the runtime's
             self.next_tid += 1
             self.conns[sock.fileno()] = conn
             self.poller.register(sock.fileno(), zmq.POLLIN)
@@ -448,7 +449,7 @@ class SyscallServer:
         self._reply_map(park, {"id": park.rid, "ok": result})
 
     def _reply_datav(self, park, first, more, epoch):
-        parts = [None]
+        parts: list = [b""]
         size = P.REP_LEN + P.DATAV.size
         for data, addr, mflags in [first] + more:
             if addr is None:
@@ -569,6 +570,7 @@ class SyscallServer:
         if park.resume is not None:
             fn, args = park.resume, ()
         else:
+            sys_fn: Callable[..., Any]
             if park.op == P.OP_SENDTO:
                 sys_fn = _sendto_k           # its fields were checked by their binary layout
             elif park.op == OP_RECV_BATCH:

@@ -38,9 +38,11 @@ def test_udp_errors_of_a_credited_socket_come_from_the_same_call(bridge_lab):
         for _ in range(103):
             got.append(rx.recvfrom(100)[0])
     except OSError:
-        raise AssertionError("lost: %d got; %s %s %s %s" % (len(got), h2.counters()["snmp"]["Udp"],
-                             [(l["name"], {k: v for k, v in l.get("stats").items() if v}) for l in h2.call("link_show", stats=True)],
-                             h2.counters().get("drop_reasons"), h2.call("info")["wires"]))
+        links = [(link["name"], {k: v for k, v in link["stats"].items() if v})
+                 for link in h2.call("link_show", stats=True)]
+        raise AssertionError("lost: %d got; %s %s %s %s" % (
+            len(got), h2.counters()["snmp"]["Udp"], links, h2.counters().get("drop_reasons"),
+            h2.call("info")["wires"])) from None
     assert got[3:] == [b"%04d" % i for i in range(100)]
     # EMSGSIZE: longer than the credit covers, and than UDP allows.
     assert _errno(lambda: s.sendto(b"x" * 70000, dst)) == errno.EMSGSIZE
