@@ -104,6 +104,10 @@ class BadFrame(Exception):
 
 def _sendto_k(task, fd, data, flags, ip, port, has_addr):
     """The binary sendto, and the send credit if the socket earned one (in the kernel)."""
+    if type(data) is memoryview:
+        sock = task.fds.get(fd)
+        if sock is None or sock.type != 1:
+            data = bytes(data)           # only TCP takes a view of the frame (tcp_sendmsg)
     n = sys_sendto_in(task, fd, data, flags, ip, port) if has_addr else \
         sys_sendto(task, fd, data, flags, None)
     sock = task.fds.get(fd)
@@ -326,7 +330,12 @@ class SyscallServer:
             if flen < P.REQ_LEN + P.SENDTO.size:
                 raise BadFrame()
             mflags, ip, port, has_addr, timeout = P.SENDTO.unpack_from(mv, body)
-            data = bytes(mv[body + P.SENDTO.size:off + flen])
+            if flen > RECV_CHUNK and type(mv.obj) is bytearray:
+                # A long frame read into a buffer of its own (_big_readable), never
+                # reused: a stream send takes its payload without copying it.
+                data = mv[body + P.SENDTO.size:off + flen].toreadonly()
+            else:
+                data = bytes(mv[body + P.SENDTO.size:off + flen])
             park = Park(conn, rid, "sendto", [fd, data, mflags, ip, port, has_addr], op,
                         False, None if timeout != timeout else timeout)
         elif op == P.OP_RECVFROM:

@@ -250,7 +250,7 @@ def skb_copy_datagram_iter(skb, offset, length):
         skb.trace.hit("skb_copy_datagram_iter", length)
     start = skb.data + offset
     if offset + length <= skb.len - skb.data_len:
-        return bytes(skb.buf[start:start + length])        # the linear part
+        return bytes(memoryview(skb.buf)[start:start + length])    # the linear part (one copy)
     from .skbuff import skb_copy_bits
     return bytes(skb_copy_bits(skb, offset, length))
 

@@ -362,7 +362,9 @@ def tcp_sendmsg(sk, data, flags, addr):
     """
     if sk.net.tracer is not None:
         sk.net.tracer.send_hit("tcp_sendmsg")
-    view = memoryview(bytes(data))
+    # The caller's bytes are copied once here, as they may change after the
+    # call; a read-only view (the runtime's own buffer, never reused) is not.
+    view = data if type(data) is memoryview and data.readonly else memoryview(bytes(data))
     sent = [0]
 
     def attempt():
