@@ -398,7 +398,8 @@ class SyscallClient(HotCalls):
         self.poster = None
 
     def _epoch(self):
-        return self.epoch_page.read()
+        page = self.epoch_page
+        return 0 if page is None else page.read()
 
     def _conn(self):
         if self.pid != os.getpid():
@@ -498,6 +499,10 @@ class SyscallClient(HotCalls):
                 return kind, body
 
     def _drop(self, c):
+        # The node went away (or will be a new one): what it vouched for is void.
+        self.credits.clear()
+        self.rbufs.clear()
+        self.epoch_page = None       # a restarted node has a page of its own
         try:
             c.sock.close()
         except OSError:

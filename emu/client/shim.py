@@ -109,7 +109,8 @@ class MuxSyscallClient(HotCalls):
         self.poster = None
 
     def _epoch(self):
-        return self.epoch_page.read()
+        page = self.epoch_page
+        return 0 if page is None else page.read()
 
     def _connect(self):
         """(Re)connect: first use, or first use in a forked child (a new task)."""
@@ -126,8 +127,7 @@ class MuxSyscallClient(HotCalls):
             self._attach(s)
             self.sock, self.pid, self.pending, self.credits, self.rbufs = s, os.getpid(), {}, {}, {}
             self.pend, self.pend_bytes = [], 0
-            if self.epoch_page is None:
-                self.epoch_page = EpochPage(self.path)
+            self.epoch_page = EpochPage(self.path)    # (a restarted node has a new one)
             threading.Thread(target=self._read_loop, args=(s,), daemon=True,
                              name="emu-syscall-reader").start()
             return s

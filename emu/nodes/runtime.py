@@ -128,7 +128,9 @@ class NodeRuntime(SyscallServer):
         self.conns = {}                  # fd -> Conn
         self.out_conns = []              # connections with replies to write (user thread)
         self.defer_flush = False         # the user thread runs a batch: it flushes the wires at its end
-        self.net.send_epoch = 1          # send credits (syscalls.py); mirrored to epoch_map
+        # Send credits (syscalls.py), mirrored to epoch_map. It starts from the
+        # wall clock, so a restarted node never meets a client's old credit.
+        self.net.send_epoch = time.time_ns() // 1000
         self.epoch_seen = 0
         self.epoch_map = None
         self.tasks_by_key = {}           # a client process's key -> its Task
