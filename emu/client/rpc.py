@@ -278,7 +278,7 @@ class _Conn:
     """One thread's connection: its socket, the reply bytes read ahead, and the
     credited sends not yet written (one write takes a burst of them)."""
 
-    __slots__ = ("sock", "buf", "wait", "pend", "pend_bytes", "wlock")
+    __slots__ = ("sock", "buf", "wait", "pend", "pend_bytes", "wlock", "dead")
 
     def __init__(self, sock):
         self.sock = sock
@@ -287,6 +287,7 @@ class _Conn:
         self.pend = []
         self.pend_bytes = 0
         self.wlock = threading.Lock()
+        self.dead = False        # a write behind the owner's back failed: the node went away
 
 
 class Poster:
@@ -412,6 +413,9 @@ class SyscallClient(HotCalls):
             self.rbufs = {}
             self.posting = []
         c = getattr(self.local, "conn", None)
+        if c is not None and c.dead:
+            self._drop(c)
+            raise NodeUnreachable(104, "node at %s went away" % self.path)
         if c is None:
             s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
             try:
@@ -486,7 +490,8 @@ class SyscallClient(HotCalls):
             try:
                 self._flush_conn(c)
             except OSError:
-                pass              # that thread's next call finds the node gone
+                c.dead = True     # that thread's next call finds the node gone
+                self.credits.clear()
 
     def _roundtrip(self, c, parts, rid, wait):
         if self.posting:
