@@ -15,6 +15,7 @@ BENCHES = [
     ("stack_inline", ["stack_inline.py"]),     # kernel stack per packet inline, calls/packet
     ("rx_gro", ["rx_gro.py"]),                 # receive path, GRO on/off, vs the raw wire
     ("tcp_throughput", ["tcp_throughput.py"]),  # TCP goodput h1 -> h2 vs the raw wire
+    ("syscall_path", ["syscall_path.py"]),       # no-op call, UDP program to program, ping vs raw limits
     ("flood", ["flood.py"]),                     # SYN flood: legit connects, emu exec latency
     ("netem", ["netem.py"]),                    # netem delay 0 cost, rate and delay accuracy
     ("faults", ["faults.py"]),                 # death detection, restart, schedule, dead-node answer

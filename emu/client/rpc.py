@@ -3,13 +3,18 @@
 Errors come back as the same OSError subclasses Python's own socket module
 raises: OSError(errno, msg) picks ConnectionRefusedError, TimeoutError, ...
 """
+import collections
 import itertools
+import mmap
 import os
 import socket as _socket
 import threading
+import time
 
 import msgpack
 import zmq
+
+from .. import sysproto as P
 
 
 class NodeUnreachable(OSError):
@@ -63,7 +68,314 @@ class ControlClient:
             self.sock = None
 
 
-class SyscallClient:
+INT_MIN, INT_MAX = -(1 << 31), (1 << 31) - 1
+BIG_REPLY = 65536            # a longer frame is read straight into its own buffer
+
+
+def _i32(v):
+    return isinstance(v, int) and INT_MIN <= v <= INT_MAX
+
+
+def _fast_addr(addr):
+    """An AF_INET (dotted quad, port) as (ip int, port) for the binary sendto, else None."""
+    if type(addr) is tuple or type(addr) is list:
+        if len(addr) == 2:
+            host, port = addr
+            if type(host) is str and isinstance(port, int) and 0 <= port <= 65535:
+                ip = P.ip_to_int(host)
+                if ip is not None:
+                    return ip, int(port)
+    return None
+
+
+def encode_call(rid, name, args, timeout=None):
+    """A msgpack call in its frame."""
+    req = {"id": rid, "call": name, "args": list(args)}
+    if timeout is not None:
+        req["timeout"] = timeout
+    body = msgpack.packb(req, use_bin_type=True)
+    return P.REQ.pack(P.REQ_LEN + len(body), P.OP_MSGPACK, 0, 0, rid, 0) + body
+
+
+def decode_reply(kind, body, name="call"):
+    """A reply frame's result, or the OSError / TimeoutError it stands for."""
+    if kind == P.R_INT:
+        return P.INT.unpack_from(body, 0)         # (value, credit epoch)
+    if kind == P.R_DATA:
+        mflags, port, alen = P.DATA.unpack_from(body, 0)
+        off = P.DATA.size
+        if alen == P.NO_ADDR:
+            addr = None
+        else:
+            addr = (bytes(body[off:off + alen]).decode(), port)
+            off += alen
+        return bytes(body[off:]), addr, mflags
+    if kind == P.R_DATAV:
+        count, epoch = P.DATAV.unpack_from(body, 0)
+        off = P.DATAV.size
+        recs = []
+        for _ in range(count):
+            mflags, port, alen, dlen = P.REC.unpack_from(body, off)
+            off += P.REC.size
+            if alen == P.NO_ADDR:
+                addr = None
+            else:
+                addr = (bytes(body[off:off + alen]).decode(), port)
+                off += alen
+            recs.append((bytes(body[off:off + dlen]), addr, mflags))
+            off += dlen
+        return recs, epoch
+    if kind == P.R_ERR:
+        err = P.ERR.unpack_from(body, 0)[0]
+        raise OSError(err, os.strerror(err))
+    if kind == P.R_TIMEOUT:
+        raise TimeoutError("timed out")
+    reply = msgpack.unpackb(body, raw=False)
+    if "ok" in reply:
+        return reply["ok"]
+    if reply.get("timeout"):
+        raise TimeoutError("timed out")
+    err = reply.get("err", 22)
+    raise OSError(err, os.strerror(err))
+
+
+class EpochPage:
+    """The node's send epoch, read from its shared page (sysproto.py); 0 if there is none."""
+
+    def __init__(self, sys_path):
+        self.map = None
+        try:
+            fd = os.open(P.epoch_path(sys_path), os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            self.map = mmap.mmap(fd, 8, prot=mmap.PROT_READ)
+        except (OSError, ValueError):
+            self.map = None
+        finally:
+            os.close(fd)
+
+    def read(self):
+        m = self.map
+        return 0 if m is None else P.EPOCH.unpack_from(m, 0)[0]
+
+
+MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT = 0x2, 0x20, 0x40
+_FROM_BUFFER = MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT     # flags a read-ahead datagram can serve
+POLLIN = 0x1
+SOL_SOCKET, SO_ERROR = 1, 4
+
+
+class HotCalls:
+    """sendto and recvfrom in binary frames, sends on credit (no reply awaited)
+    and UDP read-ahead (sysproto.py).
+
+    Needs from the class: _exchange(rid, parts, name, wait) -> (kind, body),
+    _post(hdr, data) (send a frame, expect no reply), _epoch(), call(), and
+    the dicts credits (fd -> credit) and rbufs (fd -> [deque, epoch]).
+    """
+
+    def _local_call(self, name, args):
+        """Before a call goes to the node: what the client holds for the fd
+        (credit, datagrams read ahead) must agree with it. Returns a result
+        to give instead of asking the node, or None."""
+        if name == "close" and args and type(args[0]) is int:
+            self.credits.pop(args[0], None)
+            self.rbufs.pop(args[0], None)
+        elif name == "poll" and self.rbufs and len(args) == 2:
+            fds, timeout = args
+            buffered = {fd for fd, ev in fds if ev & POLLIN and self.rbufs.get(fd, (None,))[0]}
+            if buffered:
+                # Datagrams read ahead are readable now: look without waiting, add them.
+                ready = dict(self.call("poll", fds, 0))
+                for fd in buffered:
+                    ready[fd] = ready.get(fd, 0) | POLLIN
+                return [[fd, ev] for fd, ev in ready.items()]
+        return None
+
+    def sendto(self, fd, data, flags=0, addr=None, timeout=None):
+        """sendto(2): the bytes taken. On credit, without waiting for the node."""
+        if addr is not None:
+            fast = _fast_addr(addr)
+            if fast is None:
+                return self.call("sendto", fd, bytes(data), flags, list(addr), timeout=timeout)
+        else:
+            fast = None
+        if not (_i32(fd) and _i32(flags)):
+            return self.call("sendto", fd, bytes(data), flags, None if addr is None else list(addr),
+                             timeout=timeout)
+        flags = int(flags)
+        n = len(data)
+        credit = self.credits.get(fd)
+        if credit is not None and credit[0] == fast and credit[1] == flags and n <= credit[2]:
+            epoch = credit[3]
+            if epoch == self._epoch():
+                ip, port = fast or (0, 0)
+                hdr = P.SENDTO_HDR.pack(P.SENDTO_HDR.size + n, P.OP_SENDTO, P.F_NOREPLY, 0, 0, fd,
+                                        flags, ip, port, fast is not None, P.NAN)
+                self._post(hdr, data)
+                return n
+            del self.credits[fd]
+        rid = next(self.ids)
+        ip, port = fast or (0, 0)
+        hdr = P.SENDTO_HDR.pack(P.SENDTO_HDR.size + n, P.OP_SENDTO, 0, 0, rid, fd, flags, ip, port,
+                                fast is not None, P.NAN if timeout is None else timeout)
+        kind, body = self._exchange(rid, (hdr, data), "sendto", timeout)
+        result = decode_reply(kind, body, "sendto")
+        if kind != P.R_INT:
+            return result
+        sent, epoch = result
+        if epoch:
+            old = self.credits.get(fd)
+            if old is not None and old[0] == fast and old[1] == flags and old[3] == epoch:
+                n = max(n, old[2])
+            self.credits[fd] = (fast, flags, n, epoch)
+        return sent
+
+    def recvfrom(self, fd, size, flags=0, timeout=None):
+        """recvfrom(2): (data, address or None, msg flags)."""
+        if not (_i32(fd) and _i32(size) and _i32(flags)):
+            return self.call("recvfrom", fd, size, flags, timeout=timeout)
+        flags = int(flags)
+        rb = self.rbufs.get(fd)
+        if rb is not None and rb[0] and size >= 0 and not flags & ~_FROM_BUFFER:
+            q, epoch = rb
+            now = self._epoch()
+            if now != epoch:
+                # Something happened meanwhile: a socket error is reported first.
+                err = self.call("getsockopt", fd, SOL_SOCKET, SO_ERROR)
+                rb[1] = now
+                if err:
+                    raise OSError(err, os.strerror(err))
+            data, addr, mflags = q[0] if flags & MSG_PEEK else q.popleft()
+            if len(data) > size:
+                data, mflags = data[:size], mflags | MSG_TRUNC
+            return data, addr, mflags
+        rid = next(self.ids)
+        frame = P.RECVFROM_REQ.pack(P.RECVFROM_REQ.size, P.OP_RECVFROM,
+                                    0 if flags & ~MSG_DONTWAIT else P.F_READAHEAD, 0, rid, fd, size, flags,
+                                    P.NAN if timeout is None else timeout)
+        kind, body = self._exchange(rid, (frame,), "recvfrom", timeout)
+        result = decode_reply(kind, body, "recvfrom")
+        if kind != P.R_DATAV:
+            return result
+        recs, epoch = result
+        if len(recs) > 1:
+            if rb is None:
+                rb = self.rbufs[fd] = [collections.deque(), epoch]
+            rb[0].extend(recs[1:])
+            rb[1] = epoch
+        return recs[0]
+
+
+SPIN = float(os.environ.get("EMU_SYSCALL_SPIN", "0.00005"))   # seconds (0: never)
+POST_FRAMES = 64             # credited sends held back before one write takes them all
+POST_BYTES = 65536
+POST_DELAY = 0.0002          # seconds: the longest a credited send waits for company
+
+
+class _Conn:
+    """One thread's connection: its socket, the reply bytes read ahead, and the
+    credited sends not yet written (one write takes a burst of them)."""
+
+    __slots__ = ("sock", "buf", "wait", "pend", "pend_bytes", "wlock", "dead")
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = bytearray()
+        self.wait = -1           # the socket's timeout as last set (settimeout costs fcntl calls)
+        self.pend = []
+        self.pend_bytes = 0
+        self.wlock = threading.Lock()
+        self.dead = False        # a write behind the owner's back failed: the node went away
+
+
+class Poster:
+    """Writes held-back credited sends out within POST_DELAY (a daemon thread per
+    process), so a send never waits for the next call to leave."""
+
+    def __init__(self, flush):
+        self.flush = flush
+        self.ev = threading.Event()
+        self.pid = os.getpid()
+        threading.Thread(target=self._run, daemon=True, name="emu-syscall-poster").start()
+
+    def kick(self):
+        if not self.ev.is_set():
+            self.ev.set()
+
+    def _run(self):
+        while True:
+            self.ev.wait()
+            time.sleep(POST_DELAY)
+            self.ev.clear()
+            try:
+                self.flush()
+            except Exception:      # a node gone: the next call reports it
+                pass
+
+
+def _set_wait(c, wait):
+    if c.wait != wait:
+        c.sock.settimeout(wait)
+        c.wait = wait
+
+
+def read_frame(c, wait=None):
+    """The next reply frame on connection c: (kind, rid, body memoryview). EOFError at the end."""
+    s = c.sock
+    buf = c.buf
+    while True:
+        if len(buf) >= P.REP_LEN:
+            flen, kind, _, _, rid = P.REP.unpack_from(buf, 0)
+            if flen < P.REP_LEN or flen > P.MAX_FRAME:
+                raise EOFError()
+            if len(buf) >= flen:
+                body = bytes(buf[P.REP_LEN:flen])
+                del buf[:flen]
+                return kind, rid, body
+            if flen > BIG_REPLY:
+                # A long reply: straight into a buffer of its own.
+                frame = bytearray(flen)
+                have = len(buf)
+                frame[:have] = buf
+                buf.clear()
+                mv = memoryview(frame)
+                _set_wait(c, wait)
+                while have < flen:
+                    try:
+                        k = s.recv_into(mv[have:])
+                    except _socket.timeout:
+                        raise NodeUnreachable(110, "node did not answer") from None
+                    if not k:
+                        raise EOFError()
+                    have += k
+                return kind, rid, mv[P.REP_LEN:]
+        data = None
+        if SPIN:
+            # A reply is usually tens of microseconds away: look for it a few
+            # times before sleeping, so that neither side pays a wake-up.
+            end = time.perf_counter() + SPIN
+            _set_wait(c, None)      # (with a timeout, CPython would poll before the recv)
+            while True:
+                try:
+                    data = s.recv(262144, _socket.MSG_DONTWAIT)
+                    break
+                except BlockingIOError:
+                    if time.perf_counter() > end:
+                        break
+        if data is None:
+            _set_wait(c, wait)
+            try:
+                data = s.recv(262144)
+            except _socket.timeout:
+                raise NodeUnreachable(110, "node did not answer") from None
+        if not data:
+            raise EOFError()
+        buf += data
+
+
+class SyscallClient(HotCalls):
     """A process's connection(s) to a node's syscall socket.
 
     Each thread gets its own connection, and all of a process's connections
@@ -80,6 +392,15 @@ class SyscallClient:
         self.pid = None
         self.key = None
         self.all = []
+        self.credits = {}
+        self.rbufs = {}
+        self.epoch_page = None
+        self.posting = []         # connections with held-back sends
+        self.poster = None
+
+    def _epoch(self):
+        page = self.epoch_page
+        return 0 if page is None else page.read()
 
     def _conn(self):
         if self.pid != os.getpid():
@@ -88,7 +409,13 @@ class SyscallClient:
             self.key = "%d-%s" % (self.pid, os.urandom(6).hex())
             self.local = threading.local()
             self.all = []
+            self.credits = {}
+            self.rbufs = {}
+            self.posting = []
         c = getattr(self.local, "conn", None)
+        if c is not None and c.dead:
+            self._drop(c)
+            raise NodeUnreachable(104, "node at %s went away" % self.path)
         if c is None:
             s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
             try:
@@ -96,52 +423,93 @@ class SyscallClient:
             except OSError as e:
                 s.close()
                 raise NodeUnreachable(e.errno or 111, "node at %s: %s" % (self.path, e.strerror)) from None
-            c = self.local.conn = (s, msgpack.Unpacker(raw=False))
+            c = self.local.conn = _Conn(s)
             self.all.append(s)
-            self._roundtrip(c, {"id": 0, "call": "_attach", "args": [self.key]}, 0, 10.0)
+            if self.epoch_page is None:
+                self.epoch_page = EpochPage(self.path)
+            try:
+                self._roundtrip(c, (encode_call(0, "_attach", [self.key]),), 0, 10.0)
+            except (OSError, EOFError):
+                self._drop(c)
+                raise NodeUnreachable(104, "node at %s went away" % self.path) from None
         return c
 
     def call(self, name, *args, timeout=None, liveness=5.0):
         """Run a system call in the node; timeout (seconds) bounds a blocking call."""
+        if name == "close" or name == "poll":
+            local = self._local_call(name, args)
+            if local is not None:
+                return local
         rid = next(self.ids)
-        req = {"id": rid, "call": name, "args": list(args)}
-        if timeout is not None:
-            req["timeout"] = timeout
+        kind, body = self._exchange(rid, (encode_call(rid, name, args, timeout),), name, timeout,
+                                    liveness)
+        return decode_reply(kind, body, name)
+
+    def _exchange(self, rid, parts, name, timeout, liveness=5.0):
         c = self._conn()
         try:
-            reply = self._roundtrip(c, req, rid, None if timeout is None else timeout + liveness)
+            return self._roundtrip(c, parts, rid, None if timeout is None else timeout + liveness)
         except (OSError, EOFError) as e:
             self._drop(c)
             if isinstance(e, NodeUnreachable):
-                raise
+                raise NodeUnreachable(e.errno, "node at %s did not answer %s" % (self.path, name)) from None
             raise NodeUnreachable(getattr(e, "errno", None) or 104,
                                   "node at %s went away during %s" % (self.path, name)) from None
-        if "ok" in reply:
-            return reply["ok"]
-        if reply.get("timeout"):
-            raise TimeoutError("timed out")
-        err = reply.get("err", 22)
-        raise OSError(err, os.strerror(err))
 
-    def _roundtrip(self, c, req, rid, wait):
-        s, unpacker = c
-        s.sendall(msgpack.packb(req, use_bin_type=True))
-        s.settimeout(wait)
-        while True:
-            for reply in unpacker:
-                if reply.get("id") == rid:
-                    return reply
+    def _post(self, hdr, data):
+        c = self._conn()
+        c.pend.append(hdr + bytes(data))
+        c.pend_bytes += len(hdr) + len(data)
+        if len(c.pend) >= POST_FRAMES or c.pend_bytes >= POST_BYTES:
             try:
-                data = s.recv(262144)
-            except _socket.timeout:
-                raise NodeUnreachable(110, "node at %s did not answer" % self.path) from None
-            if not data:
-                raise EOFError()
-            unpacker.feed(data)
+                self._flush_conn(c)
+            except OSError as e:
+                self._drop(c)
+                raise NodeUnreachable(e.errno or 104, "node at %s went away during sendto" % self.path) from None
+            # A thread that only sends would keep the GIL for a whole switch
+            # interval (5 ms): let a thread waiting on a reply (a reader) in now.
+            time.sleep(0)
+        else:
+            if c not in self.posting:
+                self.posting.append(c)
+            if self.poster is None or self.poster.pid != os.getpid():
+                self.poster = Poster(self._flush_all)
+            self.poster.kick()
+
+    @staticmethod
+    def _flush_conn(c):
+        with c.wlock:
+            if c.pend:
+                out, c.pend, c.pend_bytes = c.pend, [], 0
+                c.sock.sendall(b"".join(out))    # (under the owner's timeout, if any)
+
+    def _flush_all(self):
+        """Every thread's held-back sends, before any call: they came first."""
+        conns, self.posting = self.posting, []
+        for c in conns:
+            try:
+                self._flush_conn(c)
+            except OSError:
+                c.dead = True     # that thread's next call finds the node gone
+                self.credits.clear()
+
+    def _roundtrip(self, c, parts, rid, wait):
+        if self.posting:
+            self._flush_all()
+        with c.wlock:
+            _send_parts(c, parts, wait)
+        while True:
+            kind, got, body = read_frame(c, wait)
+            if got == rid:
+                return kind, body
 
     def _drop(self, c):
+        # The node went away (or will be a new one): what it vouched for is void.
+        self.credits.clear()
+        self.rbufs.clear()
+        self.epoch_page = None       # a restarted node has a page of its own
         try:
-            c[0].close()
+            c.sock.close()
         except OSError:
             pass
         if getattr(self.local, "conn", None) is c:
@@ -155,3 +523,27 @@ class SyscallClient:
                 pass
         self.all = []
         self.local = threading.local()
+
+
+def _send_parts(c, parts, wait):
+    """Write a frame given as parts (header, payload), all of it."""
+    _set_wait(c, wait)
+    write_parts(c.sock, parts)
+
+
+def write_parts(s, parts):
+    if len(parts) == 1:
+        s.sendall(parts[0])
+        return
+    hdr, data = parts
+    if len(data) <= 4096:
+        s.sendall(hdr + bytes(data))
+        return
+    total = len(hdr) + len(data)
+    n = s.sendmsg([hdr, data])
+    if n < total:
+        view = memoryview(data).cast("B")
+        if n < len(hdr):
+            s.sendall(hdr[n:])
+            n = len(hdr)
+        s.sendall(view[n - len(hdr):])

@@ -48,9 +48,10 @@ import sys
 import threading
 import time
 
-import msgpack
-
-from .rpc import NodeUnreachable
+from .rpc import (
+    POST_BYTES, POST_FRAMES, EpochPage, HotCalls, NodeUnreachable, Poster, _Conn, decode_reply, encode_call,
+    read_frame, write_parts,
+)
 from .socket import socket as _EmuSocketBase
 
 EMU_FD_BASE = 1 << 30        # far above any real descriptor (fs.nr_open is 2^20 by default)
@@ -84,12 +85,13 @@ class _Slot:
         self.reply = None
 
 
-class MuxSyscallClient:
+class MuxSyscallClient(HotCalls):
     """A process's connection to a node's syscall socket, shared by its threads.
 
-    Same call() as rpc.SyscallClient, but calls from different threads are in
-    flight together: a reader thread hands each reply to the caller waiting
-    for its id. The node already serves a connection's requests concurrently.
+    Same call() (and sendto/recvfrom) as rpc.SyscallClient, but calls from
+    different threads are in flight together: a reader thread hands each
+    reply to the caller waiting for its id. The node already serves a
+    connection's requests concurrently.
     """
 
     def __init__(self, path):
@@ -100,6 +102,16 @@ class MuxSyscallClient:
         self.pending = {}
         self.sock = None
         self.pid = None
+        self.credits = {}
+        self.rbufs = {}
+        self.epoch_page = None
+        self.pend = []            # credited sends held back (see rpc.Poster)
+        self.pend_bytes = 0
+        self.poster = None
+
+    def _epoch(self):
+        page = self.epoch_page
+        return 0 if page is None else page.read()
 
     def _connect(self):
         """(Re)connect: first use, or first use in a forked child (a new task)."""
@@ -114,7 +126,9 @@ class MuxSyscallClient:
                 raise NodeUnreachable(e.errno or errno.ECONNREFUSED,
                                       "node at %s: %s" % (self.path, e.strerror)) from None
             self._attach(s)
-            self.sock, self.pid, self.pending = s, os.getpid(), {}
+            self.sock, self.pid, self.pending, self.credits, self.rbufs = s, os.getpid(), {}, {}, {}
+            self.pend, self.pend_bytes = [], 0
+            self.epoch_page = EpochPage(self.path)    # (a restarted node has a new one)
             threading.Thread(target=self._read_loop, args=(s,), daemon=True,
                              name="emu-syscall-reader").start()
             return s
@@ -123,40 +137,34 @@ class MuxSyscallClient:
         """Name this process's task (pid-random), as rpc.SyscallClient does, so the
         node can tell `ss -p` which pid holds each socket. Done before the reader runs."""
         key = "%d-%s" % (os.getpid(), os.urandom(6).hex())
-        s.sendall(msgpack.packb({"id": 0, "call": "_attach", "args": [key]}, use_bin_type=True))
-        unpacker = msgpack.Unpacker(raw=False)
-        s.settimeout(10.0)
+        c = _Conn(s)
         try:
-            while True:
-                data = s.recv(4096)
-                if not data:
-                    raise NodeUnreachable(errno.ECONNRESET, "node at %s went away" % self.path)
-                unpacker.feed(data)
-                for _ in unpacker:
-                    return
-        except OSError as e:
+            s.settimeout(10.0)
+            c.wait = 10.0
+            s.sendall(encode_call(0, "_attach", [key]))
+            read_frame(c, 10.0)
+        except (OSError, EOFError) as e:
             s.close()
             if isinstance(e, NodeUnreachable):
                 raise
-            raise NodeUnreachable(e.errno or errno.ETIMEDOUT, "node at %s: %s" % (self.path, e)) from None
+            raise NodeUnreachable(getattr(e, "errno", None) or errno.ECONNRESET,
+                                  "node at %s: %s" % (self.path, e)) from None
         finally:
-            s.settimeout(None)
+            if s.fileno() >= 0:
+                s.settimeout(None)
 
     def _read_loop(self, s):
-        unpacker = msgpack.Unpacker(raw=False)
+        c = _Conn(s)
+        c.wait = None
         try:
             while True:
-                data = s.recv(262144)
-                if not data:
-                    break
-                unpacker.feed(data)
-                for reply in unpacker:
-                    with self.lock:
-                        slot = self.pending.pop(reply.get("id"), None)
-                    if slot is not None:
-                        slot.reply = reply
-                        slot.event.set()
-        except OSError:
+                kind, rid, body = read_frame(c, None)
+                with self.lock:
+                    slot = self.pending.pop(rid, None)
+                if slot is not None:
+                    slot.reply = (kind, body)
+                    slot.event.set()
+        except (OSError, EOFError):
             pass
         with self.lock:
             if self.sock is s:
@@ -168,11 +176,19 @@ class MuxSyscallClient:
 
     def call(self, name, *args, timeout=None, liveness=5.0):
         """Run a system call in the node; timeout (seconds) bounds a blocking call."""
-        s = self._connect()
+        if name == "close" or name == "poll":
+            local = self._local_call(name, args)
+            if local is not None:
+                return local
         rid = next(self.ids)
-        req = {"id": rid, "call": name, "args": list(args)}
-        if timeout is not None:
-            req["timeout"] = timeout
+        # A blocking call may take its timeout; poll's own timeout is its last argument.
+        bound = args[-1] if name == "poll" and args else timeout
+        kind, body = self._exchange(rid, (encode_call(rid, name, args, timeout),), name, bound,
+                                    liveness)
+        return decode_reply(kind, body, name)
+
+    def _exchange(self, rid, parts, name, bound, liveness=5.0):
+        s = self._connect()
         slot = _Slot()
         with self.lock:
             if self.sock is not s:       # the reader saw the node go after we connected
@@ -180,9 +196,8 @@ class MuxSyscallClient:
             self.pending[rid] = slot
         try:
             with self.send_lock:
-                s.sendall(msgpack.packb(req, use_bin_type=True))
-            # A blocking call may take its timeout; poll's own timeout is its last argument.
-            bound = args[-1] if name == "poll" else timeout
+                self._flush_locked(s)         # held-back sends came first
+                write_parts(s, parts)
             if not slot.event.wait(None if bound is None else bound + liveness):
                 raise NodeUnreachable(errno.ETIMEDOUT, "node at %s did not answer %s" % (self.path, name))
         except OSError as e:
@@ -197,20 +212,48 @@ class MuxSyscallClient:
         reply = slot.reply
         if reply is None:
             raise NodeUnreachable(errno.ECONNRESET, "node at %s went away during %s" % (self.path, name))
-        if "ok" in reply:
-            return reply["ok"]
-        if reply.get("timeout"):
-            raise TimeoutError("timed out")
-        err = reply.get("err", errno.EINVAL)
-        raise OSError(err, os.strerror(err))
+        return reply
+
+    def _post(self, hdr, data):
+        """A credited send: held back briefly, so that one write takes a burst."""
+        s = self._connect()
+        with self.send_lock:
+            self.pend.append(hdr + bytes(data))
+            self.pend_bytes += len(hdr) + len(data)
+            full = len(self.pend) >= POST_FRAMES or self.pend_bytes >= POST_BYTES
+            if full:
+                try:
+                    self._flush_locked(s)
+                except OSError as e:
+                    raise NodeUnreachable(e.errno or errno.ECONNRESET,
+                                          "node at %s went away during sendto" % self.path) from None
+        if full:
+            time.sleep(0)          # let a waiting reader in (rpc.SyscallClient._post)
+        else:
+            if self.poster is None or self.poster.pid != os.getpid():
+                self.poster = Poster(self._flush_pending)
+            self.poster.kick()
+
+    def _flush_locked(self, s):
+        if self.pend:
+            out, self.pend, self.pend_bytes = self.pend, [], 0
+            s.sendall(b"".join(out))
+
+    def _flush_pending(self):
+        with self.lock:
+            s = self.sock
+        if s is not None:
+            with self.send_lock:
+                self._flush_locked(s)
 
     def call_nowait(self, name, *args):
         """Send a call and forget its reply (close from a finalizer must not wait)."""
+        self._local_call(name, args)
         try:
             s = self._connect()
             with self.send_lock:
-                s.sendall(msgpack.packb({"id": next(self.ids), "call": name, "args": list(args)},
-                                        use_bin_type=True))
+                self._flush_locked(s)
+                s.sendall(encode_call(next(self.ids), name, args))
         except OSError:
             pass
 

@@ -19,6 +19,7 @@ IPPROTO_ICMP = _pysocket.IPPROTO_ICMP
 IPPROTO_UDP = _pysocket.IPPROTO_UDP
 IPPROTO_TCP = _pysocket.IPPROTO_TCP
 
+MSG_DONTWAIT = 0x40
 SEND_CHUNK = 1 << 20       # bytes per stream send() call
 
 _clients = {}
@@ -30,6 +31,14 @@ def _client(endpoint):
     if c is None:
         c = _clients[endpoint] = SyscallClient(endpoint)
     return c
+
+
+def _buffer(data):
+    """A bytes-like object as bytes or a flat byte view (no copy)."""
+    if type(data) is bytes:
+        return data
+    view = memoryview(data)
+    return view if view.format == "B" and view.ndim == 1 else view.cast("B")
 
 
 class socket:
@@ -83,20 +92,26 @@ class socket:
     def connect(self, address):
         self._call("connect", list(address), blocking=True)
 
+    # The hot calls go through the client's binary sendto/recvfrom (rpc.HotCalls).
     def sendto(self, data, *args):
         flags, address = (0, args[0]) if len(args) == 1 else args
-        return self._call("sendto", bytes(data), flags, list(address), blocking=True)
+        if self._closed:
+            raise OSError(9, "Bad file descriptor")
+        return self._sys.sendto(self._fd, _buffer(data), flags, address, self._timeout)
 
     def send(self, data, flags=0):
+        if self._closed:
+            raise OSError(9, "Bad file descriptor")
+        data = _buffer(data)
         # A stream send may take part of the data, as in Linux: hand the
         # kernel at most SEND_CHUNK at a time (one system call's message).
         if self.type == SOCK_STREAM and len(data) > SEND_CHUNK:
             data = memoryview(data)[:SEND_CHUNK]
-        return self._call("sendto", bytes(data), flags, None, blocking=True)
+        return self._sys.sendto(self._fd, data, flags, None, self._timeout)
 
     def sendall(self, data, flags=0):
         """Send everything (a stream send may take only part, as in Linux)."""
-        view = memoryview(bytes(data))
+        view = memoryview(_buffer(data))
         while view:
             n = self.send(view, flags)
             view = view[n:]
@@ -128,11 +143,44 @@ class socket:
         return len(data)
 
     def recvfrom(self, bufsize, flags=0):
-        data, addr, _ = self._call("recvfrom", bufsize, flags, blocking=True)
+        if self._closed:
+            raise OSError(9, "Bad file descriptor")
+        data, addr, _ = self._sys.recvfrom(self._fd, bufsize, flags, self._timeout)
         return data, tuple(addr) if addr is not None else None
 
     def recv(self, bufsize, flags=0):
         return self.recvfrom(bufsize, flags)[0]
+
+    # The batch forms, as Linux has them (Python's socket module has neither).
+    def sendmmsg(self, msgs, flags=0):
+        """sendmmsg(2): msgs is a list of (data, address or None); returns how
+        many were sent. As in Linux, an error on the first raises it, an error
+        on a later one ends the batch (the count so far is returned)."""
+        n = 0
+        for data, address in msgs:
+            try:
+                if address is None:
+                    self.send(data, flags)
+                else:
+                    self.sendto(data, flags, address)
+            except OSError:
+                if n == 0:
+                    raise
+                break
+            n += 1
+        return n
+
+    def recvmmsg(self, vlen, bufsize, flags=0):
+        """recvmmsg(2) with MSG_WAITFORONE: waits (as recvfrom) for the first
+        datagram, then takes up to vlen in all of those already queued;
+        returns [(data, address)]."""
+        out = [self.recvfrom(bufsize, flags)]
+        while len(out) < vlen:
+            try:
+                out.append(self.recvfrom(bufsize, flags | MSG_DONTWAIT))
+            except (BlockingIOError, TimeoutError):
+                break
+        return out
 
     def setsockopt(self, level, optname, value):
         self._call("setsockopt", level, optname, value)

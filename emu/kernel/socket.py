@@ -17,7 +17,7 @@ from .core.entry import SyscallBlock  # noqa: F401  (re-exported: the calls rais
 from .core.sock import (
     EPOLLERR, EPOLLHUP, MSG_DONTWAIT, SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF, Socket,
 )
-from .hdr.ip import inet_aton
+from .hdr.ip import inet_aton, inet_ntoa
 from .ipv4.af_inet import AF_INET, inet_create
 
 SOL_SOCKET = 1
@@ -243,6 +243,20 @@ def sys_sendto(task, fd, data, flags=0, addr=None):
     sock = sockfd_lookup(task, fd)
     try:
         return sock_sendmsg(sock, data, flags, _sockaddr(sock, addr) if addr is not None else None)
+    except KernelError as e:
+        if e.errno == errno.EAGAIN:
+            _would_block(sock, flags, sock.sk.sk_sndtimeo)
+        raise
+
+
+def sys_sendto_in(task, fd, data, flags, daddr, dport):
+    """sendto with an IPv4 address the syscall layer has already parsed (the
+    runtime's binary call): what sys_sendto does, without the text round trip."""
+    sock = sockfd_lookup(task, fd)
+    if sock.family != AF_INET:
+        return sys_sendto(task, fd, data, flags, (inet_ntoa(daddr), dport))
+    try:
+        return sock_sendmsg(sock, data, flags, (daddr, dport))
     except KernelError as e:
         if e.errno == errno.EAGAIN:
             _would_block(sock, flags, sock.sk.sk_sndtimeo)

@@ -26,8 +26,10 @@ lock). The GIL serialises Python threads anyway; the lock makes each kernel
 entry atomic, which Linux gets from its finer locks.
 """
 import logging
+import mmap
 import os
 import socket as _socket
+import sys
 import threading
 import time
 from collections import deque
@@ -49,10 +51,13 @@ from ..kernel.drivers.wirenic import (
 )
 from ..kernel.init import start_kernel
 from ..wire.zwire import WirePort, parse_batch
+from .. import sysproto
 from .syscalls import EIO, Park, SyscallServer
 
 log = logging.getLogger("emu.node")
 
+_POLLIN, _POLLOUT = int(zmq.POLLIN), int(zmq.POLLOUT)    # plain ints: enum Flag ops are slow
+SWITCH_INTERVAL = 0.001  # seconds (sys.setswitchinterval) in a node process
 NIC_BATCH = 64           # messages a NIC takes from one wire before looking at the others
 
 
@@ -100,6 +105,8 @@ class NodeRuntime(SyscallServer):
         self.net.kernel_lock = self.lock
         self.net.kernel_exit = self.kernel_exit
         self.urgent = 0                  # user-thread entries waiting (only it writes this)
+        self.net.need_resched = self._need_resched
+        self.user_tid = None             # the user thread's ident (set in user_loop)
         self.cpu_events = [threading.Event() for _ in range(ncpus)]
         self.net.wake_cpu = self._ipi
         self.timer_deadline = float("inf")
@@ -119,6 +126,13 @@ class NodeRuntime(SyscallServer):
         self.nic_notify_tx = self.ctx.socket(zmq.PUSH)
         self.nic_notify_tx.connect(self.nic_notify_ep)
         self.conns = {}                  # fd -> Conn
+        self.out_conns = []              # connections with replies to write (user thread)
+        self.defer_flush = False         # the user thread runs a batch: it flushes the wires at its end
+        # Send credits (syscalls.py), mirrored to epoch_map. It starts from the
+        # wall clock, so a restarted node never meets a client's old credit.
+        self.net.send_epoch = time.time_ns() // 1000
+        self.epoch_seen = 0
+        self.epoch_map = None
         self.tasks_by_key = {}           # a client process's key -> its Task
         self.next_tid = 100
         self.started = time.time()
@@ -143,6 +157,10 @@ class NodeRuntime(SyscallServer):
             return self.enter(0, fn, *args, **kwargs)
         finally:
             self.urgent -= 1
+
+    def _need_resched(self):
+        """A system call waits for the kernel (not the one running now)."""
+        return self.urgent > 0 and threading.get_ident() != self.user_tid
 
     def _yield_to_user(self):
         """need_resched: a control or system call waits for the kernel; let it in."""
@@ -175,13 +193,31 @@ class NodeRuntime(SyscallServer):
                 wirenic_hw_tx(dev, now)
                 wirenic_hw_irq(dev, now)      # TX completions interrupt
         dirty = self.dirty
-        while dirty:
-            dirty.pop().flush()
+        if not self.defer_flush:
+            while dirty:
+                dirty.pop().flush()
+        epoch = self.net.send_epoch
+        if epoch != self.epoch_seen and self.epoch_map is not None:
+            self.epoch_seen = epoch
+            sysproto.EPOCH.pack_into(self.epoch_map, 0, epoch)
+        for i, sd in enumerate(self.net.cpus):
+            if sd.pending:
+                self.cpu_events[i].set()     # softirqs left pending: ksoftirqd runs them
         nt = self.net.next_timer()
         # Read by cpu0 outside the kernel: a float, written only here, under the lock.
         self.next_timer_at = float("inf") if nt is None else nt
         if nt is not None and nt < self.timer_deadline:
             self.cpu_events[0].set()
+
+    def _flush_wires(self):
+        """The end of a user-thread batch: its frames leave, one wire message per port."""
+        with self.lock:
+            dirty = self.dirty
+            while dirty:
+                dirty.pop().flush()
+
+    def _bump_epoch(self):
+        self.net.send_epoch += 1
 
     # ------------------------------------------------------------- CPU threads
     def cpu_loop(self, cpu):
@@ -288,10 +324,12 @@ class NodeRuntime(SyscallServer):
         dev = port.dev
         if dev is None:
             return
-        msgs: list[bytes] = []
+        msgs: list = []
         try:
+            # copy=False: the frames are read where ZeroMQ received them (the
+            # skb is built from that buffer: one copy, not two).
             while len(msgs) < NIC_BATCH:
-                msgs.append(port.rx.recv(zmq.NOBLOCK, copy=True))
+                msgs.append(port.rx.recv(zmq.NOBLOCK, copy=False).buffer)
         except zmq.Again:
             pass
         if not msgs:
@@ -342,6 +380,8 @@ class NodeRuntime(SyscallServer):
                     break
                 do_softirq(net, cpu)
                 net.softirq_cpu = cpu
+                if self.urgent:
+                    break                # need_resched: a system call waits for the kernel
         finally:
             net.softirq_cpu = prev
         do_softirq(net, cpu)
@@ -385,6 +425,7 @@ class NodeRuntime(SyscallServer):
 
     # ------------------------------------------------------------- user thread
     def user_loop(self):
+        self.user_tid = threading.get_ident()
         ctl = self.ctx.socket(zmq.ROUTER)
         ctl.setsockopt(zmq.LINGER, 0)
         ctl.bind(self.ctl_endpoint)
@@ -394,6 +435,7 @@ class NodeRuntime(SyscallServer):
         listener.bind(self.sys_path)
         listener.listen(128)
         listener.setblocking(False)
+        self._epoch_open()
         poller = zmq.Poller()
         poller.register(ctl, zmq.POLLIN)
         poller.register(listener.fileno(), zmq.POLLIN)
@@ -435,12 +477,31 @@ class NodeRuntime(SyscallServer):
             else:
                 conn = self.conns.get(what)
                 if conn is not None:
-                    if ev & zmq.POLLOUT:
+                    if ev & _POLLOUT:
                         self._flush_conn(conn)
-                    if ev & zmq.POLLIN and not conn.dead:
+                    if ev & _POLLIN and not conn.dead:
                         self._conn_readable(conn)
         self._run_ready_parks()
         self._expire_parks()
+        if self.out_conns:
+            self._flush_out()
+
+    def _epoch_open(self):
+        """The shared page the send epoch is read from by clients (sysproto.py)."""
+        path = sysproto.epoch_path(self.sys_path)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.ftruncate(fd, mmap.PAGESIZE)
+                self.epoch_map = mmap.mmap(fd, mmap.PAGESIZE)
+            finally:
+                os.close(fd)
+        except OSError:
+            log.exception("no send-epoch page: clients wait for every send's reply")
+            return
+        with self.lock:
+            self.epoch_seen = self.net.send_epoch
+            sysproto.EPOCH.pack_into(self.epoch_map, 0, self.epoch_seen)
 
     def _handle_ctl(self, sock, frames):
         ident, payload = frames[0], frames[-1]
@@ -467,6 +528,13 @@ class NodeRuntime(SyscallServer):
     def control(self, op, args):
         """One control request: the runtime's own ops, else rtnetlink's; every
         one is checked against its declared policy first."""
+        try:
+            return self._control(op, args)
+        finally:
+            # Whatever it changed, a send credit given before it no longer holds.
+            self.enter_user(self._bump_epoch)
+
+    def _control(self, op, args):
         pol = RUNTIME_POLICY.get(op) if isinstance(op, str) else None
         if pol is None:
             if op == "trace_start":
@@ -628,6 +696,10 @@ class NodeRuntime(SyscallServer):
 
     # ------------------------------------------------------------- lifecycle
     def run(self):
+        # The user thread (system calls) waits for the GIL behind a busy NIC or
+        # CPU thread for up to one switch interval: 5 ms by default, longer
+        # than the whole call. A shorter one bounds that wait.
+        sys.setswitchinterval(SWITCH_INTERVAL)
         threads = [threading.Thread(target=self.cpu_loop, args=(i,), name="cpu%d" % i, daemon=True)
                    for i in range(len(self.net.cpus))]
         threads.append(threading.Thread(target=self.nic_loop, name="nic", daemon=True))

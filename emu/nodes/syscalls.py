@@ -1,14 +1,35 @@
 """The node's system call server: one Unix-socket connection per client
-thread, one Task (descriptor table) per client process, and the parked calls
-that wait on kernel wait queues.
+thread (or one per process, shared by its threads), one Task (descriptor
+table) per client process, and the parked calls that wait on kernel wait
+queues.
 
 Linux: net/socket.c (the calls), kernel/exit.c (do_exit closes a task's
 files), kernel/sched/wait.c (a sleeping call on a wait queue).
+
+The framing is emu/sysproto.py: binary frames for the data-bearing calls
+(sendto, recvfrom: raw payload, no msgpack), msgpack maps for the rest.
+What one read of a connection brings is run as one batch: the wires are
+flushed once at its end (one wire message for a burst of datagrams, as
+xmit_more does), and the replies leave in one write per connection per
+pass of the user thread.
+
+Send credit (sysproto.py): a successful UDP sendto returns the node's send
+epoch; the client then sends like datagrams without waiting for a reply.
+The epoch (mirrored to <sys_path>.epoch, a shared page) moves on anything
+that could change such a send's outcome: every state-changing call (here),
+every control request (runtime.py), a routing change or a socket error (the
+kernel bumps net.send_epoch). Emulation note: a send that raced with such a
+change made by someone else (no order between the two) and then failed is
+counted as dropped (drop reason SEND_CREDIT_RACE), as if the change had come
+just after it; the sender's own calls are ordered after its sends: a
+connection is read in order, and a call on one connection of a task first
+drains the task's other connections.
 
 A mixin of NodeRuntime: it uses the runtime's enter_user (the one way into
 the kernel), its poller and its wake eventfd.
 """
 import logging
+import math
 import os
 import time
 from collections import deque
@@ -17,40 +38,56 @@ from typing import Any, Callable
 import msgpack
 import zmq
 
+from .. import sysproto as P
 from ..kernel.core.dev import KernelError
 from ..kernel.core.entry import KernelOops
-from ..kernel.socket import SyscallBlock, Task, syscall_lookup, task_exit
+from ..kernel.socket import (
+    SyscallBlock, Task, sys_recvfrom, sys_sendto, sys_sendto_in, syscall_lookup, task_exit,
+)
 
 log = logging.getLogger("emu.node")
 
 EIO = 5
+OP_RECV_BATCH = 100          # a Park's op: recvfrom with read-ahead (R_DATAV)
+RECV_CHUNK = 262144
+SEND_BURST = 64              # credited sends run in one kernel entry
+# Calls that change no state a send's outcome depends on: they leave the send epoch alone.
+READ_ONLY = frozenset(("sendto", "recvfrom", "poll", "getsockname", "getpeername", "getsockopt"))
 
 
 class Conn:
     """One client connection on the syscall socket, and its task."""
 
-    __slots__ = ("sock", "task", "unpacker", "dead", "out", "want_out")
+    __slots__ = ("sock", "task", "dead", "inbuf", "out", "want_out", "queued", "big", "big_have")
 
     def __init__(self, sock, task):
         self.sock = sock
         self.task = task
-        self.unpacker = msgpack.Unpacker(raw=False, max_buffer_size=64 * 1024 * 1024)
         self.dead = False
-        self.out = bytearray()       # replies the client has not read yet
+        self.inbuf = b""             # the start of a frame not yet complete
+        self.out: deque = deque()    # reply chunks the client has not read yet
         self.want_out = False        # registered for POLLOUT
+        self.queued = False          # in the server's list of connections to write
+        self.big = None              # a long frame being read straight into its own buffer
+        self.big_have = 0
 
 
 class Park:
-    """A blocked syscall waiting on wait queues and/or a deadline (ident: its Conn)."""
+    """One system call: run now, or blocked on wait queues and/or a deadline."""
 
-    __slots__ = ("ident", "req", "deadline", "client_deadline", "on_timeout",
-                 "wqs", "entry", "ready", "done", "resume", "partial")
+    __slots__ = ("ident", "rid", "call", "args", "op", "noreply", "deadline",
+                 "client_deadline", "on_timeout", "wqs", "entry", "ready", "done",
+                 "resume", "partial", "unwait")
 
-    def __init__(self, ident, req):
+    def __init__(self, ident, rid, call, args, op=P.OP_MSGPACK, noreply=False, timeout=None):
         self.ident = ident
-        self.req = req
+        self.rid = rid
+        self.call = call
+        self.args = args
+        self.op = op
+        self.noreply = noreply
         self.deadline = None
-        self.client_deadline = None
+        self.client_deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
         self.on_timeout = 0
         self.wqs = []
         self.entry = None
@@ -58,6 +95,62 @@ class Park:
         self.done = False
         self.resume = None
         self.partial = None
+        self.unwait = False          # woken: leave the wait queues on the next entry
+
+
+class BadFrame(Exception):
+    """Not our framing: the client broke the ABI; its connection is dropped."""
+
+
+def _sendto_k(task, fd, data, flags, ip, port, has_addr):
+    """The binary sendto, and the send credit if the socket earned one (in the kernel)."""
+    if type(data) is memoryview:
+        sock = task.fds.get(fd)
+        if sock is None or sock.type != 1:
+            data = bytes(data)           # only TCP takes a view of the frame (tcp_sendmsg)
+    n = sys_sendto_in(task, fd, data, flags, ip, port) if has_addr else \
+        sys_sendto(task, fd, data, flags, None)
+    sock = task.fds.get(fd)
+    credit = 0
+    if sock is not None and sock.type == 2 and sock.family == 2 and \
+            getattr(sock.sk, "sk_protocol", 0) in (0, 17):
+        credit = task.net.send_epoch
+    return n, credit
+
+
+def _sendto_batch_k(net, task, batch):
+    """A burst of credited sends in one kernel entry; one that fails raced (see above)."""
+    for fd, data, flags, ip, port, has_addr in batch:
+        try:
+            if has_addr:
+                sys_sendto_in(task, fd, data, flags, ip, port)
+            else:
+                sys_sendto(task, fd, data, flags, None)
+        except (KernelError, SyscallBlock):
+            net.drop_reasons["SEND_CREDIT_RACE"] += 1
+
+
+def _recvfrom_batch_k(task, fd, size, flags):
+    """recvfrom, then up to READAHEAD_MAX more datagrams already queued (UDP only)."""
+    first = sys_recvfrom(task, fd, size, flags)
+    sock = task.fds.get(fd)
+    if sock is None or sock.type != 2 or sock.family != 2 or \
+            getattr(sock.sk, "sk_protocol", 0) not in (0, 17):
+        return first
+    more: list = []
+    try:
+        while len(more) < P.READAHEAD_MAX and not sock.sk.sk_err:    # an error goes first
+            more.append(sys_recvfrom(task, fd, P.READAHEAD_SIZE, 0x40))    # MSG_DONTWAIT
+    except KernelError:
+        pass                             # EAGAIN: the queue is empty
+    return _Batch(first, more, task.net.send_epoch)
+
+
+class _Batch(tuple):
+    """_recvfrom_batch_k's result: (first, more, epoch)."""
+
+    def __new__(cls, first, more, epoch):
+        return tuple.__new__(cls, (first, more, epoch))
 
 
 class SyscallServer:
@@ -73,6 +166,10 @@ class SyscallServer:
     ready_parks: deque
     wake_fd: int
     enter_user: Callable[..., Any]    # NodeRuntime's way into the kernel
+    out_conns: list          # connections with replies to write at the end of this pass
+    dirty: list              # NodeRuntime's wire ports with frames to flush
+    _flush_wires: Callable[[], None]   # NodeRuntime's: flush them (end of a batch)
+    defer_flush: bool        # kernel_exit leaves the wires to the end of the batch
 
     def _accept(self, listener):
         while True:
@@ -85,13 +182,18 @@ class SyscallServer:
             task.conns = 1
             task.key = None
             conn = Conn(sock, task)
+            task.conn_list = [conn]   # type: ignore[attr-defined]  # the runtime's
             self.next_tid += 1
             self.conns[sock.fileno()] = conn
             self.poller.register(sock.fileno(), zmq.POLLIN)
 
+    # ------------------------------------------------------------- reading
     def _conn_readable(self, conn):
+        if conn.big is not None:
+            self._big_readable(conn)
+            return
         try:
-            data = conn.sock.recv(262144)
+            data = conn.sock.recv(RECV_CHUNK)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -99,19 +201,170 @@ class SyscallServer:
         if not data:
             self._task_gone(conn)
             return
-        conn.unpacker.feed(data)
+        if conn.inbuf:
+            data = conn.inbuf + data
+            conn.inbuf = b""
+        self.defer_flush = True
         try:
-            for req in conn.unpacker:
-                if not isinstance(req, dict):
-                    raise ValueError("request is not a map")
-                park = Park(conn, req)
-                t = req.get("timeout")
-                if t is not None:
-                    park.client_deadline = time.monotonic() + max(0.0, float(t))
-                self._do_syscall(park)
-        except (ValueError, TypeError, msgpack.UnpackException):
-            self._task_gone(conn)      # garbage on the syscall socket: drop the task
+            self._frames(conn, data)
+        except BadFrame:
+            self._task_gone(conn)     # garbage on the syscall socket: drop the task
+        finally:
+            self.defer_flush = False
+            if self.dirty:
+                self._flush_wires()
 
+    def _frames(self, conn, data):
+        mv = memoryview(data)
+        n = len(data)
+        off = 0
+        unpack = P.REQ.unpack_from
+        burst = []
+        while n - off >= P.REQ_LEN:
+            flen, op, flags, pad, rid, fd = unpack(mv, off)
+            if op > P.OP_RECVFROM or pad or flen < P.REQ_LEN or flen > P.MAX_FRAME:
+                raise BadFrame()
+            if n - off < flen:
+                break
+            if conn.dead:
+                return
+            if op == P.OP_SENDTO and flags & P.F_NOREPLY:
+                if flen < P.REQ_LEN + P.SENDTO.size:
+                    raise BadFrame()
+                body = off + P.REQ_LEN
+                mflags, ip, port, has_addr, _ = P.SENDTO.unpack_from(mv, body)
+                burst.append((fd, bytes(mv[body + P.SENDTO.size:off + flen]), mflags, ip, port, has_addr))
+                off += flen
+                if len(burst) < SEND_BURST:
+                    continue
+            if burst:
+                self._send_burst(conn, burst)
+                burst = []
+                if op == P.OP_SENDTO and flags & P.F_NOREPLY:
+                    continue
+            if not flags & P.F_NOREPLY and len(conn.task.conn_list) > 1:
+                self._drain_siblings(conn)
+            self._frame(conn, mv, off, flen, op, flags, rid, fd)
+            off += flen
+        if burst:
+            self._send_burst(conn, burst)
+        if off < n:
+            rest = mv[off:]
+            if len(rest) >= P.REQ_LEN and flen > RECV_CHUNK:
+                # A long frame (a big stream send): read the rest of it in place,
+                # not by joining chunks.
+                frame = bytearray(flen)
+                frame[:len(rest)] = rest
+                conn.big, conn.big_have = frame, len(rest)
+            else:
+                conn.inbuf = bytes(rest)
+
+    def _big_readable(self, conn):
+        frame = conn.big
+        try:
+            k = conn.sock.recv_into(memoryview(frame)[conn.big_have:])
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            k = 0
+        if not k:
+            self._task_gone(conn)
+            return
+        conn.big_have += k
+        if conn.big_have < len(frame):
+            return
+        conn.big = None
+        self.defer_flush = True
+        try:
+            self._frames(conn, frame)
+        except BadFrame:
+            self._task_gone(conn)
+        finally:
+            self.defer_flush = False
+            if self.dirty:
+                self._flush_wires()
+
+    def _send_burst(self, conn, burst):
+        if conn.dead:
+            return
+        try:
+            self.enter_user(_sendto_batch_k, self.net, conn.task, burst)
+        except KernelOops:
+            pass                 # logged and counted; the rest of the burst is lost
+
+    def _drain_siblings(self, conn):
+        """Before a call, what this process's other threads sent earlier (their
+        async sends above all) runs first: their bytes are already here."""
+        for other in list(conn.task.conn_list):
+            if other is not conn and not other.dead:
+                while not other.dead and other.big is None:
+                    try:
+                        data = other.sock.recv(RECV_CHUNK)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except OSError:
+                        data = b""
+                    if not data:
+                        self._task_gone(other)
+                        break
+                    if other.inbuf:
+                        data = other.inbuf + data
+                        other.inbuf = b""
+                    try:
+                        self._frames_nodrain(other, data)
+                    except BadFrame:
+                        self._task_gone(other)
+
+    def _frames_nodrain(self, conn, data):
+        # One level only: a sibling's frames do not drain again.
+        saved = conn.task.conn_list
+        conn.task.conn_list = [conn]
+        try:
+            self._frames(conn, data)
+        finally:
+            conn.task.conn_list = saved
+
+    def _frame(self, conn, mv, off, flen, op, flags, rid, fd):
+        body = off + P.REQ_LEN
+        if op == P.OP_SENDTO:
+            if flen < P.REQ_LEN + P.SENDTO.size:
+                raise BadFrame()
+            mflags, ip, port, has_addr, timeout = P.SENDTO.unpack_from(mv, body)
+            if flen > RECV_CHUNK and type(mv.obj) is bytearray:
+                # A long frame read into a buffer of its own (_big_readable), never
+                # reused: a stream send takes its payload without copying it.
+                data = mv[body + P.SENDTO.size:off + flen].toreadonly()
+            else:
+                data = bytes(mv[body + P.SENDTO.size:off + flen])
+            park = Park(conn, rid, "sendto", [fd, data, mflags, ip, port, has_addr], op,
+                        False, None if timeout != timeout else timeout)
+        elif op == P.OP_RECVFROM:
+            if flen != P.REQ_LEN + P.RECVFROM.size:
+                raise BadFrame()
+            size, mflags, timeout = P.RECVFROM.unpack_from(mv, body)
+            park = Park(conn, rid, "recvfrom", [fd, size, mflags], op, False,
+                        None if timeout != timeout else timeout)
+            if flags & P.F_READAHEAD:
+                park.op = OP_RECV_BATCH
+        else:
+            try:
+                req = msgpack.unpackb(mv[body:off + flen], raw=False)
+            except (ValueError, TypeError, msgpack.UnpackException):
+                raise BadFrame() from None
+            if not isinstance(req, dict):
+                raise BadFrame()
+            t = req.get("timeout")
+            if t is not None:
+                try:
+                    t = float(t)
+                except (TypeError, ValueError):
+                    t = None
+                if t is not None and math.isnan(t):
+                    t = None
+            park = Park(conn, req.get("id"), req.get("call"), req.get("args", ()), op, False, t)
+        self._do_syscall(park)
+
+    # ------------------------------------------------------------- tasks
     def _task_gone(self, conn):
         """The client process went away: close everything it held (do_exit)."""
         fd = conn.sock.fileno()
@@ -123,9 +376,12 @@ class SyscallServer:
             pass
         conn.sock.close()
         conn.dead = True
+        conn.out.clear()
         for p in [p for p in self.parks if p.ident is conn]:
             self._unpark(p)
         task = conn.task
+        if conn in task.conn_list:
+            task.conn_list = [c for c in task.conn_list if c is not conn]
         task.conns -= 1
         if task.conns > 0:
             return              # another thread of that process is still attached
@@ -152,15 +408,89 @@ class SyscallServer:
         elif task is not conn.task:
             old = conn.task
             old.conns -= 1
+            old.conn_list = [c for c in old.conn_list if c is not conn]
             conn.task = task
             task.conns += 1
+            task.conn_list = task.conn_list + [conn]
             if old.conns <= 0:
                 self._task_exit(old)         # its descriptors die with it
         return task.tid
 
-    def _reply(self, conn, reply):
+    # ------------------------------------------------------------- replies
+    def _out(self, conn, frame):
         if conn.dead:
             return
+        conn.out.append(frame)
+        if not conn.queued:
+            conn.queued = True
+            self.out_conns.append(conn)
+
+    def _reply_ok(self, park, result):
+        if park.noreply:
+            return
+        op = park.op
+        if op == P.OP_SENDTO:
+            n, credit = result if isinstance(result, tuple) else (result, 0)
+            self._out(park.ident, P.INT_REP.pack(P.INT_REP.size, P.R_INT, 0, 0, park.rid, n, credit))
+            return
+        if op == OP_RECV_BATCH:
+            if type(result) is _Batch:
+                self._reply_datav(park, *result)
+                return
+            op = P.OP_RECVFROM
+        if op == P.OP_RECVFROM:
+            data, addr, mflags = result
+            if addr is None:
+                a = b""
+                alen = P.NO_ADDR
+            elif isinstance(addr, tuple) and len(addr) == 2 and isinstance(addr[0], str):
+                a = addr[0].encode()
+                alen = len(a)
+            else:
+                a = None
+            if a is not None and alen <= P.NO_ADDR:
+                hdr = P.DATA_HDR.pack(P.DATA_HDR.size + (0 if alen == P.NO_ADDR else alen) + len(data),
+                                      P.R_DATA, 0, 0, park.rid, mflags, addr[1] if addr else 0, alen)
+                self._out(park.ident, hdr + a + data if len(data) < 65536 else hdr + a)
+                if len(data) >= 65536:
+                    self._out(park.ident, data)
+                return
+        self._reply_map(park, {"id": park.rid, "ok": result})
+
+    def _reply_datav(self, park, first, more, epoch):
+        parts: list = [b""]
+        size = P.REP_LEN + P.DATAV.size
+        for data, addr, mflags in [first] + more:
+            if addr is None:
+                a, alen, port = b"", P.NO_ADDR, 0
+            else:
+                a = addr[0].encode()
+                alen, port = len(a), addr[1]
+            parts.append(P.REC.pack(mflags, port, alen, len(data)))
+            parts.append(a)
+            parts.append(data)
+            size += P.REC.size + len(a) + len(data)
+        parts[0] = P.REP.pack(size, P.R_DATAV, 0, 0, park.rid) + P.DATAV.pack(1 + len(more), epoch)
+        self._out(park.ident, b"".join(parts))
+
+    def _reply_err(self, park, err, msg=""):
+        if park.noreply:
+            self.net.drop_reasons["SEND_CREDIT_RACE"] += 1
+            return
+        if park.op != P.OP_MSGPACK:
+            self._out(park.ident, P.ERR_REP.pack(P.ERR_REP.size, P.R_ERR, 0, 0, park.rid, err))
+            return
+        self._reply_map(park, {"id": park.rid, "err": err, "msg": msg})
+
+    def _reply_timeout(self, park):
+        if park.noreply:
+            return
+        if park.op != P.OP_MSGPACK:
+            self._out(park.ident, P.REP.pack(P.REP_LEN, P.R_TIMEOUT, 0, 0, park.rid))
+            return
+        self._reply_map(park, {"id": park.rid, "timeout": True})
+
+    def _reply_map(self, park, reply):
         try:
             data = msgpack.packb(reply, use_bin_type=True)
         except (TypeError, ValueError, OverflowError) as e:
@@ -168,53 +498,79 @@ class SyscallServer:
             log.exception("unpackable syscall reply")
             data = msgpack.packb({"id": reply.get("id"), "err": 5, "msg": "EIO: %s" % e},
                                  use_bin_type=True)
-        # Never block the node on one client: what the socket does not take
-        # now waits in conn.out and leaves when the client reads (POLLOUT).
-        conn.out += data
-        self._flush_conn(conn)
+        self._out(park.ident, P.REP.pack(P.REP_LEN + len(data), P.R_MSGPACK, 0, 0,
+                                         park.rid if isinstance(park.rid, int) and
+                                         0 <= park.rid < 1 << 32 else 0) + data)
+
+    def _flush_out(self):
+        """End of a pass: every connection's replies in one write each."""
+        conns, self.out_conns = self.out_conns, []
+        for conn in conns:
+            conn.queued = False
+            self._flush_conn(conn)
 
     def _flush_conn(self, conn):
+        # Never block the node on one client: what the socket does not take
+        # now waits in conn.out and leaves when the client reads (POLLOUT).
         if conn.dead:
             return
+        out = conn.out
         try:
-            while conn.out:
-                n = conn.sock.send(conn.out)
+            while out:
+                if len(out) > 1:
+                    chunks = list(out)[:64]
+                    n = conn.sock.sendmsg(chunks)
+                else:
+                    n = conn.sock.send(out[0])
                 if not n:
                     break
-                del conn.out[:n]
+                while n and out:
+                    first = out[0]
+                    if n >= len(first):
+                        n -= len(first)
+                        out.popleft()
+                    else:
+                        out[0] = memoryview(first)[n:]
+                        n = 0
         except (BlockingIOError, InterruptedError):
             pass
         except OSError:
             self._task_gone(conn)
             return
         fd = conn.sock.fileno()
-        if conn.out and not conn.want_out:
+        if out and not conn.want_out:
             self.poller.modify(fd, zmq.POLLIN | zmq.POLLOUT)
             conn.want_out = True
-        elif not conn.out and conn.want_out:
+        elif not out and conn.want_out:
             self.poller.modify(fd, zmq.POLLIN)
             conn.want_out = False
 
+    # ------------------------------------------------------------- calls
     def _do_syscall(self, park):
-        req = park.req
         if park.ident.dead:
+            if park.unwait:
+                park.unwait = False
+                self.enter_user(self._unpark_wqs, park)
             return
-        rid = req.get("id")
         try:
-            reply = {"id": rid, "ok": self._syscall(park)}
+            result = self._syscall(park)
         except SyscallBlock:
+            if park.noreply:         # a credited send never waits: it raced (see above)
+                self._unpark(park)
+                self.net.drop_reasons["SEND_CREDIT_RACE"] += 1
             return               # parked: the reply comes when it wakes or times out
         except KernelError as e:
-            reply = {"id": rid, "err": e.errno, "msg": e.strerror}
+            self._reply_err(park, e.errno, e.strerror)
+            return
         except KernelOops as e:
-            reply = {"id": rid, "err": EIO, "msg": "EIO: kernel oops: %s" % e}
-        self._reply(park.ident, reply)
+            self._reply_err(park, EIO, "EIO: kernel oops: %s" % e)
+            return
+        self._reply_ok(park, result)
 
     def _syscall(self, park):
         """Run (or resume) one system call through the kernel entry."""
-        req = park.req
-        call = req.get("call")
-        args = req.get("args", ())
+        call = park.call
+        args = park.args
         if call == "_attach":
             if not isinstance(args, (list, tuple)) or len(args) != 1:
                 raise KernelError(22, "_attach takes one key")
@@ -223,12 +579,23 @@ class SyscallServer:
         if park.resume is not None:
             fn, args = park.resume, ()
         else:
-            sys_fn = syscall_lookup(call, args)        # ENOSYS / EINVAL / EFAULT
+            sys_fn: Callable[..., Any]
+            if park.op == P.OP_SENDTO:
+                sys_fn = _sendto_k           # its fields were checked by their binary layout
+            elif park.op == OP_RECV_BATCH:
+                sys_fn = _recvfrom_batch_k
+            else:
+                sys_fn = syscall_lookup(call, args)        # ENOSYS / EINVAL / EFAULT
             fn, args = sys_fn, (task, *args)
         return self.enter_user(self._syscall_k, park, fn, args)
 
     def _syscall_k(self, park, fn, args):
         """In the kernel: the call, and on SyscallBlock its wait-queue entries."""
+        if park.unwait:
+            park.unwait = False
+            self._unpark_wqs(park)
+        if park.call not in READ_ONLY:
+            self.net.send_epoch += 1           # its outcome may change what a credit vouched for
         try:
             return fn(*args)
         except SyscallBlock as b:
@@ -271,12 +638,22 @@ class SyscallServer:
         park.wqs = []
 
     def _run_ready_parks(self):
-        while self.ready_parks:
-            park = self.ready_parks.popleft()
-            if park not in self.parks:
-                continue
-            self._unpark(park)
-            self._do_syscall(park)
+        if not self.ready_parks:
+            return
+        self.defer_flush = True
+        try:
+            while self.ready_parks:
+                park = self.ready_parks.popleft()
+                if park not in self.parks:
+                    continue
+                # Off its wait queues in the same kernel entry as the call it resumes.
+                self.parks.remove(park)
+                park.unwait = True
+                self._do_syscall(park)
+        finally:
+            self.defer_flush = False
+            if self.dirty:
+                self._flush_wires()
 
     def _next_park_timeout(self):
         if not self.parks:
@@ -288,28 +665,30 @@ class SyscallServer:
         return max(0, int((min(ds) - now) * 1000) + 1)
 
     def _expire_parks(self):
+        if not self.parks:
+            return
         now = time.monotonic()
         for park in list(self.parks):
-            rid = park.req.get("id")
             expired = (park.client_deadline is not None and now >= park.client_deadline) or \
                 (park.deadline is not None and now >= park.deadline)
+            if not expired:
+                continue
             done = None
-            if expired and park.partial is not None:
+            if park.partial is not None:
                 try:
                     done = self.enter_user(park.partial)
                 except (KernelError, KernelOops):
                     done = None
             if done:
                 self._unpark(park)           # some work was done: return it, as Linux does
-                self._reply(park.ident, {"id": rid, "ok": done})
+                self._reply_ok(park, done)
             elif park.client_deadline is not None and now >= park.client_deadline and \
                     (park.deadline is None or park.client_deadline <= park.deadline):
                 self._unpark(park)
-                self._reply(park.ident, {"id": rid, "timeout": True})
+                self._reply_timeout(park)
             elif park.deadline is not None and now >= park.deadline:
                 self._unpark(park)
                 if park.on_timeout:
-                    self._reply(park.ident, {"id": rid, "err": park.on_timeout,
-                                             "msg": "Resource temporarily unavailable"})
+                    self._reply_err(park, park.on_timeout, "Resource temporarily unavailable")
                 else:
-                    self._reply(park.ident, {"id": rid, "ok": []})
+                    self._reply_ok(park, [])

@@ -68,7 +68,10 @@ class WirePort:
         if not self.out:
             return
         try:
-            self.tx.send(self.out, zmq.NOBLOCK, copy=False)
+            # copy=True: ZeroMQ takes one memcpy of the batch. A zero-copy send
+            # of Python memory costs more than the copy: pyzmq's garbage
+            # collector thread must be told when ZeroMQ lets go of each one.
+            self.tx.send(self.out, zmq.NOBLOCK, copy=True)
             self.tx_msgs += 1
         except zmq.Again:
             self.tx_dropped += self.out_frames

@@ -2,11 +2,11 @@
 import socket as pysocket
 import time
 
-import msgpack
+from emu.client.rpc import encode_call
 
 
 def _call(sock, rid, name, *args):
-    sock.sendall(msgpack.packb({"id": rid, "call": name, "args": list(args)}))
+    sock.sendall(encode_call(rid, name, args))
 
 
 def test_a_client_that_stops_reading_does_not_block_the_node(bridge_lab):

@@ -17,6 +17,7 @@ learned path MTU (fnhe) is not a lookup change: it is read on each use.
 def rt_genid_bump_ipv4(net):
     """Invalidate every cached IPv4 dst of net."""
     net.rt_genid += 1
+    net.send_epoch += 1        # the runtime's send credits were given under the old routes
 
 
 def rt_is_expired(rt, net):

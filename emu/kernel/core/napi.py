@@ -31,6 +31,7 @@ NET_TX_SOFTIRQ = 2
 NET_RX_SOFTIRQ = 3
 NR_SOFTIRQS = 10
 MAX_SOFTIRQ_RESTART = 10
+MAX_SOFTIRQ_TIME = 0.002          # seconds (2 ms, as kernel/softirq.c)
 
 # enum napi_state bits (NAPIF_STATE_*)
 NAPI_STATE_SCHED = 1 << 0        # poll is scheduled (owned by a poll_list)
@@ -139,11 +140,19 @@ def open_softirq(net, nr, action):
 
 
 def do_softirq(net, cpu):
-    """Run the pending softirqs of one CPU (kernel/softirq.c: __do_softirq)."""
+    """Run the pending softirqs of one CPU (kernel/softirq.c: __do_softirq).
+
+    As __do_softirq, it restarts while softirqs are pending, at most
+    MAX_SOFTIRQ_RESTART times and for MAX_SOFTIRQ_TIME, and not when a task
+    waits for the CPU (need_resched: here a system call waiting for the
+    kernel); what is left stays pending for ksoftirqd (the CPU thread).
+    """
     sd = net.cpus[cpu]
     prev = net.softirq_cpu
     net.softirq_cpu = cpu
     net.cur_cpu = cpu
+    end = net.clock() + MAX_SOFTIRQ_TIME
+    need_resched = net.need_resched
     try:
         for _ in range(MAX_SOFTIRQ_RESTART):
             pending = sd.pending
@@ -154,6 +163,8 @@ def do_softirq(net, cpu):
                 net.softirq_vec[NET_TX_SOFTIRQ](sd)
             if pending & (1 << NET_RX_SOFTIRQ):
                 net.softirq_vec[NET_RX_SOFTIRQ](sd)
+            if sd.pending and (need_resched() or net.clock() >= end):
+                break
     finally:
         net.softirq_cpu = prev
     return sd.pending

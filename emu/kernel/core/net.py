@@ -85,6 +85,10 @@ class FakeClock:
         return self.now
 
 
+def _never():
+    return False
+
+
 class Net:
     """One node's kernel state (struct net plus the per-CPU data it needs)."""
 
@@ -115,6 +119,13 @@ class Net:
         self.mib = {}              # "Ip" -> {"InReceives": n, ...}: see snmp.py
         self.proto = {}            # per-protocol state set up by the *_init functions
         self.rt_genid = 0          # routing generation: cached dsts older than it are stale (dst.py)
+        # Emulation note: no Linux counterpart. Moves on anything that may change
+        # whether a send fails (routes, socket errors, PMTU); the runtime's send
+        # credits (nodes/syscalls.py) hold only while it stays.
+        self.send_epoch = 1
+        # need_resched(): a task waits for the CPU (the runtime: a system call
+        # waits for the kernel); softirq loops end early for it.
+        self.need_resched = _never
         # The way in (entry.py): the runtime sets a real lock and its exit work.
         self.kernel_lock = NO_LOCK
         self.kernel_exit = _no_exit

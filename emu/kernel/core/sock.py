@@ -213,6 +213,7 @@ def skb_add_data_nocache(sk, skb, data):
 
 
 def sk_error_report(sk):
+    sk.net.send_epoch += 1     # sk_err set: the next send reports it (no send credit holds)
     if sk.sk_wq.entries:
         sk.sk_wq.wake_up(EPOLLERR)
 
@@ -272,7 +273,7 @@ def skb_copy_datagram_iter(skb, offset, length):
         skb.trace.hit("skb_copy_datagram_iter", length)
     start = skb.data + offset
     if offset + length <= skb.len - skb.data_len:
-        return bytes(skb.buf[start:start + length])        # the linear part
+        return bytes(memoryview(skb.buf)[start:start + length])    # the linear part (one copy)
     from .skbuff import skb_copy_bits
     return bytes(skb_copy_bits(skb, offset, length))
 

@@ -472,6 +472,7 @@ def ip_rt_update_pmtu(net, daddr, mtu):
         return
     if ip_dst_mtu(net, rt, daddr) <= mtu:
         return
+    net.send_epoch += 1       # a smaller path MTU may make a send EMSGSIZE
     table.pop(daddr, None)
     if len(table) >= FNHE_MAX:
         now = net.clock()

@@ -414,7 +414,9 @@ def tcp_sendmsg(sk, data, flags, addr):
     """
     if sk.net.tracer is not None:
         sk.net.tracer.send_hit("tcp_sendmsg")
-    view = memoryview(bytes(data))
+    # The caller's bytes are copied once here, as they may change after the
+    # call; a read-only view (the runtime's own buffer, never reused) is not.
+    view = data if type(data) is memoryview and data.readonly else memoryview(bytes(data))
     sent = [0]
 
     def attempt():
@@ -506,6 +508,26 @@ def tcp_cwnd_restart(sk, delta):
 
 # ------------------------------------------------------------------ receive
 
+class _Pieces:
+    """tcp_recvmsg's bytes so far."""
+
+    __slots__ = ("parts", "n")
+
+    def __init__(self):
+        self.parts = []
+        self.n = 0
+
+    def add(self, b):
+        self.parts.append(b)
+        self.n += len(b)
+
+    def __bool__(self):
+        return self.n > 0
+
+    def join(self):
+        return self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
+
+
 def tcp_recvmsg(sk, size, flags):
     """Read up to size in-order bytes: lock the socket and copy
     (tcp_recvmsg -> tcp_recvmsg_locked, release_sock).
@@ -524,7 +546,9 @@ def tcp_recvmsg_locked(sk, size, flags):
     (tcp_recvmsg, tcp_recvmsg_locked, then skb_copy_datagram_iter).
     """
     tp = sk.proto_data
-    out = bytearray()
+    # The copies, kept as they are and joined once (one more copy, none for
+    # a single piece): a bytearray grown and copied again cost twice that.
+    out = _Pieces()
     target = size if flags & MSG_WAITALL else 1
     peek = bool(flags & MSG_PEEK)
 
@@ -534,7 +558,7 @@ def tcp_recvmsg_locked(sk, size, flags):
         peek_seq = tp.copied_seq
         q = sk.sk_receive_queue.q
         i = 0
-        while len(out) < size and i < len(q):
+        while out.n < size and i < len(q):
             skb = q[i]
             cb = skb.cb
             seq = peek_seq if peek else tp.copied_seq
@@ -547,11 +571,11 @@ def tcp_recvmsg_locked(sk, size, flags):
                 q.popleft()
                 _free_rcv(sk, skb)
                 continue
-            n = min(avail, size - len(out))
+            n = min(avail, size - out.n)
             if skb.trace is not None:
                 skb.trace.hit("tcp_recvmsg")
                 skb.trace.hit("tcp_recvmsg_locked")
-            out.extend(skb_copy_datagram_iter(skb, offset, n))
+            out.add(skb_copy_datagram_iter(skb, offset, n))
             if peek:
                 peek_seq = seq_add(peek_seq, n)
                 i += 1
@@ -561,9 +585,9 @@ def tcp_recvmsg_locked(sk, size, flags):
                     q.popleft()
                     _free_rcv(sk, skb)
         if out and not peek:
-            tcp_cleanup_rbuf(sk, len(out))
-        if len(out) >= target or (out and peek):
-            return bytes(out), None, 0
+            tcp_cleanup_rbuf(sk, out.n)
+        if out.n >= target or (out.n and peek):
+            return out.join(), None, 0
         if sk.sk_err and not out:
             err = sk.sk_err
             sk.sk_err = 0
@@ -574,15 +598,15 @@ def tcp_recvmsg_locked(sk, size, flags):
                 raise KernelError(errno.ENOTCONN)       # never connected
             if not peek and not q and sk.sk_shutdown & RCV_SHUTDOWN:
                 tp.copied_seq = tp.rcv_nxt      # found_fin_ok: reading EOF consumes the FIN
-            return bytes(out), None, 0
+            return out.join(), None, 0
         if sk.sk_state in (TCP_SYN_SENT,) and sk.sk_socket.nonblock and not out:
             raise KernelError(errno.EAGAIN)
         if flags & MSG_DONTWAIT or sk.sk_socket.nonblock:
             if out:
-                return bytes(out), None, 0
+                return out.join(), None, 0
             raise KernelError(errno.EAGAIN)
         sk_wait_data(sk, sk.sk_rcvtimeo, attempt,
-                     partial=lambda: (bytes(out), None, 0) if out else None)
+                     partial=lambda: (out.join(), None, 0) if out else None)
 
     return attempt()
 

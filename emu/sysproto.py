@@ -1,0 +1,96 @@
+"""The framing on a node's system call socket (a Unix stream socket).
+
+Every message, both ways, is one frame: a fixed little-endian header whose
+first field is the frame's total length, then the call's own fields, then
+raw payload bytes. The data-bearing hot calls (sendto, recvfrom) have binary
+layouts with the payload carried as is (no msgpack around it); every other
+call is a msgpack map inside an OP_MSGPACK frame, as before.
+
+Requests (client -> node), REQ header: length, op, flags, id, fd
+  OP_MSGPACK   payload: msgpack {"id", "call", "args", "timeout"?}
+  OP_SENDTO    SENDTO fields (msg flags, ip, port, has address, timeout), data
+  OP_RECVFROM  RECVFROM fields (size, msg flags, timeout)
+  F_NOREPLY    a send whose outcome the node vouched for (see SEND CREDIT):
+               no reply unless... none at all.
+
+Replies (node -> client), REP header: length, kind, flags, id
+  R_MSGPACK    payload: msgpack {"id", "ok" | "err" | "timeout"}
+  R_INT        INT fields: the value and the send credit's epoch (0: none)
+  R_ERR        ERR fields: errno
+  R_TIMEOUT    the client's timeout ran out
+  R_DATA       DATA fields (msg flags, port, address length), address, data
+  R_DATAV      a recvfrom with F_READAHEAD on a UDP socket: the datagram asked
+               for and up to READAHEAD_MAX more already queued (see READ-AHEAD)
+
+SEND CREDIT. A successful UDP sendto may come back with a credit: the node's
+send epoch at the time. While the epoch in the node's shared page
+(<node>.sys.epoch, 8 bytes) is unchanged, another sendto on that descriptor
+to the same address, with the same flags and at most as many bytes, cannot
+fail synchronously, so the client sends it with F_NOREPLY and returns at
+once. The node bumps the epoch on anything that could change that outcome
+(any state-changing call, any control request, a route or socket error).
+
+READ-AHEAD. A blocking-style UDP recvfrom (no flags) may take, in the same
+call, the datagrams already queued behind the one it returns; the client
+hands them out on its next recvfrom calls, and its poll counts them as
+readable. Emulation note: they leave the socket's receive queue (and its
+rcvbuf accounting) at once, as they would have a moment later for a reader
+that keeps up; a socket error raised meanwhile (the epoch moved) is still
+reported first, by SO_ERROR, as __skb_try_recv_datagram reports it first.
+"""
+import struct
+
+REQ = struct.Struct("<IBBHIi")        # length, op, flags, pad, id, fd
+REQ_LEN = REQ.size
+SENDTO = struct.Struct("<iIHBxd")     # msg flags, ip, port, has address, timeout (NaN: none)
+RECVFROM = struct.Struct("<iid")      # size, msg flags, timeout (NaN: none)
+REP = struct.Struct("<IBBHI")         # length, kind, flags, pad, id
+REP_LEN = REP.size
+INT = struct.Struct("<qQ")            # value, credit epoch
+ERR = struct.Struct("<i")
+DATA = struct.Struct("<iHB")          # msg flags, port, address length (255: no address)
+DATAV = struct.Struct("<HQ")          # R_DATAV: records, epoch; then per record REC, address, data
+REC = struct.Struct("<iHBI")          # msg flags, port, address length, data length
+EPOCH = struct.Struct("<Q")
+
+OP_MSGPACK, OP_SENDTO, OP_RECVFROM = 0, 1, 2
+F_NOREPLY = 1
+F_READAHEAD = 2                       # recvfrom: take what else is queued too (R_DATAV)
+R_MSGPACK, R_INT, R_ERR, R_TIMEOUT, R_DATA, R_DATAV = 0, 1, 2, 3, 4, 5
+READAHEAD_MAX = 256                   # datagrams one recvfrom may take ahead
+READAHEAD_SIZE = 65535                # ... each whole (the caller's size applies when it reads it)
+
+MAX_FRAME = 64 * 1024 * 1024          # a longer frame is garbage: the connection is dropped
+NO_ADDR = 255
+NAN = float("nan")
+
+# Prebuilt: header + fields in one pack each.
+SENDTO_HDR = struct.Struct("<IBBHIi" + "iIHBxd")
+RECVFROM_REQ = struct.Struct("<IBBHIi" + "iid")
+INT_REP = struct.Struct("<IBBHI" + "qQ")
+ERR_REP = struct.Struct("<IBBHI" + "i")
+DATA_HDR = struct.Struct("<IBBHI" + "iHB")
+
+
+def ip_to_int(host):
+    """A dotted quad -> int, or None (the node's own parser decides anything else)."""
+    parts = host.split(".")
+    if len(parts) != 4:
+        return None
+    v = 0
+    for p in parts:
+        if not p.isdigit() or len(p) > 3:
+            return None
+        b = int(p)
+        if b > 255:
+            return None
+        v = (v << 8) | b
+    return v
+
+
+def int_to_ip(v):
+    return "%d.%d.%d.%d" % (v >> 24, (v >> 16) & 255, (v >> 8) & 255, v & 255)
+
+
+def epoch_path(sys_path):
+    return sys_path + ".epoch"

@@ -1,0 +1,129 @@
+"""The fast system call path (sysproto.py): sends on credit, read-ahead,
+and the errors Linux reports synchronously still reported by the same call."""
+import errno
+import socket as pysocket
+import time
+
+import pytest
+
+SO_BROADCAST = pysocket.SO_BROADCAST
+
+
+def _credited(s, addr, n=64):
+    """A few sends to addr: the node has vouched for the next ones (a credit)."""
+    for _ in range(3):
+        assert s.sendto(b"c" * n, addr) == n
+    assert s.fileno() in s._sys.credits, "the node gave no send credit"
+
+
+def _errno(fn):
+    with pytest.raises(OSError) as e:
+        fn()
+    return e.value.errno
+
+
+def test_udp_errors_of_a_credited_socket_come_from_the_same_call(bridge_lab):
+    h1, h2 = bridge_lab.node("h1"), bridge_lab.node("h2")
+    rx = h2.socket(2, 2)
+    rx.bind(("0.0.0.0", 7100))
+    rx.settimeout(5)
+    s = h1.socket(2, 2)
+    dst = ("10.0.0.2", 7100)
+    # Resolve h2's address first: a burst sent while ARP is pending would
+    # overflow the neighbour's queue (unres_qlen), losing its oldest, as in Linux.
+    s.sendto(b"arp", dst)
+    assert rx.recvfrom(100)[0] == b"arp"
+    _credited(s, dst)
+    # A burst on credit arrives whole and in order.
+    for i in range(100):
+        assert s.sendto(b"%04d" % i, dst) == 4
+    got = []
+    try:
+        for _ in range(103):
+            got.append(rx.recvfrom(100)[0])
+    except OSError:
+        links = [(link["name"], {k: v for k, v in link["stats"].items() if v})
+                 for link in h2.call("link_show", stats=True)]
+        want = [b"c" * 64] * 3 + [b"%04d" % i for i in range(100)]
+        missing = [w for w in want if w not in got]
+        raise AssertionError("lost: %d got; missing %s; %s %s %s %s %s" % (
+            len(got), missing, h2.counters()["snmp"]["Udp"], links, h2.counters().get("drop_reasons"),
+            h2.call("info")["wires"], h2.counters().get("softnet"))) from None
+    assert got[3:] == [b"%04d" % i for i in range(100)]
+    # EMSGSIZE: longer than the credit covers, and than UDP allows.
+    assert _errno(lambda: s.sendto(b"x" * 70000, dst)) == errno.EMSGSIZE
+    # EACCES: a broadcast needs SO_BROADCAST; taking it away ends the credit.
+    s.setsockopt(pysocket.SOL_SOCKET, SO_BROADCAST, 1)
+    bcast = ("10.0.0.255", 7100)
+    _credited(s, bcast)
+    s.setsockopt(pysocket.SOL_SOCKET, SO_BROADCAST, 0)
+    assert _errno(lambda: s.sendto(b"b" * 64, bcast)) == errno.EACCES
+    # ENETUNREACH: the link (and with it the route) goes away.
+    _credited(s, dst)
+    h1.call("link_set", name="eth0", up=False)
+    assert _errno(lambda: s.sendto(b"c" * 64, dst)) == errno.ENETUNREACH
+    h1.call("link_set", name="eth0", up=True)
+    for s_ in (s, rx):
+        s_.close()
+
+
+def test_connected_udp_reports_econnrefused_on_the_next_send(bridge_lab):
+    h1 = bridge_lab.node("h1")
+    s = h1.socket(2, 2)
+    s.connect(("10.0.0.2", 7199))            # nobody listens there
+    assert s.send(b"x" * 64) == 64             # ... the ICMP port unreachable comes later
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            s.send(b"x" * 64)
+        except ConnectionRefusedError:
+            break
+        assert time.monotonic() < deadline, "no ECONNREFUSED"
+        time.sleep(0.05)
+    s.close()
+
+
+def test_tcp_send_errors_eagain_and_epipe(bridge_lab):
+    h1, h2 = bridge_lab.node("h1"), bridge_lab.node("h2")
+    srv = h2.socket(2, 1)
+    srv.bind(("0.0.0.0", 7200))
+    srv.listen(1)
+    srv.settimeout(10)
+    c = h1.socket(2, 1)
+    c.settimeout(10)
+    c.connect(("10.0.0.2", 7200))
+    conn, _ = srv.accept()
+    # EAGAIN: a non-blocking send once the peer stops reading and the buffers fill.
+    c.setblocking(False)
+    deadline = time.monotonic() + 30
+    with pytest.raises(BlockingIOError):
+        while time.monotonic() < deadline:
+            c.send(b"z" * 65536)
+    # EPIPE: sending after shutting the write side.
+    c.setblocking(True)
+    c.shutdown(pysocket.SHUT_WR)
+    assert _errno(lambda: c.send(b"late")) == errno.EPIPE
+    for s in (c, conn, srv):
+        s.close()
+
+
+def test_read_ahead_keeps_datagram_boundaries_order_and_truncation(bridge_lab):
+    h1, h2 = bridge_lab.node("h1"), bridge_lab.node("h2")
+    rx = h2.socket(2, 2)
+    rx.bind(("0.0.0.0", 7300))
+    rx.settimeout(5)
+    tx = h1.socket(2, 2)
+    msgs = [bytes([65 + i]) * (10 + i) for i in range(20)]
+    for m in msgs:
+        tx.sendto(m, ("10.0.0.2", 7300))
+    time.sleep(0.5)                           # all of them queued on h2
+    first, addr = rx.recvfrom(5)              # takes the rest ahead
+    assert first == msgs[0][:5] and addr[0] == "10.0.0.1"
+    assert rx.recvfrom(100, pysocket.MSG_PEEK)[0] == msgs[1]
+    rest = [rx.recvfrom(100)[0] for _ in range(19)]
+    assert rest == msgs[1:]
+    rx.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        rx.recvfrom(100)
+    tx.close()
+    rx.close()
