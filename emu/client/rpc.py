@@ -10,6 +10,7 @@ import os
 import socket as _socket
 import threading
 import time
+import weakref
 
 import msgpack
 import zmq
@@ -278,7 +279,7 @@ class _Conn:
     """One thread's connection: its socket, the reply bytes read ahead, and the
     credited sends not yet written (one write takes a burst of them)."""
 
-    __slots__ = ("sock", "buf", "wait", "pend", "pend_bytes", "wlock", "dead")
+    __slots__ = ("sock", "buf", "wait", "pend", "pend_bytes", "wlock", "dead", "__weakref__")
 
     def __init__(self, sock):
         self.sock = sock
@@ -288,6 +289,26 @@ class _Conn:
         self.pend_bytes = 0
         self.wlock = threading.Lock()
         self.dead = False        # a write behind the owner's back failed: the node went away
+
+
+class _Hangup:
+    """Kept in a thread's threading.local next to its connection: when the
+    thread ends, CPython drops its locals and this hangs up, so the node drops
+    the connection and its buffers (a process that starts a thread per
+    transfer would otherwise pile them up there)."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def __del__(self):
+        if self.conn.pend:
+            return               # held-back sends: the Poster writes them, the socket stays
+        try:
+            self.conn.sock.close()
+        except Exception:
+            pass
 
 
 class Poster:
@@ -391,7 +412,9 @@ class SyscallClient(HotCalls):
         self.ids = itertools.count(1)
         self.pid = None
         self.key = None
-        self.all = []
+        self.all = weakref.WeakSet()   # live connections (a thread's dies with it)
+        self.anchor = None             # the first one lives as long as we do: the node
+                                       # keeps a task while one of its connections is open
         self.credits = {}
         self.rbufs = {}
         self.epoch_page = None
@@ -408,7 +431,8 @@ class SyscallClient(HotCalls):
             self.pid = os.getpid()
             self.key = "%d-%s" % (self.pid, os.urandom(6).hex())
             self.local = threading.local()
-            self.all = []
+            self.all = weakref.WeakSet()
+            self.anchor = None
             self.credits = {}
             self.rbufs = {}
             self.posting = []
@@ -424,7 +448,11 @@ class SyscallClient(HotCalls):
                 s.close()
                 raise NodeUnreachable(e.errno or 111, "node at %s: %s" % (self.path, e.strerror)) from None
             c = self.local.conn = _Conn(s)
-            self.all.append(s)
+            self.all.add(c)
+            if self.anchor is None:
+                self.anchor = c
+            else:
+                self.local.hangup = _Hangup(c)
             if self.epoch_page is None:
                 self.epoch_page = EpochPage(self.path)
             try:
@@ -514,14 +542,17 @@ class SyscallClient(HotCalls):
             pass
         if getattr(self.local, "conn", None) is c:
             self.local.conn = None
+        if self.anchor is c:
+            self.anchor = None
 
     def close(self):
-        for s in self.all:
+        for c in list(self.all):
             try:
-                s.close()
+                c.sock.close()
             except OSError:
                 pass
-        self.all = []
+        self.all = weakref.WeakSet()
+        self.anchor = None
         self.local = threading.local()
 
 

@@ -35,3 +35,35 @@ def test_a_client_that_stops_reading_does_not_block_the_node(bridge_lab):
         assert s.recvfrom(100)[0] == b"ping"
     assert time.monotonic() - t0 < 1.5
     greedy.close()
+
+
+def test_a_threads_connection_closes_when_the_thread_ends(bridge_lab):
+    """A process that runs each transfer in a new thread does not pile up
+    connections (and their buffers) in the node; its sockets outlive the
+    threads, as descriptors belong to the process."""
+    import gc
+    import threading
+    h1 = bridge_lab.node("h1")
+    keep = h1.socket(pysocket.AF_INET, pysocket.SOCK_DGRAM)     # this thread's connection
+    keep.bind(("0.0.0.0", 5999))
+    base = h1.call("info")["tasks"]
+    made = []
+
+    def worker():
+        s = h1.socket(pysocket.AF_INET, pysocket.SOCK_DGRAM)
+        s.bind(("0.0.0.0", 0))
+        made.append(s)
+
+    for _ in range(5):
+        t = threading.Thread(target=worker)
+        t.start()
+        t.join()
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while h1.call("info")["tasks"] > base:
+        assert time.monotonic() < deadline, h1.call("info")
+        time.sleep(0.05)
+    assert all(s.getsockname()[1] for s in made)          # the sockets are still there
+    keep.close()
+    for s in made:
+        s.close()
