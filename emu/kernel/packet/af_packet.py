@@ -180,7 +180,7 @@ def packet_sendmsg(sock, data, flags, addr):
     return n
 
 
-def packet_recvmsg(sock, size, flags):
+def packet_recvmsg(sock, size, flags, msg=None):
     sk = sock.sk
     skb = skb_recv_datagram(sk, flags)
     if skb is None:
