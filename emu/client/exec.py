@@ -1,5 +1,6 @@
 """`emu exec NODE -- CMD` and the shell's commands: tools run in user space,
 attached to one node's kernel (its syscall socket and control endpoint)."""
+import json
 import os
 import subprocess
 import sys
@@ -45,35 +46,23 @@ def _ctl_tool(fn, argv, info, out):
 
 
 def run_python(st, node, argv):
-    """python [script.py ARGS | -c CODE | -m MOD]: an unmodified program whose
-    socket module is the node's (emu.client.shim), in a process of its own."""
+    """python ARGS: the interpreter itself, with its own command line (-c CODE,
+    -, -m MOD, a script, the REPL), whose socket module is the node's
+    (emu.client.shim, installed at startup by emu/client/pyboot/sitecustomize.py)."""
     info = st["nodes"][node]
-    boot = ("import sys, runpy, code, os\n"
-            "from emu.client import shim\n"
-            "from emu.client.rpc import NodeUnreachable\n"
-            "def _gone(t, e, tb, hook=sys.excepthook):\n"
-            "    # The node died under the program: `emu exec` says so in one line.\n"
-            "    os._exit(137) if issubclass(t, NodeUnreachable) else hook(t, e, tb)\n"
-            "sys.excepthook = _gone\n"
-            "shim.install(%r, hosts=%r, hostname=%r)\n"
-            "argv = sys.argv[1:]\n"
-            "if not argv:\n"
-            "    code.interact(banner='Python on node %s (socket is bound to its kernel)', exitmsg='')\n"
-            "elif argv[0] == '-c':\n"
-            "    sys.argv = ['-c'] + argv[2:]\n"
-            "    exec(compile(argv[1], '<string>', 'exec'), {'__name__': '__main__'})\n"
-            "elif argv[0] == '-m':\n"
-            "    sys.argv = argv[1:]\n"
-            "    runpy.run_module(argv[1], run_name='__main__', alter_sys=True)\n"
-            "else:\n"
-            "    sys.argv = argv\n"
-            "    sys.path.insert(0, __import__('os').path.dirname(__import__('os').path.abspath(argv[0])))\n"
-            "    runpy.run_path(argv[0], run_name='__main__')\n"
-            % (info["sys"], st.get("hosts", {}), node, node))
     env = dict(os.environ)
-    parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env["PYTHONPATH"] = parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return subprocess.call([sys.executable, "-c", boot] + list(argv), env=env)
+    here = os.path.dirname(os.path.abspath(__file__))
+    parent = os.path.dirname(os.path.dirname(here))
+    paths = [os.path.join(here, "pyboot"), parent]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env["EMU_SHIM"] = json.dumps({"sys": info["sys"], "hosts": st.get("hosts", {}), "node": node})
+    env["EMU_NODE"] = node
+    try:
+        return subprocess.call([sys.executable] + list(argv), env=env)
+    except KeyboardInterrupt:
+        return 130
 
 
 def run_command(st, node, argv, out=None):

@@ -50,9 +50,7 @@ import time
 import msgpack
 
 from .rpc import NodeUnreachable
-from .socket import socket as _EmuSocketBase
-
-EMU_FD_BASE = 1 << 30        # far above any real descriptor (fs.nr_open is 2^20 by default)
+from .shimsock import EMU_FD_BASE, _SocketMeta, fromfd, make_socket_class
 POLL_SLICE = 0.02            # seconds: how often a mixed real/emulated wait looks at each side
 
 # include/uapi/asm-generic/poll.h (the same bits as EPOLL*)
@@ -314,156 +312,6 @@ class Resolver:
 
 # ----------------------------------------------------------------- sockets
 
-class _SocketMeta(type):
-    """isinstance(x, socket.socket) holds for real AF_UNIX sockets too."""
-
-    def __instancecheck__(cls, obj):
-        return type.__instancecheck__(cls, obj) or (cls.__dict__.get("_is_base") and
-                                                    isinstance(obj, _RealSocket))
-
-    def __subclasscheck__(cls, sub):
-        return type.__subclasscheck__(cls, sub) or (cls.__dict__.get("_is_base") and
-                                                    issubclass(sub, _RealSocket))
-
-
-def _make_socket_class(binding):
-    """The socket.socket of a process bound to binding's node."""
-
-    class socket(_EmuSocketBase, metaclass=_SocketMeta):
-        """socket.socket for a process attached to an emu node (see emu.client.shim)."""
-
-        _is_base = True
-
-        def __new__(cls, family=-1, type=-1, proto=-1, fileno=None):
-            if family == _socket_mod.AF_UNIX or fileno is not None:
-                # Local IPC, or wrapping a real descriptor: not the network.
-                return _RealSocket(family, type, proto, fileno)
-            return object.__new__(cls)
-
-        def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
-            family = _socket_mod.AF_INET if family == -1 else family
-            type = _socket_mod.SOCK_STREAM if type == -1 else type
-            proto = 0 if proto == -1 else proto
-            self._closed = True            # until the kernel gave us a descriptor
-            super().__init__(family, type, proto, node=binding.client)
-            try:
-                self.family = _socket_mod.AddressFamily(family)
-            except ValueError:
-                self.family = family
-            base_type = type & ~(_socket_mod.SOCK_NONBLOCK | _socket_mod.SOCK_CLOEXEC)
-            try:
-                self.type = _socket_mod.SocketKind(base_type)
-            except ValueError:
-                self.type = base_type
-            if type & _socket_mod.SOCK_NONBLOCK:
-                self._timeout = 0.0        # the kernel made it non-blocking already
-
-        def fileno(self):
-            return -1 if self._closed else EMU_FD_BASE + self._fd
-
-        @property
-        def timeout(self):
-            return self._timeout
-
-        def _address(self, address):
-            # Names resolve for AF_INET only (AF_PACKET addresses are (ifname, proto, ...)).
-            if self.family == _socket_mod.AF_INET:
-                return binding.resolver.address(address)
-            return address
-
-        def bind(self, address):
-            super().bind(self._address(address))
-
-        def connect(self, address):
-            super().connect(self._address(address))
-
-        def connect_ex(self, address):
-            try:
-                self.connect(address)
-            except TimeoutError:
-                return errno.EAGAIN
-            except OSError as e:
-                if e.errno is None:
-                    raise
-                return e.errno
-            return 0
-
-        def sendto(self, data, *args):
-            if len(args) == 1:
-                return super().sendto(data, self._address(args[0]))
-            flags, address = args
-            return super().sendto(data, flags, self._address(address))
-
-        def recv_into(self, buffer, nbytes=0, flags=0):
-            return self.recvfrom_into(buffer, nbytes, flags)[0]
-
-        def recvfrom_into(self, buffer, nbytes=0, flags=0):
-            view = memoryview(buffer).cast("B")
-            nbytes = nbytes or len(view)
-            data, addr = self.recvfrom(nbytes, flags)
-            view[:len(data)] = data
-            return len(data), addr
-
-        def listen(self, backlog=128):
-            self._call("listen", int(backlog))
-
-        def accept(self):
-            fd, addr = self._call("accept", 0, blocking=True)
-            return self._adopt(fd), tuple(addr)
-
-        def _adopt(self, fd):
-            """A socket object for a descriptor the kernel made (accept)."""
-            conn = object.__new__(type(self))
-            # The attributes emu.client.socket.socket keeps its state in.
-            conn._sys, conn._fd, conn._closed, conn._timeout = self._sys, fd, False, None
-            conn.family, conn.type, conn.proto = self.family, self.type, self.proto
-            # As in CPython: blocking unless a default timeout is set.
-            conn.settimeout(_socket_mod.getdefaulttimeout())
-            return conn
-
-        def sendall(self, data, flags=0):
-            # A stream send may take only part of the data, as in Linux.
-            view = memoryview(data).cast("B")
-            while view:
-                view = view[self.send(view, flags):]
-
-        # makefile() is CPython's own (SocketIO over recv_into/send), and like
-        # CPython, close() waits for the files made from the socket to close.
-        _io_refs = 0
-        _close_pending = False
-
-        def makefile(self, mode="r", buffering=None, *, encoding=None, errors=None, newline=None):
-            return _RealSocket.makefile(self, mode, buffering, encoding=encoding, errors=errors,
-                                        newline=newline)
-
-        def _decref_socketios(self):
-            if self._io_refs > 0:
-                self._io_refs -= 1
-            if self._close_pending and self._io_refs <= 0:
-                self.close()
-
-        def close(self):
-            if self._io_refs > 0:
-                self._close_pending = True
-                return
-            super().close()
-
-        def detach(self):
-            raise OSError(errno.EOPNOTSUPP, "an emulated socket has no real descriptor to detach")
-
-        def __getstate__(self):
-            raise TypeError("cannot pickle emulated socket (it lives in the node's kernel)")
-
-        def __del__(self):
-            # Like Python's own sockets: dropping the last reference closes it.
-            # Without waiting: a finalizer may run on the reply reader thread.
-            if not getattr(self, "_closed", True):
-                self._closed = True
-                binding.client.call_nowait("close", self._fd)
-
-    return socket
-
-
 def _is_emulated(fd):
     return fd >= EMU_FD_BASE
 
@@ -484,7 +332,7 @@ class Binding:
         self.endpoint = endpoint
         self.client = MuxSyscallClient(endpoint)
         self.resolver = Resolver(hosts, hostname)
-        self.socket_class = _make_socket_class(self)
+        self.socket_class = make_socket_class(self)
         self.saved = []
 
     # -- waiting on emulated descriptors
@@ -556,6 +404,7 @@ class Binding:
         self._patch(_socket_mod, "SocketType", self.socket_class)
         for name in _SOCKET_FUNCS[1:]:
             self._patch(_socket_mod, name, getattr(r, name))
+        self._patch(_socket_mod, "fromfd", fromfd)
         self._patch(_select_mod, "select", self.select)
         binding = self
 
