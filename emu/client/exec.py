@@ -49,8 +49,17 @@ def run_python(st, node, argv):
     """python ARGS: the interpreter itself, with its own command line (-c CODE,
     -, -m MOD, a script, the REPL), whose socket module is the node's
     (emu.client.shim, installed at startup by emu/client/pyboot/sitecustomize.py)."""
+    cmd, env = python_command(st, node, argv)
+    try:
+        return subprocess.call(cmd, env=env)
+    except KeyboardInterrupt:
+        return 130
+
+
+def python_command(st, node, argv, env=None):
+    """The command line and environment of `python ARGV` on node (see run_python)."""
     info = st["nodes"][node]
-    env = dict(os.environ)
+    env = dict(os.environ if env is None else env)
     here = os.path.dirname(os.path.abspath(__file__))
     parent = os.path.dirname(os.path.dirname(here))
     paths = [os.path.join(here, "pyboot"), parent]
@@ -59,10 +68,7 @@ def run_python(st, node, argv):
     env["PYTHONPATH"] = os.pathsep.join(paths)
     env["EMU_SHIM"] = json.dumps({"sys": info["sys"], "hosts": st.get("hosts", {}), "node": node})
     env["EMU_NODE"] = node
-    try:
-        return subprocess.call([sys.executable] + list(argv), env=env)
-    except KeyboardInterrupt:
-        return 130
+    return [sys.executable] + list(argv), env
 
 
 def run_command(st, node, argv, out=None):

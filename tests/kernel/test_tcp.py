@@ -770,3 +770,35 @@ def test_closing_a_listener_resets_connections_never_accepted():
     with pytest.raises(KernelError) as e:
         sys_recvfrom(p.t1, c, 10)
     assert e.value.errno == errno.ECONNRESET
+
+
+def test_loopback_mss_keeps_every_datagram_within_65535_bytes():
+    # lo's MTU is 65536: the advertised MSS must leave the IP total length at
+    # most 65535 (ipv4_default_advmss), or a full segment cannot be built.
+    lab = bridge_lab()
+    t = lab.task("h1")
+    ls = sys_socket(t, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)
+    sys_bind(t, ls, ("127.0.0.1", 8000))
+    sys_listen(t, ls, 8)
+    c = sys_socket(t, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)
+    with pytest.raises(KernelError):
+        sys_connect(t, c, ("127.0.0.1", 8000))
+    lab.run()
+    s, _ = sys_accept(t, ls, SOCK_NONBLOCK)
+    assert tcp_get_info(t.fds[c].sk)["advmss"] == 65495
+    data = os.urandom(300000)
+    sent, got = 0, bytearray()
+    for _ in range(200):
+        if len(got) == len(data):
+            break
+        if sent < len(data):
+            try:
+                sent += sys_sendto(t, c, data[sent:sent + 100000], 0, None)
+            except (KernelError, SyscallBlock):
+                pass
+        lab.advance(0.2)
+        try:
+            got += sys_recvfrom(t, s, 1 << 20)[0]
+        except (KernelError, SyscallBlock):
+            pass
+    assert bytes(got) == data

@@ -29,6 +29,7 @@ TCP_NAGLE_OFF = 1      # TCP_NODELAY
 TCP_NAGLE_CORK = 2
 TCP_NAGLE_PUSH = 4
 GSO_MAX_SIZE = 65536
+IPV4_MAX_PMTU = 65535  # the largest IPv4 datagram: caps the MSS we advertise
 
 
 def tcp_time_stamp(sk):
@@ -590,7 +591,7 @@ def tcp_connect_init(sk):
     net = sk.net
     rt = tcp_route(sk)
     mtu = ip_dst_mtu(net, rt, sk.inet_daddr)
-    tp.advmss = min(mtu - 40, tp.user_mss or 65535)
+    tp.advmss = min(min(mtu, IPV4_MAX_PMTU) - 40, tp.user_mss or 65535)
     tp.mss_clamp = tp.user_mss or 65535
     tp.tstamp_ok = bool(tcp_sysctl(net, "tcp_timestamps"))
     tp.wscale_ok = bool(tcp_sysctl(net, "tcp_window_scaling"))
