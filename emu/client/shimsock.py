@@ -203,6 +203,13 @@ def make_socket_class(binding):
             while view:
                 view = view[self.send(view, flags):]
 
+        def settimeout(self, value):
+            if value is not None:
+                value = float(value)          # CPython keeps seconds as a float
+                if value != value:
+                    raise ValueError("Invalid value NaN (not a number)")
+            super().settimeout(value)
+
         def setsockopt(self, level, optname, value, optlen=None):
             if value is None:
                 if optlen is None:
