@@ -508,10 +508,13 @@ def tcp_cleanup_rbuf(sk, copied):
                            or not sk.sk_rmem_alloc):
         tcp_send_ack(sk)
         return
+    if copied <= 0 or sk.sk_shutdown & RCV_SHUTDOWN or 2 * rcv_window_now > tp.window_clamp:
+        return
+    # The read freed "lots" of space: at least twice the window we advertise
+    # now (a zero window always qualifies). Receiver SWS avoidance (RFC 1122
+    # 4.2.3.3) is __tcp_select_window's rounding, not a condition here.
     new_window = __tcp_select_window(sk)
-    # RFC 1122 4.2.3.3: update when the window opens by 2 MSS (or doubles).
-    if new_window and new_window >= 2 * rcv_window_now and \
-            new_window - rcv_window_now >= 2 * tp.ack_rcv_mss:
+    if new_window and new_window >= 2 * rcv_window_now:
         tcp_send_ack(sk)
 
 
