@@ -367,6 +367,9 @@ def make_socket_class(binding):
 
     socket.__module__ = "socket"
     socket.__qualname__ = "socket"
+    # Named as CPython names them (frameworks read __slots__ when they subclass);
+    # set after the class is made, so it creates no slots here.
+    socket.__slots__ = ("__weakref__", "_io_refs", "_closed")
     return socket
 
 

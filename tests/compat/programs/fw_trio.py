@@ -1,4 +1,6 @@
 """trio: a TCP echo server and client (trio wraps socket.socket at import)."""
+import functools
+
 import trio
 
 
@@ -9,7 +11,7 @@ async def echo(stream):
 
 async def main():
     async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(trio.serve_tcp, echo, 0, host="127.0.0.1")
+        listeners = await nursery.start(functools.partial(trio.serve_tcp, echo, 0, host="127.0.0.1"))
         port = listeners[0].socket.getsockname()[1]
         stream = await trio.open_tcp_stream("127.0.0.1", port)
         for word in (b"one", b"two"):
