@@ -50,6 +50,7 @@ import time
 import msgpack
 
 from .rpc import NodeUnreachable
+from .shimfd import Watcher, socket_of_real
 from .shimsock import EMU_FD_BASE, _SocketMeta, fromfd, make_socket_class
 POLL_SLICE = 0.02            # seconds: how often a mixed real/emulated wait looks at each side
 
@@ -312,12 +313,28 @@ class Resolver:
 
 # ----------------------------------------------------------------- sockets
 
+def _node_fd(fd):
+    """The node's descriptor behind a process-side number (an EMU_FD_BASE one,
+    or a socket's real mirror descriptor), or None for a real descriptor."""
+    if fd >= EMU_FD_BASE:
+        return fd - EMU_FD_BASE
+    sock = socket_of_real(fd)
+    return None if sock is None else sock._fd
+
+
 def _is_emulated(fd):
-    return fd >= EMU_FD_BASE
+    return _node_fd(fd) is not None
 
 
-def _fd_of(obj):
-    fd = obj if isinstance(obj, int) else obj.fileno()
+def _fd_of(obj, select=False):
+    """obj's descriptor number, as poll and selectors report it (fileno()); for
+    select(), which hands back the objects, an emulated socket's EMU_FD_BASE
+    number (waiting in the node needs no mirror descriptor)."""
+    if isinstance(obj, int):
+        fd = obj
+    else:
+        wait_fileno = getattr(obj, "_wait_fileno", None) if select else None
+        fd = wait_fileno() if wait_fileno is not None else obj.fileno()
     if not isinstance(fd, int):
         raise TypeError("fileno() returned a non-integer")
     if fd < 0:
@@ -332,15 +349,23 @@ class Binding:
         self.endpoint = endpoint
         self.client = MuxSyscallClient(endpoint)
         self.resolver = Resolver(hosts, hostname)
+        self.watcher = Watcher(self.client)
         self.socket_class = make_socket_class(self)
         self.saved = []
 
     # -- waiting on emulated descriptors
     def node_poll(self, wanted, timeout):
         """wanted: {emulated fd: events}; returns {fd: revents}. timeout None: forever."""
-        fds = [[fd - EMU_FD_BASE, ev] for fd, ev in wanted.items()]
-        ready = self.client.call("poll", fds, timeout)
-        return {fd + EMU_FD_BASE: rev for fd, rev in ready}
+        by_node = {}
+        for fd, ev in wanted.items():
+            nfd = _node_fd(fd)
+            if nfd is None:
+                nfd = -1                 # closed since it was registered: POLLNVAL
+            by_node.setdefault(nfd, [0, []])
+            by_node[nfd][0] |= ev
+            by_node[nfd][1].append(fd)
+        ready = self.client.call("poll", [[nfd, ev] for nfd, (ev, _) in by_node.items()], timeout)
+        return {fd: rev for nfd, rev in ready for fd in by_node.get(nfd, (0, ()))[1]}
 
     def wait(self, emu_wanted, real_wait, timeout):
         """Wait for emulated fds (node poll) and/or real ones (real_wait(timeout) -> result)."""
@@ -370,7 +395,7 @@ class Binding:
         real_lists = [[], [], []]
         for i, objs in enumerate(lists):
             for obj in objs:
-                fd = _fd_of(obj)
+                fd = _fd_of(obj, select=True)
                 if _is_emulated(fd):
                     wanted[fd] = wanted.get(fd, 0) | (POLLIN, POLLOUT, POLLPRI)[i]
                 else:
@@ -385,7 +410,7 @@ class Binding:
         out = [[], [], []]
         for i, objs in enumerate(lists):
             for obj in objs:
-                fd = _fd_of(obj)
+                fd = _fd_of(obj, select=True)
                 if _is_emulated(fd) and emu.get(fd, 0) & bits[i]:
                     out[i].append(obj)
         if real:
@@ -488,16 +513,21 @@ def _make_selector_class(binding):
         def __init__(self):
             super().__init__()
             self._real = RealSelector()
+            self._emu = set()          # the fds that were emulated sockets when registered
 
         def register(self, fileobj, events, data=None):
             key = super().register(fileobj, events, data)
-            if not _is_emulated(key.fd):
+            if _is_emulated(key.fd):
+                self._emu.add(key.fd)
+            else:
                 self._real.register(key.fd, events)
             return key
 
         def unregister(self, fileobj):
             key = super().unregister(fileobj)
-            if not _is_emulated(key.fd):
+            if key.fd in self._emu:
+                self._emu.discard(key.fd)
+            else:
                 self._real.unregister(key.fd)
             return key
 
@@ -507,7 +537,7 @@ def _make_selector_class(binding):
             wanted = {}
             has_real = False
             for key in self._fd_to_key.values():
-                if _is_emulated(key.fd):
+                if key.fd in self._emu:
                     ev = 0
                     if key.events & _selectors_mod.EVENT_READ:
                         ev |= POLLIN

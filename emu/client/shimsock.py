@@ -12,6 +12,7 @@ import socket as _socket_mod
 import sys
 import threading
 
+from .shimfd import BY_REAL, socket_of_real
 from .socket import socket as _EmuSocketBase
 
 EMU_FD_BASE = 1 << 30        # far above any real descriptor (fs.nr_open is 2^20 by default)
@@ -54,9 +55,29 @@ def _buffer_bytes(buffers):
         raise TypeError("sendmsg() argument 1 must be an iterable of bytes-like objects") from None
 
 
+def _is_node_fileno(fileno):
+    """A number socket(fileno=...) should take as an emulated socket's."""
+    return isinstance(fileno, int) and (fileno >= EMU_FD_BASE or fileno in BY_REAL)
+
+
 def make_socket_class(binding):
     """The socket.socket of a process bound to binding's node."""
     client = binding.client
+    watcher = binding.watcher
+    depth = watcher.local
+
+    def refreshing(fn):
+        """fn, then (once per outermost call) the socket's mirror brought up to date."""
+        def call(self, *args, **kwargs):
+            depth.n = getattr(depth, "n", 0) + 1
+            try:
+                return fn(self, *args, **kwargs)
+            finally:
+                depth.n -= 1
+                if self._mirror is not None and not depth.n:
+                    watcher.refresh(self)
+        call.__name__, call.__qualname__, call.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+        return call
 
     class socket(_EmuSocketBase, metaclass=_SocketMeta):
         """socket.socket for a process attached to an emu node (see emu.client.shim)."""
@@ -72,10 +93,11 @@ def make_socket_class(binding):
         _io_refs = 0
         _close_pending = False
         _inheritable = False
+        _mirror = None                 # the real descriptor fileno() hands out (shimfd)
 
         def __new__(cls, family=-1, type=-1, proto=-1, fileno=None):
             if fileno is not None:
-                if isinstance(fileno, int) and fileno >= EMU_FD_BASE:
+                if _is_node_fileno(fileno):
                     return object.__new__(cls)      # adopt an emulated descriptor
                 return _RealSocket(family, type, proto, fileno)
             if family == _socket_mod.AF_UNIX:
@@ -85,7 +107,15 @@ def make_socket_class(binding):
 
         def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
             if fileno is not None:
-                self._init_from_fd(fileno - EMU_FD_BASE, family, type, proto)
+                if fileno >= EMU_FD_BASE:
+                    self._init_from_fd(fileno - EMU_FD_BASE, family, type, proto)
+                else:
+                    # A mirror's number: the socket stays its owner's; this is a
+                    # second descriptor for it (Emulation note: CPython would share one).
+                    owner = socket_of_real(fileno)
+                    if owner is None:
+                        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+                    self._init_from_fd(client.call("dup", owner._fd), family, type, proto)
                 return
             family = _socket_mod.AF_INET if family == -1 else family
             type = _socket_mod.SOCK_STREAM if type == -1 else type
@@ -128,12 +158,30 @@ def make_socket_class(binding):
         timeout = property(lambda self: self._timeout, doc="the socket timeout")
 
         def fileno(self):
+            """A real descriptor of this process, readable and writable when the
+            node socket is (see emu.client.shimfd), made on the first call."""
+            if self._closed:
+                return -1
+            m = self._mirror
+            if m is None:
+                if _cannot_wait():
+                    return EMU_FD_BASE + self._fd
+                try:
+                    m = watcher.adopt(self)
+                except OSError:
+                    return EMU_FD_BASE + self._fd
+            return m.fd
+
+        def _wait_fileno(self):
+            """The number the shim's select/poll/selectors wait on (in the node)."""
             return -1 if self._closed else EMU_FD_BASE + self._fd
 
         def __repr__(self):
             closed = self._closed
+            fd = -1 if closed else self._mirror.fd if self._mirror is not None else \
+                EMU_FD_BASE + self._fd
             s = "<socket.socket%s fd=%i, family=%s, type=%s, proto=%i" % (
-                " [closed]" if closed else "", self.fileno(), self.family, self.type, self.proto)
+                " [closed]" if closed else "", fd, self.family, self.type, self.proto)
             if not closed and not _cannot_wait():
                 try:
                     laddr = self.getsockname()
@@ -253,7 +301,8 @@ def make_socket_class(binding):
             """Give up the descriptor without closing it (socket(fileno=...) takes it back)."""
             if self._closed:
                 return -1
-            fd = self.fileno()
+            fd = EMU_FD_BASE + self._fd
+            watcher.drop(self)
             self._closed = True
             return fd
 
@@ -350,6 +399,7 @@ def make_socket_class(binding):
             if self._closed:
                 return
             self._closed = True
+            watcher.drop(self)
             if _cannot_wait():
                 client.call_nowait("close", self._fd)
                 return
@@ -363,8 +413,15 @@ def make_socket_class(binding):
             # Without waiting: a finalizer may run on the reply reader thread.
             if not self._closed:
                 self._closed = True
+                watcher.drop(self)
                 client.call_nowait("close", self._fd)
 
+    # Calls after which the socket's readiness may have changed by the process's
+    # own doing: its mirror (if fileno() made one) is brought up to date.
+    for name in ("recv", "recvfrom", "recv_into", "recvfrom_into", "recvmsg", "recvmsg_into",
+                 "send", "sendto", "sendall", "sendmsg", "sendfile", "accept", "_accept",
+                 "connect", "connect_ex", "listen", "shutdown", "getsockopt"):
+        setattr(socket, name, refreshing(getattr(socket, name)))
     socket.__module__ = "socket"
     socket.__qualname__ = "socket"
     # Named as CPython names them (frameworks read __slots__ when they subclass);
@@ -375,6 +432,8 @@ def make_socket_class(binding):
 
 def fromfd(fd, family, type, proto=0):
     """socket.fromfd for emulated descriptors too (a dup in the node's kernel)."""
+    if isinstance(fd, int) and fd < EMU_FD_BASE and fd in BY_REAL:
+        return _socket_mod.socket(family, type, proto, fileno=fd)     # a dup already
     if isinstance(fd, int) and fd >= EMU_FD_BASE:
         sock = _socket_mod.socket(family, type, proto, fileno=fd)
         try:

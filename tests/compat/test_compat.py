@@ -28,7 +28,7 @@ from tests.integration.conftest import TOPOLOGIES
 PROGRAMS = pathlib.Path(__file__).parent / "programs"
 RUN_TIMEOUT = 60
 STDLIB = ["socketserver_makefile", "selectors_echo", "asyncio_all", "http_urllib",
-          "xmlrpc_threads", "socket_api"]
+          "xmlrpc_threads", "socket_api", "epoll_direct"]
 # program -> the module it needs (from the test extra)
 FRAMEWORKS = {"fw_trio": "trio", "fw_httpx": "httpx", "fw_requests": "requests",
               "fw_aiohttp": "aiohttp", "fw_tornado": "tornado"}
@@ -80,14 +80,7 @@ def test_stdlib_program_runs_on_a_node_as_on_the_host(lab, name):
     compare(lab, name)
 
 
-# Event loops that hand fileno() to epoll themselves need the node's sockets
-# to be real descriptors (issue 17, "fileno() is a real descriptor").
-NEEDS_REAL_FDS = {"fw_trio"}
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(
-    strict=True, reason="epoll on fileno(): emulated sockets are not real descriptors"))
-    if n in NEEDS_REAL_FDS else n for n in sorted(FRAMEWORKS)])
+@pytest.mark.parametrize("name", sorted(FRAMEWORKS))
 def test_framework_program_runs_on_a_node_as_on_the_host(lab, name):
     if importlib.util.find_spec(FRAMEWORKS[name]) is None:
         pytest.skip("%s is not installed (pip install -e '.[test]')" % FRAMEWORKS[name])

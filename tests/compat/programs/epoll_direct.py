@@ -1,0 +1,64 @@
+"""select.epoll on fileno() directly (as trio and twisted do), poll on numbers,
+socket.fromfd: a socket's descriptor is a real one."""
+import os
+import select
+import socket
+
+srv = socket.create_server(("127.0.0.1", 0))
+srv.setblocking(False)
+ep = select.epoll()
+ep.register(srv.fileno(), select.EPOLLIN)
+print("idle listener", ep.poll(0.1))
+c = socket.socket()
+c.setblocking(False)
+try:
+    c.connect(srv.getsockname())
+except BlockingIOError:
+    print("EINPROGRESS")
+ep.register(c.fileno(), select.EPOLLOUT)
+events = dict(ep.poll(10))
+print("connected", events.get(c.fileno()) == select.EPOLLOUT, c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
+ep.unregister(c.fileno())
+print("listener readable", ep.poll(10) == [(srv.fileno(), select.EPOLLIN)])
+conn, _ = srv.accept()
+conn.setblocking(False)
+print("listener drained", ep.poll(0.1))
+ep.register(conn.fileno(), select.EPOLLIN | select.EPOLLET)
+print("conn idle", ep.poll(0.1))
+c.send(b"hello")
+print("conn readable", ep.poll(10) == [(conn.fileno(), select.EPOLLIN)], conn.recv(100))
+try:
+    conn.recv(100)
+except BlockingIOError:
+    print("EAGAIN")
+print("conn drained", ep.poll(0.1))
+p = select.poll()
+p.register(conn.fileno(), select.POLLIN)
+c.send(b"again")
+print("poll on the number", p.poll(10000) == [(conn.fileno(), select.POLLIN)], conn.recv(100))
+# fill the send side until it would block, then wait for room with epoll
+c.setblocking(False)
+sent = 0
+try:
+    while True:
+        sent += c.send(b"x" * 65536)
+except BlockingIOError:
+    pass
+w = select.epoll()
+w.register(c.fileno(), select.EPOLLOUT)
+print("full", w.poll(0.1))
+got = 0
+conn.setblocking(True)
+while got < sent:
+    got += len(conn.recv(1 << 20))
+print("room again", w.poll(10) == [(c.fileno(), select.EPOLLOUT)], got == sent)
+d = socket.fromfd(conn.fileno(), socket.AF_INET, socket.SOCK_STREAM)
+print("fromfd", d.getpeername() == c.getsockname(), d.fileno() != conn.fileno(), os.get_blocking(d.fileno()) in (True, False))
+d.close()
+c.close()
+print("eof", ep.poll(10) == [(conn.fileno(), select.EPOLLIN)], conn.recv(10))
+for s in (conn, srv):
+    s.close()
+ep.close()
+w.close()
+print("done")
