@@ -25,11 +25,15 @@ node unchanged. What is patched, and how it behaves:
   TCP_INFO) returns the kernel's tcp_info as a dict, not packed bytes.
 * select.select, select.poll and the selectors classes (DefaultSelector,
   PollSelector, SelectSelector, EpollSelector, and socketserver's) accept
-  emulated sockets and wait in the node's `poll` system call. Emulated
-  sockets' fileno() are numbers from EMU_FD_BASE up, so they never collide
-  with real descriptors. Emulation note: a wait on emulated and real
+  emulated sockets and wait in the node's `poll` system call. An emulated
+  socket's fileno() is a real descriptor kept ready as the node socket is
+  (emu.client.shimfd), for what waits on it without these (select.epoll,
+  trio, twisted); its number from EMU_FD_BASE up (the node's descriptor +
+  EMU_FD_BASE) names it too. Emulation note: a wait on emulated and real
   descriptors at once alternates between the two in POLL_SLICE steps
   (Linux waits on both at once).
+* The class is complete (emu.client.shimsock): sendmsg/recvmsg with
+  ancillary data, sendfile, dup, detach, fromfd, inheritable flags.
 
 One connection to the node carries every thread's system calls (a reply
 finds its caller by request id), so a thread blocked in recvfrom does not

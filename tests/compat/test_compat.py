@@ -31,7 +31,7 @@ STDLIB = ["socketserver_makefile", "selectors_echo", "asyncio_all", "http_urllib
           "xmlrpc_threads", "socket_api", "epoll_direct"]
 # program -> the module it needs (from the test extra)
 FRAMEWORKS = {"fw_trio": "trio", "fw_httpx": "httpx", "fw_requests": "requests",
-              "fw_aiohttp": "aiohttp", "fw_tornado": "tornado"}
+              "fw_aiohttp": "aiohttp", "fw_tornado": "tornado", "fw_twisted": "twisted"}
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +85,17 @@ def test_framework_program_runs_on_a_node_as_on_the_host(lab, name):
     if importlib.util.find_spec(FRAMEWORKS[name]) is None:
         pytest.skip("%s is not installed (pip install -e '.[test]')" % FRAMEWORKS[name])
     compare(lab, name)
+
+
+@pytest.mark.xfail(strict=True, reason="gevent's patched socket wraps _socket.socket, the C "
+                   "class, so its sockets are the host's, not the node's")
+def test_gevent_monkey_patched_sockets_are_the_nodes(lab):
+    if importlib.util.find_spec("gevent") is None:
+        pytest.skip("gevent is not installed")
+    code = ("from gevent import monkey\nmonkey.patch_all()\nimport socket\n"
+            "s = socket.socket()\ns.bind(('10.0.0.1', 0))\nprint(s.getsockname()[0])\n")
+    rc, out, err = finish(on_node(lab, "h1", ["-c", code]))
+    assert (rc, out) == (0, "10.0.0.1\n"), err
 
 
 # ---------------------------------------------------------------- the class itself
