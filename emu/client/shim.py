@@ -523,6 +523,9 @@ def _make_selector_class(binding):
             key = super().register(fileobj, events, data)
             if _is_emulated(key.fd):
                 self._emu.add(key.fd)
+                sock = socket_of_real(key.fd)
+                if sock is not None:
+                    sock._selectors += 1
             else:
                 self._real.register(key.fd, events)
             return key
@@ -531,6 +534,9 @@ def _make_selector_class(binding):
             key = super().unregister(fileobj)
             if key.fd in self._emu:
                 self._emu.discard(key.fd)
+                sock = socket_of_real(key.fd)
+                if sock is not None and sock._selectors > 0:
+                    sock._selectors -= 1
             else:
                 self._real.unregister(key.fd)
             return key
@@ -572,6 +578,11 @@ def _make_selector_class(binding):
             return ready
 
         def close(self):
+            for fd in self._emu:
+                sock = socket_of_real(fd)
+                if sock is not None and sock._selectors > 0:
+                    sock._selectors -= 1
+            self._emu.clear()
             self._real.close()
             super().close()
 

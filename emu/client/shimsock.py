@@ -66,15 +66,29 @@ def make_socket_class(binding):
     watcher = binding.watcher
     depth = watcher.local
 
-    def refreshing(fn):
-        """fn, then (once per outermost call) the socket's mirror brought up to date."""
+    def refreshing(fn, lazy):
+        """fn, then (once per outermost call) the socket's mirror brought up to date.
+
+        lazy (the data calls): on a non-blocking socket that one of the shim's
+        selectors waits for (asyncio's loop: it waits in the node, not on the
+        mirror), only when the call would have blocked. Until then the mirror
+        may still show ready when the socket no longer is: at worst a spurious
+        wake-up for someone who also waits on the mirror, and a system call
+        less per call for the loop.
+        """
         def call(self, *args, **kwargs):
             depth.n = getattr(depth, "n", 0) + 1
+            would_block = False
             try:
                 return fn(self, *args, **kwargs)
+            except BlockingIOError:
+                would_block = True
+                raise
             finally:
                 depth.n -= 1
-                if self._mirror is not None and not depth.n:
+                if self._mirror is not None and not depth.n and (would_block or not lazy or
+                                                                 not self._selectors or
+                                                                 self._timeout != 0.0):
                     watcher.refresh(self)
         call.__name__, call.__qualname__, call.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
         return call
@@ -94,6 +108,7 @@ def make_socket_class(binding):
         _close_pending = False
         _inheritable = False
         _mirror = None                 # the real descriptor fileno() hands out (shimfd)
+        _selectors = 0                 # how many of the shim's selectors it is registered in
 
         def __new__(cls, family=-1, type=-1, proto=-1, fileno=None):
             if fileno is not None:
@@ -419,9 +434,10 @@ def make_socket_class(binding):
     # Calls after which the socket's readiness may have changed by the process's
     # own doing: its mirror (if fileno() made one) is brought up to date.
     for name in ("recv", "recvfrom", "recv_into", "recvfrom_into", "recvmsg", "recvmsg_into",
-                 "send", "sendto", "sendall", "sendmsg", "sendfile", "accept", "_accept",
-                 "connect", "connect_ex", "listen", "shutdown", "getsockopt"):
-        setattr(socket, name, refreshing(getattr(socket, name)))
+                 "send", "sendto", "sendall", "sendmsg", "sendfile", "accept", "_accept"):
+        setattr(socket, name, refreshing(getattr(socket, name), lazy=True))
+    for name in ("connect", "connect_ex", "listen", "shutdown", "getsockopt"):
+        setattr(socket, name, refreshing(getattr(socket, name), lazy=False))
     socket.__module__ = "socket"
     socket.__qualname__ = "socket"
     # Named as CPython names them (frameworks read __slots__ when they subclass);
