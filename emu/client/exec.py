@@ -2,8 +2,10 @@
 attached to one node's kernel (its syscall socket and control endpoint)."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 
 from .rpc import ControlClient
 from .tools import ip as ip_tool
@@ -50,10 +52,17 @@ def run_python(st, node, argv):
     -, -m MOD, a script, the REPL), whose socket module is the node's
     (emu.client.shim, installed at startup by emu/client/pyboot/sitecustomize.py)."""
     cmd, env = python_command(st, node, argv)
+    proc = subprocess.Popen(cmd, env=env)
+    # Ctrl-C belongs to the program, as a shell leaves it to the job it runs:
+    # the REPL clears its line, a server shuts down its own way.
+    old = None
+    if threading.current_thread() is threading.main_thread():
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        return subprocess.call(cmd, env=env)
-    except KeyboardInterrupt:
-        return 130
+        return proc.wait()
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGINT, old)
 
 
 def python_command(st, node, argv, env=None):

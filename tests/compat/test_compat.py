@@ -149,30 +149,49 @@ def test_python_dash_c_stdin_and_module_forms(lab):
 
 
 def test_interactive_repl_on_a_terminal(lab):
-    cmd, env = python_command(lab_state(lab), "h1", [])
+    # As `emu exec h1 -- python` runs it (exec.run_python), on a terminal:
+    # Ctrl-C interrupts the statement, not the REPL.
+    runner = ("import json, sys\nfrom emu.client.exec import run_python\n"
+              "sys.exit(run_python(json.loads(sys.argv[1]), 'h1', []))\n")
+    argv = [sys.executable, "-c", runner, json.dumps(lab_state(lab))]
+    env = dict(os.environ, PYTHONPATH=str(pathlib.Path(__file__).resolve().parents[2]))
     pid, fd = pty.fork()
-    if pid == 0:                                   # the child: python on the terminal
-        os.execve(cmd[0], cmd, env)
+    if pid == 0:                                   # the child: on the terminal
+        os.execve(argv[0], argv, env)
     out = b""
-    try:
-        os.write(fd, b"import socket\nsocket.gethostname(), socket.socket().family\nexit()\n")
-        deadline = time.monotonic() + RUN_TIMEOUT
-        while time.monotonic() < deadline:
+
+    def read_until(marker, limit=RUN_TIMEOUT):
+        nonlocal out
+        deadline = time.monotonic() + limit
+        while marker not in out and time.monotonic() < deadline:
             r, _, _ = select.select([fd], [], [], 1)
             if r:
                 try:
                     chunk = os.read(fd, 4096)
-                except OSError:                    # EIO: the terminal closed, python left
-                    break
+                except OSError:                    # EIO: the terminal closed
+                    return
                 if not chunk:
-                    break
+                    return
                 out += chunk
+
+    try:
+        read_until(b">>> ")
+        os.write(fd, b"import socket, time\nsocket.gethostname(), socket.socket().family\n")
+        read_until(b"AF_INET")
+        os.write(fd, b"time.sleep(60)\n")
+        time.sleep(1.0)
+        os.write(fd, b"\x03")                        # Ctrl-C
+        read_until(b"KeyboardInterrupt")
+        os.write(fd, b"print(6 * 7)\nexit()\n")
+        read_until(b"\n42")
+        read_until(b"never", limit=10)             # to the end
         _, status = os.waitpid(pid, 0)
     finally:
         os.close(fd)
     text = out.decode(errors="replace")
     assert ">>> " in text and "(socket is bound to node h1's kernel)" in text
     assert "('h1', <AddressFamily.AF_INET: 2>)" in text
+    assert "KeyboardInterrupt" in text and "\n42" in text
     assert os.waitstatus_to_exitcode(status) == 0
 
 
