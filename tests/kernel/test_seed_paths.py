@@ -26,14 +26,16 @@ UDP_SEND = [
 VETH_RX = ["veth_forward_skb", "__dev_forward_skb", "netif_rx", "netif_rx_internal",
            "enqueue_to_backlog", "process_backlog", "__netif_receive_skb_core"]
 UDP_RCV = VETH_RX + ["ip_rcv", "ip_local_deliver", "ip_local_deliver_finish", "udp_rcv",
-                     "udp_queue_rcv_skb", "sock_def_readable", "skb_copy_datagram_iter"]
-RAW_RCV = ["raw_rcv", "raw_rcv_skb", "sock_def_readable", "skb_copy_datagram_iter"]
+                     "udp_queue_rcv_skb", "__udp_enqueue_schedule_skb", "sock_def_readable",
+                     "udp_recvmsg", "__skb_recv_udp", "skb_copy_datagram_iter"]
+RAW_RCV = ["raw_local_deliver", "raw_v4_input", "raw_rcv", "raw_rcv_skb", "sock_def_readable", "skb_copy_datagram_iter"]
 TCP_SEND = ["sock_sendmsg", "sock_sendmsg_nosec", "inet_sendmsg", "tcp_sendmsg", "tcp_sendmsg_locked",
             "skb_add_data_nocache", "tcp_push", "__tcp_push_pending_frames", "tcp_write_xmit",
             "tcp_transmit_skb", "ip_queue_xmit", "ip_local_out", "__ip_local_out", "neigh_output",
             "neigh_hh_output", "dev_queue_xmit", "__dev_queue_xmit", "veth_xmit"]
 TCP_RCV = VETH_RX + ["ip_rcv", "tcp_v4_rcv", "tcp_v4_do_rcv", "tcp_rcv_established",
-                     "tcp_data_queue", "sock_def_readable", "skb_copy_datagram_iter"]
+                     "tcp_data_queue", "sock_def_readable", "tcp_recvmsg", "tcp_recvmsg_locked",
+                     "skb_copy_datagram_iter"]
 BRIDGE = VETH_RX + ["br_handle_frame", "br_handle_frame_finish", "br_forward", "__br_forward",
                     "dev_queue_xmit", "__dev_queue_xmit", "veth_xmit"]
 
@@ -135,6 +137,28 @@ def test_tcp_recvmsg_waits_in_sk_wait_data():
     with pytest.raises(KernelError) as e:
         tcp_recvmsg(sk, 100, 0)
     assert e.value.errno == errno.EAGAIN
+
+
+def test_udp_recvmsg_waits_in_skb_wait_for_more_packets():
+    lab = bridge_lab()
+    t = lab.task("h2")
+    fd = sys_socket(t, 2, 2, 0)                 # AF_INET, SOCK_DGRAM, blocking
+    sys_bind(t, fd, ("0.0.0.0", 7000))
+    sk = t.fds[fd].sk
+    with pytest.raises(SyscallBlock) as b:
+        sys_recvfrom(t, fd, 100)
+    assert b.value.wqs == [sk.sk_wq]
+    frames = [tb.tb_frame.f_code.co_name for tb in _tb_walk(b.value.__traceback__)]
+    assert frames[-2:] == ["__skb_recv_udp", "__skb_wait_for_more_packets"], frames
+    with pytest.raises(KernelError) as e:
+        sys_recvfrom(t, fd, 100, 0x40)         # MSG_DONTWAIT
+    assert e.value.errno == errno.EAGAIN
+
+
+def _tb_walk(tb):
+    while tb is not None:
+        yield tb
+        tb = tb.tb_next
 
 
 def test_veth_newlink_registers_a_veth():

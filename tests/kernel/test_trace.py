@@ -161,7 +161,8 @@ def test_udp_send_path_follows_the_seed_notes():
                        "skb_add_data_nocache", "__ip_make_skb", "udp_send_skb", "ip_send_skb",
                        "ip_local_out", "__ip_local_out", "NF_INET_LOCAL_OUT"]
     h2 = [r[4] for r in dump(lab, "h2")]
-    assert h2[-4:] == ["ip_local_deliver_finish", "udp_rcv", "udp_queue_rcv_skb", "sock_def_readable"]
+    assert h2[-5:] == ["ip_local_deliver_finish", "udp_rcv", "udp_queue_rcv_skb",
+                       "__udp_enqueue_schedule_skb", "sock_def_readable"]
 
 
 def test_tcp_segment_path_send_and_receive():

@@ -227,19 +227,41 @@ def sock_error(sk):
     return err
 
 
-def skb_recv_datagram(sk, flags):
-    """The next queued datagram, or EAGAIN (the runtime does the waiting)."""
-    # A pending error (ICMP port unreachable...) is reported before data,
-    # once (__skb_try_recv_datagram: sock_error first).
+def __skb_try_recv_datagram(sk, flags):
+    """Take (or peek at) the next queued datagram, or None (net/core/datagram.c).
+
+    A pending error (ICMP port unreachable...) is reported before data, once.
+    """
     err = sock_error(sk)
     if err:
         raise KernelError(err)
     q = sk.sk_receive_queue.q
     if q:
         return q[0] if flags & MSG_PEEK else q.popleft()
-    if sk.sk_shutdown & RCV_SHUTDOWN:
-        return None
-    raise KernelError(errno.EAGAIN)
+    return None
+
+
+def __skb_wait_for_more_packets(sk, timeo):
+    """Sleep on sk's wait queue until a datagram, an error or a shutdown
+    comes, or timeo runs out (EAGAIN) (net/core/datagram.c).
+
+    Emulation note: the runtime parks the call and runs it again when
+    sk_data_ready wakes the queue, as Linux's reader loops back to
+    __skb_try_recv_datagram.
+    """
+    from .entry import SyscallBlock
+    raise SyscallBlock([sk.sk_wq], timeo)
+
+
+def skb_recv_datagram(sk, flags):
+    """The next queued datagram, None at EOF; waits unless non-blocking
+    (net/core/datagram.c: skb_recv_datagram -> __skb_recv_datagram)."""
+    skb = __skb_try_recv_datagram(sk, flags)
+    if skb is not None or sk.sk_shutdown & RCV_SHUTDOWN:
+        return skb
+    if flags & MSG_DONTWAIT or sk.sk_socket is None or sk.sk_socket.nonblock:
+        raise KernelError(errno.EAGAIN)
+    __skb_wait_for_more_packets(sk, sk.sk_rcvtimeo)
 
 
 def skb_copy_datagram_iter(skb, offset, length):

@@ -47,10 +47,17 @@ def icmp_filter(sk, skb):
 
 
 def raw_local_deliver(skb, protocol):
-    """Give each matching raw socket a clone (the original continues up)."""
+    """Offer skb to the raw sockets of its protocol; True if one matched."""
     if skb.trace is not None:
         skb.trace.hit("raw_local_deliver")
-    socks = skb.dev.net.proto["raw_hash"].get(protocol)
+    return raw_v4_input(skb.dev.net, skb, protocol)
+
+
+def raw_v4_input(net, skb, protocol):
+    """Give each matching raw socket a clone (the original continues up)."""
+    if skb.trace is not None:
+        skb.trace.hit("raw_v4_input")
+    socks = net.proto["raw_hash"].get(protocol)
     if not socks:
         return False
     nh = skb.network_header

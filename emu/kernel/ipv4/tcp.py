@@ -425,7 +425,22 @@ def tcp_sendmsg_locked(sk, view, flags, sent, resume):
 # ------------------------------------------------------------------ receive
 
 def tcp_recvmsg(sk, size, flags):
-    """Copy up to size in-order bytes out of the receive queue."""
+    """Read up to size in-order bytes: lock the socket and copy
+    (tcp_recvmsg -> tcp_recvmsg_locked, release_sock).
+
+    Emulation note: the socket lock is the kernel's one lock (kernel_entry),
+    already held here, so this only hands over.
+    """
+    return tcp_recvmsg_locked(sk, size, flags)
+
+
+def tcp_recvmsg_locked(sk, size, flags):
+    """Copy up to size in-order bytes out of the receive queue, sleeping in
+    sk_wait_data until enough arrived (net/ipv4/tcp.c).
+
+    A traced skb the reader copies from records the reader's path
+    (tcp_recvmsg, tcp_recvmsg_locked, then skb_copy_datagram_iter).
+    """
     tp = sk.proto_data
     out = bytearray()
     target = size if flags & MSG_WAITALL else 1
@@ -451,6 +466,9 @@ def tcp_recvmsg(sk, size, flags):
                 _free_rcv(sk, skb)
                 continue
             n = min(avail, size - len(out))
+            if skb.trace is not None:
+                skb.trace.hit("tcp_recvmsg")
+                skb.trace.hit("tcp_recvmsg_locked")
             out.extend(skb_copy_datagram_iter(skb, offset, n))
             if peek:
                 peek_seq = seq_add(peek_seq, n)

@@ -15,10 +15,11 @@ from ..core.dst import __sk_dst_check, sk_dst_reset, sk_dst_set
 from ..core.skbuff import (
     CHECKSUM_UNNECESSARY, PACKET_BROADCAST, PACKET_HOST,
     PACKET_MULTICAST, SKB_DROP_REASON_NO_SOCKET, SKB_DROP_REASON_PKT_TOO_SMALL,
-    consume_skb, kfree_skb, skb_clone, skb_trim,
+    SKB_DROP_REASON_SOCKET_RCVBUFF, consume_skb, kfree_skb, skb_clone, skb_trim,
 )
 from ..core.sock import (
-    MSG_PEEK, MSG_TRUNC, Proto, sk_error_report, skb_copy_datagram_iter, skb_recv_datagram, sock_queue_rcv_skb,
+    MSG_DONTWAIT, MSG_PEEK, MSG_TRUNC, RCV_SHUTDOWN, Proto, __skb_try_recv_datagram,
+    __skb_wait_for_more_packets, sk_data_ready, sk_error_report, skb_copy_datagram_iter, sock_rmem_free,
 )
 from ..hdr.checksum import csum_fold, csum_partial, csum_tcpudp_nofold
 from ..hdr.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED
@@ -329,7 +330,7 @@ def udp_queue_rcv_skb(sk, skb):
     if skb.trace is not None:
         skb.trace.hit("udp_queue_rcv_skb")
     net = sk.net
-    if sock_queue_rcv_skb(sk, skb) < 0:
+    if __udp_enqueue_schedule_skb(sk, skb) < 0:
         m = net.mib["Udp"]
         m["RcvbufErrors"] += 1
         m["InErrors"] += 1
@@ -337,12 +338,54 @@ def udp_queue_rcv_skb(sk, skb):
     return 0
 
 
+def __udp_enqueue_schedule_skb(sk, skb):
+    """Charge skb to sk's receive memory, queue it and wake the reader
+    (sk_data_ready, i.e. sock_def_readable); -ENOMEM when the buffer is full.
+
+    UDP's own rule, not sock_queue_rcv_skb's: a datagram is refused only when
+    it is refused when rmem + truesize > rcvbuf and the buffer is already
+    full (rmem > rcvbuf), so a small buffer always takes one datagram.
+    """
+    if skb.trace is not None:
+        skb.trace.hit("__udp_enqueue_schedule_skb")
+    rmem, rcvbuf = sk.sk_rmem_alloc, sk.sk_rcvbuf
+    if rmem + skb.truesize > rcvbuf and (rcvbuf > (1 << 30) or rmem > rcvbuf):
+        sk.sk_drops += 1
+        kfree_skb(skb, SKB_DROP_REASON_SOCKET_RCVBUFF)
+        return -errno.ENOMEM
+    skb.sk = sk
+    skb.destructor = sock_rmem_free
+    sk.sk_rmem_alloc = rmem + skb.truesize
+    skb.dev = None       # the socket owns it now; drops no longer count per device
+    sk.sk_receive_queue.q.append(skb)
+    sk_data_ready(sk, skb)
+    return 0
+
+
+def __skb_recv_udp(sk, flags):
+    """The next datagram on sk's receive queue; the reader sleeps in
+    __skb_wait_for_more_packets until one comes (net/ipv4/udp.c).
+
+    Emulation note: Linux also splices a second, reader-private queue
+    (reader_queue) to take the queue lock less often; one queue here.
+    """
+    skb = __skb_try_recv_datagram(sk, flags)
+    if skb is not None or sk.sk_shutdown & RCV_SHUTDOWN:
+        return skb
+    if flags & MSG_DONTWAIT or sk.sk_socket.nonblock:
+        raise KernelError(errno.EAGAIN)
+    __skb_wait_for_more_packets(sk, sk.sk_rcvtimeo)
+
+
 def udp_recvmsg(sk, size, flags, msg=None):
     """Dequeue one datagram: (data, (addr, port), msg_flags); msg (a MsgHdr, from
     recvmsg) gets the control messages the socket asked for."""
-    skb = skb_recv_datagram(sk, flags)
+    skb = __skb_recv_udp(sk, flags)
     if skb is None:
         return b"", None, 0
+    if skb.trace is not None:
+        skb.trace.hit("udp_recvmsg")
+        skb.trace.hit("__skb_recv_udp")
     t = skb.transport_header
     start = t + UDP_HLEN
     ulen = skb.tail - start
