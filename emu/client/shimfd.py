@@ -29,7 +29,10 @@ import itertools
 import os
 import socket as _socket_mod
 import threading
+import time
 import weakref
+
+from .rpc import NodeUnreachable
 
 # include/uapi/asm-generic/poll.h
 POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP, POLLNVAL = 0x1, 0x2, 0x4, 0x8, 0x10, 0x20
@@ -40,6 +43,9 @@ MSG_DONTWAIT = 0x40
 
 _RealSocket = _socket_mod.socket
 _gen = itertools.count(1)
+# One poll call watches them all, and the node's poll takes at most 1024
+# descriptors: past this many, fileno() gives the socket's EMU_FD_BASE number.
+MAX_MIRRORS = 1000
 
 # real mirror descriptor -> the emulated socket it stands for (weakly)
 BY_REAL = {}
@@ -121,6 +127,8 @@ class Watcher:
     def adopt(self, sock):
         """A mirror for sock (its first fileno()); returns it."""
         self._start()
+        if len(self.armed) >= MAX_MIRRORS:
+            raise OSError(errno.EMFILE, "too many mirrored sockets")
         m = Mirror()
         with self.lock:
             self.armed[sock._fd] = m
@@ -192,8 +200,11 @@ class Watcher:
                 items.append([self.wake, POLLIN])
             try:
                 ready = self.client.call("poll", items, None)
-            except OSError:
+            except NodeUnreachable:
                 return                            # the node went away
+            except OSError:
+                time.sleep(0.05)                  # a descriptor closed under us: look again
+                continue
             woken = False
             with self.lock:
                 for nfd, rev in ready:
