@@ -54,7 +54,7 @@ import time
 import msgpack
 
 from .rpc import NodeUnreachable
-from .shimfd import Watcher, socket_of_real
+from .shimfd import Watcher, os_functions, socket_of_real
 from .shimsock import EMU_FD_BASE, _SocketMeta, fromfd, make_socket_class
 POLL_SLICE = 0.02            # seconds: how often a mixed real/emulated wait looks at each side
 
@@ -434,6 +434,8 @@ class Binding:
         for name in _SOCKET_FUNCS[1:]:
             self._patch(_socket_mod, name, getattr(r, name))
         self._patch(_socket_mod, "fromfd", fromfd)
+        for name, fn in os_functions().items():
+            self._patch(os, name, fn)
         self._patch(_select_mod, "select", self.select)
         binding = self
 

@@ -18,11 +18,14 @@ the buffer, accept, connect): after each such call the socket looks again
 (poll with timeout 0) and, if the watcher must now wait for something new,
 wakes it through a UDP socket of the node that it also polls.
 
+os.read, os.write, os.sendfile, os.set_blocking, os.get_blocking and
+os.close given a mirror's number act on its socket (os_functions).
+
 Emulation note: a mirror costs two local descriptors and, while it exists,
-one extra system call after each call on its socket (two when the call
-emptied or filled the socket). Mirrors are made on the first fileno() call;
-the shim's own select, poll and selectors wait in the node directly and
-never need one.
+one extra system call after a call on its socket that may have made it less
+ready (a second one, without waiting, when the watcher must look again).
+Mirrors are made on the first fileno() call; the shim's own select, poll and
+selectors wait in the node directly and never need one.
 """
 import errno
 import itertools
@@ -221,3 +224,65 @@ class Watcher:
                         self.client.call("recvfrom", self.wake, 64, MSG_DONTWAIT)
                 except OSError:
                     pass
+
+
+# ---------------------------------------------------------------- os.* on a mirror
+
+def os_functions():
+    """os.read, os.write, os.sendfile, os.set_blocking, os.get_blocking and
+    os.close that, given a mirror's number, act on its emulated socket (as
+    they would on a kernel socket's descriptor) and pass anything else to
+    the real ones. Returns {name: function}."""
+    real_read, real_write, real_sendfile = os.read, os.write, os.sendfile
+    real_set_blocking, real_get_blocking, real_close = os.set_blocking, os.get_blocking, os.close
+
+    def read(fd, n, /):
+        sock = socket_of_real(fd) if fd in BY_REAL else None
+        if sock is None:
+            return real_read(fd, n)
+        return sock.recv(n)
+
+    def write(fd, data, /):
+        sock = socket_of_real(fd) if fd in BY_REAL else None
+        if sock is None:
+            return real_write(fd, data)
+        return sock.send(data)
+
+    def sendfile(out_fd, in_fd, offset, count, *args, **kwargs):
+        sock = socket_of_real(out_fd) if out_fd in BY_REAL else None
+        if sock is None:
+            return real_sendfile(out_fd, in_fd, offset, count, *args, **kwargs)
+        # The node cannot read the file: read it here, send what the socket takes,
+        # and move the file position by that much when no offset was given.
+        pos = os.lseek(in_fd, 0, os.SEEK_CUR) if offset is None else offset
+        data = os.pread(in_fd, count, pos)
+        n = sock.send(data) if data else 0
+        if offset is None:
+            os.lseek(in_fd, pos + n, os.SEEK_SET)
+        return n
+
+    def set_blocking(fd, blocking, /):
+        # O_NONBLOCK of the open file, in the node's kernel; the socket object's
+        # timeout stays as it was (CPython's does too).
+        sock = socket_of_real(fd) if fd in BY_REAL else None
+        if sock is None:
+            return real_set_blocking(fd, blocking)
+        sock._sys.call("setblocking", sock._fd, not blocking)
+        sock._fd_nonblock = not blocking
+        return None
+
+    def get_blocking(fd, /):
+        sock = socket_of_real(fd) if fd in BY_REAL else None
+        if sock is None:
+            return real_get_blocking(fd)
+        return not sock._fd_nonblock
+
+    def close(fd):
+        sock = socket_of_real(fd) if fd in BY_REAL else None
+        if sock is None:
+            return real_close(fd)
+        sock._real_close()       # the descriptor was the socket: it goes (fds shared with files too)
+        return None
+
+    return {"read": read, "write": write, "sendfile": sendfile, "set_blocking": set_blocking,
+            "get_blocking": get_blocking, "close": close}

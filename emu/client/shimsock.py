@@ -109,6 +109,7 @@ def make_socket_class(binding):
         _inheritable = False
         _mirror = None                 # the real descriptor fileno() hands out (shimfd)
         _selectors = 0                 # how many of the shim's selectors it is registered in
+        _fd_nonblock = False           # O_NONBLOCK in the node (timeout 0, or os.set_blocking)
 
         def __new__(cls, family=-1, type=-1, proto=-1, fileno=None):
             if fileno is not None:
@@ -139,6 +140,7 @@ def make_socket_class(binding):
             self._set_kind(family, type, proto)
             if type & _socket_mod.SOCK_NONBLOCK:
                 self._timeout = 0.0        # the kernel made it non-blocking already
+                self._fd_nonblock = True
 
         def _init_from_fd(self, fd, family, type, proto):
             """socket(fileno=...): take over a descriptor of the node (as CPython,
@@ -271,7 +273,15 @@ def make_socket_class(binding):
                 value = float(value)          # CPython keeps seconds as a float
                 if value != value:
                     raise ValueError("Invalid value NaN (not a number)")
+            nonblock = value == 0
+            base_sets_it = nonblock != (self._timeout == 0)
             super().settimeout(value)
+            # As CPython's, it sets O_NONBLOCK even when only os.set_blocking changed it.
+            # Emulation note: a timeout leaves the descriptor blocking (the node's call
+            # waits with the timeout), where CPython makes it non-blocking and polls.
+            if not base_sets_it and self._fd_nonblock != nonblock and not self._closed:
+                self._sys.call("setblocking", self._fd, nonblock)
+            self._fd_nonblock = nonblock
 
         def setsockopt(self, level, optname, value, optlen=None):
             if value is None:

@@ -1,6 +1,7 @@
 """asyncio: a stream server and client, a datagram endpoint pair, sock_* calls."""
 import asyncio
 import socket
+import tempfile
 
 
 async def handle(reader, writer):
@@ -58,6 +59,15 @@ async def main():
     while got < 100000:
         got += len(await loop.sock_recv(conn, 65536))
     print("sock_* moved", got)
+    with tempfile.TemporaryFile() as f:              # os.sendfile on the socket's descriptor
+        f.write(b"f" * 200000)
+        f.flush()
+        f.seek(0)
+        sent = await loop.sock_sendfile(csock, f)
+    got = 0
+    while got < sent:
+        got += len(await loop.sock_recv(conn, 65536))
+    print("sock_sendfile", sent, got)
     for s in (conn, csock, lsock):
         s.close()
 

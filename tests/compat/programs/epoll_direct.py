@@ -3,6 +3,7 @@ socket.fromfd: a socket's descriptor is a real one."""
 import os
 import select
 import socket
+import tempfile
 
 srv = socket.create_server(("127.0.0.1", 0))
 srv.setblocking(False)
@@ -57,7 +58,31 @@ print("fromfd", d.getpeername() == c.getsockname(), d.fileno() != conn.fileno(),
 d.close()
 c.close()
 print("eof", ep.poll(10) == [(conn.fileno(), select.EPOLLIN)], conn.recv(10))
-for s in (conn, srv):
+# os calls on the descriptor act on the socket, as on a kernel socket's
+c2 = socket.create_connection(srv.getsockname())
+srv.setblocking(True)
+conn2, _ = srv.accept()
+print("os.write", os.write(c2.fileno(), b"via os.write"), os.read(conn2.fileno(), 100))
+os.set_blocking(conn2.fileno(), False)
+print("os.set_blocking", os.get_blocking(conn2.fileno()), conn2.getblocking())
+try:
+    os.read(conn2.fileno(), 10)
+except BlockingIOError:
+    print("os.read EAGAIN")
+with tempfile.TemporaryFile() as f:
+    f.write(b"0123456789" * 100)
+    f.flush()
+    f.seek(5)
+    print("os.sendfile", os.sendfile(c2.fileno(), f.fileno(), 10, 20), os.sendfile(c2.fileno(), f.fileno(), None, 3),
+          f.tell())
+    conn2.setblocking(True)
+    got = b""
+    while len(got) < 23:
+        got += conn2.recv(100)
+    print(got)
+os.close(c2.fileno())
+print("os.close", conn2.recv(10))
+for s in (conn, conn2, srv):
     s.close()
 ep.close()
 w.close()
