@@ -805,3 +805,23 @@ def test_loopback_mss_keeps_every_datagram_within_65535_bytes():
         except (KernelError, SyscallBlock):
             pass
     assert bytes(got) == data
+
+
+def test_poll_of_a_closed_socket_is_writable_and_hung_up_as_linux():
+    # tcp_poll: TCP_CLOSE gives EPOLLHUP, and EPOLLOUT (the send side is not
+    # shut down): select() finds a fresh socket writable, and a refused
+    # non-blocking connect shows up as writable with an error.
+    from emu.kernel.socket import sys_poll
+    POLLIN, POLLOUT, POLLERR, POLLHUP = 0x1, 0x4, 0x8, 0x10
+    lab = bridge_lab()
+    t = lab.task("h1")
+    fresh = sys_socket(t, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)
+    assert sys_poll(t, [(fresh, POLLIN | POLLOUT)], 0) == [(fresh, POLLOUT | POLLHUP)]
+    c = sys_socket(t, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)
+    with pytest.raises(KernelError):
+        sys_connect(t, c, ("10.0.0.2", 9))          # nobody listens: RST
+    assert sys_poll(t, [(c, POLLOUT)], 0) == []        # SYN_SENT: not yet
+    lab.run()
+    [(_, mask)] = sys_poll(t, [(c, POLLOUT)], 0)
+    assert mask & (POLLOUT | POLLERR | POLLHUP) == POLLOUT | POLLERR | POLLHUP
+    assert sys_getsockopt(t, c, SOL_SOCKET, 4) == errno.ECONNREFUSED

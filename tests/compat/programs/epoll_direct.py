@@ -12,6 +12,7 @@ ep.register(srv.fileno(), select.EPOLLIN)
 print("idle listener", ep.poll(0.1))
 c = socket.socket()
 c.setblocking(False)
+print("fresh socket writable", select.select([], [c], [], 0)[1] == [c])
 try:
     c.connect(srv.getsockname())
 except BlockingIOError:
