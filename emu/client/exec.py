@@ -51,6 +51,11 @@ def run_python(st, node, argv):
     """python ARGS: the interpreter itself, with its own command line (-c CODE,
     -, -m MOD, a script, the REPL), whose socket module is the node's
     (emu.client.shim, installed at startup by emu/client/pyboot/sitecustomize.py)."""
+    skipped = _skips_startup_hook(argv)
+    if skipped:
+        print("emu exec: python %s skips the startup hook that binds the program to %s "
+              "(its sockets would be the host's)" % (skipped, node), file=sys.stderr)
+        return 2
     cmd, env = python_command(st, node, argv)
     proc = subprocess.Popen(cmd, env=env)
     # Ctrl-C belongs to the program, as a shell leaves it to the job it runs:
@@ -63,6 +68,24 @@ def run_python(st, node, argv):
     finally:
         if old is not None:
             signal.signal(signal.SIGINT, old)
+
+
+def _skips_startup_hook(argv):
+    """The first of -I, -E, -S among python's own options (before the program), or None."""
+    args = iter(argv)
+    for arg in args:
+        if arg == "-" or not arg.startswith("-") or arg.startswith("--"):
+            return None
+        for i, ch in enumerate(arg[1:], 1):
+            if ch in "IES":
+                return "-" + ch
+            if ch in "cm":
+                return None              # the program starts here
+            if ch in "WX":               # its value: the rest of this argument, or the next
+                if i == len(arg) - 1:
+                    next(args, None)
+                break
+    return None
 
 
 def python_command(st, node, argv, env=None):

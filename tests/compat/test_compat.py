@@ -222,3 +222,12 @@ def test_socket_module_stays_real_for_unix_sockets(lab):
     rc, out, err = finish(on_node(lab, "h1", ["-c", code]))
     assert (rc, out) == (0, "b'x' True True\n"), err
     assert socket.socket.__module__ == "socket"      # the test process's own is untouched
+
+
+def test_python_options_that_skip_the_binding_are_refused(capsys):
+    # -I, -E and -S skip sitecustomize: the program would use the host's network.
+    from emu.client.exec import run_python
+    for argv in (["-I", "app.py"], ["-uE", "-c", "pass"], ["-X", "dev", "-S", "app.py"]):
+        assert run_python({}, "h1", argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "skips the startup hook that binds the program to h1" in err
