@@ -21,6 +21,7 @@ BENCHES = [
     ("faults", ["faults.py"]),                 # death detection, restart, schedule, dead-node answer
     ("status", ["status.py"]),                 # emu status with 1000 nodes: table, summary, json
     ("scale", ["scale.py"]),                   # 10/100/200-node labs: start, stop, USS, idle CPU
+    ("shim_fds", ["shim_fds.py"]),             # real descriptors for emulated sockets: extra syscalls
 ]
 
 

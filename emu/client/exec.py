@@ -1,6 +1,8 @@
 """`emu exec NODE -- CMD` and the shell's commands: tools run in user space,
 attached to one node's kernel (its syscall socket and control endpoint)."""
+import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -46,35 +48,59 @@ def _ctl_tool(fn, argv, info, out, err=None):
 
 
 def run_python(st, node, argv):
-    """python [script.py ARGS | -c CODE | -m MOD]: an unmodified program whose
-    socket module is the node's (emu.client.shim), in a process of its own."""
+    """python ARGS: the interpreter itself, with its own command line (-c CODE,
+    -, -m MOD, a script, the REPL), whose socket module is the node's
+    (emu.client.shim, installed at startup by emu/client/pyboot/sitecustomize.py)."""
+    skipped = _skips_startup_hook(argv)
+    if skipped:
+        print("emu exec: python %s skips the startup hook that binds the program to %s "
+              "(its sockets would be the host's)" % (skipped, node), file=sys.stderr)
+        return 2
+    cmd, env = python_command(st, node, argv)
+    proc = subprocess.Popen(cmd, env=env)
+    # Ctrl-C belongs to the program, as a shell leaves it to the job it runs:
+    # the REPL clears its line, a server shuts down its own way.
+    old = None
+    if threading.current_thread() is threading.main_thread():
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return proc.wait()
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGINT, old)
+
+
+def _skips_startup_hook(argv):
+    """The first of -I, -E, -S among python's own options (before the program), or None."""
+    args = iter(argv)
+    for arg in args:
+        if arg == "-" or not arg.startswith("-") or arg.startswith("--"):
+            return None
+        for i, ch in enumerate(arg[1:], 1):
+            if ch in "IES":
+                return "-" + ch
+            if ch in "cm":
+                return None              # the program starts here
+            if ch in "WX":               # its value: the rest of this argument, or the next
+                if i == len(arg) - 1:
+                    next(args, None)
+                break
+    return None
+
+
+def python_command(st, node, argv, env=None):
+    """The command line and environment of `python ARGV` on node (see run_python)."""
     info = st["nodes"][node]
-    boot = ("import sys, runpy, code, os\n"
-            "from emu.client import shim\n"
-            "from emu.client.rpc import NodeUnreachable\n"
-            "def _gone(t, e, tb, hook=sys.excepthook):\n"
-            "    # The node died under the program: `emu exec` says so in one line.\n"
-            "    os._exit(137) if issubclass(t, NodeUnreachable) else hook(t, e, tb)\n"
-            "sys.excepthook = _gone\n"
-            "shim.install(%r, hosts=%r, hostname=%r)\n"
-            "argv = sys.argv[1:]\n"
-            "if not argv:\n"
-            "    code.interact(banner='Python on node %s (socket is bound to its kernel)', exitmsg='')\n"
-            "elif argv[0] == '-c':\n"
-            "    sys.argv = ['-c'] + argv[2:]\n"
-            "    exec(compile(argv[1], '<string>', 'exec'), {'__name__': '__main__'})\n"
-            "elif argv[0] == '-m':\n"
-            "    sys.argv = argv[1:]\n"
-            "    runpy.run_module(argv[1], run_name='__main__', alter_sys=True)\n"
-            "else:\n"
-            "    sys.argv = argv\n"
-            "    sys.path.insert(0, __import__('os').path.dirname(__import__('os').path.abspath(argv[0])))\n"
-            "    runpy.run_path(argv[0], run_name='__main__')\n"
-            % (info["sys"], st.get("hosts", {}), node, node))
-    env = dict(os.environ)
-    parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env["PYTHONPATH"] = parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return subprocess.call([sys.executable, "-c", boot] + list(argv), env=env)
+    env = dict(os.environ if env is None else env)
+    here = os.path.dirname(os.path.abspath(__file__))
+    parent = os.path.dirname(os.path.dirname(here))
+    paths = [os.path.join(here, "pyboot"), parent]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env["EMU_SHIM"] = json.dumps({"sys": info["sys"], "hosts": st.get("hosts", {}), "node": node})
+    env["EMU_NODE"] = node
+    return [sys.executable] + list(argv), env
 
 
 def set_comm(name):

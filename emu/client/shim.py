@@ -26,11 +26,15 @@ node unchanged. What is patched, and how it behaves:
   as on Linux; emu's extension: without buflen it returns tcp_info as a dict.
 * select.select, select.poll and the selectors classes (DefaultSelector,
   PollSelector, SelectSelector, EpollSelector, and socketserver's) accept
-  emulated sockets and wait in the node's `poll` system call. Emulated
-  sockets' fileno() are numbers from EMU_FD_BASE up, so they never collide
-  with real descriptors. Emulation note: a wait on emulated and real
+  emulated sockets and wait in the node's `poll` system call. An emulated
+  socket's fileno() is a real descriptor kept ready as the node socket is
+  (emu.client.shimfd), for what waits on it without these (select.epoll,
+  trio, twisted); its number from EMU_FD_BASE up (the node's descriptor +
+  EMU_FD_BASE) names it too. Emulation note: a wait on emulated and real
   descriptors at once alternates between the two in POLL_SLICE steps
   (Linux waits on both at once).
+* The class is complete (emu.client.shimsock): sendmsg/recvmsg with
+  ancillary data, sendfile, dup, detach, fromfd, inheritable flags.
 
 One connection to the node carries every thread's system calls (a reply
 finds its caller by request id), so a thread blocked in recvfrom does not
@@ -52,9 +56,8 @@ from .rpc import (
     POST_BYTES, POST_FRAMES, EpochPage, HotCalls, NodeUnreachable, Poster, _Conn, decode_reply, encode_call,
     read_frame, write_parts,
 )
-from .socket import socket as _EmuSocketBase
-
-EMU_FD_BASE = 1 << 30        # far above any real descriptor (fs.nr_open is 2^20 by default)
+from .shimfd import Watcher, os_functions, socket_of_real
+from .shimsock import EMU_FD_BASE, _SocketMeta, fromfd, make_socket_class
 POLL_SLICE = 0.02            # seconds: how often a mixed real/emulated wait looks at each side
 
 # include/uapi/asm-generic/poll.h (the same bits as EPOLL*)
@@ -358,162 +361,28 @@ class Resolver:
 
 # ----------------------------------------------------------------- sockets
 
-class _SocketMeta(type):
-    """isinstance(x, socket.socket) holds for real AF_UNIX sockets too."""
-
-    def __instancecheck__(cls, obj):
-        return type.__instancecheck__(cls, obj) or (cls.__dict__.get("_is_base") and
-                                                    isinstance(obj, _RealSocket))
-
-    def __subclasscheck__(cls, sub):
-        return type.__subclasscheck__(cls, sub) or (cls.__dict__.get("_is_base") and
-                                                    issubclass(sub, _RealSocket))
-
-
-def _make_socket_class(binding):
-    """The socket.socket of a process bound to binding's node."""
-
-    class socket(_EmuSocketBase, metaclass=_SocketMeta):
-        """socket.socket for a process attached to an emu node (see emu.client.shim)."""
-
-        _is_base = True
-
-        def __new__(cls, family=-1, type=-1, proto=-1, fileno=None):
-            if family == _socket_mod.AF_UNIX or fileno is not None:
-                # Local IPC, or wrapping a real descriptor: not the network.
-                return _RealSocket(family, type, proto, fileno)
-            return object.__new__(cls)
-
-        def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
-            family = _socket_mod.AF_INET if family == -1 else family
-            type = _socket_mod.SOCK_STREAM if type == -1 else type
-            proto = 0 if proto == -1 else proto
-            self._closed = True            # until the kernel gave us a descriptor
-            super().__init__(family, type, proto, node=binding.client)
-            try:
-                self.family = _socket_mod.AddressFamily(family)
-            except ValueError:
-                self.family = family
-            base_type = type & ~(_socket_mod.SOCK_NONBLOCK | _socket_mod.SOCK_CLOEXEC)
-            try:
-                self.type = _socket_mod.SocketKind(base_type)
-            except ValueError:
-                self.type = base_type
-            if type & _socket_mod.SOCK_NONBLOCK:
-                self._timeout = 0.0        # the kernel made it non-blocking already
-
-        def fileno(self):
-            return -1 if self._closed else EMU_FD_BASE + self._fd
-
-        @property
-        def timeout(self):
-            return self._timeout
-
-        def _address(self, address):
-            # Names resolve for AF_INET only (AF_PACKET addresses are (ifname, proto, ...)).
-            if self.family == _socket_mod.AF_INET:
-                return binding.resolver.address(address)
-            return address
-
-        def bind(self, address):
-            super().bind(self._address(address))
-
-        def connect(self, address):
-            super().connect(self._address(address))
-
-        def connect_ex(self, address):
-            try:
-                self.connect(address)
-            except TimeoutError:
-                return errno.EAGAIN
-            except OSError as e:
-                if e.errno is None:
-                    raise
-                return e.errno
-            return 0
-
-        def sendto(self, data, *args):
-            if len(args) == 1:
-                return super().sendto(data, self._address(args[0]))
-            flags, address = args
-            return super().sendto(data, flags, self._address(address))
-
-        def recv_into(self, buffer, nbytes=0, flags=0):
-            return self.recvfrom_into(buffer, nbytes, flags)[0]
-
-        def recvfrom_into(self, buffer, nbytes=0, flags=0):
-            view = memoryview(buffer).cast("B")
-            nbytes = nbytes or len(view)
-            data, addr = self.recvfrom(nbytes, flags)
-            view[:len(data)] = data
-            return len(data), addr
-
-        def listen(self, backlog=128):
-            self._call("listen", int(backlog))
-
-        def accept(self):
-            fd, addr = self._call("accept", 0, blocking=True)
-            return self._adopt(fd), tuple(addr)
-
-        def _adopt(self, fd):
-            """A socket object for a descriptor the kernel made (accept)."""
-            conn = object.__new__(type(self))
-            # The attributes emu.client.socket.socket keeps its state in.
-            conn._sys, conn._fd, conn._closed, conn._timeout = self._sys, fd, False, None
-            conn.family, conn.type, conn.proto = self.family, self.type, self.proto
-            # As in CPython: blocking unless a default timeout is set.
-            conn.settimeout(_socket_mod.getdefaulttimeout())
-            return conn
-
-        def sendall(self, data, flags=0):
-            # A stream send may take only part of the data, as in Linux.
-            view = memoryview(data).cast("B")
-            while view:
-                view = view[self.send(view, flags):]
-
-        # makefile() is CPython's own (SocketIO over recv_into/send), and like
-        # CPython, close() waits for the files made from the socket to close.
-        _io_refs = 0
-        _close_pending = False
-
-        def makefile(self, mode="r", buffering=None, *, encoding=None, errors=None, newline=None):
-            return _RealSocket.makefile(self, mode, buffering, encoding=encoding, errors=errors,
-                                        newline=newline)
-
-        def _decref_socketios(self):
-            if self._io_refs > 0:
-                self._io_refs -= 1
-            if self._close_pending and self._io_refs <= 0:
-                self.close()
-
-        def close(self):
-            if self._io_refs > 0:
-                self._close_pending = True
-                return
-            super().close()
-
-        def detach(self):
-            raise OSError(errno.EOPNOTSUPP, "an emulated socket has no real descriptor to detach")
-
-        def __getstate__(self):
-            raise TypeError("cannot pickle emulated socket (it lives in the node's kernel)")
-
-        def __del__(self):
-            # Like Python's own sockets: dropping the last reference closes it.
-            # Without waiting: a finalizer may run on the reply reader thread.
-            if not getattr(self, "_closed", True):
-                self._closed = True
-                binding.client.call_nowait("close", self._fd)
-
-    return socket
+def _node_fd(fd):
+    """The node's descriptor behind a process-side number (an EMU_FD_BASE one,
+    or a socket's real mirror descriptor), or None for a real descriptor."""
+    if fd >= EMU_FD_BASE:
+        return fd - EMU_FD_BASE
+    sock = socket_of_real(fd)
+    return None if sock is None else sock._fd
 
 
 def _is_emulated(fd):
-    return fd >= EMU_FD_BASE
+    return _node_fd(fd) is not None
 
 
-def _fd_of(obj):
-    fd = obj if isinstance(obj, int) else obj.fileno()
+def _fd_of(obj, select=False):
+    """obj's descriptor number, as poll and selectors report it (fileno()); for
+    select(), which hands back the objects, an emulated socket's EMU_FD_BASE
+    number (waiting in the node needs no mirror descriptor)."""
+    if isinstance(obj, int):
+        fd = obj
+    else:
+        wait_fileno = getattr(obj, "_wait_fileno", None) if select else None
+        fd = wait_fileno() if wait_fileno is not None else obj.fileno()
     if not isinstance(fd, int):
         raise TypeError("fileno() returned a non-integer")
     if fd < 0:
@@ -528,15 +397,23 @@ class Binding:
         self.endpoint = endpoint
         self.client = MuxSyscallClient(endpoint)
         self.resolver = Resolver(hosts, hostname)
-        self.socket_class = _make_socket_class(self)
+        self.watcher = Watcher(self.client)
+        self.socket_class = make_socket_class(self)
         self.saved = []
 
     # -- waiting on emulated descriptors
     def node_poll(self, wanted, timeout):
         """wanted: {emulated fd: events}; returns {fd: revents}. timeout None: forever."""
-        fds = [[fd - EMU_FD_BASE, ev] for fd, ev in wanted.items()]
-        ready = self.client.call("poll", fds, timeout)
-        return {fd + EMU_FD_BASE: rev for fd, rev in ready}
+        by_node = {}
+        for fd, ev in wanted.items():
+            nfd = _node_fd(fd)
+            if nfd is None:
+                nfd = -1                 # closed since it was registered: POLLNVAL
+            by_node.setdefault(nfd, [0, []])
+            by_node[nfd][0] |= ev
+            by_node[nfd][1].append(fd)
+        ready = self.client.call("poll", [[nfd, ev] for nfd, (ev, _) in by_node.items()], timeout)
+        return {fd: rev for nfd, rev in ready for fd in by_node.get(nfd, (0, ()))[1]}
 
     def wait(self, emu_wanted, real_wait, timeout):
         """Wait for emulated fds (node poll) and/or real ones (real_wait(timeout) -> result)."""
@@ -566,7 +443,7 @@ class Binding:
         real_lists = [[], [], []]
         for i, objs in enumerate(lists):
             for obj in objs:
-                fd = _fd_of(obj)
+                fd = _fd_of(obj, select=True)
                 if _is_emulated(fd):
                     wanted[fd] = wanted.get(fd, 0) | (POLLIN, POLLOUT, POLLPRI)[i]
                 else:
@@ -581,7 +458,7 @@ class Binding:
         out = [[], [], []]
         for i, objs in enumerate(lists):
             for obj in objs:
-                fd = _fd_of(obj)
+                fd = _fd_of(obj, select=True)
                 if _is_emulated(fd) and emu.get(fd, 0) & bits[i]:
                     out[i].append(obj)
         if real:
@@ -600,6 +477,9 @@ class Binding:
         self._patch(_socket_mod, "SocketType", self.socket_class)
         for name in _SOCKET_FUNCS[1:]:
             self._patch(_socket_mod, name, getattr(r, name))
+        self._patch(_socket_mod, "fromfd", fromfd)
+        for name, fn in os_functions().items():
+            self._patch(os, name, fn)
         self._patch(_select_mod, "select", self.select)
         binding = self
 
@@ -683,16 +563,27 @@ def _make_selector_class(binding):
         def __init__(self):
             super().__init__()
             self._real = RealSelector()
+            self._emu = set()          # the fds that were emulated sockets when registered
 
         def register(self, fileobj, events, data=None):
             key = super().register(fileobj, events, data)
-            if not _is_emulated(key.fd):
+            if _is_emulated(key.fd):
+                self._emu.add(key.fd)
+                sock = socket_of_real(key.fd)
+                if sock is not None:
+                    sock._selectors += 1
+            else:
                 self._real.register(key.fd, events)
             return key
 
         def unregister(self, fileobj):
             key = super().unregister(fileobj)
-            if not _is_emulated(key.fd):
+            if key.fd in self._emu:
+                self._emu.discard(key.fd)
+                sock = socket_of_real(key.fd)
+                if sock is not None and sock._selectors > 0:
+                    sock._selectors -= 1
+            else:
                 self._real.unregister(key.fd)
             return key
 
@@ -702,7 +593,7 @@ def _make_selector_class(binding):
             wanted = {}
             has_real = False
             for key in self._fd_to_key.values():
-                if _is_emulated(key.fd):
+                if key.fd in self._emu:
                     ev = 0
                     if key.events & _selectors_mod.EVENT_READ:
                         ev |= POLLIN
@@ -733,6 +624,11 @@ def _make_selector_class(binding):
             return ready
 
         def close(self):
+            for fd in self._emu:
+                sock = socket_of_real(fd)
+                if sock is not None and sock._selectors > 0:
+                    sock._selectors -= 1
+            self._emu.clear()
             self._real.close()
             super().close()
 

@@ -46,16 +46,23 @@ class socket:
 
     def __init__(self, family=AF_INET, type=SOCK_STREAM, proto=0, *, node, _fd=None):
         self._sys = _client(node) if isinstance(node, str) else node
-        self.family = family
-        self.type = type
-        self.proto = proto
+        self._family = family
+        self._type = type
+        self._proto = proto
         self._timeout = None
-        self._closed = False
+        self._closed = True          # until the kernel gave a descriptor
         if _fd is None:
             self._fd = self._sys.call("socket", int(family), int(type), int(proto))
+            self._closed = False
             self.settimeout(_pysocket.getdefaulttimeout())
         else:
             self._fd = _fd
+            self._closed = False
+
+    # Read-only, as socket.socket's (class-level descriptors frameworks look up).
+    family = property(lambda self: self._family, doc="the socket family")
+    type = property(lambda self: self._type, doc="the socket type")
+    proto = property(lambda self: self._proto, doc="the socket protocol")
 
     # -- helpers
     def _call(self, name, *args, blocking=False):

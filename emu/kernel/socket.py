@@ -13,12 +13,14 @@ import errno
 import socket as _pysocket
 
 from .core.dev import KernelError
+from .core.scm import MsgHdr, SockcmCookie, sock_cmsg_send
 from .core.entry import SyscallBlock  # noqa: F401  (re-exported: the calls raise it)
 from .core.sock import (
     EPOLLERR, EPOLLHUP, MSG_DONTWAIT, SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF, Socket,
 )
 from .hdr.ip import inet_aton, inet_ntoa
 from .ipv4.af_inet import AF_INET, inet_create
+from .ipv4.ip_sockglue import ip_cmsg_send
 
 SOL_SOCKET = 1
 SO_DEBUG = 1
@@ -127,8 +129,22 @@ def sys_close(task, fd):
     sock = task.fds.pop(fd, None)
     if sock is None:
         raise KernelError(errno.EBADF)
-    sock_release(sock)
+    # fput: the socket goes when its last descriptor does.
+    sock.f_count -= 1
+    if sock.f_count <= 0:
+        sock_release(sock)
     return 0
+
+
+def sys_dup(task, fd):
+    """dup(): a new descriptor, the lowest free one, for the same open socket."""
+    sock = sockfd_lookup(task, fd)
+    sock.f_count += 1
+    new = 0
+    while new in task.fds or new < 3:
+        new += 1
+    task.fds[new] = sock
+    return new
 
 
 def sock_release(sock):
@@ -261,6 +277,67 @@ def sys_sendto_in(task, fd, data, flags, daddr, dport):
         if e.errno == errno.EAGAIN:
             _would_block(sock, flags, sock.sk.sk_sndtimeo)
         raise
+
+
+def _sendmsg_cookie(sock, control):
+    """Check a sendmsg's control messages as the protocol would (ip_cmsg_send for
+    datagrams, sock_cmsg_send for streams and other families)."""
+    ipc = SockcmCookie()
+    if not control:
+        return ipc
+    try:
+        if sock.family == AF_INET and sock.type != _pysocket.SOCK_STREAM:
+            ip_cmsg_send(control, ipc)
+        else:
+            sock_cmsg_send(control, ipc)
+    except KernelError:
+        if sock.type == _pysocket.SOCK_STREAM:
+            raise KernelError(errno.EINVAL) from None     # tcp_sendmsg_locked
+        raise
+    return ipc
+
+
+# Sock fields a sendmsg's control messages override for that one call.
+_IPC_FIELDS = (("ttl", "uc_ttl"), ("tos", "tos"), ("mark", "sk_mark"),
+               ("oif", "sk_bound_dev_if"), ("addr", "inet_saddr"))
+
+
+def sys_sendmsg(task, fd, data, flags=0, addr=None, control=()):
+    """sendmsg() with control messages: control is [[level, type, data], ...].
+
+    Emulation note: Linux carries the per-call TTL, TOS, mark, interface and
+    source (IP_TTL, IP_TOS, SO_MARK, IP_PKTINFO) in an ipcm_cookie; emu sets
+    them on the sock for the length of the call and puts the socket's own back.
+    """
+    sock = sockfd_lookup(task, fd)
+    ipc = _sendmsg_cookie(sock, control)
+    sk = sock.sk
+    fields = [(f, getattr(ipc, c)) for c, f in _IPC_FIELDS if getattr(ipc, c) is not None]
+    if fields and sock.type == _pysocket.SOCK_RAW:
+        fields = [("inet_rcv_saddr" if f == "inet_saddr" else f, v) for f, v in fields]
+    saved = [(f, getattr(sk, f)) for f, _ in fields]
+    for f, v in fields:
+        setattr(sk, f, v)
+    try:
+        return sys_sendto(task, fd, data, flags, addr)
+    finally:
+        for f, v in saved:
+            setattr(sk, f, v)
+
+
+def sys_recvmsg(task, fd, size, flags=0, controllen=0):
+    """recvmsg(): (data, address or None, msg_flags, control messages)."""
+    if size < 0 or controllen < 0:
+        raise KernelError(errno.EINVAL)
+    sock = sockfd_lookup(task, fd)
+    msg = MsgHdr(controllen)
+    try:
+        data, addr, msg_flags = sock.ops.recvmsg(sock, size, flags, msg)
+    except KernelError as e:
+        if e.errno == errno.EAGAIN:
+            _would_block(sock, flags, sock.sk.sk_rcvtimeo)
+        raise
+    return data, addr, msg_flags | msg.msg_flags, msg.msg_control
 
 
 def sys_recvfrom(task, fd, size, flags=0):
@@ -448,6 +525,7 @@ SYSCALLS = {
     "close": sys_close, "shutdown": sys_shutdown, "getsockname": sys_getsockname,
     "getpeername": sys_getpeername, "setsockopt": sys_setsockopt,
     "getsockopt": sys_getsockopt, "poll": sys_poll, "setblocking": sys_setblocking,
+    "dup": sys_dup, "sendmsg": sys_sendmsg, "recvmsg": sys_recvmsg,
 }
 
 # Keep the constants Python programs use in step with ours.
@@ -463,6 +541,7 @@ assert SOL_SOCKET == _pysocket.SOL_SOCKET and SO_RCVBUF == _pysocket.SO_RCVBUF
 INT_MIN, INT_MAX = -(1 << 31), (1 << 31) - 1
 POLL_MAX_FDS = 1024          # RLIMIT_NOFILE's default soft limit: poll() beyond it is EINVAL
 OPTVAL_MAX = 65536
+CMSG_MAX = 64                # control messages in one sendmsg
 
 
 def _c_int(v):
@@ -523,6 +602,20 @@ def _a_pollfds(v):
             raise KernelError(errno.EFAULT, "bad pollfd")
 
 
+def _a_control(v):
+    """sendmsg's control messages: [[level, type, data], ...] within OPTVAL_MAX bytes."""
+    if not isinstance(v, (list, tuple)) or len(v) > CMSG_MAX:
+        raise KernelError(errno.EINVAL, "bad control messages")
+    total = 0
+    for item in v:
+        if not isinstance(item, (list, tuple)) or len(item) != 3 or not _c_int(item[0]) or \
+                not _c_int(item[1]) or not isinstance(item[2], (bytes, bytearray)):
+            raise KernelError(errno.EINVAL, "bad control message")
+        total += len(item[2])
+    if total > OPTVAL_MAX:
+        raise KernelError(errno.ENOBUFS, "control messages too long")
+
+
 def _a_timeout(v):
     """Seconds (float or int), None for forever; NaN and infinities are refused."""
     if v is None:
@@ -549,6 +642,9 @@ SYSCALL_POLICY = {
     "getsockopt": ((_a_int, _a_int, _a_int), (_a_size,)),
     "poll": ((_a_pollfds, _a_timeout), ()),
     "setblocking": ((_a_int, _a_int), ()),
+    "dup": ((_a_int,), ()),
+    "sendmsg": ((_a_int, _a_buf), (_a_int, _a_addr, _a_control)),
+    "recvmsg": ((_a_int, _a_size), (_a_int, _a_size)),
 }
 assert SYSCALL_POLICY.keys() == SYSCALLS.keys()
 

@@ -774,3 +774,58 @@ def test_closing_a_listener_resets_connections_never_accepted():
     with pytest.raises(KernelError) as e:
         sys_recvfrom(p.t1, c, 10)
     assert e.value.errno == errno.ECONNRESET
+
+
+def test_loopback_mss_keeps_every_datagram_within_65535_bytes():
+    # lo's MTU is 65536: the advertised MSS must leave the IP total length at
+    # most 65535 (ipv4_default_advmss), or a full segment cannot be built.
+    # With 64 KiB segments the receive window is one or two segments: a read
+    # that reopens it must send the window update itself (tcp_cleanup_rbuf),
+    # not leave the sender to its persist timer.
+    lab = bridge_lab()
+    t = lab.task("h1")
+    ls = sys_socket(t, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)
+    sys_bind(t, ls, ("127.0.0.1", 8000))
+    sys_listen(t, ls, 8)
+    c = sys_socket(t, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)
+    with pytest.raises(KernelError):
+        sys_connect(t, c, ("127.0.0.1", 8000))
+    lab.run()
+    s, _ = sys_accept(t, ls, SOCK_NONBLOCK)
+    assert tcp_get_info(t.fds[c].sk)["advmss"] == 65495
+    data = os.urandom(300000)
+    sent, got = 0, bytearray()
+    for _ in range(200):
+        if len(got) == len(data):
+            break
+        if sent < len(data):
+            try:
+                sent += sys_sendto(t, c, data[sent:sent + 100000], 0, None)
+            except (KernelError, SyscallBlock):
+                pass
+        lab.run()             # no clock: only the reads' window updates move the data
+        try:
+            got += sys_recvfrom(t, s, 1 << 20)[0]
+        except (KernelError, SyscallBlock):
+            pass
+    assert bytes(got) == data
+
+
+def test_poll_of_a_closed_socket_is_writable_and_hung_up_as_linux():
+    # tcp_poll: TCP_CLOSE gives EPOLLHUP, and EPOLLOUT (the send side is not
+    # shut down): select() finds a fresh socket writable, and a refused
+    # non-blocking connect shows up as writable with an error.
+    from emu.kernel.socket import sys_poll
+    POLLIN, POLLOUT, POLLERR, POLLHUP = 0x1, 0x4, 0x8, 0x10
+    lab = bridge_lab()
+    t = lab.task("h1")
+    fresh = sys_socket(t, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)
+    assert sys_poll(t, [(fresh, POLLIN | POLLOUT)], 0) == [(fresh, POLLOUT | POLLHUP)]
+    c = sys_socket(t, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)
+    with pytest.raises(KernelError):
+        sys_connect(t, c, ("10.0.0.2", 9))          # nobody listens: RST
+    assert sys_poll(t, [(c, POLLOUT)], 0) == []        # SYN_SENT: not yet
+    lab.run()
+    [(_, mask)] = sys_poll(t, [(c, POLLOUT)], 0)
+    assert mask & (POLLOUT | POLLERR | POLLHUP) == POLLOUT | POLLERR | POLLHUP
+    assert sys_getsockopt(t, c, SOL_SOCKET, 4) == errno.ECONNREFUSED

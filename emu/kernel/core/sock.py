@@ -95,7 +95,7 @@ class Sock:
         "sk_dst_cache", "dst_genid", "sk_keepalive",
         "inet_saddr", "inet_rcv_saddr", "inet_num", "inet_sport", "inet_daddr",
         "inet_dport", "inet_id", "uc_ttl", "tos", "hdrincl", "recverr", "pmtudisc",
-        "proto_data",
+        "cmsg_flags", "proto_data",
     )
 
     def __init__(self, net, family, type, protocol, prot):
@@ -140,15 +140,19 @@ class Sock:
         self.hdrincl = 0
         self.recverr = 0
         self.pmtudisc = 1                  # IP_PMTUDISC_WANT
+        self.cmsg_flags = 0                # IP_CMSG_*: control messages recvmsg returns
         self.proto_data = None             # protocol-private state (icmp filter...)
 
 
 class Socket:
     """struct socket: the user-visible side (state, ops, file flags)."""
 
-    __slots__ = ("type", "state", "ops", "sk", "nonblock", "family")
+    __slots__ = ("type", "state", "ops", "sk", "nonblock", "family", "f_count")
 
     def __init__(self, family, type):
+        # Emulation note: struct file is folded in: f_count counts the
+        # descriptors (dup) that share this socket and its O_NONBLOCK.
+        self.f_count = 1
         self.family = family
         self.type = type
         self.state = SS_UNCONNECTED

@@ -167,9 +167,11 @@ def inet_sendmsg(sock, data, flags, addr):
     return sk.sk_prot.sendmsg(sk, data, flags, addr)
 
 
-def inet_recvmsg(sock, size, flags):
+def inet_recvmsg(sock, size, flags, msg=None):
     sk = sock.sk
-    return sk.sk_prot.recvmsg(sk, size, flags)
+    if msg is None:
+        return sk.sk_prot.recvmsg(sk, size, flags)
+    return sk.sk_prot.recvmsg(sk, size, flags, msg)
 
 
 def inet_shutdown(sock, how):
@@ -497,7 +499,7 @@ def _tcp_sendmsg(sk, data, flags, addr):
     return tcp_sendmsg(sk, data, flags, addr)
 
 
-def _tcp_recvmsg(sk, size, flags):
+def _tcp_recvmsg(sk, size, flags, msg=None):
     from .tcp import tcp_recvmsg
     return tcp_recvmsg(sk, size, flags)
 

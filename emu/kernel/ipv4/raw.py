@@ -11,6 +11,7 @@ from ..core.sock import MSG_PEEK, MSG_TRUNC, Proto, skb_copy_datagram_iter, skb_
 from ..core.snmp import icmp_out_count
 from ..hdr.ip import IPPROTO_ICMP, IPPROTO_RAW, inet_ntoa
 from .ip_output import ip_build_header, ip_local_out, ip_select_ident, ip_send_check
+from .ip_sockglue import ip_cmsg_recv
 from .route import RTN_BROADCAST, ip_dst_mtu, ip_route_output_flow, ip_sk_dont_fragment
 
 SOL_RAW = 255
@@ -162,7 +163,7 @@ def _src_for(rt, daddr):
     return inet_select_addr(rt.dev, daddr)
 
 
-def raw_recvmsg(sk, size, flags):
+def raw_recvmsg(sk, size, flags, msg=None):
     skb = skb_recv_datagram(sk, flags)
     if skb is None:
         return b"", None, 0
@@ -170,6 +171,8 @@ def raw_recvmsg(sk, size, flags):
     msg_flags = MSG_TRUNC if skb.len > size else 0
     nh = skb.network_header
     addr = (inet_ntoa(int.from_bytes(skb.buf[nh + 12:nh + 16], "big")), 0)
+    if msg is not None and sk.cmsg_flags:
+        ip_cmsg_recv(msg, sk, skb)
     if not flags & MSG_PEEK:
         consume_skb(skb)
     return data, addr, msg_flags

@@ -751,7 +751,9 @@ def tcp_poll(sock):
         if sk.sk_receive_queue.q and tp.copied_seq != tp.rcv_nxt:
             mask |= EPOLLIN | EPOLLRDNORM
         if not sk.sk_shutdown & SEND_SHUTDOWN:
-            if sk_stream_memory_free(sk) and state != TCP_CLOSE:
+            # Linux: a closed socket (fresh, or after a reset) is writable too,
+            # with EPOLLHUP: select() and a non-blocking connect see it at once.
+            if sk_stream_memory_free(sk):
                 mask |= EPOLLOUT | EPOLLWRNORM
         else:
             mask |= EPOLLOUT | EPOLLWRNORM

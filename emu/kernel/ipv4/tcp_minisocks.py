@@ -19,7 +19,7 @@ from .tcp import (
     tcp_sysctl,
 )
 from .tcp_ipv4 import secure_tcp_seq, tcp_v4_do_rcv, tcp_v4_send_raw, tcp_v4_send_reset_for
-from .tcp_output import tcp_syn_options, tcp_time_stamp
+from .tcp_output import IPV4_MAX_PMTU, tcp_syn_options, tcp_time_stamp
 
 MSSTAB = (536, 1300, 1440, 1460)      # syncookies.c msstab
 COOKIEBITS = 24
@@ -186,7 +186,8 @@ def _advmss(net, raddr):
     from .route import ip_dst_mtu
     try:
         rt = ip_route_output_key_cached(net, raddr)
-        return ip_dst_mtu(net, rt, raddr) - 40
+        # ipv4_default_advmss: never more than an IP datagram can carry (lo's MTU is 65536).
+        return min(ip_dst_mtu(net, rt, raddr), IPV4_MAX_PMTU) - 40
     except OSError:
         return 1460
 
@@ -346,7 +347,7 @@ def tcp_create_openreq_child(lsk, req, opt):
     tp.mss_clamp = req.mss
     rt = tcp_route(sk)
     mtu = ip_dst_mtu(net, rt, sk.inet_daddr)
-    tp.advmss = mtu - 40
+    tp.advmss = min(mtu, IPV4_MAX_PMTU) - 40
     tcp_sync_mss(sk, mtu)
     tcp_initialize_rcv_mss(sk)
     tp.total_retrans = req.num_retrans

@@ -16,6 +16,7 @@ from .tcp import (
 )
 
 GSO_MAX_SIZE = 65536
+IPV4_MAX_PMTU = 65535  # the largest IPv4 datagram: caps the MSS we advertise
 
 
 def tcp_time_stamp(sk):

@@ -23,7 +23,7 @@ from .tcp import (
     TcpSkbCb, after, before, seq_add, seq_sub, tcp_full_space, tcp_sysctl, tcphdr,
 )
 from .tcp_mss import (  # noqa: F401 (split out of tcp_output.c; re-exported)
-    GSO_MAX_SIZE, __tcp_select_window, tcp_current_mss, tcp_established_options,
+    GSO_MAX_SIZE, IPV4_MAX_PMTU, __tcp_select_window, tcp_current_mss, tcp_established_options,
     tcp_mtu_to_mss, tcp_receive_window, tcp_select_initial_window, tcp_select_window,
     tcp_size_goal, tcp_sync_mss, tcp_syn_options, tcp_time_stamp,
 )
@@ -661,7 +661,7 @@ def tcp_connect_init(sk):
     net = sk.net
     rt = tcp_route(sk)
     mtu = ip_dst_mtu(net, rt, sk.inet_daddr)
-    tp.advmss = min(mtu - 40, tp.user_mss or 65535)
+    tp.advmss = min(min(mtu, IPV4_MAX_PMTU) - 40, tp.user_mss or 65535)
     tp.mss_clamp = tp.user_mss or 65535
     tp.tstamp_ok = bool(tcp_sysctl(net, "tcp_timestamps"))
     tp.wscale_ok = bool(tcp_sysctl(net, "tcp_window_scaling"))

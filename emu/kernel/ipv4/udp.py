@@ -27,6 +27,7 @@ from ..hdr.ip import INADDR_BROADCAST, IPPROTO_UDP, inet_ntoa, ipv4_is_multicast
 from .devinet import inet_select_addr
 from .icmp import icmp_inner_tuple, icmp_send
 from .inet_connection_sock import inet_ephemeral_port
+from .ip_sockglue import ip_cmsg_recv
 from .ip_output import ip_local_out, ip_make_skb
 from .route import (
     IP_PMTUDISC_DONT, RTN_BROADCAST, RTN_LOCAL, inet_addr_type, ip_dst_mtu, ip_route_output_flow,
@@ -377,8 +378,9 @@ def __skb_recv_udp(sk, flags):
     __skb_wait_for_more_packets(sk, sk.sk_rcvtimeo)
 
 
-def udp_recvmsg(sk, size, flags):
-    """Dequeue one datagram: (data, (addr, port), msg_flags)."""
+def udp_recvmsg(sk, size, flags, msg=None):
+    """Dequeue one datagram: (data, (addr, port), msg_flags); msg (a MsgHdr, from
+    recvmsg) gets the control messages the socket asked for."""
     skb = __skb_recv_udp(sk, flags)
     if skb is None:
         return b"", None, 0
@@ -394,6 +396,8 @@ def udp_recvmsg(sk, size, flags):
     nh = skb.network_header
     buf = skb.buf
     addr = (inet_ntoa(int.from_bytes(buf[nh + 12:nh + 16], "big")), (buf[t] << 8) | buf[t + 1])
+    if msg is not None and sk.cmsg_flags:
+        ip_cmsg_recv(msg, sk, skb)
     if not flags & MSG_PEEK:
         sk.net.mib["Udp"]["InDatagrams"] += 1
         consume_skb(skb)

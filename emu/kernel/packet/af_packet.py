@@ -255,7 +255,7 @@ def tpacket_frame(po, skb):
     return hdr + sll + bytes(macoff - TPACKET2_HDRLEN) + bytes(skb.buf[skb.data:skb.data + snaplen])
 
 
-def packet_recvmsg(sock, size, flags):
+def packet_recvmsg(sock, size, flags, msg=None):
     sk = sock.sk
     skb = skb_recv_datagram(sk, flags)
     if skb is None:
