@@ -7,7 +7,10 @@ import tempfile
 IP_RECVTTL = getattr(socket, "IP_RECVTTL", 12)      # Linux's value; CPython does not export it
 
 cls = socket.socket
-print("public", sorted(n for n in dir(cls) if not n.startswith("_")))
+# emu's node sockets add sendmmsg/recvmmsg (the batch system calls, which
+# CPython does not wrap); everything else must be CPython's, no more, no less.
+EMU_EXTRAS = {"sendmmsg", "recvmmsg"}
+print("public", sorted(n for n in dir(cls) if not n.startswith("_") and n not in EMU_EXTRAS))
 print("private", [n for n in ("_accept", "_check_sendfile_params", "_closed", "_decref_socketios",
                               "_io_refs", "_real_close", "_sendfile_use_send", "_sendfile_use_sendfile",
                               "__enter__", "__exit__", "__del__", "__getstate__") if hasattr(cls, n)])
