@@ -188,22 +188,31 @@ class SyscallServer:
             self.poller.register(sock.fileno(), zmq.POLLIN)
 
     # ------------------------------------------------------------- reading
-    def _conn_readable(self, conn):
-        if conn.big is not None:
-            self._big_readable(conn)
-            return
+    def _read_chunk(self, conn):
+        """What conn's socket has now, after the bytes a frame left over:
+        empty when nothing is there, or when the client is gone (then its task
+        is ended here)."""
         try:
             data = conn.sock.recv(RECV_CHUNK)
         except (BlockingIOError, InterruptedError):
-            return
+            return b""
         except OSError:
             data = b""
         if not data:
             self._task_gone(conn)
-            return
+            return b""
         if conn.inbuf:
             data = conn.inbuf + data
             conn.inbuf = b""
+        return data
+
+    def _conn_readable(self, conn):
+        if conn.big is not None:
+            self._big_readable(conn)
+            return
+        data = self._read_chunk(conn)
+        if not data:
+            return
         self.defer_flush = True
         try:
             self._frames(conn, data)
@@ -298,18 +307,9 @@ class SyscallServer:
         for other in list(conn.task.conn_list):
             if other is not conn and not other.dead:
                 while not other.dead and other.big is None:
-                    try:
-                        data = other.sock.recv(RECV_CHUNK)
-                    except (BlockingIOError, InterruptedError):
-                        break
-                    except OSError:
-                        data = b""
+                    data = self._read_chunk(other)
                     if not data:
-                        self._task_gone(other)
                         break
-                    if other.inbuf:
-                        data = other.inbuf + data
-                        other.inbuf = b""
                     try:
                         self._frames_nodrain(other, data)
                     except BadFrame:

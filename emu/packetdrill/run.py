@@ -200,16 +200,8 @@ class Runner:
         return int(round((self.clock.now - self.live_start) * 1e6))
 
     def settle(self):
-        """Run softirqs until nothing is pending."""
-        net = self.net
-        for _ in range(100000):
-            busy = False
-            for sd in net.cpus:
-                if sd.pending:
-                    kernel_entry(net, sd.cpu, do_softirq, net, sd.cpu)
-                    busy = True
-            if not busy:
-                break
+        """Run softirqs until nothing is pending, then wake parked calls."""
+        self.settle_quiet()
         self._check_parked()
 
     def _next_wakeup(self):
@@ -388,6 +380,7 @@ class Runner:
                 p.finish([], 0)
 
     def settle_quiet(self):
+        """Run softirqs until nothing is pending."""
         net = self.net
         for _ in range(100000):
             busy = False
