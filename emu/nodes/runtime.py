@@ -44,7 +44,7 @@ from ..kernel.core.rtnl_policy import (
 from ..kernel.core import rtnetlink
 from ..kernel.core.dev import KernelError, register_netdevice
 from ..kernel.core.entry import KernelOops, kernel_entry
-from ..kernel.core.napi import do_softirq
+from ..kernel.core.napi import do_softirq, local_bh_enable
 from ..kernel.drivers.veth import veth_hw_rx, veth_rx_irq
 from ..kernel.drivers.wirenic import (
     wirenic_hw_irq, wirenic_hw_next_event, wirenic_hw_rx, wirenic_hw_tx, wirenic_register,
@@ -154,9 +154,15 @@ class NodeRuntime(SyscallServer):
         """An entry from the user thread: the NIC and CPU threads let it in first."""
         self.urgent += 1
         try:
-            return self.enter(0, fn, *args, **kwargs)
+            return self.enter(0, self._user_entry, fn, args, kwargs)
         finally:
             self.urgent -= 1
+
+    def _user_entry(self, fn, args, kwargs):
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            local_bh_enable(self.net)
 
     def _need_resched(self):
         """A system call waits for the kernel (not the one running now)."""

@@ -170,6 +170,18 @@ def do_softirq(net, cpu):
     return sd.pending
 
 
+def local_bh_enable(net):
+    """Process context leaves a bottom-half section: run this CPU's pending softirqs.
+
+    Linux (kernel/softirq.c: __local_bh_enable_ip) runs them right there, so a
+    send over loopback is received, and its ACK handled, before the sending
+    system call returns; a program that sees EAGAIN sees a quiet socket.
+    """
+    cpu = net.cur_cpu
+    if net.cpus[cpu].pending and net.softirq_cpu < 0:
+        do_softirq(net, cpu)
+
+
 def jiffies(net):
     return int(net.clock() * HZ)
 
