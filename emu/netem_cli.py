@@ -20,7 +20,7 @@ def _err(msg):
 
 def add_netem_parser(sub):
     """The `emu netem` subcommand and its set/show/reset actions."""
-    p = sub.add_parser("netem", help="impair a link end: emu netem set h1:eth0 --delay 20ms --loss 5%")
+    p = sub.add_parser("netem", help="impair a link end: emu netem set h1:eth0 --delay 20ms --loss 5%%")
     acts = p.add_subparsers(dest="action", required=True)
     s = acts.add_parser("set", help="netem on what NODE:IFNAME sends (replaces its root qdisc)")
     s.add_argument("--lab")

@@ -1,0 +1,32 @@
+"""Every `emu ... --help` prints its help: a stray % in a help string made
+argparse raise (a traceback) instead."""
+import re
+
+import pytest
+
+from emu.cli import main
+
+
+def _help(capsys, argv):
+    with pytest.raises(SystemExit) as e:
+        main(argv + ["--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0, argv
+    assert out.startswith("usage: emu"), argv
+    return out
+
+
+def _choices(out):
+    m = re.search(r"\{([a-z0-9,-]+)\}", out)
+    return m.group(1).split(",") if m else []
+
+
+def test_every_command_and_subcommand_has_help(capsys):
+    commands = _choices(_help(capsys, []))
+    assert {"up", "down", "netem", "packetdrill", "gen"} <= set(commands)
+    seen = 0
+    for cmd in commands:
+        for sub in _choices(_help(capsys, [cmd])):
+            _help(capsys, [cmd, sub])
+            seen += 1
+    assert seen >= 3          # netem set/show/reset and gen's shapes at least
