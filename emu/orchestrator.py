@@ -22,6 +22,7 @@ import zmq
 
 from .client.rpc import ControlClient, NodeUnreachable
 from .spawner import ForkServer, ForkServerError, NodeProc
+from .wire.curve import lab_keys
 from .topology import Topology, load_topology
 
 STATE_FILE = "lab.json"
@@ -119,6 +120,10 @@ class Lab:
         _raise_limits(len(self.topo.nodes))
         self.zctx: zmq.Context | None = None
         self.stop_stats: dict = {}   # how the last stop went: nodes, late, terminated, killed
+        # tcp wires (wire/curve.py): the lab's CURVE keys, made per lab, and the
+        # endpoint each end bound (a restarted node binds the same one again).
+        self.curve = lab_keys() if any(l.transport == "tcp" for l in self.topo.links) else None
+        self.wire_eps: dict[tuple[str, str], str] = {}
 
     def _progress(self, phase, done, total):
         if self.progress is not None:
@@ -264,15 +269,17 @@ class Lab:
                            % (self.topo.path, node, op, args, e.strerror or e)) from None
 
     def _call_many(self, batches, timeout=30.0):
-        """Send every node its list of requests at once and collect the replies.
+        """Send every node its list of requests at once and collect the replies
+        ({node: [reply, ...]}, in request order).
 
         Each node answers its requests in order on its DEALER socket, so many
         can be in flight; all nodes work at the same time. The first failure
         (in topology order) is raised as a LabError naming node, op and args.
         """
         batches = {n: b for n, b in batches.items() if b and (self.only is None or n in self.only)}
+        replies: dict[str, list] = {n: [] for n in batches}
         if not batches:
-            return
+            return replies
         names = sorted(batches)
         socks = {}
         got = {n: 0 for n in names}
@@ -304,6 +311,7 @@ class Lab:
                         if not reply.get("ok") and name not in errors:
                             op, args = batches[name][got[name]]
                             errors[name] = (op, args, reply.get("error", "error"))
+                        replies[name].append(reply.get("result"))
                         got[name] += 1
                         if got[name] == len(batches[name]):
                             left -= 1
@@ -324,6 +332,7 @@ class Lab:
             raise LabError("%s: configuring: node%s %s did not answer within %.0f s"
                            % (self.topo.path, "s" if len(late) > 1 else "",
                               ", ".join(sorted(late, key=lambda n: order.get(n, 0))[:10]), timeout))
+        return replies
 
     def _configure(self):
         """Configure in phases; in each, all nodes get their requests at once.
@@ -335,10 +344,60 @@ class Lab:
         """
         phases = self._config_phases()
         total = len(phases)
+        attach = self._attach_phases
         for k, batch in enumerate(phases):
-            self._call_many(batch)
+            replies = self._call_many(batch)
+            if k < attach:
+                self._wire_bound(batch, replies)
+                if k == attach - 1 and self.curve is not None:
+                    self._wire_connect()
             if self.only is None:
                 self._progress("configure", k + 1, total)
+
+    def _wire_bound(self, batch, replies):
+        """Remember where each tcp wire end bound (its port is known only now)."""
+        for node, reqs in batch.items():
+            for (op, args), res in zip(reqs, replies.get(node, ()), strict=False):
+                if op == "wire_attach" and isinstance(res, dict) and \
+                        str(res.get("rx", "")).startswith("tcp://"):
+                    self.wire_eps[(node, args["ifname"])] = res["rx"]
+
+    def _wire_connect(self, timeout=10.0):
+        """Connect every tcp wire end to its peer's inbox, then wait for the
+        CURVE handshakes: the lab goes on only when each such link has carrier,
+        and a refused one is named."""
+        ends = []
+        batch: dict[str, list] = {}
+        for link in self.topo.links:
+            if link.transport != "tcp" or link.b is None:
+                continue
+            for me, peer in ((link.a, link.b), (link.b, link.a)):
+                if self.only is not None and me.node not in self.only:
+                    continue
+                ends.append((link, me))
+                batch.setdefault(me.node, []).append(
+                    ("wire_connect", {"ifname": me.ifname,
+                                      "tx": self.wire_eps[(peer.node, peer.ifname)]}))
+        self._call_many(batch)
+        deadline = time.monotonic() + timeout
+        while ends:
+            wires = {n: self.ctl[n].call("info").get("wires", {}) for n in {e.node for _, e in ends}}
+            waiting = []
+            for link, end in ends:
+                w = wires[end.node].get(end.ifname, {})
+                if w.get("auth_failures"):
+                    raise LabError("%s: link %d [%s, %s]: the tcp wire's CURVE handshake was "
+                                   "refused at %s (not this lab's key)"
+                                   % (self.topo.path, link.index, link.a, link.b, end))
+                if not w.get("link_up"):
+                    waiting.append((link, end))
+            ends = waiting
+            if ends and time.monotonic() > deadline:
+                link, end = ends[0]
+                raise LabError("%s: link %d [%s, %s]: the tcp wire at %s did not connect within "
+                               "%.0f s" % (self.topo.path, link.index, link.a, link.b, end, timeout))
+            if ends:
+                time.sleep(0.01)
 
     def _config_phases(self):
         topo = self.topo
@@ -363,9 +422,16 @@ class Lab:
             ends = ((link.a, link.b, "a", "b"), (link.b, link.a, "b", "a"))
             for me, peer, mine, theirs in ends:
                 i = iface.get((me.node, me.ifname))
-                call(attach, me.node, "wire_attach", ifname=me.ifname,
-                           rx="ipc://%s/w%d%s" % (self.run_dir, link.index, mine),
-                           tx="ipc://%s/w%d%s" % (self.run_dir, link.index, theirs),
+                if link.transport == "tcp":
+                    # Bound on loopback, any port; connected once the peer's port is known.
+                    assert self.curve is not None
+                    wire = {"rx": self.wire_eps.get((me.node, me.ifname), "tcp://127.0.0.1:*"),
+                            "tx": None, "curve_public": self.curve[0],
+                            "curve_secret": self.curve[1]}
+                else:
+                    wire = {"rx": "ipc://%s/w%d%s" % (self.run_dir, link.index, mine),
+                            "tx": "ipc://%s/w%d%s" % (self.run_dir, link.index, theirs)}
+                call(attach, me.node, "wire_attach", ifname=me.ifname, **wire,
                      mac=i.mac if i is not None else None,
                      mtu=i.mtu if i is not None else None, peer=str(peer),
                      kind=link.type,
@@ -410,6 +476,7 @@ class Lab:
         # while the hub works through its ports one by one.
         hubs = {n: b for n, b in attach.items() if len(b) > 2}
         rest = {n: b for n, b in attach.items() if len(b) <= 2}
+        self._attach_phases = len([p for p in (hubs, rest) if p])
         return [p for p in (hubs, rest, up, bridges, hosts, netem) if p]
 
     # ------------------------------------------------------------- state

@@ -7,6 +7,7 @@ the file, the node or link, and the field.
 """
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -26,7 +27,10 @@ _NODE_KEYS = {"kind", "cpus", "interfaces", "routes", "sysctls", "restart"}
 _IFACE_KEYS = {"address", "addresses", "mtu", "mac", "queues"}
 MAX_QUEUES = 64
 _ROUTE_KEYS = {"dst", "via", "dev", "metric"}
-_LINK_KEYS = {"endpoints", "type", "tap", "netns", "netem"}
+_LINK_KEYS = {"endpoints", "type", "tap", "netns", "netem", "transport"}
+# How a wire's frames travel: an ipc:// path (one machine), or TCP with CURVE
+# (what a wire between machines uses; wire/curve.py), here on loopback.
+TRANSPORTS = ("ipc", "tcp")
 _TAP_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,14}$")
 
 _LAB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -116,6 +120,7 @@ class Link:
     netns: str | None = None
     # Impairments on what each end sends: ((end, ((key, value), ...)), ...); see emu/netem.py.
     netem: tuple = ()
+    transport: str = "ipc"
 
     def ends(self) -> tuple[LinkEnd, ...]:
         return (self.a,) if self.b is None else (self.a, self.b)
@@ -414,6 +419,9 @@ class _Parser:
             if "netem" in raw:
                 link = self.link(index, {k: v for k, v in raw.items() if k != "netem"}, nodes)
                 return self.link_netem(link, raw["netem"])
+            if "transport" in raw:
+                link = self.link(index, {k: v for k, v in raw.items() if k != "transport"}, nodes)
+                return self.link_transport(link, raw["transport"])
         elif isinstance(raw, list):
             endpoints = raw
         else:
@@ -437,9 +445,17 @@ class _Parser:
             self.fail(f"{where} field 'endpoints'", "a link cannot join an interface to itself")
         return Link(index=index, a=ends[0], b=ends[1], type=ltype)
 
+    def link_transport(self, link: Link, raw: object) -> Link:
+        """transport: ipc (the default) or tcp (CURVE-authenticated, on loopback)."""
+        if link.b is None or raw not in TRANSPORTS:
+            label = f"link {link.index} [{', '.join(str(e) for e in link.ends())}]"
+            why = ("a tap link has no wire" if link.b is None
+                   else f"must be {' or '.join(TRANSPORTS)}, got {raw!r}")
+            self.fail(f"{label} field 'transport'", why)
+        return dataclasses.replace(link, transport=str(raw))
+
     def link_netem(self, link: Link, raw: object) -> Link:
         """netem: {delay: 20ms, ...} (both directions) or {node:ifname: {...}, ...} (per end)."""
-        import dataclasses
 
         from .netem import NetemError, spec_to_args
         label = f"link {link.index} [{', '.join(str(e) for e in link.ends())}]"

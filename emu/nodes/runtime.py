@@ -50,6 +50,7 @@ from ..kernel.drivers.wirenic import (
     wirenic_hw_irq, wirenic_hw_next_event, wirenic_hw_rx, wirenic_hw_tx, wirenic_register,
 )
 from ..kernel.init import start_kernel
+from ..wire.curve import HANDSHAKE_FAILED, ZapHandler, is_key, monitor_events, tcp_endpoint
 from ..wire.zwire import WirePort, parse_batch
 from .. import sysproto
 from .syscalls import EIO, Park, SyscallServer
@@ -61,15 +62,24 @@ SWITCH_INTERVAL = 0.001  # seconds (sys.setswitchinterval) in a node process
 NIC_BATCH = 64           # messages a NIC takes from one wire before looking at the others
 
 
-def _endpoint_check(v):
-    """Wires stay on this machine: ipc:// paths only (tcp:// comes with CURVE keys)."""
-    if not isinstance(v, str) or len(v) > 200 or not (
-            v.startswith("ipc://")):
-        raise ValueError("an ipc:// endpoint")
+def _endpoint_check(v, bind=False):
+    """An ipc:// path, or tcp://A.B.C.D:PORT (only with the lab's CURVE keys:
+    wire_attach checks that; a bind may ask for any port, :*)."""
+    if isinstance(v, str) and len(v) <= 200 and (
+            v.startswith("ipc://") or tcp_endpoint(v, bind) is not None):
+        return v
+    raise ValueError("an ipc:// or tcp://A.B.C.D:PORT endpoint")
+
+
+def _key_check(v):
+    if not is_key(v):
+        raise ValueError("a Z85 CURVE key (40 characters)")
     return v
 
 
-_ENDPOINT = Policy(_endpoint_check, "an ipc:// endpoint")
+_ENDPOINT = Policy(_endpoint_check, "an ipc:// or tcp://A.B.C.D:PORT endpoint")
+_BIND = Policy(lambda v: _endpoint_check(v, bind=True), "an ipc:// or tcp://A.B.C.D:PORT|* endpoint")
+_KEY = Policy(_key_check, "a Z85 CURVE key (40 characters)")
 
 # The runtime's own control ops (the kernel's are in rtnl_policy.py).
 RUNTIME_POLICY = {
@@ -80,10 +90,12 @@ RUNTIME_POLICY = {
     "sock_owners": OpPolicy(),
     "wire_carrier": OpPolicy({"ifname": ifname(), "up": FLAG}),
     "wire_filter": OpPolicy({"ifname": ifname(), "spec": NESTED}),
-    "wire_attach": OpPolicy({"ifname": ifname(), "rx": _ENDPOINT, "tx": _ENDPOINT,
+    "wire_attach": OpPolicy({"ifname": ifname(), "rx": _BIND, "tx": optional(_ENDPOINT),
                              "mac": optional(MAC), "mtu": optional(u32(68, 65535)),
                              "peer": string(64), "kind": one_of("veth", "phys"),
-                             "queues": u32(1, 64)}),
+                             "queues": u32(1, 64), "curve_public": optional(_KEY),
+                             "curve_secret": optional(_KEY)}),
+    "wire_connect": OpPolicy({"ifname": ifname(), "tx": _ENDPOINT}),
     "tap_attach": OpPolicy({"ifname": ifname(), "tap": ifname(), "netns": optional(string(64)),
                             "mac": optional(MAC), "mtu": optional(u32(68, 65535))}),
 }
@@ -113,6 +125,7 @@ class NodeRuntime(SyscallServer):
         self.next_timer_at = 0.0         # the kernel's next timer, as of its last exit
         self.ctx = zmq.Context()
         self.ports = {}                  # ifname -> WirePort
+        self.zap = None                  # ZapHandler, with the first tcp (CURVE) wire
         self.taps = {}                   # ifname -> TapPort (read by their own threads)
         self.dirty = []                  # ports with frames to flush
         self.kicked = []                 # wirenics whose TX doorbell rang
@@ -289,20 +302,57 @@ class NodeRuntime(SyscallServer):
         for sock, _ in poller.poll(timeout):
             if sock is self.nic_notify_rx:
                 self.nic_notify_rx.recv()
+                zap = self.zap
+                if zap is not None and zap.sock not in by_sock:
+                    by_sock[zap.sock] = zap
+                    poller.register(zap.sock, zmq.POLLIN)
                 for port in list(self.ports.values()):
-                    if port.rx not in by_sock:
-                        by_sock[port.rx] = port
-                        poller.register(port.rx, zmq.POLLIN)
-                for s in [s for s, p in by_sock.items() if p.dev is None]:
+                    for s in (port.rx, port.rx_mon, port.tx_mon):
+                        if s is not None and s not in by_sock:
+                            by_sock[s] = port
+                            poller.register(s, zmq.POLLIN)
+                for s in [s for s, p in by_sock.items() if getattr(p, "dev", 0) is None]:
                     poller.unregister(s)
                     del by_sock[s]
                 continue
             port = by_sock.get(sock)
-            if port is not None:
+            if port is None:
+                continue
+            if isinstance(port, ZapHandler):
+                port.handle()
+            elif sock is port.rx:
                 self._nic_rx(port)
+            else:
+                self._wire_events(port, sock)
         for dev in pending:
             if dev.priv.rx_ring:
                 self._irq(dev.rx_cpu, self._veth_irq, dev)
+
+    def _wire_events(self, port, mon):
+        """A tcp wire's monitor: handshakes refused, the connection up or down.
+
+        The sending side's connection is the link: handshaken, the carrier
+        comes up; dropped (the peer died, its machine went away), it goes
+        down until ZeroMQ has reconnected.
+        """
+        link_up = port.link_up
+        for ev in monitor_events(mon):
+            if ev & HANDSHAKE_FAILED:
+                port.auth_failures += 1
+                if mon is port.tx_mon:
+                    link_up = False
+                log.warning("wire %s: CURVE handshake %s (event %d): not this lab's key",
+                            port.dev.name if port.dev is not None else "?",
+                            "refused by the peer" if mon is port.tx_mon else "refused", ev)
+            elif mon is port.tx_mon:
+                if ev == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                    link_up = True
+                elif ev == zmq.EVENT_DISCONNECTED:
+                    link_up = False
+        if link_up != port.link_up:
+            port.link_up = link_up
+            if port.update_carrier() and port.dev is not None:
+                self._irq(0, rtnetlink.rtnl_carrier, self.net, port.dev.name, port.carrier)
 
     def _irq(self, cpu, fn, *args):
         """A hardware interrupt into the kernel, after any waiting user entry."""
@@ -559,8 +609,17 @@ class NodeRuntime(SyscallServer):
                 "tasks": len(self.conns), "oops": self.net.oops, "seed": self.net.seed,
                 "wires": {n: {"tx_msgs": p.tx_msgs, "tx_dropped": p.tx_dropped,
                               "rx_msgs": p.rx_msgs, "rx_malformed": p.rx_malformed,
-                              "carrier": p.carrier, "rx_filtered": p.rx_filtered}
+                              "carrier": p.carrier, "rx_filtered": p.rx_filtered,
+                              "transport": "tcp" if p.curve is not None else "ipc",
+                              "rx": p.rx_endpoint, "tx": p.tx_endpoint,
+                              "link_up": p.link_up, "auth_failures": self._auth_failures(n, p)}
                           for n, p in list(self.ports.items())}}
+
+    def _auth_failures(self, ifname, port):
+        """CURVE refusals on a wire: the handshakes its monitors saw fail; ZAP's
+        own count when larger (a refusal the monitor event has not reported yet)."""
+        zap = self.zap.denied.get(ifname, 0) if self.zap is not None else 0
+        return max(port.auth_failures, zap)
 
     def op_oops(self):
         """The kept oops reports (the last few), oldest first."""
@@ -572,8 +631,19 @@ class NodeRuntime(SyscallServer):
         port = self.ports.get(ifname)
         if port is None:
             raise KernelError(19, "Cannot find device \"%s\"" % ifname)
-        port.carrier = bool(up)
+        port.admin_up = bool(up)
+        port.update_carrier()
         return self.enter_user(rtnetlink.rtnl_carrier, self.net, ifname, port.carrier)
+
+    def op_wire_connect(self, ifname, tx):
+        """Connect a wire's sending side (a tcp wire learns its peer's port after both bound)."""
+        port = self.ports.get(ifname)
+        if port is None:
+            raise KernelError(19, "Cannot find device \"%s\"" % ifname)
+        if tx.startswith("tcp://") and port.curve is None:
+            raise KernelError(22, "wire_connect: a tcp:// wire needs the lab's CURVE keys")
+        port.connect(tx)
+        return {"ifname": ifname, "tx": tx}
 
     def op_wire_filter(self, ifname, spec=None):
         """A partition's filter on this wire end (set by the orchestrator)."""
@@ -617,26 +687,43 @@ class NodeRuntime(SyscallServer):
                     out[str(id(sock.sk))] = [pid, fd]
         return out
 
-    def wire_attach(self, ifname, rx, tx, mac=None, mtu=None, peer="", kind="veth", queues=1):
+    def wire_attach(self, ifname, rx, tx=None, mac=None, mtu=None, peer="", kind="veth",
+                    queues=1, curve_public=None, curve_secret=None):
         """Create the device at this end of a wire (rx/tx endpoints).
 
         kind "veth": a veth whose peer is across the wire; kind "phys": a
-        wirenic with `queues` queue pairs (RX/TX rings, one IRQ each).
+        wirenic with `queues` queue pairs (RX/TX rings, one IRQ each). A
+        tcp:// wire carries the lab's CURVE keys (wire/curve.py); its rx may
+        be tcp://A.B.C.D:* and its tx come later (wire_connect), once the
+        peer has bound. Returns the bound rx endpoint.
         """
         if kind not in ("veth", "phys"):
             raise KernelError(22, "unknown wire kind %r" % kind)
         if ifname in self.ports or ifname in self.taps:
             raise KernelError(17, "RTNETLINK answers: File exists")
-        port = WirePort(self.ctx, rx, tx, on_dirty=self._mark_dirty)
+        tcp = rx.startswith("tcp://") or (tx or "").startswith("tcp://")
+        curve = None
+        if tcp:
+            if curve_public is None or curve_secret is None:
+                raise KernelError(22, "wire_attach: a tcp:// wire needs the lab's CURVE keys")
+            if self.zap is None:          # before any CURVE server binds
+                self.zap = ZapHandler(self.ctx, curve_public)
+            curve = (curve_public, curve_secret)
+        try:
+            port = WirePort(self.ctx, rx, tx, on_dirty=self._mark_dirty, curve=curve, name=ifname)
+        except zmq.ZMQError as e:
+            raise KernelError(e.errno or 22, "wire_attach %s: %s" % (rx, e.strerror)) from None
         try:
             self.enter_user(self._wire_attach_dev, port, ifname, mac, mtu, peer, kind, queues)
+            if port.update_carrier():      # a tcp wire: no carrier until handshaken
+                self.enter_user(rtnetlink.rtnl_carrier, self.net, ifname, port.carrier)
         except BaseException:
             port.close()
             raise
         # Copy on write: the NIC thread reads self.ports without the lock.
         self.ports = dict(self.ports, **{ifname: port})
         self.nic_notify_tx.send(b"x")
-        return {"ifname": ifname}
+        return {"ifname": ifname, "rx": port.rx_endpoint}
 
     def _wire_attach_dev(self, port, ifname, mac, mtu, peer, kind, queues):
         """In the kernel: the device at this end of a new wire."""

@@ -23,24 +23,41 @@ BATCH_BYTES = 256 * 1024
 class WirePort:
     """One end of a link, as the veth driver sees it (port.send) and the NIC thread reads it."""
 
-    def __init__(self, ctx, rx_endpoint, tx_endpoint, on_dirty=None):
+    def __init__(self, ctx, rx_endpoint, tx_endpoint, on_dirty=None, curve=None, name=""):
+        """curve: the lab's (public, secret) keys, for a tcp:// wire (wire/curve.py);
+        tx_endpoint None: connect() later (a tcp peer's port is known once it is bound)."""
         self.rx = ctx.socket(zmq.PULL)
         self.rx.setsockopt(zmq.LINGER, 0)
         self.rx.setsockopt(zmq.RCVHWM, SNDHWM)
-        self.rx.bind(rx_endpoint)
         self.tx = ctx.socket(zmq.PUSH)
         self.tx.setsockopt(zmq.LINGER, 0)
         self.tx.setsockopt(zmq.SNDHWM, SNDHWM)
         # The peer may bind after we connect: retry fast, not after the 100 ms default.
         self.tx.setsockopt(zmq.RECONNECT_IVL, 5)
-        self.tx.connect(tx_endpoint)
-        self.rx_endpoint = rx_endpoint
-        self.tx_endpoint = tx_endpoint
+        self.curve = curve
+        self.rx_mon = self.tx_mon = None
+        if curve is not None:
+            from . import curve as _curve
+            _curve.curve_server(self.rx, curve, name)
+            _curve.curve_client(self.tx, curve)
+            self.tx.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+            self.rx_mon = self.rx.get_monitor_socket(_curve.RX_EVENTS)
+            self.tx_mon = self.tx.get_monitor_socket(_curve.TX_EVENTS)
+        self.rx.bind(rx_endpoint)
+        # What was bound (a tcp://...:* bind learns its port here).
+        self.rx_endpoint = self.rx.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self.tx_endpoint = None
+        if tx_endpoint is not None:
+            self.connect(tx_endpoint)
         self.out = bytearray()
         self.out_frames = 0
         self.on_dirty = on_dirty     # runtime callback: remember to flush this port
         self.dev = None
-        self.carrier = True          # False: `link down` on the wire (a cut cable)
+        self.carrier = True          # the device's carrier: admin_up and link_up
+        self.admin_up = True         # False: `link down` on the wire (a cut cable)
+        # A tcp wire's connection to its peer (up once handshaken); ipc has none.
+        self.link_up = curve is None
+        self.auth_failures = 0       # CURVE handshakes refused on this wire (either side)
         self.rx_filter = None        # a partition: frame -> True to drop (wire/partition.py)
         self.rx_filtered = 0
         self.tx_msgs = 0
@@ -48,6 +65,18 @@ class WirePort:
         self.rx_msgs = 0
         self.rx_malformed = 0
         self.rx_malformed_seen = 0   # the part already counted in the device's stats
+
+    def connect(self, tx_endpoint):
+        """Connect the sending side to the peer's inbox."""
+        self.tx.connect(tx_endpoint)
+        self.tx_endpoint = tx_endpoint
+
+    def update_carrier(self):
+        """Recompute the carrier; True if it changed."""
+        up = self.admin_up and self.link_up
+        changed = up != self.carrier
+        self.carrier = up
+        return changed
 
     # ---- called by the kernel (veth_xmit), under the kernel lock
     def send(self, buf, start, end, flags, gso_type, gso_size, trace_id):
@@ -79,6 +108,9 @@ class WirePort:
         self.out_frames = 0
 
     def close(self):
+        for mon in (self.rx_mon, self.tx_mon):
+            if mon is not None:
+                mon.close(0)
         self.rx.close(0)
         self.tx.close(0)
 
