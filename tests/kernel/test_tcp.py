@@ -829,3 +829,19 @@ def test_poll_of_a_closed_socket_is_writable_and_hung_up_as_linux():
     [(_, mask)] = sys_poll(t, [(c, POLLOUT)], 0)
     assert mask & (POLLOUT | POLLERR | POLLHUP) == POLLOUT | POLLERR | POLLHUP
     assert sys_getsockopt(t, c, SOL_SOCKET, 4) == errno.ECONNREFUSED
+
+
+def test_poll_reports_writable_only_when_a_third_of_the_send_buffer_is_free():
+    # include/net/sock.h: sk_stream_is_writeable, wspace >= wmem_queued / 2.
+    # After EAGAIN, an ACK that frees a little must not wake a poller.
+    from emu.kernel.socket import sys_poll
+    POLLOUT = 0x4
+    p = Pair().connect()
+    sk = p.sk("c")
+    sndbuf = sk.sk_sndbuf
+    for queued, writable in ((0, True), (sndbuf * 2 // 3, True), (sndbuf * 2 // 3 + 8, False),
+                             (sndbuf - 1, False), (sndbuf, False)):
+        sk.sk_wmem_alloc = queued
+        got = sys_poll(p.t1, [(p.c, POLLOUT)], 0)
+        assert bool(got) == writable, (queued, sndbuf, got)
+    sk.sk_wmem_alloc = 0

@@ -398,6 +398,17 @@ def sk_stream_memory_free(sk):
     return sk.sk_wmem_alloc < sk.sk_sndbuf
 
 
+def sk_stream_is_writeable(sk):
+    """include/net/sock.h: room for a third of the send buffer, not one byte.
+
+    poll reports EPOLLOUT only then (sk_stream_wspace >= sk_stream_min_wspace),
+    so a program that saw EAGAIN is woken when a useful amount is free, not
+    by every ACK.
+    """
+    queued = sk.sk_wmem_alloc
+    return queued < sk.sk_sndbuf and sk.sk_sndbuf - queued >= queued >> 1
+
+
 def tcp_send_mss(sk):
     """The segment size to build: the MSS, or a GSO super-segment if the route offloads."""
     from .tcp_output import tcp_current_mss, tcp_size_goal
@@ -753,7 +764,7 @@ def tcp_poll(sock):
         if not sk.sk_shutdown & SEND_SHUTDOWN:
             # Linux: a closed socket (fresh, or after a reset) is writable too,
             # with EPOLLHUP: select() and a non-blocking connect see it at once.
-            if sk_stream_memory_free(sk):
+            if sk_stream_is_writeable(sk):
                 mask |= EPOLLOUT | EPOLLWRNORM
         else:
             mask |= EPOLLOUT | EPOLLWRNORM
