@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench soak fuzz lint clean sysdeps
+.PHONY: demo test test-cluster bench soak fuzz lint clean sysdeps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,12 @@ demo: $(STAMP)
 
 test: $(STAMP) sysdeps lint
 	$(BIN)/python -m pytest -n auto -q
+
+# Labs over a Ray cluster (emu up --cluster): Ray is an optional extra, so
+# these tests skip in `make test`; here a local two-node Ray cluster runs them.
+test-cluster: $(STAMP)
+	$(BIN)/pip install -q -e '.[test,cluster]'
+	$(BIN)/python -m pytest -q tests/integration/test_cluster.py
 
 # Static checks that find bugs: ruff (pyflakes, bugbear, pylint warnings) and
 # mypy --check-untyped-defs on the kernel core, the node runtime and the

@@ -34,6 +34,30 @@ def _print_lab(st, out=print):
         st["status"] if st.get("alive", True) else "stale (orchestrator gone)"))
 
 
+def _dry_run(topo, cluster):
+    """emu up --dry-run: where each node would run, and the links that cross machines."""
+    if not cluster:
+        print("lab %s: %d nodes, all on this machine" % (topo.name, len(topo.nodes)))
+        return 0
+    from .cluster import Cluster, ClusterError, place
+    try:
+        c = Cluster(cluster)
+    except ClusterError as e:
+        return _err(str(e))
+    plan = place(topo, c.machines)
+    for m in c.machines:
+        names = [n for n, i in plan.items() if i == m.index]
+        labels = ",".join(sorted(m.resources)) or "-"
+        print("machine %d  %s  ray node %s  labels %s  %d nodes: %s"
+              % (m.index, m.ip, m.ray_node[:12], labels, len(names), " ".join(names) or "-"))
+    cut = [l for l in topo.links if l.b is not None and plan[l.a.node] != plan[l.b.node]]
+    print("%d links cross machines (tcp:// with CURVE)%s" % (
+        len(cut), ": " + ", ".join("%s-%s" % (l.a, l.b) for l in cut) if cut else ""))
+    if c.owned:
+        c.ray.shutdown()
+    return 0
+
+
 def cmd_up(a):
     try:
         topo = load_topology(a.file)
@@ -56,10 +80,19 @@ def cmd_up(a):
             load_schedule(a.faults, topo)          # checked here: errors go to the user
         except (FaultError, TopologyError) as e:
             return _err(str(e))
+    if a.dry_run:
+        return _dry_run(topo, a.cluster)
+    if a.cluster:
+        from .cluster import RAY_HINT
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            return _err(RAY_HINT)
     if a.detach:
         r, w = os.pipe()
         extra = ["--faults", os.path.abspath(a.faults)] if a.faults else []
         extra += ["--name", topo.name] if a.name else []
+        extra += ["--cluster", a.cluster] if a.cluster else []
         proc = subprocess.Popen([sys.executable, "-m", "emu.orchestrator", "--serve",
                                  os.path.abspath(a.file), str(w)] + extra, pass_fds=(w,),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -84,7 +117,7 @@ def cmd_up(a):
                                                      os.path.basename(st["run_dir"])))
         return 0
     from .supervisor import Supervisor
-    lab = Lab(topo)
+    lab = Lab(topo, cluster=a.cluster)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     from .progress import StartProgress
@@ -477,6 +510,11 @@ def main(argv=None):
     up.add_argument("-d", "--detach", action="store_true", help="run in the background")
     up.add_argument("--faults", metavar="FILE", help="run a fault schedule (YAML list of events)")
     up.add_argument("--name", help="the lab's name (default: the file's); refused if one is running")
+    up.add_argument("--cluster", metavar="ADDRESS",
+                    help="place the nodes over a Ray cluster: auto, ray://HEAD:10001 or HOST:PORT "
+                         "(needs pip install 'emu[cluster]')")
+    up.add_argument("--dry-run", action="store_true",
+                    help="print where each node would run, start nothing")
     up.add_argument("file")
     up.set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="tear a lab down")

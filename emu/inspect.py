@@ -44,7 +44,7 @@ def _node_state(info: dict) -> str:
 def _query(info: dict, stats: bool = True) -> dict | None:
     """One node's live view (None when it does not answer)."""
     from .client.rpc import ControlClient
-    c = ControlClient(info["ctl"], timeout=CALL_TIMEOUT)
+    c = ControlClient(info["ctl"], timeout=CALL_TIMEOUT, curve=info.get("curve"))
     try:
         return {"links": c.call("link_show", stats=stats), "addrs": c.call("addr_show"),
                 "routes": c.call("route_show", table="main"), "qdiscs": c.call("qdisc_show"),

@@ -44,7 +44,7 @@ def add_netem_parser(sub):
 
 def _ctl(st, node):
     from .client.rpc import ControlClient
-    return ControlClient(st["nodes"][node]["ctl"])
+    return ControlClient(st["nodes"][node]["ctl"], curve=st["nodes"][node].get("curve"))
 
 
 def _end(st, end):

@@ -102,8 +102,14 @@ def _package_parent():
 class Lab:
     """One running lab: its node processes, run directory and state file."""
 
-    def __init__(self, topology, base=None):
+    def __init__(self, topology, base=None, cluster=None):
         self.topo = topology if isinstance(topology, Topology) else load_topology(topology)
+        # A Ray cluster's address ("auto", "ray://HEAD:10001", HOST:PORT): the
+        # nodes go to its machines (emu/cluster.py); None: this machine.
+        self.cluster_address = cluster
+        self.cluster = None
+        self.machines: list = []             # cluster.Machine, the ones in use
+        self.placement: dict[str, int] = {}  # node -> index in self.machines
         self.base = base or run_base()
         self.run_dir = None
         self.procs = {}          # node name -> Popen
@@ -122,7 +128,8 @@ class Lab:
         self.stop_stats: dict = {}   # how the last stop went: nodes, late, terminated, killed
         # tcp wires (wire/curve.py): the lab's CURVE keys, made per lab, and the
         # endpoint each end bound (a restarted node binds the same one again).
-        self.curve = lab_keys() if any(l.transport == "tcp" for l in self.topo.links) else None
+        self.curve = lab_keys() if cluster is not None or any(
+            l.transport == "tcp" for l in self.topo.links) else None
         self.wire_eps: dict[tuple[str, str], str] = {}
 
     def _progress(self, phase, done, total):
@@ -158,6 +165,9 @@ class Lab:
         pdeath = threading.current_thread() is threading.main_thread()
         total = len(self.topo.nodes)
         self._progress("spawn", 0, total)
+        if self.cluster_address is not None:
+            self._spawn_cluster(env)
+            return
         if self.use_forkserver:
             assert self.run_dir is not None
             self.zygote = ForkServer(self.run_dir, env, pdeath,
@@ -175,6 +185,64 @@ class Lab:
             self._spawn_one(node, i + 1, env, pdeath)
             self._progress("spawn", i + 1, total)
 
+    def _spawn_cluster(self, env):
+        """Place the nodes over the cluster's machines and fork them there."""
+        from .cluster import Cluster, ClusterError, RemoteProc, place
+        try:
+            self.cluster = Cluster(self.cluster_address)
+            plan = place(self.topo, self.cluster.machines)
+            used = sorted(set(plan.values()))
+            self.machines = [self.cluster.machines[i] for i in used]
+            self.placement = {n: used.index(i) for n, i in plan.items()}
+            for k, m in enumerate(self.machines):
+                m.nodes = tuple(n for n, i in self.placement.items() if i == k)
+            self.cluster.start_hosts(self.machines, self.topo.name, self.base, env)
+            index = {n.name: i + 1 for i, n in enumerate(self.topo.nodes)}
+            assert self.curve is not None
+            for k, m in enumerate(self.machines):
+                reqs = [self._fork_request(self.topo.node(n), index[n]) for n in m.nodes]
+                pids = m.call("spawn", reqs, list(self.curve), m.ip)
+                for n, pid in pids.items():
+                    m.pids.add(pid)
+                    self.procs[n] = RemoteProc(m, n, pid)
+                    self.nodes.setdefault(n, {}).update({
+                        "pid": pid, "kind": self.topo.node(n).kind, "machine": k,
+                        "cpus": self.topo.node(n).cpus,
+                        "machine_ip": m.ip, "cmdline": None, "create_time": None})
+        except ClusterError as e:
+            raise LabError(str(e)) from None
+        self._progress("spawn", len(self.procs), len(self.topo.nodes))
+
+    def _cluster_ready(self, names, timeout):
+        """Wait for the named nodes on their machines; record their tcp control endpoints."""
+        assert self.cluster is not None and self.curve is not None
+        by_machine: dict[int, list] = {}
+        for n in names:
+            by_machine.setdefault(self.placement[n], []).append(n)
+        ray = self.cluster.ray
+        refs = {k: self.machines[k].actor.wait_ready.remote(ns, timeout)
+                for k, ns in by_machine.items()}
+        for k, ref in refs.items():
+            m = self.machines[k]
+            eps, failed = ray.get(ref)
+            if failed and len(failed) == 2 and isinstance(failed[1], int):
+                raise LabError("node %s exited during boot (status %s): %s"
+                               % (failed[0], failed[1], m.call("log_tail", failed[0], 5)))
+            if failed:
+                raise LabError("nodes did not start within %.0f s: %s"
+                               % (timeout, ", ".join(failed)))
+            for n in by_machine[k]:
+                info = self.nodes[n]
+                # The lab's keys go with a tcp endpoint: lab.json is the user's own
+                # (mode 0600 in a 0700 directory), as an SSH key is.
+                info.update({"ctl": eps[n], "curve": list(self.curve),
+                             "sys": "%s/%s.sys" % (m.info["run_dir"], n),
+                             "log": "%s/%s.log" % (m.info["run_dir"], n)})
+                old = self.ctl.get(n)
+                if old is not None:
+                    old.close()
+                self.ctl[n] = ControlClient(eps[n], ctx=self.zctx, curve=self.curve)
+
     def _fork_request(self, node, node_id):
         assert self.run_dir is not None
         return {"op": "spawn", "name": node.name, "kind": node.kind, "cpus": node.cpus,
@@ -184,6 +252,18 @@ class Lab:
     def _spawn_one(self, node, node_id, env, pdeath):
         """Start one node process (again, for a restart: its state dict is updated in place)."""
         assert self.run_dir is not None
+        if self.cluster is not None:
+            from .cluster import RemoteProc
+            assert self.curve is not None
+            m = self.machines[self.placement[node.name]]
+            pid = m.call("spawn", [self._fork_request(node, node_id)], list(self.curve),
+                         m.ip)[node.name]
+            m.pids.add(pid)
+            remote = RemoteProc(m, node.name, pid)
+            self.procs[node.name] = remote
+            self.nodes[node.name]["pid"] = pid
+            self._cluster_ready([node.name], 30.0)
+            return remote
         if self.zygote is not None and not self.zygote.dead:
             try:
                 proc = self.zygote.spawn([self._fork_request(node, node_id)])[node.name]
@@ -231,6 +311,10 @@ class Lab:
 
     def _wait_ready(self, timeout):
         total = len(self.nodes)
+        if self.cluster is not None:
+            self._cluster_ready(list(self.nodes), timeout)
+            self._progress("ready", total, total)
+            return
         if self.zygote is not None:
             # Each forked node writes its name to a pipe once its endpoints are up.
             left = self.zygote.wait_ready(list(self.nodes), timeout, self.procs,
@@ -354,6 +438,14 @@ class Lab:
             if self.only is None:
                 self._progress("configure", k + 1, total)
 
+    def _wire_is_tcp(self, link):
+        """A link over TCP: asked for, or its ends are on two machines."""
+        if link.transport == "tcp":
+            return True
+        if link.b is None or not self.machines:
+            return False
+        return self.placement[link.a.node] != self.placement[link.b.node]
+
     def _wire_bound(self, batch, replies):
         """Remember where each tcp wire end bound (its port is known only now)."""
         for node, reqs in batch.items():
@@ -369,7 +461,7 @@ class Lab:
         ends = []
         batch: dict[str, list] = {}
         for link in self.topo.links:
-            if link.transport != "tcp" or link.b is None:
+            if link.b is None or not self._wire_is_tcp(link):
                 continue
             for me, peer in ((link.a, link.b), (link.b, link.a)):
                 if self.only is not None and me.node not in self.only:
@@ -422,15 +514,22 @@ class Lab:
             ends = ((link.a, link.b, "a", "b"), (link.b, link.a, "b", "a"))
             for me, peer, mine, theirs in ends:
                 i = iface.get((me.node, me.ifname))
-                if link.transport == "tcp":
-                    # Bound on loopback, any port; connected once the peer's port is known.
+                if self._wire_is_tcp(link):
+                    # Bound on the machine's address (loopback here), any port;
+                    # connected once the peer's port is known.
                     assert self.curve is not None
-                    wire = {"rx": self.wire_eps.get((me.node, me.ifname), "tcp://127.0.0.1:*"),
+                    ip = "127.0.0.1"
+                    if self.machines:
+                        ip = self.machines[self.placement[me.node]].ip
+                    wire = {"rx": self.wire_eps.get((me.node, me.ifname), "tcp://%s:*" % ip),
                             "tx": None, "curve_public": self.curve[0],
                             "curve_secret": self.curve[1]}
                 else:
-                    wire = {"rx": "ipc://%s/w%d%s" % (self.run_dir, link.index, mine),
-                            "tx": "ipc://%s/w%d%s" % (self.run_dir, link.index, theirs)}
+                    run_dir = self.run_dir
+                    if self.machines:        # both ends on one machine: its run directory
+                        run_dir = self.machines[self.placement[me.node]].info["run_dir"]
+                    wire = {"rx": "ipc://%s/w%d%s" % (run_dir, link.index, mine),
+                            "tx": "ipc://%s/w%d%s" % (run_dir, link.index, theirs)}
                 call(attach, me.node, "wire_attach", ifname=me.ifname, **wire,
                      mac=i.mac if i is not None else None,
                      mtu=i.mtu if i is not None else None, peer=str(peer),
@@ -494,7 +593,8 @@ class Lab:
         assert self.run_dir is not None
         path = os.path.join(self.run_dir, STATE_FILE)
         tmp = path + ".tmp"
-        with open(tmp, "w") as f:
+        # 0600: a cluster lab's state holds its CURVE keys.
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
             json.dump(self.state(status), f, indent=1)
         os.replace(tmp, path)
 
@@ -535,6 +635,13 @@ class Lab:
             if self.zygote is not None:
                 self.zygote.close()          # the lifeline goes: stragglers exit on their own
                 left = self._wait_procs(left, 1.0)
+            if self.cluster is not None:
+                # Each machine waits for its nodes, cuts its fork server's lifeline
+                # and removes its run directory; then the actors end.
+                late = self.cluster.stop(self.machines, 2.0)
+                self.cluster = None
+                stats["late"] = max(stats["late"], late)
+                left = []                    # gone with their fork servers
             stats["terminated"] = len(left)
             for proc in left:
                 proc.terminate()
@@ -701,7 +808,7 @@ def stop_lab(st, timeout=10.0):
     return refused
 
 
-def serve(topology_path, ready_fd=None, faults_path=None, name=None):
+def serve(topology_path, ready_fd=None, faults_path=None, name=None, cluster=None):
     """Detached mode (`emu up -d`): run a lab until SIGTERM/SIGINT.
 
     A supervisor watches the nodes (restart policies, fault schedules) and
@@ -712,7 +819,7 @@ def serve(topology_path, ready_fd=None, faults_path=None, name=None):
     if name:                                 # emu up --name NAME
         import dataclasses
         topo = dataclasses.replace(topo, name=name)
-    lab = Lab(topo)
+    lab = Lab(topo, cluster=cluster)
     if ready_fd is not None:
         from .progress import PipeProgress
         lab.progress = PipeProgress(ready_fd)
@@ -749,6 +856,7 @@ if __name__ == "__main__":
     if len(sys.argv) >= 3 and sys.argv[1] == "--serve":
         faults = sys.argv[sys.argv.index("--faults") + 1] if "--faults" in sys.argv[:-1] else None
         name = sys.argv[sys.argv.index("--name") + 1] if "--name" in sys.argv[:-1] else None
+        cluster = sys.argv[sys.argv.index("--cluster") + 1] if "--cluster" in sys.argv[:-1] else None
         sys.exit(serve(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3].isdigit()
-                       else None, faults, name))
+                       else None, faults, name, cluster))
     sys.exit("usage: python -m emu.orchestrator --serve TOPOLOGY [READY_FD]")

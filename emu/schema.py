@@ -85,6 +85,7 @@ STATUS_NODE = _obj({
     "kind": _STR_OR_NULL, "pid": _INT_OR_NULL, "state": {"type": "string"},
     "state_text": {"type": "string"}, "cpu": _NUM_OR_NULL, "rss": _INT_OR_NULL,
     "threads": _INT_OR_NULL, "oops": _INT_OR_NULL, "process_status": _STR_OR_NULL,
+    "machine": _STR_OR_NULL,
     "last_log": _STR_OR_NULL})
 
 STATUS = _doc("emu.status/1", {"labs": {"type": "array", "items": _obj({

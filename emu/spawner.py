@@ -93,6 +93,7 @@ class ForkServer:
         self.lock = threading.RLock()
         self.status: dict[int, int] = {}      # pid -> returncode, as the server reported them
         self.ready: set[str] = set()          # nodes that announced themselves
+        self.ctl_eps: dict[str, str] = {}     # a node's tcp control endpoint, as it announced it
         self.dead = False
         self.drained = 0.0
         self.buf = b""
@@ -167,7 +168,12 @@ class ForkServer:
             return
         except OSError:
             return
-        self.ready.update(n for n in data.decode(errors="replace").split("\n") if n)
+        for line in data.decode(errors="replace").split("\n"):
+            name, _, ctl = line.partition(" ")
+            if name:
+                self.ready.add(name)
+                if ctl:
+                    self.ctl_eps[name] = ctl
 
     def drain(self, force=False):
         """Take in whatever the server and the nodes have said so far.

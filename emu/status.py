@@ -179,6 +179,9 @@ def collect(labs: list[dict], patterns: str | None = None, details: bool = True,
                      "cpu": fig and fig["cpu"], "rss": fig and fig["rss"],
                      "threads": fig and fig["threads"], "oops": oops.get(name),
                      "process_status": fig and fig["status"],
+                     # a cluster lab's machine: "INDEX/ADDRESS" (emu/cluster.py)
+                     "machine": None if info.get("machine") is None
+                     else "%s/%s" % (info["machine"], info.get("machine_ip")),
                      "last_log": ex["log"][-1] if ex.get("log") and not ex.get("by_user")
                      and state in DEAD_STATES else None}
             if details:
@@ -240,18 +243,23 @@ def render(labs: list[dict], details: bool = True, patterns: str | None = None,
             if patterns:
                 out("  %d of %d nodes match %r" % (lab["shown"], lab["summary"]["nodes"], patterns))
             w = max([8] + [len(n) for n in nodes])
+            mw = max([0] + [len(n.get("machine") or "") for n in nodes.values()])
+            def mach(n, mw=mw):
+                return " %-*s" % (mw, n.get("machine") or "-") if mw else ""
             if nodes:
-                out("  %-*s %-7s %7s %-9s %6s %9s %5s %5s" % (w, "NODE", "KIND", "PID", "STATE",
-                                                              "CPU%", "RSS", "THR", "OOPS"))
+                out("  %-*s %-7s%s %7s %-9s %6s %9s %5s %5s" % (
+                    w, "NODE", "KIND", mach({"machine": "MACHINE"}), "PID", "STATE",
+                    "CPU%", "RSS", "THR", "OOPS"))
             for name, n in nodes.items():
                 if n["state"] in DEAD_STATES:
-                    out("  %-*s %-7s %7s %s" % (w, name, n["kind"], "-", n["state_text"]))
+                    out("  %-*s %-7s%s %7s %s" % (w, name, n["kind"], mach(n), "-",
+                                                  n["state_text"]))
                     if n["last_log"]:
                         out("  %*s last log: %s" % (w, "", n["last_log"][:100]))
                     continue
                 dash = lambda v, f: "-" if v is None else f % v   # noqa: E731
-                out("  %-*s %-7s %7s %-9s %6s %9s %5s %5s" % (
-                    w, name, n["kind"], n["pid"], n["state"], dash(n["cpu"], "%.1f"),
+                out("  %-*s %-7s%s %7s %-9s %6s %9s %5s %5s" % (
+                    w, name, n["kind"], mach(n), n["pid"], n["state"], dash(n["cpu"], "%.1f"),
                     "-" if n["rss"] is None else _size(n["rss"]), dash(n["threads"], "%d"),
                     dash(n["oops"], "%d")))
         else:

@@ -30,3 +30,22 @@ def test_every_command_and_subcommand_has_help(capsys):
             _help(capsys, [cmd, sub])
             seen += 1
     assert seen >= 3          # netem set/show/reset and gen's shapes at least
+
+
+def test_cluster_without_ray_says_how_to_install_it(capsys, monkeypatch, tmp_path):
+    import sys
+    monkeypatch.setitem(sys.modules, "ray", None)      # import ray -> ImportError
+    topo = tmp_path / "t.yaml"
+    topo.write_text("name: t\nnodes:\n  h1: {kind: host}\n")
+    assert main(["up", "--cluster", "auto", str(topo)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "pip install 'emu[cluster]'" in err, err
+
+
+def test_cluster_at_an_address_that_does_not_answer_is_one_line(capsys, tmp_path):
+    pytest.importorskip("ray")
+    topo = tmp_path / "t.yaml"
+    topo.write_text("name: t\nnodes:\n  h1: {kind: host}\n")
+    assert main(["up", "--dry-run", "--cluster", "127.0.0.1:1", str(topo)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "cannot reach the Ray cluster" in err, err

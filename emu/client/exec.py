@@ -37,7 +37,7 @@ def resolver(st):
 
 
 def _ctl_tool(fn, argv, info, out, err=None):
-    ctl = ControlClient(info["ctl"])
+    ctl = ControlClient(info["ctl"], curve=info.get("curve"))
     try:
         return fn(argv, ctl, out, err) if err is not None else fn(argv, ctl, out)
     except OSError as e:
@@ -168,7 +168,7 @@ def _run_command(st, node, argv, out=None, err=None):
     if tool == "nc":
         return nc_tool.main(args, info["sys"], resolve)
     if tool == "tcpdump":
-        ctl = ControlClient(info["ctl"])
+        ctl = ControlClient(info["ctl"], curve=info.get("curve"))
         try:
             return tcpdump_tool.main(args, info["sys"], resolve, out, err, ctl=ctl)
         finally:

@@ -28,7 +28,7 @@ class Node:
         self.lab = lab
         self.name = name
         self.info = info
-        self.ctl = ControlClient(info["ctl"])
+        self.ctl = ControlClient(info["ctl"], curve=info.get("curve"))
         self.sys_endpoint = info["sys"]
 
     def __repr__(self):
@@ -381,10 +381,15 @@ class LabHandle:
         self.close()
 
 
-def launch(topology, base=None, timeout=30.0):
-    """Start the lab described by a topology file; returns a LabHandle (a context manager)."""
+def launch(topology, base=None, timeout=30.0, cluster=None):
+    """Start the lab described by a topology file; returns a LabHandle (a context manager).
+
+    cluster: a Ray cluster's address ("auto", "ray://HEAD:10001") to place the
+    nodes over its machines (emu/cluster.py); None runs them all here.
+    """
     from ..supervisor import Supervisor
-    lab = _Lab(os.fspath(topology) if not hasattr(topology, "nodes") else topology, base)
+    lab = _Lab(os.fspath(topology) if not hasattr(topology, "nodes") else topology, base,
+               cluster=cluster)
     lab.start(timeout)
     try:
         sup = Supervisor(lab).start()

@@ -29,8 +29,9 @@ def _context():
 class ControlClient:
     """A connection to one node's control endpoint."""
 
-    def __init__(self, endpoint, timeout=10.0, ctx=None):
+    def __init__(self, endpoint, timeout=10.0, ctx=None, curve=None):
         self.endpoint = endpoint
+        self.curve = curve           # the lab's CURVE keys, for a node's tcp:// endpoint
         self.timeout = timeout
         self.lock = threading.Lock()
         self.sock = None
@@ -42,6 +43,9 @@ class ControlClient:
             ctx = self.ctx if self.ctx is not None and self.pid == os.getpid() else _context()
             s = ctx.socket(zmq.DEALER)
             s.setsockopt(zmq.LINGER, 0)
+            if self.curve is not None:
+                from ..wire.curve import curve_client
+                curve_client(s, self.curve)
             s.connect(self.endpoint)
             self.sock = s
             self.pid = os.getpid()

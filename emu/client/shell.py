@@ -132,7 +132,8 @@ class NodeShell(cmd.Cmd):
         if self._devs is None:
             try:
                 from .rpc import ControlClient
-                ctl = ControlClient(self.st["nodes"][self.node]["ctl"])
+                ctl = ControlClient(self.st["nodes"][self.node]["ctl"],
+                                    curve=self.st["nodes"][self.node].get("curve"))
                 try:
                     self._devs = [r["name"] for r in ctl.call("link_show", stats=False)]
                 finally:

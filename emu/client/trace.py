@@ -66,7 +66,7 @@ def trace_main(st, argv, out=print, nodes=None, stop=None, rows=None):
     except (ValueError, StopIteration) as e:
         out(str(e) or "trace: incomplete filter")
         return 1
-    ctls = {name: ControlClient(info["ctl"]) for name, info in st["nodes"].items()}
+    ctls = {name: ControlClient(info["ctl"], curve=info.get("curve")) for name, info in st["nodes"].items()}
     rows = []
     try:
         for c in ctls.values():

@@ -73,7 +73,7 @@ def _child(req, sock, wake_r, wake_w, lifeline, ready, zygote_pid):
         os.close(null)
         rc = _node.run_node(req["name"], req["kind"], int(req["cpus"]), req["run_dir"],
                             int(req["node_id"]), int(req["seed"]), lifeline=lifeline,
-                            ready=ready)
+                            ready=ready, ctl=req.get("ctl"), curve=req.get("curve"))
     except BaseException:
         import traceback
         traceback.print_exc()

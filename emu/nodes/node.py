@@ -42,10 +42,11 @@ def watchdog(parent_pid, interval=0.25):
         time.sleep(interval)
 
 
-def announce_ready(fd, name):
-    """Tell the orchestrator once that we serve (one short write: atomic on a pipe)."""
+def announce_ready(fd, name, ctl=None):
+    """Tell the orchestrator once that we serve (one short write: atomic on a pipe);
+    a tcp control endpoint's port is known only now, and goes with the name."""
     try:
-        os.write(fd, (name + "\n").encode())
+        os.write(fd, (name + ("" if ctl is None else " " + ctl) + "\n").encode())
     except BlockingIOError:
         pass                     # the pipe is full (restarts nobody waits for): not needed
     except OSError:
@@ -53,16 +54,24 @@ def announce_ready(fd, name):
     os.close(fd)
 
 
-def run_node(name, kind, cpus, run_dir, node_id=0, seed=0, lifeline=None, ready=None):
-    """Boot the kernel and serve until shutdown; returns the exit status."""
+def run_node(name, kind, cpus, run_dir, node_id=0, seed=0, lifeline=None, ready=None,
+             ctl=None, curve=None):
+    """Boot the kernel and serve until shutdown; returns the exit status.
+
+    ctl: a tcp://A.B.C.D:* control endpoint to bind instead of the run
+    directory's ipc:// path, with curve, the lab's (public, secret) keys.
+    """
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s " + name + " %(levelname)s %(message)s")
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     from .runtime import NodeRuntime
     rt = NodeRuntime(name, kind, cpus, run_dir, node_id, seed)
     rt.lifeline_fd = lifeline
+    if ctl is not None:
+        rt.ctl_endpoint = ctl
+        rt.curve = tuple(curve)
     if ready is not None:
-        rt.on_ready = lambda: announce_ready(ready, name)
+        rt.on_ready = lambda: announce_ready(ready, name, rt.ctl_endpoint if ctl else None)
     logging.getLogger("emu.node").info("booted: kind=%s cpus=%d pid=%d", kind, cpus, os.getpid())
     rt.run()
     logging.getLogger("emu.node").info("shutting down")

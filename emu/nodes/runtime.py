@@ -50,7 +50,9 @@ from ..kernel.drivers.wirenic import (
     wirenic_hw_irq, wirenic_hw_next_event, wirenic_hw_rx, wirenic_hw_tx, wirenic_register,
 )
 from ..kernel.init import start_kernel
-from ..wire.curve import HANDSHAKE_FAILED, ZapHandler, is_key, monitor_events, tcp_endpoint
+from ..wire.curve import (
+    HANDSHAKE_FAILED, ZapHandler, curve_server, is_key, monitor_events, tcp_endpoint,
+)
 from ..wire.zwire import WirePort, parse_batch
 from .. import sysproto
 from .syscalls import EIO, Park, SyscallServer
@@ -126,6 +128,7 @@ class NodeRuntime(SyscallServer):
         self.ctx = zmq.Context()
         self.ports = {}                  # ifname -> WirePort
         self.zap = None                  # ZapHandler, with the first tcp (CURVE) wire
+        self.curve = None                # the lab's CURVE keys, for a tcp control endpoint
         self.taps = {}                   # ifname -> TapPort (read by their own threads)
         self.dirty = []                  # ports with frames to flush
         self.kicked = []                 # wirenics whose TX doorbell rang
@@ -484,7 +487,16 @@ class NodeRuntime(SyscallServer):
         self.user_tid = threading.get_ident()
         ctl = self.ctx.socket(zmq.ROUTER)
         ctl.setsockopt(zmq.LINGER, 0)
+        if self.ctl_endpoint.startswith("tcp://"):
+            # A node on another machine than its orchestrator: its control
+            # endpoint is TCP with the lab's CURVE keys, as its wires are.
+            assert self.curve is not None
+            if self.zap is None:
+                self.zap = ZapHandler(self.ctx, self.curve[0])
+                self.nic_notify_tx.send(b"x")
+            curve_server(ctl, self.curve, "ctl")
         ctl.bind(self.ctl_endpoint)
+        self.ctl_endpoint = ctl.getsockopt_string(zmq.LAST_ENDPOINT)
         # Syscalls arrive on a Unix stream socket: one connection is one task,
         # and its end (the process exited) closes the task's descriptors.
         listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
