@@ -79,7 +79,10 @@ def dead_node_message(st, node):
     if info is None:
         return None
     state = info.get("state", "running")
-    alive = _same_process(info.get("pid"), info.get("create_time"))
+    # A node on a cluster machine may run on another host: its PID means
+    # nothing here, and the lab's supervisor keeps its state.
+    alive = info.get("machine") is not None or _same_process(info.get("pid"),
+                                                             info.get("create_time"))
     if alive and state not in DEAD_STATES:
         return None
     ex = info.get("exit") or {}
