@@ -44,7 +44,10 @@ def _dry_run(topo, cluster):
         c = Cluster(cluster)
     except ClusterError as e:
         return _err(str(e))
-    plan = place(topo, c.machines)
+    try:
+        plan = place(topo, c.machines)
+    except ClusterError as e:
+        return _err(str(e))
     for m in c.machines:
         names = [n for n, i in plan.items() if i == m.index]
         labels = ",".join(sorted(m.resources)) or "-"

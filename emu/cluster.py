@@ -19,7 +19,7 @@ are ended by the lab's stop (or by Ray, when the driver that made them ends).
 Not built yet (issue 19): programs on nodes of another host (`emu exec`,
 the Python API's sockets) reach a node through its syscall socket, a Unix
 socket on the node's machine, so they work only when that machine is this
-host; placement hints; `emu status`'s machine column.
+host; a trace's timestamps are each machine's own clock.
 """
 import os
 import signal
@@ -268,8 +268,10 @@ class Cluster:
 
 def place(topo, machines):
     """{node name: machine index}: densely linked groups (a bridge and its
-    hosts, a host and its neighbour) stay together, a router's links are cut; groups go, largest
-    first, to the least loaded machine. (Placement hints are not built yet.)"""
+    hosts, a host and its neighbour) stay together, a router's links are cut;
+    groups go, largest first, to the least loaded machine. A node's `machine:`
+    pins it, and its group, to a machine (a Ray resource label it has, or its
+    index)."""
     parent = {n.name: n.name for n in topo.nodes}
 
     def find(x):
@@ -290,11 +292,45 @@ def place(topo, machines):
     groups: dict[str, list[str]] = {}
     for n in topo.nodes:
         groups.setdefault(find(n.name), []).append(n.name)
+    hints = {n.name: n.machine for n in topo.nodes if n.machine is not None}
     load = [0] * len(machines)
     out = {}
-    for members in sorted(groups.values(), key=lambda g: (-len(g), g[0])):
+    pinned = []
+    free = []
+    for members in groups.values():
+        want = {}
+        for name in members:
+            if name in hints:
+                want[name] = _machine_of(topo, name, hints[name], machines)
+        if len(set(want.values())) > 1:
+            a, b = sorted(want)[:2]
+            raise ClusterError("%s: nodes %s and %s are linked through a bridge or a host, "
+                               "so they share a machine, but their 'machine' fields differ"
+                               % (topo.path, a, b))
+        (pinned if want else free).append((members, next(iter(want.values()), None)))
+    for members, i in pinned:
+        for name in members:
+            out[name] = i
+        load[i] += len(members)
+    for members, _ in sorted(free, key=lambda g: (-len(g[0]), g[0][0])):
         i = min(range(len(machines)), key=lambda k: (load[k], k))
         for name in members:
             out[name] = i
         load[i] += len(members)
     return out
+
+
+def _machine_of(topo, node, hint, machines):
+    """The machine a node's `machine:` names: its index, or the one with that Ray resource."""
+    if isinstance(hint, int) and not isinstance(hint, bool):
+        if hint >= len(machines):
+            raise ClusterError("%s: node %r field 'machine': machine %d does not exist "
+                               "(the cluster has %d)" % (topo.path, node, hint, len(machines)))
+        return hint
+    for m in machines:
+        if hint in m.resources:
+            return m.index
+    raise ClusterError("%s: node %r field 'machine': no machine of the cluster has the "
+                       "resource label %r (labels: %s)" % (
+                           topo.path, node, hint,
+                           ", ".join(sorted({r for m in machines for r in m.resources})) or "none"))

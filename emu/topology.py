@@ -23,7 +23,7 @@ DEFAULT_MTU = 1500
 
 RESTART_POLICIES = ("no", "on-failure", "always")
 _TOP_KEYS = {"name", "nodes", "links", "seed", "faults"}
-_NODE_KEYS = {"kind", "cpus", "interfaces", "routes", "sysctls", "restart"}
+_NODE_KEYS = {"kind", "cpus", "interfaces", "routes", "sysctls", "restart", "machine"}
 _IFACE_KEYS = {"address", "addresses", "mtu", "mac", "queues"}
 MAX_QUEUES = 64
 _ROUTE_KEYS = {"dst", "via", "dev", "metric"}
@@ -93,6 +93,9 @@ class Node:
     routes: tuple[Route, ...]
     sysctls: tuple[tuple[str, object], ...]
     restart: str = "no"           # supervision: no | on-failure | always
+    # A placement hint for a lab over a cluster (emu/cluster.py): a Ray
+    # resource label of the machine to run on, or its index. None: anywhere.
+    machine: str | int | None = None
 
 
 @dataclass(frozen=True)
@@ -306,8 +309,15 @@ class _Parser:
         if restart not in RESTART_POLICIES:
             self.fail(f"{where} field 'restart'",
                       f"must be one of {', '.join(RESTART_POLICIES)}, got {restart!r}")
+        machine = data.get("machine")
+        if machine is not None and not (
+                (isinstance(machine, str) and 0 < len(machine) <= 64)
+                or (_is_int(machine) and 0 <= machine < 100000)):
+            self.fail(f"{where} field 'machine'",
+                      f"must be a machine's Ray resource label or its index, got {machine!r}")
         return {"kind": kind, "cpus": cpus, "ifaces": ifaces, "routes": raw_routes,
-                "sysctls": self.sysctls(where, data.get("sysctls")), "restart": restart}
+                "sysctls": self.sysctls(where, data.get("sysctls")), "restart": restart,
+                "machine": machine}
 
     def check_ifname(self, node: str, ifname: object, where: str) -> None:
         if not isinstance(ifname, str) or not _IFNAME.fullmatch(ifname):
@@ -513,7 +523,8 @@ class _Parser:
         routes = tuple(self.route(name, i, r, spec["ifaces"]) for i, r in enumerate(spec["routes"]))
         return Node(name=name, kind=spec["kind"], cpus=spec["cpus"],
                     interfaces=tuple(spec["ifaces"].values()), routes=routes,
-                    sysctls=spec["sysctls"], restart=spec["restart"])
+                    sysctls=spec["sysctls"], restart=spec["restart"],
+                    machine=spec["machine"])
 
     def route(self, node: str, i: int, raw: object, ifaces: dict) -> Route:
         where = f"node {node!r} route {i}"

@@ -115,9 +115,13 @@ def test_a_lab_over_two_machines_pings_and_moves_tcp_across_the_cut(cluster, top
     assert not any(os.path.exists(d) for d in dirs)
 
 
-def test_nodes_killed_on_one_machine_are_crashes_the_lab_reports(cluster, topo):
+def test_nodes_killed_on_one_machine_are_crashes_the_lab_reports(cluster, tmp_path):
+    topo = tmp_path / "pinned.yaml"         # h1 (and so br1, h2) pinned by a resource label
+    topo.write_text(TOPO.replace("  h1: {kind: host,", "  h1: {kind: host, machine: site_b,"))
     with emu.launch(topo, cluster=cluster.address) as lab:
         inner = lab._lab
+        assert "site_b" in inner.machines[inner.placement["h1"]].resources
+        assert inner.placement["br1"] == inner.placement["h1"] != inner.placement["h3"]
         far = inner.placement["h3"]
         victims = [n for n, k in inner.placement.items() if k == far]
         for n in victims:
@@ -129,7 +133,7 @@ def test_nodes_killed_on_one_machine_are_crashes_the_lab_reports(cluster, topo):
         # The machine that lost nothing still works.
         assert lab.node("h1").ping("h2", count=1).received == 1
         # Restarted on their machine, they rejoin: the tcp wire across the cut reconnects.
-        for n in ("br2", "h3", "h4"):
+        for n in sorted(victims, key=lambda n: inner.topo.node(n).kind != "bridge"):
             lab.node(n).start()
         assert wait_for(lambda: lab.node("h1").ping("h3", count=1, timeout=1).received == 1, 30)
         assert inner.placement["h3"] == far

@@ -1,6 +1,6 @@
 """A tcp:// CURVE wire against an ipc:// one, as ratios measured in the same run.
 
-    python bench/tcp_wire.py [--mb 20] [--pings 100]
+    python bench/cluster.py [--mb 20] [--pings 100]
 
 The veth-bridge lab twice: once with its two links over ipc:// (the default),
 once with `transport: tcp` (ZeroMQ over TCP on loopback, CURVE-encrypted and
