@@ -83,6 +83,7 @@ def cmd_up(a):
             load_schedule(a.faults, topo)          # checked here: errors go to the user
         except (FaultError, TopologyError) as e:
             return _err(str(e))
+    a.cluster = a.cluster or topo.cluster
     if a.dry_run:
         return _dry_run(topo, a.cluster)
     if a.cluster:

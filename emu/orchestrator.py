@@ -106,7 +106,7 @@ class Lab:
         self.topo = topology if isinstance(topology, Topology) else load_topology(topology)
         # A Ray cluster's address ("auto", "ray://HEAD:10001", HOST:PORT): the
         # nodes go to its machines (emu/cluster.py); None: this machine.
-        self.cluster_address = cluster
+        self.cluster_address = cluster if cluster is not None else self.topo.cluster
         self.cluster = None
         self.machines: list = []             # cluster.Machine, the ones in use
         self.placement: dict[str, int] = {}  # node -> index in self.machines
@@ -128,7 +128,7 @@ class Lab:
         self.stop_stats: dict = {}   # how the last stop went: nodes, late, terminated, killed
         # tcp wires (wire/curve.py): the lab's CURVE keys, made per lab, and the
         # endpoint each end bound (a restarted node binds the same one again).
-        self.curve = lab_keys() if cluster is not None or any(
+        self.curve = lab_keys() if self.cluster_address is not None or any(
             l.transport == "tcp" for l in self.topo.links) else None
         self.wire_eps: dict[tuple[str, str], str] = {}
 

@@ -22,7 +22,7 @@ DEFAULT_CPUS = 2
 DEFAULT_MTU = 1500
 
 RESTART_POLICIES = ("no", "on-failure", "always")
-_TOP_KEYS = {"name", "nodes", "links", "seed", "faults"}
+_TOP_KEYS = {"name", "nodes", "links", "seed", "faults", "cluster"}
 _NODE_KEYS = {"kind", "cpus", "interfaces", "routes", "sysctls", "restart", "machine"}
 _IFACE_KEYS = {"address", "addresses", "mtu", "mac", "queues"}
 MAX_QUEUES = 64
@@ -146,6 +146,7 @@ class Topology:
     seed: int = 0              # the lab seed: every node's RNG (and netem's) derive from it
     faults: tuple = ()            # a fault schedule: see emu/faults.py
     notes: tuple = ()             # what a containerlab file asked for that emu ignored (emu/clab.py)
+    cluster: str | None = None    # a Ray cluster's address to run on (emu/cluster.py), or None
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
@@ -276,8 +277,13 @@ class _Parser:
         from .faults import parse_schedule
         faults = parse_schedule(data.get("faults"), self.fail, list(nodes),
                                 {str(e) for l in links for e in l.ends()})
+        cluster = data.get("cluster")
+        if cluster is not None and not (isinstance(cluster, str) and 0 < len(cluster) <= 200):
+            self.fail("top level field 'cluster'",
+                      f"must be a Ray cluster's address (auto, ray://HOST:PORT, HOST:PORT), got "
+                      f"{cluster!r}")
         return Topology(name=name, path=self.path, nodes=built, links=links, seed=seed,
-                        faults=faults, notes=notes)
+                        faults=faults, notes=notes, cluster=cluster)
 
     def node(self, name: object, data: object) -> dict:
         where = f"node {name!r}"

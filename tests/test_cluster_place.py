@@ -53,3 +53,11 @@ def test_bad_hints_name_the_node_and_field():
         place(topo(h1=0, h2=1), machines((), ()))
     with pytest.raises(TopologyError, match=r"node 'h1' field 'machine'"):
         topo(h1=[1])
+
+
+def test_the_topology_may_name_its_cluster():
+    data = {"nodes": {"h1": {"kind": "host"}}, "cluster": "ray://head:10001"}
+    assert parse_topology(data, "t.yaml").cluster == "ray://head:10001"
+    assert parse_topology({"nodes": {"h1": {"kind": "host"}}}, "t.yaml").cluster is None
+    with pytest.raises(TopologyError, match=r"t.yaml: top level field 'cluster'"):
+        parse_topology(dict(data, cluster=5), "t.yaml")

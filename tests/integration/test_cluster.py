@@ -137,3 +137,9 @@ def test_nodes_killed_on_one_machine_are_crashes_the_lab_reports(cluster, tmp_pa
             lab.node(n).start()
         assert wait_for(lambda: lab.node("h1").ping("h3", count=1, timeout=1).received == 1, 30)
         assert inner.placement["h3"] == far
+
+
+def test_the_pytest_plugin_starts_a_lab_over_the_cluster(cluster, topo, emu_lab):
+    lab = emu_lab(topo, cluster=cluster.address)
+    assert len({i["machine"] for i in lab._lab.nodes.values()}) == 2
+    assert lab.node("h1").ping("h4", count=1).received == 1
