@@ -88,6 +88,10 @@ class MachineHost:
         self.server.drain(force=True)
         return dict(self.server.status)
 
+    def clock(self):
+        import time
+        return time.monotonic()
+
     def signal(self, name, sig):
         p = self.procs.get(name)
         if p is not None:
@@ -166,6 +170,7 @@ class Machine:
         self._exits: dict = {}
         self._asked = 0.0
         self.pids: set[int] = set()     # every node PID started here (the lab adds them)
+        self.clock_offset = 0.0         # our monotonic clock minus the machine's
         self.lock = threading.Lock()
 
     def call(self, method, *args):
@@ -186,6 +191,20 @@ class Machine:
             return self._exits
 
     nodes: tuple = ()
+
+
+def _clock_offset(ray, actor, rounds=5):
+    """Our monotonic clock minus the machine's, from the round trip with the
+    smallest delay (the midpoint of it); the same host gives about 0."""
+    import time
+    best = None
+    for _ in range(rounds):
+        t0 = time.monotonic()
+        there = ray.get(actor.clock.remote())
+        t1 = time.monotonic()
+        if best is None or t1 - t0 < best[0]:
+            best = (t1 - t0, (t0 + t1) / 2 - there)
+    return best[1]
 
 
 def _reachable(address, timeout=3.0):
@@ -241,6 +260,7 @@ class Cluster:
         here = ray.util.get_node_ip_address()
         for m, info in zip(machines, infos, strict=True):
             m.info = info
+            m.clock_offset = _clock_offset(ray, m.actor)
             # Machines that are Ray nodes of this very host talk over loopback;
             # another host is reached at the address Ray knows it by.
             m.ip = "127.0.0.1" if info["ip"] == here else info["ip"]

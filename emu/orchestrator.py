@@ -208,7 +208,8 @@ class Lab:
                     self.nodes.setdefault(n, {}).update({
                         "pid": pid, "kind": self.topo.node(n).kind, "machine": k,
                         "cpus": self.topo.node(n).cpus,
-                        "machine_ip": m.ip, "cmdline": None, "create_time": None})
+                        "machine_ip": m.ip, "cmdline": None, "create_time": None,
+                        "clock_offset": m.clock_offset})
         except ClusterError as e:
             raise LabError(str(e)) from None
         self._progress("spawn", len(self.procs), len(self.topo.nodes))

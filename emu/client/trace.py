@@ -99,6 +99,11 @@ def trace_main(st, argv, out=print, nodes=None, stop=None, rows=None):
             except OSError:
                 pass
             c.close()
+    # A cluster lab's nodes stamp with their machine's monotonic clock: each
+    # machine's measured offset to the orchestrator's puts them on one line.
+    offsets = {n: i.get("clock_offset") or 0.0 for n, i in st["nodes"].items()}
+    if any(offsets.values()):
+        rows = [[r[0], r[1], r[2], r[3] + offsets.get(r[1], 0.0)] + list(r[4:]) for r in rows]
     if into is not None:
         start = {}                       # trace id -> its first row's time
         for r in rows:

@@ -5,6 +5,7 @@ import hashlib
 import os
 import signal
 import threading
+import time
 
 import psutil
 import pytest
@@ -105,6 +106,25 @@ def test_a_lab_over_two_machines_pings_and_moves_tcp_across_the_cut(cluster, top
         for a, b in (("h1", "h3"), ("h4", "h2"), ("h3", "r1"), ("h2", "h4")):
             assert lab.node(a).ping(b, count=2, interval=0.05).received == 2, (a, b)
         assert transfer(lab, "h1", "h3", "10.0.2.1", 9300, 20 * 1024 * 1024)
+        # One packet's path across the cut, on one time line (the machines' clock
+        # offsets, measured at start, are about 0 on one host).
+        assert all(abs(m.clock_offset) < 0.05 for m in inner.machines)
+        from emu.client.trace import trace_main
+        rows: list = []
+        stop = threading.Event()
+        t = threading.Thread(target=trace_main, args=(inner.state("running"), ["-t", "3", "icmp"]),
+                             kwargs={"rows": rows, "out": lambda *_: None, "stop": stop})
+        t.start()
+        time.sleep(0.5)
+        lab.node("h1").ping("h3", count=1)
+        time.sleep(0.5)
+        stop.set()
+        t.join(10)
+        first = [r for r in rows if r[0] == rows[0][0]] if rows else []
+        nodes = [r[1] for r in first]
+        assert "h1" in nodes and "r1" in nodes and "br2" in nodes and "h3" in nodes, nodes
+        times = [r[3] for r in first]
+        assert times == sorted(times) or max(times) - min(times) < 1.0
         actors = [m.info["pid"] for m in inner.machines]
         servers = [m.info["forkserver"] for m in inner.machines]
         dirs = [m.info["run_dir"] for m in inner.machines]
