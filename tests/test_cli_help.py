@@ -30,3 +30,11 @@ def test_every_command_and_subcommand_has_help(capsys):
             _help(capsys, [cmd, sub])
             seen += 1
     assert seen >= 3          # netem set/show/reset and gen's shapes at least
+
+
+def test_the_shell_help_describes_every_tool():
+    # `help` in emu shell listed tracepath with an empty description.
+    from emu.client.exec import TOOLS
+    from emu.client.shell import HELP, TAKES_HOST
+    assert [t for t in TOOLS if not HELP.get(t)] == []
+    assert {"ping", "traceroute", "tracepath", "nc", "iperf3"} <= set(TAKES_HOST)
