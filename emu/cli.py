@@ -289,6 +289,10 @@ def cmd_exec(a):
     if not argv:
         return _err("exec: no command given (emu exec NODE -- CMD ...)")
     gone = _end_with_node(st, a.node, argv[0])
+    # As the real tool: when the reader of its output goes away (`| head`), a write
+    # ends the program (SIGPIPE), silently. Python ignores SIGPIPE, and the tools
+    # took the EPIPE for the node's answer ("RTNETLINK answers: Broken pipe").
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     from .client.rpc import NodeUnreachable
     try:
         rc = run_command(st, a.node, argv)
