@@ -558,6 +558,8 @@ def main(argv=None):
     # --lab X h1:eth0` leaves h1:eth0 over. Those commands take their words in any order.
     if extra and hasattr(a, "words") and not any(w.startswith("-") for w in extra):
         a.words += extra
+    elif extra and hasattr(a, "groups") and not any(w.startswith("-") for w in extra):
+        a.groups += extra                # `emu partition h1 --one-way h2`
     elif extra:
         p.error("unrecognized arguments: %s" % " ".join(extra))
     try:
