@@ -23,6 +23,9 @@ from .supervisor import dead_node_message, orchestrator_call
 from .topology import TopologyError, load_topology, parse_topology
 
 
+DEMO_FILE = "topologies/veth-bridge.yaml"
+
+
 def _err(msg):
     print("emu: %s" % msg, file=sys.stderr)
     return 1
@@ -416,7 +419,17 @@ def cmd_graph(a):
 
 def cmd_demo(a):
     from .client.demo import demo
-    return demo(a.file)
+    path = a.file
+    if a.file == DEMO_FILE and not os.path.exists(path):
+        # Run from elsewhere than the checkout: the checkout's default lab.
+        path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), DEMO_FILE)
+    try:
+        topo = load_topology(path)
+    except TopologyError as e:
+        return _err(str(e))
+    if sum(1 for n in topo.nodes if n.kind == "host") < 2:
+        return _err("demo: %s has fewer than two hosts to ping between" % a.file)
+    return demo(path)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -546,7 +559,7 @@ def main(argv=None):
     nd.set_defaults(func=cmd_node)
     _add_new_commands(sub)
     demo = sub.add_parser("demo", help="launch a lab, ping across it, show counters, tear down")
-    demo.add_argument("file", nargs="?", default="topologies/veth-bridge.yaml")
+    demo.add_argument("file", nargs="?", default=DEMO_FILE)
     demo.set_defaults(func=cmd_demo)
     # packetdrill scripts against a fresh inline kernel (emu/packetdrill/).
     from .packetdrill import cli as pd_cli

@@ -10,3 +10,28 @@ def test_partition_takes_its_groups_around_the_options(monkeypatch):
     assert cli.main(["partition", "h1", "--lab", "x", "h2,h3"]) == 0
     assert calls == [("partition", {"groups": [["h1", "h2"], ["h3"]], "one_way": True}, None),
                      ("partition", {"groups": [["h1"], ["h2", "h3"]], "one_way": False}, "x")]
+
+
+def test_demo_of_a_bad_file_is_one_line_and_its_default_is_found_anywhere(
+        monkeypatch, tmp_path, capsys):
+    # emu demo outside the checkout, of a bad file, or of a lab with one host
+    # ended in a traceback.
+    import os
+
+    import emu.client.demo
+    ran = []
+    monkeypatch.setattr(emu.client.demo, "demo", ran.append)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.yaml").write_text("nodes:\n  h1: {kind: hots}\n")
+    (tmp_path / "one.yaml").write_text("nodes:\n  h1: {kind: host}\n")
+    assert cli.main(["demo", "bad.yaml"]) == 1
+    assert capsys.readouterr().err == (
+        "emu: bad.yaml: node 'h1' field 'kind': must be one of host, bridge, router, got 'hots'\n")
+    assert cli.main(["demo", "one.yaml"]) == 1
+    assert capsys.readouterr().err == "emu: demo: one.yaml has fewer than two hosts to ping between\n"
+    assert cli.main(["demo", "nothere.yaml"]) == 1
+    assert capsys.readouterr().err.count("\n") == 1
+    assert ran == []
+    cli.main(["demo"])
+    assert len(ran) == 1 and os.path.samefile(
+        ran[0], os.path.join(os.path.dirname(__file__), "..", "topologies", "veth-bridge.yaml"))
