@@ -35,3 +35,30 @@ def test_demo_of_a_bad_file_is_one_line_and_its_default_is_found_anywhere(
     cli.main(["demo"])
     assert len(ran) == 1 and os.path.samefile(
         ran[0], os.path.join(os.path.dirname(__file__), "..", "topologies", "veth-bridge.yaml"))
+
+
+def test_a_malformed_fault_file_is_one_line(tmp_path, capsys):
+    # It printed PyYAML's three-line message.
+    import os
+    topo = os.path.join(os.path.dirname(__file__), "..", "topologies", "veth-bridge.yaml")
+    bad = tmp_path / "faults.yaml"
+    bad.write_text("garbage: [\n")
+    assert cli.main(["up", "-d", "--faults", str(bad), topo]) == 1
+    assert capsys.readouterr().err == (
+        "emu: %s: line 2 column 1: invalid YAML: expected the node content, but found "
+        "'<stream end>'\n" % bad)
+
+
+def test_graph_into_a_missing_directory_is_one_line(tmp_path, capsys):
+    # graphviz's error, then a CalledProcessError traceback.
+    import os
+    import shutil
+
+    import pytest
+    if shutil.which("dot") is None:
+        pytest.skip("graphviz's dot is not installed (make sysdeps)")
+    topo = os.path.join(os.path.dirname(__file__), "..", "topologies", "two-subnets.yaml")
+    out = str(tmp_path / "no" / "such" / "lab.svg")
+    assert cli.main(["graph", topo, "-o", out]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("emu: dot: Error: Could not open") and err.count("\n") == 1, err
