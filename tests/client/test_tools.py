@@ -345,3 +345,10 @@ def test_unmodified_programs_http_and_xmlrpc(lab, tmp_path):
             if srv.poll() is None:
                 srv.kill()
                 srv.wait()
+
+
+def test_tcpdump_into_a_missing_directory_is_its_one_line(lab, tmp_path):
+    # It was a FileNotFoundError traceback.
+    path = str(tmp_path / "no" / "cap.pcap")
+    st, out = run(lab, "h1", "tcpdump", "-i", "eth0", "-c", "1", "-w", path)
+    assert (st, out) == (1, ["tcpdump: %s: No such file or directory" % path])
