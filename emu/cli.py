@@ -23,6 +23,9 @@ from .supervisor import dead_node_message, orchestrator_call
 from .topology import TopologyError, load_topology, parse_topology
 
 
+DEMO_FILE = "topologies/veth-bridge.yaml"
+
+
 def _err(msg):
     print("emu: %s" % msg, file=sys.stderr)
     return 1
@@ -326,6 +329,10 @@ def cmd_exec(a):
     if not argv:
         return _err("exec: no command given (emu exec NODE -- CMD ...)")
     gone = _end_with_node(st, a.node, argv[0])
+    # As the real tool: when the reader of its output goes away (`| head`), a write
+    # ends the program (SIGPIPE), silently. Python ignores SIGPIPE, and the tools
+    # took the EPIPE for the node's answer ("RTNETLINK answers: Broken pipe").
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     from .client.rpc import NodeUnreachable
     try:
         rc = run_command(st, a.node, argv)
@@ -449,7 +456,17 @@ def cmd_graph(a):
 
 def cmd_demo(a):
     from .client.demo import demo
-    return demo(a.file)
+    path = a.file
+    if a.file == DEMO_FILE and not os.path.exists(path):
+        # Run from elsewhere than the checkout: the checkout's default lab.
+        path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), DEMO_FILE)
+    try:
+        topo = load_topology(path)
+    except TopologyError as e:
+        return _err(str(e))
+    if sum(1 for n in topo.nodes if n.kind == "host") < 2:
+        return _err("demo: %s has fewer than two hosts to ping between" % a.file)
+    return demo(path)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -584,7 +601,7 @@ def main(argv=None):
     nd.set_defaults(func=cmd_node)
     _add_new_commands(sub)
     demo = sub.add_parser("demo", help="launch a lab, ping across it, show counters, tear down")
-    demo.add_argument("file", nargs="?", default="topologies/veth-bridge.yaml")
+    demo.add_argument("file", nargs="?", default=DEMO_FILE)
     demo.set_defaults(func=cmd_demo)
     # packetdrill scripts against a fresh inline kernel (emu/packetdrill/).
     from .packetdrill import cli as pd_cli
@@ -596,6 +613,8 @@ def main(argv=None):
     # --lab X h1:eth0` leaves h1:eth0 over. Those commands take their words in any order.
     if extra and hasattr(a, "words") and not any(w.startswith("-") for w in extra):
         a.words += extra
+    elif extra and hasattr(a, "groups") and not any(w.startswith("-") for w in extra):
+        a.groups += extra                # `emu partition h1 --one-way h2`
     elif extra:
         p.error("unrecognized arguments: %s" % " ".join(extra))
     try:

@@ -134,8 +134,13 @@ def load_schedule(path, topo):
     try:
         with open(path) as f:
             raw = yaml.safe_load(f)
-    except (OSError, yaml.YAMLError) as e:
-        raise FaultError("%s: %s" % (path, getattr(e, "strerror", None) or e)) from None
+    except OSError as e:
+        raise FaultError("%s: %s" % (path, e.strerror or e)) from None
+    except yaml.YAMLError as e:              # one line, as a bad topology file's
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        where = "line %d column %d: " % (mark.line + 1, mark.column + 1) if mark else ""
+        problem = getattr(e, "problem", None) or (str(e).splitlines() or ["syntax error"])[0]
+        raise FaultError("%s: %sinvalid YAML: %s" % (path, where, problem)) from None
     if isinstance(raw, dict):
         raw = raw.get("faults")
 

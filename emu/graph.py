@@ -73,6 +73,14 @@ def _id(name):
     return "n_" + "".join(c if c.isalnum() else "_" for c in name)
 
 
+def _run_dot(dot, ext, path, text):
+    r = subprocess.run([dot, "-T" + ext, "-o", path], input=text.encode(), capture_output=True,
+                       check=False)
+    if r.returncode:                     # e.g. a directory that does not exist: one line
+        msg = r.stderr.decode(errors="replace").strip().splitlines()
+        raise RuntimeError("dot: %s" % (msg[0] if msg else "exit status %d" % r.returncode))
+
+
 def render(topo, path):
     """Write path by its extension: .dot, .mmd/.mermaid, or .svg/.png (needs graphviz's dot)."""
     ext = path.rsplit(".", 1)[-1].lower() if "." in path else "dot"
@@ -87,7 +95,7 @@ def render(topo, path):
         if dot is None:
             raise RuntimeError("rendering %s needs graphviz's `dot` (apt-get install graphviz); "
                                "write a .dot or .mmd file instead" % ext.upper())
-        subprocess.run([dot, "-T" + ext, "-o", path], input=text.encode(), check=True)
+        _run_dot(dot, ext, path, text)
         return
     with open(path, "w") as f:
         f.write(text)
@@ -229,11 +237,11 @@ def cmd_graph_lab(a):
                 print("emu: rendering %s needs graphviz's `dot` (apt-get install graphviz); "
                       "write a .dot or .mmd file instead" % ext.upper(), file=sys.stderr)
                 return 1
-            subprocess.run([dot, "-T" + ext, "-o", a.output], input=text.encode(), check=True)
+            _run_dot(dot, ext, a.output, text)
         else:
             with open(a.output, "w") as f:
                 f.write(text)
-    except (OSError, subprocess.CalledProcessError) as e:
+    except (OSError, RuntimeError) as e:
         print("emu: graph: %s: %s" % (a.output, getattr(e, "strerror", None) or e), file=sys.stderr)
         return 1
     print("wrote %s" % a.output)

@@ -149,3 +149,15 @@ def test_down_all_question():
     assert "a (a-1)" in asked[0] and "[y/N]" in asked[0]
     assert not confirm_down_all(labs, ask=lambda q: "")
     assert not confirm_down_all(labs, ask=lambda q: (_ for _ in ()).throw(EOFError))
+
+
+def test_the_readme_side_by_side_example_is_the_files_in_topologies():
+    # The README's containerlab / emu table names two files: it must show them.
+    import re
+    root = pathlib.Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    table = readme[readme.index("<table><tr><th>containerlab (topologies/clab/two-subnets.clab.yaml)"):]
+    table = table[:table.index("</table>")]
+    clab, own = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", table, re.S)]
+    assert clab == yaml.safe_load((root / "topologies/clab/two-subnets.clab.yaml").read_text())
+    assert own == yaml.safe_load((root / "topologies/two-subnets.yaml").read_text())

@@ -49,3 +49,11 @@ def test_cluster_at_an_address_that_does_not_answer_is_one_line(capsys, tmp_path
     assert main(["up", "--dry-run", "--cluster", "127.0.0.1:1", str(topo)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "cannot reach the Ray cluster" in err, err
+
+
+def test_the_shell_help_describes_every_tool():
+    # `help` in emu shell listed tracepath with an empty description.
+    from emu.client.exec import TOOLS
+    from emu.client.shell import HELP, TAKES_HOST
+    assert [t for t in TOOLS if not HELP.get(t)] == []
+    assert {"ping", "traceroute", "tracepath", "nc", "iperf3"} <= set(TAKES_HOST)

@@ -23,7 +23,8 @@ HISTORY = os.path.expanduser("~/.emu_history")
 
 HELP = {
     "ping": "ICMP echo (iputils): -c -i -s -W -w -t -M -q -D -O -A -f -I",
-    "traceroute": "the path to a host: UDP probes, -I ICMP; -n -q -w -m -f -p",
+    "traceroute": "the path to a host: UDP probes, -I ICMP, -T TCP SYN; -n -q -w -m -f -p",
+    "tracepath": "the path to a host and its PMTU: -n -m -p",
     "ip": "iproute2: link, addr, route, neigh; -s -s, -br, -j -p",
     "bridge": "the bridge's forwarding database: bridge [-j [-p]] fdb show",
     "ss": "sockets: -t -u -w -a -l -n -p -i -e -m -o, state/dport/sport filters",
@@ -45,7 +46,7 @@ IP_VERBS = {"link": ("show", "set"), "addr": ("show", "add", "del"),
 PROC_FILES = ("/proc/net/arp", "/proc/net/dev", "/proc/net/netstat", "/proc/net/packet",
               "/proc/net/raw", "/proc/net/route", "/proc/net/snmp", "/proc/net/sockstat",
               "/proc/net/softnet_stat", "/proc/net/tcp", "/proc/net/udp", "/proc/sys/net/")
-TAKES_HOST = ("ping", "traceroute", "nc", "iperf3")
+TAKES_HOST = ("ping", "traceroute", "tracepath", "nc", "iperf3")
 
 
 class NodeShell(cmd.Cmd):

@@ -92,6 +92,14 @@ def test_sysctl_and_proc_files(lab):
     assert run(lab, "h2", "cat", "/proc/sys/net/nope")[0] == 1
     st, out = run(lab, "h2", "sysctl", "net.nope")
     assert st != 0 and "cannot stat /proc/sys/net/nope" in out[0]
+    # procps's -n (the value alone), -q (set quietly), -e (unknown keys are no error)
+    assert run(lab, "h2", "sysctl", "-n", "net.ipv4.ip_default_ttl") == (0, ["64"])
+    assert run(lab, "h2", "sysctl", "-q", "-w", "net.ipv4.ip_default_ttl=64") == (0, [])
+    assert run(lab, "h2", "sysctl", "-e", "net.nope") == (0, [])
+    # out of Linux's range: its error line, and nothing changes
+    assert run(lab, "h2", "sysctl", "-w", "net.ipv4.ip_default_ttl=999") == (
+        255, ['sysctl: setting key "net.ipv4.ip_default_ttl": Invalid argument'])
+    assert run(lab, "h2", "sysctl", "-n", "net.ipv4.ip_default_ttl") == (0, ["64"])
     st, out = run(lab, "h1", "cat", "/proc/net/softnet_stat")
     assert len(out) == 2 and all(re.fullmatch(r"([0-9a-f]{8} ){12}[0-9a-f]{8}", l) for l in out)
     st, out = run(lab, "h1", "cat", "/proc/net/snmp")
@@ -337,3 +345,10 @@ def test_unmodified_programs_http_and_xmlrpc(lab, tmp_path):
             if srv.poll() is None:
                 srv.kill()
                 srv.wait()
+
+
+def test_tcpdump_into_a_missing_directory_is_its_one_line(lab, tmp_path):
+    # It was a FileNotFoundError traceback.
+    path = str(tmp_path / "no" / "cap.pcap")
+    st, out = run(lab, "h1", "tcpdump", "-i", "eth0", "-c", "1", "-w", path)
+    assert (st, out) == (1, ["tcpdump: %s: No such file or directory" % path])

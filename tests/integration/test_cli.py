@@ -59,6 +59,14 @@ def test_up_detached_status_exec_down(tmp_path):
         assert r.returncode == 1 and "1 packets transmitted, 0 received" in r.stdout
         r = emu("exec", "h1", "--", "ip", "addr", env=env)
         assert "inet 10.0.0.1/24 brd 10.0.0.255 scope global eth0" in r.stdout
+        # `emu exec ... | head` whose reader has gone: ended by SIGPIPE as the real
+        # tool is, with nothing on stderr (it said "RTNETLINK answers: Broken pipe").
+        for cmd in (["ip", "-s", "link"], ["cat", "/proc/net/snmp"], ["nstat", "-a"]):
+            p = subprocess.Popen([sys.executable, "-m", "emu", "exec", "h1", "--", *cmd],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+            p.stdout.close()                  # the reader is gone before the first line
+            err = p.stderr.read().decode()
+            assert p.wait(30) == -signal.SIGPIPE and err == "", (cmd, p.returncode, err)
     finally:
         r = emu("down", env=env)
     assert r.returncode == 0, r.stderr

@@ -376,3 +376,37 @@ def test_ip_do_fragment(mtu, sizes):
     assert b"".join(bytes(ip.data) for ip in frags) == echo
     s = snmp(lab, "h1")["Ip"]
     assert s["FragOKs"] == 1 and s["FragCreates"] == len(sizes)
+
+
+@pytest.mark.parametrize("name,value", [
+    ("net.ipv4.ip_default_ttl", 999), ("net.ipv4.ip_default_ttl", "0"),
+    ("net.ipv4.ip_local_port_range", "40000 30000"), ("net.ipv4.ip_local_port_range", "0 100"),
+    ("net.ipv4.tcp_rmem", "0 131072 6291456"), ("net.ipv4.tcp_syn_retries", 128),
+    ("net.ipv4.icmp_ratelimit", 2**31), ("net.ipv4.ip_forward", "abc")])
+def test_a_sysctl_out_of_its_range_is_einval_and_changes_nothing(name, value):
+    # Linux's ctl_table bounds: ip_default_ttl=999 was stored, and every send after
+    # it oopsed building its IP header (ping: sendmsg: Input/output error).
+    lab = bridge_lab()
+    net = lab.nets["h1"]
+    before = net.sysctl[name]
+    with pytest.raises(KernelError) as e:
+        rtnetlink.sysctl_set(net, name, value)
+    assert e.value.errno == errno.EINVAL
+    assert str(e.value.strerror) == 'sysctl: setting key "%s": Invalid argument' % name
+    assert net.sysctl[name] == before
+    assert ping(lab, "h1", "10.0.0.2")
+    assert net.oops == 0
+
+
+def test_sysctl_bounds_are_inclusive_and_an_unknown_congestion_control_is_enoent():
+    lab = bridge_lab()
+    net = lab.nets["h1"]
+    assert rtnetlink.sysctl_set(net, "net.ipv4.ip_default_ttl", "255") == 255
+    replies = ping(lab, "h2", "10.0.0.1")
+    assert replies and replies[0][8] == 255          # h1's echo reply leaves with TTL 255
+    assert rtnetlink.sysctl_set(net, "net.ipv4.ip_local_port_range", "5000 5000") == (5000, 5000)
+    with pytest.raises(KernelError) as e:
+        rtnetlink.sysctl_set(net, "net.ipv4.tcp_congestion_control", "foo")
+    assert e.value.errno == errno.ENOENT
+    assert net.sysctl["net.ipv4.tcp_congestion_control"] == "cubic"
+    assert rtnetlink.sysctl_set(net, "net.ipv4.tcp_congestion_control", "reno") == "reno"

@@ -497,7 +497,12 @@ def main(argv, endpoint, resolve, out=print, err=None, stop=None, ctl=None):
         s.close()
         return 1
     linktype = LINKTYPE_LINUX_SLL2 if iface == "any" else LINKTYPE_ETHERNET
-    writer = PcapWriter(a.write, a.snaplen, linktype) if a.write else None
+    try:
+        writer = PcapWriter(a.write, a.snaplen, linktype) if a.write else None
+    except OSError as e:                     # as pcap_dump_open's error
+        err("tcpdump: %s: %s" % (a.write, e.strerror or e))
+        s.close()
+        return 1
     name, desc = LINKTYPE_NAMES[linktype]
     if iface == "any":
         err("tcpdump: data link type LINUX_SLL2")

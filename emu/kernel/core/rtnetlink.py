@@ -215,6 +215,44 @@ def sysctl_get(net, name=None):
     return net.sysctl[name]
 
 
+# The bounds Linux's ctl_tables give (extra1, extra2 of proc_dointvec_minmax
+# and proc_dou8vec_minmax; net/ipv4/sysctl_net_ipv4.c, net/core/sysctl_net_core.c),
+# per value of a vector. Out of range is EINVAL and changes nothing: without
+# them `sysctl -w net.ipv4.ip_default_ttl=999` was stored and every later send
+# oopsed building its header. Any other integer is a C int (proc_dointvec).
+INT_MAX = 2**31 - 1
+SYSCTL_RANGES = {
+    "net.ipv4.ip_default_ttl": (1, 255),            # ip_ttl_min, ip_ttl_max
+    "net.ipv4.ip_local_port_range": (1, 65535),     # ipv4_local_port_range (and low <= high)
+    "net.ipv4.tcp_rmem": (1, INT_MAX),              # SYSCTL_ONE
+    "net.ipv4.tcp_wmem": (1, INT_MAX),
+    "net.ipv4.tcp_syn_retries": (1, 127),           # tcp_syn_retries_min, MAX_TCP_SYNCNT
+    "net.ipv4.tcp_synack_retries": (0, 255),        # u8
+    "net.ipv4.tcp_retries1": (0, 255),              # tcp_retr1_max
+    "net.ipv4.tcp_app_win": (0, 31),                # tcp_app_win_max
+    "net.ipv4.tcp_min_tso_segs": (1, 255),          # u8, SYSCTL_ONE
+    "net.core.dev_weight": (1, INT_MAX),            # proc_do_dev_weight
+    "net.core.somaxconn": (0, INT_MAX),
+    "net.ipv4.icmp_msgs_per_sec": (0, INT_MAX),
+    "net.ipv4.icmp_msgs_burst": (0, INT_MAX),
+}
+
+
+def _sysctl_check(net, name, new):
+    """proc_handler's checks: EINVAL out of range, ENOENT for an unknown algorithm."""
+    lo, hi = SYSCTL_RANGES.get(name, (-INT_MAX - 1, INT_MAX))
+    values = new if isinstance(new, tuple) else (new,)
+    if any(isinstance(v, int) and not lo <= v <= hi for v in values):
+        raise ValueError(new)
+    if name == "net.ipv4.ip_local_port_range" and new[1] < new[0]:
+        raise ValueError(new)
+    if name == "net.ipv4.tcp_congestion_control":
+        from ..ipv4.tcp_cong import tcp_available_congestion_control
+        if new not in tcp_available_congestion_control():   # tcp_set_default_congestion_control
+            raise KernelError(errno.ENOENT, 'sysctl: setting key "%s": No such file or directory'
+                              % name)
+
+
 def sysctl_set(net, name, value):
     if name not in net.sysctl:
         raise KernelError(errno.ENOENT, "sysctl: cannot stat /proc/sys/%s" % name.replace(".", "/"))
@@ -224,12 +262,14 @@ def sysctl_set(net, name, value):
             parts = value.split() if isinstance(value, str) else list(value)
             if len(parts) != len(old):
                 raise ValueError(value)
-            net.sysctl[name] = tuple(int(p) for p in parts)
+            new = tuple(int(p) for p in parts)
         else:
-            net.sysctl[name] = type(old)(value)
+            new = type(old)(value)
+        _sysctl_check(net, name, new)
     except (TypeError, ValueError):
-        raise KernelError(errno.EINVAL, "sysctl: invalid value %r" % (value,)) from None
-    return net.sysctl[name]
+        raise KernelError(errno.EINVAL, 'sysctl: setting key "%s": Invalid argument' % name) from None
+    net.sysctl[name] = new
+    return new
 
 
 def counters(net):

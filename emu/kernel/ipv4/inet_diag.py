@@ -103,7 +103,9 @@ def _inet_diag_dump(net, info=False):
             recv_q = (tp.rcv_nxt - tp.copied_seq) & 0xFFFFFFFF
             send_q = (tp.write_seq - tp.snd_una) & 0xFFFFFFFF
         rows.append(_row(sk, "tcp", state, recv_q, send_q,
-                         tcp_get_info(sk) if info and sk.sk_state != TCP_LISTEN else None))
+                         # inet_twsk_diag_fill gives no INET_DIAG_INFO: ss -i shows none
+                         tcp_get_info(sk) if info and sk.sk_state not in (TCP_LISTEN, TCP_TIME_WAIT)
+                         else None))
     for lst in net.proto["udp_table"].values():
         for sk in lst:
             if id(sk) in seen:
