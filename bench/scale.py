@@ -161,7 +161,7 @@ def orphan_time(n, d):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.path.dirname(HERE) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     r, w = os.pipe()
-    orch = subprocess.Popen([sys.executable, "-m", "emu.orchestrator", "--serve", path, str(w)],
+    orch = subprocess.Popen([sys.executable, "-m", "emu.labd", path, str(w)],    # as emu up -d
                             pass_fds=(w,), env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     os.close(w)

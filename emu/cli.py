@@ -60,7 +60,9 @@ def cmd_up(a):
         r, w = os.pipe()
         extra = ["--faults", os.path.abspath(a.faults)] if a.faults else []
         extra += ["--name", topo.name] if a.name else []
-        proc = subprocess.Popen([sys.executable, "-m", "emu.orchestrator", "--serve",
+        from .orchestrator import run_base
+        extra += ["--base", run_base()]
+        proc = subprocess.Popen([sys.executable, "-m", "emu.labd",
                                  os.path.abspath(a.file), str(w)] + extra, pass_fds=(w,),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True,

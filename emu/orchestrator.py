@@ -101,7 +101,7 @@ def _package_parent():
 class Lab:
     """One running lab: its node processes, run directory and state file."""
 
-    def __init__(self, topology, base=None):
+    def __init__(self, topology, base=None, zygote=None):
         self.topo = topology if isinstance(topology, Topology) else load_topology(topology)
         self.base = base or run_base()
         self.run_dir = None
@@ -112,7 +112,10 @@ class Lab:
         self.lock = threading.Lock()
         self.only = None         # set of node names _configure is limited to (restarts)
         self.supervisor = None   # emu.supervisor.Supervisor, once started
-        self.zygote: ForkServer | None = None
+        # A fork server already started (spawner.prefork, `emu up -d`) is used
+        # by the first start; otherwise each start starts its own.
+        self.zygote: ForkServer | None = zygote
+        self.prestarted = zygote is not None
         self.use_forkserver = os.environ.get("EMU_FORKSERVER", "1") != "0"
         # progress(phase, done, total): called as nodes are spawned, ready, configured
         self.progress = None
@@ -155,8 +158,15 @@ class Lab:
         self._progress("spawn", 0, total)
         if self.use_forkserver:
             assert self.run_dir is not None
-            self.zygote = ForkServer(self.run_dir, env, pdeath,
-                                     log=os.path.join(self.run_dir, "forkserver.log"))
+            log = os.path.join(self.run_dir, "forkserver.log")
+            if self.prestarted and self.zygote is not None and not self.zygote.dead:
+                self.prestarted = False
+                try:
+                    self.zygote.hello(self.run_dir, log)
+                except ForkServerError as e:
+                    raise LabError(str(e)) from None
+            else:
+                self.zygote = ForkServer(self.run_dir, env, pdeath, log=log)
             self.write_state("starting")     # killed now, `emu down` still finds the dir
             reqs = [self._fork_request(node, i + 1) for i, node in enumerate(self.topo.nodes)]
             try:
@@ -634,18 +644,25 @@ def stop_lab(st, timeout=10.0):
     return refused
 
 
-def serve(topology_path, ready_fd=None, faults_path=None, name=None):
+def serve(topology_path, ready_fd=None, faults_path=None, name=None, base=None, zygote=None):
     """Detached mode (`emu up -d`): run a lab until SIGTERM/SIGINT.
 
     A supervisor watches the nodes (restart policies, fault schedules) and
     answers `emu link`, `emu partition`, `emu node` on the lab's orch.ctl.
     """
     from .supervisor import Supervisor
-    topo = load_topology(topology_path)
-    if name:                                 # emu up --name NAME
-        import dataclasses
-        topo = dataclasses.replace(topo, name=name)
-    lab = Lab(topo)
+    try:
+        topo = load_topology(topology_path)
+        if name:                                 # emu up --name NAME
+            import dataclasses
+            topo = dataclasses.replace(topo, name=name)
+        lab = Lab(topo, base=base, zygote=zygote)
+    except Exception as e:
+        if zygote is not None:
+            zygote.close()
+        if ready_fd is not None:
+            os.write(ready_fd, ("ERR %s\n" % e).encode())
+        return 1
     if ready_fd is not None:
         from .progress import PipeProgress
         lab.progress = PipeProgress(ready_fd)

@@ -1,7 +1,8 @@
 """The fork server (zygote): node processes forked from one preloaded interpreter.
 
 `python -m emu.nodes.forkserver --run-dir D --lifeline FD --ready FD --sock FD`
-imports the kernel and the node runtime once, calls gc.freeze() (so forked
+(or a fork of a detached orchestrator that has not yet imported the kernel,
+emu/spawner.py prefork) imports the kernel and the node runtime once, calls gc.freeze() (so forked
 children do not copy the pages the collector would touch), and then forks one
 node per request. It has no threads and no ZeroMQ context when it forks; each
 child makes its own. A node costs about 1.6 ms and 1.6 MB USS this way,
@@ -10,6 +11,7 @@ against 70 ms and 8+ MB as a fresh interpreter (DESIGN.md section 7).
 Requests and replies are JSON lines on a Unix stream socket shared with the
 orchestrator:
 
+  -> {"op": "hello", "run_dir": .., "log": ..}  (a forked server: before any spawn)
   -> {"op": "spawn", "name": .., "kind": .., "cpus": .., "node_id": .., "seed": .., "log": ..}
   <- {"op": "spawned", "name": .., "pid": ..}     or {"op": "error", "name": .., "error": ..}
   <- {"op": "exit", "pid": .., "status": ..}      (a node ended; Popen-style returncode)
@@ -85,6 +87,14 @@ def _child(req, sock, wake_r, wake_w, lifeline, ready, zygote_pid):
         os._exit(rc or 0)
 
 
+def _log_to(path):
+    """stdout and stderr (ours, and so our nodes' until they open their own) to a file."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
 def _status(st):
     """A waitpid status as a Popen returncode (negative: the signal)."""
     if os.WIFSIGNALED(st):
@@ -137,6 +147,10 @@ def serve(run_dir, sock_fd, lifeline, ready):
                     req = json.loads(line)
                     if not isinstance(req, dict) or not isinstance(req.get("name"), str):
                         raise ValueError("a spawn request is a map with a name")
+                    if req.get("op") == "hello":        # forked early: now the lab has a run dir
+                        run_dir = str(req["run_dir"])
+                        _log_to(req["log"])
+                        continue
                     req["run_dir"] = run_dir
                     pid = os.fork()
                 except Exception as e:                # a bad request or no memory left

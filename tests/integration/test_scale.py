@@ -93,6 +93,13 @@ def test_killing_the_orchestrator_of_fifty_nodes_leaves_no_node(tmp_path):
         st = json.load(f)
     pids = [n["pid"] for n in st["nodes"].values()] + [st["forkserver"]["pid"]]
     assert len(pids) == 51 and all(_alive(p) for p in pids)
+    # `emu up -d` forks the fork server from its orchestrator (spawner.prefork):
+    # every process of the lab still names the run base (pgrep -f finds them),
+    # and the server writes its log in the run dir once it has learnt it.
+    for pid in pids + [st["orchestrator_pid"]]:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            assert base.encode() in f.read(), pid
+    assert os.path.exists(os.path.join(st["run_dir"], "forkserver.log"))
     os.kill(st["orchestrator_pid"], signal.SIGKILL)
     assert _gone(pids, 10) == []
     r = subprocess.run([sys.executable, "-m", "emu", "down"], capture_output=True, text=True,
