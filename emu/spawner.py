@@ -187,7 +187,7 @@ class ForkServer:
             if pid == 0:
                 _zygote_child(me, (mine.fileno(), lifeline, self.ready_r),
                               theirs.fileno(), life_r, ready_w, pdeath)
-            self.proc = _Forked(pid)
+            self.proc: _Forked | subprocess.Popen = _Forked(pid)
             self.cmdline = psutil.Process().cmdline()    # a fork keeps ours
         else:
             cmd = [sys.executable, "-m", "emu.nodes.forkserver", "--run-dir", run_dir,

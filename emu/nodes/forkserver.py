@@ -32,7 +32,9 @@ import select
 import signal
 import socket
 import sys
+import time
 
+from ..kernel.init import start_kernel
 from . import node as _node                 # noqa: F401  (preloaded for the children)
 from . import runtime as _runtime           # noqa: F401  (the kernel comes with it)
 
@@ -42,7 +44,6 @@ def preload():
     functions) and boot one throwaway kernel, so a child finds it all done."""
     import importlib
     import pkgutil
-    import time
 
     from .. import kernel, wire
     for pkg in (kernel, wire):
@@ -51,13 +52,26 @@ def preload():
                 importlib.import_module(m.name)
             except Exception:
                 pass             # a module that cannot load here is loaded (or not) by its user
-    from ..kernel.init import start_kernel
     start_kernel("forkserver", 2, clock=time.monotonic, seed=0)
 
 
-def _child(req, sock, wake_r, wake_w, lifeline, ready, zygote_pid):
+def boot_kernel(req):
+    """The node's kernel, booted here before the fork (start_kernel is pure:
+    one Net and nothing global). In the child it is new objects on pages
+    shared with this server, where booting it after the fork would write to
+    every page holding an object the boot touches (CPython's reference
+    counts), about 1.3 MB per node."""
+    return start_kernel(req["name"], int(req["cpus"]), clock=time.monotonic,
+                        seed=int(req["seed"]))
+
+
+def _child(req, net, sock, wake_r, wake_w, lifeline, ready, zygote_pid):
     """In the forked node: cut what belongs to the server, then be the node."""
     try:
+        # The batch's other kernels (and whatever the server had not yet
+        # collected) are frozen with the rest: the collector never walks
+        # them here, so their pages stay shared.
+        gc.freeze()
         _node.set_pdeathsig()
         if os.getppid() != zygote_pid:
             os._exit(3)                     # the server died before we got here
@@ -75,7 +89,7 @@ def _child(req, sock, wake_r, wake_w, lifeline, ready, zygote_pid):
         os.close(null)
         rc = _node.run_node(req["name"], req["kind"], int(req["cpus"]), req["run_dir"],
                             int(req["node_id"]), int(req["seed"]), lifeline=lifeline,
-                            ready=ready)
+                            ready=ready, net=net)
     except BaseException:
         import traceback
         traceback.print_exc()
@@ -141,6 +155,7 @@ def serve(run_dir, sock_fd, lifeline, ready):
                 os._exit(0)
             buf += data
             *lines, buf = buf.split(b"\n")
+            batch: list = []                  # (request, its booted kernel)
             for line in lines:
                 req = None
                 try:
@@ -152,16 +167,33 @@ def serve(run_dir, sock_fd, lifeline, ready):
                         _log_to(req["log"])
                         continue
                     req["run_dir"] = run_dir
-                    pid = os.fork()
-                except Exception as e:                # a bad request or no memory left
+                    batch.append((req, boot_kernel(req)))
+                except Exception as e:                # a bad request
                     name = req.get("name") if isinstance(req, dict) else None
                     out.append((json.dumps({"op": "error", "name": name, "error": str(e)})
                                 + "\n").encode())
+            # Back to back: a page this process writes between two forks stays
+            # behind as the earlier child's own copy (its USS), so nothing but
+            # the fork happens between them.
+            pids: list = [0] * len(batch)
+            for i, (req, net) in enumerate(batch):
+                try:
+                    pid = os.fork()
+                except OSError as e:                  # no memory or processes left
+                    pids[i] = e
                     continue
                 if pid == 0:
-                    _child(req, sock, wake_r, wake_w, lifeline, ready, me)
-                out.append(b'{"op":"spawned","name":%s,"pid":%d}\n'
-                           % (json.dumps(req["name"]).encode(), pid))
+                    _child(req, net, sock, wake_r, wake_w, lifeline, ready, me)
+                pids[i] = pid
+            for (req, _), pid in zip(batch, pids, strict=True):
+                if isinstance(pid, OSError):
+                    out.append((json.dumps({"op": "error", "name": req["name"],
+                                            "error": str(pid)}) + "\n").encode())
+                else:
+                    out.append(b'{"op":"spawned","name":%s,"pid":%d}\n'
+                               % (json.dumps(req["name"]).encode(), pid))
+            batch.clear()                         # the kernels went with their nodes
+            req = net = None
         if out:
             try:
                 sock.sendall(b"".join(out))

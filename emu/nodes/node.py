@@ -53,13 +53,13 @@ def announce_ready(fd, name):
     os.close(fd)
 
 
-def run_node(name, kind, cpus, run_dir, node_id=0, seed=0, lifeline=None, ready=None):
-    """Boot the kernel and serve until shutdown; returns the exit status."""
+def run_node(name, kind, cpus, run_dir, node_id=0, seed=0, lifeline=None, ready=None, net=None):
+    """Boot the kernel (unless given one: `net`) and serve until shutdown; returns the exit status."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s " + name + " %(levelname)s %(message)s")
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     from .runtime import NodeRuntime
-    rt = NodeRuntime(name, kind, cpus, run_dir, node_id, seed)
+    rt = NodeRuntime(name, kind, cpus, run_dir, node_id, seed, net=net)
     rt.lifeline_fd = lifeline
     if ready is not None:
         rt.on_ready = lambda: announce_ready(ready, name)
