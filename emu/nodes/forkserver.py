@@ -53,6 +53,64 @@ def preload():
             except Exception:
                 pass             # a module that cannot load here is loaded (or not) by its user
     start_kernel("forkserver", 2, clock=time.monotonic, seed=0)
+    _node.prctl()                        # looked up once, for every child
+    _node.preload_logging("forkserver")
+    try:
+        warm_up()
+    except Exception:
+        import traceback
+        traceback.print_exc()           # a cold start costs memory, not correctness
+
+
+def warm_up():
+    """Run two throwaway nodes here, wired together, configured and exchanging
+    their gratuitous ARPs, then end them, threads, ZeroMQ context and all.
+
+    What a node does once per process is then done, on pages its children
+    share: libzmq's first context (about 0.4 MB: its lazy initialisation and
+    the arenas its threads allocate from), the first threads' stacks and
+    malloc arenas, the first execution of the boot and configuration paths
+    (CPython quickens a code object in place once it has run a few times).
+    A child still writes the reference counts of what it touches.
+    """
+    import tempfile
+    import threading
+
+    from .runtime import NodeRuntime
+    d = tempfile.mkdtemp(prefix="emu-warm-")
+    rts = [NodeRuntime("warm%d" % i, "host", 2, d, i, 0) for i in (1, 2)]
+    try:
+        for rt in rts:
+            rt.threads = [threading.Thread(target=rt.cpu_loop, args=(c,), daemon=True)
+                          for c in range(len(rt.net.cpus))]
+            rt.threads.append(threading.Thread(target=rt.nic_loop, daemon=True))
+            for t in rt.threads:
+                t.start()
+        for i, rt in enumerate(rts):
+            rt.control("wire_attach", {"ifname": "eth0", "rx": "ipc://%s/w%d" % (d, i),
+                                       "tx": "ipc://%s/w%d" % (d, 1 - i), "peer": "warm:eth0",
+                                       "kind": "veth", "queues": 1})
+        for rt in rts:
+            rt.control("link_set", {"name": "eth0", "up": True})
+        for i, rt in enumerate(rts):
+            rt.control("addr_add", {"dev": "eth0", "address": "10.0.0.%d/24" % (i + 1)})
+        time.sleep(0.02)                  # the ARPs cross the wire
+    finally:
+        for rt in rts:
+            rt.running = False
+            for ev in rt.cpu_events:
+                ev.set()
+            try:
+                rt.nic_notify_tx.send(b"x")
+            except Exception:
+                pass
+        for rt in rts:
+            rt.close()
+            os.close(rt.wake_fd)
+        import shutil
+        shutil.rmtree(d, ignore_errors=True)
+    if threading.active_count() != 1 or len(os.listdir("/proc/self/task")) != 1:
+        raise RuntimeError("warm-up left threads behind: cannot fork safely")
 
 
 def boot_kernel(req):

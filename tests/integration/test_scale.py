@@ -100,6 +100,9 @@ def test_killing_the_orchestrator_of_fifty_nodes_leaves_no_node(tmp_path):
         with open("/proc/%d/cmdline" % pid, "rb") as f:
             assert base.encode() in f.read(), pid
     assert os.path.exists(os.path.join(st["run_dir"], "forkserver.log"))
+    # A forked node logs under its own name (it adopts the server's handler).
+    with open(os.path.join(st["run_dir"], "h7.log")) as f:
+        assert " h7 INFO booted: kind=host" in f.read()
     os.kill(st["orchestrator_pid"], signal.SIGKILL)
     assert _gone(pids, 10) == []
     r = subprocess.run([sys.executable, "-m", "emu", "down"], capture_output=True, text=True,
@@ -141,3 +144,18 @@ def test_fork_server_answers_bad_requests_and_ends_with_its_lifeline(tmp_path):
         os.close(life_w)                    # as if the orchestrator died
     assert server.wait(10) == 0
     assert _gone([node], 10) == []
+
+
+def test_fork_server_warm_up_leaves_one_thread_and_no_context():
+    """preload() runs two throwaway nodes (threads, a ZeroMQ context, a wire)
+    so that its children share what a first run initialises; the server must
+    still be a single thread when it forks."""
+    code = ("import os, threading\n"
+            "from emu.nodes import forkserver\n"
+            "forkserver.preload()\n"
+            "print(threading.active_count(), len(os.listdir('/proc/self/task')))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=60, env=cli_env())
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["1", "1"], r.stdout
+    assert "Traceback" not in r.stderr, r.stderr      # the warm-up did not fail (and get skipped)
