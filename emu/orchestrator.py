@@ -21,6 +21,7 @@ import psutil
 import zmq
 
 from .client.rpc import ControlClient, NodeUnreachable
+from .labd import run_base
 from .spawner import ForkServer, ForkServerError, NodeProc
 from .topology import Topology, load_topology
 
@@ -52,9 +53,6 @@ class LabError(RuntimeError):
     """The lab could not start; the message names the node and what it said."""
 
 
-def run_base():
-    """Where labs keep their run directories (short: ipc paths have a 107-byte limit)."""
-    return os.environ.get("EMU_RUN_BASE") or "/tmp/emu-%d" % os.getuid()
 
 
 def check_run_base(base, create=False):
@@ -644,7 +642,8 @@ def stop_lab(st, timeout=10.0):
     return refused
 
 
-def serve(topology_path, ready_fd=None, faults_path=None, name=None, base=None, zygote=None):
+def serve(topology_path, ready_fd=None, faults_path=None, name=None, base=None, zygote=None,
+          hold=None):
     """Detached mode (`emu up -d`): run a lab until SIGTERM/SIGINT.
 
     A supervisor watches the nodes (restart policies, fault schedules) and
@@ -669,6 +668,18 @@ def serve(topology_path, ready_fd=None, faults_path=None, name=None, base=None, 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if hold is not None:
+        # Started early by `emu up -d` (labd.early_start): the command line
+        # says go once it has checked what it checks; end-of-file is a no.
+        try:
+            go = os.read(hold, 1)
+        except OSError:
+            go = b""
+        os.close(hold)
+        if go != b"g":
+            if zygote is not None:
+                zygote.close()
+            return 0
     try:
         lab.start()
     except Exception as e:
