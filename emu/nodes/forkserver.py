@@ -2,11 +2,14 @@
 
 `python -m emu.nodes.forkserver --run-dir D --lifeline FD --ready FD --sock FD`
 (or a fork of a detached orchestrator that has not yet imported the kernel,
-emu/spawner.py prefork) imports the kernel and the node runtime once, calls gc.freeze() (so forked
-children do not copy the pages the collector would touch), and then forks one
-node per request. It has no threads and no ZeroMQ context when it forks; each
-child makes its own. A node costs about 1.6 ms and 1.6 MB USS this way,
-against 70 ms and 8+ MB as a fresh interpreter (DESIGN.md section 7).
+emu/spawner.py prefork) imports the kernel and the node runtime once, runs
+two throwaway nodes and ends them (warm_up), calls gc.freeze() (so forked
+children do not copy the pages the collector would touch), and then, per
+batch of requests, boots each node's kernel and forks the nodes back to back.
+It has no threads and no ZeroMQ context when it forks; each child makes its
+own. What a node still costs is mostly the pages of ours it writes to
+(reference counts): about 2.8 MB USS at ready, 4.3 MB once configured in a
+100-host star (README, Benchmarks), against 14 MB as a fresh interpreter.
 
 Requests and replies are JSON lines on a Unix stream socket shared with the
 orchestrator:
