@@ -15,12 +15,20 @@ import subprocess
 import sys
 import time
 
-import psutil
+from .labd import early_start
 
-from .faults import FaultError
-from .orchestrator import Lab, LabError, find_lab, list_labs, stop_lab
-from .supervisor import dead_node_message, orchestrator_call
-from .topology import TopologyError, load_topology, parse_topology
+# `emu up -d FILE`: the lab's orchestrator starts now, before this command
+# imports the rest, and waits for cmd_up's go (labd.py). Only for the emu
+# command itself, not for a program that imports this module.
+_EARLY = (early_start(sys.argv[1:]) if os.path.basename(sys.argv[0]) == "emu"
+          or sys.argv[0].endswith(os.path.join("emu", "__main__.py")) else None)
+
+import psutil  # noqa: E402
+
+from .faults import FaultError  # noqa: E402
+from .orchestrator import Lab, LabError, find_lab, list_labs, stop_lab  # noqa: E402
+from .supervisor import dead_node_message, orchestrator_call  # noqa: E402
+from .topology import TopologyError, load_topology, parse_topology  # noqa: E402
 
 
 DEMO_FILE = "topologies/veth-bridge.yaml"
@@ -96,16 +104,24 @@ def cmd_up(a):
         except ImportError:
             return _err(RAY_HINT)
     if a.detach:
-        r, w = os.pipe()
-        extra = ["--faults", os.path.abspath(a.faults)] if a.faults else []
-        extra += ["--name", topo.name] if a.name else []
-        extra += ["--cluster", a.cluster] if a.cluster else []
-        proc = subprocess.Popen([sys.executable, "-m", "emu.orchestrator", "--serve",
-                                 os.path.abspath(a.file), str(w)] + extra, pass_fds=(w,),
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True,
-                                env=_env())
-        os.close(w)
+        early = _take_early(a, topo)
+        if early is not None:
+            proc, r = early["proc"], early["ready"]
+            os.write(early["go"], b"g")           # checked: it may start the lab
+            os.close(early["go"])
+        else:
+            r, w = os.pipe()
+            extra = ["--faults", os.path.abspath(a.faults)] if a.faults else []
+            extra += ["--name", topo.name] if a.name else []
+            extra += ["--cluster", a.cluster] if a.cluster else []
+            from .labd import run_base
+            extra += ["--base", run_base()]
+            proc = subprocess.Popen([sys.executable, "-m", "emu.labd",
+                                     os.path.abspath(a.file), str(w)] + extra, pass_fds=(w,),
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, start_new_session=True,
+                                    env=_env())
+            os.close(w)
         from .progress import StartProgress, relay
         with os.fdopen(r) as f, StartProgress(topo.name) as progress:
             line = f.readline().strip()
@@ -153,6 +169,24 @@ def cmd_up(a):
         lab.stop()
         print("lab %s torn down" % topo.name)
     return 0
+
+
+def _take_early(a, topo):
+    """The orchestrator started early for exactly this `emu up -d`, if any
+    (otherwise it is let go: it reads end-of-file and exits)."""
+    global _EARLY
+    early, _EARLY = _EARLY, None
+    if early is None:
+        return None
+    same = (early["file"] == os.path.abspath(a.file)
+            and early["faults"] == (os.path.abspath(a.faults) if a.faults else None)
+            and early["name"] == (topo.name if a.name else None))
+    if same:
+        return early
+    os.close(early["go"])
+    os.close(early["ready"])
+    early["proc"].wait()
+    return None
 
 
 def _env():

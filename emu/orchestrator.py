@@ -21,6 +21,7 @@ import psutil
 import zmq
 
 from .client.rpc import ControlClient, NodeUnreachable
+from .labd import run_base
 from .spawner import ForkServer, ForkServerError, NodeProc
 from .wire.curve import lab_keys
 from .topology import Topology, load_topology
@@ -53,9 +54,6 @@ class LabError(RuntimeError):
     """The lab could not start; the message names the node and what it said."""
 
 
-def run_base():
-    """Where labs keep their run directories (short: ipc paths have a 107-byte limit)."""
-    return os.environ.get("EMU_RUN_BASE") or "/tmp/emu-%d" % os.getuid()
 
 
 def check_run_base(base, create=False):
@@ -102,7 +100,7 @@ def _package_parent():
 class Lab:
     """One running lab: its node processes, run directory and state file."""
 
-    def __init__(self, topology, base=None, cluster=None):
+    def __init__(self, topology, base=None, zygote=None, cluster=None):
         self.topo = topology if isinstance(topology, Topology) else load_topology(topology)
         # A Ray cluster's address ("auto", "ray://HEAD:10001", HOST:PORT): the
         # nodes go to its machines (emu/cluster.py); None: this machine.
@@ -119,7 +117,10 @@ class Lab:
         self.lock = threading.Lock()
         self.only = None         # set of node names _configure is limited to (restarts)
         self.supervisor = None   # emu.supervisor.Supervisor, once started
-        self.zygote: ForkServer | None = None
+        # A fork server already started (spawner.prefork, `emu up -d`) is used
+        # by the first start; otherwise each start starts its own.
+        self.zygote: ForkServer | None = zygote
+        self.prestarted = zygote is not None
         self.use_forkserver = os.environ.get("EMU_FORKSERVER", "1") != "0"
         # progress(phase, done, total): called as nodes are spawned, ready, configured
         self.progress = None
@@ -170,8 +171,15 @@ class Lab:
             return
         if self.use_forkserver:
             assert self.run_dir is not None
-            self.zygote = ForkServer(self.run_dir, env, pdeath,
-                                     log=os.path.join(self.run_dir, "forkserver.log"))
+            log = os.path.join(self.run_dir, "forkserver.log")
+            if self.prestarted and self.zygote is not None and not self.zygote.dead:
+                self.prestarted = False
+                try:
+                    self.zygote.hello(self.run_dir, log)
+                except ForkServerError as e:
+                    raise LabError(str(e)) from None
+            else:
+                self.zygote = ForkServer(self.run_dir, env, pdeath, log=log)
             self.write_state("starting")     # killed now, `emu down` still finds the dir
             reqs = [self._fork_request(node, i + 1) for i, node in enumerate(self.topo.nodes)]
             try:
@@ -809,24 +817,44 @@ def stop_lab(st, timeout=10.0):
     return refused
 
 
-def serve(topology_path, ready_fd=None, faults_path=None, name=None, cluster=None):
+def serve(topology_path, ready_fd=None, faults_path=None, name=None, base=None, zygote=None,
+          hold=None, cluster=None):
     """Detached mode (`emu up -d`): run a lab until SIGTERM/SIGINT.
 
     A supervisor watches the nodes (restart policies, fault schedules) and
     answers `emu link`, `emu partition`, `emu node` on the lab's orch.ctl.
     """
     from .supervisor import Supervisor
-    topo = load_topology(topology_path)
-    if name:                                 # emu up --name NAME
-        import dataclasses
-        topo = dataclasses.replace(topo, name=name)
-    lab = Lab(topo, cluster=cluster)
+    try:
+        topo = load_topology(topology_path)
+        if name:                                 # emu up --name NAME
+            import dataclasses
+            topo = dataclasses.replace(topo, name=name)
+        lab = Lab(topo, base=base, zygote=zygote, cluster=cluster)
+    except Exception as e:
+        if zygote is not None:
+            zygote.close()
+        if ready_fd is not None:
+            os.write(ready_fd, ("ERR %s\n" % e).encode())
+        return 1
     if ready_fd is not None:
         from .progress import PipeProgress
         lab.progress = PipeProgress(ready_fd)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if hold is not None:
+        # Started early by `emu up -d` (labd.early_start): the command line
+        # says go once it has checked what it checks; end-of-file is a no.
+        try:
+            go = os.read(hold, 1)
+        except OSError:
+            go = b""
+        os.close(hold)
+        if go != b"g":
+            if zygote is not None:
+                zygote.close()
+            return 0
     try:
         lab.start()
     except Exception as e:
@@ -859,5 +887,5 @@ if __name__ == "__main__":
         name = sys.argv[sys.argv.index("--name") + 1] if "--name" in sys.argv[:-1] else None
         cluster = sys.argv[sys.argv.index("--cluster") + 1] if "--cluster" in sys.argv[:-1] else None
         sys.exit(serve(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3].isdigit()
-                       else None, faults, name, cluster))
+                       else None, faults, name, cluster=cluster))
     sys.exit("usage: python -m emu.orchestrator --serve TOPOLOGY [READY_FD]")

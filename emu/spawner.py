@@ -86,10 +86,85 @@ class NodeProc:
         self.send_signal(signal.SIGKILL)
 
 
+def prefork():
+    """Fork the fork server now, from a process that has no thread and no
+    ZeroMQ context yet (`emu up -d`'s orchestrator, first thing): the server
+    imports the kernel on the other core while this process imports its own
+    modules and reads the topology. Returns a ForkServer for Lab(zygote=...).
+    PR_SET_PDEATHSIG follows the thread that forks: this is the main thread.
+    """
+    assert threading.active_count() == 1, "fork before any thread starts"
+    return ForkServer(None, pdeath=True, fork=True)
+
+
+def _zygote_child(parent, theirs, sock_fd, life_r, ready_w, pdeath):
+    """In the forked server: keep only its own descriptors, then serve."""
+    try:
+        if pdeath:
+            from .nodes.node import set_pdeathsig
+            set_pdeathsig()
+        if os.getppid() != parent:
+            os._exit(3)                     # the orchestrator died before we got here
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        keep = sorted({0, 1, 2, sock_fd, life_r, ready_w})
+        lo = 0
+        for fd in keep:                     # the orchestrator's: its ready pipe, lab files...
+            if lo < fd:                     # closerange(n, n) would close everything from n
+                os.closerange(lo, fd)
+            lo = fd + 1
+        os.closerange(lo, 65536)
+        from .nodes import forkserver
+        rc = forkserver.serve(None, sock_fd, life_r, ready_w)
+    except BaseException:
+        import traceback
+        traceback.print_exc()
+        rc = 1
+    os._exit(rc or 0)
+
+
+class _Forked:
+    """The part of Popen ForkServer uses, for a server this process forked."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.returncode = None
+
+    def poll(self):
+        if self.returncode is None:
+            try:
+                pid, st = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.returncode = 0
+                return 0
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(st)
+        return self.returncode
+
+    def wait(self, timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired("forkserver %d" % self.pid, timeout)
+            time.sleep(0.005)
+        return self.returncode
+
+    def kill(self):
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)    # our unreaped child: its PID is still ours
+            except ProcessLookupError:
+                pass
+
+
 class ForkServer:
     """One lab's fork server: started with the lab, gone with it."""
 
-    def __init__(self, run_dir, env, pdeath=False, log=None):
+    def __init__(self, run_dir, env=None, pdeath=False, log=None, fork=False):
+        """Start the server: a fresh interpreter (`python -m emu.nodes.forkserver`),
+        or, with fork=True, a fork of this process, which must have no threads
+        and no ZeroMQ context yet (see prefork); run_dir and log may then come
+        later, with hello()."""
         self.lock = threading.RLock()
         self.status: dict[int, int] = {}      # pid -> returncode, as the server reported them
         self.ready: set[str] = set()          # nodes that announced themselves
@@ -104,27 +179,47 @@ class ForkServer:
         self.ready_r, ready_w = os.pipe()
         os.set_blocking(self.ready_r, False)
         os.set_blocking(ready_w, False)           # a node never blocks on its announcement
-        cmd = [sys.executable, "-m", "emu.nodes.forkserver", "--run-dir", run_dir,
-               "--sock", str(theirs.fileno()), "--lifeline", str(life_r),
-               "--ready", str(ready_w), "--parent-pid", str(os.getpid())]
-        if pdeath:
-            cmd.append("--pdeathsig")
-        logf = open(log or os.devnull, "ab")
-        try:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf,
-                                         stderr=subprocess.STDOUT, env=env, close_fds=True,
-                                         pass_fds=(theirs.fileno(), life_r, ready_w))
-        finally:
-            logf.close()
-            theirs.close()
-            os.close(life_r)
-            os.close(ready_w)
         self.sock = mine
-        self.cmdline = cmd
+        if fork:
+            me = os.getpid()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                _zygote_child(me, (mine.fileno(), lifeline, self.ready_r),
+                              theirs.fileno(), life_r, ready_w, pdeath)
+            self.proc: _Forked | subprocess.Popen = _Forked(pid)
+            self.cmdline = psutil.Process().cmdline()    # a fork keeps ours
+        else:
+            cmd = [sys.executable, "-m", "emu.nodes.forkserver", "--run-dir", run_dir,
+                   "--sock", str(theirs.fileno()), "--lifeline", str(life_r),
+                   "--ready", str(ready_w), "--parent-pid", str(os.getpid())]
+            if pdeath:
+                cmd.append("--pdeathsig")
+            logf = open(log or os.devnull, "ab")
+            try:
+                self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf,
+                                             stderr=subprocess.STDOUT, env=env, close_fds=True,
+                                             pass_fds=(theirs.fileno(), life_r, ready_w))
+            finally:
+                logf.close()
+            self.cmdline = cmd
+        theirs.close()
+        os.close(life_r)
+        os.close(ready_w)
         try:
             self.create_time = psutil.Process(self.proc.pid).create_time()
         except psutil.Error:
             self.create_time = None
+
+    def hello(self, run_dir, log):
+        """A forked server learns its lab's run directory and its log file."""
+        try:
+            self.sock.sendall((json.dumps({"op": "hello", "name": "", "run_dir": run_dir,
+                                           "log": log}) + "\n").encode())
+        except OSError as e:
+            self.dead = True
+            raise ForkServerError("the fork server is gone (%s)" % e) from None
 
     @property
     def pid(self):

@@ -1,15 +1,20 @@
 """The fork server (zygote): node processes forked from one preloaded interpreter.
 
 `python -m emu.nodes.forkserver --run-dir D --lifeline FD --ready FD --sock FD`
-imports the kernel and the node runtime once, calls gc.freeze() (so forked
-children do not copy the pages the collector would touch), and then forks one
-node per request. It has no threads and no ZeroMQ context when it forks; each
-child makes its own. A node costs about 1.6 ms and 1.6 MB USS this way,
-against 70 ms and 8+ MB as a fresh interpreter (DESIGN.md section 7).
+(or a fork of a detached orchestrator that has not yet imported the kernel,
+emu/spawner.py prefork) imports the kernel and the node runtime once, runs
+two throwaway nodes and ends them (warm_up), calls gc.freeze() (so forked
+children do not copy the pages the collector would touch), and then, per
+batch of requests, boots each node's kernel and forks the nodes back to back.
+It has no threads and no ZeroMQ context when it forks; each child makes its
+own. What a node still costs is mostly the pages of ours it writes to
+(reference counts): about 2.8 MB USS at ready, 4.3 MB once configured in a
+100-host star (README, Benchmarks), against 14 MB as a fresh interpreter.
 
 Requests and replies are JSON lines on a Unix stream socket shared with the
 orchestrator:
 
+  -> {"op": "hello", "run_dir": .., "log": ..}  (a forked server: before any spawn)
   -> {"op": "spawn", "name": .., "kind": .., "cpus": .., "node_id": .., "seed": .., "log": ..}
   <- {"op": "spawned", "name": .., "pid": ..}     or {"op": "error", "name": .., "error": ..}
   <- {"op": "exit", "pid": .., "status": ..}      (a node ended; Popen-style returncode)
@@ -30,7 +35,9 @@ import select
 import signal
 import socket
 import sys
+import time
 
+from ..kernel.init import start_kernel
 from . import node as _node                 # noqa: F401  (preloaded for the children)
 from . import runtime as _runtime           # noqa: F401  (the kernel comes with it)
 
@@ -40,7 +47,6 @@ def preload():
     functions) and boot one throwaway kernel, so a child finds it all done."""
     import importlib
     import pkgutil
-    import time
 
     from .. import kernel, wire
     for pkg in (kernel, wire):
@@ -49,13 +55,84 @@ def preload():
                 importlib.import_module(m.name)
             except Exception:
                 pass             # a module that cannot load here is loaded (or not) by its user
-    from ..kernel.init import start_kernel
     start_kernel("forkserver", 2, clock=time.monotonic, seed=0)
+    _node.prctl()                        # looked up once, for every child
+    _node.preload_logging("forkserver")
+    try:
+        warm_up()
+    except Exception:
+        import traceback
+        traceback.print_exc()           # a cold start costs memory, not correctness
 
 
-def _child(req, sock, wake_r, wake_w, lifeline, ready, zygote_pid):
+def warm_up():
+    """Run two throwaway nodes here, wired together, configured and exchanging
+    their gratuitous ARPs, then end them, threads, ZeroMQ context and all.
+
+    What a node does once per process is then done, on pages its children
+    share: libzmq's first context (about 0.4 MB: its lazy initialisation and
+    the arenas its threads allocate from), the first threads' stacks and
+    malloc arenas, the first execution of the boot and configuration paths
+    (CPython quickens a code object in place once it has run a few times).
+    A child still writes the reference counts of what it touches.
+    """
+    import tempfile
+    import threading
+
+    from .runtime import NodeRuntime
+    d = tempfile.mkdtemp(prefix="emu-warm-")
+    rts = [NodeRuntime("warm%d" % i, "host", 2, d, i, 0) for i in (1, 2)]
+    try:
+        for rt in rts:
+            rt.threads = [threading.Thread(target=rt.cpu_loop, args=(c,), daemon=True)
+                          for c in range(len(rt.net.cpus))]
+            rt.threads.append(threading.Thread(target=rt.nic_loop, daemon=True))
+            for t in rt.threads:
+                t.start()
+        for i, rt in enumerate(rts):
+            rt.control("wire_attach", {"ifname": "eth0", "rx": "ipc://%s/w%d" % (d, i),
+                                       "tx": "ipc://%s/w%d" % (d, 1 - i), "peer": "warm:eth0",
+                                       "kind": "veth", "queues": 1})
+        for rt in rts:
+            rt.control("link_set", {"name": "eth0", "up": True})
+        for i, rt in enumerate(rts):
+            rt.control("addr_add", {"dev": "eth0", "address": "10.0.0.%d/24" % (i + 1)})
+        time.sleep(0.02)                  # the ARPs cross the wire
+    finally:
+        for rt in rts:
+            rt.running = False
+            for ev in rt.cpu_events:
+                ev.set()
+            try:
+                rt.nic_notify_tx.send(b"x")
+            except Exception:
+                pass
+        for rt in rts:
+            rt.close()
+            os.close(rt.wake_fd)
+        import shutil
+        shutil.rmtree(d, ignore_errors=True)
+    if threading.active_count() != 1 or len(os.listdir("/proc/self/task")) != 1:
+        raise RuntimeError("warm-up left threads behind: cannot fork safely")
+
+
+def boot_kernel(req):
+    """The node's kernel, booted here before the fork (start_kernel is pure:
+    one Net and nothing global). In the child it is new objects on pages
+    shared with this server, where booting it after the fork would write to
+    every page holding an object the boot touches (CPython's reference
+    counts), about 1.3 MB per node."""
+    return start_kernel(req["name"], int(req["cpus"]), clock=time.monotonic,
+                        seed=int(req["seed"]))
+
+
+def _child(req, net, sock, wake_r, wake_w, lifeline, ready, zygote_pid):
     """In the forked node: cut what belongs to the server, then be the node."""
     try:
+        # The batch's other kernels (and whatever the server had not yet
+        # collected) are frozen with the rest: the collector never walks
+        # them here, so their pages stay shared.
+        gc.freeze()
         _node.set_pdeathsig()
         if os.getppid() != zygote_pid:
             os._exit(3)                     # the server died before we got here
@@ -73,7 +150,7 @@ def _child(req, sock, wake_r, wake_w, lifeline, ready, zygote_pid):
         os.close(null)
         rc = _node.run_node(req["name"], req["kind"], int(req["cpus"]), req["run_dir"],
                             int(req["node_id"]), int(req["seed"]), lifeline=lifeline,
-                            ready=ready, ctl=req.get("ctl"), curve=req.get("curve"))
+                            ready=ready, net=net, ctl=req.get("ctl"), curve=req.get("curve"))
     except BaseException:
         import traceback
         traceback.print_exc()
@@ -83,6 +160,14 @@ def _child(req, sock, wake_r, wake_w, lifeline, ready, zygote_pid):
         sys.stderr.flush()
     finally:
         os._exit(rc or 0)
+
+
+def _log_to(path):
+    """stdout and stderr (ours, and so our nodes' until they open their own) to a file."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
 
 
 def _status(st):
@@ -131,23 +216,45 @@ def serve(run_dir, sock_fd, lifeline, ready):
                 os._exit(0)
             buf += data
             *lines, buf = buf.split(b"\n")
+            batch: list = []                  # (request, its booted kernel)
             for line in lines:
                 req = None
                 try:
                     req = json.loads(line)
                     if not isinstance(req, dict) or not isinstance(req.get("name"), str):
                         raise ValueError("a spawn request is a map with a name")
+                    if req.get("op") == "hello":        # forked early: now the lab has a run dir
+                        run_dir = str(req["run_dir"])
+                        _log_to(req["log"])
+                        continue
                     req["run_dir"] = run_dir
-                    pid = os.fork()
-                except Exception as e:                # a bad request or no memory left
+                    batch.append((req, boot_kernel(req)))
+                except Exception as e:                # a bad request
                     name = req.get("name") if isinstance(req, dict) else None
                     out.append((json.dumps({"op": "error", "name": name, "error": str(e)})
                                 + "\n").encode())
+            # Back to back: a page this process writes between two forks stays
+            # behind as the earlier child's own copy (its USS), so nothing but
+            # the fork happens between them.
+            pids: list = [0] * len(batch)
+            for i, (req, net) in enumerate(batch):
+                try:
+                    pid = os.fork()
+                except OSError as e:                  # no memory or processes left
+                    pids[i] = e
                     continue
                 if pid == 0:
-                    _child(req, sock, wake_r, wake_w, lifeline, ready, me)
-                out.append(b'{"op":"spawned","name":%s,"pid":%d}\n'
-                           % (json.dumps(req["name"]).encode(), pid))
+                    _child(req, net, sock, wake_r, wake_w, lifeline, ready, me)
+                pids[i] = pid
+            for (req, _), pid in zip(batch, pids, strict=True):
+                if isinstance(pid, OSError):
+                    out.append((json.dumps({"op": "error", "name": req["name"],
+                                            "error": str(pid)}) + "\n").encode())
+                else:
+                    out.append(b'{"op":"spawned","name":%s,"pid":%d}\n'
+                               % (json.dumps(req["name"]).encode(), pid))
+            batch.clear()                         # the kernels went with their nodes
+            req = net = None
         if out:
             try:
                 sock.sendall(b"".join(out))

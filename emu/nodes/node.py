@@ -19,15 +19,34 @@ import sys
 import time
 
 PR_SET_PDEATHSIG = 1
+LOG_FORMAT = "%(asctime)s {name} %(levelname)s %(message)s"
+# Done once in the fork server, for its children: "prctl" (libc's), "log"
+# (the log handler they adopt, preload_logging).
+_preloaded: dict = {}
 
 
 def set_pdeathsig(sig=signal.SIGKILL):
     """Ask Linux to kill us when the thread that started us dies."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+        prctl()(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
     except (OSError, AttributeError):
         pass
+
+
+def prctl():
+    """libc's prctl (looked up once: a fork server's children share it)."""
+    if "prctl" not in _preloaded:
+        _preloaded["prctl"] = ctypes.CDLL(None, use_errno=True).prctl
+    return _preloaded["prctl"]
+
+
+def preload_logging(name):
+    """The fork server configures logging (and logs once) for its children:
+    a child then only gives the handler a format with its own name, instead
+    of writing the pages a first configuration and a first record touch."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=LOG_FORMAT.format(name=name))
+    _preloaded["log"] = logging.getLogger().handlers[0]
+    logging.getLogger("emu.node").info("preloaded")
 
 
 def watchdog(parent_pid, interval=0.25):
@@ -54,18 +73,21 @@ def announce_ready(fd, name, ctl=None):
     os.close(fd)
 
 
-def run_node(name, kind, cpus, run_dir, node_id=0, seed=0, lifeline=None, ready=None,
+def run_node(name, kind, cpus, run_dir, node_id=0, seed=0, lifeline=None, ready=None, net=None,
              ctl=None, curve=None):
-    """Boot the kernel and serve until shutdown; returns the exit status.
+    """Boot the kernel (unless given one: `net`) and serve until shutdown; returns the exit status.
 
     ctl: a tcp://A.B.C.D:* control endpoint to bind instead of the run
     directory's ipc:// path, with curve, the lab's (public, secret) keys.
     """
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s " + name + " %(levelname)s %(message)s")
+    if "log" in _preloaded:          # forked: stderr is our log file now, same descriptor
+        _preloaded["log"].setFormatter(logging.Formatter(LOG_FORMAT.format(name=name)))
+    else:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format=LOG_FORMAT.format(name=name))
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     from .runtime import NodeRuntime
-    rt = NodeRuntime(name, kind, cpus, run_dir, node_id, seed)
+    rt = NodeRuntime(name, kind, cpus, run_dir, node_id, seed, net=net)
     rt.lifeline_fd = lifeline
     if ctl is not None:
         rt.ctl_endpoint = ctl

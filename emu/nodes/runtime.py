@@ -107,12 +107,16 @@ class NodeRuntime(SyscallServer):
     """One node: its kernel, CPU threads, NIC thread and control endpoint
     (the syscall server is the SyscallServer half, syscalls.py)."""
 
-    def __init__(self, name, kind, ncpus, run_dir, node_id=0, seed=0):
+    def __init__(self, name, kind, ncpus, run_dir, node_id=0, seed=0, net=None):
         self.name = name
         self.kind = kind
         self.run_dir = run_dir
         self.node_id = node_id
-        self.net = start_kernel(name, ncpus, clock=time.monotonic, seed=seed)
+        # A forked node's kernel was booted by the fork server (forkserver.py:
+        # boot_kernels), before the fork, as a machine's kernel is loaded
+        # before it runs: the same start_kernel, for this node alone.
+        self.net = net if net is not None else start_kernel(name, ncpus, clock=time.monotonic,
+                                                            seed=seed)
         if kind == "router":
             self.net.sysctl["net.ipv4.ip_forward"] = 1
         self.lock = threading.Lock()

@@ -137,3 +137,35 @@ def test_bad_topology_files_fail_with_one_line(tmp_path):
         assert fname in err
         for w in words:
             assert w in err, (w, err)
+
+
+def test_up_detached_starts_its_orchestrator_early_and_lets_it_go_on_an_error(tmp_path):
+    """`emu up -d` starts the orchestrator before it has checked anything
+    (labd.early_start, held until the CLI says go): a refused start (a bad
+    file, a name in use) leaves no process behind, a good one uses it."""
+    base, env = _own_base(tmp_path)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("nodes: x\n")
+    r = emu("up", "-d", str(bad), env=env)
+    assert r.returncode == 1 and "bad.yaml" in r.stderr
+    r = emu("up", "-d", "--name", "early", str(TOPOLOGIES / "veth-bridge.yaml"), env=env)
+    assert r.returncode == 0, r.stderr
+    try:
+        (st,) = _lab_pids(base).values()
+        assert "--hold" in st["orchestrator_cmdline"]          # the early one was used
+        r = emu("up", "-d", "--name=early", str(TOPOLOGIES / "veth-bridge.yaml"), env=env)
+        assert r.returncode == 1 and "already running" in r.stderr
+        orch = psutil.Process(st["orchestrator_pid"])
+        lab = {orch.pid} | {p.pid for p in orch.children(recursive=True)}
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            mine = [p for p in psutil.process_iter(["cmdline"])
+                    if "emu.labd" in (p.info["cmdline"] or [])
+                    and base in (p.info["cmdline"] or []) and p.pid not in lab
+                    and p.status() != psutil.STATUS_ZOMBIE]
+            if not mine:
+                break
+            time.sleep(0.1)
+        assert mine == [], mine
+    finally:
+        emu("down", "--all", "-y", env=env)

@@ -93,6 +93,16 @@ def test_killing_the_orchestrator_of_fifty_nodes_leaves_no_node(tmp_path):
         st = json.load(f)
     pids = [n["pid"] for n in st["nodes"].values()] + [st["forkserver"]["pid"]]
     assert len(pids) == 51 and all(_alive(p) for p in pids)
+    # `emu up -d` forks the fork server from its orchestrator (spawner.prefork):
+    # every process of the lab still names the run base (pgrep -f finds them),
+    # and the server writes its log in the run dir once it has learnt it.
+    for pid in pids + [st["orchestrator_pid"]]:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            assert base.encode() in f.read(), pid
+    assert os.path.exists(os.path.join(st["run_dir"], "forkserver.log"))
+    # A forked node logs under its own name (it adopts the server's handler).
+    with open(os.path.join(st["run_dir"], "h7.log")) as f:
+        assert " h7 INFO booted: kind=host" in f.read()
     os.kill(st["orchestrator_pid"], signal.SIGKILL)
     assert _gone(pids, 10) == []
     r = subprocess.run([sys.executable, "-m", "emu", "down"], capture_output=True, text=True,
@@ -134,3 +144,18 @@ def test_fork_server_answers_bad_requests_and_ends_with_its_lifeline(tmp_path):
         os.close(life_w)                    # as if the orchestrator died
     assert server.wait(10) == 0
     assert _gone([node], 10) == []
+
+
+def test_fork_server_warm_up_leaves_one_thread_and_no_context():
+    """preload() runs two throwaway nodes (threads, a ZeroMQ context, a wire)
+    so that its children share what a first run initialises; the server must
+    still be a single thread when it forks."""
+    code = ("import os, threading\n"
+            "from emu.nodes import forkserver\n"
+            "forkserver.preload()\n"
+            "print(threading.active_count(), len(os.listdir('/proc/self/task')))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=60, env=cli_env())
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["1", "1"], r.stdout
+    assert "Traceback" not in r.stderr, r.stderr      # the warm-up did not fail (and get skipped)
