@@ -6,6 +6,7 @@ include/linux/net.h, include/linux/wait.h
 import errno
 
 from .dev import KernelError
+from .entry import SyscallBlock
 from .skbuff import SKB_DROP_REASON_SOCKET_RCVBUFF, SkBuffHead, kfree_skb, skb_put
 
 # include/uapi/linux/eventpoll.h
@@ -251,7 +252,6 @@ def __skb_wait_for_more_packets(sk, timeo):
     sk_data_ready wakes the queue, as Linux's reader loops back to
     __skb_try_recv_datagram.
     """
-    from .entry import SyscallBlock
     raise SyscallBlock([sk.sk_wq], timeo)
 
 
@@ -331,7 +331,6 @@ def sk_wait_data(sk, timeo, resume, partial=None):
     SyscallBlock on the socket's wait queue and the runtime parks the call and
     runs resume on a wake-up; partial gives what to return on a timeout.
     """
-    from .entry import SyscallBlock
     raise SyscallBlock([sk.sk_wq], timeo, resume=resume, partial=partial)
 
 

@@ -12,6 +12,7 @@ import struct
 from collections import deque
 
 from ..core.dev import KernelError
+from ..core.entry import SyscallBlock
 from ..core.sock import (
     EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLRDNORM, EPOLLWRNORM,
     MSG_DONTWAIT, MSG_PEEK, MSG_WAITALL, RCV_SHUTDOWN, SEND_SHUTDOWN, IovIter, sk_wait_data,
@@ -431,7 +432,6 @@ def tcp_sendmsg_locked(sk, view, flags, sent, resume):
 
     sent[0] counts the bytes taken so far; resume is the call to retry with.
     """
-    from ..socket import SyscallBlock
     if sk.net.tracer is not None:
         sk.net.tracer.send_hit("tcp_sendmsg_locked")
     state = sk.sk_state
