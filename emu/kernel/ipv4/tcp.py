@@ -416,7 +416,8 @@ def tcp_sendmsg(sk, data, flags, addr):
     if sk.net.tracer is not None:
         sk.net.tracer.send_hit("tcp_sendmsg")
     # The caller's bytes are copied once here, as they may change after the
-    # call; a read-only view (the runtime's own buffer, never reused) is not.
+    # call; a read-only view (the runtime's own buffer, not reused before the
+    # call is done) is not.
     view = data if type(data) is memoryview and data.readonly else memoryview(bytes(data))
     sent = [0]
 
