@@ -152,15 +152,17 @@ def cmd_pingall(a) -> int:
     return 0 if doc["received"] == doc["sent"] else 1
 
 
-_RATE = re.compile(r"([\d.]+) (MBytes|GBytes)\s+([\d.]+) (Mbits|Kbits)/sec.*\b(sender|receiver)")
+# Every unit iperf3's unit_snprintf prints (a fast lab moves Gbits/sec).
+_RATE = re.compile(r"([\d.]+) ((?:|K|M|G|T)Bytes)\s+([\d.]+) ((?:|K|M|G|T)bits)/sec.*\b(sender|receiver)")
+_SCALE = {"": 0, "K": 1, "M": 2, "G": 3, "T": 4}
 
 
 def _rate_bps(value: str, unit: str) -> float:
-    return float(value) * (1e6 if unit == "Mbits" else 1e3)
+    return float(value) * 1000.0 ** _SCALE[unit[:-4]]
 
 
 def _bytes(value: str, unit: str) -> int:
-    return int(float(value) * (2**20 if unit == "MBytes" else 2**30))
+    return int(float(value) * 1024 ** _SCALE[unit[:-5]])
 
 
 def iperf(st, client: str, server: str, seconds: float, port: int, out=None) -> dict:

@@ -75,6 +75,8 @@ class ControlClient:
 
 INT_MIN, INT_MAX = -(1 << 31), (1 << 31) - 1
 BIG_REPLY = 65536            # a longer frame is read straight into its own buffer
+DATA_HDR = P.REP_LEN + P.DATA.size    # an R_DATA frame up to its address (or its data)
+R_BIGDATA = -1               # read_frame's own kind: body is (data bytes, msg flags)
 
 
 def _i32(v):
@@ -106,6 +108,9 @@ def decode_reply(kind, body, name="call"):
     """A reply frame's result, or the OSError / TimeoutError it stands for."""
     if kind == P.R_INT:
         return P.INT.unpack_from(body, 0)         # (value, credit epoch)
+    if kind == R_BIGDATA:
+        data, mflags = body                       # read_frame's: the data as it came
+        return data, None, mflags
     if kind == P.R_DATA:
         mflags, port, alen = P.DATA.unpack_from(body, 0)
         off = P.DATA.size
@@ -175,7 +180,7 @@ class HotCalls:
     """sendto and recvfrom in binary frames, sends on credit (no reply awaited)
     and UDP read-ahead (sysproto.py).
 
-    Needs from the class: _exchange(rid, parts, name, wait) -> (kind, body),
+    Needs from the class: _exchange(rid, parts, name, wait, big=) -> (kind, body),
     _post(hdr, data) (send a frame, expect no reply), _epoch(), call(), and
     the dicts credits (fd -> credit) and rbufs (fd -> [deque, epoch]).
     """
@@ -260,7 +265,7 @@ class HotCalls:
         frame = P.RECVFROM_REQ.pack(P.RECVFROM_REQ.size, P.OP_RECVFROM,
                                     0 if flags & ~MSG_DONTWAIT else P.F_READAHEAD, 0, rid, fd, size, flags,
                                     P.NAN if timeout is None else timeout)
-        kind, body = self._exchange(rid, (frame,), "recvfrom", timeout)
+        kind, body = self._exchange(rid, (frame,), "recvfrom", timeout, big=size > BIG_REPLY)
         result = decode_reply(kind, body, "recvfrom")
         if kind != P.R_DATAV:
             return result
@@ -346,10 +351,17 @@ def _set_wait(c, wait):
         c.wait = wait
 
 
-def read_frame(c, wait=None):
-    """The next reply frame on connection c: (kind, rid, body memoryview). EOFError at the end."""
+def read_frame(c, wait=None, big=False):
+    """The next reply frame on connection c: (kind, rid, body memoryview). EOFError at the end.
+
+    big: the caller asked for more than BIG_REPLY bytes of data. With nothing
+    read ahead, the first read then takes only an R_DATA header, so that the
+    data of a long reply is read by one recv straight into the bytes handed
+    to the caller (kind R_BIGDATA): no copy in user space.
+    """
     s = c.sock
     buf = c.buf
+    first = DATA_HDR if big and not buf else 262144
     while True:
         if len(buf) >= P.REP_LEN:
             flen, kind, _, _, rid = P.REP.unpack_from(buf, 0)
@@ -359,6 +371,14 @@ def read_frame(c, wait=None):
                 body = bytes(buf[P.REP_LEN:flen])
                 del buf[:flen]
                 return kind, rid, body
+            if flen > BIG_REPLY and kind == P.R_DATA and len(buf) >= DATA_HDR and \
+                    P.DATA.unpack_from(buf, P.REP_LEN)[2] == P.NO_ADDR:
+                # A stream's long read: its data, with what came of it already.
+                mflags = P.DATA.unpack_from(buf, P.REP_LEN)[0]
+                rest = _recv_exact(c, flen - len(buf))
+                data = rest if len(buf) == DATA_HDR else b"".join((memoryview(buf)[DATA_HDR:], rest))
+                buf.clear()
+                return R_BIGDATA, rid, (data, mflags)
             if flen > BIG_REPLY:
                 # A long reply: straight into a buffer of its own.
                 frame = bytearray(flen)
@@ -384,7 +404,7 @@ def read_frame(c, wait=None):
             _set_wait(c, None)      # (with a timeout, CPython would poll before the recv)
             while True:
                 try:
-                    data = s.recv(262144, _socket.MSG_DONTWAIT)
+                    data = s.recv(first, _socket.MSG_DONTWAIT)
                     break
                 except BlockingIOError:
                     if time.perf_counter() > end:
@@ -392,12 +412,34 @@ def read_frame(c, wait=None):
         if data is None:
             _set_wait(c, wait)
             try:
-                data = s.recv(262144)
+                data = s.recv(first)
             except _socket.timeout:
                 raise NodeUnreachable(110, "node did not answer") from None
         if not data:
             raise EOFError()
         buf += data
+        first = 262144
+
+
+def _recv_exact(c, n):
+    """n bytes of a frame the node is writing now, as one bytes object (one
+    recv with MSG_WAITALL, in blocking mode: the node writes the rest of a
+    frame without waiting for anything but us; if it dies, that is EOF)."""
+    _set_wait(c, None)
+    data = c.sock.recv(n, _socket.MSG_WAITALL)
+    if len(data) == n:
+        return data
+    if not data:
+        raise EOFError()
+    parts = [data]               # cut short (a signal): the rest, then one join
+    have = len(data)
+    while have < n:
+        more = c.sock.recv(n - have, _socket.MSG_WAITALL)
+        if not more:
+            raise EOFError()
+        parts.append(more)
+        have += len(more)
+    return b"".join(parts)
 
 
 class SyscallClient(HotCalls):
@@ -477,10 +519,10 @@ class SyscallClient(HotCalls):
                                     liveness)
         return decode_reply(kind, body, name)
 
-    def _exchange(self, rid, parts, name, timeout, liveness=5.0):
+    def _exchange(self, rid, parts, name, timeout, liveness=5.0, big=False):
         c = self._conn()
         try:
-            return self._roundtrip(c, parts, rid, None if timeout is None else timeout + liveness)
+            return self._roundtrip(c, parts, rid, None if timeout is None else timeout + liveness, big)
         except (OSError, EOFError) as e:
             self._drop(c)
             if isinstance(e, NodeUnreachable):
@@ -525,13 +567,13 @@ class SyscallClient(HotCalls):
                 c.dead = True     # that thread's next call finds the node gone
                 self.credits.clear()
 
-    def _roundtrip(self, c, parts, rid, wait):
+    def _roundtrip(self, c, parts, rid, wait, big=False):
         if self.posting:
             self._flush_all()
         with c.wlock:
             _send_parts(c, parts, wait)
         while True:
-            kind, got, body = read_frame(c, wait)
+            kind, got, body = read_frame(c, wait, big)
             if got == rid:
                 return kind, body
 

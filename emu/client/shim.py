@@ -190,7 +190,7 @@ class MuxSyscallClient(HotCalls):
                                     liveness)
         return decode_reply(kind, body, name)
 
-    def _exchange(self, rid, parts, name, bound, liveness=5.0):
+    def _exchange(self, rid, parts, name, bound, liveness=5.0, big=False):
         s = self._connect()
         slot = _Slot()
         with self.lock:

@@ -58,7 +58,8 @@ READ_ONLY = frozenset(("sendto", "recvfrom", "poll", "getsockname", "getpeername
 class Conn:
     """One client connection on the syscall socket, and its task."""
 
-    __slots__ = ("sock", "task", "dead", "inbuf", "out", "want_out", "queued", "big", "big_have")
+    __slots__ = ("sock", "task", "dead", "inbuf", "out", "want_out", "queued", "big", "big_have",
+                 "big_buf")
 
     def __init__(self, sock, task):
         self.sock = sock
@@ -70,6 +71,7 @@ class Conn:
         self.queued = False          # in the server's list of connections to write
         self.big = None              # a long frame being read straight into its own buffer
         self.big_have = 0
+        self.big_buf = None          # that buffer, kept for the next long frame
 
 
 class Park:
@@ -261,8 +263,14 @@ class SyscallServer:
             rest = mv[off:]
             if len(rest) >= P.REQ_LEN and flen > RECV_CHUNK:
                 # A long frame (a big stream send): read the rest of it in place,
-                # not by joining chunks.
-                frame = bytearray(flen)
+                # not by joining chunks, into the connection's buffer for them.
+                # A new 1 MiB buffer per call cost its pages' faults every time
+                # (tens of microseconds each in a VM), more than the call's copies.
+                buf = conn.big_buf
+                if buf is None or len(buf) < flen:
+                    buf = bytearray(flen)
+                conn.big_buf = None          # ours until the call is done with it
+                frame = memoryview(buf)[:flen]
                 frame[:len(rest)] = rest
                 conn.big, conn.big_have = frame, len(rest)
             else:
@@ -271,7 +279,7 @@ class SyscallServer:
     def _big_readable(self, conn):
         frame = conn.big
         try:
-            k = conn.sock.recv_into(memoryview(frame)[conn.big_have:])
+            k = conn.sock.recv_into(frame[conn.big_have:])
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -292,6 +300,11 @@ class SyscallServer:
             self.defer_flush = False
             if self.dirty:
                 self._flush_wires()
+        # The call took its bytes (tcp_sendmsg copies them into skbs): the buffer
+        # serves the next long frame, unless a call of this connection still
+        # waits (a parked send resumes on the bytes it has not taken yet).
+        if not conn.dead and not any(p.ident is conn for p in self.parks):
+            conn.big_buf = frame.obj
 
     def _send_burst(self, conn, burst):
         if conn.dead:
@@ -331,8 +344,9 @@ class SyscallServer:
                 raise BadFrame()
             mflags, ip, port, has_addr, timeout = P.SENDTO.unpack_from(mv, body)
             if flen > RECV_CHUNK and type(mv.obj) is bytearray:
-                # A long frame read into a buffer of its own (_big_readable), never
-                # reused: a stream send takes its payload without copying it.
+                # A long frame read into the connection's buffer (_big_readable),
+                # not reused while a call may read it: a stream send takes its
+                # payload without copying it.
                 data = mv[body + P.SENDTO.size:off + flen].toreadonly()
             else:
                 data = bytes(mv[body + P.SENDTO.size:off + flen])

@@ -67,3 +67,63 @@ def test_a_threads_connection_closes_when_the_thread_ends(bridge_lab):
     keep.close()
     for s in made:
         s.close()
+
+
+def test_a_long_send_that_waits_keeps_its_buffer_from_the_next_long_frame(bridge_lab):
+    """The node reads long send frames into a buffer it keeps per connection;
+    a send parked for room still reads from it, so the next long frame (here
+    pipelined by a raw client, to another socket) must not land there."""
+    import os
+
+    from emu import sysproto as P
+    from emu.client.rpc import _Conn, decode_reply, read_frame
+    h1, h2 = bridge_lab.node("h1"), bridge_lab.node("h2")
+    listeners = []
+    for port in (7101, 7102):
+        ls = h2.socket(pysocket.AF_INET, pysocket.SOCK_STREAM)
+        ls.setsockopt(pysocket.SOL_SOCKET, pysocket.SO_RCVBUF, 4096)   # a small window
+        ls.bind(("0.0.0.0", port))
+        ls.listen(1)
+        listeners.append(ls)
+    raw = pysocket.socket(pysocket.AF_UNIX, pysocket.SOCK_STREAM)
+    raw.connect(h1.sys_endpoint)
+    c = _Conn(raw)
+
+    def call(rid, name, *args):
+        _call(raw, rid, name, *args)
+        kind, got, body = read_frame(c, 10.0)
+        assert got == rid
+        return decode_reply(kind, body, name)
+
+    fds = []
+    for i, port in enumerate((7101, 7102)):
+        fd = call(10 + i, "socket", 2, 1, 0)
+        call(20 + i, "setsockopt", fd, pysocket.SOL_SOCKET, pysocket.SO_SNDBUF, 16384)
+        call(30 + i, "connect", fd, ["10.0.0.2", port])
+        fds.append(fd)
+    peers = [ls.accept()[0] for ls in listeners]
+    first, second = os.urandom(600_000), os.urandom(600_000)
+    for rid, fd, data in ((41, fds[0], first), (42, fds[1], second)):
+        raw.sendall(P.SENDTO_HDR.pack(P.SENDTO_HDR.size + len(data), P.OP_SENDTO, 0, 0, rid, fd,
+                                      0, 0, 0, 0, P.NAN) + data)
+    time.sleep(0.5)               # the first waits for room (nobody reads it yet)
+
+    def read_all(s, n):
+        s.settimeout(20)
+        out = bytearray()
+        while len(out) < n:
+            d = s.recv(1 << 20)
+            assert d
+            out += d
+        return bytes(out)
+
+    assert read_all(peers[1], len(second)) == second
+    assert read_all(peers[0], len(first)) == first
+    replies = {}
+    while len(replies) < 2:
+        kind, rid, body = read_frame(c, 10.0)
+        replies[rid] = decode_reply(kind, body)[0]
+    assert replies == {41: len(first), 42: len(second)}
+    raw.close()
+    for s in peers + listeners:
+        s.close()

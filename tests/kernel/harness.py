@@ -13,6 +13,7 @@ from emu.kernel.core.dev import KernelError
 from emu.kernel.core.entry import kernel_entry
 from emu.kernel.core.napi import do_softirq
 from emu.kernel.core.net import FakeClock
+from emu.kernel.core.skbuff import skb_data_release
 from emu.kernel.drivers.veth import veth_forward_skb
 from emu.kernel.hdr.checksum import ip_compute_csum
 from emu.kernel.init import start_kernel
@@ -36,8 +37,10 @@ class MemPort:
         self.clock = None
         self.up = True
 
-    def send(self, buf, start, end, flags, gso_type, gso_size, trace_id):
+    def send(self, buf, start, end, flags, gso_type, gso_size, trace_id, held=None):
         frame = bytes(buf[start:end])
+        if held is not None:
+            skb_data_release(held)       # copied at once: the clone's data is free again
         self.sent.append(frame)
         if self.clock is not None:
             self.sent_at.append(self.clock.now)

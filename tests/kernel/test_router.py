@@ -126,12 +126,12 @@ def test_tcp_pmtu_discovery_through_a_router_with_tso_and_gro():
     seglens = []
     orig = port.send
 
-    def send(buf, start, end, flags, gso_type, gso_size, tid):
+    def send(buf, start, end, flags, gso_type, gso_size, tid, held=None):
         frame = bytes(buf[start:end])
         ihl = (frame[14] & 15) * 4
         thl = (frame[14 + ihl + 12] >> 4) * 4 if frame[23] == 6 else 8
         seglens.append(ihl + thl + gso_size if gso_size else len(frame) - 14)
-        return orig(buf, start, end, flags, gso_type, gso_size, tid)
+        return orig(buf, start, end, flags, gso_type, gso_size, tid, held)
     port.send = send
     data, sent, got = bytes(range(256)) * 800, 0, b""
     for _ in range(200):

@@ -220,6 +220,22 @@ def test_bulk_transfer_both_directions_is_byte_exact(tso):
     assert p.info("s")["bytes_received"] == len(up)
 
 
+def test_a_read_across_many_segments_is_one_copy_that_keeps_nothing_of_the_skbs():
+    p = Pair(tso=False).connect()
+    data = os.urandom(20 * 1448)
+    assert sys_sendto(p.t1, p.c, data, 0, None) == len(data)
+    p.lab.run()
+    queued = list(p.sk("s").sk_receive_queue.q)
+    assert len(queued) > 1
+    bufs = [skb.buf for skb in queued]
+    got = sys_recvfrom(p.t2, p.s, len(data) - 100)[0] + sys_recvfrom(p.t2, p.s, 100)[0]
+    assert type(got) is bytes and got == data
+    for b in bufs:
+        b.extend(b"x")           # no view of a buffer is left (BufferError if one were)
+        b[:] = bytes(len(b))
+    assert got == data
+
+
 def test_slow_start_grows_cwnd():
     p = Pair().connect()
     pump(p, (p.t1, p.c), (p.t2, p.s), os.urandom(200_000))

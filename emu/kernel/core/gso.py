@@ -16,6 +16,7 @@ the headers in front of each gso_size piece of payload.
 Returns follow Linux: a list of segments, None when the skb can go as it is
 (a DODGY skb whose gso_segs was only recounted), or a negative errno.
 """
+from .netdevice import SKB_GSO_UDP_L4
 from .skbuff import (
     CHECKSUM_PARTIAL, NET_SKB_PAD, SkBuff, _copy_header, skb_cow_head, skb_copy_bits,
 )
@@ -26,7 +27,6 @@ EPROTONOSUPPORT = 93
 
 def skb_gso_network_seglen(skb):
     """The IP length of each segment: IP + L4 header + gso_size (skb_gso_network_seglen)."""
-    from .netdevice import SKB_GSO_UDP_L4
     th = skb.transport_header
     thlen = 8 if skb.shinfo.gso_type & SKB_GSO_UDP_L4 else (skb.buf[th + 12] >> 4) * 4
     return th - skb.network_header + thlen + skb.shinfo.gso_size

@@ -217,11 +217,15 @@ def netdev_alloc_skb(dev, length):
     return skb
 
 
+_PAD = bytearray(NET_SKB_PAD)
+
+
 def build_skb_from_frame(frame, headroom=NET_SKB_PAD):
     """One copy of a received frame into a fresh buffer behind headroom."""
     n = len(frame)
-    buf = bytearray(headroom + n)
-    buf[headroom:] = frame
+    # pad + frame: one allocation and one copy (bytearray(size) would zero
+    # the whole buffer first, and a 64 KiB GSO frame is mostly payload).
+    buf = (_PAD if headroom == NET_SKB_PAD else bytearray(headroom)) + frame
     skb = SkBuff(buf)
     skb.data = headroom
     skb.tail = skb.end
@@ -650,6 +654,25 @@ def _release_data(skb):
     if sh.dataref == 0:
         sh.frags = []            # put_page on every frag
     skb.buf = None
+
+
+def skb_data_hold(skb):
+    """A reference on skb's data without an skb (dataref), or None when nobody
+    else shares it: what a NIC's DMA mapping of a clone's frame holds until the
+    hardware has read it. Meanwhile the data counts as shared, so TCP copies
+    before it writes headers for a retransmission (tcp_transmit_skb). Give it
+    back with skb_data_release."""
+    sh = skb.shinfo
+    if not skb.cloned or sh.dataref == 1:
+        return None              # private data: freeing the skb frees it, nobody writes it
+    sh.dataref += 1
+    return sh
+
+
+def skb_data_release(sh):
+    sh.dataref -= 1
+    if sh.dataref == 0:
+        sh.frags = []
 
 
 def skb_unshare(skb):

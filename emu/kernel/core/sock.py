@@ -6,6 +6,7 @@ include/linux/net.h, include/linux/wait.h
 import errno
 
 from .dev import KernelError
+from .entry import SyscallBlock
 from .skbuff import SKB_DROP_REASON_SOCKET_RCVBUFF, SkBuffHead, kfree_skb, skb_put
 
 # include/uapi/linux/eventpoll.h
@@ -251,7 +252,6 @@ def __skb_wait_for_more_packets(sk, timeo):
     sk_data_ready wakes the queue, as Linux's reader loops back to
     __skb_try_recv_datagram.
     """
-    from .entry import SyscallBlock
     raise SyscallBlock([sk.sk_wq], timeo)
 
 
@@ -266,10 +266,44 @@ def skb_recv_datagram(sk, flags):
     __skb_wait_for_more_packets(sk, sk.sk_rcvtimeo)
 
 
-def skb_copy_datagram_iter(skb, offset, length):
+class IovIter:
+    """The reader's buffer of a stream recvmsg (struct iov_iter): what
+    skb_copy_datagram_iter copies into it, piece by piece.
+
+    Emulation note: the pieces are kept as views of the skbs' buffers and
+    copied once, into the bytes the call returns (done()): one copy to user
+    space, as Linux makes, where copying each piece and joining them made two.
+    A piece's skb is freed meanwhile, but nothing writes to a freed skb's buffer.
+    """
+
+    __slots__ = ("parts", "n")
+
+    def __init__(self):
+        self.parts = []
+        self.n = 0
+
+    def add(self, b):
+        self.parts.append(b)
+        self.n += len(b)
+
+    def __bool__(self):
+        return self.n > 0
+
+    def done(self):
+        parts = self.parts
+        data = bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
+        for p in parts:
+            if type(p) is memoryview:
+                p.release()      # the skbs' buffers are theirs again (a closure may keep us)
+        self.parts = [data]
+        return data
+
+
+def skb_copy_datagram_iter(skb, offset, length, to=None):
     """Copy length bytes of skb from offset (past skb.data) out to the reader
     (net/core/datagram.c; the notes' skb_copy_datagram_iovec, its name before
-    Linux 3.19). The bytes returned are what recvmsg hands to user space.
+    Linux 3.19). The bytes returned are what recvmsg hands to user space; with
+    `to` (an IovIter) they go there instead (TCP's reads of many skbs).
 
     Emulation note: Linux writes into the caller's iov_iter; emu returns bytes.
     """
@@ -277,9 +311,16 @@ def skb_copy_datagram_iter(skb, offset, length):
         skb.trace.hit("skb_copy_datagram_iter", length)
     start = skb.data + offset
     if offset + length <= skb.len - skb.data_len:
+        if to is not None:
+            to.add(memoryview(skb.buf)[start:start + length])     # copied by to.done()
+            return length
         return bytes(memoryview(skb.buf)[start:start + length])    # the linear part (one copy)
     from .skbuff import skb_copy_bits
-    return bytes(skb_copy_bits(skb, offset, length))
+    data = bytes(skb_copy_bits(skb, offset, length))
+    if to is not None:
+        to.add(data)
+        return length
+    return data
 
 
 def sk_wait_data(sk, timeo, resume, partial=None):
@@ -290,7 +331,6 @@ def sk_wait_data(sk, timeo, resume, partial=None):
     SyscallBlock on the socket's wait queue and the runtime parks the call and
     runs resume on a wake-up; partial gives what to return on a timeout.
     """
-    from .entry import SyscallBlock
     raise SyscallBlock([sk.sk_wq], timeo, resume=resume, partial=partial)
 
 

@@ -7,7 +7,8 @@ In Linux veth_xmit hands the skb straight to the peer device
 another process: veth_xmit puts the frame on the wire port, and the peer's node
 runs veth_forward_skb -> __dev_forward_skb -> netif_rx when the frame arrives. The wire port is
 given to the driver by the runtime (or by a test): port.send(buf, start, end,
-flags, gso_type, gso_size, trace_id) copies the bytes out.
+flags, gso_type, gso_size, trace_id, held) copies the bytes out, at once or
+when it flushes its batch (then releasing held, a reference on a clone's data).
 
 Like Linux veth, the device advertises scatter-gather, checksum offload and
 every software GSO type (VETH_FEATURES), so the stack may hand it 64 KiB
@@ -38,7 +39,7 @@ from ..core.netdevice import (
 )
 from ..core.skbuff import (
     SKB_DROP_REASON_DEV_READY, SKB_DROP_REASON_PKT_TOO_SMALL, build_skb_from_frame,
-    consume_skb, kfree_skb, skb_copy_bits,
+    consume_skb, kfree_skb, skb_copy_bits, skb_data_hold, skb_data_release,
 )
 from ..ethernet.eth import ether_setup
 from ..hdr.if_ether import ETH_HLEN
@@ -100,12 +101,19 @@ def veth_xmit(skb, dev):
         kfree_skb(skb, SKB_DROP_REASON_DEV_READY)
         return NETDEV_TX_OK
     flags, gso_type, gso_size = hdr
+    held = None
     if skb.data_len:
         buf, start, end = skb_copy_bits(skb, 0, length), 0, length   # gather the frags
     else:
         buf, start, end = skb.buf, skb.data, skb.tail
+        if port is not None:
+            # The port reads the frame when it flushes, at the end of this kernel
+            # entry: until then a clone's data stays referenced (skb_data_hold).
+            held = skb_data_hold(skb)
     if port is None or not port.send(buf, start, end, flags, gso_type, gso_size,
-                                     skb.trace.id if skb.trace is not None else 0):
+                                     skb.trace.id if skb.trace is not None else 0, held):
+        if held is not None:
+            skb_data_release(held)
         # No peer or the wire is full: Linux veth counts these as drops too.
         dev.stats.tx_dropped += 1
         kfree_skb(skb, SKB_DROP_REASON_DEV_READY)

@@ -61,7 +61,7 @@ from ..core.netdevice import (
 from ..core.rps import PKT_HASH_TYPE_L3, PKT_HASH_TYPE_L4
 from ..core.skbuff import (
     CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, NET_SKB_PAD, SKB_DROP_REASON_DEV_READY,
-    SkBuff, consume_skb, kfree_skb, skb_copy_bits,
+    SkBuff, consume_skb, kfree_skb, skb_copy_bits, skb_data_hold, skb_data_release,
 )
 from ..ethernet.eth import eth_type_trans, ether_setup
 from ..hdr.if_ether import ETH_HLEN
@@ -372,12 +372,17 @@ def wirenic_hw_tx(dev, now=0.0):
             s = skb.ip_summed
             flags = VIRTIO_NET_HDR_F_NEEDS_CSUM if s == CHECKSUM_PARTIAL else \
                 VIRTIO_NET_HDR_F_DATA_VALID if s == CHECKSUM_UNNECESSARY else 0
+            held = None
             if skb.data_len:
                 data, a, b = skb_copy_bits(skb, 0, skb.len), 0, skb.len
             else:
                 data, a, b = skb.buf, skb.data, skb.tail
+                if port is not None:
+                    held = skb_data_hold(skb)    # read by the port at its flush (veth_xmit)
             if port is None or not port.send(data, a, b, flags, 0, 0,
-                                             skb.trace.id if skb.trace is not None else 0):
+                                             skb.trace.id if skb.trace is not None else 0, held):
+                if held is not None:
+                    skb_data_release(held)
                 ring.drops += 1
                 priv.tx_carrier_drops += 1
             sent += 1

@@ -4,6 +4,7 @@ Linux: net/ipv4/ip_output.c; RFC 791.
 """
 import functools
 
+from ..core.gso import skb_gso_validate_network_len
 from ..core.neighbour import __neigh_lookup, neigh_output
 from ..core.skbuff import (
     LL_MAX_HEADER, SKB_DROP_REASON_NEIGH_FAILED, alloc_skb, consume_skb, kfree_skb, skb_push, skb_put,
@@ -191,12 +192,12 @@ def ip_finish_output_gso(skb, mtu):
     """A GSO skb whose segments would not fit mtu (a forwarded GRO skb, a smaller
     path MTU) is segmented here and each segment fragmented or refused, so no
     frame larger than the link's MTU leaves (Linux ip_finish_output_gso)."""
+    if skb_gso_validate_network_len(skb, mtu):
+        return ip_finish_output2(skb)          # the common case: no import on it
     from ..core.dev import netif_skb_features
-    from ..core.gso import skb_gso_segment, skb_gso_validate_network_len
+    from ..core.gso import skb_gso_segment
     from ..core.netdevice import NETIF_F_GSO_MASK
     from .ip_forward import ip_fragment_or_fail
-    if skb_gso_validate_network_len(skb, mtu):
-        return ip_finish_output2(skb)
     segs = skb_gso_segment(skb, netif_skb_features(skb, skb.dev) & ~NETIF_F_GSO_MASK)
     if type(segs) is int or segs is None:
         kfree_skb(skb, "SKB_GSO_SEG")

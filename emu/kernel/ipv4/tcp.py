@@ -12,9 +12,10 @@ import struct
 from collections import deque
 
 from ..core.dev import KernelError
+from ..core.entry import SyscallBlock
 from ..core.sock import (
     EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLRDNORM, EPOLLWRNORM,
-    MSG_DONTWAIT, MSG_PEEK, MSG_WAITALL, RCV_SHUTDOWN, SEND_SHUTDOWN, sk_wait_data,
+    MSG_DONTWAIT, MSG_PEEK, MSG_WAITALL, RCV_SHUTDOWN, SEND_SHUTDOWN, IovIter, sk_wait_data,
     skb_copy_datagram_iter,
 )
 from ..core.skbuff import consume_skb
@@ -426,7 +427,8 @@ def tcp_sendmsg(sk, data, flags, addr):
     if sk.net.tracer is not None:
         sk.net.tracer.send_hit("tcp_sendmsg")
     # The caller's bytes are copied once here, as they may change after the
-    # call; a read-only view (the runtime's own buffer, never reused) is not.
+    # call; a read-only view (the runtime's own buffer, not reused before the
+    # call is done) is not.
     view = data if type(data) is memoryview and data.readonly else memoryview(bytes(data))
     sent = [0]
 
@@ -442,7 +444,6 @@ def tcp_sendmsg_locked(sk, view, flags, sent, resume):
 
     sent[0] counts the bytes taken so far; resume is the call to retry with.
     """
-    from ..socket import SyscallBlock
     if sk.net.tracer is not None:
         sk.net.tracer.send_hit("tcp_sendmsg_locked")
     state = sk.sk_state
@@ -519,26 +520,6 @@ def tcp_cwnd_restart(sk, delta):
 
 # ------------------------------------------------------------------ receive
 
-class _Pieces:
-    """tcp_recvmsg's bytes so far."""
-
-    __slots__ = ("parts", "n")
-
-    def __init__(self):
-        self.parts = []
-        self.n = 0
-
-    def add(self, b):
-        self.parts.append(b)
-        self.n += len(b)
-
-    def __bool__(self):
-        return self.n > 0
-
-    def join(self):
-        return self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
-
-
 def tcp_recvmsg(sk, size, flags):
     """Read up to size in-order bytes: lock the socket and copy
     (tcp_recvmsg -> tcp_recvmsg_locked, release_sock).
@@ -557,9 +538,7 @@ def tcp_recvmsg_locked(sk, size, flags):
     (tcp_recvmsg, tcp_recvmsg_locked, then skb_copy_datagram_iter).
     """
     tp = sk.proto_data
-    # The copies, kept as they are and joined once (one more copy, none for
-    # a single piece): a bytearray grown and copied again cost twice that.
-    out = _Pieces()
+    out = IovIter()
     target = size if flags & MSG_WAITALL else 1
     peek = bool(flags & MSG_PEEK)
 
@@ -586,7 +565,7 @@ def tcp_recvmsg_locked(sk, size, flags):
             if skb.trace is not None:
                 skb.trace.hit("tcp_recvmsg")
                 skb.trace.hit("tcp_recvmsg_locked")
-            out.add(skb_copy_datagram_iter(skb, offset, n))
+            skb_copy_datagram_iter(skb, offset, n, out)
             if peek:
                 peek_seq = seq_add(peek_seq, n)
                 i += 1
@@ -598,7 +577,7 @@ def tcp_recvmsg_locked(sk, size, flags):
         if out and not peek:
             tcp_cleanup_rbuf(sk, out.n)
         if out.n >= target or (out.n and peek):
-            return out.join(), None, 0
+            return out.done(), None, 0
         if sk.sk_err and not out:
             err = sk.sk_err
             sk.sk_err = 0
@@ -609,15 +588,15 @@ def tcp_recvmsg_locked(sk, size, flags):
                 raise KernelError(errno.ENOTCONN)       # never connected
             if not peek and not q and sk.sk_shutdown & RCV_SHUTDOWN:
                 tp.copied_seq = tp.rcv_nxt      # found_fin_ok: reading EOF consumes the FIN
-            return out.join(), None, 0
+            return out.done(), None, 0
         if sk.sk_state in (TCP_SYN_SENT,) and sk.sk_socket.nonblock and not out:
             raise KernelError(errno.EAGAIN)
         if flags & MSG_DONTWAIT or sk.sk_socket.nonblock:
             if out:
-                return out.join(), None, 0
+                return out.done(), None, 0
             raise KernelError(errno.EAGAIN)
         sk_wait_data(sk, sk.sk_rcvtimeo, attempt,
-                     partial=lambda: (out.join(), None, 0) if out else None)
+                     partial=lambda: (out.done(), None, 0) if out else None)
 
     return attempt()
 

@@ -24,6 +24,7 @@ from .tcp import (
     TCP_ATO_MIN, TCP_MAX_QUICKACKS, TCP_MIN_MSS, TCP_RMEM_TO_WIN_SCALE, seq_sub,
     tcp_full_space, tcp_space, tcp_space_from_win, tcp_sysctl, tcp_win_from_space,
 )
+from .tcp_mss import tcp_time_stamp
 
 TCP_MIN_RCVMSS = 536
 SOCK_MIN_RCVBUF = 2048 + 2 * 320         # 2 * (2048 + SKB_TRUESIZE overhead), roughly
@@ -147,7 +148,6 @@ def tcp_rcv_rtt_measure_ts(sk, skb, opt):
     """The receiver's RTT from the timestamp a full segment echoes
     (tcp_rcv_rtt_measure_ts, tcp_rcv_rtt_update without window dependence:
     7/8 of the old estimate plus 1/8 of the sample; 1 ms at least)."""
-    from .tcp_output import tcp_time_stamp
     tp = sk.proto_data
     if opt.tsecr == tp.rcv_rtt_last_tsecr:
         return
