@@ -352,3 +352,27 @@ def test_tcpdump_into_a_missing_directory_is_its_one_line(lab, tmp_path):
     path = str(tmp_path / "no" / "cap.pcap")
     st, out = run(lab, "h1", "tcpdump", "-i", "eth0", "-c", "1", "-w", path)
     assert (st, out) == (1, ["tcpdump: %s: No such file or directory" % path])
+
+
+@pytest.mark.parametrize("argv, status, message", [
+    (["-c", "abc"], 1, "ping: invalid argument: 'abc'"),
+    (["-c", "0"], 1, "ping: invalid argument: '0': out of range: 1 <= value <= 9223372036854775807"),
+    (["-c", "5x"], 1, "ping: invalid argument: '5x'"),
+    (["-c", "99999999999999999999"], 1,
+     "ping: invalid argument: '99999999999999999999': Numerical result out of range"),
+    (["-i", "abc"], 2, "ping: bad timing interval: abc"),
+    (["-i", "3000000"], 2, "ping: bad timing interval: 3000000"),
+    (["-s", "big"], 1, "ping: invalid argument: 'big'"),
+    (["-s", "70000"], 1, "ping: invalid argument: '70000': out of range: 0 <= value <= 65507"),
+    (["-W", "abc"], 2, "ping: bad linger time: abc"),
+    (["-W", "0"], 2, "ping: bad linger time: 0"),
+    (["-t", "abc"], 1, "ping: invalid argument: 'abc'"),
+    (["-t", "256"], 1, "ping: invalid argument: '256': out of range: 0 <= value <= 255"),
+])
+def test_ping_bad_option_values_in_iputils_words(argv, status, message):
+    """iputils ping.c: strtol_or_err (-c -s -t) exits 1, ping_strtod (-i -W) exits 2; one line,
+    no usage text. Checked before anything touches the node, so no lab is needed."""
+    from emu.client.tools import ping
+    lines = []
+    assert ping.main(argv + ["h2"], None, lambda h: None, out=lines.append, err=lines.append) == status
+    assert lines == [message]
