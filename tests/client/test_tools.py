@@ -90,6 +90,15 @@ def test_sysctl_and_proc_files(lab):
     assert run(lab, "h2", "cat", "/proc/sys/net/ipv4/ip_default_ttl") == (0, ["64"])
     assert run(lab, "h2", "cat", "/proc/sys/net/ipv4/ip_local_port_range") == (0, ["32768\t60999"])
     assert run(lab, "h2", "cat", "/proc/sys/net/nope")[0] == 1
+    # A directory of the procfs is no file: cat's EISDIR line, on stderr, and exit 1.
+    for d in ("/proc/sys/", "/proc/sys/net/ipv4", "/proc/net", "/proc"):
+        lines, errs = [], []
+        assert run_command(lab.st, "h2", ["cat", d], out=lines.append, err=errs.append) == 1
+        assert (lines, errs) == ([], ["cat: %s: Is a directory" % d])
+    lines, errs = [], []
+    assert run_command(lab.st, "h2", ["cat", "/proc/sys/net/ipv4/nope", "/proc/sys/net/ipv4/ip_default_ttl"],
+                       out=lines.append, err=errs.append) == 1
+    assert (lines, errs) == (["64"], ["cat: /proc/sys/net/ipv4/nope: No such file or directory"])
     st, out = run(lab, "h2", "sysctl", "net.nope")
     assert st != 0 and "cannot stat /proc/sys/net/nope" in out[0]
     # procps's -n (the value alone), -q (set quietly), -e (unknown keys are no error)
