@@ -476,6 +476,18 @@ class _Parser(argparse.ArgumentParser):
         where = self.prog[len("emu"):].strip()
         self.exit(2, "emu: %s%s (see %s --help)\n" % (where + ": " if where else "", message, self.prog))
 
+    def chosen(self, ns):
+        """The deepest subcommand's parser ns was parsed by (emu netem set, emu packetdrill):
+        argparse leaves a subcommand's unknown words to the top parser, whose error would
+        point at emu --help instead of that subcommand's."""
+        parser = self
+        while True:
+            sub = next((x for x in parser._actions if isinstance(x, argparse._SubParsersAction)), None)
+            child = sub.choices.get(getattr(ns, sub.dest, None)) if sub is not None else None
+            if child is None:
+                return parser
+            parser = child
+
 
 # emu gen SHAPE: its options as (name, default or None when required, help).
 _GEN_SHAPES: dict[str, list[tuple[str, int | None, str]]] = {
@@ -616,7 +628,7 @@ def main(argv=None):
     elif extra and hasattr(a, "groups") and not any(w.startswith("-") for w in extra):
         a.groups += extra                # `emu partition h1 --one-way h2`
     elif extra:
-        p.error("unrecognized arguments: %s" % " ".join(extra))
+        p.chosen(a).error("unrecognized arguments: %s" % " ".join(extra))
     try:
         return a.func(a)
     except KeyboardInterrupt:
