@@ -489,6 +489,23 @@ class _Parser(argparse.ArgumentParser):
             parser = child
 
 
+class _Version(argparse.Action):
+    """--version: `emu X.Y.Z`, the installed package's version (its metadata), looked up
+    only when asked (importlib.metadata reads the distribution files)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            v = version("emu")
+        except PackageNotFoundError:        # run from a checkout that is not installed
+            from . import __version__ as v
+        print("emu %s" % v)               # stdout, as argparse's own version action
+        parser.exit(0)
+
+
 # emu gen SHAPE: its options as (name, default or None when required, help).
 _GEN_SHAPES: dict[str, list[tuple[str, int | None, str]]] = {
     "star": [("hosts", None, "number of hosts"),
@@ -538,6 +555,7 @@ def _add_new_commands(sub):
 
 def main(argv=None):
     p = _Parser(prog="emu", description="Run and use emulated networks.")
+    p.add_argument("--version", action=_Version, help="print emu's version and exit")
     sub = p.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="launch a lab from a topology file")
     up.add_argument("-d", "--detach", action="store_true", help="run in the background")

@@ -71,3 +71,11 @@ def test_an_unknown_option_points_at_its_subcommands_help(capsys, argv, where, b
     assert e.value.code == 2
     assert capsys.readouterr().err == \
         "emu: %s: unrecognized arguments: %s (see emu %s --help)\n" % (where, bogus, where)
+
+
+def test_version_is_the_package_metadatas(capsys):
+    from importlib.metadata import version
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out == "emu %s\n" % version("emu")
