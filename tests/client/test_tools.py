@@ -251,6 +251,24 @@ def test_shell_runs_commands_from_a_script(lab):
     assert sh.completenames("py") == ["python ", "python3 "]
 
 
+def test_shell_through_a_pipe_is_a_script(lab):
+    """stdin not a terminal: as bash reading a script, no banner or prompt in the output,
+    an unknown command on stderr with status 127, the last command's status at the end."""
+    def shell(script):
+        return subprocess.run([sys.executable, "-m", "emu", "shell", "--lab",
+                               os.path.basename(lab.st["run_dir"]), "h1"], input=script,
+                              capture_output=True, text=True, timeout=60, env=cli_env(), cwd=ROOT)
+    r = shell("ip route\nfrob --x\n")
+    assert r.stdout == "10.0.0.0/24 dev eth0 proto kernel scope link src 10.0.0.1\n"
+    assert (r.stderr, r.returncode) == ("emu shell: frob: command not found\n", 127)
+    r = shell("frob\nip route\n")                         # the last command's status
+    assert (r.returncode, r.stderr) == (0, "emu shell: frob: command not found\n")
+    r = shell("ip route\nexit 3\nip link\n")
+    assert (r.returncode, r.stdout.count("\n")) == (3, 1)
+    r = shell("cat /proc/nope\n")                         # a tool's error lines: stderr too
+    assert (r.returncode, r.stdout, r.stderr) == (1, "", "cat: /proc/nope: No such file or directory\n")
+
+
 def test_trace_prints_the_path_of_a_ping(lab):
     from emu.client.trace import trace_main
     out = []
