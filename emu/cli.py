@@ -510,6 +510,35 @@ class _Parser(argparse.ArgumentParser):
         where = self.prog[len("emu"):].strip()
         self.exit(2, "emu: %s%s (see %s --help)\n" % (where + ": " if where else "", message, self.prog))
 
+    def chosen(self, ns):
+        """The deepest subcommand's parser ns was parsed by (emu netem set, emu packetdrill):
+        argparse leaves a subcommand's unknown words to the top parser, whose error would
+        point at emu --help instead of that subcommand's."""
+        parser = self
+        while True:
+            sub = next((x for x in parser._actions if isinstance(x, argparse._SubParsersAction)), None)
+            child = sub.choices.get(getattr(ns, sub.dest, None)) if sub is not None else None
+            if child is None:
+                return parser
+            parser = child
+
+
+class _Version(argparse.Action):
+    """--version: `emu X.Y.Z`, the installed package's version (its metadata), looked up
+    only when asked (importlib.metadata reads the distribution files)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            v = version("emu")
+        except PackageNotFoundError:        # run from a checkout that is not installed
+            from . import __version__ as v
+        print("emu %s" % v)               # stdout, as argparse's own version action
+        parser.exit(0)
+
 
 # emu gen SHAPE: its options as (name, default or None when required, help).
 _GEN_SHAPES: dict[str, list[tuple[str, int | None, str]]] = {
@@ -560,6 +589,7 @@ def _add_new_commands(sub):
 
 def main(argv=None):
     p = _Parser(prog="emu", description="Run and use emulated networks.")
+    p.add_argument("--version", action=_Version, help="print emu's version and exit")
     sub = p.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="launch a lab from a topology file")
     up.add_argument("-d", "--detach", action="store_true", help="run in the background")
@@ -650,7 +680,7 @@ def main(argv=None):
     elif extra and hasattr(a, "groups") and not any(w.startswith("-") for w in extra):
         a.groups += extra                # `emu partition h1 --one-way h2`
     elif extra:
-        p.error("unrecognized arguments: %s" % " ".join(extra))
+        p.chosen(a).error("unrecognized arguments: %s" % " ".join(extra))
     try:
         return a.func(a)
     except KeyboardInterrupt:

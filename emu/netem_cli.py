@@ -8,6 +8,7 @@ containerlab's `tools netem`).
 `set` puts a netem root qdisc on the device (what that end sends), as
 `tc qdisc replace dev eth0 root netem ...` on the node would.
 """
+import errno
 import sys
 
 from .netem import SPEC_KEYS, NetemError, format_netem, format_tbf, parse_netem, spec_to_args
@@ -73,7 +74,14 @@ def cmd_netem(a):
             return _err(dead_node_message(st, node))
         ctl = _ctl(st, node)
         if a.action == "reset":
-            ctl.call("qdisc_del", dev=ifname)
+            try:
+                ctl.call("qdisc_del", dev=ifname)
+            except OSError as e:
+                # ENOENT is tc's "Cannot delete qdisc with handle of zero.": the link has
+                # only its default qdisc, which is what reset asks for (idempotent, like
+                # `emu down` twice). `tc qdisc del` itself keeps tc's error.
+                if e.errno != errno.ENOENT:
+                    raise
             return 0
         spec = {k: getattr(a, k) for k in SPEC_KEYS if getattr(a, k) not in (None, False)}
         if not spec:

@@ -57,3 +57,25 @@ def test_the_shell_help_describes_every_tool():
     from emu.client.shell import HELP, TAKES_HOST
     assert [t for t in TOOLS if not HELP.get(t)] == []
     assert {"ping", "traceroute", "tracepath", "nc", "iperf3"} <= set(TAKES_HOST)
+
+
+@pytest.mark.parametrize("argv, where, bogus", [
+    (["packetdrill", "--bogus", "x.pkt"], "packetdrill", "--bogus"),
+    (["status", "--bogus"], "status", "--bogus"),
+    (["netem", "set", "--bogus", "h1:eth0"], "netem set", "--bogus"),
+    (["gen", "star", "--hosts", "3", "--zz"], "gen star", "--zz")])
+def test_an_unknown_option_points_at_its_subcommands_help(capsys, argv, where, bogus):
+    # It said "(see emu --help)", the top parser's help, where the option is not listed.
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    assert capsys.readouterr().err == \
+        "emu: %s: unrecognized arguments: %s (see emu %s --help)\n" % (where, bogus, where)
+
+
+def test_version_is_the_package_metadatas(capsys):
+    from importlib.metadata import version
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out == "emu %s\n" % version("emu")

@@ -160,7 +160,7 @@ def _run_command(st, node, argv, out=None, err=None):
     if tool == "sysctl":
         return _ctl_tool(sysctl_tool.main, args, info, out)
     if tool == "cat":
-        return _ctl_tool(proc_tool.cat, args, info, out)
+        return _ctl_tool(proc_tool.cat, args, info, out, err)
     if tool == "tc":
         return _ctl_tool(tc_tool.main, args, info, out)
     if tool == "ethtool":

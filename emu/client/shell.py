@@ -7,10 +7,15 @@ prints a newline and leaves; Tab completes the command, then what the
 command takes next (ip's objects and verbs, the node's devices, node and
 host names, files under /proc); `help` lists the tools; an unknown command
 says which exist.
+
+Fed through a pipe or a file (stdin not a terminal) it reads commands as bash
+reads a script: no banner and no prompt in the output, errors on stderr, and
+its exit status that of the last command (127 for one not found).
 """
 import cmd
 import os
 import shlex
+import sys
 
 try:
     import readline
@@ -52,15 +57,18 @@ TAKES_HOST = ("ping", "traceroute", "tracepath", "nc", "iperf3")
 class NodeShell(cmd.Cmd):
     """The shell loop: each line is one command on the node."""
 
-    def __init__(self, st, node, stdin=None, stdout=None):
+    def __init__(self, st, node, stdin=None, stdout=None, stderr=None, interactive=None):
         super().__init__(stdin=stdin, stdout=stdout)
         if stdin is not None:
             self.use_rawinput = False
         self.st = st
         self.node = node
-        self.prompt = "root@%s:~# " % node
+        self.stderr = stderr or sys.stderr
+        # bash: interactive when its input is a terminal; then only the prompt and banner.
+        self.interactive = (stdin or sys.stdin).isatty() if interactive is None else interactive
+        self.prompt = "root@%s:~# " % node if self.interactive else ""
         self.intro = ("emu shell on %s (lab %s). Commands: %s; help; exit to leave."
-                      % (node, st["name"], ", ".join(TOOLS)))
+                      % (node, st["name"], ", ".join(TOOLS))) if self.interactive else ""
         self.status = 0
         self._devs = None
 
@@ -81,15 +89,24 @@ class NodeShell(cmd.Cmd):
         try:
             argv = shlex.split(line)
         except ValueError as e:
-            self.stdout.write("emu: %s\n" % e)
+            self.error("emu shell: %s" % e)
+            self.status = 2                  # bash's status for a syntax error
             return False
         if not argv:
             return False
         if argv[0] in ("exit", "quit", "logout"):
+            if len(argv) > 1:                # exit N, as bash's (N mod 256)
+                try:
+                    self.status = int(argv[1]) & 0xFF
+                except ValueError:
+                    self.error("emu shell: exit: %s: numeric argument required" % argv[1])
+                    self.status = 2
             return True
         if argv[0] not in TOOLS:
-            self.stdout.write("%s: command not found. Commands: %s (help for more)\n"
-                              % (argv[0], ", ".join(TOOLS)))
+            # bash's words; the list of commands only for a person at the terminal
+            # (as command-not-found's hints are only in interactive shells).
+            hint = ". Commands: %s (help for more)" % ", ".join(TOOLS) if self.interactive else ""
+            self.error("emu shell: %s: command not found%s" % (argv[0], hint))
             self.status = 127
             return False
         w = self.stdout
@@ -98,7 +115,7 @@ class NodeShell(cmd.Cmd):
             w.write(s + "\n")
             w.flush()
         try:
-            self.status = run_command(self.st, self.node, argv, out=out)
+            self.status = run_command(self.st, self.node, argv, out=out, err=self.error)
         except SystemExit as e:            # argparse's --help or a usage error
             self.status = e.code if isinstance(e.code, int) else 1
         except KeyboardInterrupt:
@@ -107,12 +124,19 @@ class NodeShell(cmd.Cmd):
             self.stdout.write("\n")
             self.status = 130
         except OSError as e:
-            self.stdout.write("emu: %s\n" % (e.strerror or e))
+            self.error("emu: %s" % (e.strerror or e))
             self.status = 1
         return False
 
+    def error(self, line):
+        """A line on stderr (after what the command printed on stdout so far)."""
+        self.stdout.flush()
+        self.stderr.write(line + "\n")
+        self.stderr.flush()
+
     def do_EOF(self, arg):
-        self.stdout.write("\n")
+        if self.interactive:                 # Ctrl-D: end the prompt's line
+            self.stdout.write("\n")
         return True
 
     def do_help(self, arg):
@@ -191,19 +215,21 @@ class NodeShell(cmd.Cmd):
 
 
 def run_shell(st, node):
-    if readline is not None:
+    """The shell on node; its exit status is the last command's, as bash's."""
+    sh = NodeShell(st, node)
+    history = readline is not None and sh.interactive     # a script keeps no history
+    if history:
         try:
             readline.read_history_file(HISTORY)
         except OSError:
             pass
         readline.set_completer_delims(" \t\n")
-    sh = NodeShell(st, node)
     try:
         sh.cmdloop()
     finally:
-        if readline is not None:
+        if history:
             try:
                 readline.write_history_file(HISTORY)
             except OSError:
                 pass
-    return 0
+    return sh.status

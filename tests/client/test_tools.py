@@ -90,6 +90,15 @@ def test_sysctl_and_proc_files(lab):
     assert run(lab, "h2", "cat", "/proc/sys/net/ipv4/ip_default_ttl") == (0, ["64"])
     assert run(lab, "h2", "cat", "/proc/sys/net/ipv4/ip_local_port_range") == (0, ["32768\t60999"])
     assert run(lab, "h2", "cat", "/proc/sys/net/nope")[0] == 1
+    # A directory of the procfs is no file: cat's EISDIR line, on stderr, and exit 1.
+    for d in ("/proc/sys/", "/proc/sys/net/ipv4", "/proc/net", "/proc"):
+        lines, errs = [], []
+        assert run_command(lab.st, "h2", ["cat", d], out=lines.append, err=errs.append) == 1
+        assert (lines, errs) == ([], ["cat: %s: Is a directory" % d])
+    lines, errs = [], []
+    assert run_command(lab.st, "h2", ["cat", "/proc/sys/net/ipv4/nope", "/proc/sys/net/ipv4/ip_default_ttl"],
+                       out=lines.append, err=errs.append) == 1
+    assert (lines, errs) == (["64"], ["cat: /proc/sys/net/ipv4/nope: No such file or directory"])
     st, out = run(lab, "h2", "sysctl", "net.nope")
     assert st != 0 and "cannot stat /proc/sys/net/nope" in out[0]
     # procps's -n (the value alone), -q (set quietly), -e (unknown keys are no error)
@@ -242,6 +251,24 @@ def test_shell_runs_commands_from_a_script(lab):
     assert sh.completenames("py") == ["python ", "python3 "]
 
 
+def test_shell_through_a_pipe_is_a_script(lab):
+    """stdin not a terminal: as bash reading a script, no banner or prompt in the output,
+    an unknown command on stderr with status 127, the last command's status at the end."""
+    def shell(script):
+        return subprocess.run([sys.executable, "-m", "emu", "shell", "--lab",
+                               os.path.basename(lab.st["run_dir"]), "h1"], input=script,
+                              capture_output=True, text=True, timeout=60, env=cli_env(), cwd=ROOT)
+    r = shell("ip route\nfrob --x\n")
+    assert r.stdout == "10.0.0.0/24 dev eth0 proto kernel scope link src 10.0.0.1\n"
+    assert (r.stderr, r.returncode) == ("emu shell: frob: command not found\n", 127)
+    r = shell("frob\nip route\n")                         # the last command's status
+    assert (r.returncode, r.stderr) == (0, "emu shell: frob: command not found\n")
+    r = shell("ip route\nexit 3\nip link\n")
+    assert (r.returncode, r.stdout.count("\n")) == (3, 1)
+    r = shell("cat /proc/nope\n")                         # a tool's error lines: stderr too
+    assert (r.returncode, r.stdout, r.stderr) == (1, "", "cat: /proc/nope: No such file or directory\n")
+
+
 def test_trace_prints_the_path_of_a_ping(lab):
     from emu.client.trace import trace_main
     out = []
@@ -352,3 +379,27 @@ def test_tcpdump_into_a_missing_directory_is_its_one_line(lab, tmp_path):
     path = str(tmp_path / "no" / "cap.pcap")
     st, out = run(lab, "h1", "tcpdump", "-i", "eth0", "-c", "1", "-w", path)
     assert (st, out) == (1, ["tcpdump: %s: No such file or directory" % path])
+
+
+@pytest.mark.parametrize("argv, status, message", [
+    (["-c", "abc"], 1, "ping: invalid argument: 'abc'"),
+    (["-c", "0"], 1, "ping: invalid argument: '0': out of range: 1 <= value <= 9223372036854775807"),
+    (["-c", "5x"], 1, "ping: invalid argument: '5x'"),
+    (["-c", "99999999999999999999"], 1,
+     "ping: invalid argument: '99999999999999999999': Numerical result out of range"),
+    (["-i", "abc"], 2, "ping: bad timing interval: abc"),
+    (["-i", "3000000"], 2, "ping: bad timing interval: 3000000"),
+    (["-s", "big"], 1, "ping: invalid argument: 'big'"),
+    (["-s", "70000"], 1, "ping: invalid argument: '70000': out of range: 0 <= value <= 65507"),
+    (["-W", "abc"], 2, "ping: bad linger time: abc"),
+    (["-W", "0"], 2, "ping: bad linger time: 0"),
+    (["-t", "abc"], 1, "ping: invalid argument: 'abc'"),
+    (["-t", "256"], 1, "ping: invalid argument: '256': out of range: 0 <= value <= 255"),
+])
+def test_ping_bad_option_values_in_iputils_words(argv, status, message):
+    """iputils ping.c: strtol_or_err (-c -s -t) exits 1, ping_strtod (-i -W) exits 2; one line,
+    no usage text. Checked before anything touches the node, so no lab is needed."""
+    from emu.client.tools import ping
+    lines = []
+    assert ping.main(argv + ["h2"], None, lambda h: None, out=lines.append, err=lines.append) == status
+    assert lines == [message]

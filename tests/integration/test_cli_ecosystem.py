@@ -84,6 +84,10 @@ def test_every_json_output_matches_its_schema(lab):
     assert "subgraph cluster_p1" in dot and "sent" in dot
     assert emu(env, "heal").returncode == 0
     assert emu(env, "netem", "reset", "h1:eth0").returncode == 0
+    again = emu(env, "netem", "reset", "h1:eth0")               # nothing left: still quiet, 0
+    assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
+    td = emu(env, "exec", "h1", "--", "tc", "qdisc", "del", "dev", "eth0", "root")
+    assert td.returncode == 2 and "Cannot delete qdisc with handle of zero." in td.stdout + td.stderr
     check(emu(env, "node", "-j").stdout)
     check(emu(env, "graph", str(TOPOLOGIES / "star4.yaml"), "-j").stdout)
     tr = subprocess.Popen([sys.executable, "-m", "emu", "trace", "-j", "-c", "1", "-t", "30", "icmp"],

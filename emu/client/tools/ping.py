@@ -8,6 +8,7 @@ import argparse
 import errno
 import math
 import os
+import re
 import struct
 import time
 
@@ -285,16 +286,84 @@ def _handle(data, ident, pending, res, emit, quiet, address, o=None):
     return False
 
 
+class _BadArg(Exception):
+    """A bad option value: iputils' message and exit status."""
+
+    def __init__(self, msg, status):
+        super().__init__(msg)
+        self.status = status
+
+
+_LONG_MAX = 2 ** 63 - 1
+_INT_MAX = 2 ** 31 - 1
+_ERANGE = "Numerical result out of range"
+
+
+def _strtol_or_err(text, lo, hi):
+    """iputils' strtol_or_err(str, "invalid argument", lo, hi): a whole base-10 integer
+    (strtol: leading blanks and a sign, nothing after), else exit 1."""
+    if not re.fullmatch(r"[ \t\n\v\f\r]*[+-]?[0-9]+", text):
+        raise _BadArg("invalid argument: '%s'" % text, 1)
+    n = int(text)
+    if not -_LONG_MAX - 1 <= n <= _LONG_MAX:
+        raise _BadArg("invalid argument: '%s': %s" % (text, _ERANGE), 1)
+    if not lo <= n <= hi:
+        raise _BadArg("invalid argument: '%s': out of range: %d <= value <= %d" % (text, lo, hi), 1)
+    return n
+
+
+def _ping_strtod(text, what):
+    """iputils' ping_strtod(str, what): a whole finite number (strtod), else exit 2."""
+    if not re.fullmatch(r"[ \t\n\v\f\r]*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", text):
+        if re.fullmatch(r"[ \t\n\v\f\r]*[+-]?(?:inf|infinity|nan)", text, re.I):
+            raise _BadArg("%s: %s: %s" % (what, text, _ERANGE), 2)    # not FP_NORMAL/FP_ZERO
+        raise _BadArg("%s: %s" % (what, text), 2)
+    v = float(text)
+    if math.isinf(v):
+        raise _BadArg("%s: %s: %s" % (what, text, _ERANGE), 2)
+    return v
+
+
+def _option_values(a):
+    """Convert the option values as iputils' getopt loop does (ping/ping.c), in its checks'
+    words and exit statuses: strtol_or_err exits 1, ping_strtod and its bounds exit 2."""
+    if a.count is not None:
+        a.count = _strtol_or_err(a.count, 1, _LONG_MAX)
+    if a.interval is not None:
+        text = a.interval
+        a.interval = _ping_strtod(text, "bad timing interval")
+        if a.interval > _INT_MAX // 1000:
+            raise _BadArg("bad timing interval: %s" % text, 2)
+    if a.size is not None:
+        a.size = _strtol_or_err(a.size, 0, 65507)
+    if a.timeout is not None:
+        text = a.timeout
+        a.timeout = _ping_strtod(text, "bad linger time")
+        if a.timeout < 0.001 or a.timeout > _INT_MAX // 1000:
+            raise _BadArg("bad linger time: %s" % text, 2)
+    if a.deadline is not None:
+        # iputils takes -w as an integer (strtol_or_err); emu also takes a fraction of a second.
+        try:
+            a.deadline = float(a.deadline)
+        except ValueError:
+            raise _BadArg("invalid argument: '%s'" % a.deadline, 1) from None
+        if not 0 <= a.deadline <= _INT_MAX:
+            raise _BadArg("invalid argument: '%s': out of range: 0 <= value <= %d"
+                          % (a.deadline, _INT_MAX), 1)
+    if a.ttl is not None:
+        a.ttl = _strtol_or_err(a.ttl, 0, 255)
+
+
 def main(argv, endpoint, resolve, out=print, err=None):
     """iputils ping inside a node: -c -i -s -W -w -t -M -q -D -O -A -f -I."""
     err = err or out
     p = argparse.ArgumentParser(prog="ping", add_help=True)
-    p.add_argument("-c", dest="count", type=int)
-    p.add_argument("-i", dest="interval", type=float)
-    p.add_argument("-s", dest="size", type=int, default=56)
-    p.add_argument("-W", dest="timeout", type=float)
-    p.add_argument("-w", dest="deadline", type=float)
-    p.add_argument("-t", dest="ttl", type=int)
+    p.add_argument("-c", dest="count")
+    p.add_argument("-i", dest="interval")
+    p.add_argument("-s", dest="size", default="56")
+    p.add_argument("-W", dest="timeout")
+    p.add_argument("-w", dest="deadline")
+    p.add_argument("-t", dest="ttl")
     p.add_argument("-M", dest="pmtudisc", choices=sorted(PMTUDISC))
     p.add_argument("-q", dest="quiet", action="store_true")
     p.add_argument("-D", dest="timestamps", action="store_true")
@@ -307,16 +376,15 @@ def main(argv, endpoint, resolve, out=print, err=None):
         a = p.parse_args(argv)
     except SystemExit as e:
         return 2 if e.code else 0             # iputils: usage errors exit 2
+    try:
+        _option_values(a)
+    except _BadArg as e:
+        err("ping: %s" % e)
+        return e.status
     interval = a.interval if a.interval is not None else (0.0 if a.flood else 1.0)
     if a.interval is not None and a.interval < 0.002:
         err("ping: bad timing interval: %s" % a.interval)
         return 2
-    if a.count is not None and a.count < 1:
-        err("ping: invalid argument: '%d': out of range: 1 <= value <= 9223372036854775807" % a.count)
-        return 1
-    if not 0 <= a.size <= 65507:
-        err("ping: invalid argument: '%d': out of range: 0 <= value <= 65507" % a.size)
-        return 1
     address = resolve(a.host)
     if address is None:
         err("ping: %s: Name or service not known" % a.host)

@@ -86,9 +86,30 @@ FILES = {"/proc/net/softnet_stat": softnet_stat, "/proc/net/snmp": snmp,
          "/proc/net/netstat": netstat, "/proc/net/dev": dev}
 
 
-def cat(argv, ctl, out=print):
+def _is_dir(path, ctl):
+    """A directory of the emulated procfs: /, /proc, /proc/net, /proc/sys and the
+    directories the sysctl names make (/proc/sys/net/ipv4, ...)."""
+    p = path.rstrip("/") or "/"
+    if p in ("/", "/proc", "/proc/net", "/proc/sys"):
+        return True
+    if not p.startswith("/proc/sys/"):
+        return False
+    prefix = p[len("/proc/sys/"):].replace("/", ".") + "."
+    try:
+        return any(name.startswith(prefix) for name in ctl.call("sysctl_get"))
+    except OSError:
+        return False
+
+
+def cat(argv, ctl, out=print, err=None):
+    """cat FILE...: the file's lines to out, cat's error lines to err (stderr)."""
+    err = err or out
     status = 0
     for path in argv:
+        if _is_dir(path, ctl):
+            err("cat: %s: Is a directory" % path)      # read(2) of a directory: EISDIR
+            status = 1
+            continue
         special = {"/proc/net/arp": lambda: arp(ctl), "/proc/net/route": lambda: route(ctl),
                    "/proc/net/tcp": lambda: _sock_lines(ctl, "tcp"),
                    "/proc/net/udp": lambda: _sock_lines(ctl, "udp"),
@@ -105,14 +126,14 @@ def cat(argv, ctl, out=print):
             try:
                 v = ctl.call("sysctl_get", name=path[len("/proc/sys/"):].replace("/", "."))
             except OSError:
-                out("cat: %s: No such file or directory" % path)
+                err("cat: %s: No such file or directory" % path)
                 status = 1
                 continue
             out(_fmt(v))
             continue
         fn = FILES.get(path)
         if fn is None:
-            out("cat: %s: No such file or directory" % path)
+            err("cat: %s: No such file or directory" % path)
             status = 1
             continue
         for line in fn(ctl.call("counters")):
