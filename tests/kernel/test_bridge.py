@@ -60,7 +60,9 @@ def test_broadcast_is_flooded_and_passed_up():
     before = br_counters(lab)
     p1_sent, p2_sent = len(lab.port("br0", "p1").sent), len(lab.port("br0", "p2").sent)
     # A gratuitous ARP from h1 (a broadcast): out of p2, never back out of p1.
-    rtnetlink.inet_rtm_newaddr(lab.nets["h1"], "eth0", "10.0.0.11/24")
+    from emu.kernel.ipv4.arp import arp_gratuitous
+    from emu.kernel.hdr.ip import inet_aton
+    arp_gratuitous(lab.dev("h1", "eth0"), inet_aton("10.0.0.11"))
     lab.run()
     d = delta(br_counters(lab), before)
     assert d["flooded"] == 1 and d["local_in"] == 1 and d["forwarded"] == 0

@@ -51,6 +51,8 @@ DEFAULT_SYSCTLS = {
     "net.ipv4.conf.default.arp_ignore": 0,
     "net.ipv4.conf.all.drop_gratuitous_arp": 0,
     "net.ipv4.conf.default.drop_gratuitous_arp": 0,
+    "net.ipv4.conf.all.arp_notify": 0,
+    "net.ipv4.conf.default.arp_notify": 0,
     "net.ipv4.neigh.default.locktime": 100,  # USER_HZ ticks (1 s), as /proc/sys shows it
     "net.ipv4.neigh.default.retrans_time_ms": 1000,
     "net.ipv4.neigh.default.base_reachable_time_ms": 30000,

@@ -46,7 +46,7 @@ def in_dev_get(dev, create=False):
 # ---------------------------------------------------------------- ipv4_devconf
 # net.ipv4.conf.{all,default,<dev>}.<name>: the settings the header checks read.
 DEVCONF_NAMES = ("accept_local", "accept_source_route", "arp_accept", "arp_ignore",
-                 "drop_gratuitous_arp")
+                 "drop_gratuitous_arp", "arp_notify")
 
 
 def devinet_sysctl_register(dev):
@@ -124,10 +124,10 @@ def inet_addr_add(dev, local, prefixlen, scope=0):
     in_dev.ifa_list.append(ifa)
     _ifa_hash(net, ifa)
     if dev.flags & IFF_UP:
+        # No announcement here: Linux sends a gratuitous ARP only from
+        # inetdev_event (a device coming up, or its address changing) and
+        # only with arp_notify set; adding an address sends nothing.
         fib_add_ifaddr(dev, ifa)
-        from .arp import arp_gratuitous
-        if dev.name != "lo":
-            arp_gratuitous(dev, local)
     return ifa
 
 
@@ -180,9 +180,12 @@ def inetdev_event(event, dev):
         devinet_sysctl_register(dev)
     elif event == "NETDEV_UP" and dev.ip_ptr is not None:
         from .arp import arp_gratuitous
+        # inetdev_event: NETDEV_UP falls through to NETDEV_CHANGEADDR, which
+        # announces the addresses only if IN_DEV_ARP_NOTIFY (arp_notify).
+        notify = dev.name != "lo" and IN_DEV_MAXCONF(dev, "arp_notify")
         for ifa in dev.ip_ptr.ifa_list:
             fib_add_ifaddr(dev, ifa)
-            if dev.name != "lo":
+            if notify:
                 arp_gratuitous(dev, ifa.local)
     elif event in ("NETDEV_DOWN", "NETDEV_UNREGISTER"):
         if event == "NETDEV_UNREGISTER":
