@@ -197,12 +197,12 @@ def _clock_offset(ray, actor, rounds=5):
     """Our monotonic clock minus the machine's, from the round trip with the
     smallest delay (the midpoint of it); the same host gives about 0."""
     import time
-    best = None
+    best = (float("inf"), 0.0)
     for _ in range(rounds):
         t0 = time.monotonic()
         there = ray.get(actor.clock.remote())
         t1 = time.monotonic()
-        if best is None or t1 - t0 < best[0]:
+        if t1 - t0 < best[0]:
             best = (t1 - t0, (t0 + t1) / 2 - there)
     return best[1]
 
@@ -315,8 +315,8 @@ def place(topo, machines):
     hints = {n.name: n.machine for n in topo.nodes if n.machine is not None}
     load = [0] * len(machines)
     out = {}
-    pinned = []
-    free = []
+    pinned: list[tuple[list[str], int]] = []
+    free: list[tuple[list[str], None]] = []
     for members in groups.values():
         want = {}
         for name in members:
@@ -327,7 +327,10 @@ def place(topo, machines):
             raise ClusterError("%s: nodes %s and %s are linked through a bridge or a host, "
                                "so they share a machine, but their 'machine' fields differ"
                                % (topo.path, a, b))
-        (pinned if want else free).append((members, next(iter(want.values()), None)))
+        if want:
+            pinned.append((members, next(iter(want.values()))))
+        else:
+            free.append((members, None))
     for members, i in pinned:
         for name in members:
             out[name] = i

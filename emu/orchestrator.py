@@ -167,7 +167,8 @@ class Lab:
         total = len(self.topo.nodes)
         self._progress("spawn", 0, total)
         if self.cluster_address is not None:
-            self._spawn_cluster(env)
+            from .cluster_lab import spawn_cluster
+            spawn_cluster(self, env)
             return
         if self.use_forkserver:
             assert self.run_dir is not None
@@ -193,65 +194,6 @@ class Lab:
             self._spawn_one(node, i + 1, env, pdeath)
             self._progress("spawn", i + 1, total)
 
-    def _spawn_cluster(self, env):
-        """Place the nodes over the cluster's machines and fork them there."""
-        from .cluster import Cluster, ClusterError, RemoteProc, place
-        try:
-            self.cluster = Cluster(self.cluster_address)
-            plan = place(self.topo, self.cluster.machines)
-            used = sorted(set(plan.values()))
-            self.machines = [self.cluster.machines[i] for i in used]
-            self.placement = {n: used.index(i) for n, i in plan.items()}
-            for k, m in enumerate(self.machines):
-                m.nodes = tuple(n for n, i in self.placement.items() if i == k)
-            self.cluster.start_hosts(self.machines, self.topo.name, self.base, env)
-            index = {n.name: i + 1 for i, n in enumerate(self.topo.nodes)}
-            assert self.curve is not None
-            for k, m in enumerate(self.machines):
-                reqs = [self._fork_request(self.topo.node(n), index[n]) for n in m.nodes]
-                pids = m.call("spawn", reqs, list(self.curve), m.ip)
-                for n, pid in pids.items():
-                    m.pids.add(pid)
-                    self.procs[n] = RemoteProc(m, n, pid)
-                    self.nodes.setdefault(n, {}).update({
-                        "pid": pid, "kind": self.topo.node(n).kind, "machine": k,
-                        "cpus": self.topo.node(n).cpus,
-                        "machine_ip": m.ip, "cmdline": None, "create_time": None,
-                        "clock_offset": m.clock_offset})
-        except ClusterError as e:
-            raise LabError(str(e)) from None
-        self._progress("spawn", len(self.procs), len(self.topo.nodes))
-
-    def _cluster_ready(self, names, timeout):
-        """Wait for the named nodes on their machines; record their tcp control endpoints."""
-        assert self.cluster is not None and self.curve is not None
-        by_machine: dict[int, list] = {}
-        for n in names:
-            by_machine.setdefault(self.placement[n], []).append(n)
-        ray = self.cluster.ray
-        refs = {k: self.machines[k].actor.wait_ready.remote(ns, timeout)
-                for k, ns in by_machine.items()}
-        for k, ref in refs.items():
-            m = self.machines[k]
-            eps, failed = ray.get(ref)
-            if failed and len(failed) == 2 and isinstance(failed[1], int):
-                raise LabError("node %s exited during boot (status %s): %s"
-                               % (failed[0], failed[1], m.call("log_tail", failed[0], 5)))
-            if failed:
-                raise LabError("nodes did not start within %.0f s: %s"
-                               % (timeout, ", ".join(failed)))
-            for n in by_machine[k]:
-                info = self.nodes[n]
-                # The lab's keys go with a tcp endpoint: lab.json is the user's own
-                # (mode 0600 in a 0700 directory), as an SSH key is.
-                info.update({"ctl": eps[n], "curve": list(self.curve),
-                             "sys": "%s/%s.sys" % (m.info["run_dir"], n),
-                             "log": "%s/%s.log" % (m.info["run_dir"], n)})
-                old = self.ctl.get(n)
-                if old is not None:
-                    old.close()
-                self.ctl[n] = ControlClient(eps[n], ctx=self.zctx, curve=self.curve)
-
     def _fork_request(self, node, node_id):
         assert self.run_dir is not None
         return {"op": "spawn", "name": node.name, "kind": node.kind, "cpus": node.cpus,
@@ -262,17 +204,8 @@ class Lab:
         """Start one node process (again, for a restart: its state dict is updated in place)."""
         assert self.run_dir is not None
         if self.cluster is not None:
-            from .cluster import RemoteProc
-            assert self.curve is not None
-            m = self.machines[self.placement[node.name]]
-            pid = m.call("spawn", [self._fork_request(node, node_id)], list(self.curve),
-                         m.ip)[node.name]
-            m.pids.add(pid)
-            remote = RemoteProc(m, node.name, pid)
-            self.procs[node.name] = remote
-            self.nodes[node.name]["pid"] = pid
-            self._cluster_ready([node.name], 30.0)
-            return remote
+            from .cluster_lab import respawn
+            return respawn(self, node, node_id)
         if self.zygote is not None and not self.zygote.dead:
             try:
                 proc = self.zygote.spawn([self._fork_request(node, node_id)])[node.name]
@@ -321,7 +254,8 @@ class Lab:
     def _wait_ready(self, timeout):
         total = len(self.nodes)
         if self.cluster is not None:
-            self._cluster_ready(list(self.nodes), timeout)
+            from .cluster_lab import cluster_ready
+            cluster_ready(self, list(self.nodes), timeout)
             self._progress("ready", total, total)
             return
         if self.zygote is not None:

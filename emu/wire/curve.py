@@ -126,7 +126,7 @@ class ZapHandler:
 
 def monitor_events(mon):
     """The monitor events waiting on mon: a list of event numbers."""
-    out = []
+    out: list[int] = []
     while True:
         try:
             msg = mon.recv_multipart(zmq.NOBLOCK)

@@ -119,3 +119,33 @@ def tap_netns_lab(directory, name):
             yield lab, ns, tap
     finally:
         netns_sh("ip", "netns", "del", ns, check=False)
+
+
+def transfer_bytes(lab, a, b, addr, port, size):
+    """size random bytes from node a to b (listening on addr:port): True if they arrive intact."""
+    data = os.urandom(size)
+    srv = lab.node(b).socket(AF_INET, SOCK_STREAM)
+    srv.bind(("0.0.0.0", port))
+    srv.listen(1)
+    got = bytearray()
+
+    def receive():
+        conn, _ = srv.accept()
+        conn.settimeout(120)
+        while True:
+            chunk = conn.recv(1 << 20)
+            if not chunk:
+                break
+            got.extend(chunk)
+        conn.close()
+
+    t = threading.Thread(target=receive, daemon=True)
+    t.start()
+    cli = lab.node(a).socket(AF_INET, SOCK_STREAM)
+    cli.settimeout(120)
+    cli.connect((addr, port))
+    cli.sendall(data)
+    cli.close()
+    t.join(120)
+    srv.close()
+    return hashlib.sha256(got).digest() == hashlib.sha256(data).digest()

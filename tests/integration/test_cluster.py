@@ -1,7 +1,6 @@
 """Labs over a Ray cluster (emu/cluster.py): a local cluster of two Ray nodes
 on this host ("machines"), the lab split over them, wires across the cut over
 tcp:// with CURVE. Skipped without Ray (`make test-cluster` installs it)."""
-import hashlib
 import os
 import signal
 import threading
@@ -14,6 +13,7 @@ ray = pytest.importorskip("ray")
 
 import emu  # noqa: E402
 
+from .conftest import transfer_bytes as transfer  # noqa: E402
 from .test_faults import wait_for  # noqa: E402
 
 AF_INET, SOCK_STREAM = 2, 1
@@ -57,35 +57,6 @@ def topo(tmp_path):
     path = tmp_path / "twosites.yaml"
     path.write_text(TOPO)
     return path
-
-
-def transfer(lab, a, b, addr, port, size):
-    data = os.urandom(size)
-    srv = lab.node(b).socket(AF_INET, SOCK_STREAM)
-    srv.bind(("0.0.0.0", port))
-    srv.listen(1)
-    got = bytearray()
-
-    def receive():
-        conn, _ = srv.accept()
-        conn.settimeout(120)
-        while True:
-            chunk = conn.recv(1 << 20)
-            if not chunk:
-                break
-            got.extend(chunk)
-        conn.close()
-
-    t = threading.Thread(target=receive, daemon=True)
-    t.start()
-    cli = lab.node(a).socket(AF_INET, SOCK_STREAM)
-    cli.settimeout(120)
-    cli.connect((addr, port))
-    cli.sendall(data)
-    cli.close()
-    t.join(120)
-    srv.close()
-    return hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
 
 
 def test_a_lab_over_two_machines_pings_and_moves_tcp_across_the_cut(cluster, topo):

@@ -1,9 +1,6 @@
 """Wires over TCP with CURVE (emu/wire/curve.py): what links between machines
 use, exercised here on loopback. Frames cross unchanged, a peer without the
 lab's key is refused and counted, a lost connection is carrier loss."""
-import hashlib
-import os
-import threading
 
 import pytest
 import zmq
@@ -13,6 +10,7 @@ from emu.orchestrator import Lab, LabError
 from emu.wire.curve import curve_client, lab_keys
 from emu.wire.zwire import encode_frames
 
+from .conftest import transfer_bytes
 from .test_faults import link_flags, wait_for
 
 AF_INET, SOCK_STREAM = 2, 1
@@ -50,32 +48,7 @@ def test_tcp_wires_carry_ping_and_tcp_byte_exact(lab):
     assert w["transport"] == "tcp" and w["rx"].startswith("tcp://127.0.0.1:")
     assert w["carrier"] and w["link_up"] and w["auth_failures"] == 0
     assert lab.node("h1").ping("h2", count=3, interval=0.05).received == 3
-    data = os.urandom(4 * 1024 * 1024)
-    srv = lab.node("h2").socket(AF_INET, SOCK_STREAM)
-    srv.bind(("0.0.0.0", 9200))
-    srv.listen(1)
-    got = bytearray()
-
-    def receive():
-        conn, _ = srv.accept()
-        conn.settimeout(60)
-        while True:
-            chunk = conn.recv(1 << 20)
-            if not chunk:
-                break
-            got.extend(chunk)
-        conn.close()
-
-    t = threading.Thread(target=receive, daemon=True)
-    t.start()
-    cli = lab.node("h1").socket(AF_INET, SOCK_STREAM)
-    cli.settimeout(60)
-    cli.connect(("10.0.0.2", 9200))
-    cli.sendall(data)
-    cli.close()
-    t.join(60)
-    srv.close()
-    assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+    assert transfer_bytes(lab, "h1", "h2", "10.0.0.2", 9200, 4 * 1024 * 1024)
 
 
 @pytest.mark.parametrize("knows_server_key", [False, True])
