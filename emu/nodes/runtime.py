@@ -43,20 +43,21 @@ from ..kernel.core.rtnl_policy import (
 )
 
 from ..kernel.core import rtnetlink
-from ..kernel.core.dev import KernelError, register_netdevice
+from ..kernel.core.dev import KernelError
 from ..kernel.core.entry import KernelOops, kernel_entry
 from ..kernel.core.napi import do_softirq, local_bh_enable
 from ..kernel.drivers.veth import veth_hw_rx, veth_rx_irq
 from ..kernel.drivers.wirenic import (
-    wirenic_hw_irq, wirenic_hw_next_event, wirenic_hw_rx, wirenic_hw_tx, wirenic_register,
+    wirenic_hw_irq, wirenic_hw_next_event, wirenic_hw_rx, wirenic_hw_tx,
 )
 from ..kernel.init import start_kernel
 from ..wire.curve import (
-    HANDSHAKE_FAILED, ZapHandler, curve_server, is_key, monitor_events, tcp_endpoint,
+    ZapHandler, curve_server, is_key, tcp_endpoint,
 )
-from ..wire.zwire import WirePort, parse_batch
+from ..wire.zwire import parse_batch
 from .. import sysproto
 from .syscalls import EIO, Park, SyscallServer
+from .wires import WireOps
 
 log = logging.getLogger("emu.node")
 
@@ -124,7 +125,7 @@ def tune_malloc():
         bool(mallopt(M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD))
 
 
-class NodeRuntime(SyscallServer):
+class NodeRuntime(WireOps, SyscallServer):
     """One node: its kernel, CPU threads, NIC thread and control endpoint
     (the syscall server is the SyscallServer half, syscalls.py)."""
 
@@ -355,32 +356,6 @@ class NodeRuntime(SyscallServer):
         for dev in pending:
             if dev.priv.rx_ring:
                 self._irq(dev.rx_cpu, self._veth_irq, dev)
-
-    def _wire_events(self, port, mon):
-        """A tcp wire's monitor: handshakes refused, the connection up or down.
-
-        The sending side's connection is the link: handshaken, the carrier
-        comes up; dropped (the peer died, its machine went away), it goes
-        down until ZeroMQ has reconnected.
-        """
-        link_up = port.link_up
-        for ev in monitor_events(mon):
-            if ev & HANDSHAKE_FAILED:
-                port.auth_failures += 1
-                if mon is port.tx_mon:
-                    link_up = False
-                log.warning("wire %s: CURVE handshake %s (event %d): not this lab's key",
-                            port.dev.name if port.dev is not None else "?",
-                            "refused by the peer" if mon is port.tx_mon else "refused", ev)
-            elif mon is port.tx_mon:
-                if ev == zmq.EVENT_HANDSHAKE_SUCCEEDED:
-                    link_up = True
-                elif ev == zmq.EVENT_DISCONNECTED:
-                    link_up = False
-        if link_up != port.link_up:
-            port.link_up = link_up
-            if port.update_carrier() and port.dev is not None:
-                self._irq(0, rtnetlink.rtnl_carrier, self.net, port.dev.name, port.carrier)
 
     def _irq(self, cpu, fn, *args):
         """A hardware interrupt into the kernel, after any waiting user entry."""
@@ -652,47 +627,9 @@ class NodeRuntime(SyscallServer):
                               "link_up": p.link_up, "auth_failures": self._auth_failures(n, p)}
                           for n, p in list(self.ports.items())}}
 
-    def _auth_failures(self, ifname, port):
-        """CURVE refusals on a wire: the handshakes its monitors saw fail; ZAP's
-        own count when larger (a refusal the monitor event has not reported yet)."""
-        zap = self.zap.denied.get(ifname, 0) if self.zap is not None else 0
-        return max(port.auth_failures, zap)
-
     def op_oops(self):
         """The kept oops reports (the last few), oldest first."""
         return {"count": self.net.oops, "reports": list(self.net.oops_log or ())}
-
-    def op_wire_carrier(self, ifname, up):
-        """The wire reports its other end gone or back (a cut cable, a dead
-        peer); the kernel owns the carrier and what follows from it."""
-        port = self.ports.get(ifname)
-        if port is None:
-            raise KernelError(19, "Cannot find device \"%s\"" % ifname)
-        port.admin_up = bool(up)
-        port.update_carrier()
-        return self.enter_user(rtnetlink.rtnl_carrier, self.net, ifname, port.carrier)
-
-    def op_wire_connect(self, ifname, tx):
-        """Connect a wire's sending side (a tcp wire learns its peer's port after both bound)."""
-        port = self.ports.get(ifname)
-        if port is None:
-            raise KernelError(19, "Cannot find device \"%s\"" % ifname)
-        if tx.startswith("tcp://") and port.curve is None:
-            raise KernelError(22, "wire_connect: a tcp:// wire needs the lab's CURVE keys")
-        port.connect(tx)
-        return {"ifname": ifname, "tx": tx}
-
-    def op_wire_filter(self, ifname, spec=None):
-        """A partition's filter on this wire end (set by the orchestrator)."""
-        from ..wire.partition import PartitionFilter
-        port = self.ports.get(ifname)
-        if port is None:
-            raise KernelError(19, "Cannot find device \"%s\"" % ifname)
-        try:
-            port.rx_filter = PartitionFilter(spec) if spec else None
-        except (TypeError, ValueError, KeyError) as e:
-            raise KernelError(22, "wire_filter: bad spec: %s" % e) from None
-        return {}
 
     def op_shutdown(self):
         self.running = False
@@ -702,12 +639,6 @@ class NodeRuntime(SyscallServer):
 
     def op_sock_owners(self):
         return self.enter_user(self.sock_owners)
-
-    def op_wire_attach(self, **kw):
-        return self.wire_attach(**kw)
-
-    def op_tap_attach(self, **kw):
-        return self.tap_attach(**kw)
 
     def sock_owners(self):
         """Which process holds each socket (ss -p): id(sock) -> [pid, fd]."""
@@ -723,106 +654,6 @@ class NodeRuntime(SyscallServer):
                 if sock.sk is not None:
                     out[str(id(sock.sk))] = [pid, fd]
         return out
-
-    def wire_attach(self, ifname, rx, tx=None, mac=None, mtu=None, peer="", kind="veth",
-                    queues=1, curve_public=None, curve_secret=None):
-        """Create the device at this end of a wire (rx/tx endpoints).
-
-        kind "veth": a veth whose peer is across the wire; kind "phys": a
-        wirenic with `queues` queue pairs (RX/TX rings, one IRQ each). A
-        tcp:// wire carries the lab's CURVE keys (wire/curve.py); its rx may
-        be tcp://A.B.C.D:* and its tx come later (wire_connect), once the
-        peer has bound. Returns the bound rx endpoint.
-        """
-        if kind not in ("veth", "phys"):
-            raise KernelError(22, "unknown wire kind %r" % kind)
-        if ifname in self.ports or ifname in self.taps:
-            raise KernelError(17, "RTNETLINK answers: File exists")
-        tcp = rx.startswith("tcp://") or (tx or "").startswith("tcp://")
-        curve = None
-        if tcp:
-            if curve_public is None or curve_secret is None:
-                raise KernelError(22, "wire_attach: a tcp:// wire needs the lab's CURVE keys")
-            if self.zap is None:          # before any CURVE server binds
-                self.zap = ZapHandler(self.ctx, curve_public)
-            curve = (curve_public, curve_secret)
-        try:
-            port = WirePort(self.ctx, rx, tx, on_dirty=self._mark_dirty, curve=curve, name=ifname)
-        except zmq.ZMQError as e:
-            raise KernelError(e.errno or 22, "wire_attach %s: %s" % (rx, e.strerror)) from None
-        try:
-            self.enter_user(self._wire_attach_dev, port, ifname, mac, mtu, peer, kind, queues)
-            if port.update_carrier():      # a tcp wire: no carrier until handshaken
-                self.enter_user(rtnetlink.rtnl_carrier, self.net, ifname, port.carrier)
-        except BaseException:
-            port.close()
-            raise
-        # Copy on write: the NIC thread reads self.ports without the lock.
-        self.ports = dict(self.ports, **{ifname: port})
-        self.nic_notify_tx.send(b"x")
-        return {"ifname": ifname, "rx": port.rx_endpoint}
-
-    def _wire_attach_dev(self, port, ifname, mac, mtu, peer, kind, queues):
-        """In the kernel: the device at this end of a new wire."""
-        if kind == "phys":
-            from ..kernel.ethernet.eth import eth_hw_addr_derive
-            from ..kernel.hdr.if_ether import mac_from_str
-            mac_b = mac_from_str(mac) if mac else eth_hw_addr_derive(self.name, ifname)
-            try:
-                dev = wirenic_register(self.net, ifname, mac_b, port, peer, int(queues), mtu)
-            except OSError as e:
-                raise KernelError(e.errno or 22, e.strerror or str(e)) from None
-            dev.priv.kick = self._kick
-            dev.priv.xon = self._xon
-        else:
-            rtnetlink.rtnl_newlink(self.net, ifname, "veth", mac=mac, mtu=mtu,
-                                   port=port, peer=peer)
-        port.dev = self.net.dev_by_name[ifname]
-
-    def tap_attach(self, ifname, tap, netns=None, mac=None, mtu=None):
-        """Create device ifname facing a new Linux TAP device (inside netns if given).
-
-        The TAP gets its own reader thread: it is a separate piece of hardware
-        from the wires the NIC thread serves.
-        """
-        from ..kernel.drivers.tap import tap_setup, tun_get_user
-        from ..kernel.ethernet.eth import eth_hw_addr_derive
-        from ..kernel.hdr.if_ether import mac_from_str
-        from ..wire.tap import TapPort, open_tap
-        port = TapPort(open_tap(tap, netns), tap)
-
-        def setup():
-            mac_b = mac_from_str(mac) if mac else eth_hw_addr_derive(self.name, ifname)
-            d = tap_setup(ifname, mac_b, port, tap)
-            if mtu:
-                d.mtu = int(mtu)
-            register_netdevice(self.net, d)
-            return d
-        try:
-            dev = self.enter_user(setup)
-        except BaseException:
-            port.close()
-            raise
-        port.dev = dev
-        self.taps = dict(self.taps, **{ifname: port})
-
-        def rx(frames):
-            for f in frames:
-                tun_get_user(dev, f)
-
-        def reader():
-            import select
-            while self.running and port.dev is not None:
-                r, _, _ = select.select([port.fd], [], [], 0.5)
-                if not r:
-                    continue
-                frames = port.read_frames()
-                if not frames:
-                    continue
-                self._irq(dev.rx_cpu, rx, frames)
-
-        threading.Thread(target=reader, name="tap-%s" % ifname, daemon=True).start()
-        return {"ifname": ifname, "tap": tap}
 
     # ------------------------------------------------------------- lifecycle
     def run(self):
