@@ -23,6 +23,7 @@ import zmq
 from .client.rpc import ControlClient, NodeUnreachable
 from .labd import run_base
 from .spawner import ForkServer, ForkServerError, NodeProc
+from .labwires import wire_bound, wire_connect, wire_is_tcp
 from .wire.curve import lab_keys
 from .topology import Topology, load_topology
 
@@ -375,64 +376,11 @@ class Lab:
         for k, batch in enumerate(phases):
             replies = self._call_many(batch)
             if k < attach:
-                self._wire_bound(batch, replies)
+                wire_bound(self, batch, replies)
                 if k == attach - 1 and self.curve is not None:
-                    self._wire_connect()
+                    wire_connect(self)
             if self.only is None:
                 self._progress("configure", k + 1, total)
-
-    def _wire_is_tcp(self, link):
-        """A link over TCP: asked for, or its ends are on two machines."""
-        if link.transport == "tcp":
-            return True
-        if link.b is None or not self.machines:
-            return False
-        return self.placement[link.a.node] != self.placement[link.b.node]
-
-    def _wire_bound(self, batch, replies):
-        """Remember where each tcp wire end bound (its port is known only now)."""
-        for node, reqs in batch.items():
-            for (op, args), res in zip(reqs, replies.get(node, ()), strict=False):
-                if op == "wire_attach" and isinstance(res, dict) and \
-                        str(res.get("rx", "")).startswith("tcp://"):
-                    self.wire_eps[(node, args["ifname"])] = res["rx"]
-
-    def _wire_connect(self, timeout=10.0):
-        """Connect every tcp wire end to its peer's inbox, then wait for the
-        CURVE handshakes: the lab goes on only when each such link has carrier,
-        and a refused one is named."""
-        ends = []
-        batch: dict[str, list] = {}
-        for link in self.topo.links:
-            if link.b is None or not self._wire_is_tcp(link):
-                continue
-            for me, peer in ((link.a, link.b), (link.b, link.a)):
-                if self.only is not None and me.node not in self.only:
-                    continue
-                ends.append((link, me))
-                batch.setdefault(me.node, []).append(
-                    ("wire_connect", {"ifname": me.ifname,
-                                      "tx": self.wire_eps[(peer.node, peer.ifname)]}))
-        self._call_many(batch)
-        deadline = time.monotonic() + timeout
-        while ends:
-            wires = {n: self.ctl[n].call("info").get("wires", {}) for n in {e.node for _, e in ends}}
-            waiting = []
-            for link, end in ends:
-                w = wires[end.node].get(end.ifname, {})
-                if w.get("auth_failures"):
-                    raise LabError("%s: link %d [%s, %s]: the tcp wire's CURVE handshake was "
-                                   "refused at %s (not this lab's key)"
-                                   % (self.topo.path, link.index, link.a, link.b, end))
-                if not w.get("link_up"):
-                    waiting.append((link, end))
-            ends = waiting
-            if ends and time.monotonic() > deadline:
-                link, end = ends[0]
-                raise LabError("%s: link %d [%s, %s]: the tcp wire at %s did not connect within "
-                               "%.0f s" % (self.topo.path, link.index, link.a, link.b, end, timeout))
-            if ends:
-                time.sleep(0.01)
 
     def _config_phases(self):
         topo = self.topo
@@ -457,7 +405,7 @@ class Lab:
             ends = ((link.a, link.b, "a", "b"), (link.b, link.a, "b", "a"))
             for me, peer, mine, theirs in ends:
                 i = iface.get((me.node, me.ifname))
-                if self._wire_is_tcp(link):
+                if wire_is_tcp(self, link):
                     # Bound on the machine's address (loopback here), any port;
                     # connected once the peer's port is known.
                     assert self.curve is not None
