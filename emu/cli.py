@@ -72,6 +72,16 @@ def _dry_run(topo, cluster):
     return 0
 
 
+def _seed_arg(v):
+    try:
+        n = int(v, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be an integer 0..2^64-1, got %r" % v) from None
+    if not 0 <= n < 1 << 64:
+        raise argparse.ArgumentTypeError("must be an integer 0..2^64-1, got %r" % v)
+    return n
+
+
 def cmd_up(a):
     try:
         topo = load_topology(a.file)
@@ -95,6 +105,11 @@ def cmd_up(a):
         except (FaultError, TopologyError) as e:
             return _err(str(e))
     a.cluster = a.cluster or topo.cluster
+    from .orchestrator import LabError, with_clock
+    try:
+        topo = with_clock(topo, a.clock, a.seed, a.cluster)
+    except LabError as e:
+        return _err(str(e))
     if a.dry_run:
         return _dry_run(topo, a.cluster)
     if a.cluster:
@@ -114,6 +129,8 @@ def cmd_up(a):
             extra = ["--faults", os.path.abspath(a.faults)] if a.faults else []
             extra += ["--name", topo.name] if a.name else []
             extra += ["--cluster", a.cluster] if a.cluster else []
+            extra += ["--clock", a.clock] if a.clock else []
+            extra += ["--seed", str(a.seed)] if a.seed is not None else []
             from .labd import run_base
             extra += ["--base", run_base()]
             proc = subprocess.Popen([sys.executable, "-m", "emu.labd",
@@ -600,6 +617,10 @@ def main(argv=None):
                          "(needs pip install 'emu[cluster]')")
     up.add_argument("--dry-run", action="store_true",
                     help="print where each node would run, start nothing")
+    up.add_argument("--clock", choices=("real", "virtual"),
+                    help="virtual: the lab's own time, replayable by seed (default: the file's, "
+                         "else real)")
+    up.add_argument("--seed", type=_seed_arg, help="the lab seed (default: the file's, else 0)")
     up.add_argument("file")
     up.set_defaults(func=cmd_up)
     down = sub.add_parser("down", help="tear a lab down")

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 
-UP_VALUED = ("--name", "--faults")       # `emu up`'s options that take a value
+UP_VALUED = ("--name", "--faults", "--clock", "--seed")       # `emu up`'s options that take a value
 
 
 def run_base():
@@ -60,6 +60,8 @@ def early_start(argv):
            "--hold", str(go_r)]
     cmd += ["--faults", faults] if faults else []
     cmd += ["--name", name] if name else []
+    for o in ("--clock", "--seed"):
+        cmd += [o, opts[o]] if opts.get(o) else []
     env = dict(os.environ)
     parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = parent + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -85,17 +87,20 @@ def main(argv=None):
     p.add_argument("--faults")
     p.add_argument("--name")
     p.add_argument("--cluster", help="a Ray cluster's address (emu/cluster.py)")
+    p.add_argument("--clock")
+    p.add_argument("--seed", type=int)
     p.add_argument("--base")
     p.add_argument("--hold", type=int, help="wait for a byte on this descriptor before starting")
     a = p.parse_args(argv)
     zygote = None
     # Over a cluster, each machine has its own fork server (emu/cluster.py).
-    if os.environ.get("EMU_FORKSERVER", "1") != "0" and not a.cluster:
+    # A virtual-time lab starts its own (a fixed hash seed: see Lab._spawn).
+    if os.environ.get("EMU_FORKSERVER", "1") != "0" and not a.cluster and a.clock != "virtual":
         from .spawner import prefork
         zygote = prefork()
     from .orchestrator import serve
     return serve(a.topology, a.ready_fd, a.faults, a.name, base=a.base, zygote=zygote,
-                 hold=a.hold, cluster=a.cluster)
+                 hold=a.hold, cluster=a.cluster, clock=a.clock, seed=a.seed)
 
 
 if __name__ == "__main__":

@@ -98,11 +98,39 @@ def _package_parent():
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def with_clock(topo, clock=None, seed=None, cluster=None):
+    """The topology with `emu up --clock/--seed` applied; LabError (one line) for
+    what a virtual-time lab cannot do yet."""
+    import dataclasses
+    if clock is not None or seed is not None:
+        topo = dataclasses.replace(topo, clock=clock or topo.clock,
+                                   seed=topo.seed if seed is None else seed)
+    if topo.clock != "virtual":
+        return topo
+    if cluster or topo.cluster:
+        raise LabError("%s: --clock virtual with --cluster is not supported yet: "
+                       "labs over several machines run in real time" % topo.path)
+    for l in topo.links:
+        if l.type == "tap":
+            raise LabError("%s: link %d (%s): a tap link reaches the real network, which runs "
+                           "in real time: not in a --clock virtual lab" % (topo.path, l.index, l.a))
+        if l.transport == "tcp":
+            raise LabError("%s: link %d (%s): transport tcp is for labs over several machines: "
+                           "not in a --clock virtual lab" % (topo.path, l.index, l.a))
+    if topo.faults:
+        raise LabError("%s: a fault schedule in a --clock virtual lab is not supported yet "
+                       "(it runs on the host's clock)" % topo.path)
+    return topo
+
+
 class Lab:
     """One running lab: its node processes, run directory and state file."""
 
     def __init__(self, topology, base=None, zygote=None, cluster=None):
         self.topo = topology if isinstance(topology, Topology) else load_topology(topology)
+        self.topo = with_clock(self.topo, cluster=cluster)
+        self.virtual = self.topo.clock == "virtual"
+        self.vclock_proc = None      # the timekeeper of a virtual-time lab (nodes/vclock.py)
         # A Ray cluster's address ("auto", "ray://HEAD:10001", HOST:PORT): the
         # nodes go to its machines (emu/cluster.py); None: this machine.
         self.cluster_address = cluster if cluster is not None else self.topo.cluster
@@ -147,6 +175,8 @@ class Lab:
         self.run_dir = tempfile.mkdtemp(prefix=self.topo.name[:24] + "-", dir=self.base)
         self.zctx = _lab_context(len(self.topo.nodes))
         try:
+            if self.virtual:
+                self._start_vclock()
             self._spawn()
             # Recorded at once: if we die while starting, `emu down` still
             # finds the run directory and the PIDs it holds.
@@ -160,9 +190,46 @@ class Lab:
             raise
         return self
 
+    def _start_vclock(self):
+        """The timekeeper of a virtual-time lab: its own process, gone with us."""
+        from .nodes import vclock
+        assert self.run_dir is not None
+        wires = [[[l.a.node, l.a.ifname], [l.b.node, l.b.ifname]]
+                 for l in self.topo.links if l.b is not None]
+        with open(os.path.join(self.run_dir, "vclock.json"), "w") as f:
+            json.dump({"nodes": [n.name for n in self.topo.nodes], "wires": wires,
+                       "epoch": self.topo.start_time}, f)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = _package_parent() + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        with open(os.path.join(self.run_dir, "clock.log"), "ab") as logf:
+            self.vclock_proc = subprocess.Popen(
+                [sys.executable, "-m", "emu.nodes.vclock", self.run_dir, str(os.getpid())],
+                stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, env=env,
+                close_fds=True)
+        deadline = time.monotonic() + 10.0
+        while not os.path.exists(vclock.sock_path(self.run_dir)):
+            if self.vclock_proc.poll() is not None or time.monotonic() > deadline:
+                raise LabError("the lab's clock did not start: %s" % self._clock_log())
+            time.sleep(0.005)
+
+    def _clock_log(self):
+        try:
+            with open(os.path.join(str(self.run_dir), "clock.log")) as f:
+                return " | ".join(f.read().strip().splitlines()[-3:])
+        except OSError:
+            return "(no log)"
+
     def _spawn(self):
         env = dict(os.environ)
         env["PYTHONPATH"] = _package_parent() + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        if self.virtual:
+            # String hashes order sets and dicts: fixed, or runs would differ.
+            env["PYTHONHASHSEED"] = "0"
+            self.use_forkserver = True
+            if self.zygote is not None:
+                self.zygote.close()          # prestarted with the host's random hash seed
+                self.zygote = None
+                self.prestarted = False
         # PR_SET_PDEATHSIG follows the thread that forks: use it only from the main thread.
         pdeath = threading.current_thread() is threading.main_thread()
         total = len(self.topo.nodes)
@@ -197,9 +264,13 @@ class Lab:
 
     def _fork_request(self, node, node_id):
         assert self.run_dir is not None
-        return {"op": "spawn", "name": node.name, "kind": node.kind, "cpus": node.cpus,
-                "node_id": node_id, "seed": self.topo.seed,
-                "log": os.path.join(self.run_dir, node.name + ".log")}
+        req = {"op": "spawn", "name": node.name, "kind": node.kind, "cpus": node.cpus,
+               "node_id": node_id, "seed": self.topo.seed,
+               "log": os.path.join(self.run_dir, node.name + ".log")}
+        if self.virtual:
+            from .nodes.vclock import ctl_endpoint
+            req["vclock"] = ctl_endpoint(self.run_dir)
+        return req
 
     def _spawn_one(self, node, node_id, env, pdeath):
         """Start one node process (again, for a restart: its state dict is updated in place)."""
@@ -478,7 +549,8 @@ class Lab:
                 "orchestrator_cmdline": psutil.Process().cmdline(),
                 "status": status, "nodes": self.nodes, "hosts": self.topo.hosts(),
                 "forkserver": self.zygote.record() if self.zygote is not None else None,
-                "started_at": time.time()}
+                "started_at": time.time(), "seed": self.topo.seed, "clock": self.topo.clock,
+                "start_time": self.topo.start_time if self.virtual else None}
 
     def write_state(self, status):
         assert self.run_dir is not None
@@ -542,6 +614,14 @@ class Lab:
                 proc.kill()
             self._wait_procs(left, 5.0)
             self.stop_stats = stats
+            if self.vclock_proc is not None:
+                self.vclock_proc.terminate()
+                try:
+                    self.vclock_proc.wait(2.0)
+                except subprocess.TimeoutExpired:
+                    self.vclock_proc.kill()
+                    self.vclock_proc.wait(2.0)
+                self.vclock_proc = None
             for c in self.ctl.values():
                 c.close()
                 c.ctx = None                 # a later call (there should be none) uses the default
@@ -700,7 +780,7 @@ def stop_lab(st, timeout=10.0):
 
 
 def serve(topology_path, ready_fd=None, faults_path=None, name=None, base=None, zygote=None,
-          hold=None, cluster=None):
+          hold=None, cluster=None, clock=None, seed=None):
     """Detached mode (`emu up -d`): run a lab until SIGTERM/SIGINT.
 
     A supervisor watches the nodes (restart policies, fault schedules) and
@@ -712,6 +792,7 @@ def serve(topology_path, ready_fd=None, faults_path=None, name=None, base=None, 
         if name:                                 # emu up --name NAME
             import dataclasses
             topo = dataclasses.replace(topo, name=name)
+        topo = with_clock(topo, clock, seed, cluster)
         lab = Lab(topo, base=base, zygote=zygote, cluster=cluster)
     except Exception as e:
         if zygote is not None:

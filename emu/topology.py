@@ -18,11 +18,36 @@ import yaml
 
 KINDS = ("host", "bridge", "router")
 LINK_TYPES = ("veth", "phys", "tap")
+CLOCKS = ("real", "virtual")
+DEFAULT_START_TIME = 946684800       # 2000-01-01T00:00:00Z
+
+
+def parse_start_time(v):
+    """A virtual lab's start: seconds since 1970, or an ISO 8601 date and time
+    (UTC unless it says otherwise); None when it is neither."""
+    if v is None:
+        return DEFAULT_START_TIME
+    if _is_int(v) and 0 <= v < 1 << 40:
+        return int(v)
+    import datetime
+    if isinstance(v, datetime.datetime):
+        dt = v
+    elif isinstance(v, str):
+        try:
+            dt = datetime.datetime.fromisoformat(v.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    else:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=datetime.timezone.utc)
+    t = int(dt.timestamp())
+    return t if t >= 0 else None
 DEFAULT_CPUS = 2
 DEFAULT_MTU = 1500
 
 RESTART_POLICIES = ("no", "on-failure", "always")
-_TOP_KEYS = {"name", "nodes", "links", "seed", "faults", "cluster"}
+_TOP_KEYS = {"name", "nodes", "links", "seed", "faults", "cluster", "clock", "start_time"}
 _NODE_KEYS = {"kind", "cpus", "interfaces", "routes", "sysctls", "restart", "machine"}
 _IFACE_KEYS = {"address", "addresses", "mtu", "mac", "queues"}
 MAX_QUEUES = 64
@@ -147,6 +172,8 @@ class Topology:
     faults: tuple = ()            # a fault schedule: see emu/faults.py
     notes: tuple = ()             # what a containerlab file asked for that emu ignored (emu/clab.py)
     cluster: str | None = None    # a Ray cluster's address to run on (emu/cluster.py), or None
+    clock: str = "real"           # "virtual": the lab's own time (emu/nodes/vclock.py)
+    start_time: int = DEFAULT_START_TIME   # a virtual lab's wall clock at its time 0
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
@@ -282,8 +309,17 @@ class _Parser:
             self.fail("top level field 'cluster'",
                       f"must be a Ray cluster's address (auto, ray://HOST:PORT, HOST:PORT), got "
                       f"{cluster!r}")
+        clock = data.get("clock", "real")
+        if clock not in CLOCKS:
+            self.fail("top level field 'clock'", f"must be one of {', '.join(CLOCKS)}, got {clock!r}")
+        start_time = parse_start_time(data.get("start_time"))
+        if start_time is None:
+            self.fail("top level field 'start_time'",
+                      "must be seconds since 1970 or an ISO 8601 date and time, got "
+                      f"{data.get('start_time')!r}")
         return Topology(name=name, path=self.path, nodes=built, links=links, seed=seed,
-                        faults=faults, notes=notes, cluster=cluster)
+                        faults=faults, notes=notes, cluster=cluster, clock=clock,
+                        start_time=start_time)
 
     def node(self, name: object, data: object) -> dict:
         where = f"node {name!r}"

@@ -36,6 +36,25 @@ def resolver(st):
     return resolve
 
 
+# Tools that keep time (intervals, timeouts, RTTs): in a virtual-time lab they
+# run as a program of the node (emu.client.vtool), on the lab's time.
+VT_TOOLS = ("ping", "iperf3", "traceroute", "tracepath", "nc")
+
+
+def _run_vt_tool(st, node, argv, out, err):
+    """A time-keeping tool as a program of the node: its output through out/err."""
+    def capture(proc):
+        def pump(f, fn):
+            for line in iter(f.readline, b""):
+                fn(line.decode(errors="replace").rstrip("\n"))
+        t = threading.Thread(target=pump, args=(proc.stderr, err), daemon=True)
+        t.start()
+        pump(proc.stdout, out)
+        t.join()
+    return run_python(st, node, ["-m", "emu.client.vtool", node] + list(argv),
+                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, capture=capture)
+
+
 def _ctl_tool(fn, argv, info, out, err=None):
     ctl = ControlClient(info["ctl"], curve=info.get("curve"))
     try:
@@ -47,7 +66,7 @@ def _ctl_tool(fn, argv, info, out, err=None):
         ctl.close()
 
 
-def run_python(st, node, argv):
+def run_python(st, node, argv, stdout=None, stderr=None, capture=None):
     """python ARGS: the interpreter itself, with its own command line (-c CODE,
     -, -m MOD, a script, the REPL), whose socket module is the node's
     (emu.client.shim, installed at startup by emu/client/pyboot/sitecustomize.py)."""
@@ -56,8 +75,22 @@ def run_python(st, node, argv):
         print("emu exec: python %s skips the startup hook that binds the program to %s "
               "(its sockets would be the host's)" % (skipped, node), file=sys.stderr)
         return 2
-    cmd, env = python_command(st, node, argv)
-    proc = subprocess.Popen(cmd, env=env)
+    hold = None
+    if st.get("clock") == "virtual":
+        # The lab's time stands from here until the program's first call
+        # reaches the node; the hold ends when the program does.
+        hold, vt = vt_hold(st, node)
+        cmd, env = python_command(st, node, argv, vt=vt)
+    else:
+        cmd, env = python_command(st, node, argv)
+    try:
+        proc = subprocess.Popen(cmd, env=env, stdout=stdout, stderr=stderr)
+    except BaseException:
+        if hold is not None:
+            hold.close()
+        raise
+    if capture is not None:
+        capture(proc)
     # Ctrl-C belongs to the program, as a shell leaves it to the job it runs:
     # the REPL clears its line, a server shuts down its own way.
     old = None
@@ -68,6 +101,19 @@ def run_python(st, node, argv):
     finally:
         if old is not None:
             signal.signal(signal.SIGINT, old)
+        if hold is not None:
+            hold.close()
+
+
+def vt_hold(st, node):
+    """Register a program about to start on node of a virtual-time lab:
+    (the hold's socket, its EMU_VT spec)."""
+    from ..nodes import vclock
+    from .vtime import hash_seed
+    sock, pid, slot, _ = vclock.hold(st["run_dir"], node)
+    seed = int(st.get("seed") or 0)
+    return sock, {"page": vclock.page_path(st["run_dir"]), "id": pid, "slot": slot,
+                  "seed": seed, "node": node, "hashseed": hash_seed(seed, node, slot)}
 
 
 def _skips_startup_hook(argv):
@@ -88,8 +134,9 @@ def _skips_startup_hook(argv):
     return None
 
 
-def python_command(st, node, argv, env=None):
-    """The command line and environment of `python ARGV` on node (see run_python)."""
+def python_command(st, node, argv, env=None, vt=None):
+    """The command line and environment of `python ARGV` on node (see run_python);
+    vt: the program's EMU_VT spec in a virtual-time lab (vt_hold)."""
     info = st["nodes"][node]
     env = dict(os.environ if env is None else env)
     here = os.path.dirname(os.path.abspath(__file__))
@@ -100,6 +147,9 @@ def python_command(st, node, argv, env=None):
     env["PYTHONPATH"] = os.pathsep.join(paths)
     env["EMU_SHIM"] = json.dumps({"sys": info["sys"], "hosts": st.get("hosts", {}), "node": node})
     env["EMU_NODE"] = node
+    if vt is not None:
+        env["EMU_VT"] = json.dumps(vt)
+        env["PYTHONHASHSEED"] = str(vt["hashseed"])
     return [sys.executable] + list(argv), env
 
 
@@ -138,6 +188,8 @@ def _run_command(st, node, argv, out=None, err=None):
     info = st["nodes"][node]
     tool = argv[0]
     args = argv[1:]
+    if st.get("clock") == "virtual" and tool in VT_TOOLS:
+        return _run_vt_tool(st, node, argv, out, err)
     resolve = resolver(st)
     if tool == "ping":
         return ping_tool.main(args, info["sys"], resolve, out, err)
@@ -169,8 +221,14 @@ def _run_command(st, node, argv, out=None, err=None):
         return nc_tool.main(args, info["sys"], resolve)
     if tool == "tcpdump":
         ctl = ControlClient(info["ctl"], curve=info.get("curve"))
+        epoch = None
+        if st.get("clock") == "virtual":
+            # A watcher: its waits neither hold the lab's time nor move it.
+            from .rpc import TASK_KEY_PREFIX
+            TASK_KEY_PREFIX[0] = "pv-"
+            epoch = st.get("start_time") or 0
         try:
-            return tcpdump_tool.main(args, info["sys"], resolve, out, err, ctl=ctl)
+            return tcpdump_tool.main(args, info["sys"], resolve, out, err, ctl=ctl, epoch=epoch)
         finally:
             ctl.close()
     if tool in ("python", "python3"):

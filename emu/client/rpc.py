@@ -442,6 +442,12 @@ def _recv_exact(c, n):
     return b"".join(parts)
 
 
+# A prefix for this process's task keys: "vt<ID>-" in a program of a
+# virtual-time lab (vtime.py), which is how its node tells the lab's clock
+# that the program waits in a call.
+TASK_KEY_PREFIX = [""]
+
+
 class SyscallClient(HotCalls):
     """A process's connection(s) to a node's syscall socket.
 
@@ -475,7 +481,7 @@ class SyscallClient(HotCalls):
         if self.pid != os.getpid():
             # A new process (fork): a task of its own, as Linux gives a child... a copy.
             self.pid = os.getpid()
-            self.key = "%d-%s" % (self.pid, os.urandom(6).hex())
+            self.key = "%s%d-%s" % (TASK_KEY_PREFIX[0], self.pid, os.urandom(6).hex())
             self.local = threading.local()
             self.all = weakref.WeakSet()
             self.anchor = None

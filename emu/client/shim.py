@@ -53,9 +53,10 @@ import threading
 import time
 
 from .rpc import (
-    POST_BYTES, POST_FRAMES, EpochPage, HotCalls, NodeUnreachable, Poster, _Conn, decode_reply, encode_call,
-    read_frame, write_parts,
+    POST_BYTES, POST_FRAMES, TASK_KEY_PREFIX, EpochPage, HotCalls, NodeUnreachable, Poster, _Conn,
+    decode_reply, encode_call, read_frame, write_parts,
 )
+from . import vtime
 from .shimfd import Watcher, os_functions, socket_of_real
 from .shimsock import EMU_FD_BASE, _SocketMeta, fromfd, make_socket_class
 POLL_SLICE = 0.02            # seconds: how often a mixed real/emulated wait looks at each side
@@ -139,7 +140,7 @@ class MuxSyscallClient(HotCalls):
     def _attach(self, s):
         """Name this process's task (pid-random), as rpc.SyscallClient does, so the
         node can tell `ss -p` which pid holds each socket. Done before the reader runs."""
-        key = "%d-%s" % (os.getpid(), os.urandom(6).hex())
+        key = "%s%d-%s" % (TASK_KEY_PREFIX[0], os.getpid(), os.urandom(6).hex())
         c = _Conn(s)
         try:
             s.settimeout(10.0)
@@ -197,6 +198,8 @@ class MuxSyscallClient(HotCalls):
             if self.sock is not s:       # the reader saw the node go after we connected
                 raise NodeUnreachable(errno.ECONNRESET, "node at %s went away" % self.path)
             self.pending[rid] = slot
+            if len(self.pending) > 1 and vtime.active():
+                vtime.warn_threads()
         try:
             with self.send_lock:
                 self._flush_locked(s)         # held-back sends came first
@@ -418,7 +421,7 @@ class Binding:
     def wait(self, emu_wanted, real_wait, timeout):
         """Wait for emulated fds (node poll) and/or real ones (real_wait(timeout) -> result)."""
         if not emu_wanted:
-            return {}, real_wait(timeout)
+            return {}, vtime.real_wait(real_wait, timeout)
         if real_wait is None:
             return self.node_poll(emu_wanted, timeout), None
         # Both kinds: look at the real ones, then wait a slice in the node.
@@ -450,7 +453,7 @@ class Binding:
                     real_lists[i].append(obj)
         has_real = any(real_lists)
         if not wanted:
-            return _real_select(*lists, timeout)
+            return vtime.real_wait(lambda t: _real_select(*lists, t), timeout)
         real_wait = (lambda t: _real_select(*real_lists, t)) if has_real else None
         emu, real = self.wait(wanted, real_wait, timeout)
         if any(rev & POLLNVAL for rev in emu.values()):

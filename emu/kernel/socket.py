@@ -519,13 +519,23 @@ def sys_setblocking(task, fd, nonblock):
     return 0
 
 
+def sys_nanosleep(task, seconds):
+    """nanosleep (kernel/time/hrtimer.c: hrtimer_nanosleep): wait `seconds` on
+    the node's clock (the lab's, in a virtual-time lab: how a program sleeps there)."""
+    if seconds is None:
+        raise KernelError(errno.EINVAL, "nanosleep needs a time")
+    if seconds <= 0:
+        return []
+    raise SyscallBlock([], seconds, on_timeout=0)
+
+
 SYSCALLS = {
     "socket": sys_socket, "bind": sys_bind, "connect": sys_connect,
     "listen": sys_listen, "accept": sys_accept, "sendto": sys_sendto, "recvfrom": sys_recvfrom,
     "close": sys_close, "shutdown": sys_shutdown, "getsockname": sys_getsockname,
     "getpeername": sys_getpeername, "setsockopt": sys_setsockopt,
     "getsockopt": sys_getsockopt, "poll": sys_poll, "setblocking": sys_setblocking,
-    "dup": sys_dup, "sendmsg": sys_sendmsg, "recvmsg": sys_recvmsg,
+    "dup": sys_dup, "sendmsg": sys_sendmsg, "recvmsg": sys_recvmsg, "nanosleep": sys_nanosleep,
 }
 
 # Keep the constants Python programs use in step with ours.
@@ -645,6 +655,7 @@ SYSCALL_POLICY = {
     "dup": ((_a_int,), ()),
     "sendmsg": ((_a_int, _a_buf), (_a_int, _a_addr, _a_control)),
     "recvmsg": ((_a_int, _a_size), (_a_int, _a_size)),
+    "nanosleep": ((_a_timeout,), ()),
 }
 assert SYSCALL_POLICY.keys() == SYSCALLS.keys()
 

@@ -122,8 +122,9 @@ def boot_kernel(req):
     shared with this server, where booting it after the fork would write to
     every page holding an object the boot touches (CPython's reference
     counts), about 1.3 MB per node."""
-    return start_kernel(req["name"], int(req["cpus"]), clock=time.monotonic,
-                        seed=int(req["seed"]))
+    # A virtual-time node boots at the lab's time 0 (its runtime sets the clock after).
+    clock = (lambda: 0.0) if req.get("vclock") else time.monotonic
+    return start_kernel(req["name"], int(req["cpus"]), clock=clock, seed=int(req["seed"]))
 
 
 def _child(req, net, sock, wake_r, wake_w, lifeline, ready, zygote_pid):
@@ -150,7 +151,8 @@ def _child(req, net, sock, wake_r, wake_w, lifeline, ready, zygote_pid):
         os.close(null)
         rc = _node.run_node(req["name"], req["kind"], int(req["cpus"]), req["run_dir"],
                             int(req["node_id"]), int(req["seed"]), lifeline=lifeline,
-                            ready=ready, net=net, ctl=req.get("ctl"), curve=req.get("curve"))
+                            ready=ready, net=net, ctl=req.get("ctl"), curve=req.get("curve"),
+                            vclock=req.get("vclock"))
     except BaseException:
         import traceback
         traceback.print_exc()

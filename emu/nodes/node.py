@@ -74,11 +74,13 @@ def announce_ready(fd, name, ctl=None):
 
 
 def run_node(name, kind, cpus, run_dir, node_id=0, seed=0, lifeline=None, ready=None, net=None,
-             ctl=None, curve=None):
+             ctl=None, curve=None, vclock=None):
     """Boot the kernel (unless given one: `net`) and serve until shutdown; returns the exit status.
 
     ctl: a tcp://A.B.C.D:* control endpoint to bind instead of the run
     directory's ipc:// path, with curve, the lab's (public, secret) keys.
+    vclock: the lab timekeeper's endpoint (vclock.py): the node runs on the
+    lab's virtual time (vruntime.py).
     """
     if "log" in _preloaded:          # forked: stderr is our log file now, same descriptor
         _preloaded["log"].setFormatter(logging.Formatter(LOG_FORMAT.format(name=name)))
@@ -87,7 +89,12 @@ def run_node(name, kind, cpus, run_dir, node_id=0, seed=0, lifeline=None, ready=
                             format=LOG_FORMAT.format(name=name))
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     from .runtime import NodeRuntime
-    rt = NodeRuntime(name, kind, cpus, run_dir, node_id, seed, net=net)
+    rt: NodeRuntime
+    if vclock is not None:
+        from .vruntime import VirtualRuntime
+        rt = VirtualRuntime(name, kind, cpus, run_dir, node_id, seed, net=net, vclock=vclock)
+    else:
+        rt = NodeRuntime(name, kind, cpus, run_dir, node_id, seed, net=net)
     rt.lifeline_fd = lifeline
     if ctl is not None:
         rt.ctl_endpoint = ctl

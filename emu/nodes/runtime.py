@@ -235,7 +235,7 @@ class NodeRuntime(WireOps, SyscallServer):
         """Leaving the kernel: NIC TX DMA, flush batched frames, wake cpu0 for a timer."""
         kicked = self.kicked
         if kicked:
-            now = time.monotonic()
+            now = self.net.clock()
             while kicked:
                 dev = kicked.pop()
                 wirenic_hw_tx(dev, now)
@@ -298,7 +298,7 @@ class NodeRuntime(WireOps, SyscallServer):
         """One round of a CPU thread: timers (cpu0), then the pending softirqs."""
         net = self.net
         if cpu == 0:
-            net.run_timers(time.monotonic())
+            net.run_timers(net.clock())
         do_softirq(net, cpu)
 
     # ------------------------------------------------------------- NIC thread
@@ -369,7 +369,7 @@ class NodeRuntime(WireOps, SyscallServer):
             self.cpu_events[cpu].set()   # budget used up: ksoftirqd carries on
 
     def _wirenic_irqs(self, nics):
-        now = time.monotonic()
+        now = self.net.clock()
         for d in nics:
             wirenic_hw_irq(d, now)
 
@@ -472,7 +472,7 @@ class NodeRuntime(WireOps, SyscallServer):
                 self.nic_xon.wait(0.05)
 
     def _wirenic_rx_work(self, dev, items, state):
-        now = time.monotonic()
+        now = self.net.clock()
         i, n = state[0], len(items)
         while i < n:
             flags, gso_type, gso_size, trace_id, frame = items[i]
@@ -485,6 +485,28 @@ class NodeRuntime(WireOps, SyscallServer):
     # ------------------------------------------------------------- user thread
     def user_loop(self):
         self.user_tid = threading.get_ident()
+        ctl, listener = self._bind_endpoints()
+        poller = zmq.Poller()
+        poller.register(ctl, zmq.POLLIN)
+        poller.register(listener.fileno(), zmq.POLLIN)
+        poller.register(self.wake_fd, zmq.POLLIN)
+        if self.lifeline_fd is not None:
+            poller.register(self.lifeline_fd, zmq.POLLIN)
+        self.poller = poller
+        self.parks = []
+        if self.on_ready is not None:
+            self.on_ready()
+        while self.running:
+            try:
+                self._user_pass(ctl, listener, poller)
+            except Exception:        # the user thread must never die of a client
+                log.exception("user thread")
+                time.sleep(0.01)
+        ctl.close(linger=500)     # let the reply to "shutdown" leave first
+        listener.close()
+
+    def _bind_endpoints(self):
+        """The control endpoint (ZeroMQ ROUTER) and the syscall listener, bound."""
         ctl = self.ctx.socket(zmq.ROUTER)
         ctl.setsockopt(zmq.LINGER, 0)
         if self.ctl_endpoint.startswith("tcp://"):
@@ -504,24 +526,7 @@ class NodeRuntime(WireOps, SyscallServer):
         listener.listen(128)
         listener.setblocking(False)
         self._epoch_open()
-        poller = zmq.Poller()
-        poller.register(ctl, zmq.POLLIN)
-        poller.register(listener.fileno(), zmq.POLLIN)
-        poller.register(self.wake_fd, zmq.POLLIN)
-        if self.lifeline_fd is not None:
-            poller.register(self.lifeline_fd, zmq.POLLIN)
-        self.poller = poller
-        self.parks = []
-        if self.on_ready is not None:
-            self.on_ready()
-        while self.running:
-            try:
-                self._user_pass(ctl, listener, poller)
-            except Exception:        # the user thread must never die of a client
-                log.exception("user thread")
-                time.sleep(0.01)
-        ctl.close(linger=500)     # let the reply to "shutdown" leave first
-        listener.close()
+        return ctl, listener
 
     def _user_pass(self, ctl, listener, poller):
         timeout = self._next_park_timeout()

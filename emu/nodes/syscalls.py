@@ -50,9 +50,13 @@ log = logging.getLogger("emu.node")
 EIO = 5
 OP_RECV_BATCH = 100          # a Park's op: recvfrom with read-ahead (R_DATAV)
 RECV_CHUNK = 262144
+# The process's clock for call deadlines: the host's, or the lab's virtual
+# time (vruntime.py sets it: one runtime per node process).
+clock = time.monotonic
 SEND_BURST = 64              # credited sends run in one kernel entry
 # Calls that change no state a send's outcome depends on: they leave the send epoch alone.
-READ_ONLY = frozenset(("sendto", "recvfrom", "poll", "getsockname", "getpeername", "getsockopt"))
+READ_ONLY = frozenset(("sendto", "recvfrom", "poll", "getsockname", "getpeername", "getsockopt",
+                       "nanosleep"))
 
 
 class Conn:
@@ -89,7 +93,7 @@ class Park:
         self.op = op
         self.noreply = noreply
         self.deadline = None
-        self.client_deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
+        self.client_deadline = None if timeout is None else clock() + max(0.0, timeout)
         self.on_timeout = 0
         self.wqs = []
         self.entry = None
@@ -618,7 +622,7 @@ class SyscallServer:
 
     def _park(self, park, block):
         """Wait on block.wqs; the deadline is the nearer of the kernel's and the client's."""
-        now = time.monotonic()
+        now = clock()
         if park.deadline is None and block.timeout is not None:
             park.deadline = now + block.timeout
         park.on_timeout = block.on_timeout
@@ -672,7 +676,7 @@ class SyscallServer:
     def _next_park_timeout(self):
         if not self.parks:
             return -1            # idle: only a request, a client or the lifeline wakes us
-        now = time.monotonic()
+        now = clock()
         ds = [d for p in self.parks for d in (p.deadline, p.client_deadline) if d is not None]
         if not ds:
             return -1
@@ -681,7 +685,7 @@ class SyscallServer:
     def _expire_parks(self):
         if not self.parks:
             return
-        now = time.monotonic()
+        now = clock()
         for park in list(self.parks):
             expired = (park.client_deadline is not None and now >= park.client_deadline) or \
                 (park.deadline is not None and now >= park.deadline)

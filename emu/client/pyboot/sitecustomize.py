@@ -25,7 +25,12 @@ def _bind():
         return
     from emu.client import shim
     from emu.client.rpc import NodeUnreachable
-    shim.install(spec["sys"], hosts=spec.get("hosts", {}), hostname=spec.get("node", ""))
+    binding = shim.install(spec["sys"], hosts=spec.get("hosts", {}), hostname=spec.get("node", ""))
+    vt = os.environ.get("EMU_VT")
+    if vt:
+        # A virtual-time lab: the program's time and randomness are the lab's.
+        from emu.client import vtime
+        vtime.install(json.loads(vt), binding)
 
     def gone(t, e, tb, hook=sys.excepthook):
         # The node died under the program: `emu exec` says so in one line.

@@ -445,7 +445,7 @@ def _usage(err):
         "\t\t[ -s snaplen ] [ -w file ] [ expression ]")
 
 
-def main(argv, endpoint, resolve, out=print, err=None, stop=None, ctl=None):
+def main(argv, endpoint, resolve, out=print, err=None, stop=None, ctl=None, epoch=None):
     err = err or (lambda line: print(line, file=sys.stderr, flush=True))
     p = argparse.ArgumentParser(prog="tcpdump", add_help=False)
     p.add_argument("-i", dest="iface")
@@ -514,8 +514,9 @@ def main(argv, endpoint, resolve, out=print, err=None, stop=None, ctl=None):
         err("tcpdump: verbose output suppressed, use -v[v]... for full protocol decode")
         err(listening)
     st = Stats()
-    # The ring's stamps are the node's monotonic clock; the host's offset makes them wall time.
-    offset = time.time() - time.monotonic()
+    # The ring's stamps are the node's monotonic clock; the host's offset makes
+    # them wall time (a virtual-time lab's: its start time, `epoch`).
+    offset = time.time() - time.monotonic() if epoch is None else epoch
     deadline = time.monotonic() + a.timeout if a.timeout else None
     interrupted = False
     try:
