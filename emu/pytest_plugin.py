@@ -11,8 +11,10 @@ Registered through the `pytest11` entry point, so installing emu is enough:
         fut = lab.node("c1").run(client, "kv")
 
 A relative topology path is looked up next to the test file, then in the
-rootdir, then in the current directory. Options (timeout=, base=) go to
-emu.launch.
+rootdir, then in the current directory. Options (timeout=, base=, clock=,
+seed=) go to emu.launch; --emu-clock and --emu-seed on the command line
+override every lab's (a failing virtual-time test prints the command that
+replays it).
 
 Teardown is guaranteed in layers: the fixture closes its labs after the test
 whatever its outcome (with SIGALRM and SIGINT held back until the close is
@@ -45,10 +47,18 @@ _LABS = pytest.StashKey[list]()          # item -> the LabHandles it started
 _PLUGIN_NAME = "emu-lab-manager"
 
 
+def pytest_addoption(parser):
+    group = parser.getgroup("emu")
+    group.addoption("--emu-clock", choices=("real", "virtual"), default=None,
+                    help="run every lab on this clock (default: each lab's file or marker)")
+    group.addoption("--emu-seed", type=int, default=None,
+                    help="the seed of every lab (replays a virtual-time test)")
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "topology(path, **options): the lab the `lab` fixture starts for this test "
-        "(options go to emu.launch: timeout, base)")
+        "(options go to emu.launch: timeout, base, clock, seed)")
     config.pluginmanager.register(LabManager(config), _PLUGIN_NAME)
 
 
@@ -119,6 +129,10 @@ class LabManager:
         worker = getattr(self.config, "workerinput", {}).get("workerid")
         if worker:
             topo = dataclasses.replace(topo, name="%s.%s" % (topo.name[:48], worker))
+        for opt in ("clock", "seed"):
+            forced = self.config.getoption("emu_" + opt, None)
+            if forced is not None:           # the command line wins: a replay by seed
+                options[opt] = forced
         lab = launch(topo, **options)
         try:
             if self.reaper is None:
@@ -170,6 +184,11 @@ class LabManager:
                     "%s\n\n%s" % (report.longrepr, lost)
         if report.failed and call.when in ("setup", "call"):
             for lab in item.stash.get(_LABS, []):
+                if lab.clock == "virtual":
+                    report.sections.append(("emu replay", "lab %s ran on virtual time, seed %d: "
+                                            "replay with\n  pytest '%s' --emu-clock virtual "
+                                            "--emu-seed %d" % (lab.name, lab.seed, item.nodeid,
+                                                               lab.seed)))
                 if lab in self.open and not lab.closed:
                     try:
                         text = lab.evidence()

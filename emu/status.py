@@ -191,11 +191,32 @@ def collect(labs: list[dict], patterns: str | None = None, details: bool = True,
         summary = {"nodes": len(nodes), "states": states, "rss": rss, "cpu": round(cpu, 1)}
         lab = {k: st.get(k) for k in ("name", "run_dir", "topology", "orchestrator_pid", "status")}
         lab["alive"] = st.get("alive", True)
+        lab["seed"] = st.get("seed")
+        lab["clock"] = clock_of(st)
         lab.update(partition=st.get("partition"), links=st.get("links") or [],
                    fault_log=st.get("fault_log") or [], summary=summary,
                    shown=len(shown) if details else 0, nodes=entries)
         out.append(lab)
     return out
+
+
+def clock_of(st: dict) -> dict:
+    """{"mode": "real"} or a virtual-time lab's {"mode", "now", "ratio", "rounds", "jumps"}."""
+    if st.get("clock") != "virtual" or not st.get("run_dir"):
+        return {"mode": "real"}
+    from .nodes.vclock import read_page
+    page = read_page(st["run_dir"]) or {}
+    return {"mode": "virtual", "now": page.get("now"), "ratio": page.get("ratio"),
+            "rounds": page.get("rounds"), "jumps": page.get("jumps")}
+
+
+def clock_line(lab: dict) -> str | None:
+    """'clock virtual: 66.000 s (x14.8 wall time), seed 42, 73 rounds' or None (real time)."""
+    c = lab.get("clock") or {}
+    if c.get("mode") != "virtual" or c.get("now") is None:
+        return None
+    return "clock virtual: %.3f s (x%.1f wall time), seed %s, %d rounds, %d jumps" % (
+        c["now"], c["ratio"], lab.get("seed"), c["rounds"], c["jumps"])
 
 
 def to_json(labs: list[dict]) -> str:
@@ -229,6 +250,9 @@ def render(labs: list[dict], details: bool = True, patterns: str | None = None,
             lab["name"], lab["run_dir"], lab["orchestrator_pid"],
             lab["status"] if lab["alive"] else "stale (orchestrator gone)"))
         out("  " + summary_line(lab["summary"]))
+        cl = clock_line(lab)
+        if cl:
+            out("  " + cl)
         if lab.get("partition"):
             p = lab["partition"]
             out("  partition: %s%s" % (" | ".join(",".join(g) for g in p["groups"]),

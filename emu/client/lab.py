@@ -11,6 +11,7 @@
         lab.node("h2").kill(); lab.node("h2").start()       # a crash, a fresh kernel
 """
 import concurrent.futures
+import contextlib
 import itertools
 import os
 import threading
@@ -184,6 +185,40 @@ class LabHandle:
     @property
     def topology(self):
         return self._lab.topo
+
+    @property
+    def seed(self):
+        """The lab seed (netem, the nodes' RNGs, a virtual lab's programs)."""
+        return self._lab.topo.seed
+
+    @property
+    def clock(self):
+        """"virtual" (the lab's own time) or "real"."""
+        return self._lab.topo.clock
+
+    @contextlib.contextmanager
+    def hold(self):
+        """A virtual-time lab's time stands still inside the with block: programs
+        started in it (node.run, node.spawn) all start at the same instant, so a
+        run replays whatever the host's timing. Make no calls to the nodes
+        from inside it (they would wait for time that does not move)."""
+        if not self._lab.virtual:
+            yield
+            return
+        from ..nodes import vclock
+        sock = vclock.hold(self.run_dir, "-")[0]
+        try:
+            yield
+        finally:
+            sock.close()
+
+    def vtime(self):
+        """A virtual-time lab's time now, in seconds since its start (None in real time)."""
+        if not self._lab.virtual:
+            return None
+        from ..nodes.vclock import read_page
+        page = read_page(self.run_dir)
+        return None if page is None else page["now"]
 
     @property
     def name(self):
@@ -381,15 +416,20 @@ class LabHandle:
         self.close()
 
 
-def launch(topology, base=None, timeout=30.0, cluster=None):
+def launch(topology, base=None, timeout=30.0, cluster=None, clock=None, seed=None):
     """Start the lab described by a topology file; returns a LabHandle (a context manager).
 
     cluster: a Ray cluster's address ("auto", "ray://HEAD:10001") to place the
     nodes over its machines (emu/cluster.py); None runs them all here.
+    clock: "virtual" runs the lab on its own time (README: deterministic
+    labs), "real" on the host's; seed: the lab seed. Both default to the file's.
     """
+    from ..orchestrator import with_clock
     from ..supervisor import Supervisor
-    lab = _Lab(os.fspath(topology) if not hasattr(topology, "nodes") else topology, base,
-               cluster=cluster)
+    from ..topology import load_topology
+    topo = topology if hasattr(topology, "nodes") else load_topology(os.fspath(topology))
+    topo = with_clock(topo, clock, seed, cluster)
+    lab = _Lab(topo, base, cluster=cluster)
     lab.start(timeout)
     try:
         sup = Supervisor(lab).start()

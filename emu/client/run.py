@@ -184,8 +184,15 @@ class NodeProcess(concurrent.futures.Future):
         spec = {"node": node.name, "sys": node.sys_endpoint, "hosts": hosts,
                 "prep": _preparation(), "payload": payload,
                 "main_needed": b"__main__" in payload}
-        rfd, wfd = os.pipe()
+        self._hold = None
         env = dict(os.environ)
+        if node.lab._lab.virtual:
+            # Registered with the lab's clock until it ends (exec.vt_hold).
+            from .exec import vt_hold
+            self._hold, spec["vt"] = vt_hold({"run_dir": node.lab.run_dir,
+                                              "seed": node.lab._lab.topo.seed}, node.name)
+            env["PYTHONHASHSEED"] = str(spec["vt"]["hashseed"])
+        rfd, wfd = os.pipe()
         env[_FD_ENV] = str(wfd)
         env[_NODE_ENV] = node.name
         parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -201,6 +208,8 @@ class NodeProcess(concurrent.futures.Future):
                     pass_fds=(wfd,), start_new_session=True, cwd=spec["prep"]["cwd"])
         except BaseException:
             os.close(rfd)
+            if self._hold is not None:
+                self._hold.close()
             raise
         finally:
             os.close(wfd)
@@ -241,6 +250,8 @@ class NodeProcess(concurrent.futures.Future):
                 pass
             with self._reap_lock:
                 self._popen.wait()
+            if self._hold is not None:
+                self._hold.close()           # the lab's time no longer waits for it
             self._keep_output()
             self._started.set()
             self._ready.set()
@@ -442,7 +453,10 @@ def _child_main():
         prep = spec["prep"]
         sys.path[:] = prep["sys_path"]
         from . import shim
-        shim.install(spec["sys"], spec["hosts"], spec["node"])
+        binding = shim.install(spec["sys"], spec["hosts"], spec["node"])
+        if spec.get("vt"):
+            from . import vtime         # a virtual-time lab: its time and seeds
+            vtime.install(spec["vt"], binding)
         if spec.get("main_needed"):
             _fixup_main(prep)
         func, args, kwargs = pickle.loads(spec["payload"])

@@ -42,6 +42,7 @@ hold up another thread's sendto on the same socket. Descriptors belong to
 the process (one task on the node): a forked child starts a new task and
 does not share its parent's emulated sockets.
 """
+import _thread
 import errno
 import itertools
 import os
@@ -54,7 +55,7 @@ import time
 
 from .rpc import (
     POST_BYTES, POST_FRAMES, TASK_KEY_PREFIX, EpochPage, HotCalls, NodeUnreachable, Poster, _Conn,
-    decode_reply, encode_call, read_frame, write_parts,
+    decode_reply, encode_call, on_virtual_time, read_frame, write_parts,
 )
 from . import vtime
 from .shimfd import Watcher, os_functions, socket_of_real
@@ -81,11 +82,31 @@ _SOCKET_FUNCS = ("socket", "getaddrinfo", "gethostbyname", "gethostbyname_ex",
 
 # ----------------------------------------------------------------- syscalls
 
+class _Signal:
+    """A one-shot event on a bare lock, so that it waits on the host's clock:
+    in a virtual-time lab the program's threading waits are on the lab's
+    (vtime.py), and a call's reply must not be looked for that way."""
+    __slots__ = ("lock",)
+
+    def __init__(self):
+        self.lock = _thread.allocate_lock()
+        self.lock.acquire()
+
+    def set(self):
+        try:
+            self.lock.release()
+        except RuntimeError:
+            pass                 # set already
+
+    def wait(self, timeout=None):
+        return self.lock.acquire(True, -1 if timeout is None else timeout)
+
+
 class _Slot:
     __slots__ = ("event", "reply")
 
     def __init__(self):
-        self.event = threading.Event()
+        self.event = _Signal()
         self.reply = None
 
 
@@ -100,6 +121,7 @@ class MuxSyscallClient(HotCalls):
 
     def __init__(self, path):
         self.path = path
+        self.virtual = on_virtual_time(path)
         self.ids = itertools.count(1)
         self.lock = threading.Lock()      # guards pending, sock, pid
         self.send_lock = threading.Lock()
@@ -204,6 +226,10 @@ class MuxSyscallClient(HotCalls):
             with self.send_lock:
                 self._flush_locked(s)         # held-back sends came first
                 write_parts(s, parts)
+            # The node's liveness is checked on the host's clock: not in a
+            # virtual-time lab, where a call may wait while time stands still.
+            if self.virtual:
+                bound = None
             if not slot.event.wait(None if bound is None else bound + liveness):
                 raise NodeUnreachable(errno.ETIMEDOUT, "node at %s did not answer %s" % (self.path, name))
         except OSError as e:

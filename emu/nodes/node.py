@@ -49,6 +49,11 @@ def preload_logging(name):
     logging.getLogger("emu.node").info("preloaded")
 
 
+# The host's sleep, taken at import: a program of a virtual-time lab sleeps
+# on the lab's time (client/vtime.py), and the watchdog must not.
+_host_sleep = time.sleep
+
+
 def watchdog(parent_pid, interval=0.25):
     """Exit at once if the parent is gone (we were re-parented).
 
@@ -58,7 +63,7 @@ def watchdog(parent_pid, interval=0.25):
     while True:
         if os.getppid() != parent_pid:
             os._exit(3)
-        time.sleep(interval)
+        _host_sleep(interval)
 
 
 def announce_ready(fd, name, ctl=None):

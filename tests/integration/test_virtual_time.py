@@ -1,0 +1,205 @@
+"""Virtual-time labs (README: deterministic labs): time that jumps, and a seed
+that replays a whole distributed run, packets and outputs alike."""
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+import time
+
+
+import emu
+from emu.client.tools import tcpdump as tcpdump_tool
+from tests.integration.conftest import ROOT, TOPOLOGIES, cli_env
+
+AF_INET, SOCK_STREAM, SOCK_DGRAM = 2, 1, 2
+EPOCH = 946684800                 # the default start_time: 2000-01-01T00:00:00Z
+
+LOSSY = """\
+name: vt-lossy
+seed: 5
+nodes:
+  h1: {kind: host, interfaces: {eth0: {address: 10.0.0.1/24}}}
+  h2: {kind: host, interfaces: {eth0: {address: 10.0.0.2/24}}}
+  br0: {kind: bridge}
+links:
+  - endpoints: [h1:eth0, br0:p1]
+    netem: {delay: 3ms, jitter: 1ms, loss: 8%}
+  - endpoints: [h2:eth0, br0:p2]
+    netem: {delay: 2ms, loss: 5%}
+"""
+
+
+def _sleeper(secs):
+    import datetime
+    import time
+    t0, w0 = time.monotonic(), time.time()
+    time.sleep(secs)
+    return time.monotonic() - t0, w0, time.time(), datetime.datetime.now().timestamp()
+
+
+def test_a_minute_of_sleep_takes_well_under_a_second_of_wall_time():
+    with emu.launch(TOPOLOGIES / "veth-bridge.yaml", clock="virtual", seed=1) as lab:
+        assert lab.clock == "virtual" and lab.vtime() == 0.0
+        wall = time.monotonic()
+        slept, w0, w1, dt_now = lab.node("h1").run(_sleeper, 60).result(timeout=60)
+        wall = time.monotonic() - wall
+        assert slept == 60.0                    # exactly: nothing else moved the clock
+        assert w0 == EPOCH and w1 == EPOCH + 60 and dt_now == w1
+        assert lab.vtime() == 60.0
+        assert wall < 10.0, wall                # the target is < 2 s; generous for a loaded CI
+
+
+def _syn_times(dst, port, span):
+    """Send a SYN that is never answered; return when our SYNs left (seconds)."""
+    import select
+    import socket
+    import time
+    sniff = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setblocking(False)
+    t0 = time.monotonic()
+    s.connect_ex((dst, port))
+    times = []
+    while True:
+        left = span - (time.monotonic() - t0)
+        if left <= 0:
+            break
+        r, _, _ = select.select([sniff], [], [], left)
+        if not r:
+            continue
+        frame, addr = sniff.recvfrom(2048)
+        # an outgoing IPv4 TCP segment with only SYN set
+        if addr[2] == socket.PACKET_OUTGOING and frame[12:14] == b"\x08\x00" and \
+                frame[23] == 6 and frame[14 + 20 + 13] == 0x02:
+            times.append(round(time.monotonic() - t0, 9))
+    return times
+
+
+def test_syn_retransmissions_back_off_exactly_on_virtual_time():
+    with emu.launch(TOPOLOGIES / "veth-bridge.yaml", clock="virtual", seed=2) as lab:
+        h1 = lab.node("h1")
+        assert h1.ping("h2", count=1).received == 1        # the neighbour is known
+        lab.link_down("h2:eth0")                            # nothing answers any more
+        wall = time.monotonic()
+        times = h1.run(_syn_times, "10.0.0.2", 80, 7.5).result(timeout=60)
+        wall = time.monotonic() - wall
+        # Linux: the initial RTO is 1 s (TCP_TIMEOUT_INIT), doubled on each
+        # retransmission: SYNs at 0, 1, 3 and 7 s.
+        assert times == [0.0, 1.0, 3.0, 7.0], times
+        assert wall < 10.0, wall
+
+
+def _server(port, n):
+    import socket
+    import time
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.bind(("0.0.0.0", port))
+    srv.listen(1)
+    c, _ = srv.accept()
+    got, marks = b"", []
+    while len(got) < n:
+        chunk = c.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+        marks.append((len(got), time.monotonic()))
+    c.sendall(hashlib_sha(got))
+    c.close()
+    return len(got), marks
+
+
+def hashlib_sha(data):
+    import hashlib
+    return hashlib.sha256(data).hexdigest().encode()
+
+
+def _client(dst, port, n):
+    import os
+    import random
+    import socket
+    import time
+    import uuid
+    data = os.urandom(n)
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(120)
+    s.connect((dst, port))
+    t0 = time.monotonic()
+    s.sendall(data)
+    digest = s.recv(100)
+    t1 = time.monotonic()
+    return (digest == hashlib_sha(data), t0, t1, random.random(), str(uuid.uuid4()),
+            os.getpid(), s.getsockname()[1])
+
+
+def _run_lossy(path, seed, pcap):
+    """One run: a capture on h1 (a watcher), a server on h2 and a client on h1
+    started at one instant; returns what the programs said and the pcap's hash."""
+    with emu.launch(path, clock="virtual", seed=seed) as lab:
+        stop = threading.Event()
+        lines = []
+        from emu.client import rpc
+        rpc.TASK_KEY_PREFIX[0] = "pv-"     # tcpdump runs in this process: a watcher
+        try:
+            cap = threading.Thread(target=tcpdump_tool.main, kwargs=dict(
+                argv=["-i", "eth0", "-w", str(pcap)], endpoint=lab.node("h1").sys_endpoint,
+                resolve=lab.resolve, out=lines.append, err=lines.append, stop=stop,
+                epoch=EPOCH), daemon=True)
+            cap.start()
+            time.sleep(0.5)                # listening before anything is sent
+        finally:
+            rpc.TASK_KEY_PREFIX[0] = ""
+        with lab.hold():
+            srv = lab.node("h2").spawn(_server, 5001, 200_000)
+            cli = lab.node("h1").run(_client, "10.0.0.2", 5001, 200_000)
+        got, marks = srv.result(timeout=120)
+        out = cli.result(timeout=120)
+        counters = lab.node("h1").counters()
+        time.sleep(0.5)
+        stop.set()
+        cap.join(10)
+        return {"server": (got, marks), "client": out, "pcap": hashlib.sha256(
+            pcap.read_bytes()).hexdigest(), "pcap_size": pcap.stat().st_size,
+            "retrans": counters.get("TcpRetransSegs", counters.get("Tcp", {}).get("RetransSegs"))
+            if isinstance(counters, dict) else None, "vtime": lab.vtime()}
+
+
+def test_same_seed_same_packets_and_outputs_another_seed_another_run(tmp_path):
+    path = tmp_path / "vt-lossy.yaml"
+    path.write_text(LOSSY)
+    a = _run_lossy(path, 7, tmp_path / "a.pcap")
+    b = _run_lossy(path, 7, tmp_path / "b.pcap")
+    c = _run_lossy(path, 8, tmp_path / "c.pcap")
+    assert a["client"][0] and b["client"][0] and c["client"][0]      # byte-exact through loss
+    assert a["server"][0] == 200_000
+    assert a["pcap_size"] > 100_000
+    assert a == b                            # packets, outputs, counters, time: replayed
+    assert a["pcap"] != c["pcap"] and a["client"] != c["client"]
+
+
+def test_cli_virtual_lab_replays_ping_and_refuses_a_cluster(tmp_path):
+    base = tmp_path / "run"
+    base.mkdir(mode=0o700)
+    env = dict(cli_env(), EMU_RUN_BASE=str(base))
+
+    def emu_cli(*args, timeout=60):
+        return subprocess.run([sys.executable, "-m", "emu", *args], capture_output=True,
+                              text=True, env=env, timeout=timeout, cwd=ROOT)
+
+    r = emu_cli("up", "--clock", "virtual", "--cluster", "auto", str(TOPOLOGIES / "veth-bridge.yaml"))
+    assert r.returncode != 0 and "not supported yet" in r.stderr and "Traceback" not in r.stderr
+    outs = []
+    for _ in range(2):
+        r = emu_cli("up", "-d", "--clock", "virtual", "--seed", "42",
+                    str(TOPOLOGIES / "veth-bridge.yaml"))
+        assert r.returncode == 0, r.stderr
+        try:
+            p = emu_cli("exec", "h1", "--", "ping", "-c", "3", "-i", "1", "h2")
+            assert p.returncode == 0, p.stderr
+            st = emu_cli("status")
+            assert "virtual" in st.stdout, st.stdout
+            outs.append(p.stdout)
+        finally:
+            emu_cli("down", "--all", "-y")
+    assert outs[0] == outs[1] and "3 received" in outs[0]
+    assert not os.listdir(base)
