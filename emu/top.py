@@ -112,8 +112,10 @@ class Sampler:
                           "a_to_b_bps": bps(l["a"]), "b_to_a_bps": bps(l["b"]),
                           "impairments": l["impairments"]})
         self.prev, self.prev_t = counters, now
+        from .status import clock_of
         return {"schema": "emu.top/1", "lab": lab["name"], "interval": round(dt or 0.0, 3),
-                "nodes": rows, "links": links, "partition": lab["partition"]}
+                "nodes": rows, "links": links, "partition": lab["partition"],
+                "clock": dict(clock_of(self.st), seed=self.st.get("seed"))}
 
 
 def sort_rows(rows: list[dict], key: str) -> list[dict]:
@@ -154,9 +156,11 @@ def frame(doc: dict, sort: str = "name", live: bool = False):
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
-    head = Text("emu top  lab %s  sorted by %s%s" % (
-        doc["lab"], sort, "   keys: c cpu  m mem  p pkts/s  d drops  n name  q quit" if live else ""),
-        style="bold")
+    from .status import clock_line
+    cl = clock_line({"clock": doc.get("clock"), "seed": (doc.get("clock") or {}).get("seed")})
+    head = Text("emu top  lab %s  sorted by %s%s%s" % (
+        doc["lab"], sort, "   keys: c cpu  m mem  p pkts/s  d drops  n name  q quit" if live else "",
+        "\n" + cl if cl else ""), style="bold")
     nt = Table(title="nodes", title_justify="left", expand=False)
     for col, just in (("NODE", "left"), ("KIND", "left"), ("STATE", "left"), ("PID", "right"),
                       ("CPU%", "right"), ("MEM", "right"), ("RX pkt/s", "right"),
