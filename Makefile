@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-cluster bench soak fuzz lint clean sysdeps
+.PHONY: demo test test-virtual test-cluster bench soak fuzz lint clean sysdeps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ demo: $(STAMP)
 
 test: $(STAMP) sysdeps lint
 	$(BIN)/python -m pytest -n auto -q
+
+# The integration suite again, every lab on virtual time (README: deterministic
+# labs); tests marked real_time (the real network, frames from outside) skip.
+test-virtual: $(STAMP) sysdeps
+	$(BIN)/python -m pytest -n auto -q tests/integration --emu-clock virtual
 
 # Labs over a Ray cluster (emu up --cluster): Ray is an optional extra, so
 # these tests skip in `make test`; here a local two-node Ray cluster runs them.

@@ -243,14 +243,39 @@ class FaultSchedule:
         return not self.thread.is_alive()
 
     def _run(self):
+        lab = getattr(self.sup, "lab", None)
+        if getattr(lab, "virtual", False):
+            self._run_virtual(lab.run_dir)
+            return
         for at, action, target, one_way in self.timeline:
             if self.stop_ev.wait(max(0.0, self.t0 + at - time.monotonic())):
                 return
             actual = time.monotonic() - self.t0
-            try:
-                text = self.sup.do_action(action, target, one_way=one_way, scheduled_at=at)
-            except Exception as e:          # one failed event must not end the schedule
-                text = "%s %s failed: %s" % (action, target, e)
-                self.sup.log_event("fault schedule: " + text)
-            self.record.append((at, actual, text))
+            self._act(at, actual, action, target, one_way)
         self.sup.log_event("fault schedule done")
+
+    def _run_virtual(self, run_dir):
+        """On a virtual-time lab: each event at its instant of the lab's time
+        (counted from when the schedule starts), the lab's time standing
+        while it acts (nodes/vclock.py Alarm)."""
+        from .nodes.vclock import Alarm, read_page
+        page = read_page(run_dir) or {"now": 0.0}
+        base = int(round(page["now"] * 1e9))
+        alarm = Alarm(run_dir)
+        try:
+            for at, action, target, one_way in self.timeline:
+                if not alarm.wait(base + int(round(at * 1e9)), self.stop_ev):
+                    return
+                now = (read_page(run_dir) or {"now": 0.0})["now"]
+                self._act(at, now - base / 1e9, action, target, one_way)
+        finally:
+            alarm.close()
+        self.sup.log_event("fault schedule done")
+
+    def _act(self, at, actual, action, target, one_way):
+        try:
+            text = self.sup.do_action(action, target, one_way=one_way, scheduled_at=at)
+        except Exception as e:          # one failed event must not end the schedule
+            text = "%s %s failed: %s" % (action, target, e)
+            self.sup.log_event("fault schedule: " + text)
+        self.record.append((at, actual, text))

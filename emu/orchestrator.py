@@ -117,10 +117,21 @@ def with_clock(topo, clock=None, seed=None, cluster=None):
         if l.transport == "tcp":
             raise LabError("%s: link %d (%s): transport tcp is for labs over several machines: "
                            "not in a --clock virtual lab" % (topo.path, l.index, l.a))
-    if topo.faults:
-        raise LabError("%s: a fault schedule in a --clock virtual lab is not supported yet "
-                       "(it runs on the host's clock)" % topo.path)
+    check_virtual_faults(topo.faults, topo.path)
     return topo
+
+
+VIRTUAL_FAULTS = ("link_down", "link_up", "partition", "heal")
+
+
+def check_virtual_faults(events, where):
+    """A virtual-time lab's fault schedule: cables and partitions, not crashes (yet)."""
+    for ev in events or ():
+        if ev["action"] not in VIRTUAL_FAULTS:
+            raise LabError("%s: fault %s at %gs: a virtual-time lab's schedule can cut cables "
+                           "and partition (%s), not %s nodes yet"
+                           % (where, ev["action"], ev["at"], ", ".join(VIRTUAL_FAULTS),
+                              ev["action"]))
 
 
 class Lab:

@@ -59,7 +59,25 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "topology(path, **options): the lab the `lab` fixture starts for this test "
         "(options go to emu.launch: timeout, base, clock, seed)")
+    config.addinivalue_line(
+        "markers", "real_time(reason): the test needs labs on the host's clock (the real "
+        "network, frames from outside the lab): skipped under --emu-clock virtual")
     config.pluginmanager.register(LabManager(config), _PLUGIN_NAME)
+    # --emu-clock/--emu-seed reach every emu.launch of the session, fixtures of
+    # the project's own included (`make test-virtual` runs a suite that way).
+    from .client import lab as _lab
+    _lab.FORCED["clock"] = config.getoption("emu_clock", None)
+    _lab.FORCED["seed"] = config.getoption("emu_seed", None)
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("emu_clock", None) != "virtual":
+        return
+    for item in items:
+        m = item.get_closest_marker("real_time")
+        if m is not None:
+            item.add_marker(pytest.mark.skip(reason="real time only: %s" % (
+                m.args[0] if m.args else "needs the host's clock")))
 
 
 @contextlib.contextmanager
@@ -129,11 +147,7 @@ class LabManager:
         worker = getattr(self.config, "workerinput", {}).get("workerid")
         if worker:
             topo = dataclasses.replace(topo, name="%s.%s" % (topo.name[:48], worker))
-        for opt in ("clock", "seed"):
-            forced = self.config.getoption("emu_" + opt, None)
-            if forced is not None:           # the command line wins: a replay by seed
-                options[opt] = forced
-        lab = launch(topo, **options)
+        lab = launch(topo, **options)        # --emu-clock/--emu-seed win: client/lab.py FORCED
         try:
             if self.reaper is None:
                 from .client.reaper import Reaper

@@ -450,6 +450,9 @@ class Supervisor:
 
     # ------------------------------------------------------------- schedules
     def run_schedule(self, events, t0=None):
+        if getattr(self.lab, "virtual", False):
+            from .orchestrator import check_virtual_faults
+            check_virtual_faults(events, "fault schedule")
         s = FaultSchedule(self, events, t0).start()
         self.schedules.append(s)
         self.log_event("fault schedule: %d event(s)" % len(s.timeline))

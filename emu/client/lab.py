@@ -416,6 +416,9 @@ class LabHandle:
         self.close()
 
 
+FORCED: dict = {"clock": None, "seed": None}
+
+
 def launch(topology, base=None, timeout=30.0, cluster=None, clock=None, seed=None):
     """Start the lab described by a topology file; returns a LabHandle (a context manager).
 
@@ -428,6 +431,9 @@ def launch(topology, base=None, timeout=30.0, cluster=None, clock=None, seed=Non
     from ..supervisor import Supervisor
     from ..topology import load_topology
     topo = topology if hasattr(topology, "nodes") else load_topology(os.fspath(topology))
+    # pytest --emu-clock/--emu-seed: every lab of the session (the plugin sets these).
+    clock = FORCED["clock"] or clock
+    seed = FORCED["seed"] if FORCED["seed"] is not None else seed
     topo = with_clock(topo, clock, seed, cluster)
     lab = _Lab(topo, base, cluster=cluster)
     lab.start(timeout)

@@ -33,6 +33,7 @@ import json
 import logging
 import mmap
 import os
+import select
 import socket
 import struct
 import sys
@@ -46,7 +47,8 @@ log = logging.getLogger("emu.vclock")
 # now_ns (virtual monotonic), epoch_ns (the wall clock at virtual 0),
 # wall_start_ns (the host's time.time_ns() when the clock started), rounds, jumps.
 PAGE = struct.Struct("<qqqqq")
-DEFAULT_START = 946684800      # 2000-01-01T00:00:00Z: the wall clock at virtual time 0
+DEFAULT_START = 946684800
+DEBUG = bool(os.environ.get("EMU_VCLOCK_DEBUG"))      # 2000-01-01T00:00:00Z: the wall clock at virtual time 0
 
 
 def page_path(run_dir):
@@ -111,7 +113,7 @@ def read_page(run_dir):
 class NodeView:
     """What the timekeeper knows of one node: its last report."""
 
-    __slots__ = ("tx", "rx", "next", "want", "blocked", "parked", "hello", "base")
+    __slots__ = ("tx", "rx", "next", "want", "blocked", "parked", "ext", "hello", "base")
 
     def __init__(self):
         self.tx: dict = {}
@@ -120,6 +122,7 @@ class NodeView:
         self.want = False
         self.blocked: frozenset = frozenset()
         self.parked = 0
+        self.ext = 0             # parked calls of clients that are not the lab's programs
         self.hello = False
         self.base: dict = {}     # ifname -> the peer's tx count when this node (re)started
 
@@ -149,11 +152,14 @@ class Timekeeper:
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(sock_path(run_dir))
         self.listener.listen(64)
-        self.progs: dict = {}        # fd -> (socket, program id)
+        self.progs: dict = {}        # fd -> (socket, program id): registered programs
+        self.alarms: dict = {}       # fd -> [socket, due ns or None, ringing]: fault schedules
         self.next_id = 1
         self.slots: dict = {}        # node -> programs started on it so far
         self.stepping: set = set()
         self.running = True
+        self.anchor = None           # (lab ns, host ns) when outside calls began to wait
+        self.wake_at = None          # host ns to look again (time paced by the host's)
 
     # ---------------------------------------------------------------- rounds
     def expect(self, name):
@@ -167,13 +173,25 @@ class Timekeeper:
 
     def schedule(self):
         """Start the next round, or jump, if the lab is quiet enough; else wait."""
+        if DEBUG:
+            log.info("t=%d stepping=%s progs=%s alarms=%s nodes=%s", self.t, sorted(self.stepping),
+                     [p for _, p in self.progs.values()], [a[1:] for a in self.alarms.values()],
+                     {n: (nv.next, nv.want, sorted(nv.blocked), nv.parked, nv.tx, nv.rx)
+                      for n, nv in self.nodes.items()})
+        self.wake_at = None
         if self.stepping or not all(nv.hello for nv in self.nodes.values()):
             return
+        if any(a[2] for a in self.alarms.values()):
+            return               # a fault schedule acts at this instant
         blocked: set = set()
         for nv in self.nodes.values():
             blocked |= nv.blocked
         if any(pid not in blocked for _, pid in self.progs.values()):
             return               # a program runs: it may still act at this instant
+        for fd, a in sorted(self.alarms.items()):
+            if a[1] is not None and a[1] <= self.t:
+                self.ring(fd)    # its instant has come: it acts before the nodes do
+                return
         targets = {}
         for name, nv in self.nodes.items():
             exp = self.expect(name)
@@ -186,12 +204,43 @@ class Timekeeper:
         if not self.progs and not any(nv.parked for nv in self.nodes.values()):
             return               # nobody waits on the lab: it is paused
         nexts = [nv.next for nv in self.nodes.values() if nv.next is not None]
+        # A fault schedule's next event is an instant time stops at (it does
+        # not make time move: only programs and calls waiting do).
+        nexts += [a[1] for a in self.alarms.values() if a[1] is not None]
         if not nexts:
             return               # everyone waits forever: time has nothing to jump to
-        self.t = max(self.t, min(nexts))
+        nxt = min(nexts)
+        if any(nv.ext for nv in self.nodes.values()):
+            # A call from outside the lab's programs waits (the test process's
+            # own sockets): it makes its calls at the host's pace, so time goes
+            # no faster than the host's here, or its next call would come late.
+            now = time.monotonic_ns()
+            if self.anchor is None or self.anchor[0] > self.t:
+                self.anchor = (self.t, now)
+            limit = self.anchor[0] + (now - self.anchor[1])
+            if nxt > limit:
+                self.wake_at = now + (nxt - limit)
+                return
+        else:
+            self.anchor = None
+        self.t = max(self.t, nxt)
         self.jumps += 1
+        self.page.write(self.t, self.rounds, self.jumps)
+        for fd, a in sorted(self.alarms.items()):
+            if a[1] is not None and a[1] <= self.t:
+                self.ring(fd)
+                return
         self.step({n: self.expect(n) for n, nv in self.nodes.items()
                    if nv.next is not None and nv.next <= self.t})
+
+    def ring(self, fd):
+        """A fault schedule's instant: it acts (time stands) until it says its next."""
+        a = self.alarms[fd]
+        a[1], a[2] = None, True
+        try:
+            a[0].sendall(b"ring %d\n" % self.t)
+        except OSError:
+            a[2] = False
 
     def step(self, targets):
         self.rounds += 1
@@ -224,6 +273,7 @@ class Timekeeper:
         nv.want = bool(msg.get("want"))
         nv.blocked = frozenset(msg.get("blocked", ()))
         nv.parked = int(msg.get("parked", 0))
+        nv.ext = int(msg.get("ext", 0))
         if msg.get("op") == "done":
             self.stepping.discard(name)
 
@@ -234,19 +284,29 @@ class Timekeeper:
         self.progs[conn.fileno()] = (conn, None)
 
     def on_prog(self, fd, poller):
-        """A launcher's line: `hold NODE` -> `ok ID SLOT NOW_NS`; EOF ends the hold."""
-        conn, pid = self.progs[fd]
+        """A client's line: `hold NODE` -> `ok ID SLOT NOW_NS` (a program; EOF ends
+        the hold), or `alarm NS` -> `ring NOW_NS` when the lab's time is NS (a
+        fault schedule, which then acts while time stands, until its next line)."""
+        conn, pid = self.progs[fd] if fd in self.progs else (self.alarms[fd][0], None)
         try:
             data = conn.recv(256)
         except OSError:
             data = b""
         if not data:
             poller.unregister(fd)
-            del self.progs[fd]
+            self.progs.pop(fd, None)
+            self.alarms.pop(fd, None)
             conn.close()
             return
         words = data.decode(errors="replace").split()
-        if len(words) == 2 and words[0] == "hold" and pid is None:
+        if len(words) == 2 and words[0] == "alarm" and fd in self.alarms and words[1].isdigit():
+            self.alarms[fd][1:] = [int(words[1]), False]
+        elif len(words) == 2 and words[0] == "alarm" and pid is None and words[1].isdigit():
+            del self.progs[fd]
+            self.alarms[fd] = [conn, int(words[1]), False]
+        elif len(words) == 1 and words[0] == "done" and fd in self.alarms:
+            self.alarms[fd][1:] = [None, False]
+        elif len(words) == 2 and words[0] == "hold" and pid is None:
             node = words[1]
             slot = self.slots.get(node, 0)
             self.slots[node] = slot + 1
@@ -264,7 +324,10 @@ class Timekeeper:
         if lifeline is not None:
             poller.register(lifeline, zmq.POLLIN)
         while self.running:
-            for what, _ in poller.poll():
+            timeout = None
+            if self.wake_at is not None:
+                timeout = max(0, (self.wake_at - time.monotonic_ns()) // 1000000 + 1)
+            for what, _ in poller.poll(timeout):
                 if what is self.router:
                     while True:
                         try:
@@ -282,7 +345,7 @@ class Timekeeper:
                     self.on_accept(poller)
                 elif what == lifeline:
                     return
-                elif what in self.progs:
+                elif what in self.progs or what in self.alarms:
                     self.on_prog(what, poller)
             self.schedule()
 
@@ -307,6 +370,36 @@ def hold(run_dir, node, timeout=10.0):
         raise OSError("the lab's clock refused the program")
     s.settimeout(None)
     return s, int(words[1]), int(words[2]), int(words[3])
+
+
+class Alarm:
+    """A fault schedule's view of the lab's time: wait(ns) returns when the lab
+    is at that instant; the lab's time stands until the next wait or close."""
+
+    def __init__(self, run_dir, timeout=10.0):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(sock_path(run_dir))
+        self.sock.settimeout(None)
+        self.buf = b""
+
+    def wait(self, ns, stop=None):
+        """Block until the lab's time is ns (True), or stop is set (False)."""
+        self.sock.sendall(b"alarm %d\n" % ns)
+        while b"\n" not in self.buf:
+            if stop is not None and stop.is_set():
+                return False
+            r, _, _ = select.select([self.sock], [], [], 0.5)
+            if r:
+                chunk = self.sock.recv(256)
+                if not chunk:
+                    return False
+                self.buf += chunk
+        _, self.buf = self.buf.split(b"\n", 1)
+        return True
+
+    def close(self):
+        self.sock.close()
 
 
 def main(argv=None):

@@ -333,7 +333,11 @@ class VirtualRuntime(NodeRuntime):
                 "blocked": self._held(),
                 # Who waits on the lab: not a watcher's calls (tcpdump: "pv-" keys).
                 "parked": sum(1 for p in self.parks
-                              if not str(p.ident.task.key or "").startswith("pv-"))}
+                              if not str(p.ident.task.key or "").startswith("pv-")),
+                # ... and those of clients that are not programs of the lab (the
+                # test process's sockets): time keeps the host's pace for them.
+                "ext": sum(1 for p in self.parks
+                           if not str(p.ident.task.key or "").startswith(("pv-", "vt")))}
         if op == "state" and state == self.last_report:
             return
         self.last_report = state

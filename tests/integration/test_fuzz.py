@@ -1,5 +1,9 @@
 """make fuzz, small: every node survives seeded random frames and still forwards."""
+import pytest
+
 from emu.fuzz import make_frame, run, wire_message
+
+pytestmark = pytest.mark.real_time("frames pushed into wires from outside the lab")
 
 
 def test_fuzzed_frames_leave_every_node_alive_and_forwarding():

@@ -2,10 +2,13 @@
 import struct
 import time
 
+import pytest
 import zmq
 
 from emu.kernel.hdr.checksum import ip_compute_csum
 from emu.wire.zwire import encode_frames
+
+pytestmark = pytest.mark.real_time("frames pushed into a wire from outside the lab")
 
 
 def _inject(lab, link_index, end, payload):

@@ -93,6 +93,7 @@ def _syn(src_ip, dst_ip, sport, dport, dst_mac, src_mac):
     return dst_mac + src_mac + b"\x08\x00" + bytes(ip) + bytes(tcp)
 
 
+@pytest.mark.real_time("a flood pushed into a wire from outside the lab")
 def test_a_wire_flood_is_dropped_at_the_rx_ring(bridge_lab):
     """More frames than the ring holds, as fast as ZeroMQ takes them: the
     excess is counted as rx_missed_errors, and the node still answers."""

@@ -17,7 +17,8 @@ from tests.integration.conftest import TAP_EMU_IP, TAP_LINUX_IP, netns_sh, tap_n
 LINUX_IP, EMU_IP = TAP_LINUX_IP, TAP_EMU_IP
 sh = netns_sh
 
-pytestmark = pytest.mark.skipif(tap_why_not() is not None, reason=tap_why_not() or "")
+pytestmark = [pytest.mark.real_time("a TAP device is the real network"),
+              pytest.mark.skipif(tap_why_not() is not None, reason=tap_why_not() or "")]
 
 
 @pytest.fixture

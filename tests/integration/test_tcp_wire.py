@@ -13,6 +13,8 @@ from emu.wire.zwire import encode_frames
 from .conftest import transfer_bytes
 from .test_faults import link_flags, wait_for
 
+pytestmark = pytest.mark.real_time("tcp wires are for labs over several machines, which run in real time")
+
 AF_INET, SOCK_STREAM = 2, 1
 
 TOPO = """name: tcpwire

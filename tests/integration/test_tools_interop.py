@@ -15,6 +15,8 @@ import pytest
 from emu.client.exec import run_command
 from tests.integration.conftest import TAP_EMU_IP, TAP_LINUX_IP, netns_sh, tap_netns_lab, tap_why_not
 
+pytestmark = pytest.mark.real_time("real tools over a TAP device")
+
 LINUX_IP, EMU_IP = TAP_LINUX_IP, TAP_EMU_IP
 sh = netns_sh
 _why_not = tap_why_not

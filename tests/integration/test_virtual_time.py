@@ -2,6 +2,8 @@
 that replays a whole distributed run, packets and outputs alike."""
 import hashlib
 import os
+import pathlib
+import shutil
 import subprocess
 import sys
 import threading
@@ -132,23 +134,30 @@ def _client(dst, port, n):
             os.getpid(), s.getsockname()[1])
 
 
+def _capture(lab, node, pcap):
+    """tcpdump -w pcap on node's eth0, in a thread of this process, as a watcher
+    (its waits neither hold nor move the lab's time); set the event it returns to stop."""
+    stop = threading.Event()
+    lines: list = []
+    from emu.client import rpc
+    rpc.TASK_KEY_PREFIX[0] = "pv-"
+    try:
+        cap = threading.Thread(target=tcpdump_tool.main, kwargs=dict(
+            argv=["-i", "eth0", "-w", str(pcap)], endpoint=lab.node(node).sys_endpoint,
+            resolve=lab.resolve, out=lines.append, err=lines.append, stop=stop,
+            epoch=EPOCH), daemon=True)
+        cap.start()
+        time.sleep(0.5)                    # listening before anything is sent
+    finally:
+        rpc.TASK_KEY_PREFIX[0] = ""
+    return stop, cap
+
+
 def _run_lossy(path, seed, pcap):
     """One run: a capture on h1 (a watcher), a server on h2 and a client on h1
     started at one instant; returns what the programs said and the pcap's hash."""
     with emu.launch(path, clock="virtual", seed=seed) as lab:
-        stop = threading.Event()
-        lines = []
-        from emu.client import rpc
-        rpc.TASK_KEY_PREFIX[0] = "pv-"     # tcpdump runs in this process: a watcher
-        try:
-            cap = threading.Thread(target=tcpdump_tool.main, kwargs=dict(
-                argv=["-i", "eth0", "-w", str(pcap)], endpoint=lab.node("h1").sys_endpoint,
-                resolve=lab.resolve, out=lines.append, err=lines.append, stop=stop,
-                epoch=EPOCH), daemon=True)
-            cap.start()
-            time.sleep(0.5)                # listening before anything is sent
-        finally:
-            rpc.TASK_KEY_PREFIX[0] = ""
+        stop, cap = _capture(lab, "h1", pcap)
         with lab.hold():
             srv = lab.node("h2").spawn(_server, 5001, 200_000)
             cli = lab.node("h1").run(_client, "10.0.0.2", 5001, 200_000)
@@ -178,8 +187,9 @@ def test_same_seed_same_packets_and_outputs_another_seed_another_run(tmp_path):
 
 
 def test_cli_virtual_lab_replays_ping_and_refuses_a_cluster(tmp_path):
-    base = tmp_path / "run"
-    base.mkdir(mode=0o700)
+    import tempfile
+    base = pathlib.Path(tempfile.mkdtemp(prefix="emu-vt-"))   # short: ipc paths are
+    base.chmod(0o700)
     env = dict(cli_env(), EMU_RUN_BASE=str(base))
 
     def emu_cli(*args, timeout=60):
@@ -203,3 +213,79 @@ def test_cli_virtual_lab_replays_ping_and_refuses_a_cluster(tmp_path):
             emu_cli("down", "--all", "-y")
     assert outs[0] == outs[1] and "3 received" in outs[0]
     assert not os.listdir(base)
+    shutil.rmtree(base)
+
+
+# -- the example key-value store (examples/kv), under loss and a fault schedule
+
+KV_DIR = str(ROOT / "examples" / "kv")
+
+
+def _kv_server():
+    import sys
+    sys.path.insert(0, KV_DIR)
+    from kvstore import serve
+    return serve(7000)
+
+
+def _kv_client(n):
+    import socket
+    import sys
+    import time
+    sys.path.insert(0, KV_DIR)
+    from kvstore import KVClient, KVUnavailable
+    kv = KVClient("kv", timeout=0.05, retries=4)
+    me, out = socket.gethostname(), []
+    for i in range(n):
+        t = time.monotonic()
+        try:
+            r = "ok %d" % kv.put("%s/%d" % (me, i), i)
+        except KVUnavailable:
+            r = "unavailable"
+        out.append((t, time.monotonic(), r))
+        time.sleep(0.1)
+    return out
+
+
+def _pcap_until(path, until):
+    """The pcap's records (time, bytes) up to the lab time `until` (seconds)."""
+    import dpkt
+    with open(path, "rb") as f:
+        return [(ts, bytes(buf)) for ts, buf in dpkt.pcap.Reader(f) if ts <= EPOCH + until]
+
+
+def _kv_run(seed, pcap):
+    star = TOPOLOGIES / "star4.yaml"          # kv, c1, c2, c3 on br0
+    with emu.launch(star, clock="virtual", seed=seed) as lab:
+        for end in ("c1:eth0", "c2:eth0", "c3:eth0"):
+            lab.netem(end, delay="2ms", jitter="1ms", loss="10%")
+        lab.netem("kv:eth0", delay="1ms", loss="5%")
+        lab.faults([{"at": "1s", "link_down": "c2:eth0", "for": "1s"},
+                    {"at": "2.5s", "link_down": "kv:eth0", "for": "300ms"}])
+        stop, cap = _capture(lab, "kv", pcap)
+        with lab.hold():
+            srv = lab.node("kv").spawn(_kv_server)
+            clients = [lab.node(c).run(_kv_client, 40) for c in ("c1", "c2", "c3")]
+        outs = [c.result(timeout=120) for c in clients]
+        end = max(o[-1][1] for o in outs)
+        stats = srv.stop()
+        stop.set()
+        cap.join(10)
+        return {"outs": outs, "stats": stats, "end": end,
+                "pcap": _pcap_until(pcap, end), "faults": lab.fault_log()}
+
+
+def test_kv_store_under_loss_and_faults_replays_by_seed(tmp_path):
+    a = _kv_run(11, tmp_path / "a.pcap")
+    b = _kv_run(11, tmp_path / "b.pcap")
+    c = _kv_run(12, tmp_path / "c.pcap")
+    # The faults bit: c2 lost requests while its cable was cut (1 s to 2 s)...
+    c2 = a["outs"][1]
+    assert any(r == "unavailable" and 1.0 <= t0 < 2.0 for t0, _, r in c2), c2
+    assert all(r.startswith("ok") for t0, _, r in c2 if t0 > 3.0)
+    assert a["stats"]["retransmits"] > 0          # ... and loss made clients retry
+    assert len(a["pcap"]) > 200
+    # Same seed: the same run, packet for packet; another seed: another run.
+    assert a["outs"] == b["outs"] and a["stats"] == b["stats"] and a["end"] == b["end"]
+    assert a["pcap"] == b["pcap"]
+    assert a["outs"] != c["outs"] and a["pcap"] != c["pcap"]
