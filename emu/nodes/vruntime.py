@@ -142,6 +142,14 @@ class VirtualRuntime(NodeRuntime):
             self._flush_out()
         self._report("state")
 
+    def _flush_conn(self, conn):
+        try:
+            super()._flush_conn(conn)
+        except KeyError:
+            # Its input waits for a step (not polled): poll for what it may write.
+            conn.want_out = bool(conn.out)
+            self._poll_input(conn, conn not in self.vt_input)
+
     def _poll_input(self, conn, on):
         fd = conn.sock.fileno()
         mask = (zmq.POLLIN if on else 0) | (zmq.POLLOUT if conn.want_out else 0)

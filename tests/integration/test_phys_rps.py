@@ -6,6 +6,7 @@ Frames are pushed into h2's wire inbox as the peer's NIC would send them.
 import struct
 import time
 
+import pytest
 import zmq
 
 import emu
@@ -13,6 +14,8 @@ from emu.kernel.hdr.checksum import ip_compute_csum
 from emu.wire.zwire import encode_frames
 
 from .conftest import TOPOLOGIES
+
+pytestmark = pytest.mark.real_time("frames pushed into a wire from outside the lab")
 
 NFLOWS = 64
 PER_FLOW = 6
