@@ -117,21 +117,7 @@ def with_clock(topo, clock=None, seed=None, cluster=None):
         if l.transport == "tcp":
             raise LabError("%s: link %d (%s): transport tcp is for labs over several machines: "
                            "not in a --clock virtual lab" % (topo.path, l.index, l.a))
-    check_virtual_faults(topo.faults, topo.path)
     return topo
-
-
-VIRTUAL_FAULTS = ("link_down", "link_up", "partition", "heal")
-
-
-def check_virtual_faults(events, where):
-    """A virtual-time lab's fault schedule: cables and partitions, not crashes (yet)."""
-    for ev in events or ():
-        if ev["action"] not in VIRTUAL_FAULTS:
-            raise LabError("%s: fault %s at %gs: a virtual-time lab's schedule can cut cables "
-                           "and partition (%s), not %s nodes yet"
-                           % (where, ev["action"], ev["at"], ", ".join(VIRTUAL_FAULTS),
-                              ev["action"]))
 
 
 class Lab:
@@ -142,6 +128,8 @@ class Lab:
         self.topo = with_clock(self.topo, cluster=cluster)
         self.virtual = self.topo.clock == "virtual"
         self.vclock_proc = None      # the timekeeper of a virtual-time lab (nodes/vclock.py)
+        self.vclock_conn = None      # our line to it (node deaths: vclock_down)
+        self.lock_vclock = threading.Lock()
         # A Ray cluster's address ("auto", "ray://HEAD:10001", HOST:PORT): the
         # nodes go to its machines (emu/cluster.py); None: this machine.
         self.cluster_address = cluster if cluster is not None else self.topo.cluster
@@ -222,6 +210,21 @@ class Lab:
             if self.vclock_proc.poll() is not None or time.monotonic() > deadline:
                 raise LabError("the lab's clock did not start: %s" % self._clock_log())
             time.sleep(0.005)
+
+    def vclock_down(self, name):
+        """Tell a virtual-time lab's clock that node `name`'s process is gone."""
+        if not self.virtual or self.run_dir is None:
+            return
+        from .nodes.vclock import sock_path
+        import socket as _socket
+        with self.lock_vclock:
+            try:
+                if self.vclock_conn is None:
+                    self.vclock_conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+                    self.vclock_conn.connect(sock_path(self.run_dir))
+                self.vclock_conn.sendall(b"down %s\n" % name.encode())
+            except OSError:
+                self.vclock_conn = None
 
     def _clock_log(self):
         try:
@@ -625,6 +628,9 @@ class Lab:
                 proc.kill()
             self._wait_procs(left, 5.0)
             self.stop_stats = stats
+            if self.vclock_conn is not None:
+                self.vclock_conn.close()
+                self.vclock_conn = None
             if self.vclock_proc is not None:
                 self.vclock_proc.terminate()
                 try:

@@ -221,6 +221,7 @@ class Supervisor:
             state = "killed" if by_user else ("crashed" if sig or code else "exited")
         info["state"] = state
         info["exit"] = ex
+        self.lab.vclock_down(name)       # a virtual-time lab's clock waits for it no more
         how = sig or "exit status %s" % code
         self.log_event("node %s %s (%s)%s" % (name, state, how, "" if by_user else
                                                ": " + " | ".join(ex["log"][-3:])))
@@ -450,9 +451,6 @@ class Supervisor:
 
     # ------------------------------------------------------------- schedules
     def run_schedule(self, events, t0=None):
-        if getattr(self.lab, "virtual", False):
-            from .orchestrator import check_virtual_faults
-            check_virtual_faults(events, "fault schedule")
         s = FaultSchedule(self, events, t0).start()
         self.schedules.append(s)
         self.log_event("fault schedule: %d event(s)" % len(s.timeline))

@@ -113,7 +113,7 @@ def read_page(run_dir):
 class NodeView:
     """What the timekeeper knows of one node: its last report."""
 
-    __slots__ = ("tx", "rx", "next", "want", "blocked", "parked", "ext", "hello", "base")
+    __slots__ = ("tx", "rx", "next", "want", "blocked", "parked", "ext", "hello", "base", "down")
 
     def __init__(self):
         self.tx: dict = {}
@@ -124,6 +124,7 @@ class NodeView:
         self.parked = 0
         self.ext = 0             # parked calls of clients that are not the lab's programs
         self.hello = False
+        self.down = False        # its process is gone (killed, stopped) until it says hello
         self.base: dict = {}     # ifname -> the peer's tx count when this node (re)started
 
 
@@ -179,14 +180,14 @@ class Timekeeper:
                      {n: (nv.next, nv.want, sorted(nv.blocked), nv.parked, nv.tx, nv.rx)
                       for n, nv in self.nodes.items()})
         self.wake_at = None
-        if self.stepping or not all(nv.hello for nv in self.nodes.values()):
+        if self.stepping or not all(nv.hello for nv in self.nodes.values() if not nv.down):
             return
         if any(a[2] for a in self.alarms.values()):
             return               # a fault schedule acts at this instant
         blocked: set = set()
         for nv in self.nodes.values():
             blocked |= nv.blocked
-        if any(pid not in blocked for _, pid in self.progs.values()):
+        if any(pid is not None and pid not in blocked for _, pid in self.progs.values()):
             return               # a program runs: it may still act at this instant
         for fd, a in sorted(self.alarms.items()):
             if a[1] is not None and a[1] <= self.t:
@@ -194,6 +195,8 @@ class Timekeeper:
                 return
         targets = {}
         for name, nv in self.nodes.items():
+            if nv.down:
+                continue
             exp = self.expect(name)
             if nv.want or any(exp[i] > nv.rx.get(i, 0) for i in exp) or \
                     (nv.next is not None and nv.next <= self.t):
@@ -201,9 +204,10 @@ class Timekeeper:
         if targets:
             self.step(targets)
             return
-        if not self.progs and not any(nv.parked for nv in self.nodes.values()):
+        if not any(pid is not None for _, pid in self.progs.values()) and \
+                not any(nv.parked for nv in self.nodes.values()):
             return               # nobody waits on the lab: it is paused
-        nexts = [nv.next for nv in self.nodes.values() if nv.next is not None]
+        nexts = [nv.next for nv in self.nodes.values() if nv.next is not None and not nv.down]
         # A fault schedule's next event is an instant time stops at (it does
         # not make time move: only programs and calls waiting do).
         nexts += [a[1] for a in self.alarms.values() if a[1] is not None]
@@ -231,7 +235,18 @@ class Timekeeper:
                 self.ring(fd)
                 return
         self.step({n: self.expect(n) for n, nv in self.nodes.items()
-                   if nv.next is not None and nv.next <= self.t})
+                   if nv.next is not None and nv.next <= self.t and not nv.down})
+
+    def node_down(self, name):
+        """A node's process is gone: no step waits for it, and its peers no
+        longer wait for what it sent and they have not read (lost with it)."""
+        nv = self.nodes[name]
+        nv.down, nv.hello = True, False
+        nv.want, nv.next, nv.blocked, nv.parked, nv.ext = False, None, frozenset(), 0, 0
+        self.stepping.discard(name)
+        for i in self.ports[name]:
+            pn, pi = self.peer[(name, i)]
+            self.nodes[pn].base[pi] = nv.tx.get(i, 0) - self.nodes[pn].rx.get(pi, 0)
 
     def ring(self, fd):
         """A fault schedule's instant: it acts (time stands) until it says its next."""
@@ -258,7 +273,7 @@ class Timekeeper:
         if msg.get("op") == "hello":
             # A (re)started node counts its wires from zero; what its peers
             # sent to the process before it is not its to read.
-            nv.hello = True
+            nv.hello, nv.down = True, False
             nv.base = {i: self.nodes[self.peer[(name, i)][0]].tx.get(self.peer[(name, i)][1], 0)
                        for i in self.ports[name]}
             nv.tx, nv.rx = {}, {}
@@ -304,6 +319,8 @@ class Timekeeper:
         elif len(words) == 2 and words[0] == "alarm" and pid is None and words[1].isdigit():
             del self.progs[fd]
             self.alarms[fd] = [conn, int(words[1]), False]
+        elif len(words) == 2 and words[0] == "down" and words[1] in self.nodes:
+            self.node_down(words[1])
         elif len(words) == 1 and words[0] == "done" and fd in self.alarms:
             self.alarms[fd][1:] = [None, False]
         elif len(words) == 2 and words[0] == "hold" and pid is None:

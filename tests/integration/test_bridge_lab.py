@@ -14,7 +14,8 @@ def test_ping_both_ways_across_the_bridge(bridge_lab):
     assert (r2.transmitted, r2.received) == (3, 3)
     assert [seq for seq, *_ in r1.replies] == [1, 2, 3]
     assert all(ttl == 64 for _, ttl, _, _ in r1.replies)
-    assert r1.rtt_stats()[0] > 0
+    # On virtual time a wire and a stack take no time: the RTT is exactly 0.
+    assert r1.rtt_stats()[0] > 0 or bridge_lab.clock == "virtual"
     h2 = bridge_lab.node("h2").counters()["snmp"]["Icmp"]
     assert h2["InEchos"] == 3 and h2["OutEchoReps"] == 3 and h2["InEchoReps"] == 3
 

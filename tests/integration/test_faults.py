@@ -241,7 +241,7 @@ def test_crash_is_noticed_recorded_and_restarted_by_policy(tmp_path, run_base):
         assert "node h2 crashed (SIGKILL)" in log and "restart policy on-failure" in log
 
 
-@pytest.mark.real_time("its schedule kills a node: not yet in virtual time")
+@pytest.mark.real_time("waits on the host's clock for a schedule no program drives")
 def test_fault_schedule_runs_each_event_at_its_time(tmp_path):
     topo = topo_with(tmp_path, "veth-bridge.yaml", {"tail": (
         "faults:\n"

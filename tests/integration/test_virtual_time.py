@@ -289,3 +289,25 @@ def test_kv_store_under_loss_and_faults_replays_by_seed(tmp_path):
     assert a["outs"] == b["outs"] and a["stats"] == b["stats"] and a["end"] == b["end"]
     assert a["pcap"] == b["pcap"]
     assert a["outs"] != c["outs"] and a["pcap"] != c["pcap"]
+
+
+
+def _probe(sys_path, n, interval):
+    from emu.client.tools import ping
+    res = ping.ping(sys_path, "h2", "10.0.0.2", count=n, interval=interval)
+    return sorted(seq for seq, _, _, _ in res.replies)
+
+
+def test_a_scheduled_crash_and_restart_happen_at_their_lab_time():
+    with emu.launch(TOPOLOGIES / "veth-bridge.yaml", clock="virtual", seed=3) as lab:
+        lab.faults([{"at": "1s", "kill": "h2", "restart_after": "1s"}])
+        with lab.hold():
+            probes = lab.node("h1").run(_probe, lab.node("h1").sys_endpoint, 40, 0.1)
+        answered = probes.result(timeout=120)
+        # Echo requests go out at 0.0, 0.1, ... (seq 1 at 0 s): those sent while
+        # h2 was down (1.0 s to 2.0 s) go unanswered; its restarted kernel
+        # answers from 2.0 s on.
+        assert answered == [q for q in range(1, 41) if not 11 <= q <= 20], answered
+        log = lab.fault_log()
+        assert any("node h2 killed" in line for line in log)
+        assert any("node h2 started" in line for line in log)
