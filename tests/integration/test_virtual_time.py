@@ -311,3 +311,47 @@ def test_a_scheduled_crash_and_restart_happen_at_their_lab_time():
         log = lab.fault_log()
         assert any("node h2 killed" in line for line in log)
         assert any("node h2 started" in line for line in log)
+
+
+def _clocks_and_seeds():
+    import asyncio
+    import datetime
+    import os
+    import queue
+    import random
+    import secrets
+    import threading
+    import time
+    import uuid
+    out = {}
+    t = time.monotonic()
+
+    async def main():
+        await asyncio.sleep(30)
+        return asyncio.get_running_loop().time()
+    out["asyncio"] = asyncio.run(main()) - t
+    t = time.monotonic()
+    threading.Event().wait(5)
+    out["event"] = time.monotonic() - t
+    t = time.monotonic()
+    try:
+        queue.Queue().get(timeout=2)
+    except queue.Empty:
+        out["queue"] = time.monotonic() - t
+    out["now"] = datetime.datetime.now().isoformat()
+    out["seeded"] = (random.random(), uuid.uuid4().hex, os.urandom(4).hex(), secrets.token_hex(4),
+                     os.getpid(), hash("emu"))
+    return out
+
+
+def test_programs_see_the_labs_time_everywhere_and_seeded_randomness():
+    runs = []
+    for seed in (9, 9, 10):
+        with emu.launch(TOPOLOGIES / "veth-bridge.yaml", clock="virtual", seed=seed) as lab:
+            wall = time.monotonic()
+            runs.append(lab.node("h1").run(_clocks_and_seeds).result(timeout=60))
+            assert time.monotonic() - wall < 20
+    a, b, c = runs
+    assert a["asyncio"] == 30.0 and a["event"] == 5.0 and a["queue"] == 2.0
+    assert a["now"] == "2000-01-01T00:00:37"
+    assert a == b and a["seeded"] != c["seeded"]
