@@ -532,12 +532,7 @@ class NodeRuntime(WireOps, SyscallServer):
         timeout = self._next_park_timeout()
         for what, ev in poller.poll(timeout):
             if what is ctl:
-                while True:
-                    try:
-                        frames = ctl.recv_multipart(zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
-                    self._handle_ctl(ctl, frames)
+                self._drain_ctl(ctl)
             elif what == listener.fileno():
                 self._accept(listener)
             elif what == self.lifeline_fd:
@@ -558,6 +553,15 @@ class NodeRuntime(WireOps, SyscallServer):
         self._expire_parks()
         if self.out_conns:
             self._flush_out()
+
+    def _drain_ctl(self, ctl):
+        """Every control request waiting on the endpoint, each answered."""
+        while True:
+            try:
+                frames = ctl.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self._handle_ctl(ctl, frames)
 
     def _epoch_open(self):
         """The shared page the send epoch is read from by clients (sysproto.py)."""

@@ -103,12 +103,7 @@ class VirtualRuntime(NodeRuntime):
     def _vt_pass(self, ctl, listener, clk):
         for what, ev in self.poller.poll():
             if what is ctl:
-                while True:
-                    try:
-                        frames = ctl.recv_multipart(zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
-                    self._handle_ctl(ctl, frames)
+                self._drain_ctl(ctl)
             elif what is clk:
                 while True:
                     try:
