@@ -206,3 +206,25 @@ def test_own_kill(emu_lab):
         "*emu lab pair lost node b (SIGKILL), which the test did not kill; its log ends:",
         "*booted: kind=host*",
     ])
+
+
+def test_a_failing_virtual_time_test_prints_its_seed_and_the_replay_command(pytester):
+    pytester.makepyfile(test_vt="""
+import pytest
+
+@pytest.mark.topology(%(bridge)r, clock="virtual", seed=77)
+def test_fails(lab):
+    assert lab.clock == "virtual"
+    assert False, "boom"
+
+def test_seed_from_the_command_line(emu_lab):
+    lab = emu_lab(%(bridge)r, clock="virtual", seed=1)
+    assert lab.seed == 5                    # --emu-seed wins over the marker's
+""" % {"bridge": BRIDGE})
+    result = pytester.runpytest("-p", "no:cacheprovider", "--emu-seed", "5")
+    result.assert_outcomes(failed=1, passed=1)
+    result.stdout.fnmatch_lines([
+        "*- emu replay -*",
+        "lab veth-bridge* ran on virtual time, seed 5: replay with",
+        "  pytest 'test_vt.py::test_fails' --emu-clock virtual --emu-seed 5",
+    ])
