@@ -88,6 +88,11 @@ STATUS_NODE = _obj({
     "machine": _STR_OR_NULL,
     "last_log": _STR_OR_NULL})
 
+# A lab's clock: real, or virtual with its time (s), ratio to wall time, rounds and jumps.
+CLOCK = _obj({"mode": {"enum": ["real", "virtual"]}, "now": _NUM_OR_NULL, "ratio": _NUM_OR_NULL,
+              "rounds": _INT_OR_NULL, "jumps": _INT_OR_NULL, "seed": _INT_OR_NULL},
+             required=["mode"])
+
 STATUS = _doc("emu.status/1", {"labs": {"type": "array", "items": _obj({
     "name": {"type": "string"}, "run_dir": {"type": "string"}, "topology": _STR_OR_NULL,
     "orchestrator_pid": _INT_OR_NULL, "status": _STR_OR_NULL, "alive": {"type": "boolean"},
@@ -100,6 +105,7 @@ STATUS = _doc("emu.status/1", {"labs": {"type": "array", "items": _obj({
                      "states": {"type": "object", "additionalProperties": {"type": "integer"}},
                      "rss": {"type": "integer"}, "cpu": {"type": "number"}}),
     "shown": {"type": "integer"},
+    "clock": CLOCK, "seed": _INT_OR_NULL,
     "nodes": {"type": "object", "additionalProperties": STATUS_NODE}})}})
 
 NETEM_SHOW = _doc("emu.netem/1", {"lab": {"type": "string"}, "qdiscs": {"type": "array", "items": _obj({
@@ -153,7 +159,8 @@ TOP = _doc("emu.top/1", {
     "links": {"type": "array", "items": _obj({
         "a": {"type": "string"}, "b": {"type": "string"}, "state": {"type": "string"},
         "a_to_b_bps": _NUM_OR_NULL, "b_to_a_bps": _NUM_OR_NULL,
-        "impairments": {"type": "object", "additionalProperties": {"type": "string"}}})}})
+        "impairments": {"type": "object", "additionalProperties": {"type": "string"}}})},
+    "clock": CLOCK})
 
 SCHEMAS = {s["properties"]["schema"]["const"]: s for s in (
     INSPECT, NODES, LINKS, ACTION, STATUS, NETEM_SHOW, TRACE, GRAPH, PINGALL, IPERF, TOP)}
