@@ -31,6 +31,7 @@ not heard from for SILENT seconds is gone, and its streams are closed, so
 a node never keeps the tasks of a program that vanished.
 """
 import atexit
+import functools
 import itertools
 import os
 import re
@@ -83,10 +84,15 @@ def on_this_host(info):
         return True
     if forced_remote():
         return False
+    return _token_here(os.path.dirname(info.get("sys", "")), token)
+
+
+@functools.lru_cache(maxsize=64)
+def _token_here(run_dir, token):
     try:
-        with open(os.path.join(os.path.dirname(info["sys"]), TOKEN_FILE)) as f:
+        with open(os.path.join(run_dir, TOKEN_FILE)) as f:
             return f.read().strip() == token
-    except (OSError, KeyError):
+    except OSError:
         return False
 
 
@@ -356,7 +362,8 @@ class ClientRelay:
 
     def __init__(self):
         self.pid = os.getpid()
-        self.dir = tempfile.mkdtemp(prefix="emu-relay-")     # 0700: only us
+        _sweep()
+        self.dir = tempfile.mkdtemp(prefix="emu-relay-%d-" % self.pid)     # 0700: only us
         self.ctx = zmq.Context()
         self.lock = threading.Lock()
         self.paths: dict = {}                # (relay endpoint, node socket name) -> local path
@@ -546,6 +553,30 @@ class ClientRelay:
             self._close(sid, tell=True)
 
 
+def _sweep():
+    """Remove the directories of relays whose process ended without cleaning
+    up (killed): ours (same owner), named by a PID that no longer runs."""
+    tmp = tempfile.gettempdir()
+    try:
+        names = os.listdir(tmp)
+    except OSError:
+        return
+    for name in names:
+        m = re.fullmatch(r"emu-relay-(\d+)-\w+", name)
+        if m is None:
+            continue
+        path = os.path.join(tmp, name)
+        try:
+            if os.stat(path).st_uid != os.getuid():
+                continue
+            os.kill(int(m.group(1)), 0)
+            continue                     # its process runs
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue
+
+
 _client: dict = {}            # "relay": this process's ClientRelay
 _client_lock = threading.Lock()
 
@@ -558,3 +589,10 @@ def client_relay():
             c = _client["relay"] = ClientRelay()
             atexit.register(c.close)
         return c
+
+
+def close_client_relay():
+    """End this process's relay now (before an os._exit, which skips atexit)."""
+    c = _client.get("relay")
+    if c is not None:
+        c.close()

@@ -97,3 +97,17 @@ def test_a_relay_refuses_another_labs_key(relayed, capfd):
         assert "refused this lab's key" in capfd.readouterr().err
     finally:
         c.close()
+
+
+def test_a_killed_programs_relay_directory_is_swept():
+    import subprocess
+    import sys
+    import tempfile
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    stale = tempfile.mkdtemp(prefix="emu-relay-%d-" % p.pid)
+    c = ClientRelay()                # the next relay made on this host
+    try:
+        assert not os.path.exists(stale) and os.path.isdir(c.dir)
+    finally:
+        c.close()
