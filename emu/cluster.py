@@ -16,10 +16,12 @@ Nothing outlives the lab: a node dies with its fork server (PDEATHSIG), the
 fork server with its actor (its lifeline pipe, PDEATHSIG), and the actors
 are ended by the lab's stop (or by Ray, when the driver that made them ends).
 
-Not built yet (issue 19): programs on nodes of another host (`emu exec`,
-the Python API's sockets) reach a node through its syscall socket, a Unix
-socket on the node's machine, so they work only when that machine is this
-host; a trace's timestamps are each machine's own clock.
+Programs on a node (`emu exec`, `emu shell`, the Python API's sockets) use
+its syscall socket, a Unix socket on its machine; from another host they go
+through that machine's syscall relay, a thread of its MachineHost on tcp://
+with the lab's CURVE keys (cluster_relay.py). A trace's timestamps are put
+on the orchestrator's time line by each machine's clock offset, measured at
+start (_clock_offset).
 """
 import os
 import signal

@@ -130,10 +130,14 @@ def test_nodes_killed_on_one_machine_are_crashes_the_lab_reports(cluster, tmp_pa
         assert inner.placement["h3"] == far
 
 
-def test_the_pytest_plugin_starts_a_lab_over_the_cluster(cluster, topo, emu_lab):
+def test_the_pytest_plugin_starts_a_lab_over_the_cluster(cluster, topo, emu_lab, monkeypatch):
     lab = emu_lab(topo, cluster=cluster.address)
     assert len({i["machine"] for i in lab._lab.nodes.values()}) == 2
     assert lab.node("h1").ping("h4", count=1).received == 1
+    # The same from a host that is not the nodes' (through their machines' relays).
+    monkeypatch.setenv("EMU_CLUSTER_REMOTE", "1")
+    assert "emu-relay-" in lab.node("h4").sys_endpoint
+    assert lab.node("h4").ping("h1", count=1).received == 1
 
 
 # -------------------------------------------------------------- another host
