@@ -585,7 +585,7 @@ def client_relay():
     """This process's ClientRelay (a forked child starts its own)."""
     with _client_lock:
         c = _client.get("relay")
-        if c is None or c.pid != os.getpid():
+        if c is None or c.pid != os.getpid() or not c.thread.is_alive():
             c = _client["relay"] = ClientRelay()
             atexit.register(c.close)
         return c
