@@ -85,7 +85,7 @@ class MachineHost:
         """The syscall relay for programs on other hosts (cluster_relay.py); its endpoint."""
         if self.relay is None:
             from .cluster_relay import SysRelay
-            self.relay = SysRelay(self.run_dir, ip, tuple(curve))
+            self.relay = SysRelay(self.run_dir, ip, tuple(curve), nodes=self.procs)
         return self.relay.endpoint
 
     def relay_stats(self):

@@ -165,8 +165,9 @@ class SysRelay:
     """The machine's relay (a thread of its MachineHost): streams to the
     syscall sockets in run_dir for the holders of the lab's key."""
 
-    def __init__(self, run_dir, ip, keys):
+    def __init__(self, run_dir, ip, keys, nodes=None):
         self.run_dir = run_dir
+        self.nodes = nodes                   # the machine's node names (a live view), or None: any
         self.ctx = zmq.Context()
         # ZAP first: without a handler ZeroMQ lets any CURVE key in.
         self.zap = ZapHandler(self.ctx, keys[0])
@@ -289,7 +290,7 @@ class SysRelay:
     def _open(self, poller, key, payload):
         ident, cid = key
         name = payload.decode(errors="replace")
-        if not _NAME.fullmatch(name):
+        if not _NAME.fullmatch(name) or (self.nodes is not None and name[:-4] not in self.nodes):
             self._send(poller, ident, cid, CLOSE, b"2")       # ENOENT: no such node socket
             return
         u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -26,7 +26,7 @@ def source_address(dst):
 def relayed(bridge_lab):
     """The bridge lab with a relay on its run directory, its nodes marked as on another host."""
     keys = lab_keys()
-    relay = SysRelay(bridge_lab.run_dir, "127.0.0.1", keys)
+    relay = SysRelay(bridge_lab.run_dir, "127.0.0.1", keys, nodes=bridge_lab._lab.nodes)
     token = write_token(bridge_lab.run_dir)
     for info in bridge_lab._lab.nodes.values():
         info.update({"relay": relay.endpoint, "curve": list(keys), "machine_token": token})
@@ -77,9 +77,16 @@ def test_a_program_that_ends_leaves_no_stream_open(relayed):
         assert wait_for(lambda: relay.stats()["open"] == 0, 5)
         # A name that is no node socket of the machine, or a path out of it: the
         # stream ends at once (the program's node "went away").
-        for name in ("nope.sys", "../h1.sys", "h1"):
+        # A Unix socket of the run directory that is not a node's is not opened either.
+        other = pysocket.socket(pysocket.AF_UNIX)
+        other.bind(os.path.join(lab.run_dir, "notanode.sys"))
+        other.listen(1)
+        opened = relay.stats()["opened"]
+        for name in ("nope.sys", "../h1.sys", "h1", "notanode.sys"):
             with pytest.raises(NodeUnreachable):
                 SyscallClient(c.path(relay.endpoint, keys, name)).call("socket", 2, 2, 0)
+        assert relay.stats()["opened"] == opened
+        other.close()
     finally:
         c.close()
     assert not os.path.exists(c.dir)
