@@ -83,10 +83,11 @@ def test_a_lab_over_two_machines_pings_and_moves_tcp_across_the_cut(cluster, top
         from emu.client.trace import trace_main
         rows: list = []
         stop = threading.Event()
-        t = threading.Thread(target=trace_main, args=(inner.state("running"), ["-t", "3", "icmp"]),
-                             kwargs={"rows": rows, "out": lambda *_: None, "stop": stop})
+        started = threading.Event()           # its first line: every node traces
+        t = threading.Thread(target=trace_main, args=(inner.state("running"), ["-t", "20", "icmp"]),
+                             kwargs={"rows": rows, "out": lambda *_: started.set(), "stop": stop})
         t.start()
-        time.sleep(0.5)
+        assert started.wait(20)
         lab.node("h1").ping("h3", count=1)
         time.sleep(0.5)
         stop.set()
@@ -273,8 +274,8 @@ def test_the_cli_on_nodes_of_another_host(cluster, topo, tmp_path):
         rows = [l.split() for l in r.stdout.splitlines() if l.split()[:1] and l.split()[0] in st["nodes"]]
         assert len(rows) == 7 and all("running" in row for row in rows), r.stdout
         # trace: one packet's path across the machines.
-        tr = _popen("trace", "-t", "4", "-c", "1", "icmp", env=env)
-        time.sleep(2.0)
+        tr = _popen("trace", "-t", "30", "-c", "1", "icmp", env=env)
+        _wait_line(tr.stdout, "tracing")
         assert _emu("exec", "h2", "--", "ping", "-c", "1", "h4", env=env).returncode == 0
         out, err = tr.communicate(timeout=30)
         assert tr.returncode == 0 and all(n in out for n in ("h2", "r1", "h4")), (out, err)
