@@ -197,11 +197,12 @@ class SysRelay:
                 "clients": len(self.seen), "auth_failures": self.auth_failures}
 
     def close(self):
-        try:
-            os.write(self.stop_w, b"x")
-        except OSError:
+        if self.stop_w < 0:
             return
+        os.write(self.stop_w, b"x")
         self.thread.join(5)
+        os.close(self.stop_w)
+        self.stop_w = -1
 
     def _run(self):
         poller = zmq.Poller()
@@ -238,7 +239,6 @@ class SysRelay:
             self.zap.close()
             self.ctx.term()
             os.close(self.stop_r)
-            os.close(self.stop_w)
 
     def _send(self, poller, ident, cid, op, payload=b""):
         try:
