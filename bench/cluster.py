@@ -7,6 +7,10 @@ once with `transport: tcp` (ZeroMQ over TCP on loopback, CURVE-encrypted and
 authenticated: what links between machines use). Prints TCP goodput h1 -> h2
 (best of --runs) and the median ping RTT h1 -> h2 of each, and the tcp wire's
 figures as ratios to the ipc wire's.
+
+Then a program's syscalls through a machine's syscall relay (what a program
+on another host than its node's uses, emu/cluster_relay.py) against the
+node's own Unix socket, in one lab: the same goodput and RTT, as ratios.
 """
 import argparse
 import pathlib
@@ -30,6 +34,33 @@ def measure(path, mb, runs, pings, port):
         return good, median_rtt(lab, pings)
 
 
+def measure_relay(path, mb, runs, pings, port):
+    """(direct, relayed): goodput and RTT from the same lab, programs on its
+    nodes' Unix sockets, then through a SysRelay over tcp:// CURVE."""
+    import os
+
+    import emu
+    from emu.cluster_relay import SysRelay, write_token
+    from emu.wire.curve import lab_keys
+    with emu.launch(path) as lab:
+        out = []
+        for relayed in (False, True):
+            if relayed:
+                keys = lab_keys()
+                relay = SysRelay(lab.run_dir, "127.0.0.1", keys, nodes=lab._lab.nodes)
+                token = write_token(lab.run_dir)
+                for info in lab._lab.nodes.values():
+                    info.update({"relay": relay.endpoint, "curve": list(keys),
+                                 "machine_token": token})
+                os.environ["EMU_CLUSTER_REMOTE"] = "1"
+            good = 0.0
+            for i in range(runs):
+                good = max(good, tcp_goodput_mbps(lab, mb, port + 10 * relayed + i)[0])
+            out.append((good, median_rtt(lab, pings)))
+        os.environ.pop("EMU_CLUSTER_REMOTE", None)
+        return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser()
     p.add_argument("--mb", type=int, default=20, help="MiB per goodput run")
@@ -49,6 +80,14 @@ def main(argv=None):
     print("ipc://          %8.1f Mbit/s      %7.3f ms" % (ipc[0], ipc[1]))
     print("tcp:// CURVE    %8.1f Mbit/s      %7.3f ms" % (tcp[0], tcp[1]))
     print("tcp/ipc         goodput ratio %.3f     RTT ratio %.3f" % (tcp[0] / ipc[0], tcp[1] / ipc[1]))
+    direct, relay = measure_relay(ROOT / "topologies" / "veth-bridge.yaml", a.mb, a.runs, a.pings,
+                                  6300)
+    print()
+    print("program syscalls       tcp goodput h1->h2   ping RTT median")
+    print("node's Unix socket     %8.1f Mbit/s      %7.3f ms" % direct)
+    print("syscall relay (CURVE)  %8.1f Mbit/s      %7.3f ms" % relay)
+    print("relay/direct           goodput ratio %.3f     RTT ratio %.3f"
+          % (relay[0] / direct[0], relay[1] / direct[1]))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ BENCHES = [
     ("status", ["status.py"]),                 # emu status with 1000 nodes: table, summary, json
     ("scale", ["scale.py"]),                   # 10/100/200-node labs: start, stop, USS, idle CPU
     ("shim_fds", ["shim_fds.py"]),             # real descriptors for emulated sockets: extra syscalls
-    ("cluster", ["cluster.py"]),               # a tcp:// CURVE wire (between machines) vs ipc://
+    ("cluster", ["cluster.py"]),               # a tcp:// CURVE wire vs ipc://; the syscall relay
 ]
 
 

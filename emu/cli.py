@@ -402,10 +402,20 @@ def _end_with_node(st, node, what):
     seconds for it), print the line and exit 137; else return False.
     """
     import threading
+    from .cluster_relay import on_this_host
     info = st["nodes"][node]
     once = threading.Lock()
+    # A node on another host: its PID means nothing here; the lab's supervisor
+    # records how it is (in lab.json).
+    here = on_this_host(info)
 
     def dead():
+        if not here:
+            try:
+                return dead_node_message(find_lab(os.path.basename(st["run_dir"])), node) \
+                    is not None
+            except LabError:
+                return True
         try:
             p = psutil.Process(info["pid"])
             return not p.is_running() or p.status() == psutil.STATUS_ZOMBIE
@@ -417,7 +427,7 @@ def _end_with_node(st, node, what):
         while not dead():
             if time.monotonic() >= deadline:
                 return False
-            time.sleep(0.05)
+            time.sleep(0.05 if here else 0.5)
         if not once.acquire(blocking=False):
             time.sleep(10)               # the other thread is printing and exiting
         for child in psutil.Process().children(recursive=True):
@@ -433,6 +443,8 @@ def _end_with_node(st, node, what):
         why = (why or "%s is not running" % node).split(";")[0]
         print("emu: %s: %s" % (what, why), file=sys.stderr, flush=True)
         sys.stdout.flush()
+        from .cluster_relay import close_client_relay
+        close_client_relay()             # its directory (os._exit skips atexit)
         os._exit(137)
 
     def watch():

@@ -16,15 +16,18 @@ Nothing outlives the lab: a node dies with its fork server (PDEATHSIG), the
 fork server with its actor (its lifeline pipe, PDEATHSIG), and the actors
 are ended by the lab's stop (or by Ray, when the driver that made them ends).
 
-Not built yet (issue 19): programs on nodes of another host (`emu exec`,
-the Python API's sockets) reach a node through its syscall socket, a Unix
-socket on the node's machine, so they work only when that machine is this
-host; a trace's timestamps are each machine's own clock.
+Programs on a node (`emu exec`, `emu shell`, the Python API's sockets) use
+its syscall socket, a Unix socket on its machine; from another host they go
+through that machine's syscall relay, a thread of its MachineHost on tcp://
+with the lab's CURVE keys (cluster_relay.py). A trace's timestamps are put
+on the orchestrator's time line by each machine's clock offset, measured at
+start (_clock_offset).
 """
 import os
 import signal
 import tempfile
 import threading
+from typing import Any
 
 RAY_HINT = "a lab over a cluster needs Ray: pip install 'emu[cluster]' (or pip install ray)"
 
@@ -55,11 +58,14 @@ class MachineHost:
         self.server = ForkServer(self.run_dir, env, pdeath,
                                  log=os.path.join(self.run_dir, "forkserver.log"))
         self.procs: dict = {}
+        from .cluster_relay import write_token
+        self.token = write_token(self.run_dir)
+        self.relay: Any = None           # cluster_relay.SysRelay, once the lab's keys are known
 
     def info(self):
         import ray
         return {"ip": self.ip, "run_dir": self.run_dir, "pid": os.getpid(),
-                "forkserver": self.server.pid,
+                "forkserver": self.server.pid, "token": self.token,
                 "ray_node": ray.get_runtime_context().get_node_id()}
 
     def spawn(self, reqs, curve, ip):
@@ -74,6 +80,16 @@ class MachineHost:
         procs = self.server.spawn(reqs)
         self.procs.update(procs)
         return {n: p.pid for n, p in procs.items()}
+
+    def start_relay(self, curve, ip):
+        """The syscall relay for programs on other hosts (cluster_relay.py); its endpoint."""
+        if self.relay is None:
+            from .cluster_relay import SysRelay
+            self.relay = SysRelay(self.run_dir, ip, tuple(curve), nodes=self.procs)
+        return self.relay.endpoint
+
+    def relay_stats(self):
+        return None if self.relay is None else self.relay.stats()
 
     def wait_ready(self, names, timeout):
         """({name: ctl endpoint}, what failed: None, [names late] or [name, returncode])."""
@@ -112,6 +128,9 @@ class MachineHost:
         self.server.close()
         for p in left:
             p.poll()
+        if self.relay is not None:
+            self.relay.close()
+            self.relay = None
         shutil.rmtree(self.run_dir, ignore_errors=True)
         return len(left)
 
@@ -166,6 +185,7 @@ class Machine:
                           if not k.startswith("node:") and k not in
                           ("CPU", "GPU", "memory", "object_store_memory")}
         self.actor = None
+        self.relay: str | None = None  # its syscall relay's endpoint (cluster_relay.py)
         self.info: dict = {}
         self._exits: dict = {}
         self._asked = 0.0

@@ -22,6 +22,8 @@ def spawn_cluster(lab, env):
         lab.cluster.start_hosts(lab.machines, lab.topo.name, lab.base, env)
         index = {n.name: i + 1 for i, n in enumerate(lab.topo.nodes)}
         assert lab.curve is not None
+        for m in lab.machines:
+            m.relay = m.call("start_relay", list(lab.curve), m.ip)
         for k, m in enumerate(lab.machines):
             reqs = [lab._fork_request(lab.topo.node(n), index[n]) for n in m.nodes]
             pids = m.call("spawn", reqs, list(lab.curve), m.ip)
@@ -62,6 +64,9 @@ def cluster_ready(lab, names, timeout):
             # (mode 0600 in a 0700 directory), as an SSH key is.
             info.update({"ctl": eps[n], "curve": list(lab.curve),
                          "sys": "%s/%s.sys" % (m.info["run_dir"], n),
+                         # Programs on another host reach it through the relay
+                         # (cluster_relay.py); the token tells which host is its.
+                         "relay": m.relay, "machine_token": m.info["token"],
                          "log": "%s/%s.log" % (m.info["run_dir"], n)})
             old = lab.ctl.get(n)
             if old is not None:

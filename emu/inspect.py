@@ -27,6 +27,9 @@ def _node_state(info: dict) -> str:
     state = info.get("state", "running")
     if state in DEAD_STATES:
         return state
+    from .cluster_relay import on_this_host
+    if not on_this_host(info):
+        return state                 # on another host: as the lab's supervisor records it
     pid = info.get("pid")
     try:
         p = psutil.Process(pid)

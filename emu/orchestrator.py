@@ -780,6 +780,8 @@ def stop_lab(st, timeout=10.0):
             pass
     nodes = st.get("nodes")
     for node in (nodes.values() if isinstance(nodes, dict) else ()):
+        if isinstance(node, dict) and node.get("machine") is not None:
+            continue                         # a cluster machine's: its actor (and Ray) end it
         if isinstance(node, dict) and _same_process(node.get("pid"), node.get("create_time"),
                                                     node.get("cmdline")):
             try:

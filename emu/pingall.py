@@ -27,6 +27,7 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from .cluster_relay import node_sys
 from .orchestrator import LabError, find_lab
 from .supervisor import dead_node_message
 
@@ -75,7 +76,7 @@ def ping_once(st, src: str, dst_ip: str, wait: float) -> tuple[bool, float | Non
     from .client.tools import ping as ping_tool
     lines: list[str] = []
     try:
-        rc = ping_tool.main(["-c", "1", "-W", str(wait), dst_ip], st["nodes"][src]["sys"],
+        rc = ping_tool.main(["-c", "1", "-W", str(wait), dst_ip], node_sys(st["nodes"][src]),
                             resolver(st), lines.append)
     except (OSError, SystemExit):
         return False, None
@@ -182,7 +183,7 @@ def iperf(st, client: str, server: str, seconds: float, port: int, out=None) -> 
 
     def serve():
         try:
-            iperf3_tool.main(["-s", "-1", "-p", str(port)], st["nodes"][server]["sys"], resolve,
+            iperf3_tool.main(["-s", "-1", "-p", str(port)], node_sys(st["nodes"][server]), resolve,
                              srv_out)
         except OSError as e:
             srv_lines.append("iperf3: error - %s" % (e.strerror or e))
@@ -201,7 +202,7 @@ def iperf(st, client: str, server: str, seconds: float, port: int, out=None) -> 
 
     target = (st.get("hosts") or {}).get(server, server)
     rc = iperf3_tool.main(["-c", target, "-t", str(seconds), "-p", str(port)],
-                          st["nodes"][client]["sys"], resolve, cli_out)
+                          node_sys(st["nodes"][client]), resolve, cli_out)
     doc = {"schema": "emu.iperf/1", "lab": st["name"], "client": client, "server": server,
            "server_address": target, "seconds": seconds, "ok": rc == 0,
            "sender": None, "receiver": None,

@@ -80,10 +80,11 @@ def _socket_budget(wanted: int) -> int:
 
 
 def oops_counts(endpoints: dict[str, str], timeout: float = OOPS_TIMEOUT,
-                batch: int | None = None) -> dict[str, int | None]:
+                batch: int | None = None, curves: dict | None = None) -> dict[str, int | None]:
     """Each node's kernel oops count (None when it did not answer), asked concurrently:
     every request is sent before any answer is awaited (in batches only when the
-    descriptor limit is too low for one socket per node)."""
+    descriptor limit is too low for one socket per node). curves: the CURVE keys
+    of the nodes whose endpoint is tcp:// (a cluster lab's)."""
     import msgpack
     import zmq
     req = msgpack.packb({"op": "info", "args": {}}, use_bin_type=True)
@@ -94,13 +95,15 @@ def oops_counts(endpoints: dict[str, str], timeout: float = OOPS_TIMEOUT,
     ctx.setsockopt(zmq.MAX_SOCKETS, batch + 16)
     try:
         for i in range(0, len(names), batch):
-            _ask(ctx, req, {n: endpoints[n] for n in names[i:i + batch]}, timeout, result)
+            _ask(ctx, req, {n: endpoints[n] for n in names[i:i + batch]}, timeout, result,
+                 curves or {})
     finally:
         ctx.term()
     return result
 
 
-def _ask(ctx, req: bytes, endpoints: dict[str, str], timeout: float, result: dict) -> None:
+def _ask(ctx, req: bytes, endpoints: dict[str, str], timeout: float, result: dict,
+         curves: dict) -> None:
     import msgpack
     import zmq
     socks = {}
@@ -110,6 +113,9 @@ def _ask(ctx, req: bytes, endpoints: dict[str, str], timeout: float, result: dic
             s = ctx.socket(zmq.DEALER)
             s.setsockopt(zmq.LINGER, 0)
             socks[s] = name
+            if curves.get(name):
+                from .wire.curve import curve_client
+                curve_client(s, curves[name])
             try:
                 s.connect(endpoint)
                 s.send(req, zmq.NOBLOCK)
@@ -140,10 +146,19 @@ def _ask(ctx, req: bytes, endpoints: dict[str, str], timeout: float, result: dic
 def collect(labs: list[dict], patterns: str | None = None, details: bool = True,
             interval: float = CPU_INTERVAL) -> list[dict]:
     """Every lab's state with each node's figures; details=False leaves out the
-    per-node entries and the oops calls (the summary alone)."""
+    per-node entries and the oops calls (the summary alone).
+
+    A node of a cluster lab on another host (cluster_relay.on_this_host) has
+    no process here: its state is the one the lab's supervisor records, and
+    its CPU and memory figures are not shown."""
+    from .cluster_relay import on_this_host
     procs = {}
+    remote = set()
     for li, st in enumerate(labs):
-        for name, p in _processes(st.get("nodes") or {}).items():
+        nodes = st.get("nodes") or {}
+        remote |= {(li, n) for n, info in nodes.items() if not on_this_host(info)}
+        local = {n: info for n, info in nodes.items() if (li, n) not in remote}
+        for name, p in _processes(local).items():
             procs[(li, name)] = p
     if procs:
         time.sleep(interval)
@@ -152,15 +167,19 @@ def collect(labs: list[dict], patterns: str | None = None, details: bool = True,
     for li, st in enumerate(labs):
         nodes = st.get("nodes") or {}
         shown = match_nodes(nodes, patterns) if details else []
-        oops = oops_counts({n: nodes[n]["ctl"] for n in shown
-                            if (li, n) in figures and nodes[n].get("ctl")}) if shown else {}
+        asked = [n for n in shown if ((li, n) in figures or (li, n) in remote)
+                 and nodes[n].get("ctl") and nodes[n].get("state", "running") not in DEAD_STATES]
+        oops = oops_counts({n: nodes[n]["ctl"] for n in asked},
+                           curves={n: nodes[n].get("curve") for n in asked}) if asked else {}
         states: dict[str, int] = {}
         rss, cpu = 0, 0.0
         entries = {}
         for name, info in nodes.items():
             fig = figures.get((li, name))
             state = info.get("state", "running")
-            if state not in DEAD_STATES:
+            if state not in DEAD_STATES and (li, name) in remote:
+                state = "running"        # as the supervisor records it
+            elif state not in DEAD_STATES:
                 if fig is None or fig["status"] == psutil.STATUS_ZOMBIE:
                     state = "gone"       # recorded as running, but its process is not
                 elif fig["status"] in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP):

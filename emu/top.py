@@ -54,6 +54,9 @@ class Sampler:
         p = self.procs.get(name)
         if p is not None and p.pid == info.get("pid"):
             return p
+        from .cluster_relay import on_this_host
+        if not on_this_host(info):
+            return None                  # a node on another host: no process here to read
         try:
             p = psutil.Process(info["pid"])
             p.cpu_percent(None)          # the first reading

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 
+from ..cluster_relay import node_sys
 from .rpc import ControlClient
 from .tools import ip as ip_tool
 from .tools import nc as nc_tool
@@ -145,7 +146,7 @@ def python_command(st, node, argv, env=None, vt=None):
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(paths)
-    env["EMU_SHIM"] = json.dumps({"sys": info["sys"], "hosts": st.get("hosts", {}), "node": node})
+    env["EMU_SHIM"] = json.dumps({"sys": node_sys(info), "hosts": st.get("hosts", {}), "node": node})
     env["EMU_NODE"] = node
     if vt is not None:
         env["EMU_VT"] = json.dumps(vt)
@@ -191,6 +192,9 @@ def _run_command(st, node, argv, out=None, err=None):
     if st.get("clock") == "virtual" and tool in VT_TOOLS:
         return _run_vt_tool(st, node, argv, out, err)
     resolve = resolver(st)
+    if tool in ("ping", "iperf3", "traceroute", "tracepath", "nc", "tcpdump"):
+        # The node's syscall socket, or this process's relay to its machine.
+        info = dict(info, sys=node_sys(info))
     if tool == "ping":
         return ping_tool.main(args, info["sys"], resolve, out, err)
     if tool == "iperf3":

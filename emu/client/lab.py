@@ -16,6 +16,7 @@ import itertools
 import os
 import threading
 
+from ..cluster_relay import node_sys
 from ..orchestrator import Lab as _Lab
 from .rpc import ControlClient, NodeUnreachable
 from .socket import socket as _socket
@@ -30,7 +31,12 @@ class Node:
         self.name = name
         self.info = info
         self.ctl = ControlClient(info["ctl"], curve=info.get("curve"))
-        self.sys_endpoint = info["sys"]
+
+    @property
+    def sys_endpoint(self):
+        """The node's syscall socket, or this process's relay to the node's
+        machine when that is another host (emu/cluster_relay.py)."""
+        return node_sys(self.info)
 
     def __repr__(self):
         return "<emu.Node %s pid=%s>" % (self.name, self.info.get("pid"))

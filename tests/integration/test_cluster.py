@@ -83,10 +83,11 @@ def test_a_lab_over_two_machines_pings_and_moves_tcp_across_the_cut(cluster, top
         from emu.client.trace import trace_main
         rows: list = []
         stop = threading.Event()
-        t = threading.Thread(target=trace_main, args=(inner.state("running"), ["-t", "3", "icmp"]),
-                             kwargs={"rows": rows, "out": lambda *_: None, "stop": stop})
+        started = threading.Event()           # its first line: every node traces
+        t = threading.Thread(target=trace_main, args=(inner.state("running"), ["-t", "20", "icmp"]),
+                             kwargs={"rows": rows, "out": lambda *_: started.set(), "stop": stop})
         t.start()
-        time.sleep(0.5)
+        assert started.wait(20)
         lab.node("h1").ping("h3", count=1)
         time.sleep(0.5)
         stop.set()
@@ -130,7 +131,192 @@ def test_nodes_killed_on_one_machine_are_crashes_the_lab_reports(cluster, tmp_pa
         assert inner.placement["h3"] == far
 
 
-def test_the_pytest_plugin_starts_a_lab_over_the_cluster(cluster, topo, emu_lab):
+def test_the_pytest_plugin_starts_a_lab_over_the_cluster(cluster, topo, emu_lab, monkeypatch):
     lab = emu_lab(topo, cluster=cluster.address)
     assert len({i["machine"] for i in lab._lab.nodes.values()}) == 2
     assert lab.node("h1").ping("h4", count=1).received == 1
+    # The same from a host that is not the nodes' (through their machines' relays).
+    monkeypatch.setenv("EMU_CLUSTER_REMOTE", "1")
+    assert "emu-relay-" in lab.node("h4").sys_endpoint
+    assert lab.node("h4").ping("h1", count=1).received == 1
+
+
+# -------------------------------------------------------------- another host
+# EMU_CLUSTER_REMOTE=1 makes every cluster node count as on another host, so
+# programs take the path they take from a host that is not the node's machine:
+# the syscall relay of its machine (emu/cluster_relay.py), over tcp:// with
+# CURVE. The nodes' syscall sockets are never opened directly.
+
+
+def test_the_python_api_reaches_nodes_of_another_host(cluster, topo, monkeypatch):
+    monkeypatch.setenv("EMU_CLUSTER_REMOTE", "1")
+    from .test_cluster_relay import source_address
+    with emu.launch(topo, cluster=cluster.address) as lab:
+        inner = lab._lab
+        for name, info in inner.nodes.items():
+            path = lab.node(name).sys_endpoint
+            assert path != info["sys"] and "emu-relay-" in path, (name, path)
+        before = [m.call("relay_stats")["opened"] for m in inner.machines]
+        for a, b in (("h1", "h3"), ("h4", "h2")):
+            assert lab.node(a).ping(b, count=2, interval=0.05).received == 2, (a, b)
+        assert transfer(lab, "h1", "h3", "10.0.2.1", 9301, 4 * 1024 * 1024)
+        assert lab.node("h3").run(source_address, "10.0.1.1").result(60) == "10.0.2.1"
+        after = [m.call("relay_stats") for m in inner.machines]
+        assert all(a["opened"] > b for a, b in zip(after, before, strict=True)), (before, after)
+        assert all(a["auth_failures"] == 0 for a in after)
+        # What ended closed its streams: the node process's, the transfer's
+        # threads'. Left: this process's first connection to each node it used
+        # (socket.py keeps one per node as long as the process lives).
+        assert wait_for(lambda: sum(m.call("relay_stats")["open"] for m in inner.machines) <= 4,
+                        20), [m.call("relay_stats") for m in inner.machines]
+
+
+def _emu(*args, env, timeout=60, **kw):
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+    return subprocess.run([sys.executable, "-m", "emu", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=ROOT, **kw)
+
+
+def _popen(*args, env):
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+    return subprocess.Popen([sys.executable, "-m", "emu", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+
+
+def _wait_line(stream, word, timeout=20.0):
+    """Read stream (a pipe) up to the first line that holds word (a thread reads:
+    a select on a buffered pipe misses lines already read into its buffer)."""
+    import queue
+    lines: queue.Queue = queue.Queue()
+
+    def read():
+        for line in iter(stream.readline, ""):
+            lines.put(line)
+            if word in line:
+                return
+        lines.put(None)
+    threading.Thread(target=read, daemon=True).start()
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        if line is None:
+            break
+        seen.append(line)
+        if word in line:
+            return seen
+    raise AssertionError("no %r within %.0f s: %r" % (word, timeout, seen))
+
+
+def test_the_cli_on_nodes_of_another_host(cluster, topo, tmp_path):
+    import json
+
+    from .conftest import cli_env
+    base = "/tmp/emu-tc-%d-%s" % (os.getpid(), tmp_path.name[-8:])
+    env = cli_env()
+    env.update({"EMU_RUN_BASE": base, "EMU_CLUSTER_REMOTE": "1"})
+    r = _emu("up", "-d", "--cluster", cluster.address, str(topo), env=env, timeout=180)
+    assert r.returncode == 0, r.stderr
+    try:
+        (run,) = [d for d in os.listdir(base) if os.path.exists(os.path.join(base, d, "lab.json"))]
+        with open(os.path.join(base, run, "lab.json")) as f:
+            st = json.load(f)
+        assert len({i["machine"] for i in st["nodes"].values()}) == 2
+        assert all(i["relay"].startswith("tcp://") and i["machine_token"]
+                   for i in st["nodes"].values())
+        # A program's syscall socket is this host's relay, not the machine's path,
+        # and its kernel is the node's (its source address is h3's).
+        code = ("import json, os, socket; print(json.loads(os.environ['EMU_SHIM'])['sys']); "
+                "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.connect(('10.0.1.1', 9)); "
+                "print(s.getsockname()[0])")
+        r = _emu("exec", "h3", "--", "python", "-c", code, env=env)
+        assert r.returncode == 0, r.stderr
+        path, addr = r.stdout.split()
+        assert "emu-relay-" in path and not path.startswith(os.path.dirname(st["nodes"]["h3"]["sys"]))
+        assert addr == "10.0.2.1"
+        # Output and exit statuses as on one machine.
+        r = _emu("exec", "h1", "--", "ping", "-c", "2", "-i", "0.2", "h4", env=env)
+        assert r.returncode == 0 and "2 received" in r.stdout, (r.stdout, r.stderr)
+        r = _emu("exec", "h1", "--", "ping", "-c", "1", "-W", "1", "10.0.2.99", env=env)
+        assert r.returncode == 1 and "0 received" in r.stdout, (r.stdout, r.stderr)
+        r = _emu("exec", "h2", "--", "python", "-c", "raise SystemExit(3)", env=env)
+        assert r.returncode == 3, r.stderr
+        r = _emu("exec", "h3", "--", "ip", "-br", "addr", env=env)
+        assert r.returncode == 0 and "10.0.2.1/24" in r.stdout, r.stderr
+        r = _emu("shell", "h4", env=env, input="ping -c 1 h1\nss -a\nexit 5\n")
+        assert r.returncode == 5 and "1 received" in r.stdout, (r.stdout, r.stderr)
+        # tcpdump on one machine sees the ping from the other.
+        td = _popen("exec", "h3", "--", "tcpdump", "-n", "-c", "2", "icmp", env=env)
+        _wait_line(td.stderr, "listening on")
+        assert _emu("exec", "h1", "--", "ping", "-c", "1", "h3", env=env).returncode == 0
+        out, err = td.communicate(timeout=30)
+        assert td.returncode == 0, err
+        assert "10.0.1.1 > 10.0.2.1: ICMP echo request" in out, out
+        assert "10.0.2.1 > 10.0.1.1: ICMP echo reply" in out, out
+        # Ctrl-C: ping prints its summary and exits 0, as the real one.
+        p = _popen("exec", "h1", "--", "ping", "-i", "0.2", "h3", env=env)
+        _wait_line(p.stdout, "bytes from")
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=20)
+        assert p.returncode == 0 and "packets transmitted" in out, (p.returncode, out, err)
+        # status: every node running (the supervisor's word, no PID read here), its machine shown.
+        r = _emu("status", env=env)
+        assert r.returncode == 0 and "MACHINE" in r.stdout, r.stdout
+        rows = [l.split() for l in r.stdout.splitlines() if l.split()[:1] and l.split()[0] in st["nodes"]]
+        assert len(rows) == 7 and all("running" in row for row in rows), r.stdout
+        # trace: one packet's path across the machines.
+        tr = _popen("trace", "-t", "30", "-c", "1", "icmp", env=env)
+        _wait_line(tr.stdout, "tracing")
+        assert _emu("exec", "h2", "--", "ping", "-c", "1", "h4", env=env).returncode == 0
+        out, err = tr.communicate(timeout=30)
+        assert tr.returncode == 0 and all(n in out for n in ("h2", "r1", "h4")), (out, err)
+        # netem on a link end, over the control endpoint.
+        r = _emu("netem", "set", "r1:eth1", "--delay", "100ms", env=env)
+        assert r.returncode == 0, r.stderr
+        r = _emu("exec", "h1", "--", "ping", "-c", "2", "-i", "0.2", "h3", env=env)
+        rtts = [float(x.split("=")[1]) for x in r.stdout.split() if x.startswith("time=")]
+        assert len(rtts) == 2 and min(rtts) >= 100, r.stdout
+        assert _emu("netem", "reset", "r1:eth1", env=env).returncode == 0
+        # Faults go through the lab's orchestrator and the nodes' control endpoints.
+        assert _emu("link", "down", "r1:eth1", env=env).returncode == 0
+        assert _emu("exec", "h1", "--", "ping", "-c", "1", "-W", "1", "h3", env=env).returncode == 1
+        assert _emu("link", "up", "r1:eth1", env=env).returncode == 0
+        assert wait_for(lambda: _emu("exec", "h1", "--", "ping", "-c", "1", "-W", "1", "h3",
+                                     env=env).returncode == 0, 20)
+        assert _emu("partition", "h1,h2", "h3,h4", env=env).returncode == 0
+        assert _emu("exec", "h2", "--", "ping", "-c", "1", "-W", "1", "h4", env=env).returncode == 1
+        assert _emu("heal", env=env).returncode == 0
+        assert _emu("exec", "h2", "--", "ping", "-c", "1", "-W", "1", "h4", env=env).returncode == 0
+        r = _emu("top", "--once", "-j", env=env)
+        assert r.returncode == 0 and "h3" in r.stdout, r.stderr
+        r = _emu("graph", "--lab", "twosites", "-o", str(tmp_path / "g.json"), env=env)
+        assert r.returncode == 0, r.stderr
+        g = json.loads((tmp_path / "g.json").read_text())
+        assert {n["name"]: n["state"] for n in g["nodes"]} == dict.fromkeys(st["nodes"], "running")
+        # A node killed under a program: the program ends, 137, saying so.
+        p = _popen("exec", "h4", "--", "ping", "-i", "0.2", "h1", env=env)
+        _wait_line(p.stdout, "bytes from")
+        assert _emu("node", "kill", "h4", env=env).returncode == 0
+        out, err = p.communicate(timeout=30)
+        assert p.returncode == 137 and "h4 is not running" in err, (p.returncode, out, err)
+        r = _emu("exec", "h4", "--", "ping", "-c", "1", "h1", env=env)
+        assert r.returncode != 0 and "not running" in r.stderr, r.stderr
+        assert _emu("node", "start", "h4", env=env).returncode == 0
+        assert wait_for(lambda: _emu("exec", "h4", "--", "ping", "-c", "1", "-W", "1", "h1",
+                                     env=env).returncode == 0, 30)
+    finally:
+        r = _emu("down", env=env, timeout=120)
+        left = os.listdir(base)
+        if not left:
+            os.rmdir(base)
+    assert r.returncode == 0, r.stderr
+    assert not left, left             # no run directory, the lab's or a machine's
