@@ -203,6 +203,16 @@ class HotCalls:
                 return [[fd, ev] for fd, ev in ready.items()]
         return None
 
+    def getname(self, fd, peer):
+        """getsockname(2) / getpeername(2) of fd in one small binary frame each way."""
+        rid = next(self.ids)
+        kind, body = self._exchange(rid, (P.REQ.pack(P.REQ_LEN, P.OP_NAME, peer, 0, rid, fd),),
+                                    "getpeername" if peer else "getsockname", None)
+        if kind == P.R_ADDR:
+            ip, port = P.ADDR.unpack_from(body, 0)
+            return [P.int_to_ip(ip), port]      # as the msgpack reply gives it: a list
+        return decode_reply(kind, body)
+
     def sendto(self, fd, data, flags=0, addr=None, timeout=None):
         """sendto(2): the bytes taken. On credit, without waiting for the node."""
         if addr is not None:
@@ -514,6 +524,9 @@ class SyscallClient(HotCalls):
             local = self._local_call(name, args)
             if local is not None:
                 return local
+        elif (name == "getsockname" or name == "getpeername") and len(args) == 1 and \
+                _i32(args[0]) and timeout is None:
+            return self.getname(int(args[0]), name == "getpeername")
         rid = next(self.ids)
         kind, body = self._exchange(rid, (encode_call(rid, name, args, timeout),), name, timeout,
                                     liveness)
@@ -571,7 +584,13 @@ class SyscallClient(HotCalls):
         if self.posting:
             self._flush_all()
         with c.wlock:
-            _send_parts(c, parts, wait)
+            if c.wait != wait:
+                c.sock.settimeout(wait)
+                c.wait = wait
+            if len(parts) == 1:
+                c.sock.sendall(parts[0])
+            else:
+                write_parts(c.sock, parts)
         while True:
             kind, got, body = read_frame(c, wait, big)
             if got == rid:

@@ -42,7 +42,8 @@ from .. import sysproto as P
 from ..kernel.core.dev import KernelError
 from ..kernel.core.entry import KernelOops
 from ..kernel.socket import (
-    SyscallBlock, Task, sys_recvfrom, sys_sendto, sys_sendto_in, syscall_lookup, task_exit,
+    SyscallBlock, Task, sys_getpeername, sys_getsockname, sys_recvfrom, sys_sendto, sys_sendto_in,
+    syscall_lookup, task_exit,
 )
 
 log = logging.getLogger("emu.node")
@@ -233,7 +234,7 @@ class SyscallServer:
         burst = []
         while n - off >= P.REQ_LEN:
             flen, op, flags, pad, rid, fd = unpack(mv, off)
-            if op > P.OP_RECVFROM or pad or flen < P.REQ_LEN or flen > P.MAX_FRAME:
+            if op > P.OP_LAST or pad or flen < P.REQ_LEN or flen > P.MAX_FRAME:
                 raise BadFrame()
             if n - off < flen:
                 break
@@ -339,6 +340,11 @@ class SyscallServer:
 
     def _frame(self, conn, mv, off, flen, op, flags, rid, fd):
         body = off + P.REQ_LEN
+        if op == P.OP_NAME:
+            if flen != P.REQ_LEN or flags > P.N_PEER:
+                raise BadFrame()
+            self._name_call(conn, rid, fd, flags)
+            return
         if op == P.OP_SENDTO:
             if flen < P.REQ_LEN + P.SENDTO.size:
                 raise BadFrame()
@@ -377,6 +383,41 @@ class SyscallServer:
                     t = None
             park = Park(conn, req.get("id"), req.get("call"), req.get("args", ()), op, False, t)
         self._do_syscall(park)
+
+    def _name_call(self, conn, rid, fd, peer):
+        """getsockname / getpeername: no wait, no state change, no park: run
+        and answer at once (the no-op call's path: as few steps as it takes)."""
+        try:
+            res = self.enter_user(sys_getpeername if peer else sys_getsockname, conn.task, fd)
+        except KernelError as e:
+            frame = P.ERR_REP.pack(P.ERR_REP.size, P.R_ERR, 0, 0, rid, e.errno)
+        except KernelOops:
+            frame = P.ERR_REP.pack(P.ERR_REP.size, P.R_ERR, 0, 0, rid, EIO)
+        else:
+            ip = None
+            if type(res) is tuple and len(res) == 2 and type(res[0]) is str and type(res[1]) is int:
+                ip = P.ip_to_int(res[0])
+            if ip is not None and 0 <= res[1] <= 0xFFFF:
+                frame = P.ADDR_REP.pack(P.ADDR_REP.size, P.R_ADDR, 0, 0, rid, ip, res[1])
+            else:
+                data = msgpack.packb({"id": rid, "ok": res}, use_bin_type=True)
+                frame = P.REP.pack(P.REP_LEN + len(data), P.R_MSGPACK, 0, 0, rid) + data
+        self._out_now(conn, frame)
+
+    def _out_now(self, conn, frame):
+        """A reply written now, if nothing of this connection waits before it."""
+        if conn.out or conn.dead:
+            self._out(conn, frame)
+            return
+        try:
+            n = conn.sock.send(frame)
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        except OSError:
+            self._task_gone(conn)
+            return
+        if n < len(frame):
+            self._out(conn, memoryview(frame)[n:])
 
     # ------------------------------------------------------------- tasks
     def _task_gone(self, conn):

@@ -127,3 +127,39 @@ def test_read_ahead_keeps_datagram_boundaries_order_and_truncation(bridge_lab):
         rx.recvfrom(100)
     tx.close()
     rx.close()
+
+
+def test_getsockname_and_getpeername_in_binary_frames(bridge_lab):
+    """OP_NAME (sysproto.py): the addresses, and the errno Linux gives, as the
+    msgpack call gives them; a family other than AF_INET falls back to msgpack."""
+    from emu import sysproto as P
+    h1, h2 = bridge_lab.node("h1"), bridge_lab.node("h2")
+    s = h1.socket(2, 2)
+    s.bind(("0.0.0.0", 7150))
+    assert s.getsockname() == ("0.0.0.0", 7150)
+    assert s._sys.call("getsockname", s.fileno()) == ["0.0.0.0", 7150]
+    assert _errno(s.getpeername) == errno.ENOTCONN
+    s.connect(("10.0.0.2", 7151))
+    assert s.getpeername() == ("10.0.0.2", 7151)
+    assert s.getsockname() == ("10.0.0.1", 7150)
+    fd = s.fileno()
+    s.close()
+    assert _errno(lambda: h1.socket(2, 2)._sys.getname(fd + 100, 0)) == errno.EBADF
+    # The frame as a raw client writes it: the reply kind says which encoding.
+    raw = pysocket.socket(pysocket.AF_UNIX, pysocket.SOCK_STREAM)
+    raw.connect(h2.sys_endpoint)
+    from emu.client.rpc import _Conn, decode_reply, encode_call, read_frame
+    c = _Conn(raw)
+    raw.sendall(encode_call(1, "socket", [17, 3, 0x0300]))       # AF_PACKET, SOCK_RAW, ETH_P_ALL
+    kind, rid, body = read_frame(c, 10.0)
+    pfd = decode_reply(kind, body)
+    raw.sendall(P.REQ.pack(P.REQ_LEN, P.OP_NAME, P.N_SOCK, 0, 2, pfd))
+    kind, rid, body = read_frame(c, 10.0)
+    assert (kind, rid) == (P.R_MSGPACK, 2)
+    binary = decode_reply(kind, body)
+    raw.sendall(encode_call(4, "getsockname", [pfd]))
+    kind, rid, body = read_frame(c, 10.0)
+    assert binary == decode_reply(kind, body) and len(binary) == 5    # sockaddr_ll: (ifname, proto, ...)
+    raw.sendall(P.REQ.pack(P.REQ_LEN, P.OP_NAME, 7, 0, 3, pfd))    # no such name call
+    assert raw.recv(100) == b""                                   # the node drops the connection
+    raw.close()
