@@ -31,6 +31,7 @@ the kernel), its poller and its wake eventfd.
 import logging
 import math
 import os
+import threading
 import time
 from collections import deque
 from typing import Any, Callable
@@ -42,8 +43,7 @@ from .. import sysproto as P
 from ..kernel.core.dev import KernelError
 from ..kernel.core.entry import KernelOops
 from ..kernel.socket import (
-    SyscallBlock, Task, sys_getpeername, sys_getsockname, sys_recvfrom, sys_sendto, sys_sendto_in,
-    syscall_lookup, task_exit,
+    SYSCALLS, SyscallBlock, Task, sys_recvfrom, sys_sendto, sys_sendto_in, syscall_lookup, task_exit,
 )
 
 log = logging.getLogger("emu.node")
@@ -168,6 +168,9 @@ class SyscallServer:
     parks: list
     ready_parks: deque
     wake_fd: int
+    poll_changes: int        # the poller's registrations changed (count)
+    sys_lock: Any            # held by whichever thread serves the calls (user thread, or complete_parks)
+    user_tid: Any
     enter_user: Callable[..., Any]    # NodeRuntime's way into the kernel
     out_conns: list          # connections with replies to write at the end of this pass
     dirty: list              # NodeRuntime's wire ports with frames to flush
@@ -388,7 +391,7 @@ class SyscallServer:
         """getsockname / getpeername: no wait, no state change, no park: run
         and answer at once (the no-op call's path: as few steps as it takes)."""
         try:
-            res = self.enter_user(sys_getpeername if peer else sys_getsockname, conn.task, fd)
+            res = self.enter_user(SYSCALLS["getpeername" if peer else "getsockname"], conn.task, fd)
         except KernelError as e:
             frame = P.ERR_REP.pack(P.ERR_REP.size, P.R_ERR, 0, 0, rid, e.errno)
         except KernelOops:
@@ -596,9 +599,11 @@ class SyscallServer:
         if out and not conn.want_out:
             self.poller.modify(fd, zmq.POLLIN | zmq.POLLOUT)
             conn.want_out = True
+            self.poll_changes += 1
         elif not out and conn.want_out:
             self.poller.modify(fd, zmq.POLLIN)
             conn.want_out = False
+            self.poll_changes += 1
 
     # ------------------------------------------------------------- calls
     def _do_syscall(self, park):
@@ -668,10 +673,12 @@ class SyscallServer:
         park.ready = False
 
         def wake(mask, park=park):
+            # The thread that leaves the kernel next completes the call
+            # (complete_parks): a NIC or CPU thread answers the caller itself,
+            # with no hand-off to the user thread.
             if not park.ready:
                 park.ready = True
                 self.ready_parks.append(park)
-                os.eventfd_write(self.wake_fd, 1)
 
         park.entry = wake
         park.wqs = block.wqs
@@ -691,6 +698,30 @@ class SyscallServer:
         for wq in park.wqs:
             wq.remove(park.entry)
         park.wqs = []
+
+    def complete_parks(self):
+        """After a NIC or CPU thread's kernel entry woke parked calls: run them
+        here and write their replies, as a woken task runs its own system call
+        on the CPU that woke it, unless the user thread is busy serving (it
+        holds sys_lock): then it is told (the eventfd) and runs them itself."""
+        if not self.sys_lock.acquire(blocking=False):
+            os.eventfd_write(self.wake_fd, 1)
+            return
+        prev = self.user_tid
+        self.user_tid = threading.get_ident()     # need_resched: this thread is the caller now
+        changes = self.poll_changes + len(self.conns)
+        try:
+            self._run_ready_parks()
+            if self.out_conns:
+                self._flush_out()
+        finally:
+            self.user_tid = prev
+            self.sys_lock.release()
+        if self.ready_parks or changes != self.poll_changes + len(self.conns):
+            # Woken meanwhile by another thread, or what the user thread polls
+            # for changed (a reply waits for room, a client went away): its
+            # poll, already running, must start again.
+            os.eventfd_write(self.wake_fd, 1)
 
     def _run_ready_parks(self):
         if not self.ready_parks:
