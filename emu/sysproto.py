@@ -27,7 +27,7 @@ Replies (node -> client), REP header: length, kind, flags, id
   R_ADDR       ADDR fields: an AF_INET address (ip, port), OP_NAME's answer
                (another family's comes as R_MSGPACK)
 
-SEND CREDIT. A successful UDP sendto may come back with a credit: the node's
+SEND CREDIT. A successful UDP sendto (or raw, without IP_HDRINCL) may come back with a credit: the node's
 send epoch at the time. While the epoch in the node's shared page
 (<node>.sys.epoch, 8 bytes) is unchanged, another sendto on that descriptor
 to the same address, with the same flags and at most as many bytes, cannot

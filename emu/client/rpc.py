@@ -298,7 +298,7 @@ class _Conn:
     """One thread's connection: its socket, the reply bytes read ahead, and the
     credited sends not yet written (one write takes a burst of them)."""
 
-    __slots__ = ("sock", "buf", "wait", "pend", "pend_bytes", "wlock", "dead", "__weakref__")
+    __slots__ = ("sock", "buf", "wait", "pend", "pend_bytes", "wlock", "dead", "last_post", "__weakref__")
 
     def __init__(self, sock):
         self.sock = sock
@@ -308,6 +308,7 @@ class _Conn:
         self.pend_bytes = 0
         self.wlock = threading.Lock()
         self.dead = False        # a write behind the owner's back failed: the node went away
+        self.last_post = 0.0     # when the last credited send was written or held back
 
 
 class _Hangup:
@@ -545,6 +546,19 @@ class SyscallClient(HotCalls):
 
     def _post(self, hdr, data):
         c = self._conn()
+        now = time.perf_counter()
+        last, c.last_post = c.last_post, now
+        if not c.pend and now - last > POST_DELAY:
+            # A lone send (none in the last POST_DELAY): written now. Holding it
+            # back for company that is not coming only delays it, and waking
+            # the Poster thread costs a GIL hand-off (ping sends one per 10 ms).
+            try:
+                with c.wlock:
+                    c.sock.sendall(hdr + bytes(data))
+            except OSError as e:
+                self._drop(c)
+                raise NodeUnreachable(e.errno or 104, "node at %s went away during sendto" % self.path) from None
+            return
         c.pend.append(hdr + bytes(data))
         c.pend_bytes += len(hdr) + len(data)
         if len(c.pend) >= POST_FRAMES or c.pend_bytes >= POST_BYTES:

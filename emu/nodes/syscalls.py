@@ -115,8 +115,13 @@ def _sendto_k(task, fd, data, flags, ip, port, has_addr):
         sys_sendto(task, fd, data, flags, None)
     sock = task.fds.get(fd)
     credit = 0
-    if sock is not None and sock.type == 2 and sock.family == 2 and \
-            getattr(sock.sk, "sk_protocol", 0) in (0, 17):
+    if sock is not None and sock.family == 2 and (
+            (sock.type == 2 and getattr(sock.sk, "sk_protocol", 0) in (0, 17)) or
+            (sock.type == 3 and not getattr(sock.sk, "hdrincl", 1))):
+        # UDP, and raw sockets that let the kernel build the IP header (ping's):
+        # the same synchronous errors (EMSGSIZE by size, EACCES for a broadcast
+        # address, ENETUNREACH and EPERM by routes and rules, which move the
+        # epoch); a raw socket with IP_HDRINCL checks what the user wrote.
         credit = task.net.send_epoch
     return n, credit
 
