@@ -712,7 +712,7 @@ class NodeRuntime(WireOps, SyscallServer):
         table is written to DIR/<node>-<thread>.prof when the node shuts down
         (bench/ uses it to say where a call's or a packet's time goes)."""
         import cProfile
-        profs = []
+        profs: list = []
         self._prof = (prof_dir, profs)
 
         def wrap(fn, label):
@@ -725,9 +725,8 @@ class NodeRuntime(WireOps, SyscallServer):
                 finally:
                     pr.disable()
             return run
-        self.cpu_loop = wrap(self.cpu_loop, "cpu")
-        self.nic_loop = wrap(self.nic_loop, "nic")
-        self.user_loop = wrap(self.user_loop, "user")
+        for name, label in (("cpu_loop", "cpu"), ("nic_loop", "nic"), ("user_loop", "user")):
+            setattr(self, name, wrap(getattr(self, name), label))
 
     def dump_profiles(self):
         prof = getattr(self, "_prof", None)

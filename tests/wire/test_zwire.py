@@ -101,7 +101,7 @@ def test_a_message_carries_at_most_a_napi_weight_of_frames(tmp_path):
     ctx, a, b = _pair(tmp_path)
     try:
         frame = bytes(range(60))
-        for i in range(BATCH_FRAMES * 2 + 5):
+        for _ in range(BATCH_FRAMES * 2 + 5):
             a.send(frame, 0, len(frame), 0, 0, 0, 0)
         a.flush()
         sizes = [len(_recv(b)) for _ in range(3)]
