@@ -26,9 +26,64 @@ BENCHES = [
 ]
 
 
+def _run(path, args):
+    """Run one benchmark, its output passed through as it comes; returns (rc, lines)."""
+    p = subprocess.Popen([sys.executable, str(path)] + args, stdout=subprocess.PIPE, text=True, bufsize=1)
+    lines = []
+    assert p.stdout is not None
+    for line in p.stdout:
+        sys.stdout.write(line)
+        sys.stdout.flush()
+        lines.append(line.rstrip("\n"))
+    return p.wait(), lines
+
+
+# The data path's targets (issue 14), picked from the benchmarks' own lines:
+# (benchmark, what the line starts with, its name in the table, the goal).
+TARGETS = [
+    ("tcp_throughput", "tcp h1 -> h2 via br0, gso/gro on:", "TCP goodput, offloads on (ratio to raw wire)", ">= 0.2"),
+    ("tcp_throughput", "tcp h1 -> h2 via br0, gso/gro off:", "TCP goodput, offloads off (ratio to raw wire)", "-"),
+    ("syscall_path", "noop ", "no-op call (ratio to raw Unix round trip)", "<= 2"),
+    ("syscall_path", "udp ", "UDP 64 B sendto/recvfrom (datagrams/s)", ">= 10000/s"),
+    ("syscall_path", "udp-batch ", "UDP 64 B sendmmsg/recvmmsg (ratio to raw frames)", ">= 0.05"),
+    ("syscall_path", "ping ", "ping h1 -> h2 median (ratio to raw 4-hop ring)", "<= 2"),
+]
+
+
+def _meets(result, goal):
+    """result (a number as printed) against a goal like '<= 2' or '>= 10000/s'; '-': none."""
+    if goal == "-":
+        return True
+    op, limit = goal.split()
+    limit = float(limit.rstrip("/s"))
+    value = float(result)
+    return value <= limit if op == "<=" else value >= limit
+
+
+def _targets(outputs):
+    """One table of the data path's figures, as each benchmark printed them."""
+    rows = []
+    for bench, start, label, goal in TARGETS:
+        for line in outputs.get(bench, ()):
+            if line.startswith(start) and "ratio" in line:
+                ratio = line.split("ratio", 1)[1].split()[0]
+                value = line[len(start):].split()[0]
+                if label.startswith("UDP 64 B sendto"):
+                    ratio = value           # this goal is a rate, not a ratio
+                rows.append((label, value, ratio, goal, _meets(ratio, goal)))
+                break
+    if not rows:
+        return
+    print("\n== issue 14 (data path): one table")
+    print("%-52s %12s %10s  %-18s" % ("figure", "value", "result", "goal"))
+    for label, value, ratio, goal, ok in rows:
+        print("%-52s %12s %10s  %-18s %s" % (label, value, ratio, goal, "" if ok else "(missed)"))
+
+
 def main(argv):
     wanted = set(argv)
     failed = []
+    outputs = {}
     for name, cmd in BENCHES:
         if wanted and name not in wanted:
             continue
@@ -37,11 +92,12 @@ def main(argv):
             continue
         print("== %s" % name, flush=True)
         t0 = time.monotonic()
-        rc = subprocess.call([sys.executable, str(path)] + cmd[1:])
+        rc, outputs[name] = _run(path, cmd[1:])
         print("   (%s: %.1f s%s)" % (name, time.monotonic() - t0,
                                      "" if rc == 0 else ", FAILED rc=%d" % rc), flush=True)
         if rc:
             failed.append(name)
+    _targets(outputs)
     return 1 if failed else 0
 
 

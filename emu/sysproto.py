@@ -10,6 +10,9 @@ Requests (client -> node), REQ header: length, op, flags, id, fd
   OP_MSGPACK   payload: msgpack {"id", "call", "args", "timeout"?}
   OP_SENDTO    SENDTO fields (msg flags, ip, port, has address, timeout), data
   OP_RECVFROM  RECVFROM fields (size, msg flags, timeout)
+  OP_NAME      getsockname (flags N_SOCK) or getpeername (N_PEER) of fd: no
+               fields. Answered at once, before the rest of a batch (it
+               neither waits nor changes anything).
   F_NOREPLY    a send whose outcome the node vouched for (see SEND CREDIT):
                no reply unless... none at all.
 
@@ -21,8 +24,10 @@ Replies (node -> client), REP header: length, kind, flags, id
   R_DATA       DATA fields (msg flags, port, address length), address, data
   R_DATAV      a recvfrom with F_READAHEAD on a UDP socket: the datagram asked
                for and up to READAHEAD_MAX more already queued (see READ-AHEAD)
+  R_ADDR       ADDR fields: an AF_INET address (ip, port), OP_NAME's answer
+               (another family's comes as R_MSGPACK)
 
-SEND CREDIT. A successful UDP sendto may come back with a credit: the node's
+SEND CREDIT. A successful UDP sendto (or raw, without IP_HDRINCL) may come back with a credit: the node's
 send epoch at the time. While the epoch in the node's shared page
 (<node>.sys.epoch, 8 bytes) is unchanged, another sendto on that descriptor
 to the same address, with the same flags and at most as many bytes, cannot
@@ -52,11 +57,14 @@ DATA = struct.Struct("<iHB")          # msg flags, port, address length (255: no
 DATAV = struct.Struct("<HQ")          # R_DATAV: records, epoch; then per record REC, address, data
 REC = struct.Struct("<iHBI")          # msg flags, port, address length, data length
 EPOCH = struct.Struct("<Q")
+ADDR = struct.Struct("<IH")           # ip, port
 
-OP_MSGPACK, OP_SENDTO, OP_RECVFROM = 0, 1, 2
+OP_MSGPACK, OP_SENDTO, OP_RECVFROM, OP_NAME = 0, 1, 2, 3
+OP_LAST = OP_NAME
+N_SOCK, N_PEER = 0, 1                 # OP_NAME's flags
 F_NOREPLY = 1
 F_READAHEAD = 2                       # recvfrom: take what else is queued too (R_DATAV)
-R_MSGPACK, R_INT, R_ERR, R_TIMEOUT, R_DATA, R_DATAV = 0, 1, 2, 3, 4, 5
+R_MSGPACK, R_INT, R_ERR, R_TIMEOUT, R_DATA, R_DATAV, R_ADDR = 0, 1, 2, 3, 4, 5, 6
 READAHEAD_MAX = 256                   # datagrams one recvfrom may take ahead
 READAHEAD_SIZE = 65535                # ... each whole (the caller's size applies when it reads it)
 
@@ -70,6 +78,7 @@ RECVFROM_REQ = struct.Struct("<IBBHIi" + "iid")
 INT_REP = struct.Struct("<IBBHI" + "qQ")
 ERR_REP = struct.Struct("<IBBHI" + "i")
 DATA_HDR = struct.Struct("<IBBHI" + "iHB")
+ADDR_REP = struct.Struct("<IBBHI" + "IH")
 
 
 def ip_to_int(host):

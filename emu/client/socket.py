@@ -199,10 +199,14 @@ class socket:
         return v
 
     def getsockname(self):
-        return tuple(self._call("getsockname"))
+        if self._closed:
+            raise OSError(9, "Bad file descriptor")
+        return tuple(self._sys.getname(self._fd, 0))
 
     def getpeername(self):
-        return tuple(self._call("getpeername"))
+        if self._closed:
+            raise OSError(9, "Bad file descriptor")
+        return tuple(self._sys.getname(self._fd, 1))
 
     def shutdown(self, how):
         self._call("shutdown", how)

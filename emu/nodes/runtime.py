@@ -161,6 +161,11 @@ class NodeRuntime(WireOps, SyscallServer):
         self.nic_xon = threading.Event() # a paused wirenic has ring room again
         self.running = True
         self.ready_parks: deque[Park] = deque()
+        # The syscall server's state (connections, parks, replies) belongs to
+        # whoever holds this: the user thread while it serves, or a NIC or CPU
+        # thread completing the calls its kernel entry woke (complete_parks).
+        self.sys_lock = threading.Lock()
+        self.poll_changes = 0
         self.wake_fd = os.eventfd(0, os.EFD_NONBLOCK)
         self.nic_notify_ep = "inproc://nic-%d" % id(self)
         self.nic_notify_rx = self.ctx.socket(zmq.PULL)
@@ -291,6 +296,8 @@ class NodeRuntime(WireOps, SyscallServer):
                 self.enter(cpu, self._cpu_work, cpu)
             except KernelOops:
                 pass                # logged and counted; this CPU carries on
+            if self.ready_parks:
+                self.complete_parks()
             if sd.pending:
                 ev.set()            # more work left (budget used up): go round again
 
@@ -365,6 +372,8 @@ class NodeRuntime(WireOps, SyscallServer):
             self.enter(cpu, fn, *args)
         except KernelOops:
             pass                         # logged and counted; the NIC carries on
+        if self.ready_parks:
+            self.complete_parks()
         if self.net.cpus[cpu].pending:
             self.cpu_events[cpu].set()   # budget used up: ksoftirqd carries on
 
@@ -396,8 +405,21 @@ class NodeRuntime(WireOps, SyscallServer):
         if dev.kind == "wirenic":
             self._nic_rx_wirenic(port, dev, msgs)
             return
-        for item in self._wire_frames(port, msgs):
-            veth_hw_rx(dev, item)
+        priv = dev.priv
+        for msg in msgs:
+            items = list(self._wire_frames(port, (msg,)))
+            if priv.rx_ring and len(priv.rx_ring) + len(items) > priv.rx_ring_size:
+                # This message's burst does not fit behind what the ring holds:
+                # the kernel drains the ring first. Messages are separate
+                # moments on the wire, and between them a CPU runs: taking up
+                # to NIC_BATCH of them (thousands of frames, offloads off) into
+                # the ring at once, as one burst, dropped what no real receiver
+                # would have (a TCP sender's window of segments: retransmissions).
+                # What still does not fit is a burst too big for the ring, or a
+                # CPU that lags (the backlog is full): dropped and counted.
+                self._irq(dev.rx_cpu, self._veth_irq, dev, port)
+            for item in items:
+                veth_hw_rx(dev, item)
         self._irq(dev.rx_cpu, self._veth_irq, dev, port)
 
     @staticmethod
@@ -529,8 +551,14 @@ class NodeRuntime(WireOps, SyscallServer):
         return ctl, listener
 
     def _user_pass(self, ctl, listener, poller):
-        timeout = self._next_park_timeout()
-        for what, ev in poller.poll(timeout):
+        with self.sys_lock:
+            timeout = self._next_park_timeout()
+        events = poller.poll(timeout)
+        with self.sys_lock:
+            self._user_events(ctl, listener, events)
+
+    def _user_events(self, ctl, listener, events):
+        for what, ev in events:
             if what is ctl:
                 self._drain_ctl(ctl)
             elif what == listener.fileno():
@@ -667,6 +695,9 @@ class NodeRuntime(WireOps, SyscallServer):
     # ------------------------------------------------------------- lifecycle
     def run(self):
         tune_malloc()
+        prof_dir = os.environ.get("EMU_NODE_PROFILE")
+        if prof_dir:
+            self._profile_threads(prof_dir)
         # The user thread (system calls) waits for the GIL behind a busy NIC or
         # CPU thread for up to one switch interval: 5 ms by default, longer
         # than the whole call. A shorter one bounds that wait.
@@ -683,6 +714,39 @@ class NodeRuntime(WireOps, SyscallServer):
             self.running = False
             for ev in self.cpu_events:
                 ev.set()
+            self.dump_profiles()
+
+    def _profile_threads(self, prof_dir):
+        """EMU_NODE_PROFILE=DIR: cProfile every thread of this node; each one's
+        table is written to DIR/<node>-<thread>.prof when the node shuts down
+        (bench/ uses it to say where a call's or a packet's time goes)."""
+        import cProfile
+        profs: list = []
+        self._prof = (prof_dir, profs)
+
+        def wrap(fn, label):
+            def run(*args):
+                pr = cProfile.Profile()
+                profs.append((label, pr))
+                pr.enable()
+                try:
+                    return fn(*args)
+                finally:
+                    pr.disable()
+            return run
+        for name, label in (("cpu_loop", "cpu"), ("nic_loop", "nic"), ("user_loop", "user")):
+            setattr(self, name, wrap(getattr(self, name), label))
+
+    def dump_profiles(self):
+        prof = getattr(self, "_prof", None)
+        if prof is None:
+            return
+        prof_dir, profs = prof
+        for i, (label, pr) in enumerate(profs):
+            try:
+                pr.dump_stats(os.path.join(prof_dir, "%s-%s%d.prof" % (self.name, label, i)))
+            except Exception:
+                log.exception("profile of %s", label)
 
     def close(self, timeout=2.0):
         """After run() returned: join the threads and free ZeroMQ (a node process

@@ -31,6 +31,7 @@ the kernel), its poller and its wake eventfd.
 import logging
 import math
 import os
+import threading
 import time
 from collections import deque
 from typing import Any, Callable
@@ -42,7 +43,7 @@ from .. import sysproto as P
 from ..kernel.core.dev import KernelError
 from ..kernel.core.entry import KernelOops
 from ..kernel.socket import (
-    SyscallBlock, Task, sys_recvfrom, sys_sendto, sys_sendto_in, syscall_lookup, task_exit,
+    SYSCALLS, SyscallBlock, Task, sys_recvfrom, sys_sendto, sys_sendto_in, syscall_lookup, task_exit,
 )
 
 log = logging.getLogger("emu.node")
@@ -118,8 +119,13 @@ def _sendto_k(task, fd, data, flags, ip, port, has_addr):
         sys_sendto(task, fd, data, flags, None)
     sock = task.fds.get(fd)
     credit = 0
-    if sock is not None and sock.type == 2 and sock.family == 2 and \
-            getattr(sock.sk, "sk_protocol", 0) in (0, 17):
+    if sock is not None and sock.family == 2 and (
+            (sock.type == 2 and getattr(sock.sk, "sk_protocol", 0) in (0, 17)) or
+            (sock.type == 3 and not getattr(sock.sk, "hdrincl", 1))):
+        # UDP, and raw sockets that let the kernel build the IP header (ping's):
+        # the same synchronous errors (EMSGSIZE by size, EACCES for a broadcast
+        # address, ENETUNREACH and EPERM by routes and rules, which move the
+        # epoch); a raw socket with IP_HDRINCL checks what the user wrote.
         credit = task.net.send_epoch
     return n, credit
 
@@ -171,6 +177,9 @@ class SyscallServer:
     parks: list
     ready_parks: deque
     wake_fd: int
+    poll_changes: int        # the poller's registrations changed (count)
+    sys_lock: Any            # held by whichever thread serves the calls (user thread, or complete_parks)
+    user_tid: Any
     enter_user: Callable[..., Any]    # NodeRuntime's way into the kernel
     out_conns: list          # connections with replies to write at the end of this pass
     dirty: list              # NodeRuntime's wire ports with frames to flush
@@ -237,7 +246,7 @@ class SyscallServer:
         burst = []
         while n - off >= P.REQ_LEN:
             flen, op, flags, pad, rid, fd = unpack(mv, off)
-            if op > P.OP_RECVFROM or pad or flen < P.REQ_LEN or flen > P.MAX_FRAME:
+            if op > P.OP_LAST or pad or flen < P.REQ_LEN or flen > P.MAX_FRAME:
                 raise BadFrame()
             if n - off < flen:
                 break
@@ -343,6 +352,11 @@ class SyscallServer:
 
     def _frame(self, conn, mv, off, flen, op, flags, rid, fd):
         body = off + P.REQ_LEN
+        if op == P.OP_NAME:
+            if flen != P.REQ_LEN or flags > P.N_PEER:
+                raise BadFrame()
+            self._name_call(conn, rid, fd, flags)
+            return
         if op == P.OP_SENDTO:
             if flen < P.REQ_LEN + P.SENDTO.size:
                 raise BadFrame()
@@ -381,6 +395,41 @@ class SyscallServer:
                     t = None
             park = Park(conn, req.get("id"), req.get("call"), req.get("args", ()), op, False, t)
         self._do_syscall(park)
+
+    def _name_call(self, conn, rid, fd, peer):
+        """getsockname / getpeername: no wait, no state change, no park: run
+        and answer at once (the no-op call's path: as few steps as it takes)."""
+        try:
+            res = self.enter_user(SYSCALLS["getpeername" if peer else "getsockname"], conn.task, fd)
+        except KernelError as e:
+            frame = P.ERR_REP.pack(P.ERR_REP.size, P.R_ERR, 0, 0, rid, e.errno)
+        except KernelOops:
+            frame = P.ERR_REP.pack(P.ERR_REP.size, P.R_ERR, 0, 0, rid, EIO)
+        else:
+            ip = None
+            if type(res) is tuple and len(res) == 2 and type(res[0]) is str and type(res[1]) is int:
+                ip = P.ip_to_int(res[0])
+            if ip is not None and 0 <= res[1] <= 0xFFFF:
+                frame = P.ADDR_REP.pack(P.ADDR_REP.size, P.R_ADDR, 0, 0, rid, ip, res[1])
+            else:
+                data = msgpack.packb({"id": rid, "ok": res}, use_bin_type=True)
+                frame = P.REP.pack(P.REP_LEN + len(data), P.R_MSGPACK, 0, 0, rid) + data
+        self._out_now(conn, frame)
+
+    def _out_now(self, conn, frame):
+        """A reply written now, if nothing of this connection waits before it."""
+        if conn.out or conn.dead:
+            self._out(conn, frame)
+            return
+        try:
+            n = conn.sock.send(frame)
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        except OSError:
+            self._task_gone(conn)
+            return
+        if n < len(frame):
+            self._out(conn, memoryview(frame)[n:])
 
     # ------------------------------------------------------------- tasks
     def _task_gone(self, conn):
@@ -559,9 +608,11 @@ class SyscallServer:
         if out and not conn.want_out:
             self.poller.modify(fd, zmq.POLLIN | zmq.POLLOUT)
             conn.want_out = True
+            self.poll_changes += 1
         elif not out and conn.want_out:
             self.poller.modify(fd, zmq.POLLIN)
             conn.want_out = False
+            self.poll_changes += 1
 
     # ------------------------------------------------------------- calls
     def _do_syscall(self, park):
@@ -631,10 +682,12 @@ class SyscallServer:
         park.ready = False
 
         def wake(mask, park=park):
+            # The thread that leaves the kernel next completes the call
+            # (complete_parks): a NIC or CPU thread answers the caller itself,
+            # with no hand-off to the user thread.
             if not park.ready:
                 park.ready = True
                 self.ready_parks.append(park)
-                os.eventfd_write(self.wake_fd, 1)
 
         park.entry = wake
         park.wqs = block.wqs
@@ -654,6 +707,30 @@ class SyscallServer:
         for wq in park.wqs:
             wq.remove(park.entry)
         park.wqs = []
+
+    def complete_parks(self):
+        """After a NIC or CPU thread's kernel entry woke parked calls: run them
+        here and write their replies, as a woken task runs its own system call
+        on the CPU that woke it, unless the user thread is busy serving (it
+        holds sys_lock): then it is told (the eventfd) and runs them itself."""
+        if not self.sys_lock.acquire(blocking=False):
+            os.eventfd_write(self.wake_fd, 1)
+            return
+        prev = self.user_tid
+        self.user_tid = threading.get_ident()     # need_resched: this thread is the caller now
+        changes = self.poll_changes + len(self.conns)
+        try:
+            self._run_ready_parks()
+            if self.out_conns:
+                self._flush_out()
+        finally:
+            self.user_tid = prev
+            self.sys_lock.release()
+        if self.ready_parks or changes != self.poll_changes + len(self.conns):
+            # Woken meanwhile by another thread, or what the user thread polls
+            # for changed (a reply waits for room, a client went away): its
+            # poll, already running, must start again.
+            os.eventfd_write(self.wake_fd, 1)
 
     def _run_ready_parks(self):
         if not self.ready_parks:

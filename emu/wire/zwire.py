@@ -19,6 +19,11 @@ from ..kernel.hdr.virtio_net import EMU_WIRE_HDR_LEN, EMU_WIRE_MAX_FRAME, emu_wi
 # flood must not wait in ZeroMQ's queues instead (at most ~2 x SNDHWM).
 SNDHWM = 512
 BATCH_BYTES = 256 * 1024
+# Frames per message at most: a NAPI poll's weight (NAPI_POLL_WEIGHT). A batch
+# of a burst of small datagrams (a user thread runs a 256 KiB read of sends,
+# about 2,500 of 64 bytes, before it flushes) was one message larger than the
+# peer's RX ring: the peer could only drop most of it (rx_missed_errors).
+BATCH_FRAMES = 64
 
 
 class WirePort:
@@ -102,7 +107,7 @@ class WirePort:
             self.held.append(held)
         self.out_frames += 1
         self.out_bytes += EMU_WIRE_HDR_LEN + end - start
-        if self.out_bytes >= BATCH_BYTES:
+        if self.out_bytes >= BATCH_BYTES or self.out_frames >= BATCH_FRAMES:
             self.flush()
         return True
 

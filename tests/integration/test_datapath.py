@@ -127,3 +127,83 @@ def test_read_ahead_keeps_datagram_boundaries_order_and_truncation(bridge_lab):
         rx.recvfrom(100)
     tx.close()
     rx.close()
+
+
+def test_getsockname_and_getpeername_in_binary_frames(bridge_lab):
+    """OP_NAME (sysproto.py): the addresses, and the errno Linux gives, as the
+    msgpack call gives them; a family other than AF_INET falls back to msgpack."""
+    from emu import sysproto as P
+    h1, h2 = bridge_lab.node("h1"), bridge_lab.node("h2")
+    s = h1.socket(2, 2)
+    s.bind(("0.0.0.0", 7150))
+    assert s.getsockname() == ("0.0.0.0", 7150)
+    assert s._sys.call("getsockname", s.fileno()) == ["0.0.0.0", 7150]
+    assert _errno(s.getpeername) == errno.ENOTCONN
+    s.connect(("10.0.0.2", 7151))
+    assert s.getpeername() == ("10.0.0.2", 7151)
+    assert s.getsockname() == ("10.0.0.1", 7150)
+    fd = s.fileno()
+    s.close()
+    assert _errno(lambda: h1.socket(2, 2)._sys.getname(fd + 100, 0)) == errno.EBADF
+    # The frame as a raw client writes it: the reply kind says which encoding.
+    raw = pysocket.socket(pysocket.AF_UNIX, pysocket.SOCK_STREAM)
+    raw.connect(h2.sys_endpoint)
+    from emu.client.rpc import _Conn, decode_reply, encode_call, read_frame
+    c = _Conn(raw)
+    raw.sendall(encode_call(1, "socket", [17, 3, 0x0300]))       # AF_PACKET, SOCK_RAW, ETH_P_ALL
+    kind, rid, body = read_frame(c, 10.0)
+    pfd = decode_reply(kind, body)
+    raw.sendall(P.REQ.pack(P.REQ_LEN, P.OP_NAME, P.N_SOCK, 0, 2, pfd))
+    kind, rid, body = read_frame(c, 10.0)
+    assert (kind, rid) == (P.R_MSGPACK, 2)
+    binary = decode_reply(kind, body)
+    raw.sendall(encode_call(4, "getsockname", [pfd]))
+    kind, rid, body = read_frame(c, 10.0)
+    assert binary == decode_reply(kind, body) and len(binary) == 5    # sockaddr_ll: (ifname, proto, ...)
+    raw.sendall(P.REQ.pack(P.REQ_LEN, P.OP_NAME, 7, 0, 3, pfd))    # no such name call
+    assert raw.recv(100) == b""                                   # the node drops the connection
+    raw.close()
+
+
+def test_a_raw_icmp_socket_sends_on_credit_and_its_errors_come_from_the_same_call(bridge_lab):
+    """ping's socket (raw, the kernel builds the IP header) earns a send
+    credit as UDP does; EMSGSIZE, EACCES and ENETUNREACH still come from the
+    call that causes them. With IP_HDRINCL there is no credit."""
+    import struct
+    h1 = bridge_lab.node("h1")
+    s = h1.socket(2, pysocket.SOCK_RAW, pysocket.IPPROTO_ICMP)
+    s.settimeout(5)
+    dst = ("10.0.0.2", 0)
+
+    def echo(seq, size=56):
+        body = struct.pack("!BBHHH", 8, 0, 0, 0x4242, seq) + b"p" * size
+        csum = sum(struct.unpack("!%dH" % (len(body) // 2), body))
+        csum = (csum & 0xFFFF) + (csum >> 16)
+        csum = ~((csum & 0xFFFF) + (csum >> 16)) & 0xFFFF
+        return body[:2] + struct.pack("!H", csum) + body[4:]
+    for seq in range(3):
+        assert s.sendto(echo(seq), dst) == 64
+    assert s.fileno() in s._sys.credits, "no send credit for a raw ICMP socket"
+    replies = 0
+    for seq in range(3, 13):                     # on credit: each one still answered
+        assert s.sendto(echo(seq), dst) == 64
+    deadline = time.monotonic() + 10
+    while replies < 13 and time.monotonic() < deadline:
+        data, addr = s.recvfrom(2048)
+        if data[20] == 0 and addr[0] == "10.0.0.2":
+            replies += 1
+    assert replies == 13
+    assert _errno(lambda: s.sendto(b"x" * 70000, dst)) == errno.EMSGSIZE
+    assert _errno(lambda: s.sendto(echo(20), ("10.0.0.255", 0))) == errno.EACCES
+    assert s.sendto(echo(21), dst) == 64         # the credit again
+    h1.call("link_set", name="eth0", up=False)
+    assert _errno(lambda: s.sendto(echo(22), dst)) == errno.ENETUNREACH
+    h1.call("link_set", name="eth0", up=True)
+    s.close()
+    r = h1.socket(2, pysocket.SOCK_RAW, pysocket.IPPROTO_RAW)      # IP_HDRINCL implied
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + 8, 0, 0, 64, 17, 0,
+                      pysocket.inet_aton("10.0.0.1"), pysocket.inet_aton("10.0.0.2"))
+    for _ in range(3):
+        r.sendto(hdr + b"\x00" * 8, dst)
+    assert r.fileno() not in r._sys.credits
+    r.close()

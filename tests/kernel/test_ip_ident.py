@@ -110,3 +110,21 @@ def test_no_df_and_icmp_use_the_hashed_per_destination_counters_deterministicall
     # Replayable: the same seed gives the same IDs; another seed other ones.
     assert _hashed_ids(seed=1) == (ids, reply_id)
     assert _hashed_ids(seed=2)[0] != ids
+
+
+def test_the_flow_hash_is_remembered_and_equals_siphash_of_the_nets_key():
+    """__ip_select_ident keeps each flow's SipHash (a pure function of the
+    net's key): the bucket it picks is the one SipHash names, every time."""
+    from emu.kernel.ipv4.route import IP_IDENTS_SZ, __ip_select_ident
+    from emu.kernel.lib.siphash import siphash_3u32
+    lab = bridge_lab()
+    net = lab.nets["h1"]
+    saddr, daddr = 0x0A000001, 0x0A000002
+    ids = [__ip_select_ident(net, saddr, daddr, 17, 1) for _ in range(3)]
+    key = net.proto["ip_id_key"]
+    h = siphash_3u32(int.from_bytes(daddr.to_bytes(4, "big"), "little"),
+                     int.from_bytes(saddr.to_bytes(4, "big"), "little"), 17, key) & 0xFFFFFFFF
+    assert net.proto["ip_id_hashes"][(daddr, saddr, 17)] == h
+    slot = net.proto["ip_idents"][h & (IP_IDENTS_SZ - 1)]
+    assert ids[-1] == (slot[0] - 1) & 0xFFFF         # the bucket SipHash names gave the last ID
+    assert len(set(ids)) == 3

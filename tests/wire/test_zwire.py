@@ -92,3 +92,20 @@ def test_a_full_batch_leaves_at_once_and_releases_what_it_held(tmp_path):
         assert _recv(b) == [(0, b"H" * 20 + b"q" * 60000)] * n
     finally:
         _close(ctx, a, b)
+
+
+def test_a_message_carries_at_most_a_napi_weight_of_frames(tmp_path):
+    """A burst of small frames leaves in messages of BATCH_FRAMES: one message
+    must never hold more than a receiver's RX ring takes between interrupts."""
+    from emu.wire.zwire import BATCH_FRAMES
+    ctx, a, b = _pair(tmp_path)
+    try:
+        frame = bytes(range(60))
+        for _ in range(BATCH_FRAMES * 2 + 5):
+            a.send(frame, 0, len(frame), 0, 0, 0, 0)
+        a.flush()
+        sizes = [len(_recv(b)) for _ in range(3)]
+        assert sizes == [BATCH_FRAMES, BATCH_FRAMES, 5]
+        assert a.tx_msgs == 3
+    finally:
+        _close(ctx, a, b)

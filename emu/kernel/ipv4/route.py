@@ -20,9 +20,11 @@ not two. The two tables are still kept apart for `ip route show table`.
 import errno
 
 from ..core.dev import KernelError
+from ..core.napi import jiffies
 from ..core.dst import rt_genid_bump_ipv4
 from ..core.netdevice import IFF_LOOPBACK
 from ..hdr.ip import INADDR_BROADCAST, inet_make_mask, inet_ntoa
+from ..lib.siphash import siphash_3u32
 
 RT_TABLE_MAIN = 254
 RT_TABLE_LOCAL = 255
@@ -489,6 +491,7 @@ def ip_rt_update_pmtu(net, daddr, mtu):
 # least 2048 buckets, shared by every net); emu gives each net the minimum,
 # 2048, and fills a bucket's random start when it is first used.
 IP_IDENTS_SZ = 2048
+IP_ID_HASHES_MAX = 4096
 
 
 def ip_idents_reserve(net, hash, segs):
@@ -498,7 +501,6 @@ def ip_idents_reserve(net, hash, segs):
     was idle, so that a probe cannot count the packets sent between two of
     its own (Amit Klein's off-path attacks).
     """
-    from ..core.napi import jiffies
     idents = net.proto.get("ip_idents")
     if idents is None:
         idents = net.proto["ip_idents"] = {}
@@ -520,11 +522,21 @@ def ip_idents_reserve(net, hash, segs):
 def __ip_select_ident(net, saddr, daddr, protocol, segs):
     """The ID of a datagram no connected socket numbers (route.c __ip_select_ident):
     one of 2048 counters, picked by a keyed hash of (daddr, saddr, protocol)."""
-    from ..lib.siphash import siphash_3u32
-    key = net.proto.get("ip_id_key")
-    if key is None:
-        key = net.proto["ip_id_key"] = (net.rng.get_random_u64(), net.rng.get_random_u64())
-    # iph->daddr and saddr are big-endian words read as host (little-endian) u32s.
-    h = siphash_3u32(int.from_bytes(daddr.to_bytes(4, "big"), "little"),
-                     int.from_bytes(saddr.to_bytes(4, "big"), "little"), protocol, key)
-    return ip_idents_reserve(net, h & 0xFFFFFFFF, segs) & 0xFFFF
+    hashes = net.proto.get("ip_id_hashes")
+    if hashes is None:
+        hashes = net.proto["ip_id_hashes"] = {}
+    h = hashes.get((daddr, saddr, protocol))
+    if h is None:
+        key = net.proto.get("ip_id_key")
+        if key is None:
+            key = net.proto["ip_id_key"] = (net.rng.get_random_u64(), net.rng.get_random_u64())
+        # iph->daddr and saddr are big-endian words read as host (little-endian) u32s.
+        h = siphash_3u32(int.from_bytes(daddr.to_bytes(4, "big"), "little"),
+                         int.from_bytes(saddr.to_bytes(4, "big"), "little"), protocol, key) & 0xFFFFFFFF
+        # Emulation note: the hash of a flow is remembered (it is a pure function
+        # of the net's key and the three words): SipHash in Python costs about
+        # as much as the rest of an ICMP echo's IP layer. Bounded, as a cache.
+        if len(hashes) >= IP_ID_HASHES_MAX:
+            hashes.clear()
+        hashes[(daddr, saddr, protocol)] = h
+    return ip_idents_reserve(net, h, segs) & 0xFFFF
