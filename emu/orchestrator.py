@@ -366,9 +366,11 @@ class Lab:
         """Configure in phases; in each, all nodes get their requests at once.
 
         The phases keep the order that matters across nodes: every wire is
-        attached and every linked device is up before any address is added (a
-        gratuitous ARP to a peer still down would be dropped), and bridges are
-        forwarding before hosts announce themselves.
+        bound before any connects to it; every linked device is up, and every
+        bridge forwarding, before any address is added (with arp_notify, a
+        gratuitous ARP to a peer still down would be dropped). Each phase
+        waits for its slowest node: four of them for a plain lab (attach;
+        connect, links up and bridges; addresses and routes; netem).
         """
         phases = self._config_phases()
         total = len(phases)
@@ -388,7 +390,6 @@ class Lab:
         attach: dict[str, list] = {}
         connect: dict[str, list] = {}
         up: dict[str, list] = {}
-        bridges: dict[str, list] = {}
         hosts: dict[str, list] = {}
         netem: dict[str, list] = {}
 
@@ -446,14 +447,16 @@ class Lab:
                         call(up, node.name, "link_set", name=i.name, up=True)
         for node in topo.nodes:
             if node.kind == "bridge":
-                call(bridges, node.name, "link_add", name=node.name, kind="bridge")
+                # With its wires connected, in the links-up phase: no host sends
+                # before it has an address, in the next phase.
+                call(up, node.name, "link_add", name=node.name, kind="bridge")
                 for i in node.interfaces:
                     if (node.name, i.name) in linked:
-                        call(bridges, node.name, "link_set", name=i.name, master=node.name, up=True)
-                call(bridges, node.name, "link_set", name=node.name, up=True)
+                        call(up, node.name, "link_set", name=i.name, master=node.name, up=True)
+                call(up, node.name, "link_set", name=node.name, up=True)
                 for i in node.interfaces:
                     for a in i.addresses:
-                        call(bridges, node.name, "addr_add", dev=node.name, address=str(a))
+                        call(hosts, node.name, "addr_add", dev=node.name, address=str(a))
                 continue
             for i in node.interfaces:
                 if (node.name, i.name) not in linked:
@@ -472,7 +475,7 @@ class Lab:
                 call(netem, end.node, "qdisc_add", dev=end.ifname, kind="netem", replace=True,
                      **opts)
         self._attach_phases = 1 if attach else 0
-        return [p for p in (attach, up, bridges, hosts, netem) if p]
+        return [p for p in (attach, up, hosts, netem) if p]
 
     # ------------------------------------------------------------- state
     def state(self, status):
