@@ -261,8 +261,23 @@ class Lab:
             return
         if self.zygote is not None:
             # Each forked node writes its name to a pipe once its endpoints are up.
-            left = self.zygote.wait_ready(list(self.nodes), timeout, self.procs,
-                                          lambda n: self._progress("ready", n, total))
+            # Its control socket connects then, while others still boot: the
+            # connections (ZeroMQ's, in its I/O threads) are made by the
+            # first configuration phase, not during it.
+            zy = self.zygote
+            seen = [len(zy.ready_order)]
+
+            def on_ready(n):
+                self._progress("ready", n, total)
+                order = zy.ready_order
+                for name in order[seen[0]:]:
+                    c = self.ctl.get(name)
+                    if c is not None and (self.only is None or name in self.only):
+                        with c.lock:
+                            c._socket()
+                seen[0] = len(order)
+
+            left = zy.wait_ready(list(self.nodes), timeout, self.procs, on_ready)
             if isinstance(left, tuple):
                 name, rc = left
                 raise LabError("node %s exited during boot (status %s): %s"
