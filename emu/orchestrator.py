@@ -453,8 +453,8 @@ class Lab:
         # Every linked device is up before any address is added: adding one sends a
         # gratuitous ARP, which a peer still down would drop (DEV_READY) and count.
         # A node's ipc wires are connected first, in the same batch.
-        for node, ops in connect.items():
-            up.setdefault(node, []).extend(ops)
+        for name, ops in connect.items():
+            up.setdefault(name, []).extend(ops)
         for node in topo.nodes:
             if node.kind != "bridge":
                 for i in node.interfaces:

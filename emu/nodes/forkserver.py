@@ -8,7 +8,7 @@ children do not copy the pages the collector would touch), and then, per
 batch of requests, boots each node's kernel and forks the nodes back to back.
 It has no threads and no ZeroMQ context when it forks; each child makes its
 own. What a node still costs is mostly the pages of ours it writes to
-(reference counts): about 2.8 MB USS at ready, 4.3 MB once configured in a
+(reference counts, allocator state): about 3.9 MB USS once configured in a
 100-host star (README, Benchmarks), against 14 MB as a fresh interpreter.
 
 Requests and replies are JSON lines on a Unix stream socket shared with the
@@ -136,9 +136,9 @@ def _warm_lab():
 
         ends = (("warm1", "eth0", "warm2", "p1"), ("warm3", "eth0", "warm2", "p2"))
         w = {}
-        for i, (a, ai, b, bi) in enumerate(ends):
-            w[(a, ai)] = "ipc://%s/w%da" % (d, i)
-            w[(b, bi)] = "ipc://%s/w%db" % (d, i)
+        for k, (a, ai, b, bi) in enumerate(ends):
+            w[(a, ai)] = "ipc://%s/w%da" % (d, k)
+            w[(b, bi)] = "ipc://%s/w%db" % (d, k)
         peer = {(a, ai): (b, bi) for a, ai, b, bi in ends}
         peer.update({v: k for k, v in peer.items()})
         attach: dict = {}
