@@ -73,6 +73,22 @@ def announce_ready(fd, name, ctl=None):
     os.close(fd)
 
 
+def boot_line(name, msg):
+    """One INFO line in the node's log, as its log handler formats it (LOG_FORMAT),
+    written straight to stderr: a record through the logging module touches
+    enough of the fork server's objects to cost a forked node about 0.15 MB
+    of its own memory (3.82 against 3.67 MB a host in the same run), for
+    the one line every node writes."""
+    t = time.time()
+    line = "%s,%03d %s INFO %s\n" % (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)),
+                                     int(t * 1000) % 1000, name, msg)
+    try:
+        sys.stderr.flush()
+        os.write(2, line.encode())
+    except OSError:
+        pass
+
+
 def run_node(name, kind, cpus, run_dir, node_id=0, seed=0, lifeline=None, ready=None, net=None,
              ctl=None, curve=None):
     """Boot the kernel (unless given one: `net`) and serve until shutdown; returns the exit status.
@@ -94,7 +110,7 @@ def run_node(name, kind, cpus, run_dir, node_id=0, seed=0, lifeline=None, ready=
         rt.curve = tuple(curve)
     if ready is not None:
         rt.on_ready = lambda: announce_ready(ready, name, rt.ctl_endpoint if ctl else None)
-    logging.getLogger("emu.node").info("booted: kind=%s cpus=%d pid=%d", kind, cpus, os.getpid())
+    boot_line(name, "booted: kind=%s cpus=%d pid=%d" % (kind, cpus, os.getpid()))
     rt.run()
     logging.getLogger("emu.node").info("shutting down")
     # Skip interpreter teardown: daemon threads and the ZeroMQ context go with us.
