@@ -40,12 +40,34 @@ def prctl():
     return _preloaded["prctl"]
 
 
+class _NodeName(logging.Filter):
+    """Gives the preloaded handler its node's format at the node's first
+    record (_preloaded["name"], set by the forked node): a node that never
+    logs through logging never builds a Formatter (about 0.06 MB of its own
+    memory, measured)."""
+
+    def __init__(self, handler):
+        super().__init__()
+        self.handler = handler
+        self.named = None
+
+    def filter(self, record):
+        name = _preloaded.get("name")
+        if name is not None and name != self.named:
+            self.named = name
+            self.handler.setFormatter(logging.Formatter(LOG_FORMAT.format(name=name)))
+        return True
+
+
 def preload_logging(name):
     """The fork server configures logging (and logs once) for its children:
-    a child then only gives the handler a format with its own name, instead
-    of writing the pages a first configuration and a first record touch."""
+    a child then only names itself (its handler takes the name at its first
+    record), instead of writing the pages a first configuration and a first
+    record touch."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=LOG_FORMAT.format(name=name))
-    _preloaded["log"] = logging.getLogger().handlers[0]
+    handler = logging.getLogger().handlers[0]
+    handler.addFilter(_NodeName(handler))
+    _preloaded["log"] = handler
     logging.getLogger("emu.node").info("preloaded")
 
 
@@ -97,7 +119,7 @@ def run_node(name, kind, cpus, run_dir, node_id=0, seed=0, lifeline=None, ready=
     directory's ipc:// path, with curve, the lab's (public, secret) keys.
     """
     if "log" in _preloaded:          # forked: stderr is our log file now, same descriptor
-        _preloaded["log"].setFormatter(logging.Formatter(LOG_FORMAT.format(name=name)))
+        _preloaded["name"] = name
     else:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                             format=LOG_FORMAT.format(name=name))

@@ -114,6 +114,9 @@ RUNTIME_POLICY = {
 }
 
 
+_malloc_tuned = False    # set once in the fork server: its children inherit the settings
+
+
 def tune_malloc():
     """Big buffers from a heap that stays (see MALLOC_MMAP_THRESHOLD); False if not glibc."""
     try:
@@ -681,7 +684,9 @@ class NodeRuntime(WireOps, SyscallServer):
 
     # ------------------------------------------------------------- lifecycle
     def run(self):
-        tune_malloc()
+        global _malloc_tuned
+        if not _malloc_tuned:
+            _malloc_tuned = tune_malloc()
         # The user thread (system calls) waits for the GIL behind a busy NIC or
         # CPU thread for up to one switch interval: 5 ms by default, longer
         # than the whole call. A shorter one bounds that wait.
