@@ -58,7 +58,7 @@ def preload():
     start_kernel("forkserver", 2, clock=time.monotonic, seed=0)
     _node.prctl()                        # looked up once, for every child
     _node.preload_logging("forkserver")
-    _runtime._malloc_tuned = _runtime.tune_malloc()    # inherited by every child
+    _runtime.MALLOC["tuned"] = _runtime.tune_malloc()    # inherited by every child
     try:
         warm_up()
     except Exception:

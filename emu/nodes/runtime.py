@@ -114,7 +114,7 @@ RUNTIME_POLICY = {
 }
 
 
-_malloc_tuned = False    # set once in the fork server: its children inherit the settings
+MALLOC = {"tuned": False}   # set once in the fork server: its children inherit the settings
 
 
 def tune_malloc():
@@ -684,9 +684,8 @@ class NodeRuntime(WireOps, SyscallServer):
 
     # ------------------------------------------------------------- lifecycle
     def run(self):
-        global _malloc_tuned
-        if not _malloc_tuned:
-            _malloc_tuned = tune_malloc()
+        if not MALLOC["tuned"]:
+            MALLOC["tuned"] = tune_malloc()
         # The user thread (system calls) waits for the GIL behind a busy NIC or
         # CPU thread for up to one switch interval: 5 ms by default, longer
         # than the whole call. A shorter one bounds that wait.
