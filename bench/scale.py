@@ -4,7 +4,8 @@ For N = 10, 100, 200 hosts (and 1000 with --big) it starts a generated lab
 (one bridge; past 250 hosts, leaf bridges of 25 hosts in their own subnets
 behind a core router), and measures the time to all nodes ready and
 configured, the USS of one host, the lab's total (PSS summed over its
-processes), the CPU the idle lab burns once the boot's ARPs have settled, a
+nodes, its fork server and its orchestrator: each shared page counted
+once), the CPU the idle lab burns once the boot's ARPs have settled, a
 sampled all-pairs ping (10 pairs), the time `stop` takes (and whether any
 node needed a signal), then the time `emu up -d` of the same lab takes from
 the command line (what a user waits for) and the time until no node is left
@@ -114,7 +115,10 @@ def run_size(n, d, idle=2.0):
     nodes = len(pids)
     sample = [i["pid"] for name, i in lab.nodes.items() if name.startswith("h")][:20]
     per_node = sorted(uss(p) for p in sample)[len(sample) // 2]
-    total = sum(pss(p) for p in pids)
+    # Everything the lab holds, each shared page counted once: PSS (a page
+    # shared by k processes counts 1/k in each) summed over the nodes, the
+    # fork server and the orchestrator (here, this process).
+    total = sum(pss(p) for p in pids) + pss(os.getpid())
     if lab.zygote is not None:
         total += pss(lab.zygote.pid)
     # The boot's gratuitous ARPs take a while to settle in a large broadcast

@@ -168,6 +168,7 @@ class ForkServer:
         self.lock = threading.RLock()
         self.status: dict[int, int] = {}      # pid -> returncode, as the server reported them
         self.ready: set[str] = set()          # nodes that announced themselves
+        self.ready_order: list[str] = []      # the same, in the order they did
         self.ctl_eps: dict[str, str] = {}     # a node's tcp control endpoint, as it announced it
         self.dead = False
         self.drained = 0.0
@@ -267,6 +268,7 @@ class ForkServer:
             name, _, ctl = line.partition(" ")
             if name:
                 self.ready.add(name)
+                self.ready_order.append(name)
                 if ctl:
                     self.ctl_eps[name] = ctl
 

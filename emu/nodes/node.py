@@ -40,12 +40,34 @@ def prctl():
     return _preloaded["prctl"]
 
 
+class _NodeName(logging.Filter):
+    """Gives the preloaded handler its node's format at the node's first
+    record (_preloaded["name"], set by the forked node): a node that never
+    logs through logging never builds a Formatter (about 0.06 MB of its own
+    memory, measured)."""
+
+    def __init__(self, handler):
+        super().__init__()
+        self.handler = handler
+        self.named = None
+
+    def filter(self, record):
+        name = _preloaded.get("name")
+        if name is not None and name != self.named:
+            self.named = name
+            self.handler.setFormatter(logging.Formatter(LOG_FORMAT.format(name=name)))
+        return True
+
+
 def preload_logging(name):
     """The fork server configures logging (and logs once) for its children:
-    a child then only gives the handler a format with its own name, instead
-    of writing the pages a first configuration and a first record touch."""
+    a child then only names itself (its handler takes the name at its first
+    record), instead of writing the pages a first configuration and a first
+    record touch."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=LOG_FORMAT.format(name=name))
-    _preloaded["log"] = logging.getLogger().handlers[0]
+    handler = logging.getLogger().handlers[0]
+    handler.addFilter(_NodeName(handler))
+    _preloaded["log"] = handler
     logging.getLogger("emu.node").info("preloaded")
 
 
@@ -78,6 +100,22 @@ def announce_ready(fd, name, ctl=None):
     os.close(fd)
 
 
+def boot_line(name, msg):
+    """One INFO line in the node's log, as its log handler formats it (LOG_FORMAT),
+    written straight to stderr: a record through the logging module touches
+    enough of the fork server's objects to cost a forked node about 0.15 MB
+    of its own memory (3.82 against 3.67 MB a host in the same run), for
+    the one line every node writes."""
+    t = time.time()
+    line = "%s,%03d %s INFO %s\n" % (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)),
+                                     int(t * 1000) % 1000, name, msg)
+    try:
+        sys.stderr.flush()
+        os.write(2, line.encode())
+    except OSError:
+        pass
+
+
 def run_node(name, kind, cpus, run_dir, node_id=0, seed=0, lifeline=None, ready=None, net=None,
              ctl=None, curve=None, vclock=None):
     """Boot the kernel (unless given one: `net`) and serve until shutdown; returns the exit status.
@@ -88,7 +126,7 @@ def run_node(name, kind, cpus, run_dir, node_id=0, seed=0, lifeline=None, ready=
     lab's virtual time (vruntime.py).
     """
     if "log" in _preloaded:          # forked: stderr is our log file now, same descriptor
-        _preloaded["log"].setFormatter(logging.Formatter(LOG_FORMAT.format(name=name)))
+        _preloaded["name"] = name
     else:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                             format=LOG_FORMAT.format(name=name))
@@ -106,7 +144,7 @@ def run_node(name, kind, cpus, run_dir, node_id=0, seed=0, lifeline=None, ready=
         rt.curve = tuple(curve)
     if ready is not None:
         rt.on_ready = lambda: announce_ready(ready, name, rt.ctl_endpoint if ctl else None)
-    logging.getLogger("emu.node").info("booted: kind=%s cpus=%d pid=%d", kind, cpus, os.getpid())
+    boot_line(name, "booted: kind=%s cpus=%d pid=%d" % (kind, cpus, os.getpid()))
     rt.run()
     logging.getLogger("emu.node").info("shutting down")
     # Skip interpreter teardown: daemon threads and the ZeroMQ context go with us.

@@ -114,6 +114,18 @@ RUNTIME_POLICY = {
 }
 
 
+MALLOC = {"tuned": False}   # set once in the fork server: its children inherit the settings
+
+
+def task_pid(key):
+    """The pid in a client's task key ("PID-random", "vt<ID>-PID-random" for a
+    program of a virtual-time lab, "pv-PID-random" for a watcher), or None."""
+    for part in str(key or "").split("-")[:3]:
+        if part.isdigit():
+            return int(part)
+    return None
+
+
 def tune_malloc():
     """Big buffers from a heap that stays (see MALLOC_MMAP_THRESHOLD); False if not glibc."""
     try:
@@ -123,6 +135,33 @@ def tune_malloc():
         return False
     return bool(mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD)) and \
         bool(mallopt(M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD))
+
+
+class Doorbell:
+    """What wakes the NIC thread (a new wire, a CURVE handler, shutdown): an
+    eventfd in its poller. A ZeroMQ inproc PUSH/PULL pair did this before,
+    at about 0.3 MB of each node's own memory (its sockets' and pipe's
+    allocations) for a wake-up that carries no data: the NIC thread
+    rescans every port when it rings."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self):
+        self.fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+
+    def send(self, _data=b""):
+        os.eventfd_write(self.fd, 1)
+
+    def recv(self):
+        try:
+            os.eventfd_read(self.fd)
+        except BlockingIOError:
+            pass
+
+    def close(self):
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 class NodeRuntime(WireOps, SyscallServer):
@@ -167,11 +206,7 @@ class NodeRuntime(WireOps, SyscallServer):
         self.sys_lock = threading.Lock()
         self.poll_changes = 0
         self.wake_fd = os.eventfd(0, os.EFD_NONBLOCK)
-        self.nic_notify_ep = "inproc://nic-%d" % id(self)
-        self.nic_notify_rx = self.ctx.socket(zmq.PULL)
-        self.nic_notify_rx.bind(self.nic_notify_ep)
-        self.nic_notify_tx = self.ctx.socket(zmq.PUSH)
-        self.nic_notify_tx.connect(self.nic_notify_ep)
+        self.nic_notify_rx = self.nic_notify_tx = Doorbell()
         self.conns = {}                  # fd -> Conn
         self.out_conns = []              # connections with replies to write (user thread)
         self.defer_flush = False         # the user thread runs a batch: it flushes the wires at its end
@@ -313,7 +348,7 @@ class NodeRuntime(WireOps, SyscallServer):
         """The hardware thread. An error outside the kernel is logged, never fatal:
         a NIC thread that died would leave a node that looks alive but is deaf."""
         poller = zmq.Poller()
-        poller.register(self.nic_notify_rx, zmq.POLLIN)
+        poller.register(self.nic_notify_rx.fd, zmq.POLLIN)
         by_sock: dict = {}
         while self.running:
             try:
@@ -335,8 +370,9 @@ class NodeRuntime(WireOps, SyscallServer):
                    and p.dev.priv.rx_ring]
         if pending:
             timeout = 0          # frames wait in a ring for backlog room: come back at once
+        bell = self.nic_notify_rx.fd
         for sock, _ in poller.poll(timeout):
-            if sock is self.nic_notify_rx:
+            if sock.__class__ is int and sock == bell:
                 self.nic_notify_rx.recv()
                 zap = self.zap
                 if zap is not None and zap.sock not in by_sock:
@@ -686,7 +722,7 @@ class NodeRuntime(WireOps, SyscallServer):
             if id(task) in seen:
                 continue
             seen.add(id(task))
-            pid = int(task.key.split("-")[0]) if task.key else None
+            pid = task_pid(task.key)
             for fd, sock in list(task.fds.items()):
                 if sock.sk is not None:
                     out[str(id(sock.sk))] = [pid, fd]
@@ -694,7 +730,8 @@ class NodeRuntime(WireOps, SyscallServer):
 
     # ------------------------------------------------------------- lifecycle
     def run(self):
-        tune_malloc()
+        if not MALLOC["tuned"]:
+            MALLOC["tuned"] = tune_malloc()
         prof_dir = os.environ.get("EMU_NODE_PROFILE")
         if prof_dir:
             self._profile_threads(prof_dir)
@@ -757,3 +794,4 @@ class NodeRuntime(WireOps, SyscallServer):
         for port in list(self.ports.values()):
             port.close()
         self.ctx.destroy(linger=0)
+        self.nic_notify_rx.close()

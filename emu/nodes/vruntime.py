@@ -34,7 +34,7 @@ from ..kernel.drivers.veth import veth_hw_rx
 from ..kernel.drivers.wirenic import wirenic_hw_next_event
 from ..wire import zwire
 from . import syscalls
-from .runtime import NodeRuntime, tune_malloc
+from .runtime import MALLOC, NodeRuntime, tune_malloc
 from .vclock import ns_of
 
 log = logging.getLogger("emu.node")
@@ -70,7 +70,8 @@ class VirtualRuntime(NodeRuntime):
         self.epoch_map = None
 
     def run(self):
-        tune_malloc()
+        if not MALLOC["tuned"]:
+            MALLOC["tuned"] = tune_malloc()
         self.threads = []
         self.user_tid = threading.get_ident()
         ctl, listener = self._bind_endpoints()
