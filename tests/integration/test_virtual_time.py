@@ -164,7 +164,7 @@ def _run_lossy(path, seed, pcap):
         got, marks = srv.result(timeout=120)
         out = cli.result(timeout=120)
         counters = lab.node("h1").counters()
-        time.sleep(0.5)
+        time.sleep(1.0)                      # the watcher takes the last frames
         stop.set()
         cap.join(10)
         return {"server": (got, marks), "client": out, "pcap": hashlib.sha256(
@@ -269,6 +269,9 @@ def _kv_run(seed, pcap):
         outs = [c.result(timeout=120) for c in clients]
         end = max(o[-1][1] for o in outs)
         stats = srv.stop()
+        # The capture is a watcher polling on the host's clock: let it take
+        # the last frames before it stops (what it wrote is cut at `end`).
+        time.sleep(1.0)
         stop.set()
         cap.join(10)
         return {"outs": outs, "stats": stats, "end": end,
