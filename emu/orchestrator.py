@@ -21,6 +21,7 @@ import psutil
 import zmq
 
 from .client.rpc import ControlClient, NodeUnreachable
+from .labclock import LabClock, with_clock  # noqa: F401 (with_clock: emu.orchestrator's API)
 from .labd import run_base
 from .spawner import ForkServer, ForkServerError, NodeProc
 from .labwires import wire_bound, wire_connect, wire_is_tcp
@@ -98,29 +99,7 @@ def _package_parent():
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def with_clock(topo, clock=None, seed=None, cluster=None):
-    """The topology with `emu up --clock/--seed` applied; LabError (one line) for
-    what a virtual-time lab cannot do yet."""
-    import dataclasses
-    if clock is not None or seed is not None:
-        topo = dataclasses.replace(topo, clock=clock or topo.clock,
-                                   seed=topo.seed if seed is None else seed)
-    if topo.clock != "virtual":
-        return topo
-    if cluster or topo.cluster:
-        raise LabError("%s: --clock virtual with --cluster is not supported yet: "
-                       "labs over several machines run in real time" % topo.path)
-    for l in topo.links:
-        if l.type == "tap":
-            raise LabError("%s: link %d (%s): a tap link reaches the real network, which runs "
-                           "in real time: not in a --clock virtual lab" % (topo.path, l.index, l.a))
-        if l.transport == "tcp":
-            raise LabError("%s: link %d (%s): transport tcp is for labs over several machines: "
-                           "not in a --clock virtual lab" % (topo.path, l.index, l.a))
-    return topo
-
-
-class Lab:
+class Lab(LabClock):
     """One running lab: its node processes, run directory and state file."""
 
     def __init__(self, topology, base=None, zygote=None, cluster=None):
@@ -189,49 +168,6 @@ class Lab:
             raise
         return self
 
-    def _start_vclock(self):
-        """The timekeeper of a virtual-time lab: its own process, gone with us."""
-        from .nodes import vclock
-        assert self.run_dir is not None
-        wires = [[[l.a.node, l.a.ifname], [l.b.node, l.b.ifname]]
-                 for l in self.topo.links if l.b is not None]
-        with open(os.path.join(self.run_dir, "vclock.json"), "w") as f:
-            json.dump({"nodes": [n.name for n in self.topo.nodes], "wires": wires,
-                       "epoch": self.topo.start_time}, f)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = _package_parent() + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        with open(os.path.join(self.run_dir, "clock.log"), "ab") as logf:
-            self.vclock_proc = subprocess.Popen(
-                [sys.executable, "-m", "emu.nodes.vclock", self.run_dir, str(os.getpid())],
-                stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, env=env,
-                close_fds=True)
-        deadline = time.monotonic() + 10.0
-        while not os.path.exists(vclock.sock_path(self.run_dir)):
-            if self.vclock_proc.poll() is not None or time.monotonic() > deadline:
-                raise LabError("the lab's clock did not start: %s" % self._clock_log())
-            time.sleep(0.005)
-
-    def vclock_down(self, name):
-        """Tell a virtual-time lab's clock that node `name`'s process is gone."""
-        if not self.virtual or self.run_dir is None:
-            return
-        from .nodes.vclock import sock_path
-        import socket as _socket
-        with self.lock_vclock:
-            try:
-                if self.vclock_conn is None:
-                    self.vclock_conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-                    self.vclock_conn.connect(sock_path(self.run_dir))
-                self.vclock_conn.sendall(b"down %s\n" % name.encode())
-            except OSError:
-                self.vclock_conn = None
-
-    def _clock_log(self):
-        try:
-            with open(os.path.join(str(self.run_dir), "clock.log")) as f:
-                return " | ".join(f.read().strip().splitlines()[-3:])
-        except OSError:
-            return "(no log)"
 
     def _spawn(self):
         env = dict(os.environ)
