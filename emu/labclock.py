@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from typing import Any
 
 
 def _lab_error(msg):
@@ -39,6 +40,11 @@ def with_clock(topo, clock=None, seed=None, cluster=None):
 class LabClock:
     """Lab's timekeeper methods (a mixin of orchestrator.Lab)."""
 
+    # Lab's, used here:
+    run_dir: "str | None"
+    topo: Any
+    virtual: bool
+    lock_vclock: Any
     vclock_proc: "subprocess.Popen | None"     # the timekeeper process, once started
     vclock_conn: "socket.socket | None"        # our line to it (node deaths)
 
