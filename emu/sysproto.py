@@ -61,10 +61,18 @@ ADDR = struct.Struct("<IH")           # ip, port
 
 OP_MSGPACK, OP_SENDTO, OP_RECVFROM, OP_NAME = 0, 1, 2, 3
 OP_LAST = OP_NAME
+# Virtual time (client/vsched.py): a program's last frame before it waits
+# says so, with F_IDLE on a call or an OP_IDLE frame of its own (no reply);
+# the node ends each batch of replies to such a program with R_EOB. The
+# virtual-time node takes both off before the frames reach the kernel's
+# reader (vruntime.py), so OP_LAST does not include OP_IDLE.
+OP_IDLE = 4
 N_SOCK, N_PEER = 0, 1                 # OP_NAME's flags
 F_NOREPLY = 1
 F_READAHEAD = 2                       # recvfrom: take what else is queued too (R_DATAV)
+F_IDLE = 4                            # virtual time: the program waits after this frame
 R_MSGPACK, R_INT, R_ERR, R_TIMEOUT, R_DATA, R_DATAV, R_ADDR = 0, 1, 2, 3, 4, 5, 6
+R_EOB = 7                             # virtual time: the end of a batch of replies (no id)
 READAHEAD_MAX = 256                   # datagrams one recvfrom may take ahead
 READAHEAD_SIZE = 65535                # ... each whole (the caller's size applies when it reads it)
 

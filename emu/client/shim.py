@@ -57,7 +57,8 @@ from .rpc import (
     POST_BYTES, POST_FRAMES, TASK_KEY_PREFIX, EpochPage, HotCalls, NodeUnreachable, Poster, _Conn,
     decode_reply, encode_call, on_virtual_time, read_frame, write_parts,
 )
-from . import vtime
+from .. import sysproto as P
+from . import vsched, vtime
 from .shimfd import Watcher, os_functions, socket_of_real
 from .shimsock import EMU_FD_BASE, _SocketMeta, fromfd, make_socket_class
 POLL_SLICE = 0.02            # seconds: how often a mixed real/emulated wait looks at each side
@@ -103,11 +104,13 @@ class _Signal:
 
 
 class _Slot:
-    __slots__ = ("event", "reply")
+    __slots__ = ("event", "reply", "t")
 
-    def __init__(self):
-        self.event = _Signal()
+    def __init__(self, t=None):
+        # A thread that takes turns (vsched.py) waits for its turn, not on an event.
+        self.event = _Signal() if t is None else None
         self.reply = None
+        self.t = t
 
 
 class MuxSyscallClient(HotCalls):
@@ -182,22 +185,36 @@ class MuxSyscallClient(HotCalls):
     def _read_loop(self, s):
         c = _Conn(s)
         c.wait = None
+        woken = []                       # threads answered in this batch (vsched)
         try:
             while True:
                 kind, rid, body = read_frame(c, None)
+                if kind == P.R_EOB:
+                    # The node's batch of replies is over: their threads take
+                    # their turns in its order (and the node counts us running).
+                    vsched.SCHED[0].batch(woken)
+                    woken = []
+                    continue
                 with self.lock:
                     slot = self.pending.pop(rid, None)
                 if slot is not None:
                     slot.reply = (kind, body)
-                    slot.event.set()
+                    if slot.t is None:
+                        slot.event.set()
+                    else:
+                        woken.append(slot.t)
         except (OSError, EOFError):
             pass
         with self.lock:
             if self.sock is s:
                 self.sock = None
             pending, self.pending = self.pending, {}
+        turns = woken + [slot.t for slot in pending.values() if slot.t is not None]
         for slot in pending.values():
-            slot.event.set()             # reply None: the node went away
+            if slot.t is None:
+                slot.event.set()         # reply None: the node went away
+        if turns:
+            vsched.SCHED[0].lost(turns)
         s.close()
 
     def call(self, name, *args, timeout=None, liveness=5.0):
@@ -215,13 +232,16 @@ class MuxSyscallClient(HotCalls):
 
     def _exchange(self, rid, parts, name, bound, liveness=5.0, big=False):
         s = self._connect()
-        slot = _Slot()
+        sched, t = vsched.current()
+        slot = _Slot(t)
         with self.lock:
             if self.sock is not s:       # the reader saw the node go after we connected
                 raise NodeUnreachable(errno.ECONNRESET, "node at %s went away" % self.path)
             self.pending[rid] = slot
-            if len(self.pending) > 1 and vtime.active():
+            if t is None and len(self.pending) > 1 and vtime.active():
                 vtime.warn_threads()
+        if t is not None:
+            return self._exchange_turn(s, sched, slot, rid, parts, name)
         try:
             with self.send_lock:
                 self._flush_locked(s)         # held-back sends came first
@@ -245,6 +265,38 @@ class MuxSyscallClient(HotCalls):
         if reply is None:
             raise NodeUnreachable(errno.ECONNRESET, "node at %s went away during %s" % (self.path, name))
         return reply
+
+    def _exchange_turn(self, s, sched, slot, rid, parts, name):
+        """A call of a thread that takes turns (vsched.py): written while it
+        holds the turn (F_IDLE if no other thread can run), then the turn goes
+        on and comes back with the reply's batch."""
+        try:
+            with self.send_lock:
+                if sched.before_call():
+                    first = bytearray(parts[0])
+                    first[5] |= P.F_IDLE          # REQ's flags byte
+                    parts = (first,) + tuple(parts[1:])
+                write_parts(s, parts)
+        except OSError as e:
+            with self.lock:
+                self.pending.pop(rid, None)
+            raise NodeUnreachable(e.errno or errno.ECONNRESET,
+                                  "node at %s went away during %s" % (self.path, name)) from None
+        sched.after_call(slot.t)
+        with self.lock:
+            self.pending.pop(rid, None)
+        if slot.reply is None:
+            raise NodeUnreachable(errno.ECONNRESET, "node at %s went away during %s" % (self.path, name))
+        return slot.reply
+
+    def send_idle(self):
+        """OP_IDLE: the program's last runnable thread waits on a lock, not a call."""
+        try:
+            s = self._connect()      # the node must know the program, to count it waiting
+            with self.send_lock:
+                s.sendall(P.REQ.pack(P.REQ_LEN, P.OP_IDLE, 0, 0, 0, 0))
+        except OSError:
+            pass
 
     def _post(self, hdr, data):
         """A credited send: held back briefly, so that one write takes a burst."""
@@ -285,7 +337,9 @@ class MuxSyscallClient(HotCalls):
             s = self._connect()
             with self.send_lock:
                 self._flush_locked(s)
-                s.sendall(encode_call(next(self.ids), name, args))
+                frame = bytearray(encode_call(next(self.ids), name, args))
+                frame[5] |= P.F_NOREPLY       # no reply: nobody would read it
+                s.sendall(frame)
         except OSError:
             pass
 

@@ -22,10 +22,13 @@ the node. What it pins, and how:
   its node start with "vt<ID>-", which is how the node tells the lab's
   clock that this program waits in a call.
 
+* Threads: they take turns, one at a time, in an order the lab decides
+  (vsched.py).
+
 Not covered: time read outside Python (C extensions calling clock_gettime,
 subprocesses that are not Python programs of the lab), real files and real
-sockets (AF_UNIX stays real), thread scheduling beyond one thread in a call
-at a time (warned once: see warn_threads).
+sockets (AF_UNIX stays real), a thread blocked outside the node (a
+terminal, a pipe) holding its turn meanwhile (vsched.py).
 """
 import hashlib
 import os
@@ -70,6 +73,18 @@ def install(spec, binding=None):
     os.getpid = lambda: pid
     from . import rpc
     rpc.TASK_KEY_PREFIX[0] = "vt%d-" % int(spec["id"])
+    if binding is not None:
+        _take_turns(binding.client)
+
+
+def _take_turns(client):
+    """The program's threads take turns (vsched.py). queue.SimpleQueue is C
+    and waits on the host's locks (a ThreadPoolExecutor's workers would hold
+    their turn while they wait for work): the pure Python one takes turns."""
+    from . import vsched
+    import queue
+    vsched.install(client.send_idle)
+    queue.SimpleQueue = queue._PySimpleQueue  # type: ignore[attr-defined,misc]
 
 
 def _pin_time(page, epoch, binding):
@@ -173,6 +188,19 @@ def _pin_datetime(time_):
     dt.date = date  # type: ignore[misc]
 
 
+def client_for(endpoint):
+    """The shim's syscall client of this program's node, if endpoint is it."""
+    binding = _state.get("binding") if _state else None
+    client = getattr(binding, "client", None)
+    if client is None:
+        return None
+    try:
+        same = os.path.realpath(client.path) == os.path.realpath(endpoint)
+    except (TypeError, ValueError):
+        return None
+    return client if same else None
+
+
 def alone():
     """Whether this thread is the program's only one (emu's own are named emu-*):
     then nothing inside the program can end a wait early, and a timed wait
@@ -232,7 +260,8 @@ def real_wait(fn, timeout):
 
 
 def warn_threads():
-    """Two threads of the program in calls at once: their order is the host's."""
+    """Two threads in calls at once that do not take turns (the program
+    replaced threading's own): their order is the host's."""
     if _state and not _state["warned"]:
         _state["warned"] = True
         print("emu: virtual time: several threads of this program wait in system calls at "

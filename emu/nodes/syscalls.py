@@ -393,7 +393,9 @@ class SyscallServer:
                     t = None
                 if t is not None and math.isnan(t):
                     t = None
-            park = Park(conn, req.get("id"), req.get("call"), req.get("args", ()), op, False, t)
+            # F_NOREPLY: a call the client forgets (close from a finalizer).
+            park = Park(conn, req.get("id"), req.get("call"), req.get("args", ()), op,
+                        bool(flags & P.F_NOREPLY), t)
         self._do_syscall(park)
 
     def _name_call(self, conn, rid, fd, peer):
@@ -542,7 +544,8 @@ class SyscallServer:
 
     def _reply_err(self, park, err, msg=""):
         if park.noreply:
-            self.net.drop_reasons["SEND_CREDIT_RACE"] += 1
+            if park.op == P.OP_SENDTO:
+                self.net.drop_reasons["SEND_CREDIT_RACE"] += 1
             return
         if park.op != P.OP_MSGPACK:
             self._out(park.ident, P.ERR_REP.pack(P.ERR_REP.size, P.R_ERR, 0, 0, park.rid, err))
@@ -626,7 +629,8 @@ class SyscallServer:
         except SyscallBlock:
             if park.noreply:         # a credited send never waits: it raced (see above)
                 self._unpark(park)
-                self.net.drop_reasons["SEND_CREDIT_RACE"] += 1
+                if park.op == P.OP_SENDTO:
+                    self.net.drop_reasons["SEND_CREDIT_RACE"] += 1
             return               # parked: the reply comes when it wakes or times out
         except KernelError as e:
             self._reply_err(park, e.errno, e.strerror)

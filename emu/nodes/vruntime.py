@@ -33,11 +33,21 @@ from ..kernel.core.napi import do_softirq
 from ..kernel.drivers.veth import veth_hw_rx
 from ..kernel.drivers.wirenic import wirenic_hw_next_event
 from ..wire import zwire
+from .. import sysproto as P
 from . import syscalls
+from .syscalls import BadFrame
 from .runtime import MALLOC, NodeRuntime, tune_malloc
 from .vclock import ns_of
 
 log = logging.getLogger("emu.node")
+
+EOB = P.REP.pack(P.REP_LEN, P.R_EOB, 0, 0, 0)
+
+
+def _turns(conn):
+    """A program's connection whose threads take turns (client/vsched.py)."""
+    key = conn.task.key
+    return type(key) is str and key.startswith("vt")
 
 WIRE_WAIT = 30.0         # seconds a step waits for a message its peer has sent
 INPUT_WAIT = 10.0        # seconds a step waits for the rest of a call being written
@@ -60,6 +70,15 @@ class VirtualRuntime(NodeRuntime):
         self.stepping = False
         self.vt_input: list = []     # connections with calls for the next step
         self.last_report = None
+        # Programs' connections (task keys "vt<ID>-", their threads taking
+        # turns: client/vsched.py): what they wrote, read as it comes; the
+        # part up to their last F_IDLE/OP_IDLE frame runs in the next step.
+        self.vt_buf: dict = {}       # conn -> bytearray of frames not run yet
+        self.vt_scan: dict = {}      # conn -> how far vt_buf was looked at
+        self.vt_cut: dict = {}       # conn -> end of the last frame before it waited
+        self.vt_eof: set = set()     # conns whose program closed its end
+        self.vt_idle: set = set()    # conns whose program waits (no reply since it said so)
+        self.vt_replied: set = set() # conns answered in this step
 
     def _vnow(self):
         return self.vnow
@@ -125,7 +144,9 @@ class VirtualRuntime(NodeRuntime):
                     self._flush_conn(conn)
                 if conn is None or not ev & zmq.POLLIN or conn in self.vt_input:
                     continue
-                if conn.task.key is None:
+                if _turns(conn):
+                    self._vt_gather(conn)
+                elif conn.task.key is None:
                     # A new client names its task first (and waits for the
                     # answer): that touches no kernel state and is answered at
                     # once, so that its calls can be told apart by program.
@@ -144,7 +165,81 @@ class VirtualRuntime(NodeRuntime):
         except KeyError:
             # Its input waits for a step (not polled): poll for what it may write.
             conn.want_out = bool(conn.out)
-            self._poll_input(conn, conn not in self.vt_input)
+            self._poll_input(conn, conn not in self.vt_input and conn not in self.vt_eof)
+
+    def _out_now(self, conn, frame):
+        # Every reply leaves at the end of its step, with the batch it belongs to.
+        self._out(conn, frame)
+
+    def _out(self, conn, frame):
+        if self.stepping and _turns(conn):
+            self.vt_replied.add(conn)     # its batch ends with this step (R_EOB)
+        super()._out(conn, frame)
+
+    # ------------------------------------------------------------- programs
+    def _vt_gather(self, conn):
+        """Read what a program wrote; note where its last idle frame ends.
+        OP_IDLE frames are taken out and F_IDLE bits cleared here: the
+        kernel's reader (syscalls.py) never sees them."""
+        buf = self.vt_buf.get(conn)
+        if buf is None:
+            buf = self.vt_buf[conn] = bytearray()
+        while True:
+            try:
+                data = conn.sock.recv(262144)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                data = b""
+            if not data:
+                self.vt_eof.add(conn)
+                self._poll_input(conn, False)
+                break
+            buf += data
+        off = self.vt_scan.get(conn, 0)
+        while len(buf) - off >= P.REQ_LEN:
+            flen, op, flags = P.REQ.unpack_from(buf, off)[:3]
+            if flen < P.REQ_LEN or flen > P.MAX_FRAME:
+                off = len(buf)   # garbage: the kernel's reader drops the task
+                self.vt_cut[conn] = off
+                break
+            if len(buf) - off < flen:
+                break
+            if op == P.OP_IDLE:
+                del buf[off:off + flen]
+                self.vt_cut[conn] = off
+                continue
+            if flags & P.F_IDLE:
+                buf[off + 5] = flags & ~P.F_IDLE
+                self.vt_cut[conn] = off + flen
+            off += flen
+        self.vt_scan[conn] = off
+
+    def _vt_take(self, conn):
+        """In a step: run what the program wrote up to its last idle frame."""
+        buf = self.vt_buf.get(conn)
+        cut = self.vt_cut.pop(conn, 0)     # (0: an OP_IDLE came before any call)
+        self.vt_idle.add(conn)
+        if conn in self.vt_eof:
+            cut = len(buf) if buf is not None else 0
+        if cut:
+            data = bytes(buf[:cut])  # type: ignore[index]
+            del buf[:cut]  # type: ignore[union-attr]
+            self.vt_scan[conn] -= cut
+            self.defer_flush = True
+            try:
+                self._frames(conn, data)
+            except BadFrame:
+                self._task_gone(conn)
+            finally:
+                self.defer_flush = False
+        if conn in self.vt_eof and not conn.dead:
+            self._task_gone(conn)
+        if conn.dead:
+            for d in (self.vt_buf, self.vt_scan, self.vt_cut):
+                d.pop(conn, None)
+            self.vt_eof.discard(conn)
+            self.vt_idle.discard(conn)
 
     def _poll_input(self, conn, on):
         fd = conn.sock.fileno()
@@ -168,17 +263,27 @@ class VirtualRuntime(NodeRuntime):
         self.stepping = True
         try:
             self._step_wires(msg.get("expect") or {})
-            inputs = sorted(self.vt_input, key=lambda c: (str(c.task.key), c.task.tid))
+            turns = [c for c in self.vt_buf if c in self.vt_cut or c in self.vt_eof]
+            inputs = sorted(self.vt_input + turns, key=lambda c: (str(c.task.key), c.task.tid))
             self.vt_input = []
             self._settle()
             for conn in inputs:
                 if conn.dead:
                     continue
-                self._poll_input(conn, True)
-                self._read_whole(conn)
+                if _turns(conn):
+                    self._vt_take(conn)
+                else:
+                    self._poll_input(conn, True)
+                    self._read_whole(conn)
                 self._settle()
             self._settle()
             self._flush_wires()
+            replied, self.vt_replied = self.vt_replied, set()
+            for conn in sorted(replied, key=lambda c: c.task.tid):
+                if not conn.dead:
+                    # The batch's end: the program runs again (client/vsched.py).
+                    super()._out(conn, EOB)
+                    self.vt_idle.discard(conn)
             if self.out_conns:
                 self._flush_out()
         finally:
@@ -316,24 +421,27 @@ class VirtualRuntime(NodeRuntime):
         return max(min(ts), self.t_ns) if ts else None
 
     def _held(self):
-        """The registered programs (vt<ID>-... task keys) with a call here."""
-        out = set()
-        conns = list(self.vt_input) + [p.ident for p in self.parks]
-        for conn in conns:
-            key = str(conn.task.key or "")
-            if key.startswith("vt"):
-                try:
-                    out.add(int(key[2:].split("-", 1)[0]))
-                except ValueError:
-                    pass
-        return sorted(out)
+        """The registered programs (vt<ID>-... task keys) waiting here: every
+        connection of theirs said it waits (its last frame, and no reply since)."""
+        state: dict = {}
+        for conn in self.conns.values():
+            if not _turns(conn):
+                continue
+            try:
+                pid = int(str(conn.task.key)[2:].split("-", 1)[0])
+            except ValueError:
+                continue
+            waits = conn in self.vt_idle or conn in self.vt_cut or conn in self.vt_eof
+            state[pid] = state.get(pid, True) and waits
+        return sorted(pid for pid, waits in state.items() if waits)
 
     def _report(self, op, rnd=None):
         with self.lock:
             state = {
                 "tx": {n: p.tx_msgs for n, p in self.ports.items()},
                 "rx": {n: p.rx_msgs for n, p in self.ports.items()},
-                "next": self._next_event(), "want": bool(self.vt_input or self.ready_parks),
+                "next": self._next_event(),
+                "want": bool(self.vt_input or self.ready_parks or self.vt_eof or self.vt_cut),
                 "blocked": self._held(),
                 # Who waits on the lab: not a watcher's calls (tcpdump: "pv-" keys).
                 "parked": sum(1 for p in self.parks
