@@ -355,11 +355,10 @@ def install(send_idle):
     real_start, real_join = Thread.start, Thread.join
 
     def start(self):
-        s, me = current()
-        if me is None or _unscheduled(self):
-            if not isinstance(self._started, _RealEvent) and not self._started.is_set():
-                self._started = _RealEvent()
-            return real_start(self)
+        # A thread that will not take turns signals its start on a host lock.
+        if (_unscheduled(self) or current()[1] is None) and \
+                not isinstance(self._started, _RealEvent) and not self._started.is_set():
+            self._started = _RealEvent()
         return real_start(self)
 
     def start_new_thread(fn, args, kwargs=None):
@@ -422,4 +421,8 @@ def install(send_idle):
     threading.Lock = Lock                               # type: ignore[misc]
     threading._allocate_lock = Lock                     # type: ignore[attr-defined]
     threading.RLock = RLock                             # type: ignore[misc,assignment]
+    # queue.SimpleQueue is C and waits on the host's locks (a thread pool's
+    # workers would keep the turn while they wait for work): the Python one.
+    import queue
+    queue.SimpleQueue = queue._PySimpleQueue            # type: ignore[attr-defined,misc]
     return sched

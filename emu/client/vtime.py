@@ -78,13 +78,9 @@ def install(spec, binding=None):
 
 
 def _take_turns(client):
-    """The program's threads take turns (vsched.py). queue.SimpleQueue is C
-    and waits on the host's locks (a ThreadPoolExecutor's workers would hold
-    their turn while they wait for work): the pure Python one takes turns."""
+    """The program's threads take turns (vsched.py)."""
     from . import vsched
-    import queue
     vsched.install(client.send_idle)
-    queue.SimpleQueue = queue._PySimpleQueue  # type: ignore[attr-defined,misc]
 
 
 def _pin_time(page, epoch, binding):
