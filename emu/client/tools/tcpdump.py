@@ -521,10 +521,11 @@ def main(argv, endpoint, resolve, out=print, err=None, stop=None, ctl=None, epoc
     offset = time.time() - time.monotonic() if epoch is None else epoch
     deadline = time.monotonic() + a.timeout if a.timeout else None
     interrupted = False
+    draining = False
     try:
         while a.count is None or st.captured < a.count:
-            if stop is not None and stop.is_set():
-                break
+            if stop is not None and stop.is_set() and not draining:
+                draining = True      # what the socket already holds is still written
             wait = 0.25
             if deadline is not None:
                 wait = deadline - time.monotonic()
@@ -532,7 +533,9 @@ def main(argv, endpoint, resolve, out=print, err=None, stop=None, ctl=None, epoc
                     break
                 wait = min(wait, 0.25)
             try:
-                if epoch is None:
+                if draining:
+                    raw, addr = s.recvfrom(1 << 18, MSG_DONTWAIT)
+                elif epoch is None:
                     s.settimeout(wait)
                     raw, addr = s.recvfrom(1 << 18)
                 else:
@@ -540,6 +543,8 @@ def main(argv, endpoint, resolve, out=print, err=None, stop=None, ctl=None, epoc
                     # which may stand still; a watcher looks on the host's.
                     raw, addr = s.recvfrom(1 << 18, MSG_DONTWAIT)
             except BlockingIOError:
+                if draining:
+                    break
                 time.sleep(0.01)
                 continue
             except TimeoutError:
