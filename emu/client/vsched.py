@@ -69,6 +69,15 @@ class Scheduler:
         self.run = main              # the thread holding the turn (None: the program waits)
         self.told_idle = False
 
+    def forked(self):
+        """In a forked child: its one thread holds the turn."""
+        self.mu = _real_lock()
+        t = _T("main")
+        self.by_ident = {_thread.get_ident(): t}
+        self.runq = deque()
+        self.run = t
+        self.told_idle = False
+
     def me(self):
         return self.by_ident.get(_thread.get_ident())
 
@@ -192,6 +201,11 @@ class _RealEvent:
         if self.flag:
             self.lock.acquire()
             self.flag = False
+
+    def _at_fork_reinit(self):
+        self.lock = _real_lock()
+        if not self.flag:
+            self.lock.acquire()
 
 
 # ------------------------------------------------------------------ locks
@@ -351,6 +365,8 @@ def install(send_idle):
     if SCHED[0] is not None:
         return SCHED[0]
     sched = SCHED[0] = Scheduler(send_idle)
+    import os
+    os.register_at_fork(after_in_child=sched.forked)
     Thread = threading.Thread
     real_start, real_join = Thread.start, Thread.join
 

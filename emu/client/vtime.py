@@ -69,8 +69,15 @@ def install(spec, binding=None):
     _state.update(page=page, epoch=epoch, binding=binding, spec=spec, warned=False)
     _pin_time(page, epoch, binding)
     _pin_random(int(spec["seed"]), spec["node"], int(spec["slot"]))
-    pid = 1000 + int(spec["id"])
-    os.getpid = lambda: pid
+    pid = [1000 + int(spec["id"]), 0]
+
+    def forked():
+        # A child is a process of its own to the node (its own connection,
+        # chosen by pid): a pid of its own, from its parent's and a count.
+        pid[1] += 1
+        pid[0] = pid[0] * 100 + pid[1]
+    os.register_at_fork(after_in_child=forked)
+    os.getpid = lambda: pid[0]
     from . import rpc
     rpc.TASK_KEY_PREFIX[0] = "vt%d-" % int(spec["id"])
     if binding is not None:
