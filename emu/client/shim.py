@@ -192,7 +192,8 @@ class MuxSyscallClient(HotCalls):
                 if kind == P.R_EOB:
                     # The node's batch of replies is over: their threads take
                     # their turns in its order (and the node counts us running).
-                    vsched.SCHED[0].batch(woken)
+                    if vsched.SCHED[0] is not None:
+                        vsched.SCHED[0].batch(woken)
                     woken = []
                     continue
                 with self.lock:
