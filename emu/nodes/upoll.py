@@ -67,7 +67,7 @@ class UserPoller:
             t = -1.0
         else:
             t = timeout / 1000.0
-        out = []
+        out: list = []
         zfd = self.zfd
         for fd, ev in self.ep.poll(t):
             if fd == zfd:
