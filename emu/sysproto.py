@@ -89,8 +89,26 @@ DATA_HDR = struct.Struct("<IBBHI" + "iHB")
 ADDR_REP = struct.Struct("<IBBHI" + "IH")
 
 
+# ip_to_int's answers: a node answers getsockname with the same few addresses
+# again and again, and a client sends to the same few; parsing one costs about
+# as much as the rest of a no-op call's Python. Bounded: cleared when full.
+_IP_INT: dict = {}
+_IP_INT_MAX = 1024
+
+
 def ip_to_int(host):
     """A dotted quad -> int, or None (the node's own parser decides anything else)."""
+    v = _IP_INT.get(host)
+    if v is None:
+        v = _ip_to_int(host)
+        if v is not None:
+            if len(_IP_INT) >= _IP_INT_MAX:
+                _IP_INT.clear()
+            _IP_INT[host] = v
+    return v
+
+
+def _ip_to_int(host):
     parts = host.split(".")
     if len(parts) != 4:
         return None

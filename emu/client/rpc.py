@@ -570,14 +570,19 @@ class SyscallClient(HotCalls):
             # the Poster thread costs a GIL hand-off (ping sends one per 10 ms).
             try:
                 with c.wlock:
-                    c.sock.sendall(hdr + bytes(data))
+                    # The header and the caller's bytes in one sendmsg: a 1 MiB
+                    # stream send was copied twice here (bytes(), then +).
+                    write_parts(c.sock, (hdr, data))
             except OSError as e:
                 self._drop(c)
                 raise NodeUnreachable(e.errno or 104, "node at %s went away during sendto" % self.path) from None
             return
-        c.pend.append(hdr + bytes(data))
+        # Held back: the bytes are copied (the caller may reuse its buffer),
+        # once; the flush joins the header and them with the rest.
+        c.pend.append(hdr)
+        c.pend.append(bytes(data))
         c.pend_bytes += len(hdr) + len(data)
-        if len(c.pend) >= POST_FRAMES or c.pend_bytes >= POST_BYTES:
+        if len(c.pend) >= 2 * POST_FRAMES or c.pend_bytes >= POST_BYTES:     # two parts a frame
             try:
                 self._flush_conn(c)
             except OSError as e:

@@ -18,7 +18,12 @@ from ..kernel.hdr.virtio_net import EMU_WIRE_HDR_LEN, EMU_WIRE_MAX_FRAME, emu_wi
 # NIC thread drains its wire into a bounded RX ring and drops there, so a
 # flood must not wait in ZeroMQ's queues instead (at most ~2 x SNDHWM).
 SNDHWM = 512
-BATCH_BYTES = 256 * 1024
+# Bytes per message at most: a batch is flushed early when it reaches this.
+# 1 MiB (16 GSO frames of 64 KiB): each message costs both ends' ZeroMQ I/O
+# threads and the receiving NIC thread a wake-up and a pass, whatever its
+# size; with 256 KiB a bulk TCP transfer spent about a fifth more CPU in the
+# I/O threads and the per-message work (issue 14, bench/PROFILE.md).
+BATCH_BYTES = 1024 * 1024
 # Frames per message at most: a NAPI poll's weight (NAPI_POLL_WEIGHT). A batch
 # of a burst of small datagrams (a user thread runs a 256 KiB read of sends,
 # about 2,500 of 64 bytes, before it flushes) was one message larger than the

@@ -79,3 +79,20 @@ def test_a_node_gone_in_the_middle_of_a_long_reply_is_eof():
             read_frame(_Conn(a), None, True)
     finally:
         a.close()
+
+
+def test_ip_to_int_cached_answers_match_the_parser():
+    """ip_to_int remembers what it parsed (a no-op call's reply is built from
+    the same address again and again): the remembered answer is the parser's,
+    a refused string stays refused, and the memory stays bounded."""
+    from emu import sysproto as P
+    P._IP_INT.clear()
+    for host in ("10.0.0.1", "255.255.255.255", "0.0.0.0", "192.168.1.20"):
+        assert P.ip_to_int(host) == P._ip_to_int(host)
+        assert P.ip_to_int(host) == int.from_bytes(bytes(int(x) for x in host.split(".")), "big")
+    for bad in ("10.0.0", "10.0.0.256", "010.0.0.1x", "a.b.c.d", "1.2.3.4.5", "", "1234.0.0.1"):
+        assert P.ip_to_int(bad) is None
+        assert bad not in P._IP_INT
+    for i in range(P._IP_INT_MAX + 10):
+        assert P.ip_to_int("10.%d.%d.1" % (i >> 8, i & 255)) == (10 << 24) | (i << 8) | 1
+    assert len(P._IP_INT) <= P._IP_INT_MAX

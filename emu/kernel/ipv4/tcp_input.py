@@ -239,7 +239,7 @@ def tcp_data_queue(sk, skb):
         consume_skb(skb)
         return
     if cb.seq == tp.rcv_nxt:
-        if tcp_receive_window(tp) == 0 and skb.len:
+        if skb.len and not tcp_receive_window(tp):
             # Our window is shut: drop and re-advertise (tcp_data_queue out_of_window).
             sk.net.mib["TcpExt"]["TCPZeroWindowDrop"] += 1
             tcp_enter_quickack_mode(sk)
@@ -297,8 +297,9 @@ def __tcp_ack_snd_check(sk):
     tp = sk.proto_data
     if not tp.ack_pending:
         return
-    if (seq_sub(tp.rcv_nxt, tp.rcv_wup) > tp.ack_rcv_mss and
-            (seq_sub(tp.rcv_nxt, tp.copied_seq) < 1 or __tcp_select_window(sk) >= tp.rcv_wnd)) \
+    rcv_nxt = tp.rcv_nxt
+    if (seq_sub(rcv_nxt, tp.rcv_wup) > tp.ack_rcv_mss and
+            (seq_sub(rcv_nxt, tp.copied_seq) < 1 or __tcp_select_window(sk) >= tp.rcv_wnd)) \
             or (tp.ack_quick and not tp.ack_pingpong) or tp.out_of_order_queue:
         tcp_send_ack(sk)
     else:
@@ -313,8 +314,10 @@ def tcp_ack_update_window(sk, cb, ack):
     # RFC 9293 3.10.7.4 fifth: SND.WL1 < SEG.SEQ, or equal and SND.WL2 =< SEG.ACK.
     # tcp_may_update_window: a same-sequence update may only grow the window
     # (or close it), so a reordered old ACK cannot shrink it.
-    if after(ack, tp.snd_una) or after(cb.seq, tp.snd_wl1) or \
-            (cb.seq == tp.snd_wl1 and (nwin > tp.snd_wnd or not nwin)):
+    seq = cb.seq
+    if ((tp.snd_una - ack) & 0xFFFFFFFF) > 0x7FFFFFFF or \
+            ((tp.snd_wl1 - seq) & 0xFFFFFFFF) > 0x7FFFFFFF or \
+            (seq == tp.snd_wl1 and (nwin > tp.snd_wnd or not nwin)):
         if tp.snd_wnd != nwin:
             flag |= FLAG_WIN_UPDATE
             tp.snd_wnd = nwin
@@ -411,13 +414,15 @@ def tcp_ack(sk, skb, opt):
     cb = skb.cb
     ack = cb.ack_seq
     prior_snd_una = tp.snd_una
-    if before(ack, prior_snd_una):
+    # before/after written out for the common case (once per segment).
+    advanced = (ack - prior_snd_una) & 0xFFFFFFFF
+    if advanced > 0x7FFFFFFF:                           # before(ack, prior_snd_una)
         # RFC 5961 5.2: an ACK too far in the past is answered with a challenge.
         if before(ack, seq_sub(prior_snd_una, tp.max_window) & 0xFFFFFFFF):
             tcp_send_challenge_ack(sk)
             return -1
         return 0
-    if after(ack, tp.snd_nxt):
+    if ((tp.snd_nxt - ack) & 0xFFFFFFFF) > 0x7FFFFFFF:      # after(ack, snd_nxt)
         # It acknowledges what we never sent: drop it (Linux: TCP_ACK_UNSENT_DATA;
         # answering would let two confused ends ACK each other forever).
         return -1
@@ -425,7 +430,7 @@ def tcp_ack(sk, skb, opt):
     now = net.clock()
     tp.last_ack_recv = now
     tp.probes_out = 0
-    if after(ack, prior_snd_una):
+    if advanced:
         flag |= FLAG_SND_UNA_ADVANCED
     flag |= tcp_ack_update_window(sk, cb, ack)
     newly_sacked = 0
@@ -440,7 +445,7 @@ def tcp_ack(sk, skb, opt):
     acked = 0
     delivered = newly_sacked        # tcp_newly_delivered: SACKed now, or acked and not SACKed before
     if flag & FLAG_SND_UNA_ADVANCED:
-        tp.bytes_acked += seq_sub(ack, prior_snd_una)
+        tp.bytes_acked += advanced
         tp.snd_una = ack
         sacked_before = tp.sacked_out
         tclean, acked = tcp_clean_rtx_queue(sk, ack, cb, opt)
@@ -480,10 +485,12 @@ def tcp_sndbuf_expand(sk):
     tp = sk.proto_data
     if sk.sk_userlocks & 1:                    # SOCK_SNDBUF_LOCK
         return
-    want = 2 * max(tp.snd_cwnd, TCP_MAX_QUICKACKS) * tp.mss_cache * 2
-    want = min(want, tcp_sysctl(sk.net, "tcp_wmem")[2])
+    cwnd = tp.snd_cwnd
+    want = 4 * (cwnd if cwnd > TCP_MAX_QUICKACKS else TCP_MAX_QUICKACKS) * tp.mss_cache
     if want > sk.sk_sndbuf:
-        sk.sk_sndbuf = want
+        want = min(want, sk.net.sysctl["net.ipv4.tcp_wmem"][2])
+        if want > sk.sk_sndbuf:
+            sk.sk_sndbuf = want
 
 
 def tcp_oow_rate_limited(sk):
@@ -556,10 +563,15 @@ def tcp_validate_incoming(sk, skb, th_flags, opt):
                 tcp_send_dupack(sk)
             kfree_skb(skb, "TCP_RFC7323_PAWS")
             return False
-    # RFC 9293 3.10.7.4 first: is the segment in the window?
-    rcv_wnd = tcp_receive_window(tp)
-    ok = not before(cb.end_seq, tp.rcv_wup) and \
-        not after(cb.seq, seq_add(tp.rcv_nxt, rcv_wnd))
+    # RFC 9293 3.10.7.4 first: is the segment in the window? (tcp_sequence:
+    # not before(end_seq, rcv_wup) and not after(seq, rcv_nxt +
+    # tcp_receive_window), the modular comparisons written out: once per segment.)
+    rcv_nxt = tp.rcv_nxt
+    rcv_wnd = (tp.rcv_wup + tp.rcv_wnd - rcv_nxt) & 0xFFFFFFFF
+    if rcv_wnd > 0x7FFFFFFF:
+        rcv_wnd = 0
+    ok = ((cb.end_seq - tp.rcv_wup) & 0xFFFFFFFF) <= 0x7FFFFFFF and \
+        ((rcv_nxt + rcv_wnd - cb.seq) & 0xFFFFFFFF) <= 0x7FFFFFFF
     if not ok:
         if not th_flags & TCPHDR_RST:
             if th_flags & TCPHDR_SYN:
@@ -576,7 +588,7 @@ def tcp_validate_incoming(sk, skb, th_flags, opt):
             tcp_send_challenge_ack(sk)
         kfree_skb(skb, "TCP_RESET")
         return False
-    if opt.saw_tstamp and tp.tstamp_ok and not after(cb.seq, tp.rcv_wup):
+    if opt.saw_tstamp and tp.tstamp_ok and ((tp.rcv_wup - cb.seq) & 0xFFFFFFFF) <= 0x7FFFFFFF:
         tp.ts_recent = opt.tsval
         tp.ts_recent_stamp = net.clock()
     if th_flags & TCPHDR_SYN:
@@ -589,7 +601,8 @@ def tcp_validate_incoming(sk, skb, th_flags, opt):
 
 
 def tcp_data_snd_check(sk):
-    tcp_push_pending_frames(sk)
+    if sk.proto_data.write_queue:
+        tcp_push_pending_frames(sk)
 
 
 def tcp_rcv_established(sk, skb, th_flags, opt):

@@ -11,8 +11,7 @@ import struct
 from ..core.netdevice import NETIF_F_GSO, NETIF_F_TSO
 from .tcp import (
     MAX_TCP_HEADER, TCP_HLEN, TCP_MAX_WSCALE, TCP_MIN_MSS, TCPOPT_MSS, TCPOPT_NOP, TCPOPT_SACK,
-    TCPOPT_SACK_PERM, TCPOPT_TIMESTAMP, TCPOPT_WINDOW, seq_add, seq_sub, tcp_full_space,
-    tcp_space, tcp_sysctl,
+    TCP_RMEM_TO_WIN_SCALE, TCPOPT_SACK_PERM, TCPOPT_TIMESTAMP, TCPOPT_WINDOW, tcp_sysctl,
 )
 
 GSO_MAX_SIZE = 65536
@@ -96,9 +95,14 @@ def __tcp_select_window(sk):
     4.2.3.3), aligned so the scaling does not round it away."""
     tp = sk.proto_data
     mss = tp.ack_rcv_mss
-    free_space = tcp_space(sk)
-    allowed_space = tcp_full_space(sk)
-    full_space = min(tp.window_clamp, allowed_space)
+    # tcp_space and tcp_full_space (tcp_win_from_space of the free and of the
+    # whole buffer), written out: this runs for every segment sent and every
+    # ACK decision, and each Python call costs about as much as the arithmetic.
+    ratio = tp.scaling_ratio
+    rcvbuf = sk.sk_rcvbuf
+    free_space = ((rcvbuf - sk.sk_rmem_alloc) * ratio) >> TCP_RMEM_TO_WIN_SCALE
+    allowed_space = (rcvbuf * ratio) >> TCP_RMEM_TO_WIN_SCALE
+    full_space = tp.window_clamp if tp.window_clamp < allowed_space else allowed_space
     if mss > full_space:
         mss = full_space
         if mss <= 0:
@@ -123,24 +127,29 @@ def __tcp_select_window(sk):
 
 
 def tcp_receive_window(tp):
-    win = seq_sub(seq_add(tp.rcv_wup, tp.rcv_wnd), tp.rcv_nxt)
-    return max(win, 0)
+    """What is left of the window we advertised: rcv_wup + rcv_wnd - rcv_nxt, at least 0."""
+    win = (tp.rcv_wup + tp.rcv_wnd - tp.rcv_nxt) & 0xFFFFFFFF
+    return 0 if win > 0x7FFFFFFF else win
 
 
 def tcp_select_window(sk):
     """The window field of an outgoing segment: never shrinks what we offered."""
     tp = sk.proto_data
-    cur_win = tcp_receive_window(tp)
+    cur_win = (tp.rcv_wup + tp.rcv_wnd - tp.rcv_nxt) & 0xFFFFFFFF     # tcp_receive_window
+    if cur_win > 0x7FFFFFFF:
+        cur_win = 0
     new_win = __tcp_select_window(sk)
+    wscale = tp.rcv_wscale
     if new_win < cur_win:
         # RFC 9293 3.8.6.2.2: do not shrink the window (round up to the scale unit).
-        unit = 1 << tp.rcv_wscale
+        unit = 1 << wscale
         new_win = (cur_win + unit - 1) // unit * unit
     tp.rcv_wnd = new_win
     tp.rcv_wup = tp.rcv_nxt
-    limit = 65535 << tp.rcv_wscale if tp.wscale_ok else 65535
-    new_win = min(new_win, limit)
-    return new_win >> tp.rcv_wscale
+    limit = 65535 << wscale if tp.wscale_ok else 65535
+    if new_win > limit:
+        new_win = limit
+    return new_win >> wscale
 
 
 # ------------------------------------------------------------------ options
@@ -161,20 +170,30 @@ def tcp_syn_options(sk, mss, wscale, ts, sack, tsval, tsecr):
     return bytes(out)
 
 
+_TS_OPTS = struct.Struct("!BBBBII")     # NOP, NOP, TIMESTAMP, 10, TSval, TSecr
+
+
 def tcp_established_options(sk):
     tp = sk.proto_data
-    out = bytearray()
-    if tp.tstamp_ok:
-        out += struct.pack("!BBBBII", TCPOPT_NOP, TCPOPT_NOP, TCPOPT_TIMESTAMP, 10,
-                           tcp_time_stamp(sk), tp.ts_recent)
     dsack = tp.duplicate_sack
-    if tp.sack_ok and (tp.selective_acks or dsack):
-        # A D-SACK block goes first, then the SACK blocks (tcp_established_options),
-        # and is sent once (tcp_options_write clears rx_opt.dsack).
-        blocks = ([dsack] if dsack else []) + tp.selective_acks
-        blocks = blocks[:3 if tp.tstamp_ok else 4]
-        tp.duplicate_sack = None
-        out += bytes((TCPOPT_NOP, TCPOPT_NOP, TCPOPT_SACK, 2 + 8 * len(blocks)))
-        for start, end in blocks:
-            out += struct.pack("!II", start, end)
+    sacks = tp.sack_ok and (tp.selective_acks or dsack)
+    if tp.tstamp_ok:
+        # tcp_time_stamp, written out (once per segment sent).
+        tsval = (int(sk.net.clock() * 1000) + tp.ts_offset) & 0xFFFFFFFF
+        ts = _TS_OPTS.pack(TCPOPT_NOP, TCPOPT_NOP, TCPOPT_TIMESTAMP, 10, tsval, tp.ts_recent)
+        if not sacks:
+            return ts
+        out = bytearray(ts)
+    elif not sacks:
+        return b""
+    else:
+        out = bytearray()
+    # A D-SACK block goes first, then the SACK blocks (tcp_established_options),
+    # and is sent once (tcp_options_write clears rx_opt.dsack).
+    blocks = ([dsack] if dsack else []) + tp.selective_acks
+    blocks = blocks[:3 if tp.tstamp_ok else 4]
+    tp.duplicate_sack = None
+    out += bytes((TCPOPT_NOP, TCPOPT_NOP, TCPOPT_SACK, 2 + 8 * len(blocks)))
+    for start, end in blocks:
+        out += struct.pack("!II", start, end)
     return bytes(out)

@@ -69,8 +69,9 @@ def tcp_transmit_skb(sk, skb, clone_it=True, rcv_nxt=None):
     tp = sk.proto_data
     net = sk.net
     cb = skb.cb
+    now = net.clock()
     if clone_it:
-        cb.when = net.clock()
+        cb.when = now
         # A clone of an earlier transmit still queued (e.g. waiting on ARP)
         # shares our headroom: copy instead, as Linux does with pskb_copy.
         skb = skb_copy(skb) if skb.shinfo.dataref > 1 else skb_clone(skb)
@@ -82,7 +83,7 @@ def tcp_transmit_skb(sk, skb, clone_it=True, rcv_nxt=None):
             skb.sk = sk
             skb.destructor = tcp_wfree
             tp.tsq_bytes += skb.truesize
-    tp.tcp_wstamp = net.clock()
+    tp.tcp_wstamp = now
     flags = cb.tcp_flags
     if flags & TCPHDR_SYN:
         mss = tp.advmss
@@ -312,9 +313,11 @@ def tcp_tso_should_defer(sk, skb, max_segs):
         return False, False
     if now - tp.tcp_wstamp > 0.001:        # the last write was over 1 ms ago: no burst
         return False, False
-    in_flight = tcp_packets_in_flight(tp)
+    in_flight = tp.packets_out - (tp.sacked_out + tp.lost_out) + tp.retrans_out
     cb = skb.cb
-    send_win = seq_sub(seq_add(tp.snd_una, tp.snd_wnd), cb.seq)
+    send_win = (tp.snd_una + tp.snd_wnd - cb.seq) & 0xFFFFFFFF        # seq_sub(una + wnd, seq)
+    if send_win > 0x7FFFFFFF:
+        send_win -= 0x100000000
     cong_win = (tp.snd_cwnd - in_flight) * tp.mss_cache
     limit = min(send_win, cong_win)
     if limit >= max_segs * tp.mss_cache:       # a full-sized TSO skb can go
@@ -347,7 +350,9 @@ def tcp_mss_split_point(sk, skb, mss_now, max_segs, nonagle):
     """Where to cut skb for this send: max_segs segments, the peer's window,
     and, if Nagle or a cork holds partial segments, a whole number of MSS."""
     tp = sk.proto_data
-    window = seq_sub(seq_add(tp.snd_una, tp.snd_wnd), skb.cb.seq)
+    window = (tp.snd_una + tp.snd_wnd - skb.cb.seq) & 0xFFFFFFFF      # seq_sub(una + wnd, seq)
+    if window > 0x7FFFFFFF:
+        window -= 0x100000000
     max_len = mss_now * max_segs
     if max_len <= window and skb is not tp.write_queue[-1]:
         return max_len
@@ -420,13 +425,21 @@ def tcp_write_xmit(sk, mss_now, nonagle, push_one=False):
         while q:
             skb = q[0]
             cb = skb.cb
-            tso_segs = (skb.len + mss_now - 1) // mss_now if skb.len > mss_now else 1
-            cwnd_quota = tcp_cwnd_test(tp)
-            if not cwnd_quota:
+            skb_len = skb.len
+            tso_segs = (skb_len + mss_now - 1) // mss_now if skb_len > mss_now else 1
+            # tcp_cwnd_test and tcp_snd_wnd_test, written out: this loop runs
+            # once per skb sent, and a Python call costs as much as the test.
+            in_flight = tp.packets_out - (tp.sacked_out + tp.lost_out) + tp.retrans_out
+            cwnd = tp.snd_cwnd
+            if in_flight >= cwnd:
                 is_cwnd_limited = True
                 break
-            if not tcp_snd_wnd_test(tp, skb, mss_now):
-                break                         # receiver window full
+            cwnd_quota = cwnd - in_flight
+            if cwnd_quota > cwnd >> 1:
+                cwnd_quota = cwnd >> 1 or 1
+            end_seq = cb.end_seq if skb_len <= mss_now else (cb.seq + mss_now) & 0xFFFFFFFF
+            if ((tp.snd_una + tp.snd_wnd - end_seq) & 0xFFFFFFFF) > 0x7FFFFFFF:
+                break                         # receiver window full (after(end_seq, una + wnd))
             if tso_segs == 1:
                 if not tcp_nagle_test(tp, skb, mss_now, nonagle if skb is q[-1] else TCP_NAGLE_PUSH):
                     break
@@ -443,20 +456,24 @@ def tcp_write_xmit(sk, mss_now, nonagle, push_one=False):
             if cb.end_seq == cb.seq:
                 break
             pcount = tcp_set_skb_tso_segs(skb, mss_now)
-            if skb.len > mss_now:
-                skb.shinfo.gso_size = mss_now
-                skb.shinfo.gso_segs = pcount
-                skb.shinfo.gso_type = 1          # SKB_GSO_TCPV4
+            skb_len = skb.len
+            sh = skb.shinfo
+            if skb_len > mss_now:
+                sh.gso_size = mss_now
+                sh.gso_segs = pcount
+                sh.gso_type = 1                  # SKB_GSO_TCPV4
             else:
-                skb.shinfo.gso_size = 0
+                sh.gso_size = 0
             q.popleft()
             if not cb.first_tx:
                 cb.first_tx = sk.net.clock()
             tcp_transmit_skb(sk, skb)
             tp.rtx_queue.append(skb)
-            tp.snd_nxt = cb.end_seq if after(cb.end_seq, tp.snd_nxt) else tp.snd_nxt
+            if ((tp.snd_nxt - cb.end_seq) & 0xFFFFFFFF) > 0x7FFFFFFF:      # after(end_seq, snd_nxt)
+                tp.snd_nxt = cb.end_seq
             tp.packets_out += pcount
-            tcp_minshall_update(tp, mss_now, skb)
+            if skb_len < pcount * mss_now:
+                tp.snd_sml = cb.end_seq              # tcp_minshall_update
             sent += 1
             sent_pkts += pcount
             if push_one:

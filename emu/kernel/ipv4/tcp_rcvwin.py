@@ -22,7 +22,7 @@ emu's buffers, not a given driver's.
 """
 from .tcp import (
     TCP_ATO_MIN, TCP_MAX_QUICKACKS, TCP_MIN_MSS, TCP_RMEM_TO_WIN_SCALE, seq_sub,
-    tcp_full_space, tcp_space, tcp_space_from_win, tcp_sysctl, tcp_win_from_space,
+    tcp_full_space, tcp_space_from_win, tcp_sysctl, tcp_win_from_space,
 )
 from .tcp_mss import tcp_time_stamp
 
@@ -104,11 +104,14 @@ def tcp_grow_window(sk, skb):
     """Open rcv_ssthresh by a couple of segments if such segments will fit
     the receive buffer (tcp_grow_window)."""
     tp = sk.proto_data
-    room = min(tp.window_clamp, tcp_space(sk)) - tp.rcv_ssthresh
+    ratio = tp.scaling_ratio
+    # tcp_space and tcp_win_from_space written out (once per data segment).
+    space = ((sk.sk_rcvbuf - sk.sk_rmem_alloc) * ratio) >> TCP_RMEM_TO_WIN_SCALE
+    room = (tp.window_clamp if tp.window_clamp < space else space) - tp.rcv_ssthresh
     if room <= 0:
         return
     truesize = skb.truesize
-    if tcp_win_from_space(sk, truesize) <= skb.len:
+    if (truesize * ratio) >> TCP_RMEM_TO_WIN_SCALE <= skb.len:
         incr = 2 * tp.advmss
     else:
         incr = __tcp_grow_window(sk, skb, truesize)
@@ -152,7 +155,8 @@ def tcp_rcv_rtt_measure_ts(sk, skb, opt):
     if opt.tsecr == tp.rcv_rtt_last_tsecr:
         return
     tp.rcv_rtt_last_tsecr = opt.tsecr
-    if seq_sub(skb.cb.end_seq, skb.cb.seq) < tp.ack_rcv_mss:
+    cb = skb.cb
+    if seq_sub(cb.end_seq, cb.seq) < tp.ack_rcv_mss:
         return
     delta = (tcp_time_stamp(sk) - opt.tsecr) & 0xFFFFFFFF
     if delta >= 0x7FFFFFFF // 1000:
