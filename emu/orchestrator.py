@@ -7,7 +7,6 @@ directory it made.
 """
 import json
 import os
-import shutil
 import signal
 import stat
 import subprocess
@@ -23,6 +22,7 @@ import zmq
 from .client.rpc import ControlClient, NodeUnreachable
 from .labclock import LabClock, with_clock  # noqa: F401 (with_clock: emu.orchestrator's API)
 from .labd import run_base
+from .rundir import make_sock_dir, remove_run_dir
 from .spawner import ForkServer, ForkServerError, NodeProc
 from .labwires import wire_bound, wire_connect, wire_is_tcp
 from .wire.curve import lab_keys
@@ -117,6 +117,8 @@ class Lab(LabClock):
         self.placement: dict[str, int] = {}  # node -> index in self.machines
         self.base = base or run_base()
         self.run_dir = None
+        self.sock_dir = None     # the nodes' sockets (rundir.py): tmpfs, or the run dir
+        self.boot_attached: set[str] = set()   # nodes that attached their ipc wires at boot
         self.procs = {}          # node name -> Popen
         self.nodes = {}          # node name -> state dict (pid, endpoints, ...)
         self.ctl = {}            # node name -> ControlClient
@@ -151,6 +153,7 @@ class Lab(LabClock):
     def start(self, timeout=30.0):
         check_run_base(self.base, create=True)
         self.run_dir = tempfile.mkdtemp(prefix=self.topo.name[:24] + "-", dir=self.base)
+        self.sock_dir = make_sock_dir(self.run_dir)
         self.zctx = _lab_context(len(self.topo.nodes))
         try:
             if self.virtual:
@@ -200,7 +203,13 @@ class Lab(LabClock):
             else:
                 self.zygote = ForkServer(self.run_dir, env, pdeath, log=log)
             self.write_state("starting")     # killed now, `emu down` still finds the dir
-            reqs = [self._fork_request(node, i + 1) for i, node in enumerate(self.topo.nodes)]
+            boot = self._boot_ops()
+            reqs = [self._local_request(node, i + 1, boot) for i, node in enumerate(self.topo.nodes)]
+            # The busiest nodes first: a bridge of 100 ports binds 100 wire
+            # inboxes as it boots, the longest boot of the lab; forked last
+            # (a topology lists its bridges after their hosts), it was the
+            # start's tail.
+            reqs.sort(key=lambda r: -len(r.get("boot", ())))
             try:
                 procs = self.zygote.spawn(reqs, lambda n: self._progress("spawn", n, total))
             except ForkServerError as e:
@@ -222,6 +231,49 @@ class Lab(LabClock):
             req["vclock"] = ctl_endpoint(self.run_dir)
         return req
 
+    def _local_request(self, node, node_id, boot):
+        """A fork request for this machine's fork server: the node's sockets go
+        to the lab's socket directory, and it attaches its ipc wires as it
+        boots (boot: _boot_ops(), or None)."""
+        req = self._fork_request(node, node_id)
+        req["sock_dir"] = self.sock_dir
+        if boot is not None:
+            req["boot"] = boot.get(node.name, [])
+            self.boot_attached.add(node.name)
+        return req
+
+    def _boot_ops(self):
+        """{node: [("wire_attach", args), ...]}: each node's ipc wire ends, which
+        it binds while it boots, before it says it is ready, instead of in a
+        first configuration phase: one request and reply per node less, and
+        the binds (a bridge's hundred) overlap with the other nodes' forks and
+        boots rather than waiting for the slowest boot. None where that does
+        not apply: a virtual-time node (its own user loop, vruntime.py) or a
+        lab over a cluster."""
+        if self.virtual or self.cluster_address is not None:
+            return None
+        out: dict[str, list] = {}
+        iface = {(n.name, i.name): i for n in self.topo.nodes for i in n.interfaces}
+        for link in self.topo.links:
+            if link.type == "tap" or wire_is_tcp(self, link):
+                continue
+            assert link.b is not None
+            for me, peer, mine in ((link.a, link.b, "a"), (link.b, link.a, "b")):
+                out.setdefault(me.node, []).append(
+                    ["wire_attach", self._wire_attach_args(link, me, peer, mine, iface)])
+        return out
+
+    def _wire_attach_args(self, link, me, peer, mine, iface):
+        """An ipc wire end's wire_attach: its inbox in the lab's socket directory."""
+        i = iface.get((me.node, me.ifname))
+        run_dir = self.sock_dir
+        if self.machines:        # both ends on one machine: its run directory
+            run_dir = self.machines[self.placement[me.node]].info["run_dir"]
+        return {"ifname": me.ifname, "rx": "ipc://%s/w%d%s" % (run_dir, link.index, mine),
+                "tx": None, "mac": i.mac if i is not None else None,
+                "mtu": i.mtu if i is not None else None, "peer": str(peer), "kind": link.type,
+                "queues": (i.queues or 1) if i is not None else 1}
+
     def _spawn_one(self, node, node_id, env, pdeath):
         """Start one node process (again, for a restart: its state dict is updated in place)."""
         assert self.run_dir is not None
@@ -230,13 +282,15 @@ class Lab(LabClock):
             return respawn(self, node, node_id)
         if self.zygote is not None and not self.zygote.dead:
             try:
-                proc = self.zygote.spawn([self._fork_request(node, node_id)])[node.name]
+                req = self._local_request(node, node_id, self._boot_ops())
+                proc = self.zygote.spawn([req])[node.name]
             except ForkServerError as e:
                 raise LabError(str(e)) from None
             return self._record(node, proc, self.zygote.cmdline)
+        self.boot_attached.discard(node.name)     # attached in the first phase
         logpath = os.path.join(self.run_dir, node.name + ".log")
         cmd = [sys.executable, "-m", "emu.nodes.node", "--name", node.name,
-               "--kind", node.kind, "--cpus", str(node.cpus), "--run-dir", self.run_dir,
+               "--kind", node.kind, "--cpus", str(node.cpus), "--run-dir", self.sock_dir,
                "--parent-pid", str(os.getpid()), "--node-id", str(node_id),
                "--seed", str(self.topo.seed)]
         if pdeath:
@@ -262,8 +316,8 @@ class Lab(LabClock):
         info.update({
             "pid": proc.pid, "create_time": ctime, "cmdline": cmdline,
             "kind": node.kind, "cpus": node.cpus,
-            "ctl": "ipc://%s/%s.ctl" % (self.run_dir, node.name),
-            "sys": "%s/%s.sys" % (self.run_dir, node.name),
+            "ctl": "ipc://%s/%s.ctl" % (self.sock_dir, node.name),
+            "sys": "%s/%s.sys" % (self.sock_dir, node.name),
             "log": os.path.join(str(self.run_dir), node.name + ".log")})
         if isinstance(proc, NodeProc):
             info["forkserver"] = self.zygote.pid if self.zygote is not None else None
@@ -453,23 +507,22 @@ class Lab(LabClock):
                     wire = {"rx": self.wire_eps.get((me.node, me.ifname), "tcp://%s:*" % ip),
                             "tx": None, "curve_public": self.curve[0],
                             "curve_secret": self.curve[1]}
-                else:
-                    run_dir = self.run_dir
-                    if self.machines:        # both ends on one machine: its run directory
-                        run_dir = self.machines[self.placement[me.node]].info["run_dir"]
-                    # Bound here, connected in the next phase, once every
-                    # inbox exists: a PUSH connecting to an inbox not yet
-                    # bound retries every 5 ms (socket, connect, close), and
-                    # in a 1000-node start those retries were a fifth of
-                    # all the CPU the start took.
-                    wire = {"rx": "ipc://%s/w%d%s" % (run_dir, link.index, mine), "tx": None}
-                    call(connect, me.node, "wire_connect", ifname=me.ifname,
-                         tx="ipc://%s/w%d%s" % (run_dir, link.index, theirs))
-                call(attach, me.node, "wire_attach", ifname=me.ifname, **wire,
-                     mac=i.mac if i is not None else None,
-                     mtu=i.mtu if i is not None else None, peer=str(peer),
-                     kind=link.type,
-                     queues=(i.queues or 1) if i is not None else 1)
+                    call(attach, me.node, "wire_attach", ifname=me.ifname, **wire,
+                         mac=i.mac if i is not None else None,
+                         mtu=i.mtu if i is not None else None, peer=str(peer),
+                         kind=link.type,
+                         queues=(i.queues or 1) if i is not None else 1)
+                    continue
+                # Bound first (at the node's boot, or in the first phase),
+                # connected in the next phase, once every inbox exists: a
+                # PUSH connecting to an inbox not yet bound retries every 5 ms
+                # (socket, connect, close), and in a 1000-node start those
+                # retries were a fifth of all the CPU the start took.
+                args = self._wire_attach_args(link, me, peer, mine, iface)
+                if me.node not in self.boot_attached:
+                    call(attach, me.node, "wire_attach", **args)
+                call(connect, me.node, "wire_connect", ifname=me.ifname,
+                     tx=args["rx"][:-1] + theirs)
         linked = {(e.node, e.ifname) for l in topo.links for e in l.ends()}
         # Every linked device is up before any address is added: adding one sends a
         # gratuitous ARP, which a peer still down would drop (DEV_READY) and count.
@@ -606,7 +659,7 @@ class Lab(LabClock):
                 self.zctx = None
             self.procs.clear()
             if self.run_dir and os.path.isdir(self.run_dir):
-                shutil.rmtree(self.run_dir, ignore_errors=True)
+                remove_run_dir(self.run_dir)
             self.started = False
 
     def _wait_procs(self, procs, timeout):
@@ -753,7 +806,7 @@ def stop_lab(st, timeout=10.0):
             refused.append(node["pid"])
     run_dir = st.get("run_dir")
     if run_dir and os.path.isfile(os.path.join(run_dir, STATE_FILE)):
-        shutil.rmtree(run_dir, ignore_errors=True)
+        remove_run_dir(run_dir)
     return refused
 
 

@@ -196,6 +196,12 @@ class LabHandle:
         return self._lab.run_dir
 
     @property
+    def sock_dir(self):
+        """Where the nodes' sockets and wire inboxes are (emu/rundir.py): a
+        directory on tmpfs, or the run directory itself."""
+        return self._lab.sock_dir
+
+    @property
     def topology(self):
         return self._lab.topo
 

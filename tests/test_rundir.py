@@ -1,0 +1,51 @@
+"""Run directories and the socket directory they link to (emu/rundir.py)."""
+import os
+
+from emu import rundir
+
+
+def test_a_socket_directory_goes_with_its_run_directory(tmp_path, monkeypatch):
+    shm = tmp_path / "shm"
+    shm.mkdir()
+    monkeypatch.setenv("EMU_SOCK_BASE", str(shm))
+    run = tmp_path / "lab-x"
+    run.mkdir()
+    sock = rundir.make_sock_dir(str(run))
+    if sock == str(run):                 # the test's tmp dir is on tmpfs: nothing to link
+        assert rundir._mount_fstype(str(run)) == "tmpfs"
+        return
+    assert os.path.dirname(sock) == str(shm) and os.path.basename(sock).startswith("emu-sock-lab-x-")
+    assert os.stat(sock).st_mode & 0o777 == 0o700
+    assert os.readlink(run / rundir.SOCK_LINK) == sock
+    assert rundir.sock_dir_of(str(run)) == sock
+    (tmp_path / "shm" / os.path.basename(sock) / "h1.sys").write_text("")
+    rundir.remove_run_dir(str(run))
+    assert not run.exists() and not os.path.exists(sock)
+
+
+def test_a_link_to_a_directory_emu_did_not_make_is_not_followed(tmp_path):
+    run = tmp_path / "lab-y"
+    run.mkdir()
+    for name, mode in (("emu-sock-open", 0o755), ("someone-else", 0o700)):
+        target = tmp_path / name
+        target.mkdir()
+        (target / "keep").write_text("x")
+        os.chmod(target, mode)
+        link = run / rundir.SOCK_LINK
+        if link.is_symlink():
+            link.unlink()
+        link.symlink_to(target)
+        assert rundir.sock_dir_of(str(run)) is None, name
+    rundir.remove_run_dir(str(run))
+    assert not run.exists()
+    # Only the link went: what it pointed at is not ours to remove.
+    assert (tmp_path / "emu-sock-open" / "keep").exists()
+    assert (tmp_path / "someone-else" / "keep").exists()
+
+
+def test_no_socket_directory_when_told_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMU_SOCK_BASE", "")
+    run = tmp_path / "lab-z"
+    run.mkdir()
+    assert rundir.make_sock_dir(str(run)) == str(run)
+    assert not (run / rundir.SOCK_LINK).exists()
