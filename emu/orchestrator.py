@@ -119,6 +119,8 @@ class Lab(LabClock):
         self.run_dir = None
         self.sock_dir = None     # the nodes' sockets (rundir.py): tmpfs, or the run dir
         self.boot_attached: set[str] = set()   # nodes that attached their ipc wires at boot
+        self.boot_up: set[str] = set()         # ... and brought their devices up (_boot_ops)
+        self._boot_up_ok: set[str] = set()
         self.procs = {}          # node name -> Popen
         self.nodes = {}          # node name -> state dict (pid, endpoints, ...)
         self.ctl = {}            # node name -> ControlClient
@@ -240,6 +242,8 @@ class Lab(LabClock):
         if boot is not None:
             req["boot"] = boot.get(node.name, [])
             self.boot_attached.add(node.name)
+            if node.name in self._boot_up_ok:
+                self.boot_up.add(node.name)
         return req
 
     def _boot_ops(self):
@@ -254,13 +258,24 @@ class Lab(LabClock):
             return None
         out: dict[str, list] = {}
         iface = {(n.name, i.name): i for n in self.topo.nodes for i in n.interfaces}
+        other = set()                # nodes with a tap or tcp link: attached in a phase
         for link in self.topo.links:
             if link.type == "tap" or wire_is_tcp(self, link):
+                other.update(e.node for e in link.ends())
                 continue
             assert link.b is not None
             for me, peer, mine in ((link.a, link.b, "a"), (link.b, link.a, "b")):
                 out.setdefault(me.node, []).append(
                     ["wire_attach", self._wire_attach_args(link, me, peer, mine, iface)])
+        # A node whose every link is an ipc wire also brings its devices up
+        # (and a bridge its ports and itself) as it boots: nothing is sent
+        # before an address is added, two phases on.
+        linked = {(e.node, e.ifname) for l in self.topo.links for e in l.ends()}
+        for node in self.topo.nodes:
+            if node.name not in other:
+                out.setdefault(node.name, []).extend(
+                    [op, args] for op, args in self._link_up_ops(node, linked))
+        self._boot_up_ok = set(n.name for n in self.topo.nodes) - other
         return out
 
     def _wire_attach_args(self, link, me, peer, mine, iface):
@@ -288,6 +303,7 @@ class Lab(LabClock):
                 raise LabError(str(e)) from None
             return self._record(node, proc, self.zygote.cmdline)
         self.boot_attached.discard(node.name)     # attached in the first phase
+        self.boot_up.discard(node.name)
         logpath = os.path.join(self.run_dir, node.name + ".log")
         cmd = [sys.executable, "-m", "emu.nodes.node", "--name", node.name,
                "--kind", node.kind, "--cpus", str(node.cpus), "--run-dir", self.sock_dir,
@@ -530,19 +546,11 @@ class Lab(LabClock):
         for name, ops in connect.items():
             up.setdefault(name, []).extend(ops)
         for node in topo.nodes:
-            if node.kind != "bridge":
-                for i in node.interfaces:
-                    if (node.name, i.name) in linked:
-                        call(up, node.name, "link_set", name=i.name, up=True)
+            if node.name not in self.boot_up:
+                for op, args in self._link_up_ops(node, linked):
+                    call(up, node.name, op, **args)
         for node in topo.nodes:
             if node.kind == "bridge":
-                # With its wires connected, in the links-up phase: no host sends
-                # before it has an address, in the next phase.
-                call(up, node.name, "link_add", name=node.name, kind="bridge")
-                for i in node.interfaces:
-                    if (node.name, i.name) in linked:
-                        call(up, node.name, "link_set", name=i.name, master=node.name, up=True)
-                call(up, node.name, "link_set", name=node.name, up=True)
                 for i in node.interfaces:
                     for a in i.addresses:
                         call(hosts, node.name, "addr_add", dev=node.name, address=str(a))
@@ -565,6 +573,19 @@ class Lab(LabClock):
                      **opts)
         self._attach_phases = 1 if attach else 0
         return [p for p in (attach, up, hosts, netem) if p]
+
+    @staticmethod
+    def _link_up_ops(node, linked):
+        """A node's linked devices up; a bridge's ports enslaved and the bridge
+        up. The bridge's are in the links-up phase or at its boot, with or
+        before its wires' connects: no host sends before it has an address,
+        in the next phase."""
+        names = [i.name for i in node.interfaces if (node.name, i.name) in linked]
+        if node.kind != "bridge":
+            return [("link_set", {"name": n, "up": True}) for n in names]
+        return ([("link_add", {"name": node.name, "kind": "bridge"})]
+                + [("link_set", {"name": n, "master": node.name, "up": True}) for n in names]
+                + [("link_set", {"name": node.name, "up": True})])
 
     # ------------------------------------------------------------- state
     def state(self, status):
