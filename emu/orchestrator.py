@@ -475,8 +475,11 @@ class Lab(LabClock):
         bound before any connects to it; every linked device is up, and every
         bridge forwarding, before any address is added (with arp_notify, a
         gratuitous ARP to a peer still down would be dropped). Each phase
-        waits for its slowest node: four of them for a plain lab (attach;
-        connect, links up and bridges; addresses and routes; netem).
+        waits for its slowest node. A lab of forked nodes on ipc wires has
+        done the first two as its nodes booted (_boot_ops: attach; links up
+        and bridges) and has one or two (connects with addresses and routes;
+        netem); otherwise four (attach; connect, links up and bridges;
+        addresses and routes; netem).
         """
         phases = self._config_phases()
         total = len(phases)
@@ -572,6 +575,16 @@ class Lab(LabClock):
                 call(netem, end.node, "qdisc_add", dev=end.ifname, kind="netem", replace=True,
                      **opts)
         self._attach_phases = 1 if attach else 0
+        if not attach and all(n.name in self.boot_up for n in topo.nodes):
+            # Every device came up as its node booted (_boot_ops), before any
+            # address exists, so nothing is sent until a program runs: adding
+            # an address sends nothing (a gratuitous ARP only at device up,
+            # with arp_notify: devinet.c), and the addresses can follow each
+            # node's connects in the same phase instead of waiting for the
+            # slowest node's (a bridge's hundred).
+            for name, ops in hosts.items():
+                up.setdefault(name, []).extend(ops)
+            hosts = {}
         return [p for p in (attach, up, hosts, netem) if p]
 
     @staticmethod
