@@ -8,7 +8,6 @@ directory it made.
 import json
 import os
 import signal
-import stat
 import subprocess
 import sys
 import tempfile
@@ -22,13 +21,15 @@ import zmq
 from .client.rpc import ControlClient, NodeUnreachable
 from .labclock import LabClock, with_clock  # noqa: F401 (with_clock: emu.orchestrator's API)
 from .labd import run_base
-from .rundir import make_sock_dir, remove_run_dir
+# Run directories and the labs under a run base (emu.orchestrator's API too).
+from .rundir import (STATE_FILE, LabError, check_run_base, find_lab, list_labs,  # noqa: F401
+                     make_sock_dir, match_labs, remove_run_dir, stop_lab)
+from .rundir import _same_process  # noqa: F401  (supervisor.py)
 from .spawner import ForkServer, ForkServerError, NodeProc
 from .labwires import wire_bound, wire_connect, wire_is_tcp
 from .wire.curve import lab_keys
 from .topology import Topology, load_topology
 
-STATE_FILE = "lab.json"
 PHASES = ("spawn", "ready", "configure")
 
 
@@ -50,49 +51,6 @@ def _lab_context(nodes):
     ctx = zmq.Context()
     ctx.set(zmq.MAX_SOCKETS, 2 * nodes + 1024)
     return ctx
-
-
-class LabError(RuntimeError):
-    """The lab could not start; the message names the node and what it said."""
-
-
-
-
-def check_run_base(base, create=False):
-    """The run base must be a real directory of ours with mode 0700, or emu refuses it.
-
-    Anyone who could write there could plant a lab.json naming processes for
-    `emu down` to kill, or sockets for our nodes to talk to.
-    """
-    if create:
-        try:
-            os.makedirs(base, mode=0o700, exist_ok=True)
-        except OSError as e:
-            raise LabError("run base %s: %s" % (base, e.strerror or e)) from None
-    try:
-        st = os.lstat(base)
-    except FileNotFoundError:
-        return False
-    except OSError as e:
-        raise LabError("run base %s: %s" % (base, e.strerror or e)) from None
-    if not stat.S_ISDIR(st.st_mode):
-        raise LabError("run base %s is not a directory (a symlink?): emu refuses to use it" % base)
-    if st.st_uid != os.getuid():
-        raise LabError("run base %s is owned by uid %d, not you (uid %d): emu refuses to use it"
-                       % (base, st.st_uid, os.getuid()))
-    if st.st_mode & 0o077:
-        raise LabError("run base %s has mode %04o, not 0700: emu refuses to use it "
-                       "(chmod 700 %s)" % (base, stat.S_IMODE(st.st_mode), base))
-    return True
-
-
-def _owned_dir(path):
-    """A real directory (not a symlink) owned by us."""
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return False
-    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid()
 
 
 def _package_parent():
@@ -258,7 +216,7 @@ class Lab(LabClock):
             return None
         out: dict[str, list] = {}
         iface = {(n.name, i.name): i for n in self.topo.nodes for i in n.interfaces}
-        other = set()                # nodes with a tap or tcp link: attached in a phase
+        other: set[str] = set()      # nodes with a tap or tcp link: attached in a phase
         for link in self.topo.links:
             if link.type == "tap" or wire_is_tcp(self, link):
                 other.update(e.node for e in link.ends())
@@ -717,131 +675,6 @@ class Lab(LabClock):
 
     def __exit__(self, *exc):
         self.stop()
-
-
-# ----------------------------------------------------------------- other labs
-
-def list_labs(base=None):
-    """State of every lab under the run base (running or left behind).
-
-    Only lab.json files in directories we own, under a run base we own with
-    mode 0700, are read: a lab trusts only what it made.
-    """
-    base = base or run_base()
-    labs: list[dict] = []
-    if not check_run_base(base):
-        return labs
-    for entry in sorted(os.listdir(base)):
-        d = os.path.join(base, entry)
-        if not _owned_dir(d):
-            continue
-        path = os.path.join(d, STATE_FILE)
-        try:
-            if os.lstat(path).st_uid != os.getuid():
-                continue
-            with open(path) as f:
-                st = json.load(f)
-        except (OSError, ValueError):
-            continue
-        if not isinstance(st, dict) or not isinstance(st.get("run_dir"), str) or \
-                os.path.realpath(st["run_dir"]) != os.path.realpath(d):
-            continue             # a state file must describe the directory it is in
-        st.setdefault("name", entry)
-        st["alive"] = _same_process(st.get("orchestrator_pid"), st.get("orchestrator_create_time"),
-                                    st.get("orchestrator_cmdline"))
-        labs.append(st)
-    return labs
-
-
-def _same_process(pid, create_time, cmdline=None):
-    """True only if pid is still the process we recorded: same start time and, when
-    recorded, the same command line. Without a recorded start time nothing is
-    trusted (a planted or recycled PID is never hit)."""
-    if not isinstance(pid, int) or pid <= 1 or not isinstance(create_time, (int, float)):
-        return False
-    try:
-        p = psutil.Process(pid)
-        if abs(p.create_time() - create_time) >= 0.01:
-            return False
-        return cmdline is None or p.cmdline() == cmdline
-    except psutil.Error:
-        return False
-
-
-def match_labs(labs, name):
-    """The labs --lab name means: an exact run-directory match, else an exact
-    name match, else those whose run directory starts with name."""
-    for test in (lambda l: os.path.basename(l["run_dir"]) == name,
-                 lambda l: l["name"] == name,
-                 lambda l: os.path.basename(l["run_dir"]).startswith(name)):
-        found = [l for l in labs if test(l)]
-        if found:
-            return found
-    return []
-
-
-def find_lab(name=None, base=None):
-    """The lab called name (see match_labs); the only one if name is None."""
-    labs = list_labs(base)
-    if name is not None:
-        labs = match_labs(labs, name)
-    if not labs:
-        raise LabError("no lab is running%s" % ("" if name is None else " called %r" % name))
-    live = [l for l in labs if l["alive"]] or labs
-    if len(live) > 1:
-        raise LabError("several labs are running%s (%s): choose one with --lab RUN_DIR"
-                       % ("" if name is None else " that match %r" % name,
-                          ", ".join(os.path.basename(l["run_dir"]) for l in live)))
-    return live[0]
-
-
-def stop_lab(st, timeout=10.0):
-    """Stop a lab started elsewhere: signal its orchestrator, or clean up after it.
-
-    Returns the PIDs it refused to touch: named in the state file, alive, but
-    not provably the processes emu started.
-    """
-    refused = []
-    pid = st.get("orchestrator_pid")
-    ident = (st.get("orchestrator_create_time"), st.get("orchestrator_cmdline"))
-    nodes = st.get("nodes")
-    if isinstance(nodes, dict):
-        timeout += 0.01 * len(nodes)         # its own stop gives 1000 nodes a few more seconds
-    if isinstance(pid, int) and pid != os.getpid() and psutil.pid_exists(pid) and \
-            not _same_process(pid, *ident):
-        refused.append(pid)
-    elif _same_process(pid, *ident):
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _same_process(pid, *ident):
-            time.sleep(0.05)
-    # The orchestrator is gone: end any node it left (recorded PIDs only), and
-    # the fork server (its nodes die with it: PR_SET_PDEATHSIG).
-    zy = st.get("forkserver")
-    if isinstance(zy, dict) and _same_process(zy.get("pid"), zy.get("create_time"),
-                                              zy.get("cmdline")):
-        try:
-            os.kill(zy["pid"], signal.SIGKILL)
-        except OSError:
-            pass
-    nodes = st.get("nodes")
-    for node in (nodes.values() if isinstance(nodes, dict) else ()):
-        if isinstance(node, dict) and node.get("machine") is not None:
-            continue                         # a cluster machine's: its actor (and Ray) end it
-        if isinstance(node, dict) and _same_process(node.get("pid"), node.get("create_time"),
-                                                    node.get("cmdline")):
-            try:
-                os.kill(node["pid"], signal.SIGKILL)
-            except OSError:
-                pass
-        elif isinstance(node, dict) and isinstance(node.get("pid"), int) and \
-                node["pid"] not in refused and psutil.pid_exists(node["pid"]) and \
-                node.get("state", "running") == "running" and node.get("create_time") is None:
-            refused.append(node["pid"])
-    run_dir = st.get("run_dir")
-    if run_dir and os.path.isfile(os.path.join(run_dir, STATE_FILE)):
-        remove_run_dir(run_dir)
-    return refused
 
 
 def serve(topology_path, ready_fd=None, faults_path=None, name=None, base=None, zygote=None,

@@ -222,7 +222,7 @@ class NodeRuntime(WireOps, SyscallServer):
         self.sys_path = "%s/%s.sys" % (run_dir, name)
         self.lifeline_fd: int | None = None   # reads as closed when the orchestrator is gone
         self.on_ready = None                  # called once the endpoints are bound
-        self.boot_ops = ()                    # [op, args] served before on_ready (run_node)
+        self.boot_ops: list | tuple = ()      # [op, args] served before on_ready (run_node)
 
     # ------------------------------------------------------------- kernel entry
     def enter(self, cpu, fn, *args, **kwargs):
