@@ -5,6 +5,7 @@ The orchestrator ends only the processes it started (recorded with their
 create times, so a recycled PID is never hit) and removes only the run
 directory it made.
 """
+import collections
 import json
 import os
 import signal
@@ -76,9 +77,10 @@ class Lab(LabClock):
         self.base = base or run_base()
         self.run_dir = None
         self.sock_dir = None     # the nodes' sockets (rundir.py): tmpfs, or the run dir
-        self.boot_attached: set[str] = set()   # nodes that attached their ipc wires at boot
-        self.boot_up: set[str] = set()         # ... and brought their devices up (_boot_ops)
-        self._boot_up_ok: set[str] = set()
+        # What each forked node did as it booted (_boot_ops): {"up": its devices
+        # up and its configuration, "connected": {ifname}}; its ipc wires
+        # attached, if it is here at all. The configuration phases skip it.
+        self.boot: dict[str, dict] = {}
         self.procs = {}          # node name -> Popen
         self.nodes = {}          # node name -> state dict (pid, endpoints, ...)
         self.ctl = {}            # node name -> ControlClient
@@ -163,13 +165,16 @@ class Lab(LabClock):
             else:
                 self.zygote = ForkServer(self.run_dir, env, pdeath, log=log)
             self.write_state("starting")     # killed now, `emu down` still finds the dir
-            boot = self._boot_ops()
-            reqs = [self._local_request(node, i + 1, boot) for i, node in enumerate(self.topo.nodes)]
             # The busiest nodes first: a bridge of 100 ports binds 100 wire
             # inboxes as it boots, the longest boot of the lab; forked last
             # (a topology lists its bridges after their hosts), it was the
-            # start's tail.
-            reqs.sort(key=lambda r: -len(r.get("boot", ())))
+            # start's tail. A node connects as it boots the wires whose
+            # other end was forked before it.
+            ends = collections.Counter(e.node for l in self.topo.links for e in l.ends())
+            order = sorted(self.topo.nodes, key=lambda n: -ends[n.name])
+            boot = self._boot_ops({n.name: k for k, n in enumerate(order)})
+            ids = {n.name: i + 1 for i, n in enumerate(self.topo.nodes)}
+            reqs = [self._local_request(node, ids[node.name], boot) for node in order]
             try:
                 procs = self.zygote.spawn(reqs, lambda n: self._progress("spawn", n, total))
             except ForkServerError as e:
@@ -193,48 +198,70 @@ class Lab(LabClock):
 
     def _local_request(self, node, node_id, boot):
         """A fork request for this machine's fork server: the node's sockets go
-        to the lab's socket directory, and it attaches its ipc wires as it
-        boots (boot: _boot_ops(), or None)."""
+        to the lab's socket directory, and it serves the requests _boot_ops
+        made for it as it boots (boot: _boot_ops()'s, or None)."""
         req = self._fork_request(node, node_id)
         req["sock_dir"] = self.sock_dir
+        self.boot.pop(node.name, None)
         if boot is not None:
-            req["boot"] = boot.get(node.name, [])
-            self.boot_attached.add(node.name)
-            if node.name in self._boot_up_ok:
-                self.boot_up.add(node.name)
+            ops, plan = boot
+            req["boot"] = ops.get(node.name, [])
+            self.boot[node.name] = plan.get(node.name, {"up": False, "connected": set()})
         return req
 
-    def _boot_ops(self):
-        """{node: [("wire_attach", args), ...]}: each node's ipc wire ends, which
-        it binds while it boots, before it says it is ready, instead of in a
-        first configuration phase: one request and reply per node less, and
-        the binds (a bridge's hundred) overlap with the other nodes' forks and
-        boots rather than waiting for the slowest boot. None where that does
-        not apply: a virtual-time node (its own user loop, vruntime.py) or a
-        lab over a cluster."""
+    def _boot_ops(self, order=None):
+        """({node: [[op, args], ...]}, {node: plan}): what each node does as it
+        boots, before it says it is ready, instead of in the configuration
+        phases: one request and reply less per op, and the work (a bridge's
+        hundred binds) overlaps with the other nodes' forks and boots rather
+        than waiting behind the slowest boot of each phase.
+
+        Every node binds its ipc wires' inboxes. A node whose every link is
+        an ipc wire also connects the wires whose other end was forked
+        before it (order: {node: position}; None: every other node runs
+        already, a restart), brings its devices up (a bridge: its ports and
+        itself) and adds its addresses, routes, sysctls and netem qdiscs:
+        nothing is sent until a program runs (adding an address sends
+        nothing; a gratuitous ARP goes only at device up, with arp_notify,
+        devinet.c), and a connect whose inbox is not bound yet is retried by
+        ZeroMQ every 5 ms, the frames queued. The other ends connect in the
+        one configuration phase left.
+
+        None where this does not apply: a virtual-time node (its own user
+        loop, vruntime.py) or a lab over a cluster."""
         if self.virtual or self.cluster_address is not None:
             return None
-        out: dict[str, list] = {}
         iface = {(n.name, i.name): i for n in self.topo.nodes for i in n.interfaces}
-        other: set[str] = set()      # nodes with a tap or tcp link: attached in a phase
+        attach: dict[str, list] = {}
+        connect: dict[str, list] = {}
+        other: set[str] = set()      # nodes with a tap or tcp link: configured in phases
         for link in self.topo.links:
             if link.type == "tap" or wire_is_tcp(self, link):
                 other.update(e.node for e in link.ends())
                 continue
             assert link.b is not None
-            for me, peer, mine in ((link.a, link.b, "a"), (link.b, link.a, "b")):
-                out.setdefault(me.node, []).append(
-                    ["wire_attach", self._wire_attach_args(link, me, peer, mine, iface)])
-        # A node whose every link is an ipc wire also brings its devices up
-        # (and a bridge its ports and itself) as it boots: nothing is sent
-        # before an address is added, two phases on.
+            for me, peer, mine, theirs in ((link.a, link.b, "a", "b"), (link.b, link.a, "b", "a")):
+                args = self._wire_attach_args(link, me, peer, mine, iface)
+                attach.setdefault(me.node, []).append(["wire_attach", args])
+                if order is None or order.get(peer.node, -1) < order.get(me.node, -1):
+                    connect.setdefault(me.node, []).append(
+                        ["wire_connect", {"ifname": me.ifname, "tx": args["rx"][:-1] + theirs}])
         linked = {(e.node, e.ifname) for l in self.topo.links for e in l.ends()}
+        netem = self._netem_ops()
+        ops: dict[str, list] = {}
+        plan: dict[str, dict] = {}
         for node in self.topo.nodes:
-            if node.name not in other:
-                out.setdefault(node.name, []).extend(
-                    [op, args] for op, args in self._link_up_ops(node, linked))
-        self._boot_up_ok = set(n.name for n in self.topo.nodes) - other
-        return out
+            todo = ops[node.name] = list(attach.get(node.name, []))
+            if node.name in other:
+                plan[node.name] = {"up": False, "connected": set()}
+                continue
+            conns = connect.get(node.name, [])
+            todo += conns
+            todo += [[op, args] for op, args in self._link_up_ops(node, linked)]
+            todo += [[op, args] for op, args in self._conf_ops(node, linked)]
+            todo += [[op, args] for op, args in netem.get(node.name, [])]
+            plan[node.name] = {"up": True, "connected": {a["ifname"] for _, a in conns}}
+        return ops, plan
 
     def _wire_attach_args(self, link, me, peer, mine, iface):
         """An ipc wire end's wire_attach: its inbox in the lab's socket directory."""
@@ -260,8 +287,7 @@ class Lab(LabClock):
             except ForkServerError as e:
                 raise LabError(str(e)) from None
             return self._record(node, proc, self.zygote.cmdline)
-        self.boot_attached.discard(node.name)     # attached in the first phase
-        self.boot_up.discard(node.name)
+        self.boot.pop(node.name, None)            # configured in the phases
         logpath = os.path.join(self.run_dir, node.name + ".log")
         cmd = [sys.executable, "-m", "emu.nodes.node", "--name", node.name,
                "--kind", node.kind, "--cpus", str(node.cpus), "--run-dir", self.sock_dir,
@@ -433,11 +459,10 @@ class Lab(LabClock):
         bound before any connects to it; every linked device is up, and every
         bridge forwarding, before any address is added (with arp_notify, a
         gratuitous ARP to a peer still down would be dropped). Each phase
-        waits for its slowest node. A lab of forked nodes on ipc wires has
-        done the first two as its nodes booted (_boot_ops: attach; links up
-        and bridges) and has one or two (connects with addresses and routes;
-        netem); otherwise four (attach; connect, links up and bridges;
-        addresses and routes; netem).
+        waits for its slowest node: four of them (attach; connect, links up
+        and bridges; addresses and routes; netem) for nodes that did not do
+        it all as they booted. A lab of forked nodes on ipc wires has one:
+        the connects of the wire ends forked first (_boot_ops).
         """
         phases = self._config_phases()
         total = len(phases)
@@ -496,54 +521,57 @@ class Lab(LabClock):
                 # (socket, connect, close), and in a 1000-node start those
                 # retries were a fifth of all the CPU the start took.
                 args = self._wire_attach_args(link, me, peer, mine, iface)
-                if me.node not in self.boot_attached:
+                booted = self.boot.get(me.node)
+                if booted is None:
                     call(attach, me.node, "wire_attach", **args)
-                call(connect, me.node, "wire_connect", ifname=me.ifname,
-                     tx=args["rx"][:-1] + theirs)
+                if booted is None or me.ifname not in booted["connected"]:
+                    call(connect, me.node, "wire_connect", ifname=me.ifname,
+                         tx=args["rx"][:-1] + theirs)
         linked = {(e.node, e.ifname) for l in topo.links for e in l.ends()}
         # Every linked device is up before any address is added: adding one sends a
         # gratuitous ARP, which a peer still down would drop (DEV_READY) and count.
         # A node's ipc wires are connected first, in the same batch.
         for name, ops in connect.items():
             up.setdefault(name, []).extend(ops)
+        netem_ops = self._netem_ops()
         for node in topo.nodes:
-            if node.name not in self.boot_up:
-                for op, args in self._link_up_ops(node, linked):
-                    call(up, node.name, op, **args)
-        for node in topo.nodes:
+            if node.name in self.boot and self.boot[node.name]["up"]:
+                continue                 # done as it booted (_boot_ops)
+            for op, args in self._link_up_ops(node, linked):
+                call(up, node.name, op, **args)
+            for op, args in self._conf_ops(node, linked):
+                call(hosts, node.name, op, **args)
+            for op, args in netem_ops.get(node.name, []):
+                call(netem, node.name, op, **args)
+        self._attach_phases = 1 if attach else 0
+        return [p for p in (attach, up, hosts, netem) if p]
+
+    @staticmethod
+    def _conf_ops(node, linked):
+        """A node's addresses (a bridge's on itself), routes and sysctls."""
+        out = []
+        for i in node.interfaces:
             if node.kind == "bridge":
-                for i in node.interfaces:
-                    for a in i.addresses:
-                        call(hosts, node.name, "addr_add", dev=node.name, address=str(a))
-                continue
-            for i in node.interfaces:
-                if (node.name, i.name) not in linked:
-                    continue
-                for a in i.addresses:
-                    call(hosts, node.name, "addr_add", dev=i.name, address=str(a))
-            for r in node.routes:
-                call(hosts, node.name, "route_add", dst=r.dst, via=r.via, dev=r.dev, metric=r.metric)
-            for k, v in node.sysctls:
-                call(hosts, node.name, "sysctl_set", name=k, value=v)
-        # Link `netem:` keys: a netem root qdisc on each impaired end (what it sends).
+                out += [("addr_add", {"dev": node.name, "address": str(a)}) for a in i.addresses]
+            elif (node.name, i.name) in linked:
+                out += [("addr_add", {"dev": i.name, "address": str(a)}) for a in i.addresses]
+        if node.kind == "bridge":
+            return out
+        out += [("route_add", {"dst": r.dst, "via": r.via, "dev": r.dev, "metric": r.metric})
+                for r in node.routes]
+        out += [("sysctl_set", {"name": k, "value": v}) for k, v in node.sysctls]
+        return out
+
+    def _netem_ops(self):
+        """Link `netem:` keys: a netem root qdisc on each impaired end (what it sends)."""
         from .netem import parse_netem, spec_to_args
+        out: dict[str, list] = {}
         for link in self.topo.links:
             for end, spec in link.netem:
                 opts = parse_netem(spec_to_args(dict(spec)))
-                call(netem, end.node, "qdisc_add", dev=end.ifname, kind="netem", replace=True,
-                     **opts)
-        self._attach_phases = 1 if attach else 0
-        if not attach and all(n.name in self.boot_up for n in topo.nodes):
-            # Every device came up as its node booted (_boot_ops), before any
-            # address exists, so nothing is sent until a program runs: adding
-            # an address sends nothing (a gratuitous ARP only at device up,
-            # with arp_notify: devinet.c), and the addresses can follow each
-            # node's connects in the same phase instead of waiting for the
-            # slowest node's (a bridge's hundred).
-            for name, ops in hosts.items():
-                up.setdefault(name, []).extend(ops)
-            hosts = {}
-        return [p for p in (attach, up, hosts, netem) if p]
+                out.setdefault(end.node, []).append(
+                    ("qdisc_add", dict(dev=end.ifname, kind="netem", replace=True, **opts)))
+        return out
 
     @staticmethod
     def _link_up_ops(node, linked):

@@ -162,7 +162,7 @@ def test_fork_server_warm_up_leaves_one_thread_and_no_context():
     assert "Traceback" not in r.stderr, r.stderr      # the warm-up did not fail (and get skipped)
 
 
-def test_the_nodes_sockets_are_on_tmpfs_and_go_with_the_lab():
+def test_the_nodes_sockets_are_on_tmpfs_the_nodes_configure_at_boot_and_all_goes_with_the_lab():
     """With the run base on a disk file system, the nodes' sockets and wire
     inboxes are in a socket directory on tmpfs (emu/rundir.py), linked from
     the run directory, and removed with it."""
@@ -177,6 +177,12 @@ def test_the_nodes_sockets_are_on_tmpfs_and_go_with_the_lab():
         assert os.path.exists(os.path.join(run, "h1.log"))       # logs stay in the run dir
         if sock != run:
             assert rundir.sock_dir_of(run) == sock
+        # The nodes did the rest as they booted (Lab._boot_ops): br0, forked
+        # first, binds its inboxes; the hosts, forked after it, connect to them.
+        # Left for the one configuration phase: br0's connects to the hosts.
+        phases = lab._lab._config_phases()
+        assert [{n: [op for op, _ in reqs] for n, reqs in p.items()} for p in phases] == \
+            [{"br0": ["wire_connect", "wire_connect"]}]
         assert lab.node("h1").ping("h2", count=1, timeout=10).received == 1
     assert not os.path.exists(run) and not os.path.exists(sock)
 
@@ -189,10 +195,10 @@ def test_a_node_that_cannot_attach_its_wires_at_boot_fails_the_start(monkeypatch
     from emu.orchestrator import Lab, LabError
     real = Lab._boot_ops
 
-    def bad(self):
-        ops = real(self)
+    def bad(self, order=None):
+        ops, plan = real(self, order)
         ops["h2"][0][1]["kind"] = "nonsense"
-        return ops
+        return ops, plan
 
     monkeypatch.setattr(Lab, "_boot_ops", bad)
     lab = Lab(str(TOPOLOGIES / "veth-bridge.yaml"))
