@@ -229,11 +229,12 @@ class Lab(LabClock):
         return req
 
     def _local_request(self, node, node_id, boot):
-        """A fork request for this machine's fork server: the node's sockets go
-        to the lab's socket directory, and it serves the requests _boot_ops
+        """A fork request for this machine's fork server: the node's sockets and
+        log go to the lab's socket directory, and it serves the requests _boot_ops
         made for it as it boots (boot: _boot_ops()'s, or None)."""
         req = self._fork_request(node, node_id)
         req["sock_dir"] = self.sock_dir
+        req["log"] = os.path.join(str(self.sock_dir), node.name + ".log")
         self.boot.pop(node.name, None)
         if boot is not None:
             ops, plan = boot
@@ -320,7 +321,7 @@ class Lab(LabClock):
                 raise LabError(str(e)) from None
             return self._record(node, proc, self.zygote.cmdline)
         self.boot.pop(node.name, None)            # configured in the phases
-        logpath = os.path.join(self.run_dir, node.name + ".log")
+        logpath = os.path.join(str(self.sock_dir), node.name + ".log")
         cmd = [sys.executable, "-m", "emu.nodes.node", "--name", node.name,
                "--kind", node.kind, "--cpus", str(node.cpus), "--run-dir", self.sock_dir,
                "--parent-pid", str(os.getpid()), "--node-id", str(node_id),
@@ -350,7 +351,7 @@ class Lab(LabClock):
             "kind": node.kind, "cpus": node.cpus,
             "ctl": "ipc://%s/%s.ctl" % (self.sock_dir, node.name),
             "sys": "%s/%s.sys" % (self.sock_dir, node.name),
-            "log": os.path.join(str(self.run_dir), node.name + ".log")})
+            "log": os.path.join(str(self.sock_dir), node.name + ".log")})
         if isinstance(proc, NodeProc):
             info["forkserver"] = self.zygote.pid if self.zygote is not None else None
         old = self.ctl.get(node.name)

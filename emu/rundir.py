@@ -1,18 +1,20 @@
-"""A lab's run directory, where its nodes' sockets live, and the labs found
+"""A lab's run directory, where its nodes' files live, and the labs found
 under a run base (list, match by name, stop one started elsewhere).
 
-A lab keeps its state (lab.json), logs and the fork server's log in its run
+A lab keeps its state (lab.json) and the fork server's log in its run
 directory, under the run base (`$EMU_RUN_BASE`, default /tmp/emu-$UID).
-Its nodes' files (control and syscall sockets, send-epoch pages, one wire
-inbox per link end: five or more a node, made while the lab starts) go to a
-directory of their own on tmpfs when the run base is on a disk file system:
-creating a file there is an inode allocation, and on ext4 without a journal
-(this project's CI VM's /tmp) each one scans past every inode freed in the
-last few seconds (ext4's recently_deleted), which the previous lab's
-teardown and other tests' files fill. Measured on a 100-host star: the
-nodes' boots and configuration took 14 ms of CPU a node with their sockets
-on /tmp, 7 on /dev/shm, in the same session. A unix socket on tmpfs holds
-no data, so this costs no memory.
+Its nodes' files (control and syscall sockets, send-epoch pages, logs, one
+wire inbox per link end: five or more a node, made while the lab starts)
+go to a directory of their own on tmpfs (the socket directory, sock_dir)
+when the run base is on a disk file system: creating a file there is an
+inode allocation, and on ext4 without a journal (this project's CI VM's
+/tmp) each one scans past every inode freed in the last few seconds
+(ext4's recently_deleted), which the previous lab's teardown and anyone
+else's files fill. Measured on a 100-host star, alternated in one session:
+the nodes' boots and configuration took 13 to 15 ms of CPU a node with
+their sockets on /tmp, 6.6 to 7.9 on /dev/shm; with their logs there too,
+5.8 to 6.1 against 6.3 to 6.6 and the start 0.55-0.59 s against 0.60-0.63.
+A unix socket holds no data; a node's log is a few lines unless it fails.
 
 The socket directory is made like the run directory (mkdtemp: ours, mode
 0700, in a sticky directory) and named by a symlink in the run directory
@@ -32,8 +34,8 @@ import psutil
 from .labd import run_base
 
 STATE_FILE = "lab.json"
-SOCK_LINK = "sockets"        # in the run directory: -> the socket directory on tmpfs
-SOCK_PREFIX = "emu-sock-"
+SOCK_LINK = "nodes"          # in the run directory: -> the nodes' directory on tmpfs
+SOCK_PREFIX = "emu-nodes-"
 
 
 def _mount_fstype(path):

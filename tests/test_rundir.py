@@ -14,7 +14,7 @@ def test_a_socket_directory_goes_with_its_run_directory(tmp_path, monkeypatch):
     if sock == str(run):                 # the test's tmp dir is on tmpfs: nothing to link
         assert rundir._mount_fstype(str(run)) == "tmpfs"
         return
-    assert os.path.dirname(sock) == str(shm) and os.path.basename(sock).startswith("emu-sock-lab-x-")
+    assert os.path.dirname(sock) == str(shm) and os.path.basename(sock).startswith(rundir.SOCK_PREFIX + "lab-x-")
     assert os.stat(sock).st_mode & 0o777 == 0o700
     assert os.readlink(run / rundir.SOCK_LINK) == sock
     assert rundir.sock_dir_of(str(run)) == sock
@@ -26,7 +26,7 @@ def test_a_socket_directory_goes_with_its_run_directory(tmp_path, monkeypatch):
 def test_a_link_to_a_directory_emu_did_not_make_is_not_followed(tmp_path):
     run = tmp_path / "lab-y"
     run.mkdir()
-    for name, mode in (("emu-sock-open", 0o755), ("someone-else", 0o700)):
+    for name, mode in ((rundir.SOCK_PREFIX + "open", 0o755), ("someone-else", 0o700)):
         target = tmp_path / name
         target.mkdir()
         (target / "keep").write_text("x")
@@ -39,7 +39,7 @@ def test_a_link_to_a_directory_emu_did_not_make_is_not_followed(tmp_path):
     rundir.remove_run_dir(str(run))
     assert not run.exists()
     # Only the link went: what it pointed at is not ours to remove.
-    assert (tmp_path / "emu-sock-open" / "keep").exists()
+    assert (tmp_path / (rundir.SOCK_PREFIX + "open") / "keep").exists()
     assert (tmp_path / "someone-else" / "keep").exists()
 
 

@@ -101,7 +101,7 @@ def test_killing_the_orchestrator_of_fifty_nodes_leaves_no_node(tmp_path):
             assert base.encode() in f.read(), pid
     assert os.path.exists(os.path.join(st["run_dir"], "forkserver.log"))
     # A forked node logs under its own name (it adopts the server's handler).
-    with open(os.path.join(st["run_dir"], "h7.log")) as f:
+    with open(st["nodes"]["h7"]["log"]) as f:
         assert " h7 INFO booted: kind=host" in f.read()
     os.kill(st["orchestrator_pid"], signal.SIGKILL)
     assert _gone(pids, 10) == []
@@ -174,7 +174,7 @@ def test_the_nodes_sockets_are_on_tmpfs_the_nodes_configure_at_boot_and_all_goes
         assert info["sys"] == os.path.join(sock, "h1.sys") and os.path.exists(info["sys"])
         assert info["ctl"] == "ipc://%s/h1.ctl" % sock
         assert {"w0a", "w0b", "w1a", "w1b"} <= set(os.listdir(sock))
-        assert os.path.exists(os.path.join(run, "h1.log"))       # logs stay in the run dir
+        assert info["log"] == os.path.join(sock, "h1.log") and os.path.exists(info["log"])
         if sock != run:
             assert rundir.sock_dir_of(run) == sock
         # The nodes did the rest as they booted (Lab._boot_ops): br0, forked
