@@ -36,6 +36,7 @@ from .labd import run_base
 STATE_FILE = "lab.json"
 SOCK_LINK = "nodes"          # in the run directory: -> the nodes' directory on tmpfs
 SOCK_PREFIX = "emu-nodes-"
+BACK_LINK = "run"            # in the socket directory: -> its run directory
 
 
 def _mount_fstype(path):
@@ -79,16 +80,43 @@ def make_sock_dir(run_dir):
     root = tmpfs_root()
     if root is None:
         return run_dir
+    sweep_sock_dirs(root)
     try:
         d = tempfile.mkdtemp(prefix=SOCK_PREFIX + os.path.basename(run_dir)[:24] + "-", dir=root)
     except OSError:
         return run_dir
     try:
+        os.symlink(os.path.abspath(run_dir), os.path.join(d, BACK_LINK))
         os.symlink(d, os.path.join(run_dir, SOCK_LINK))
     except OSError:
-        os.rmdir(d)
+        shutil.rmtree(d, ignore_errors=True)
         return run_dir
     return d
+
+
+def sweep_sock_dirs(root):
+    """Remove the socket directories in root whose run directory is gone (a
+    run base removed by hand, or by a benchmark after SIGKILL of its
+    orchestrator, leaves them behind): only ours, mode 0700, named as we
+    name them, whose back link names a run directory that no longer exists."""
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return
+    me = os.getuid()
+    for name in names:
+        if not name.startswith(SOCK_PREFIX):
+            continue
+        d = os.path.join(root, name)
+        try:
+            st = os.lstat(d)
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != me or st.st_mode & 0o077:
+                continue
+            run = os.readlink(os.path.join(d, BACK_LINK))
+        except OSError:
+            continue                 # no back link (yet): not ours to judge
+        if os.path.isabs(run) and not os.path.lexists(run):
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def sock_dir_of(run_dir):

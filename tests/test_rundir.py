@@ -49,3 +49,27 @@ def test_no_socket_directory_when_told_so(tmp_path, monkeypatch):
     run.mkdir()
     assert rundir.make_sock_dir(str(run)) == str(run)
     assert not (run / rundir.SOCK_LINK).exists()
+
+
+def test_a_socket_directory_left_behind_is_swept_by_the_next_lab(tmp_path, monkeypatch):
+    """A run base removed by hand leaves its socket directories on tmpfs;
+    the next lab that makes one removes those whose run directory is gone,
+    and nothing else."""
+    import shutil
+    shm = tmp_path / "shm"
+    shm.mkdir()
+    monkeypatch.setenv("EMU_SOCK_BASE", str(shm))
+    monkeypatch.setattr(rundir, "_mount_fstype", lambda path: "tmpfs" if str(path).startswith(str(shm)) else "ext4")
+    gone, kept = tmp_path / "gone-1", tmp_path / "kept-1"
+    gone.mkdir()
+    kept.mkdir()
+    a, b = rundir.make_sock_dir(str(gone)), rundir.make_sock_dir(str(kept))
+    stranger = shm / (rundir.SOCK_PREFIX + "stranger")      # no back link
+    stranger.mkdir(mode=0o700)
+    shutil.rmtree(gone)                       # removed by hand: its socket dir stays
+    assert os.path.isdir(a)
+    new = tmp_path / "new-1"
+    new.mkdir()
+    c = rundir.make_sock_dir(str(new))
+    assert not os.path.exists(a)
+    assert os.path.isdir(b) and os.path.isdir(c) and stranger.is_dir()
