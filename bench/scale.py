@@ -195,6 +195,9 @@ def cli_up_and_orphan(n, d):
             break
         time.sleep(0.01)
     took = time.perf_counter() - t
+    from emu.rundir import remove_run_dir
+    for d in os.listdir(base):               # and the socket directory each links to
+        remove_run_dir(os.path.join(base, d))
     shutil.rmtree(base, ignore_errors=True)
     return up, took
 

@@ -144,7 +144,7 @@ def _targets(lab):
         topo = lab.topology
         ip = topo.first_address(node) or topo.first_address("h1")
         pip = topo.first_address(peer.node) or topo.first_address("r1")
-        out.append((node, "ipc://%s/w%d%s" % (lab.run_dir, link.index, mine), mac,
+        out.append((node, "ipc://%s/w%d%s" % (lab.sock_dir, link.index, mine), mac,
                     bytes(map(int, ip.split("."))), pmac, bytes(map(int, pip.split(".")))))
     return out
 

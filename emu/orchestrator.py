@@ -5,11 +5,10 @@ The orchestrator ends only the processes it started (recorded with their
 create times, so a recycled PID is never hit) and removes only the run
 directory it made.
 """
+import collections
 import json
 import os
-import shutil
 import signal
-import stat
 import subprocess
 import sys
 import tempfile
@@ -22,13 +21,17 @@ import zmq
 
 from .client.rpc import ControlClient, NodeUnreachable
 from .labclock import LabClock, with_clock  # noqa: F401 (with_clock: emu.orchestrator's API)
+from .labconfig import LabConfig
 from .labd import run_base
+# Run directories and the labs under a run base (emu.orchestrator's API too).
+from .rundir import (STATE_FILE, LabError, check_run_base, find_lab, list_labs,  # noqa: F401
+                     make_sock_dir, match_labs, remove_run_dir, stop_lab)
+from .rundir import _same_process  # noqa: F401  (supervisor.py)
 from .spawner import ForkServer, ForkServerError, NodeProc
-from .labwires import wire_bound, wire_connect, wire_is_tcp
+from .labwires import wire_bound, wire_connect
 from .wire.curve import lab_keys
 from .topology import Topology, load_topology
 
-STATE_FILE = "lab.json"
 PHASES = ("spawn", "ready", "configure")
 
 
@@ -52,54 +55,40 @@ def _lab_context(nodes):
     return ctx
 
 
-class LabError(RuntimeError):
-    """The lab could not start; the message names the node and what it said."""
-
-
-
-
-def check_run_base(base, create=False):
-    """The run base must be a real directory of ours with mode 0700, or emu refuses it.
-
-    Anyone who could write there could plant a lab.json naming processes for
-    `emu down` to kill, or sockets for our nodes to talk to.
-    """
-    if create:
-        try:
-            os.makedirs(base, mode=0o700, exist_ok=True)
-        except OSError as e:
-            raise LabError("run base %s: %s" % (base, e.strerror or e)) from None
-    try:
-        st = os.lstat(base)
-    except FileNotFoundError:
-        return False
-    except OSError as e:
-        raise LabError("run base %s: %s" % (base, e.strerror or e)) from None
-    if not stat.S_ISDIR(st.st_mode):
-        raise LabError("run base %s is not a directory (a symlink?): emu refuses to use it" % base)
-    if st.st_uid != os.getuid():
-        raise LabError("run base %s is owned by uid %d, not you (uid %d): emu refuses to use it"
-                       % (base, st.st_uid, os.getuid()))
-    if st.st_mode & 0o077:
-        raise LabError("run base %s has mode %04o, not 0700: emu refuses to use it "
-                       "(chmod 700 %s)" % (base, stat.S_IMODE(st.st_mode), base))
-    return True
-
-
-def _owned_dir(path):
-    """A real directory (not a symlink) owned by us."""
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return False
-    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid()
-
-
 def _package_parent():
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-class Lab(LabClock):
+def _node_env():
+    """The environment of a lab's fork server and nodes: this one, with the
+    directory that holds this emu package on PYTHONPATH."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = _package_parent() + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def prestart_forkserver(base=None):
+    """Start a lab's fork server now, before its topology is read: its start
+    (an interpreter, the kernel's imports, the warm-up lab: about 0.15 s on
+    one core) overlaps with what the caller does meanwhile (emu.launch reads
+    the file, about 20 ms for 100 nodes) instead of following it; the lab
+    tells it its run directory when it has made it (ForkServer.hello).
+    Returns a ForkServer for Lab(zygote=...), or None where a lab starts its
+    own (EMU_FORKSERVER=0; a thread other than the main one, where
+    PR_SET_PDEATHSIG would follow that thread). A virtual-time lab does not
+    use it (its nodes need a fixed hash seed); Lab closes it then."""
+    if os.environ.get("EMU_FORKSERVER", "1") == "0" or \
+            threading.current_thread() is not threading.main_thread():
+        return None
+    # Its command line names the run base (not yet the run directory), as
+    # `emu up -d`'s does: `pgrep -f RUN_BASE` finds the server and its nodes.
+    try:
+        return ForkServer(base or run_base(), _node_env(), True)
+    except OSError:
+        return None
+
+
+class Lab(LabClock, LabConfig):
     """One running lab: its node processes, run directory and state file."""
 
     def __init__(self, topology, base=None, zygote=None, cluster=None):
@@ -117,6 +106,11 @@ class Lab(LabClock):
         self.placement: dict[str, int] = {}  # node -> index in self.machines
         self.base = base or run_base()
         self.run_dir = None
+        self.sock_dir = None     # the nodes' sockets (rundir.py): tmpfs, or the run dir
+        # What each forked node did as it booted (_boot_ops): {"up": its devices
+        # up and its configuration, "connected": {ifname}}; its ipc wires
+        # attached, if it is here at all. The configuration phases skip it.
+        self.boot: dict[str, dict] = {}
         self.procs = {}          # node name -> Popen
         self.nodes = {}          # node name -> state dict (pid, endpoints, ...)
         self.ctl = {}            # node name -> ControlClient
@@ -151,6 +145,7 @@ class Lab(LabClock):
     def start(self, timeout=30.0):
         check_run_base(self.base, create=True)
         self.run_dir = tempfile.mkdtemp(prefix=self.topo.name[:24] + "-", dir=self.base)
+        self.sock_dir = make_sock_dir(self.run_dir)
         self.zctx = _lab_context(len(self.topo.nodes))
         try:
             if self.virtual:
@@ -170,8 +165,11 @@ class Lab(LabClock):
 
 
     def _spawn(self):
-        env = dict(os.environ)
-        env["PYTHONPATH"] = _package_parent() + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env = _node_env()
+        if self.cluster_address is not None and self.zygote is not None:
+            self.zygote.close()              # prestarted (launch), not needed here
+            self.zygote = None
+            self.prestarted = False
         if self.virtual:
             # String hashes order sets and dicts: fixed, or runs would differ.
             env["PYTHONHASHSEED"] = "0"
@@ -200,7 +198,16 @@ class Lab(LabClock):
             else:
                 self.zygote = ForkServer(self.run_dir, env, pdeath, log=log)
             self.write_state("starting")     # killed now, `emu down` still finds the dir
-            reqs = [self._fork_request(node, i + 1) for i, node in enumerate(self.topo.nodes)]
+            # The busiest nodes first: a bridge of 100 ports binds 100 wire
+            # inboxes as it boots, the longest boot of the lab; forked last
+            # (a topology lists its bridges after their hosts), it was the
+            # start's tail. A node connects as it boots the wires whose
+            # other end was forked before it.
+            ends = collections.Counter(e.node for l in self.topo.links for e in l.ends())
+            order = sorted(self.topo.nodes, key=lambda n: -ends[n.name])
+            boot = self._boot_ops({n.name: k for k, n in enumerate(order)})
+            ids = {n.name: i + 1 for i, n in enumerate(self.topo.nodes)}
+            reqs = [self._local_request(node, ids[node.name], boot) for node in order]
             try:
                 procs = self.zygote.spawn(reqs, lambda n: self._progress("spawn", n, total))
             except ForkServerError as e:
@@ -222,6 +229,20 @@ class Lab(LabClock):
             req["vclock"] = ctl_endpoint(self.run_dir)
         return req
 
+    def _local_request(self, node, node_id, boot):
+        """A fork request for this machine's fork server: the node's sockets and
+        log go to the lab's socket directory, and it serves the requests _boot_ops
+        made for it as it boots (boot: _boot_ops()'s, or None)."""
+        req = self._fork_request(node, node_id)
+        req["sock_dir"] = self.sock_dir
+        req["log"] = os.path.join(str(self.sock_dir), node.name + ".log")
+        self.boot.pop(node.name, None)
+        if boot is not None:
+            ops, plan = boot
+            req["boot"] = ops.get(node.name, [])
+            self.boot[node.name] = plan.get(node.name, {"up": False, "connected": set()})
+        return req
+
     def _spawn_one(self, node, node_id, env, pdeath):
         """Start one node process (again, for a restart: its state dict is updated in place)."""
         assert self.run_dir is not None
@@ -230,13 +251,15 @@ class Lab(LabClock):
             return respawn(self, node, node_id)
         if self.zygote is not None and not self.zygote.dead:
             try:
-                proc = self.zygote.spawn([self._fork_request(node, node_id)])[node.name]
+                req = self._local_request(node, node_id, self._boot_ops())
+                proc = self.zygote.spawn([req])[node.name]
             except ForkServerError as e:
                 raise LabError(str(e)) from None
             return self._record(node, proc, self.zygote.cmdline)
-        logpath = os.path.join(self.run_dir, node.name + ".log")
+        self.boot.pop(node.name, None)            # configured in the phases
+        logpath = os.path.join(str(self.sock_dir), node.name + ".log")
         cmd = [sys.executable, "-m", "emu.nodes.node", "--name", node.name,
-               "--kind", node.kind, "--cpus", str(node.cpus), "--run-dir", self.run_dir,
+               "--kind", node.kind, "--cpus", str(node.cpus), "--run-dir", self.sock_dir,
                "--parent-pid", str(os.getpid()), "--node-id", str(node_id),
                "--seed", str(self.topo.seed)]
         if pdeath:
@@ -262,9 +285,9 @@ class Lab(LabClock):
         info.update({
             "pid": proc.pid, "create_time": ctime, "cmdline": cmdline,
             "kind": node.kind, "cpus": node.cpus,
-            "ctl": "ipc://%s/%s.ctl" % (self.run_dir, node.name),
-            "sys": "%s/%s.sys" % (self.run_dir, node.name),
-            "log": os.path.join(str(self.run_dir), node.name + ".log")})
+            "ctl": "ipc://%s/%s.ctl" % (self.sock_dir, node.name),
+            "sys": "%s/%s.sys" % (self.sock_dir, node.name),
+            "log": os.path.join(str(self.sock_dir), node.name + ".log")})
         if isinstance(proc, NodeProc):
             info["forkserver"] = self.zygote.pid if self.zygote is not None else None
         old = self.ctl.get(node.name)
@@ -405,8 +428,10 @@ class Lab(LabClock):
         bound before any connects to it; every linked device is up, and every
         bridge forwarding, before any address is added (with arp_notify, a
         gratuitous ARP to a peer still down would be dropped). Each phase
-        waits for its slowest node: four of them for a plain lab (attach;
-        connect, links up and bridges; addresses and routes; netem).
+        waits for its slowest node: four of them (attach; connect, links up
+        and bridges; addresses and routes; netem) for nodes that did not do
+        it all as they booted. A lab of forked nodes on ipc wires has one:
+        the connects of the wire ends forked first (_boot_ops).
         """
         phases = self._config_phases()
         total = len(phases)
@@ -419,99 +444,6 @@ class Lab(LabClock):
                     wire_connect(self)
             if self.only is None:
                 self._progress("configure", k + 1, total)
-
-    def _config_phases(self):
-        topo = self.topo
-        iface = {(n.name, i.name): i for n in topo.nodes for i in n.interfaces}
-        attach: dict[str, list] = {}
-        connect: dict[str, list] = {}
-        up: dict[str, list] = {}
-        hosts: dict[str, list] = {}
-        netem: dict[str, list] = {}
-
-        def call(batch, node, op, **args):
-            batch.setdefault(node, []).append((op, args))
-
-        for link in topo.links:
-            if link.type == "tap":
-                i = iface.get((link.a.node, link.a.ifname))
-                call(attach, link.a.node, "tap_attach", ifname=link.a.ifname, tap=link.tap,
-                     netns=link.netns, mac=i.mac if i is not None else None,
-                     mtu=i.mtu if i is not None else None)
-                continue
-            assert link.b is not None            # only a tap link has one end
-            ends = ((link.a, link.b, "a", "b"), (link.b, link.a, "b", "a"))
-            for me, peer, mine, theirs in ends:
-                i = iface.get((me.node, me.ifname))
-                if wire_is_tcp(self, link):
-                    # Bound on the machine's address (loopback here), any port;
-                    # connected once the peer's port is known.
-                    assert self.curve is not None
-                    ip = "127.0.0.1"
-                    if self.machines:
-                        ip = self.machines[self.placement[me.node]].ip
-                    wire = {"rx": self.wire_eps.get((me.node, me.ifname), "tcp://%s:*" % ip),
-                            "tx": None, "curve_public": self.curve[0],
-                            "curve_secret": self.curve[1]}
-                else:
-                    run_dir = self.run_dir
-                    if self.machines:        # both ends on one machine: its run directory
-                        run_dir = self.machines[self.placement[me.node]].info["run_dir"]
-                    # Bound here, connected in the next phase, once every
-                    # inbox exists: a PUSH connecting to an inbox not yet
-                    # bound retries every 5 ms (socket, connect, close), and
-                    # in a 1000-node start those retries were a fifth of
-                    # all the CPU the start took.
-                    wire = {"rx": "ipc://%s/w%d%s" % (run_dir, link.index, mine), "tx": None}
-                    call(connect, me.node, "wire_connect", ifname=me.ifname,
-                         tx="ipc://%s/w%d%s" % (run_dir, link.index, theirs))
-                call(attach, me.node, "wire_attach", ifname=me.ifname, **wire,
-                     mac=i.mac if i is not None else None,
-                     mtu=i.mtu if i is not None else None, peer=str(peer),
-                     kind=link.type,
-                     queues=(i.queues or 1) if i is not None else 1)
-        linked = {(e.node, e.ifname) for l in topo.links for e in l.ends()}
-        # Every linked device is up before any address is added: adding one sends a
-        # gratuitous ARP, which a peer still down would drop (DEV_READY) and count.
-        # A node's ipc wires are connected first, in the same batch.
-        for name, ops in connect.items():
-            up.setdefault(name, []).extend(ops)
-        for node in topo.nodes:
-            if node.kind != "bridge":
-                for i in node.interfaces:
-                    if (node.name, i.name) in linked:
-                        call(up, node.name, "link_set", name=i.name, up=True)
-        for node in topo.nodes:
-            if node.kind == "bridge":
-                # With its wires connected, in the links-up phase: no host sends
-                # before it has an address, in the next phase.
-                call(up, node.name, "link_add", name=node.name, kind="bridge")
-                for i in node.interfaces:
-                    if (node.name, i.name) in linked:
-                        call(up, node.name, "link_set", name=i.name, master=node.name, up=True)
-                call(up, node.name, "link_set", name=node.name, up=True)
-                for i in node.interfaces:
-                    for a in i.addresses:
-                        call(hosts, node.name, "addr_add", dev=node.name, address=str(a))
-                continue
-            for i in node.interfaces:
-                if (node.name, i.name) not in linked:
-                    continue
-                for a in i.addresses:
-                    call(hosts, node.name, "addr_add", dev=i.name, address=str(a))
-            for r in node.routes:
-                call(hosts, node.name, "route_add", dst=r.dst, via=r.via, dev=r.dev, metric=r.metric)
-            for k, v in node.sysctls:
-                call(hosts, node.name, "sysctl_set", name=k, value=v)
-        # Link `netem:` keys: a netem root qdisc on each impaired end (what it sends).
-        from .netem import parse_netem, spec_to_args
-        for link in self.topo.links:
-            for end, spec in link.netem:
-                opts = parse_netem(spec_to_args(dict(spec)))
-                call(netem, end.node, "qdisc_add", dev=end.ifname, kind="netem", replace=True,
-                     **opts)
-        self._attach_phases = 1 if attach else 0
-        return [p for p in (attach, up, hosts, netem) if p]
 
     # ------------------------------------------------------------- state
     def state(self, status):
@@ -606,7 +538,7 @@ class Lab(LabClock):
                 self.zctx = None
             self.procs.clear()
             if self.run_dir and os.path.isdir(self.run_dir):
-                shutil.rmtree(self.run_dir, ignore_errors=True)
+                remove_run_dir(self.run_dir)
             self.started = False
 
     def _wait_procs(self, procs, timeout):
@@ -630,131 +562,6 @@ class Lab(LabClock):
 
     def __exit__(self, *exc):
         self.stop()
-
-
-# ----------------------------------------------------------------- other labs
-
-def list_labs(base=None):
-    """State of every lab under the run base (running or left behind).
-
-    Only lab.json files in directories we own, under a run base we own with
-    mode 0700, are read: a lab trusts only what it made.
-    """
-    base = base or run_base()
-    labs: list[dict] = []
-    if not check_run_base(base):
-        return labs
-    for entry in sorted(os.listdir(base)):
-        d = os.path.join(base, entry)
-        if not _owned_dir(d):
-            continue
-        path = os.path.join(d, STATE_FILE)
-        try:
-            if os.lstat(path).st_uid != os.getuid():
-                continue
-            with open(path) as f:
-                st = json.load(f)
-        except (OSError, ValueError):
-            continue
-        if not isinstance(st, dict) or not isinstance(st.get("run_dir"), str) or \
-                os.path.realpath(st["run_dir"]) != os.path.realpath(d):
-            continue             # a state file must describe the directory it is in
-        st.setdefault("name", entry)
-        st["alive"] = _same_process(st.get("orchestrator_pid"), st.get("orchestrator_create_time"),
-                                    st.get("orchestrator_cmdline"))
-        labs.append(st)
-    return labs
-
-
-def _same_process(pid, create_time, cmdline=None):
-    """True only if pid is still the process we recorded: same start time and, when
-    recorded, the same command line. Without a recorded start time nothing is
-    trusted (a planted or recycled PID is never hit)."""
-    if not isinstance(pid, int) or pid <= 1 or not isinstance(create_time, (int, float)):
-        return False
-    try:
-        p = psutil.Process(pid)
-        if abs(p.create_time() - create_time) >= 0.01:
-            return False
-        return cmdline is None or p.cmdline() == cmdline
-    except psutil.Error:
-        return False
-
-
-def match_labs(labs, name):
-    """The labs --lab name means: an exact run-directory match, else an exact
-    name match, else those whose run directory starts with name."""
-    for test in (lambda l: os.path.basename(l["run_dir"]) == name,
-                 lambda l: l["name"] == name,
-                 lambda l: os.path.basename(l["run_dir"]).startswith(name)):
-        found = [l for l in labs if test(l)]
-        if found:
-            return found
-    return []
-
-
-def find_lab(name=None, base=None):
-    """The lab called name (see match_labs); the only one if name is None."""
-    labs = list_labs(base)
-    if name is not None:
-        labs = match_labs(labs, name)
-    if not labs:
-        raise LabError("no lab is running%s" % ("" if name is None else " called %r" % name))
-    live = [l for l in labs if l["alive"]] or labs
-    if len(live) > 1:
-        raise LabError("several labs are running%s (%s): choose one with --lab RUN_DIR"
-                       % ("" if name is None else " that match %r" % name,
-                          ", ".join(os.path.basename(l["run_dir"]) for l in live)))
-    return live[0]
-
-
-def stop_lab(st, timeout=10.0):
-    """Stop a lab started elsewhere: signal its orchestrator, or clean up after it.
-
-    Returns the PIDs it refused to touch: named in the state file, alive, but
-    not provably the processes emu started.
-    """
-    refused = []
-    pid = st.get("orchestrator_pid")
-    ident = (st.get("orchestrator_create_time"), st.get("orchestrator_cmdline"))
-    nodes = st.get("nodes")
-    if isinstance(nodes, dict):
-        timeout += 0.01 * len(nodes)         # its own stop gives 1000 nodes a few more seconds
-    if isinstance(pid, int) and pid != os.getpid() and psutil.pid_exists(pid) and \
-            not _same_process(pid, *ident):
-        refused.append(pid)
-    elif _same_process(pid, *ident):
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _same_process(pid, *ident):
-            time.sleep(0.05)
-    # The orchestrator is gone: end any node it left (recorded PIDs only), and
-    # the fork server (its nodes die with it: PR_SET_PDEATHSIG).
-    zy = st.get("forkserver")
-    if isinstance(zy, dict) and _same_process(zy.get("pid"), zy.get("create_time"),
-                                              zy.get("cmdline")):
-        try:
-            os.kill(zy["pid"], signal.SIGKILL)
-        except OSError:
-            pass
-    nodes = st.get("nodes")
-    for node in (nodes.values() if isinstance(nodes, dict) else ()):
-        if isinstance(node, dict) and node.get("machine") is not None:
-            continue                         # a cluster machine's: its actor (and Ray) end it
-        if isinstance(node, dict) and _same_process(node.get("pid"), node.get("create_time"),
-                                                    node.get("cmdline")):
-            try:
-                os.kill(node["pid"], signal.SIGKILL)
-            except OSError:
-                pass
-        elif isinstance(node, dict) and isinstance(node.get("pid"), int) and \
-                node["pid"] not in refused and psutil.pid_exists(node["pid"]) and \
-                node.get("state", "running") == "running" and node.get("create_time") is None:
-            refused.append(node["pid"])
-    run_dir = st.get("run_dir")
-    if run_dir and os.path.isfile(os.path.join(run_dir, STATE_FILE)):
-        shutil.rmtree(run_dir, ignore_errors=True)
-    return refused
 
 
 def serve(topology_path, ready_fd=None, faults_path=None, name=None, base=None, zygote=None,

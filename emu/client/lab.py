@@ -196,6 +196,12 @@ class LabHandle:
         return self._lab.run_dir
 
     @property
+    def sock_dir(self):
+        """Where the nodes' sockets and wire inboxes are (emu/rundir.py): a
+        directory on tmpfs, or the run directory itself."""
+        return self._lab.sock_dir
+
+    @property
     def topology(self):
         return self._lab.topo
 
@@ -440,15 +446,23 @@ def launch(topology, base=None, timeout=30.0, cluster=None, clock=None, seed=Non
     clock: "virtual" runs the lab on its own time (README: deterministic
     labs), "real" on the host's; seed: the lab seed. Both default to the file's.
     """
-    from ..orchestrator import with_clock
+    from ..orchestrator import prestart_forkserver, with_clock
     from ..supervisor import Supervisor
     from ..topology import load_topology
-    topo = topology if hasattr(topology, "nodes") else load_topology(os.fspath(topology))
     # pytest --emu-clock/--emu-seed: every lab of the session (the plugin sets these).
     clock = FORCED["clock"] or clock
     seed = FORCED["seed"] if FORCED["seed"] is not None else seed
-    topo = with_clock(topo, clock, seed, cluster)
-    lab = _Lab(topo, base, cluster=cluster)
+    # The fork server starts while the file is read (a virtual-time or
+    # cluster lab does not use one started now).
+    zygote = prestart_forkserver(base) if clock != "virtual" and cluster is None else None
+    try:
+        topo = topology if hasattr(topology, "nodes") else load_topology(os.fspath(topology))
+        topo = with_clock(topo, clock, seed, cluster)
+        lab = _Lab(topo, base, zygote=zygote, cluster=cluster)
+    except BaseException:
+        if zygote is not None:
+            zygote.close()
+        raise
     lab.start(timeout)
     try:
         sup = Supervisor(lab).start()

@@ -17,7 +17,6 @@ Protocol, one line each: "+ {json: run_dir, pids: [[pid, create_time], ...]}",
 """
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -92,7 +91,8 @@ def clean(lab):
                 pass
     run_dir = lab.get("run_dir")
     if run_dir and os.path.isdir(run_dir):
-        shutil.rmtree(run_dir, ignore_errors=True)
+        from ..rundir import remove_run_dir
+        remove_run_dir(run_dir)          # and the socket directory it links to
 
 
 def main():

@@ -14,7 +14,10 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     node, tool = argv[0], argv[1:]
     spec = json.loads(os.environ["EMU_SHIM"])
-    run_dir = os.path.dirname(spec["sys"])
+    # The lab's time page (EMU_VT) is in its run directory; its sockets may
+    # be elsewhere (emu/rundir.py).
+    vt = json.loads(os.environ.get("EMU_VT") or "{}")
+    run_dir = os.path.dirname(vt["page"]) if vt.get("page") else os.path.dirname(spec["sys"])
     from ..orchestrator import STATE_FILE
     with open(os.path.join(run_dir, STATE_FILE)) as f:
         st = json.load(f)

@@ -214,10 +214,12 @@ def _child(req, net, sock, wake_r, wake_w, lifeline, ready, zygote_pid):
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
-        rc = _node.run_node(req["name"], req["kind"], int(req["cpus"]), req["run_dir"],
+        # The node's sockets go to the lab's socket directory (emu/rundir.py).
+        rc = _node.run_node(req["name"], req["kind"], int(req["cpus"]),
+                            req.get("sock_dir") or req["run_dir"],
                             int(req["node_id"]), int(req["seed"]), lifeline=lifeline,
                             ready=ready, net=net, ctl=req.get("ctl"), curve=req.get("curve"),
-                            vclock=req.get("vclock"))
+                            vclock=req.get("vclock"), boot=req.get("boot"))
     except BaseException:
         import traceback
         traceback.print_exc()

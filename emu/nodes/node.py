@@ -117,13 +117,14 @@ def boot_line(name, msg):
 
 
 def run_node(name, kind, cpus, run_dir, node_id=0, seed=0, lifeline=None, ready=None, net=None,
-             ctl=None, curve=None, vclock=None):
+             ctl=None, curve=None, vclock=None, boot=None):
     """Boot the kernel (unless given one: `net`) and serve until shutdown; returns the exit status.
 
     ctl: a tcp://A.B.C.D:* control endpoint to bind instead of the run
     directory's ipc:// path, with curve, the lab's (public, secret) keys.
     vclock: the lab timekeeper's endpoint (vclock.py): the node runs on the
-    lab's virtual time (vruntime.py).
+    lab's virtual time (vruntime.py). boot: control requests ([op, args])
+    served before the node says it is ready (its ipc wires' attach).
     """
     if "log" in _preloaded:          # forked: stderr is our log file now, same descriptor
         _preloaded["name"] = name
@@ -139,6 +140,7 @@ def run_node(name, kind, cpus, run_dir, node_id=0, seed=0, lifeline=None, ready=
     else:
         rt = NodeRuntime(name, kind, cpus, run_dir, node_id, seed, net=net)
     rt.lifeline_fd = lifeline
+    rt.boot_ops = boot or ()
     if ctl is not None:
         rt.ctl_endpoint = ctl
         rt.curve = tuple(curve)

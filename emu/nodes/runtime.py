@@ -223,6 +223,7 @@ class NodeRuntime(WireOps, SyscallServer):
         self.sys_path = "%s/%s.sys" % (run_dir, name)
         self.lifeline_fd: int | None = None   # reads as closed when the orchestrator is gone
         self.on_ready = None                  # called once the endpoints are bound
+        self.boot_ops: list | tuple = ()      # [op, args] served before on_ready (run_node)
 
     # ------------------------------------------------------------- kernel entry
     def enter(self, cpu, fn, *args, **kwargs):
@@ -552,6 +553,7 @@ class NodeRuntime(WireOps, SyscallServer):
             poller.register(self.lifeline_fd, zmq.POLLIN)
         self.poller = poller
         self.parks = []
+        self._boot_ops()
         if self.on_ready is not None:
             self.on_ready()
         while self.running:
@@ -563,6 +565,18 @@ class NodeRuntime(WireOps, SyscallServer):
         ctl.close(linger=500)     # let the reply to "shutdown" leave first
         listener.close()
         poller.close()
+
+    def _boot_ops(self):
+        """The control requests the node was forked with (its ipc wires'
+        attach: orchestrator._boot_ops), served as the orchestrator's would be,
+        before the node says it is ready. One that fails ends the boot: the
+        orchestrator reports the node's exit with this line of its log."""
+        for op, args in self.boot_ops:
+            try:
+                self.control(op, args)
+            except Exception as e:
+                raise RuntimeError("boot: %s %s: %s" % (op, args, e)) from None
+        self.boot_ops = ()
 
     def _bind_endpoints(self):
         """The control endpoint (ZeroMQ ROUTER) and the syscall listener, bound."""

@@ -26,8 +26,8 @@ def source_address(dst):
 def relayed(bridge_lab):
     """The bridge lab with a relay on its run directory, its nodes marked as on another host."""
     keys = lab_keys()
-    relay = SysRelay(bridge_lab.run_dir, "127.0.0.1", keys, nodes=bridge_lab._lab.nodes)
-    token = write_token(bridge_lab.run_dir)
+    relay = SysRelay(bridge_lab.sock_dir, "127.0.0.1", keys, nodes=bridge_lab._lab.nodes)
+    token = write_token(bridge_lab.sock_dir)     # beside the sockets, as on a machine
     for info in bridge_lab._lab.nodes.values():
         info.update({"relay": relay.endpoint, "curve": list(keys), "machine_token": token})
     try:
@@ -79,7 +79,7 @@ def test_a_program_that_ends_leaves_no_stream_open(relayed):
         # stream ends at once (the program's node "went away").
         # A Unix socket of the run directory that is not a node's is not opened either.
         other = pysocket.socket(pysocket.AF_UNIX)
-        other.bind(os.path.join(lab.run_dir, "notanode.sys"))
+        other.bind(os.path.join(lab.sock_dir, "notanode.sys"))
         other.listen(1)
         opened = relay.stats()["opened"]
         for name in ("nope.sys", "../h1.sys", "h1", "notanode.sys"):

@@ -16,7 +16,7 @@ def _inject(lab, link_index, end, payload):
     ctx = zmq.Context.instance()
     s = ctx.socket(zmq.PUSH)
     s.setsockopt(zmq.LINGER, 1000)
-    s.connect("ipc://%s/w%d%s" % (lab.run_dir, link_index, end))
+    s.connect("ipc://%s/w%d%s" % (lab.sock_dir, link_index, end))
     s.send(payload)
     s.close()
 

@@ -36,7 +36,7 @@ def _push(lab, frames, batch=16):
     ctx = zmq.Context.instance()
     s = ctx.socket(zmq.PUSH)
     s.setsockopt(zmq.LINGER, 5000)
-    s.connect("ipc://%s/w0b" % lab.run_dir)        # link 0 [h1:eth0, h2:eth0]: h2 is end b
+    s.connect("ipc://%s/w0b" % lab.sock_dir)        # link 0 [h1:eth0, h2:eth0]: h2 is end b
     for i in range(0, len(frames), batch):
         s.send(encode_frames(frames[i:i + batch]))
     s.close()

@@ -106,7 +106,7 @@ def test_a_wire_flood_is_dropped_at_the_rx_ring(bridge_lab):
     push.setsockopt(zmq.SNDHWM, 100000)
     link = bridge_lab.link("h2:eth0")
     end = "a" if (link.a.node, link.a.ifname) == ("h2", "eth0") else "b"
-    push.connect("ipc://%s/w%d%s" % (bridge_lab.run_dir, link.index, end))
+    push.connect("ipc://%s/w%d%s" % (bridge_lab.sock_dir, link.index, end))
     frames = [_syn([10, 0, 0, 99], [10, 0, 0, 2], 1024 + i % 60000, 9, mac, b"\x02" * 6)
               for i in range(4000)]
     for i in range(0, len(frames), 1000):       # 4 messages of 1,000 frames each

@@ -101,7 +101,7 @@ def test_killing_the_orchestrator_of_fifty_nodes_leaves_no_node(tmp_path):
             assert base.encode() in f.read(), pid
     assert os.path.exists(os.path.join(st["run_dir"], "forkserver.log"))
     # A forked node logs under its own name (it adopts the server's handler).
-    with open(os.path.join(st["run_dir"], "h7.log")) as f:
+    with open(st["nodes"]["h7"]["log"]) as f:
         assert " h7 INFO booted: kind=host" in f.read()
     os.kill(st["orchestrator_pid"], signal.SIGKILL)
     assert _gone(pids, 10) == []
@@ -109,6 +109,7 @@ def test_killing_the_orchestrator_of_fifty_nodes_leaves_no_node(tmp_path):
                        timeout=60, env=env)
     assert r.returncode == 0, r.stderr
     assert not os.path.exists(st["run_dir"])
+    assert not os.path.exists(os.path.dirname(st["nodes"]["h7"]["sys"]))    # the socket dir too
 
 
 def test_fork_server_answers_bad_requests_and_ends_with_its_lifeline(tmp_path):
@@ -159,3 +160,50 @@ def test_fork_server_warm_up_leaves_one_thread_and_no_context():
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["1", "1"], r.stdout
     assert "Traceback" not in r.stderr, r.stderr      # the warm-up did not fail (and get skipped)
+
+
+def test_the_nodes_sockets_are_on_tmpfs_the_nodes_configure_at_boot_and_all_goes_with_the_lab():
+    """With the run base on a disk file system, the nodes' sockets and wire
+    inboxes are in a socket directory on tmpfs (emu/rundir.py), linked from
+    the run directory, and removed with it."""
+    from emu import rundir
+    with emu.launch(TOPOLOGIES / "veth-bridge.yaml") as lab:
+        run, sock = lab.run_dir, lab.sock_dir
+        info = lab._lab.nodes["h1"]
+        assert rundir._mount_fstype(sock) == "tmpfs" or rundir.tmpfs_root() is None
+        assert info["sys"] == os.path.join(sock, "h1.sys") and os.path.exists(info["sys"])
+        assert info["ctl"] == "ipc://%s/h1.ctl" % sock
+        assert {"w0a", "w0b", "w1a", "w1b"} <= set(os.listdir(sock))
+        assert info["log"] == os.path.join(sock, "h1.log") and os.path.exists(info["log"])
+        if sock != run:
+            assert rundir.sock_dir_of(run) == sock
+        # The nodes did the rest as they booted (Lab._boot_ops): br0, forked
+        # first, binds its inboxes; the hosts, forked after it, connect to them.
+        # Left for the one configuration phase: br0's connects to the hosts.
+        # (A virtual-time lab's nodes run their own user loop: all in phases.)
+        phases = lab._lab._config_phases()
+        assert lab._lab.virtual or \
+            [{n: [op for op, _ in reqs] for n, reqs in p.items()} for p in phases] == \
+            [{"br0": ["wire_connect", "wire_connect"]}]
+        assert lab.node("h1").ping("h2", count=1, timeout=10).received == 1
+    assert not os.path.exists(run) and not os.path.exists(sock)
+
+
+def test_a_node_that_cannot_attach_its_wires_at_boot_fails_the_start(monkeypatch):
+    """A forked node binds its ipc wires as it boots (Lab._boot_ops); one
+    that fails ends the node, and the start names the node and the op."""
+    import pytest
+
+    from emu.orchestrator import Lab, LabError
+    real = Lab._boot_ops
+
+    def bad(self, order=None):
+        ops, plan = real(self, order)
+        ops["h2"][0][1]["kind"] = "nonsense"
+        return ops, plan
+
+    monkeypatch.setattr(Lab, "_boot_ops", bad)
+    lab = Lab(str(TOPOLOGIES / "veth-bridge.yaml"))
+    with pytest.raises(LabError, match=r"node h2 exited during boot .*boot: wire_attach"):
+        lab.start(timeout=30)
+    assert not os.path.exists(lab.run_dir) and not os.path.exists(lab.sock_dir)
