@@ -123,8 +123,18 @@ def _ip_to_int(host):
     return v
 
 
+# int_to_ip's answers, for the same reason (getsockname's reply). Bounded.
+_IP_STR: dict = {}
+
+
 def int_to_ip(v):
-    return "%d.%d.%d.%d" % (v >> 24, (v >> 16) & 255, (v >> 8) & 255, v & 255)
+    s = _IP_STR.get(v)
+    if s is None:
+        s = "%d.%d.%d.%d" % (v >> 24, (v >> 16) & 255, (v >> 8) & 255, v & 255)
+        if len(_IP_STR) >= _IP_INT_MAX:
+            _IP_STR.clear()
+        _IP_STR[v] = s
+    return s
 
 
 def epoch_path(sys_path):
