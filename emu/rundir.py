@@ -39,6 +39,18 @@ SOCK_PREFIX = "emu-nodes-"
 BACK_LINK = "run"            # in the socket directory: -> its run directory
 
 
+def _kill_recorded(rec):
+    """SIGKILL the process a state record names, if it is still that process."""
+    if isinstance(rec, dict) and _same_process(rec.get("pid"), rec.get("create_time"),
+                                               rec.get("cmdline")):
+        try:
+            os.kill(rec["pid"], signal.SIGKILL)
+        except OSError:
+            pass
+        return True
+    return False
+
+
 def _mount_fstype(path):
     """The file system type of the mount holding path (/proc/self/mounts), or None."""
     try:
@@ -284,24 +296,13 @@ def stop_lab(st, timeout=10.0):
             time.sleep(0.05)
     # The orchestrator is gone: end any node it left (recorded PIDs only), and
     # the fork server (its nodes die with it: PR_SET_PDEATHSIG).
-    zy = st.get("forkserver")
-    if isinstance(zy, dict) and _same_process(zy.get("pid"), zy.get("create_time"),
-                                              zy.get("cmdline")):
-        try:
-            os.kill(zy["pid"], signal.SIGKILL)
-        except OSError:
-            pass
+    _kill_recorded(st.get("forkserver"))
     nodes = st.get("nodes")
     for node in (nodes.values() if isinstance(nodes, dict) else ()):
         if isinstance(node, dict) and node.get("machine") is not None:
             continue                         # a cluster machine's: its actor (and Ray) end it
-        if isinstance(node, dict) and _same_process(node.get("pid"), node.get("create_time"),
-                                                    node.get("cmdline")):
-            try:
-                os.kill(node["pid"], signal.SIGKILL)
-            except OSError:
-                pass
-        elif isinstance(node, dict) and isinstance(node.get("pid"), int) and \
+        if not _kill_recorded(node) and isinstance(node, dict) and \
+                isinstance(node.get("pid"), int) and \
                 node["pid"] not in refused and psutil.pid_exists(node["pid"]) and \
                 node.get("state", "running") == "running" and node.get("create_time") is None:
             refused.append(node["pid"])
