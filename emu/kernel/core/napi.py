@@ -442,7 +442,17 @@ def enqueue_to_backlog(skb, cpu):
                 backlog = sd.backlog
                 if not backlog.state & NAPI_STATE_SCHED:
                     backlog.state |= NAPI_STATE_SCHED
-                    napi_schedule_rps(sd, mysd)
+                    if sd is not mysd:
+                        napi_schedule_rps(sd, mysd)
+                    else:
+                        # napi_schedule_rps on this CPU: ____napi_schedule and
+                        # raise_softirq, written out.
+                        backlog.sd = sd
+                        sd.poll_list.append(backlog)
+                        if not sd.in_net_rx_action:
+                            sd.pending |= 1 << NET_RX_SOFTIRQ
+                            if net.softirq_cpu != sd.cpu:
+                                net.wake_cpu(sd.cpu)
             q.append(skb)
             return 0
     sd.dropped += 1

@@ -746,9 +746,19 @@ def kfree_skb(skb, reason=SKB_DROP_REASON_NOT_SPECIFIED):
 
 
 def consume_skb(skb):
-    """Free a packet that was used, not dropped."""
+    """Free a packet that was used, not dropped (_free and _release_data
+    written out: every packet ends here)."""
     if not skb.freed:
-        _free(skb)
+        skb.freed = True
+        if skb.destructor is not None:
+            skb.destructor(skb)
+            skb.destructor = None
+        if skb.buf is not None:
+            sh = skb.shinfo
+            sh.dataref -= 1
+            if sh.dataref == 0:
+                sh.frags = []            # put_page on every frag
+            skb.buf = None
 
 
 def skb_orphan(skb):

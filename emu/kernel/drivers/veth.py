@@ -38,7 +38,7 @@ from ..core.netdevice import (
     NETIF_F_ALL_TSO, NetDevice, NetDeviceOps,
 )
 from ..core.skbuff import (
-    SKB_DROP_REASON_DEV_READY, SKB_DROP_REASON_PKT_TOO_SMALL, build_skb_from_frame,
+    NET_SKB_PAD, SKB_DROP_REASON_DEV_READY, SKB_DROP_REASON_PKT_TOO_SMALL, SkBuff,
     consume_skb, kfree_skb, skb_copy_bits, skb_data_hold, skb_data_release,
 )
 from ..ethernet.eth import ether_setup
@@ -56,6 +56,7 @@ VETH_TSO_OFF = NETIF_F_GSO_UDP_L4
 
 
 VETH_RING_SIZE = 1024
+_PAD = bytearray(NET_SKB_PAD)      # bytearray + frame: a bytearray
 VETH_RING_MIN = 64
 VETH_RING_MAX = 4096
 
@@ -106,9 +107,10 @@ def veth_xmit(skb, dev):
         buf, start, end = skb_copy_bits(skb, 0, length), 0, length   # gather the frags
     else:
         buf, start, end = skb.buf, skb.data, skb.tail
-        if port is not None:
+        if port is not None and skb.cloned:
             # The port reads the frame when it flushes, at the end of this kernel
-            # entry: until then a clone's data stays referenced (skb_data_hold).
+            # entry: until then a clone's data stays referenced (skb_data_hold;
+            # private data is never written meanwhile, nothing to hold).
             held = skb_data_hold(skb)
     if port is None or not port.send(buf, start, end, flags, gso_type, gso_size,
                                      skb.trace.id if skb.trace is not None else 0, held):
@@ -183,7 +185,11 @@ def veth_forward_skb(dev, frame, flags=0, gso_type=0, gso_size=0, trace_id=0):
         dev.stats.rx_errors += 1
         dev.net.drop_reasons[SKB_DROP_REASON_PKT_TOO_SMALL] += 1
         return NET_RX_DROP
-    skb = build_skb_from_frame(frame)
+    # build_skb_from_frame, written out: one copy behind NET_SKB_PAD headroom.
+    skb = SkBuff(_PAD + frame)
+    skb.data = NET_SKB_PAD
+    skb.tail = skb.end
+    skb.len = n
     skb.dev = dev
     net = dev.net
     tracer = net.tracer
