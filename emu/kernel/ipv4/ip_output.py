@@ -8,8 +8,8 @@ from ..core.gso import skb_gso_validate_network_len
 from ..core.dev import dev_queue_xmit
 from ..core.neighbour import NUD_CONNECTED, NUD_NAMES, neigh_create, neigh_output
 from ..core.skbuff import (
-    LL_MAX_HEADER, SKB_DROP_REASON_NEIGH_FAILED, alloc_skb, consume_skb, kfree_skb, skb_push, skb_put,
-    skb_reserve,
+    LL_MAX_HEADER, SKB_DROP_REASON_NEIGH_FAILED, SkBuff, alloc_skb, consume_skb, kfree_skb, skb_push,
+    skb_put, skb_reserve,
 )
 from ..core.sock import skb_add_data_nocache
 from ..hdr.if_ether import ETH_P_IP
@@ -97,11 +97,43 @@ def ip_make_skb(sk, rt, data, saddr, daddr, protocol, transhdrlen, df):
     the data in an skb behind transhdrlen bytes for the transport header, then
     __ip_make_skb puts the IP header in front. The caller fills the transport
     header (udp_send_skb)."""
-    tracer = sk.net.tracer
+    net = sk.net
+    tracer = net.tracer
     if tracer is not None:
         tracer.send_hit("ip_make_skb")
-    skb = __ip_append_data(sk, rt, data, transhdrlen)
-    return __ip_make_skb(sk, skb, saddr, daddr, protocol, df)
+        skb = __ip_append_data(sk, rt, data, transhdrlen)
+        return __ip_make_skb(sk, skb, saddr, daddr, protocol, df)
+    # __ip_append_data and __ip_make_skb written out (no trace to record):
+    # the same skb, built with one allocation and one copy of the data.
+    hdr = LL_MAX_HEADER
+    t = hdr + 20
+    d = t + transhdrlen
+    end = d + len(data)
+    buf = bytearray(end)
+    buf[d:end] = data
+    skb = SkBuff(buf)
+    skb.data = skb.network_header = hdr
+    skb.transport_header = t
+    skb.tail = end
+    skb.len = end - hdr
+    skb.dst = rt
+    skb.priority = sk.sk_priority
+    skb.mark = sk.sk_mark
+    ttl = sk.uc_ttl if sk.uc_ttl >= 0 else net.sysctl["net.ipv4.ip_default_ttl"]
+    if sk.inet_daddr and sk.sk_protocol != IPPROTO_TCP:
+        ident = sk.inet_id = (sk.inet_id + 1) & 0xFFFFFFFF   # ip_select_ident_segs
+    elif df and not sk.inet_daddr:
+        ident = 0
+    else:
+        ident = ip_select_ident_segs(rt.dev.net, sk, saddr, daddr, protocol, df, 1)
+    buf[hdr:t] = ip_hdr_template(saddr, daddr, protocol, ttl, sk.tos, df)
+    n = end - hdr
+    buf[hdr + 2] = n >> 8
+    buf[hdr + 3] = n & 0xFF
+    buf[hdr + 4] = (ident >> 8) & 0xFF
+    buf[hdr + 5] = ident & 0xFF
+    skb.protocol = ETH_P_IP
+    return skb
 
 
 def __ip_append_data(sk, rt, data, transhdrlen):
