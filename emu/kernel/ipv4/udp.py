@@ -23,7 +23,7 @@ from ..core.sock import (
 )
 from ..hdr.checksum import csum_fold, csum_partial, csum_tcpudp_nofold
 from ..hdr.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED
-from ..hdr.ip import INADDR_BROADCAST, IPPROTO_UDP, inet_ntoa, ipv4_is_multicast
+from ..hdr.ip import INADDR_BROADCAST, IPPROTO_UDP, NTOA_CACHE, inet_ntoa, ipv4_is_multicast
 from .devinet import inet_select_addr
 from .icmp import icmp_inner_tuple, icmp_send
 from .inet_connection_sock import inet_ephemeral_port
@@ -433,21 +433,32 @@ def __skb_recv_udp(sk, flags):
 def udp_recvmsg(sk, size, flags, msg=None):
     """Dequeue one datagram: (data, (addr, port), msg_flags); msg (a MsgHdr, from
     recvmsg) gets the control messages the socket asked for."""
-    skb = __skb_recv_udp(sk, flags)
-    if skb is None:
-        return b"", None, 0
-    if skb.trace is not None:
-        skb.trace.hit("udp_recvmsg")
-        skb.trace.hit("__skb_recv_udp")
+    q = sk.sk_receive_queue.q
+    if q and not sk.sk_err:
+        # __skb_recv_udp -> __skb_try_recv_datagram with a datagram there and
+        # no pending error, written out.
+        skb = q[0] if flags & MSG_PEEK else q.popleft()
+    else:
+        skb = __skb_recv_udp(sk, flags)
+        if skb is None:
+            return b"", None, 0
+    tr = skb.trace
+    if tr is not None:
+        tr.hit("udp_recvmsg")
+        tr.hit("__skb_recv_udp")
     t = skb.transport_header
     start = t + UDP_HLEN
     ulen = skb.tail - start
     n = min(size, ulen)
-    data = skb_copy_datagram_iter(skb, start - skb.data, n)
+    buf = skb.buf
+    if skb.data_len or tr is not None:
+        data = skb_copy_datagram_iter(skb, start - skb.data, n)
+    else:
+        data = bytes(memoryview(buf)[start:start + n])   # skb_copy_datagram_iter: the linear part
     msg_flags = MSG_TRUNC if ulen > size else 0
     nh = skb.network_header
-    buf = skb.buf
-    addr = (inet_ntoa(int.from_bytes(buf[nh + 12:nh + 16], "big")), (buf[t] << 8) | buf[t + 1])
+    saddr = int.from_bytes(buf[nh + 12:nh + 16], "big")
+    addr = (NTOA_CACHE.get(saddr) or inet_ntoa(saddr), (buf[t] << 8) | buf[t + 1])
     if msg is not None and sk.cmsg_flags:
         ip_cmsg_recv(msg, sk, skb)
     if not flags & MSG_PEEK:
