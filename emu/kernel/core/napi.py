@@ -287,17 +287,22 @@ def __napi_poll(n):
         work = n.poll(n, weight)
     if work < weight:
         return work, False
-    # The whole weight was used: the driver did not complete, the NAPI stays
-    # in polling mode and this code owns it.
+    return work, __napi_poll_used_weight(n)
+
+
+def __napi_poll_used_weight(n):
+    """The rest of __napi_poll when the poll used its whole weight: True if
+    n must be polled again (net_rx_action puts it back on the poll list)."""
+    # The driver did not complete, the NAPI stays in polling mode and this code owns it.
     if n.state & NAPI_STATE_DISABLE:
         napi_complete(n)
-        return work, False
+        return False
     # Flush too old packets (HZ >= 1000: only those older than this jiffy).
     if n.gro_bitmask:
         gro.napi_gro_flush(n, True)
     if n.rx_count:
         gro.gro_normal_list(n)
-    return work, True
+    return True
 
 
 def napi_poll(n, repoll):
@@ -340,7 +345,12 @@ def __net_rx_action(sd):
         while i < n_lst:
             n = lst[i]
             i += 1
-            budget -= napi_poll(n, repoll)
+            # napi_poll -> __napi_poll, written out.
+            weight = n.weight
+            work = n.poll(n, weight) if n.state & NAPI_STATE_SCHED else 0
+            if work >= weight and __napi_poll_used_weight(n):
+                repoll.append(n)
+            budget -= work
             if budget <= 0 or clock() >= time_limit:
                 sd.time_squeeze += 1
                 squeezed = True
@@ -362,7 +372,8 @@ def __net_rx_action(sd):
     if poll_list:
         sd.pending |= 1 << NET_RX_SOFTIRQ
     sd.in_net_rx_action = False
-    net_rps_send_ipi(sd)
+    if sd.rps_ipi_list:
+        net_rps_send_ipi(sd)
 
 
 def __netif_schedule(q):

@@ -5,7 +5,7 @@ Linux: net/ipv4/icmp.c; RFC 792, RFC 1122 3.2.2.
 from ..core.dev import KernelError
 from ..core.skbuff import (
     CHECKSUM_UNNECESSARY, LL_MAX_HEADER, PACKET_HOST, SKB_DROP_REASON_ICMP_CSUM,
-    SKB_DROP_REASON_PKT_TOO_SMALL, alloc_skb, consume_skb, kfree_skb, skb_put,
+    SKB_DROP_REASON_PKT_TOO_SMALL, SkBuff, alloc_skb, consume_skb, kfree_skb, skb_put,
     skb_reserve,
 )
 from ..core.snmp import ICMP_TYPE_FIELDS, icmp_out_count, icmpmsg_inc
@@ -53,9 +53,12 @@ def icmp_push_reply(net, saddr, daddr, icmp_type, code, rest, data, tos=0, trace
         net.mib["Icmp"]["OutErrors"] += 1
         return
     n = 8 + len(data)
-    skb = alloc_skb(LL_MAX_HEADER + 60 + n)
-    skb_reserve(skb, LL_MAX_HEADER + 60)
-    off = skb_put(skb, n)
+    # alloc_skb, skb_reserve (room for the IP header and options) and skb_put, written out.
+    off = LL_MAX_HEADER + 60
+    skb = SkBuff(bytearray(off + n))
+    skb.data = off
+    skb.tail = off + n
+    skb.len = n
     buf = skb.buf
     buf[off] = icmp_type
     buf[off + 1] = code
