@@ -75,11 +75,18 @@ def ip_build_header(skb, saddr, daddr, protocol, ttl, tos=0, df=False, ident=Non
     """Push a 20-byte IPv4 header in front of skb.data (the header of ip_make_skb);
     sk is the socket whose datagram it is (None for the kernel's own: RSTs,
     SYN-ACKs, ICMP), segs the segments of a GSO skb (each gets its own ID)."""
-    off = skb_push(skb, 20)
-    skb.network_header = off
+    off = skb.data - 20                       # skb_push, written out
+    if off < skb.head:
+        skb_push(skb, 20)                     # skb_under_panic
+    skb.data = skb.network_header = off
+    skb.len += 20
     if ident is None:
-        ident = ip_select_ident_segs(skb.dst.dev.net, sk, saddr, daddr, protocol, df, segs) \
-            if skb.dst is not None else 0
+        if skb.dst is None:
+            ident = 0
+        elif df and (sk is None or not sk.inet_daddr):
+            ident = 0                         # ip_select_ident_segs: DF, not a connected socket
+        else:
+            ident = ip_select_ident_segs(skb.dst.dev.net, sk, saddr, daddr, protocol, df, segs)
     tpl = ip_hdr_template(saddr, daddr, protocol, ttl, tos, df)
     buf = skb.buf
     buf[off:off + 20] = tpl
