@@ -86,8 +86,26 @@ def sockfd_lookup(task, fd):
     return sock
 
 
+# Text addresses already parsed (a pure function; bounded), with the two
+# names _addr gives a meaning of its own.
+_ATON_CACHE = {"": 0, "0.0.0.0": 0, "<broadcast>": 0xFFFFFFFF}
+_ATON_CACHE_MAX = 4096
+
+
 def _addr(addr):
     """A (host, port) tuple from the client -> (ip int, port)."""
+    if type(addr) is tuple and len(addr) == 2:
+        host, port = addr
+        if type(host) is str and type(port) is int and 0 <= port <= 65535:
+            ip = _ATON_CACHE.get(host)
+            if ip is None:
+                try:
+                    ip = inet_aton(host)
+                except (OSError, TypeError):
+                    raise KernelError(errno.EINVAL, "bad IPv4 address %r" % (host,)) from None
+                if len(_ATON_CACHE) < _ATON_CACHE_MAX:
+                    _ATON_CACHE[host] = ip
+            return ip, port
     if not isinstance(addr, (tuple, list)) or len(addr) != 2:
         raise KernelError(errno.EINVAL, "address must be (host, port)")
     host, port = addr
@@ -235,7 +253,7 @@ def sock_sendmsg(sock, data, flags, addr):
     """
     tracer = sock.sk.net.tracer
     if tracer is None:
-        return sock_sendmsg_nosec(sock, data, flags, addr)
+        return sock.ops.sendmsg(sock, data, flags, addr)      # sock_sendmsg_nosec
     tracer.begin_send("sock_sendmsg")
     try:
         return sock_sendmsg_nosec(sock, data, flags, addr)
@@ -256,9 +274,13 @@ def sock_recvmsg(sock, size, flags):
 
 
 def sys_sendto(task, fd, data, flags=0, addr=None):
-    sock = sockfd_lookup(task, fd)
+    sock = task.fds.get(fd)                  # sockfd_lookup
+    if sock is None:
+        raise KernelError(errno.EBADF)
+    if addr is not None:
+        addr = _addr(addr) if sock.family == AF_INET else _sockaddr(sock, addr)
     try:
-        return sock_sendmsg(sock, data, flags, _sockaddr(sock, addr) if addr is not None else None)
+        return sock_sendmsg(sock, data, flags, addr)
     except KernelError as e:
         if e.errno == errno.EAGAIN:
             _would_block(sock, flags, sock.sk.sk_sndtimeo)
@@ -268,7 +290,9 @@ def sys_sendto(task, fd, data, flags=0, addr=None):
 def sys_sendto_in(task, fd, data, flags, daddr, dport):
     """sendto with an IPv4 address the syscall layer has already parsed (the
     runtime's binary call): what sys_sendto does, without the text round trip."""
-    sock = sockfd_lookup(task, fd)
+    sock = task.fds.get(fd)                  # sockfd_lookup
+    if sock is None:
+        raise KernelError(errno.EBADF)
     if sock.family != AF_INET:
         return sys_sendto(task, fd, data, flags, (inet_ntoa(daddr), dport))
     try:
@@ -344,9 +368,11 @@ def sys_recvfrom(task, fd, size, flags=0):
     """Returns (data, address or None, msg_flags)."""
     if size < 0:
         raise KernelError(errno.EINVAL)
-    sock = sockfd_lookup(task, fd)
+    sock = task.fds.get(fd)                  # sockfd_lookup
+    if sock is None:
+        raise KernelError(errno.EBADF)
     try:
-        return sock_recvmsg(sock, size, flags)
+        return sock.ops.recvmsg(sock, size, flags)           # sock_recvmsg
     except KernelError as e:
         if e.errno == errno.EAGAIN:
             _would_block(sock, flags, sock.sk.sk_rcvtimeo)

@@ -36,11 +36,32 @@ def __br_forward(to, skb):
 
 def br_forward(to, skb, local_rcv):
     """Send skb out of port to; keep the original if it must also go up."""
-    if skb.trace is not None:
-        skb.trace.hit("br_forward", to.dev.name if to is not None else "-")
-    if to is not None and should_deliver(to, skb):
+    tr = skb.trace
+    if tr is not None:
+        tr.hit("br_forward", to.dev.name if to is not None else "-")
+    if to is None:
+        if not local_rcv:
+            consume_skb(skb)
+        return
+    dev = to.dev
+    if to.state == BR_STATE_FORWARDING and dev.ifindex != skb.skb_iif and dev.flags & 1:
+        # should_deliver; then __br_forward, br_forward_finish and
+        # br_dev_queue_push_xmit written out (their hits in order).
         to.br.counters["forwarded"] += 1
-        __br_forward(to, skb_clone(skb) if local_rcv else skb)
+        if local_rcv:
+            skb = skb_clone(skb)
+            tr = skb.trace
+        if tr is not None:
+            tr.hit("__br_forward", dev.name)
+            tr.hit("br_forward_finish")
+            tr.hit("br_dev_queue_push_xmit", dev.name)
+        skb.dev = dev
+        data = skb.data - ETH_HLEN                 # skb_push: back to the Ethernet header
+        if data < skb.head:
+            skb_push(skb, ETH_HLEN)                # raises skb_under_panic
+        skb.data = data
+        skb.len += ETH_HLEN
+        dev_queue_xmit(skb)
         return
     if not local_rcv:
         consume_skb(skb)

@@ -287,17 +287,22 @@ def __napi_poll(n):
         work = n.poll(n, weight)
     if work < weight:
         return work, False
-    # The whole weight was used: the driver did not complete, the NAPI stays
-    # in polling mode and this code owns it.
+    return work, __napi_poll_used_weight(n)
+
+
+def __napi_poll_used_weight(n):
+    """The rest of __napi_poll when the poll used its whole weight: True if
+    n must be polled again (net_rx_action puts it back on the poll list)."""
+    # The driver did not complete, the NAPI stays in polling mode and this code owns it.
     if n.state & NAPI_STATE_DISABLE:
         napi_complete(n)
-        return work, False
+        return False
     # Flush too old packets (HZ >= 1000: only those older than this jiffy).
     if n.gro_bitmask:
         gro.napi_gro_flush(n, True)
     if n.rx_count:
         gro.gro_normal_list(n)
-    return work, True
+    return True
 
 
 def napi_poll(n, repoll):
@@ -317,52 +322,54 @@ def net_rx_action(sd):
     (net_rps_action_and_irq_enable).
     """
     try:
-        __net_rx_action(sd)
+        net = sd.net
+        sysctl = net.sysctl
+        clock = net.clock
+        budget = sysctl["net.core.netdev_budget"]
+        time_limit = clock() + sysctl["net.core.netdev_budget_usecs"] / 1e6
+        poll_list = sd.poll_list
+        repoll: list[NapiStruct] = []
+        while True:                              # start:
+            sd.in_net_rx_action = True
+            lst = list(poll_list)
+            poll_list.clear()
+            n_lst = len(lst)
+            i = 0
+            squeezed = False
+            while i < n_lst:
+                n = lst[i]
+                i += 1
+                # napi_poll -> __napi_poll, written out.
+                weight = n.weight
+                work = n.poll(n, weight) if n.state & NAPI_STATE_SCHED else 0
+                if work >= weight and __napi_poll_used_weight(n):
+                    repoll.append(n)
+                budget -= work
+                if budget <= 0 or clock() >= time_limit:
+                    sd.time_squeeze += 1
+                    squeezed = True
+                    break
+            if squeezed or repoll:
+                break
+            sd.in_net_rx_action = False
+            if not poll_list:
+                break
+            # ____napi_schedule refilled poll_list while we polled: go round.
+        # Back on the poll_list: the unpolled ones, the newly scheduled ones, the repolls.
+        rest = lst[i:]
+        if rest or repoll:
+            new = list(poll_list)
+            poll_list.clear()
+            poll_list.extend(rest)
+            poll_list.extend(new)
+            poll_list.extend(repoll)
+        if poll_list:
+            sd.pending |= 1 << NET_RX_SOFTIRQ
+        sd.in_net_rx_action = False
+        if sd.rps_ipi_list:
+            net_rps_send_ipi(sd)
     finally:
         sd.in_net_rx_action = False          # never left set by a failing poll
-
-
-def __net_rx_action(sd):
-    net = sd.net
-    sysctl = net.sysctl
-    clock = net.clock
-    budget = sysctl["net.core.netdev_budget"]
-    time_limit = clock() + sysctl["net.core.netdev_budget_usecs"] / 1e6
-    poll_list = sd.poll_list
-    repoll: list[NapiStruct] = []
-    while True:                              # start:
-        sd.in_net_rx_action = True
-        lst = list(poll_list)
-        poll_list.clear()
-        n_lst = len(lst)
-        i = 0
-        squeezed = False
-        while i < n_lst:
-            n = lst[i]
-            i += 1
-            budget -= napi_poll(n, repoll)
-            if budget <= 0 or clock() >= time_limit:
-                sd.time_squeeze += 1
-                squeezed = True
-                break
-        if squeezed or repoll:
-            break
-        sd.in_net_rx_action = False
-        if not poll_list:
-            break
-        # ____napi_schedule refilled poll_list while we polled: go round.
-    # Back on the poll_list: the unpolled ones, the newly scheduled ones, the repolls.
-    rest = lst[i:]
-    if rest or repoll:
-        new = list(poll_list)
-        poll_list.clear()
-        poll_list.extend(rest)
-        poll_list.extend(new)
-        poll_list.extend(repoll)
-    if poll_list:
-        sd.pending |= 1 << NET_RX_SOFTIRQ
-    sd.in_net_rx_action = False
-    net_rps_send_ipi(sd)
 
 
 def __netif_schedule(q):
@@ -442,7 +449,17 @@ def enqueue_to_backlog(skb, cpu):
                 backlog = sd.backlog
                 if not backlog.state & NAPI_STATE_SCHED:
                     backlog.state |= NAPI_STATE_SCHED
-                    napi_schedule_rps(sd, mysd)
+                    if sd is not mysd:
+                        napi_schedule_rps(sd, mysd)
+                    else:
+                        # napi_schedule_rps on this CPU: ____napi_schedule and
+                        # raise_softirq, written out.
+                        backlog.sd = sd
+                        sd.poll_list.append(backlog)
+                        if not sd.in_net_rx_action:
+                            sd.pending |= 1 << NET_RX_SOFTIRQ
+                            if net.softirq_cpu != sd.cpu:
+                                net.wake_cpu(sd.cpu)
             q.append(skb)
             return 0
     sd.dropped += 1

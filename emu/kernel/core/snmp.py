@@ -75,4 +75,6 @@ def icmp_out_count(net, icmp_type):
     f = ICMP_TYPE_FIELDS.get(icmp_type)
     if f:
         m[f[1]] += 1
-    icmpmsg_inc(net, "Out", icmp_type)
+    key = "OutType%d" % icmp_type                 # icmpmsg_inc, written out
+    m = net.mib["IcmpMsg"]
+    m[key] = m.get(key, 0) + 1

@@ -180,7 +180,11 @@ def sock_queue_rcv_skb(sk, skb):
     sk.sk_rmem_alloc += skb.truesize
     skb.dev = None       # the socket owns it now; drops no longer count per device
     sk.sk_receive_queue.q.append(skb)
-    sk_data_ready(sk, skb)
+    # sk_data_ready -> sock_def_readable, written out.
+    if skb.trace is not None:
+        skb.trace.hit("sock_def_readable")
+    if sk.sk_wq.entries:
+        sk.sk_wq.wake_up(EPOLLIN | EPOLLRDNORM)
     return 0
 
 

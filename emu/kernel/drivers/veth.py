@@ -30,19 +30,21 @@ processes needs a bounded place to land.
 """
 from collections import deque
 
-from ..core.dev import __dev_forward_skb, netif_rx, register_netdevice
+from ..core.dev import __dev_forward_skb, register_netdevice
+from ..core.napi import enqueue_to_backlog
+from ..core.rps import get_rps_cpu
 from ..core.ethtool import EthtoolOps
 from ..core.netdevice import (
-    IFF_NO_QUEUE, NETDEV_TX_OK, NET_RX_DROP, NETIF_F_FRAGLIST, NETIF_F_GSO_FRAGLIST,
+    IFF_NO_QUEUE, IFF_UP, NETDEV_TX_OK, NET_RX_DROP, NETIF_F_FRAGLIST, NETIF_F_GSO_FRAGLIST,
     NETIF_F_GSO_UDP_L4, NETIF_F_HW_CSUM, NETIF_F_LLTX, NETIF_F_RXCSUM, NETIF_F_SG,
     NETIF_F_ALL_TSO, NetDevice, NetDeviceOps,
 )
 from ..core.skbuff import (
-    SKB_DROP_REASON_DEV_READY, SKB_DROP_REASON_PKT_TOO_SMALL, build_skb_from_frame,
+    NET_SKB_PAD, PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST, SKB_DROP_REASON_DEV_READY, SKB_DROP_REASON_PKT_TOO_SMALL, SkBuff,
     consume_skb, kfree_skb, skb_copy_bits, skb_data_hold, skb_data_release,
 )
 from ..ethernet.eth import ether_setup
-from ..hdr.if_ether import ETH_HLEN
+from ..hdr.if_ether import BROADCAST, ETH_HLEN, ETH_P_802_2, ETH_P_802_3_MIN
 from .wire_hdr import virtio_net_hdr_from_skb, virtio_net_hdr_to_skb
 
 # drivers/net/veth.c: VETH_FEATURES (NETIF_F_GSO_SOFTWARE is ALL_TSO | GSO_UDP_L4 | GSO_FRAGLIST)
@@ -56,6 +58,7 @@ VETH_TSO_OFF = NETIF_F_GSO_UDP_L4
 
 
 VETH_RING_SIZE = 1024
+_PAD = bytearray(NET_SKB_PAD)      # bytearray + frame: a bytearray
 VETH_RING_MIN = 64
 VETH_RING_MAX = 4096
 
@@ -106,9 +109,10 @@ def veth_xmit(skb, dev):
         buf, start, end = skb_copy_bits(skb, 0, length), 0, length   # gather the frags
     else:
         buf, start, end = skb.buf, skb.data, skb.tail
-        if port is not None:
+        if port is not None and skb.cloned:
             # The port reads the frame when it flushes, at the end of this kernel
-            # entry: until then a clone's data stays referenced (skb_data_hold).
+            # entry: until then a clone's data stays referenced (skb_data_hold;
+            # private data is never written meanwhile, nothing to hold).
             held = skb_data_hold(skb)
     if port is None or not port.send(buf, start, end, flags, gso_type, gso_size,
                                      skb.trace.id if skb.trace is not None else 0, held):
@@ -120,7 +124,16 @@ def veth_xmit(skb, dev):
         return NETDEV_TX_OK
     dev.stats.tx_packets += 1
     dev.stats.tx_bytes += length
-    consume_skb(skb)
+    if skb.destructor is None and not skb.freed:
+        # consume_skb, written out for an skb nobody accounts for.
+        skb.freed = True
+        sh = skb.shinfo
+        sh.dataref -= 1
+        if sh.dataref == 0:
+            sh.frags = []
+        skb.buf = None
+    else:
+        consume_skb(skb)
     return NETDEV_TX_OK
 
 
@@ -183,7 +196,11 @@ def veth_forward_skb(dev, frame, flags=0, gso_type=0, gso_size=0, trace_id=0):
         dev.stats.rx_errors += 1
         dev.net.drop_reasons[SKB_DROP_REASON_PKT_TOO_SMALL] += 1
         return NET_RX_DROP
-    skb = build_skb_from_frame(frame)
+    # build_skb_from_frame, written out: one copy behind NET_SKB_PAD headroom.
+    skb = SkBuff(_PAD + frame)
+    skb.data = NET_SKB_PAD
+    skb.tail = skb.end
+    skb.len = n
     skb.dev = dev
     net = dev.net
     tracer = net.tracer
@@ -201,11 +218,39 @@ def veth_forward_skb(dev, frame, flags=0, gso_type=0, gso_size=0, trace_id=0):
         dev.stats.rx_frame_errors += 1
         kfree_skb(skb, SKB_DROP_REASON_WIRE_MALFORMED)
         return NET_RX_DROP
-    if __dev_forward_skb(dev, skb):
+    if not (dev.flags & IFF_UP and (n <= dev.mtu + dev.hard_header_len + 4
+                                    or skb.shinfo.gso_size != 0)):
+        __dev_forward_skb(dev, skb)        # not forwardable: dropped and counted there
         return NET_RX_DROP
-    dev.stats.rx_packets += 1
-    dev.stats.rx_bytes += n
-    return netif_rx(skb)
+    # __dev_forward_skb (its checks passed above; skb_scrub_packet finds a
+    # fresh skb clean), eth_type_trans and netif_rx -> netif_rx_internal,
+    # written out, their trace hits in order.
+    tr = skb.trace
+    if tr is not None:
+        tr.hit("__dev_forward_skb", dev.name)
+    skb.tstamp = 0
+    buf = skb.buf
+    off = skb.mac_header = skb.data
+    skb.data = off + ETH_HLEN
+    skb.len -= ETH_HLEN
+    if buf[off] & 1:
+        skb.pkt_type = PACKET_BROADCAST if buf[off:off + 6] == BROADCAST else PACKET_MULTICAST
+    elif buf[off:off + 6] != dev.dev_addr:
+        skb.pkt_type = PACKET_OTHERHOST
+    proto = (buf[off + 12] << 8) | buf[off + 13]
+    skb.protocol = proto if proto >= ETH_P_802_3_MIN else ETH_P_802_2
+    stats = dev.stats
+    stats.rx_packets += 1
+    stats.rx_bytes += n
+    if tr is not None:
+        tr.hit("netif_rx")
+        tr.hit("netif_rx_internal")
+    cpu = get_rps_cpu(dev, skb) if dev._rx[0].rps_map or skb.queue_mapping else -1
+    if cpu < 0:
+        cpu = net.cur_cpu
+    elif tr is not None:
+        tr.hit("get_rps_cpu", cpu)
+    return enqueue_to_backlog(skb, cpu)
 
 
 # ------------------------------------------------------------------ the RX ring

@@ -9,7 +9,7 @@ import hashlib
 from ..core.netdevice import IFF_BROADCAST, IFF_MULTICAST, IFF_PROMISC, HeaderOps
 from ..core.skbuff import (
     PACKET_BROADCAST, PACKET_HOST, PACKET_MULTICAST, PACKET_OTHERHOST,
-    skb_push, skb_reset_mac_header,
+    skb_push,
 )
 from ..hdr.if_arp import ARPHRD_ETHER
 from ..hdr.if_ether import (
@@ -54,9 +54,8 @@ def eth_type_trans(skb, dev):
     The caller has checked that skb.len >= ETH_HLEN.
     """
     skb.dev = dev
-    skb_reset_mac_header(skb)
     buf = skb.buf
-    off = skb.data
+    off = skb.mac_header = skb.data           # skb_reset_mac_header
     skb.data = off + ETH_HLEN
     skb.len -= ETH_HLEN
     dest = buf[off:off + 6]

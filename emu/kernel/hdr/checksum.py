@@ -18,11 +18,11 @@ def csum_partial(data, start=0, end=None, csum=0):
         end = len(data)
     mv = memoryview(data)[start:end]
     n = end - start
-    s = int.from_bytes(mv, "big")
+    x = int.from_bytes(mv, "big")
     if n & 1:
-        s <<= 8          # pad the odd byte on the right with a zero byte
-    s %= 0xFFFF
-    if s == 0 and n and bytes(mv).count(0) != n:
+        x <<= 8          # pad the odd byte on the right with a zero byte
+    s = x % 0xFFFF
+    if s == 0 and x:
         s = 0xFFFF       # a non-zero buffer summing to 'negative zero'
     if csum:
         s += csum

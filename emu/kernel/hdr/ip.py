@@ -33,8 +33,19 @@ def inet_aton(text):
     return int.from_bytes(socket.inet_aton(text), "big")
 
 
+# inet_ntoa's answers, remembered (a pure function; bounded): the receive
+# paths name every datagram's source. Callers on a hot path may look here first.
+NTOA_CACHE: dict = {}
+NTOA_CACHE_MAX = 4096
+
+
 def inet_ntoa(addr):
-    return socket.inet_ntoa(addr.to_bytes(4, "big"))
+    text = NTOA_CACHE.get(addr)
+    if text is None:
+        text = socket.inet_ntoa(addr.to_bytes(4, "big"))
+        if len(NTOA_CACHE) < NTOA_CACHE_MAX:
+            NTOA_CACHE[addr] = text
+    return text
 
 
 def ipv4_is_multicast(addr):

@@ -5,11 +5,11 @@ Linux: net/ipv4/icmp.c; RFC 792, RFC 1122 3.2.2.
 from ..core.dev import KernelError
 from ..core.skbuff import (
     CHECKSUM_UNNECESSARY, LL_MAX_HEADER, PACKET_HOST, SKB_DROP_REASON_ICMP_CSUM,
-    SKB_DROP_REASON_PKT_TOO_SMALL, alloc_skb, consume_skb, kfree_skb, skb_put,
+    SKB_DROP_REASON_PKT_TOO_SMALL, SkBuff, alloc_skb, consume_skb, kfree_skb, skb_put,
     skb_reserve,
 )
-from ..core.snmp import ICMP_TYPE_FIELDS, icmp_out_count, icmpmsg_inc
-from ..hdr.checksum import csum_fold, csum_partial
+from ..core.snmp import ICMP_TYPE_FIELDS, icmp_out_count
+from ..hdr.checksum import csum_partial
 from ..hdr.icmp import (
     ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_ECHOREPLY, ICMP_FRAG_NEEDED, ICMP_HOST_UNREACH, ICMP_NET_UNREACH,
     ICMP_PARAMETERPROB, ICMP_PORT_UNREACH, ICMP_PROT_UNREACH, ICMP_REDIRECT,
@@ -53,15 +53,23 @@ def icmp_push_reply(net, saddr, daddr, icmp_type, code, rest, data, tos=0, trace
         net.mib["Icmp"]["OutErrors"] += 1
         return
     n = 8 + len(data)
-    skb = alloc_skb(LL_MAX_HEADER + 60 + n)
-    skb_reserve(skb, LL_MAX_HEADER + 60)
-    off = skb_put(skb, n)
+    # alloc_skb, skb_reserve (room for the IP header and options) and skb_put, written out.
+    off = LL_MAX_HEADER + 60
+    skb = SkBuff(bytearray(off + n))
+    skb.data = off
+    skb.tail = off + n
+    skb.len = n
     buf = skb.buf
     buf[off] = icmp_type
     buf[off + 1] = code
     buf[off + 4:off + 8] = rest
     buf[off + 8:off + n] = data
-    c = csum_fold(csum_partial(buf, off, off + n))
+    # csum_fold(csum_partial(...)) in one read: the message as one integer mod
+    # 0xffff is its ones' complement sum (a non-zero message summing to 0 is 0xffff).
+    x = int.from_bytes(buf[off:off + n], "big")
+    if n & 1:
+        x <<= 8
+    c = ~(x % 0xFFFF or (0xFFFF if x else 0)) & 0xFFFF
     buf[off + 2] = c >> 8
     buf[off + 3] = c & 0xFF
     skb.transport_header = off
@@ -185,7 +193,9 @@ def icmp_rcv(skb):
     f = ICMP_TYPE_FIELDS.get(icmp_type)
     if f:
         m[f[0]] += 1
-    icmpmsg_inc(net, "In", icmp_type)
+    key = "InType%d" % icmp_type              # icmpmsg_inc, written out
+    mm = net.mib["IcmpMsg"]
+    mm[key] = mm.get(key, 0) + 1
     if icmp_type > NR_ICMP_TYPES:
         m["InErrors"] += 1
         kfree_skb(skb, "ICMP_TYPE")

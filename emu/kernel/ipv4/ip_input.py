@@ -11,8 +11,7 @@ from ..core.skbuff import (
     SKB_DROP_REASON_NOT_SPECIFIED, SKB_DROP_REASON_OTHERHOST, SKB_DROP_REASON_PKT_TOO_SMALL,
     consume_skb, kfree_skb, skb_trim,
 )
-from ..hdr.ip import IP_MF, IP_OFFSET
-from ..netfilter.core import NF_HOOK, NF_INET_LOCAL_IN, NF_INET_PRE_ROUTING
+from ..netfilter.core import NF_INET_LOCAL_IN, NF_INET_PRE_ROUTING, nf_hook_slow
 from .icmp import (
     ICMP_DEST_UNREACH, ICMP_HOST_UNREACH, ICMP_NET_UNREACH, ICMP_PROT_UNREACH, icmp_send,
 )
@@ -64,10 +63,17 @@ def ip_rcv(skb, dev, pt, orig_dev):
         return 1
     if tot_len < ihl:
         return _hdr_error(skb, ip, SKB_DROP_REASON_IP_INHDR)
-    skb_trim(skb, tot_len)          # drop Ethernet padding
+    if skb.len > tot_len:
+        skb_trim(skb, tot_len)      # drop Ethernet padding
     skb.network_header = off
     skb.transport_header = off + ihl
-    return NF_HOOK(NF_INET_PRE_ROUTING, net, skb, dev, None, ip_rcv_finish)
+    # NF_HOOK(PRE_ROUTING, ..., ip_rcv_finish), the hooks run only when there are some.
+    if skb.trace is not None:
+        skb.trace.hit("NF_INET_PRE_ROUTING")
+    if net.proto["nf_hooks"][NF_INET_PRE_ROUTING] and \
+            not nf_hook_slow(NF_INET_PRE_ROUTING, net, skb, dev, None):
+        return -1
+    return ip_rcv_finish(skb)
 
 
 def _hdr_error(skb, ip, reason):
@@ -102,11 +108,12 @@ def ip_rcv_finish(skb):
     if skb.buf[skb.network_header] != 0x45 and ip_rcv_options(skb, skb.dev):
         kfree_skb(skb, SKB_DROP_REASON_NOT_SPECIFIED)
         return 1
-    if skb.dst.rt_type == RTN_BROADCAST:
+    dst = skb.dst
+    if dst.rt_type == RTN_BROADCAST:
         ext = skb.dev.net.mib["IpExt"]
         ext["InBcastPkts"] += 1
         ext["InBcastOctets"] += skb.len
-    return dst_input(skb)
+    return dst.input(skb)                   # dst_input
 
 
 def ip_error(skb, err):
@@ -168,13 +175,37 @@ def ip_local_deliver(skb):
     if skb.trace is not None:
         skb.trace.hit("ip_local_deliver")
     nh = skb.network_header
-    frag = (skb.buf[nh + 6] << 8) | skb.buf[nh + 7]
+    buf = skb.buf
     net = skb.dev.net
-    if frag & (IP_MF | IP_OFFSET):
+    if buf[nh + 6] & 0x3F or buf[nh + 7]:     # IP_MF | IP_OFFSET
         skb = ip_defrag(net, skb)
         if skb is None:
             return 0
-    return NF_HOOK(NF_INET_LOCAL_IN, net, skb, skb.dev, None, ip_local_deliver_finish)
+        nh = skb.network_header
+        buf = skb.buf
+    # NF_HOOK(LOCAL_IN, ..., ip_local_deliver_finish), the hooks run only when
+    # there are some; ip_local_deliver_finish and the common case of
+    # ip_protocol_deliver_rcu (no raw socket on the protocol) written out.
+    tr = skb.trace
+    if tr is not None:
+        tr.hit("NF_INET_LOCAL_IN")
+    if net.proto["nf_hooks"][NF_INET_LOCAL_IN] and \
+            not nf_hook_slow(NF_INET_LOCAL_IN, net, skb, skb.dev, None):
+        return -1
+    if skb.trace is not None:
+        skb.trace.hit("ip_local_deliver_finish")
+    nh = skb.network_header
+    buf = skb.buf
+    t = nh + (buf[nh] & 15) * 4
+    skb.len -= t - skb.data
+    skb.data = skb.transport_header = t
+    protocol = buf[nh + 9]
+    raw = net.proto.get("raw_hash")
+    ipprot = net.proto["inet_protos"].get(protocol)
+    if ipprot is None or (raw and raw.get(protocol)):
+        return ip_protocol_deliver_rcu(skb, protocol)
+    net.mib["Ip"]["InDelivers"] += 1
+    return ipprot(skb)
 
 
 def ip_local_deliver_finish(skb):

@@ -5,16 +5,17 @@ Linux: net/ipv4/ip_output.c; RFC 791.
 import functools
 
 from ..core.gso import skb_gso_validate_network_len
-from ..core.neighbour import __neigh_lookup, neigh_output
+from ..core.dev import dev_queue_xmit
+from ..core.neighbour import NUD_CONNECTED, NUD_NAMES, neigh_create, neigh_output
 from ..core.skbuff import (
-    LL_MAX_HEADER, SKB_DROP_REASON_NEIGH_FAILED, alloc_skb, consume_skb, kfree_skb, skb_push, skb_put,
-    skb_reserve,
+    LL_MAX_HEADER, SKB_DROP_REASON_NEIGH_FAILED, SkBuff, alloc_skb, consume_skb, kfree_skb, skb_push,
+    skb_put, skb_reserve,
 )
 from ..core.sock import skb_add_data_nocache
 from ..hdr.if_ether import ETH_P_IP
 from ..hdr.ip import IP_DF, IPPROTO_TCP, iphdr
-from ..netfilter.core import NF_HOOK, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING
-from .route import __ip_select_ident, ip_skb_dst_mtu, rt_nexthop
+from ..netfilter.core import NF_HOOK, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING, nf_hook_slow
+from .route import __ip_select_ident, ip_skb_dst_mtu
 
 
 def ip_select_ident_segs(net, sk, saddr, daddr, protocol, df, segs=1):
@@ -74,11 +75,18 @@ def ip_build_header(skb, saddr, daddr, protocol, ttl, tos=0, df=False, ident=Non
     """Push a 20-byte IPv4 header in front of skb.data (the header of ip_make_skb);
     sk is the socket whose datagram it is (None for the kernel's own: RSTs,
     SYN-ACKs, ICMP), segs the segments of a GSO skb (each gets its own ID)."""
-    off = skb_push(skb, 20)
-    skb.network_header = off
+    off = skb.data - 20                       # skb_push, written out
+    if off < skb.head:
+        skb_push(skb, 20)                     # skb_under_panic
+    skb.data = skb.network_header = off
+    skb.len += 20
     if ident is None:
-        ident = ip_select_ident_segs(skb.dst.dev.net, sk, saddr, daddr, protocol, df, segs) \
-            if skb.dst is not None else 0
+        if skb.dst is None:
+            ident = 0
+        elif df and (sk is None or not sk.inet_daddr):
+            ident = 0                         # ip_select_ident_segs: DF, not a connected socket
+        else:
+            ident = ip_select_ident_segs(skb.dst.dev.net, sk, saddr, daddr, protocol, df, segs)
     tpl = ip_hdr_template(saddr, daddr, protocol, ttl, tos, df)
     buf = skb.buf
     buf[off:off + 20] = tpl
@@ -96,11 +104,43 @@ def ip_make_skb(sk, rt, data, saddr, daddr, protocol, transhdrlen, df):
     the data in an skb behind transhdrlen bytes for the transport header, then
     __ip_make_skb puts the IP header in front. The caller fills the transport
     header (udp_send_skb)."""
-    tracer = sk.net.tracer
+    net = sk.net
+    tracer = net.tracer
     if tracer is not None:
         tracer.send_hit("ip_make_skb")
-    skb = __ip_append_data(sk, rt, data, transhdrlen)
-    return __ip_make_skb(sk, skb, saddr, daddr, protocol, df)
+        skb = __ip_append_data(sk, rt, data, transhdrlen)
+        return __ip_make_skb(sk, skb, saddr, daddr, protocol, df)
+    # __ip_append_data and __ip_make_skb written out (no trace to record):
+    # the same skb, built with one allocation and one copy of the data.
+    hdr = LL_MAX_HEADER
+    t = hdr + 20
+    d = t + transhdrlen
+    end = d + len(data)
+    buf = bytearray(end)
+    buf[d:end] = data
+    skb = SkBuff(buf)
+    skb.data = skb.network_header = hdr
+    skb.transport_header = t
+    skb.tail = end
+    skb.len = end - hdr
+    skb.dst = rt
+    skb.priority = sk.sk_priority
+    skb.mark = sk.sk_mark
+    ttl = sk.uc_ttl if sk.uc_ttl >= 0 else net.sysctl["net.ipv4.ip_default_ttl"]
+    if sk.inet_daddr and sk.sk_protocol != IPPROTO_TCP:
+        ident = sk.inet_id = (sk.inet_id + 1) & 0xFFFFFFFF   # ip_select_ident_segs
+    elif df and not sk.inet_daddr:
+        ident = 0
+    else:
+        ident = ip_select_ident_segs(rt.dev.net, sk, saddr, daddr, protocol, df, 1)
+    buf[hdr:t] = ip_hdr_template(saddr, daddr, protocol, ttl, sk.tos, df)
+    n = end - hdr
+    buf[hdr + 2] = n >> 8
+    buf[hdr + 3] = n & 0xFF
+    buf[hdr + 4] = (ident >> 8) & 0xFF
+    buf[hdr + 5] = ident & 0xFF
+    skb.protocol = ETH_P_IP
+    return skb
 
 
 def __ip_append_data(sk, rt, data, transhdrlen):
@@ -152,10 +192,37 @@ def __ip_local_out(net, skb):
 
 
 def ip_local_out(net, sk, skb):
-    """Send a locally generated datagram whose header is complete but for len/csum."""
+    """Send a locally generated datagram whose header is complete but for len/csum.
+
+    __ip_local_out (with ip_send_check), LOCAL_OUT and dst_output are
+    written out here (their trace hits in order); the hooks run as NF_HOOK
+    runs them when the point has any.
+    """
+    tr = skb.trace
+    if tr is not None:
+        tr.hit("ip_local_out")
+        tr.hit("__ip_local_out")
+    off = skb.network_header
+    buf = skb.buf
+    tot = skb.tail - off
+    buf[off + 2] = tot >> 8
+    buf[off + 3] = tot & 0xFF
+    # ip_send_check: the header read as one integer, modulo 0xffff, is its
+    # ones' complement sum (see ip_send_check).
+    ihl = (buf[off] & 15) * 4
+    buf[off + 10] = buf[off + 11] = 0
+    c = ~(int.from_bytes(buf[off:off + ihl], "big") % 0xFFFF or 0xFFFF) & 0xFFFF
+    buf[off + 10] = c >> 8
+    buf[off + 11] = c & 0xFF
+    net.mib["Ip"]["OutRequests"] += 1
+    if tr is not None:
+        tr.hit("NF_INET_LOCAL_OUT")
+    if net.proto["nf_hooks"][NF_INET_LOCAL_OUT] and \
+            not nf_hook_slow(NF_INET_LOCAL_OUT, net, skb, None, skb.dst.dev):
+        return -1
     if skb.trace is not None:
-        skb.trace.hit("ip_local_out")
-    return __ip_local_out(net, skb)
+        skb.trace.hit("dst_output")
+    return skb.dst.output(skb)
 
 
 def dst_output(skb):
@@ -165,21 +232,30 @@ def dst_output(skb):
 
 
 def ip_output(skb):
-    """dst.output for unicast: set the device and run POST_ROUTING."""
-    if skb.trace is not None:
-        skb.trace.hit("ip_output")
+    """dst.output for unicast: set the device and run POST_ROUTING (then
+    ip_finish_output, called directly when the point has no hooks)."""
+    tr = skb.trace
+    if tr is not None:
+        tr.hit("ip_output")
     dev = skb.dst.dev
     skb.dev = dev
     skb.protocol = ETH_P_IP
     net = dev.net
     net.mib["IpExt"]["OutOctets"] += skb.len
-    return NF_HOOK(NF_INET_POST_ROUTING, net, skb, None, dev, ip_finish_output)
+    if tr is not None:
+        tr.hit("NF_INET_POST_ROUTING")
+    if net.proto["nf_hooks"][NF_INET_POST_ROUTING] and \
+            not nf_hook_slow(NF_INET_POST_ROUTING, net, skb, None, dev):
+        return -1
+    return ip_finish_output(skb)
 
 
 def ip_finish_output(skb):
     if skb.trace is not None:
         skb.trace.hit("ip_finish_output")
-    mtu = ip_skb_dst_mtu(skb)
+    rt = skb.dst
+    # ip_skb_dst_mtu, written out for the common case (no learned PMTU).
+    mtu = (rt.pmtu or rt.dev.mtu) if not rt.dev.net.proto["fnhe"] else ip_skb_dst_mtu(skb)
     if skb.shinfo.gso_size:
         return ip_finish_output_gso(skb, mtu)
     if skb.len > mtu:
@@ -212,22 +288,45 @@ def ip_finish_output_gso(skb, mtu):
 
 def ip_finish_output2(skb):
     """Find the neighbour for the next hop and hand the packet to it."""
-    if skb.trace is not None:
-        skb.trace.hit("ip_finish_output2")
+    tr = skb.trace
+    if tr is not None:
+        tr.hit("ip_finish_output2")
     rt = skb.dst
     dev = skb.dev
     net = dev.net
-    nh = skb.network_header
-    daddr = int.from_bytes(skb.buf[nh + 16:nh + 20], "big")
-    nexthop = rt_nexthop(rt, daddr)
     if dev.name == "lo":
         net.mib["Ip"]["OutTransmits"] += 1
         dev.header_ops.create(skb, dev, ETH_P_IP, dev.dev_addr, dev.dev_addr, skb.len)
-        from ..core.dev import dev_queue_xmit
         return dev_queue_xmit(skb)
-    neigh = __neigh_lookup(net.proto["arp_tbl"], nexthop, dev, True)
-    if neigh is None:
-        kfree_skb(skb, SKB_DROP_REASON_NEIGH_FAILED)
-        return -1
+    nexthop = rt.rt_gw4                       # rt_nexthop
+    if not nexthop:
+        nh = skb.network_header
+        nexthop = int.from_bytes(skb.buf[nh + 16:nh + 20], "big")
+    # __neigh_lookup (neigh_lookup, with its counters), written out.
+    tbl = net.proto["arp_tbl"]
+    stats = tbl.stats
+    stats["lookups"] += 1
+    neigh = tbl.hash.get((nexthop, dev.ifindex))
+    if neigh is not None:
+        stats["hits"] += 1
+    else:
+        neigh = neigh_create(tbl, nexthop, dev)
+        if neigh is None:
+            kfree_skb(skb, SKB_DROP_REASON_NEIGH_FAILED)
+            return -1
     net.mib["Ip"]["OutTransmits"] += 1
-    return neigh_output(neigh, skb)
+    hh = neigh.hh
+    hh_len = hh.hh_len
+    if not (neigh.nud_state & NUD_CONNECTED and hh_len):
+        return neigh_output(neigh, skb)
+    # neigh_output -> neigh_hh_output, written out: the cached header in front.
+    if tr is not None:
+        tr.hit("neigh_output", NUD_NAMES.get(neigh.nud_state, neigh.nud_state))
+        tr.hit("neigh_hh_output")
+    data = skb.data - hh_len
+    if data < skb.head:
+        skb_push(skb, hh_len)                 # skb_under_panic
+    skb.data = data
+    skb.len += hh_len
+    skb.buf[data:data + hh_len] = hh.hh_data
+    return dev_queue_xmit(skb)

@@ -6,13 +6,13 @@ import errno
 import struct
 
 from ..core.dev import KernelError
-from ..core.skbuff import LL_MAX_HEADER, alloc_skb, consume_skb, skb_clone, skb_put, skb_reserve
+from ..core.skbuff import LL_MAX_HEADER, SkBuff, alloc_skb, consume_skb, skb_clone, skb_put, skb_reserve
 from ..core.sock import MSG_PEEK, MSG_TRUNC, Proto, skb_copy_datagram_iter, skb_recv_datagram, sock_queue_rcv_skb
 from ..core.snmp import icmp_out_count
-from ..hdr.ip import IPPROTO_ICMP, IPPROTO_RAW, inet_ntoa
+from ..hdr.ip import IPPROTO_ICMP, IPPROTO_RAW, NTOA_CACHE, inet_ntoa
 from .ip_output import ip_build_header, ip_local_out, ip_select_ident, ip_send_check
 from .ip_sockglue import ip_cmsg_recv
-from .route import RTN_BROADCAST, ip_dst_mtu, ip_route_output_flow, ip_sk_dont_fragment
+from .route import RTN_BROADCAST, ip_dst_mtu, ip_route_output_key, ip_sk_dont_fragment
 
 SOL_RAW = 255
 ICMP_FILTER = 1
@@ -82,7 +82,13 @@ def raw_rcv(sk, skb):
         skb.trace.hit("raw_rcv")
     skb.len += skb.data - skb.network_header
     skb.data = skb.network_header
-    return raw_rcv_skb(sk, skb)
+    # raw_rcv_skb, written out.
+    if skb.trace is not None:
+        skb.trace.hit("raw_rcv_skb")
+    if sock_queue_rcv_skb(sk, skb) < 0:
+        sk.net.mib["Ip"]["InDiscards"] += 1
+        return -1
+    return 0
 
 
 def raw_rcv_skb(sk, skb):
@@ -110,7 +116,9 @@ def raw_sendmsg(sk, data, flags, addr):
     else:
         raise KernelError(errno.EDESTADDRREQ)
     saddr = sk.inet_rcv_saddr
-    rt = ip_route_output_flow(net, daddr, saddr, sk.sk_bound_dev_if)
+    if net.tracer is not None:              # ip_route_output_flow, written out
+        net.tracer.send_hit("ip_route_output_flow")
+    rt = ip_route_output_key(net, daddr, saddr, sk.sk_bound_dev_if)
     if rt.rt_type == RTN_BROADCAST and not sk.sk_broadcast:
         raise KernelError(errno.EACCES)
     if sk.hdrincl:
@@ -136,16 +144,20 @@ def raw_sendmsg(sk, data, flags, addr):
                 bool(skb.buf[off + 6] & 0x40)))
         ip_send_check(skb.buf, off)
     else:
-        skb = alloc_skb(LL_MAX_HEADER + 20 + n)
-        skb_reserve(skb, LL_MAX_HEADER + 20)
-        off = skb_put(skb, n)
+        # alloc_skb, skb_reserve (room for the IP header) and skb_put, written out.
+        off = LL_MAX_HEADER + 20
+        skb = SkBuff(bytearray(off + n))
         skb.buf[off:off + n] = data
-        skb.transport_header = off
+        skb.data = skb.transport_header = off
+        skb.tail = off + n
+        skb.len = n
         skb.dst = rt
         src = saddr or rt.prefsrc or _src_for(rt, daddr)
         ttl = sk.uc_ttl if sk.uc_ttl >= 0 else net.sysctl["net.ipv4.ip_default_ttl"]
-        # __ip_make_skb: DF when the socket asks (DO/PROBE), or WANT and it fits the path.
-        df = ip_sk_dont_fragment(sk, 20 + n, ip_dst_mtu(net, rt, daddr))
+        # __ip_make_skb: DF when the socket asks (DO/PROBE), or WANT and it fits the
+        # path (ip_dst_mtu: the route's MTU unless a smaller one was learned).
+        mtu = (rt.pmtu or rt.dev.mtu) if not net.proto["fnhe"] else ip_dst_mtu(net, rt, daddr)
+        df = ip_sk_dont_fragment(sk, 20 + n, mtu)
         ip_build_header(skb, src, daddr, sk.inet_num, ttl, sk.tos, df=df, sk=sk)
     tracer = net.tracer
     if tracer is not None:
@@ -164,13 +176,24 @@ def _src_for(rt, daddr):
 
 
 def raw_recvmsg(sk, size, flags, msg=None):
-    skb = skb_recv_datagram(sk, flags)
-    if skb is None:
-        return b"", None, 0
-    data = skb_copy_datagram_iter(skb, 0, min(size, skb.len))
+    q = sk.sk_receive_queue.q
+    if q and not sk.sk_err:
+        # skb_recv_datagram -> __skb_try_recv_datagram with a datagram there
+        # and no pending error, written out.
+        skb = q[0] if flags & MSG_PEEK else q.popleft()
+    else:
+        skb = skb_recv_datagram(sk, flags)
+        if skb is None:
+            return b"", None, 0
+    n = min(size, skb.len)
+    if skb.data_len or skb.trace is not None:
+        data = skb_copy_datagram_iter(skb, 0, n)
+    else:
+        data = bytes(memoryview(skb.buf)[skb.data:skb.data + n])   # the linear part
     msg_flags = MSG_TRUNC if skb.len > size else 0
     nh = skb.network_header
-    addr = (inet_ntoa(int.from_bytes(skb.buf[nh + 12:nh + 16], "big")), 0)
+    saddr = int.from_bytes(skb.buf[nh + 12:nh + 16], "big")
+    addr = (NTOA_CACHE.get(saddr) or inet_ntoa(saddr), 0)
     if msg is not None and sk.cmsg_flags:
         ip_cmsg_recv(msg, sk, skb)
     if not flags & MSG_PEEK:

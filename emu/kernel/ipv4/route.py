@@ -311,7 +311,10 @@ def rt_cache_flush(net):
 
 def ip_route_output_key(net, daddr, saddr=0, oif=0):
     """The output route to daddr (ip_route_output_flow): an Rtable or ENETUNREACH."""
-    fa = fib_lookup(net, daddr)
+    merged = net.proto["fib_merged"]          # fib_lookup, written out
+    if merged is None:
+        merged = net.proto["fib_merged"] = fib_merge(net.proto["fib"])
+    fa = merged.lookup(daddr)
     if fa is None or fa.type not in (RTN_UNICAST, RTN_LOCAL, RTN_BROADCAST):
         raise KernelError(errno.ENETUNREACH, "network unreachable")
     if oif and fa.dev is not None and fa.dev.ifindex != oif and fa.type == RTN_UNICAST:
@@ -368,13 +371,21 @@ def ip_route_input_noref(skb, daddr, saddr, tos, dev):
     if (saddr & 0xFF000000) == 0 or (daddr & 0xFF000000) == 0 or \
             ((daddr & 0xFF000000) == 0x7F000000 and dev.name != "lo"):
         return -errno.EINVAL
-    fa = fib_lookup(net, daddr)
+    merged = net.proto["fib_merged"]          # fib_lookup, written out
+    if merged is None:
+        merged = net.proto["fib_merged"] = fib_merge(net.proto["fib"])
+    fa = merged.lookup(daddr)
     if fa is None:
         return -errno.ENETUNREACH
     if fa.type in (RTN_LOCAL, RTN_BROADCAST):
-        if fib_validate_source(net, saddr, dev):
+        # fib_validate_source's common answer (a source not ours) and
+        # _local_rt's cached route, written out.
+        if saddr in net.proto.get("inet_addr_lst", ()) and fib_validate_source(net, saddr, dev):
             return -errno.EINVAL
-        skb.dst = _local_rt(net, dev, fa.type, ops.local_deliver)
+        rt = net.proto.setdefault("rt_local_cache", {}).get((dev.ifindex, fa.type))
+        if rt is None or rt.rt_genid != net.rt_genid:
+            rt = _local_rt(net, dev, fa.type, ops.local_deliver)
+        skb.dst = rt
         return 0
     if fa.type != RTN_UNICAST:
         return -errno.EHOSTUNREACH

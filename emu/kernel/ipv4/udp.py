@@ -18,20 +18,20 @@ from ..core.skbuff import (
     SKB_DROP_REASON_SOCKET_RCVBUFF, consume_skb, kfree_skb, skb_clone, skb_trim,
 )
 from ..core.sock import (
-    MSG_DONTWAIT, MSG_PEEK, MSG_TRUNC, RCV_SHUTDOWN, Proto, __skb_try_recv_datagram,
+    EPOLLIN, EPOLLRDNORM, MSG_DONTWAIT, MSG_PEEK, MSG_TRUNC, RCV_SHUTDOWN, Proto, __skb_try_recv_datagram,
     __skb_wait_for_more_packets, sk_data_ready, sk_error_report, skb_copy_datagram_iter, sock_rmem_free,
 )
 from ..hdr.checksum import csum_fold, csum_partial, csum_tcpudp_nofold
 from ..hdr.icmp import ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMP_PORT_UNREACH, ICMP_TIME_EXCEEDED
-from ..hdr.ip import INADDR_BROADCAST, IPPROTO_UDP, inet_ntoa, ipv4_is_multicast
+from ..hdr.ip import INADDR_BROADCAST, IPPROTO_UDP, NTOA_CACHE, inet_ntoa, ipv4_is_multicast
 from .devinet import inet_select_addr
 from .icmp import icmp_inner_tuple, icmp_send
 from .inet_connection_sock import inet_ephemeral_port
 from .ip_sockglue import ip_cmsg_recv
 from .ip_output import ip_local_out, ip_make_skb
 from .route import (
-    IP_PMTUDISC_DONT, RTN_BROADCAST, RTN_LOCAL, inet_addr_type, ip_dst_mtu, ip_route_output_flow,
-    ip_route_output_key, ip_rt_update_pmtu, ip_sk_dont_fragment,
+    IP_PMTUDISC_DO, IP_PMTUDISC_DONT, IP_PMTUDISC_WANT, RTN_BROADCAST, RTN_LOCAL, inet_addr_type,
+    ip_dst_mtu, ip_route_output_flow, ip_route_output_key, ip_rt_update_pmtu,
 )
 
 UDP_HLEN = 8
@@ -184,16 +184,29 @@ def udp_sendmsg(sk, data, flags, addr):
         err = sk.sk_err
         sk.sk_err = 0
         raise KernelError(err)
-    rt = _route(sk, daddr) if connected else \
-        ip_route_output_flow(net, daddr, sk.inet_saddr, sk.sk_bound_dev_if)
+    if connected:
+        rt = _route(sk, daddr)
+    else:
+        if net.tracer is not None:          # ip_route_output_flow, written out
+            net.tracer.send_hit("ip_route_output_flow")
+        rt = ip_route_output_key(net, daddr, sk.inet_saddr, sk.sk_bound_dev_if)
     if rt.rt_type == RTN_BROADCAST and not sk.sk_broadcast:
         raise KernelError(errno.EACCES)
     if not sk.inet_num:
         udp_lib_get_port(sk, 0, sk.inet_rcv_saddr)
-    saddr = sk.inet_saddr or _source_for(rt, daddr)
-    mtu = ip_dst_mtu(net, rt, daddr)
+    saddr = sk.inet_saddr
+    if not saddr:
+        saddr = rt.prefsrc if rt.prefsrc and rt.rt_type != RTN_LOCAL else _source_for(rt, daddr)
+    # ip_dst_mtu (no learned PMTU: the route's) and ip_sk_dont_fragment, written out.
+    mtu = (rt.pmtu or rt.dev.mtu) if not net.proto["fnhe"] else ip_dst_mtu(net, rt, daddr)
     total = 20 + UDP_HLEN + n
-    df = ip_sk_dont_fragment(sk, total, mtu)
+    pmtudisc = sk.pmtudisc
+    if pmtudisc >= IP_PMTUDISC_DO:
+        if total > mtu:
+            raise KernelError(errno.EMSGSIZE)
+        df = True
+    else:
+        df = pmtudisc == IP_PMTUDISC_WANT and total <= mtu
     skb = ip_make_skb(sk, rt, data, saddr, daddr, IPPROTO_UDP, UDP_HLEN, df)
     udp_send_skb(skb, net, sk.inet_sport, dport)
     return n
@@ -213,13 +226,25 @@ def udp_send_skb(skb, net, sport, dport):
         tracer.attach(skb)
         if skb.trace is not None:
             skb.trace.hit("udp_send_skb")
-    s = csum_tcpudp_nofold(int.from_bytes(buf[nh + 12:nh + 16], "big"),
-                           int.from_bytes(buf[nh + 16:nh + 20], "big"), ulen, IPPROTO_UDP)
-    c = csum_fold(csum_partial(buf, t, skb.tail, s)) or 0xFFFF
+    if t == nh + 20:
+        # csum_tcpudp_nofold + csum_partial + csum_fold in one sum: the
+        # addresses sit right before the UDP header, so they and the datagram
+        # are read as one integer (mod 0xffff: the ones' complement sum; the
+        # pseudo-header is never zero, so neither is the sum).
+        x = int.from_bytes(buf[nh + 12:skb.tail], "big")
+        if ulen & 1:
+            x <<= 8
+        c = (~((x + IPPROTO_UDP + ulen) % 0xFFFF or 0xFFFF) & 0xFFFF) or 0xFFFF
+    else:
+        s = csum_tcpudp_nofold(int.from_bytes(buf[nh + 12:nh + 16], "big"),
+                               int.from_bytes(buf[nh + 16:nh + 20], "big"), ulen, IPPROTO_UDP)
+        c = csum_fold(csum_partial(buf, t, skb.tail, s)) or 0xFFFF
     buf[t + 6] = c >> 8
     buf[t + 7] = c & 0xFF
     net.mib["Udp"]["OutDatagrams"] += 1
-    return ip_send_skb(net, skb)
+    if skb.trace is not None:               # ip_send_skb, written out
+        skb.trace.hit("ip_send_skb")
+    return ip_local_out(net, None, skb)
 
 
 def ip_send_skb(net, skb):
@@ -274,14 +299,25 @@ def udp_rcv(skb):
         mib["InErrors"] += 1
         kfree_skb(skb, SKB_DROP_REASON_PKT_TOO_SMALL)
         return 0
-    skb_trim(skb, ulen)
+    if skb.len > ulen:
+        skb_trim(skb, ulen)
     nh = skb.network_header
-    saddr = int.from_bytes(buf[nh + 12:nh + 16], "big")
-    daddr = int.from_bytes(buf[nh + 16:nh + 20], "big")
+    addrs = int.from_bytes(buf[nh + 12:nh + 20], "big")
+    saddr = addrs >> 32
+    daddr = addrs & 0xFFFFFFFF
     check = (buf[t + 6] << 8) | buf[t + 7]
     if check and skb.ip_summed != CHECKSUM_UNNECESSARY and skb.ip_summed != 3:   # 3: CHECKSUM_PARTIAL is valid
-        s = csum_tcpudp_nofold(saddr, daddr, ulen, IPPROTO_UDP)
-        if csum_partial(buf, t, t + ulen, s) != 0xFFFF:
+        if t == nh + 20 and not skb.data_len:
+            # The sum over pseudo-header and datagram in one read (see
+            # udp_send_skb): valid when it is 0xffff, i.e. 0 mod 0xffff.
+            x = int.from_bytes(buf[nh + 12:t + ulen], "big")
+            if ulen & 1:
+                x <<= 8
+            bad = (x + IPPROTO_UDP + ulen) % 0xFFFF != 0
+        else:
+            s = csum_tcpudp_nofold(saddr, daddr, ulen, IPPROTO_UDP)
+            bad = csum_partial(buf, t, t + ulen, s) != 0xFFFF
+        if bad:
             mib["InCsumErrors"] += 1
             mib["InErrors"] += 1
             kfree_skb(skb, "UDP_CSUM")
@@ -328,14 +364,30 @@ def __udp4_lib_mcast_deliver(net, skb, saddr, sport, daddr, dport):
 
 
 def udp_queue_rcv_skb(sk, skb):
-    if skb.trace is not None:
-        skb.trace.hit("udp_queue_rcv_skb")
-    net = sk.net
-    if __udp_enqueue_schedule_skb(sk, skb) < 0:
-        m = net.mib["Udp"]
+    tr = skb.trace
+    if tr is not None:
+        tr.hit("udp_queue_rcv_skb")
+        tr.hit("__udp_enqueue_schedule_skb")
+    # __udp_enqueue_schedule_skb and sk_data_ready (sock_def_readable),
+    # written out: UDP's rule for a full buffer is explained there.
+    rmem, rcvbuf = sk.sk_rmem_alloc, sk.sk_rcvbuf
+    truesize = skb.truesize
+    if rmem + truesize > rcvbuf and (rcvbuf > (1 << 30) or rmem > rcvbuf):
+        sk.sk_drops += 1
+        kfree_skb(skb, SKB_DROP_REASON_SOCKET_RCVBUFF)
+        m = sk.net.mib["Udp"]
         m["RcvbufErrors"] += 1
         m["InErrors"] += 1
         return -1
+    skb.sk = sk
+    skb.destructor = sock_rmem_free
+    sk.sk_rmem_alloc = rmem + truesize
+    skb.dev = None       # the socket owns it now; drops no longer count per device
+    sk.sk_receive_queue.q.append(skb)
+    if tr is not None:
+        tr.hit("sock_def_readable")
+    if sk.sk_wq.entries:
+        sk.sk_wq.wake_up(EPOLLIN | EPOLLRDNORM)
     return 0
 
 
@@ -381,21 +433,32 @@ def __skb_recv_udp(sk, flags):
 def udp_recvmsg(sk, size, flags, msg=None):
     """Dequeue one datagram: (data, (addr, port), msg_flags); msg (a MsgHdr, from
     recvmsg) gets the control messages the socket asked for."""
-    skb = __skb_recv_udp(sk, flags)
-    if skb is None:
-        return b"", None, 0
-    if skb.trace is not None:
-        skb.trace.hit("udp_recvmsg")
-        skb.trace.hit("__skb_recv_udp")
+    q = sk.sk_receive_queue.q
+    if q and not sk.sk_err:
+        # __skb_recv_udp -> __skb_try_recv_datagram with a datagram there and
+        # no pending error, written out.
+        skb = q[0] if flags & MSG_PEEK else q.popleft()
+    else:
+        skb = __skb_recv_udp(sk, flags)
+        if skb is None:
+            return b"", None, 0
+    tr = skb.trace
+    if tr is not None:
+        tr.hit("udp_recvmsg")
+        tr.hit("__skb_recv_udp")
     t = skb.transport_header
     start = t + UDP_HLEN
     ulen = skb.tail - start
     n = min(size, ulen)
-    data = skb_copy_datagram_iter(skb, start - skb.data, n)
+    buf = skb.buf
+    if skb.data_len or tr is not None:
+        data = skb_copy_datagram_iter(skb, start - skb.data, n)
+    else:
+        data = bytes(memoryview(buf)[start:start + n])   # skb_copy_datagram_iter: the linear part
     msg_flags = MSG_TRUNC if ulen > size else 0
     nh = skb.network_header
-    buf = skb.buf
-    addr = (inet_ntoa(int.from_bytes(buf[nh + 12:nh + 16], "big")), (buf[t] << 8) | buf[t + 1])
+    saddr = int.from_bytes(buf[nh + 12:nh + 16], "big")
+    addr = (NTOA_CACHE.get(saddr) or inet_ntoa(saddr), (buf[t] << 8) | buf[t + 1])
     if msg is not None and sk.cmsg_flags:
         ip_cmsg_recv(msg, sk, skb)
     if not flags & MSG_PEEK:

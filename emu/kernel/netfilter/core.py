@@ -36,6 +36,24 @@ def nf_unregister_net_hook(net, hooknum, fn):
     hooks[:] = [h for h in hooks if h[1] is not fn]
 
 
+def nf_hook_slow(hook, net, skb, indev, outdev):
+    """Run the hooks of one point when there are some: 1 if they all accept
+    (the caller goes on to okfn), else 0 (dropped and freed, or stolen).
+
+    The hot paths call it only when the point has hooks (the test of
+    nf_hook's static key) and record the point's trace hit themselves, so a
+    packet's trace and the hooks' verdicts are those of NF_HOOK.
+    """
+    for _, fn in net.proto["nf_hooks"][hook]:
+        verdict = fn(hook, skb, indev, outdev)
+        if verdict == NF_ACCEPT:
+            continue
+        if verdict == NF_DROP:
+            kfree_skb(skb, SKB_DROP_REASON_NETFILTER_DROP)
+        return 0
+    return 1
+
+
 def NF_HOOK(hook, net, skb, indev, outdev, okfn):
     """Run the hooks of one point; call okfn(skb) if they all accept."""
     if skb.trace is not None:
