@@ -68,18 +68,44 @@ class PingResult:
         return out
 
 
+_ECHO_HDR = struct.Struct("!BBHHH")
+_TIMEVAL = struct.Struct("=qq")
+_PATTERNS: dict = {}
+
+
+def _pattern(size):
+    """What follows the timeval: iputils' byte pattern, built once per size
+    (iputils fills its packet buffer once, before the first probe)."""
+    p = _PATTERNS.get(size)
+    if p is None:
+        head = _TIMEVAL.size if size >= _TIMEVAL.size else 0
+        p = _PATTERNS[size] = bytes((i + head) & 0xFF for i in range(size - head))
+    return p
+
+
 def _echo(ident, seq, size):
     """An echo request: a struct timeval (if it fits), then iputils' byte pattern."""
-    payload = b""
-    if size >= 16:
+    return _echo_stamped(ident, seq, size)[0]
+
+
+def _echo_stamped(ident, seq, size):
+    """An echo request and the monotonic time of its stamp. As in iputils'
+    ping4_send_probe, the time is read once the rest of the packet is
+    ready, just before its checksum and the send: the round trip does not
+    count building the probe."""
+    body = _pattern(size)
+    hdr = _ECHO_HDR.pack(ICMP_ECHO, 0, 0, ident, seq)
+    if size >= _TIMEVAL.size:
         now = time.time()
+        stamp = time.monotonic()
         sec = int(now)
-        payload = struct.pack("=qq", sec, int((now - sec) * 1e6))
-    payload += bytes((i + len(payload)) & 0xFF for i in range(size - len(payload)))
-    pkt = bytearray(struct.pack("!BBHHH", ICMP_ECHO, 0, 0, ident, seq) + payload)
+        pkt = bytearray(hdr + _TIMEVAL.pack(sec, int((now - sec) * 1e6)) + body)
+    else:
+        stamp = time.monotonic()
+        pkt = bytearray(hdr + body)
     c = ip_compute_csum(pkt)
     pkt[2], pkt[3] = c >> 8, c & 0xFF
-    return bytes(pkt)
+    return bytes(pkt), stamp
 
 
 PMTUDISC = {"dont": 0, "want": 1, "do": 2, "probe": 3}     # -M: IP_MTU_DISCOVER values
@@ -153,9 +179,10 @@ def ping(endpoint, target, address, count=4, interval=1.0, size=56, timeout=None
                 if o.outstanding and seq and seq in pending:
                     _show(res, emit, quiet, "no answer yet for icmp_seq=%d" % seq, o)
                 seq += 1
-                pending[seq] = sent_at[seq] = time.monotonic()
+                pkt, pending[seq] = _echo_stamped(ident, seq, size)
+                sent_at[seq] = pending[seq]
                 try:
-                    s.sendto(_echo(ident, seq, size), (address, 0))
+                    s.sendto(pkt, (address, 0))
                     res.transmitted += 1
                     if o.flood:
                         flood_marks.append(".")
@@ -187,9 +214,12 @@ def ping(endpoint, target, address, count=4, interval=1.0, size=56, timeout=None
             s.settimeout(max(0.0005, wake - time.monotonic()))
             try:
                 data, _ = s.recvfrom(65536)
+                # iputils reads the time as the reply arrives (recvmsg), before
+                # it parses the reply: the round trip ends here.
+                arrived = time.monotonic()
             except TimeoutError:
                 continue
-            got = _handle(data, ident, pending, res, emit, quiet, address, o)
+            got = _handle(data, ident, pending, res, emit, quiet, address, o, arrived)
             if got and (o.flood or o.adaptive):
                 rtt_us = res.rtts[-1] * 1000.0
                 ewma[0] = rtt_us * 8 if not ewma[0] else ewma[0] + rtt_us - ewma[0] / 8
@@ -241,8 +271,9 @@ def _show(res, emit, quiet, line, o):
         emit(line)
 
 
-def _handle(data, ident, pending, res, emit, quiet, address, o=None):
-    """One ICMP message: True for an echo reply of ours."""
+def _handle(data, ident, pending, res, emit, quiet, address, o=None, arrived=None):
+    """One ICMP message: True for an echo reply of ours. arrived: when
+    recvfrom returned it (monotonic; now if not given)."""
     o = o or _Opts()
     if len(data) < 28:
         return False
@@ -258,7 +289,7 @@ def _handle(data, ident, pending, res, emit, quiet, address, o=None):
         if rid != ident or rseq not in pending or src != address:
             return False
         res.pipe = max(res.pipe, len(pending))
-        rtt = (time.monotonic() - pending.pop(rseq)) * 1000.0
+        rtt = ((time.monotonic() if arrived is None else arrived) - pending.pop(rseq)) * 1000.0
         res.received += 1
         res.rtts.append(rtt)
         res.replies.append((rseq, ttl, rtt, len(icmp)))
