@@ -42,7 +42,7 @@ def _run(path, args):
 # (benchmark, what the line starts with, its name in the table, the goal).
 TARGETS = [
     ("tcp_throughput", "tcp h1 -> h2 via br0, gso/gro on:", "TCP goodput, offloads on (ratio to raw wire)", ">= 0.2"),
-    ("tcp_throughput", "tcp h1 -> h2 via br0, gso/gro off:", "TCP goodput, offloads off (ratio to raw wire)", "-"),
+    ("tcp_throughput", "tcp h1 -> h2 via br0, gso/gro off:", "TCP offloads off, Mbit/s (segments/s ratio to raw MTU frames/s)", ">= 0.1"),
     ("syscall_path", "noop ", "no-op call (ratio to raw Unix round trip)", "<= 2"),
     ("syscall_path", "udp ", "UDP 64 B sendto/recvfrom (datagrams/s)", ">= 10000/s"),
     ("syscall_path", "udp-batch ", "UDP 64 B sendmmsg/recvmmsg (ratio to raw frames)", ">= 0.05"),
@@ -75,9 +75,9 @@ def _targets(outputs):
     if not rows:
         return
     print("\n== issue 14 (data path): one table")
-    print("%-52s %12s %10s  %-18s" % ("figure", "value", "result", "goal"))
+    print("%-64s %12s %10s  %-18s" % ("figure", "value", "result", "goal"))
     for label, value, ratio, goal, ok in rows:
-        print("%-52s %12s %10s  %-18s %s" % (label, value, ratio, goal, "" if ok else "(missed)"))
+        print("%-64s %12s %10s  %-18s %s" % (label, value, ratio, goal, "" if ok else "(missed)"))
 
 
 def main(argv):
