@@ -171,6 +171,7 @@ class EpochPage:
 
 
 MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT = 0x2, 0x20, 0x40
+_NO_ADDR = object()         # sendmmsg: no address seen yet (None is "no address")
 _FROM_BUFFER = MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT     # flags a read-ahead datagram can serve
 POLLIN = 0x1
 SOL_SOCKET, SO_ERROR = 1, 4
@@ -251,6 +252,92 @@ class HotCalls:
                 n = max(n, old[2])
             self.credits[fd] = (fast, flags, n, epoch)
         return sent
+
+    def sendmmsg(self, fd, msgs, flags=0, timeout=None):
+        """sendmmsg(2): msgs is [(data, address or None)]; returns how many were
+        sent. The sends the node's credit covers are packed here and written
+        together, in one write at the end of the call (_post_batch); one it does
+        not cover goes as sendto sends it (and may earn the credit). As in
+        Linux, an error on the first message raises it, one on a later message
+        ends the batch and the count so far is returned."""
+        if not (_i32(fd) and _i32(flags)):
+            return self._sendmmsg_each(fd, msgs, flags, timeout)
+        flags = int(flags)
+        frames: list = []
+        n = 0
+        pack = P.SENDTO_HDR.pack
+        hsize = P.SENDTO_HDR.size
+        epoch = self._epoch()
+        last_addr: object = _NO_ADDR
+        fast = None
+        try:
+            for data, addr in msgs:
+                if addr is not last_addr:
+                    last_addr = addr
+                    fast = None if addr is None else _fast_addr(addr)
+                credit = self.credits.get(fd)
+                size = len(data)
+                if (credit is not None and (addr is None or fast is not None) and credit[0] == fast
+                        and credit[1] == flags and size <= credit[2] and credit[3] == epoch):
+                    ip, port = fast or (0, 0)
+                    frames.append(pack(hsize + size, P.OP_SENDTO, P.F_NOREPLY, 0, 0, fd, flags, ip,
+                                       port, fast is not None, P.NAN))
+                    frames.append(data if type(data) is bytes else bytes(data))
+                    n += 1
+                    continue
+                # Not covered: what is packed goes first (it came first), then this one.
+                if frames:
+                    self._post_batch(frames)
+                    frames = []
+                self.sendto(fd, data, flags, addr, timeout)
+                n += 1
+                epoch = self._epoch()
+        except OSError:
+            if frames:
+                self._post_batch(frames)
+            if n == 0:
+                raise
+            return n
+        if frames:
+            self._post_batch(frames)
+        return n
+
+    def _sendmmsg_each(self, fd, msgs, flags, timeout):
+        n = 0
+        for data, addr in msgs:
+            try:
+                self.sendto(fd, data, flags, addr, timeout)
+            except OSError:
+                if n == 0:
+                    raise
+                break
+            n += 1
+        return n
+
+    def recv_ahead(self, fd, n, size, flags=0):
+        """Up to n datagrams of fd read ahead earlier (see recvfrom), taken at
+        once without asking the node: recvmmsg's rest after its first. []
+        when none wait here (or flags other than MSG_DONTWAIT ask for more
+        than taking them). Records as recvfrom returns them."""
+        rb = self.rbufs.get(fd)
+        if rb is None or not rb[0] or flags & ~MSG_DONTWAIT or size < 0:
+            return []
+        q, epoch = rb
+        now = self._epoch()
+        if now != epoch:
+            # Something happened meanwhile: a socket error is reported first.
+            err = self.call("getsockopt", fd, SOL_SOCKET, SO_ERROR)
+            rb[1] = now
+            if err:
+                raise OSError(err, os.strerror(err))
+        out = []
+        pop = q.popleft
+        for _ in range(min(n, len(q))):
+            data, addr, mflags = pop()
+            if len(data) > size:
+                data, mflags = data[:size], mflags | MSG_TRUNC
+            out.append((data, addr, mflags))
+        return out
 
     def recvfrom(self, fd, size, flags=0, timeout=None):
         """recvfrom(2): (data, address or None, msg flags)."""
@@ -682,6 +769,22 @@ class SyscallClient(HotCalls):
             if self.poster is None or self.poster.pid != os.getpid():
                 self.poster = Poster(self._flush_all)
             self.poster.kick()
+
+    def _post_batch(self, parts):
+        """sendmmsg's credited sends (headers and data, in order): written now,
+        after what this thread holds back, in one write."""
+        c = self._conn()
+        c.last_post = time.perf_counter()
+        try:
+            with c.wlock:
+                if c.pend:
+                    parts = c.pend + parts
+                    c.pend, c.pend_bytes = [], 0
+                c.sock.sendall(b"".join(parts))
+        except OSError as e:
+            self._drop(c)
+            raise NodeUnreachable(e.errno or 104, "node at %s went away during sendmmsg" % self.path) from None
+        time.sleep(0)            # as _post: a reader waiting for the GIL gets in
 
     @staticmethod
     def _flush_conn(c):

@@ -444,7 +444,8 @@ def make_socket_class(binding):
     # Calls after which the socket's readiness may have changed by the process's
     # own doing: its mirror (if fileno() made one) is brought up to date.
     for name in ("recv", "recvfrom", "recv_into", "recvfrom_into", "recvmsg", "recvmsg_into",
-                 "send", "sendto", "sendall", "sendmsg", "sendfile", "accept", "_accept"):
+                 "send", "sendto", "sendall", "sendmsg", "sendfile", "accept", "_accept",
+                 "sendmmsg", "recvmmsg"):
         setattr(socket, name, refreshing(getattr(socket, name), lazy=True))
     for name in ("connect", "connect_ex", "listen", "shutdown", "getsockopt"):
         setattr(socket, name, refreshing(getattr(socket, name), lazy=False))

@@ -207,3 +207,64 @@ def test_a_raw_icmp_socket_sends_on_credit_and_its_errors_come_from_the_same_cal
         r.sendto(hdr + b"\x00" * 8, dst)
     assert r.fileno() not in r._sys.credits
     r.close()
+
+
+def test_sendmmsg_and_recvmmsg_batch_in_order_with_linux_semantics(bridge_lab):
+    """sendmmsg packs the sends its credit covers into one write; recvmmsg
+    takes the read-ahead in one step. Order, boundaries, truncation, the
+    count returned and the first message's error are Linux's."""
+    h1, h2 = bridge_lab.node("h1"), bridge_lab.node("h2")
+    rx = h2.socket(2, 2)
+    rx.bind(("0.0.0.0", 7400))
+    rx.settimeout(5)
+    tx = h1.socket(2, 2)
+    dst = ("10.0.0.2", 7400)
+    tx.sendto(b"arp", dst)                   # ARP resolved before a burst (unres_qlen)
+    assert rx.recvfrom(100)[0] == b"arp"
+    msgs = [(b"%03d" % i + b"x" * 5, dst) for i in range(40)]
+    posted = []
+    orig = tx._sys._post_batch
+    tx._sys._post_batch = lambda parts: (posted.append(len(parts)), orig(parts))[1]
+    try:
+        assert tx.sendmmsg(msgs) == 40
+    finally:
+        tx._sys._post_batch = orig
+    # The first send earns the credit; the 39 after it leave in one write.
+    assert posted == [2 * 39], posted
+    got = rx.recvmmsg(64, 100)
+    while len(got) < 40:
+        got += rx.recvmmsg(64, 100)
+    assert [d for d, _ in got] == [m for m, _ in msgs]
+    assert {a for _, a in got} == {("10.0.0.1", tx.getsockname()[1])}
+    # Sizes that outgrow the credit go as sendto does, in order with the rest.
+    msgs = [(b"%03d" % i + b"v" * (i % 9), dst) for i in range(30)]
+    assert tx.sendmmsg(msgs) == 30
+    got = rx.recvmmsg(64, 100)
+    while len(got) < 30:
+        got += rx.recvmmsg(64, 100)
+    assert [d for d, _ in got] == [m for m, _ in msgs]
+    # vlen bounds what one call returns; a short buffer truncates as recvfrom does.
+    assert tx.sendmmsg([(b"y" * 50, dst)] * 10) == 10
+    time.sleep(0.3)
+    part = rx.recvmmsg(4, 20)
+    assert [d for d, _ in part] == [b"y" * 20] * 4
+    rest = rx.recvmmsg(64, 100)
+    assert [d for d, _ in rest] == [b"y" * 50] * 6
+    rx.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        rx.recvmmsg(8, 100)
+    # An error on the first message raises it; on a later one, the count so far.
+    assert _errno(lambda: tx.sendmmsg([(b"z" * 70000, dst)])) == errno.EMSGSIZE
+    assert tx.sendmmsg([(b"ok", dst), (b"z" * 70000, dst), (b"never", dst)]) == 1
+    rx.setblocking(True)
+    assert rx.recvfrom(100)[0] == b"ok"
+    rx.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        rx.recvfrom(100)                      # "never" was not sent
+    # A connected socket: address None.
+    tx.connect(dst)
+    assert tx.sendmmsg([(b"c1", None), (b"c2", None), (b"c3", None)]) == 3
+    rx.settimeout(5)
+    assert [rx.recvfrom(100)[0] for _ in range(3)] == [b"c1", b"c2", b"c3"]
+    tx.close()
+    rx.close()
