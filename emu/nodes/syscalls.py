@@ -31,6 +31,7 @@ the kernel), its poller and its wake eventfd.
 import logging
 import math
 import os
+import struct
 import threading
 import time
 from collections import deque
@@ -55,6 +56,11 @@ RECV_CHUNK = 262144
 # time (vruntime.py sets it: one runtime per node process).
 clock = time.monotonic
 SEND_BURST = 64              # credited sends run in one kernel entry
+# Bound once: the frame parser's per-frame lookups (a run of credited sends).
+_REQ_LEN, _OP_SENDTO, _F_NOREPLY = P.REQ_LEN, P.OP_SENDTO, P.F_NOREPLY
+_SENDTO_HDR = P.SENDTO_HDR
+_SENDTO_LEN = P.SENDTO_HDR.size
+_REQ_HEAD = struct.Struct("<IBBH")     # REQ's first fields: length, op, flags, pad
 # Calls that change no state a send's outcome depends on: they leave the send epoch alone.
 READ_ONLY = frozenset(("sendto", "recvfrom", "poll", "getsockname", "getpeername", "getsockopt",
                        "nanosleep"))
@@ -243,24 +249,24 @@ class SyscallServer:
         n = len(data)
         off = 0
         unpack = P.REQ.unpack_from
-        burst = []
-        while n - off >= P.REQ_LEN:
+        burst: list = []
+        while n - off >= _REQ_LEN:
             flen, op, flags, pad, rid, fd = unpack(mv, off)
-            if op > P.OP_LAST or pad or flen < P.REQ_LEN or flen > P.MAX_FRAME:
+            if op > P.OP_LAST or pad or flen < _REQ_LEN or flen > P.MAX_FRAME:
                 raise BadFrame()
             if n - off < flen:
                 break
             if conn.dead:
                 return
-            if op == P.OP_SENDTO and flags & P.F_NOREPLY:
-                if flen < P.REQ_LEN + P.SENDTO.size:
-                    raise BadFrame()
-                body = off + P.REQ_LEN
-                mflags, ip, port, has_addr, _ = P.SENDTO.unpack_from(mv, body)
-                burst.append((fd, bytes(mv[body + P.SENDTO.size:off + flen]), mflags, ip, port, has_addr))
-                off += flen
-                if len(burst) < SEND_BURST:
+            if op == _OP_SENDTO and flags & _F_NOREPLY:
+                # A run of credited sends (a sendmmsg, a sending loop): parsed
+                # here, one unpack each, until the run or the burst ends.
+                off = self._credited_run(mv, n, off, flen, burst)
+                if len(burst) < SEND_BURST and n - off >= _REQ_LEN:
                     continue
+                self._send_burst(conn, burst)
+                burst = []
+                continue
             if burst:
                 self._send_burst(conn, burst)
                 burst = []
@@ -288,6 +294,25 @@ class SyscallServer:
                 conn.big, conn.big_have = frame, len(rest)
             else:
                 conn.inbuf = bytes(rest)
+
+    @staticmethod
+    def _credited_run(mv, n, off, flen, burst):
+        """Credited sendto frames from off (the first one's length flen, already
+        checked) into burst, up to SEND_BURST of them; returns where the run
+        ended: at a frame of another kind or flags, a partial frame, or the end."""
+        unpack = _SENDTO_HDR.unpack_from
+        append = burst.append
+        while True:
+            if flen < _SENDTO_LEN:
+                raise BadFrame()
+            flen, op, flags, pad, _, fd, mflags, ip, port, has_addr, _ = unpack(mv, off)
+            append((fd, bytes(mv[off + _SENDTO_LEN:off + flen]), mflags, ip, port, has_addr))
+            off += flen
+            if len(burst) >= SEND_BURST or n - off < _SENDTO_LEN:
+                return off
+            flen, op, flags, pad = _REQ_HEAD.unpack_from(mv, off)
+            if op != _OP_SENDTO or not flags & _F_NOREPLY or pad or flen > P.MAX_FRAME or n - off < flen:
+                return off                   # the caller's loop takes it from here
 
     def _big_readable(self, conn):
         frame = conn.big
