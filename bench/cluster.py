@@ -47,8 +47,10 @@ def measure_relay(path, mb, runs, pings, port):
         for relayed in (False, True):
             if relayed:
                 keys = lab_keys()
-                relay = SysRelay(lab.run_dir, "127.0.0.1", keys, nodes=lab._lab.nodes)
-                token = write_token(lab.run_dir)
+                # The nodes' sockets are in the lab's socket directory (tmpfs
+                # when there is one), not necessarily its run directory.
+                relay = SysRelay(lab.sock_dir, "127.0.0.1", keys, nodes=lab._lab.nodes)
+                token = write_token(lab.sock_dir)
                 for info in lab._lab.nodes.values():
                     info.update({"relay": relay.endpoint, "curve": list(keys),
                                  "machine_token": token})
