@@ -145,7 +145,7 @@ def node_rate(lab, h2, msgs, nframes):
     ctx = zmq.Context.instance()
     s = ctx.socket(zmq.PUSH)
     s.setsockopt(zmq.LINGER, 5000)
-    s.connect("ipc://%s/w0b" % lab.run_dir)          # h2's end of link 0
+    s.connect("ipc://%s/w0b" % lab.sock_dir)         # h2's end of link 0 (tmpfs if any)
     time.sleep(0.05)                                  # connected before the clock starts
     t0 = time.perf_counter()
     for m in msgs:
