@@ -36,11 +36,14 @@ N = int(sys.argv[1]) << 20
 if sys.argv[2] == "none":
     socket.socket.fileno = socket.socket._wait_fileno
 count = collections.Counter()
-orig = shim.MuxSyscallClient.call
-def call(self, name, *a, **k):
-    count[name] += 1
-    return orig(self, name, *a, **k)
-shim.MuxSyscallClient.call = call
+def counted(name, orig):
+    def wrapped(self, *a, **k):
+        count[a[0] if name == "call" else name] += 1
+        return orig(self, *a, **k)
+    return wrapped
+# Every call to the node: the msgpack ones and the binary hot ones (sysproto.py).
+for name in ("call", "sendto", "recvfrom", "getname", "sendmmsg"):
+    setattr(shim.MuxSyscallClient, name, counted(name, getattr(shim.MuxSyscallClient, name)))
 
 async def handle(r, w):
     n = 0

@@ -219,11 +219,14 @@ class Watcher:
                         continue                  # closed, or looked at since: look again
                     m.set(m.rd or bool(rev & _READABLE), m.wr or bool(rev & _WRITABLE))
             if woken:
+                # One call takes every poke queued (the read-ahead of a UDP
+                # recvfrom); they carry nothing, so what came with it is
+                # dropped. A poke sent after it wakes the next poll at once.
                 try:
-                    while True:
-                        self.client.call("recvfrom", self.wake, 64, MSG_DONTWAIT)
+                    self.client.recvfrom(self.wake, 64, MSG_DONTWAIT)
                 except OSError:
                     pass
+                self.client.rbufs.pop(self.wake, None)
 
 
 # ---------------------------------------------------------------- os.* on a mirror
