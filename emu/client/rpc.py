@@ -95,6 +95,22 @@ def _fast_addr(addr):
     return None
 
 
+def send_each(send, msgs):
+    """sendmmsg(2) over single sends, send(data, address): an error on the
+    first message raises it, one on a later message ends the batch; returns
+    how many were sent."""
+    n = 0
+    for data, addr in msgs:
+        try:
+            send(data, addr)
+        except OSError:
+            if n == 0:
+                raise
+            break
+        n += 1
+    return n
+
+
 def encode_call(rid, name, args, timeout=None):
     """A msgpack call in its frame."""
     req = {"id": rid, "call": name, "args": list(args)}
@@ -261,7 +277,7 @@ class HotCalls:
         Linux, an error on the first message raises it, one on a later message
         ends the batch and the count so far is returned."""
         if not (_i32(fd) and _i32(flags)):
-            return self._sendmmsg_each(fd, msgs, flags, timeout)
+            return send_each(lambda data, addr: self.sendto(fd, data, flags, addr, timeout), msgs)
         flags = int(flags)
         frames: list = []
         n = 0
@@ -302,17 +318,16 @@ class HotCalls:
             self._post_batch(frames)
         return n
 
-    def _sendmmsg_each(self, fd, msgs, flags, timeout):
-        n = 0
-        for data, addr in msgs:
-            try:
-                self.sendto(fd, data, flags, addr, timeout)
-            except OSError:
-                if n == 0:
-                    raise
-                break
-            n += 1
-        return n
+
+    def _ahead_check(self, fd, rb):
+        """Before a datagram read ahead is handed out: if something happened
+        meanwhile (the epoch moved), a socket error is reported first."""
+        now = self._epoch()
+        if now != rb[1]:
+            err = self.call("getsockopt", fd, SOL_SOCKET, SO_ERROR)
+            rb[1] = now
+            if err:
+                raise OSError(err, os.strerror(err))
 
     def recv_ahead(self, fd, n, size, flags=0):
         """Up to n datagrams of fd read ahead earlier (see recvfrom), taken at
@@ -322,14 +337,8 @@ class HotCalls:
         rb = self.rbufs.get(fd)
         if rb is None or not rb[0] or flags & ~MSG_DONTWAIT or size < 0:
             return []
-        q, epoch = rb
-        now = self._epoch()
-        if now != epoch:
-            # Something happened meanwhile: a socket error is reported first.
-            err = self.call("getsockopt", fd, SOL_SOCKET, SO_ERROR)
-            rb[1] = now
-            if err:
-                raise OSError(err, os.strerror(err))
+        self._ahead_check(fd, rb)
+        q = rb[0]
         out = []
         pop = q.popleft
         for _ in range(min(n, len(q))):
@@ -346,14 +355,8 @@ class HotCalls:
         flags = int(flags)
         rb = self.rbufs.get(fd)
         if rb is not None and rb[0] and size >= 0 and not flags & ~_FROM_BUFFER:
-            q, epoch = rb
-            now = self._epoch()
-            if now != epoch:
-                # Something happened meanwhile: a socket error is reported first.
-                err = self.call("getsockopt", fd, SOL_SOCKET, SO_ERROR)
-                rb[1] = now
-                if err:
-                    raise OSError(err, os.strerror(err))
+            self._ahead_check(fd, rb)
+            q = rb[0]
             data, addr, mflags = q[0] if flags & MSG_PEEK else q.popleft()
             if len(data) > size:
                 data, mflags = data[:size], mflags | MSG_TRUNC

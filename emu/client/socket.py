@@ -9,7 +9,7 @@ by errno (ConnectionRefusedError, ...).
 """
 import socket as _pysocket
 
-from .rpc import SyscallClient
+from .rpc import SyscallClient, send_each
 
 AF_INET = _pysocket.AF_INET
 SOCK_STREAM = _pysocket.SOCK_STREAM
@@ -184,19 +184,8 @@ class socket:
         msgs = out
         if batch is not None and self.type != SOCK_STREAM:
             return batch(self._fd, msgs, flags, self._timeout)
-        n = 0
-        for data, address in msgs:
-            try:
-                if address is None:
-                    self.send(data, flags)
-                else:
-                    self.sendto(data, flags, address)
-            except OSError:
-                if n == 0:
-                    raise
-                break
-            n += 1
-        return n
+        return send_each(lambda data, address: self.send(data, flags) if address is None
+                         else self.sendto(data, flags, address), msgs)
 
     def recvmmsg(self, vlen, bufsize, flags=0):
         """recvmmsg(2) with MSG_WAITFORONE: waits (as recvfrom) for the first

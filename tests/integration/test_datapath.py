@@ -22,17 +22,23 @@ def _errno(fn):
     return e.value.errno
 
 
-def test_udp_errors_of_a_credited_socket_come_from_the_same_call(bridge_lab):
-    h1, h2 = bridge_lab.node("h1"), bridge_lab.node("h2")
-    rx = h2.socket(2, 2)
-    rx.bind(("0.0.0.0", 7100))
+def _udp_pair(lab, port):
+    """(receiver bound on h2, sender on h1, its destination), h2's address
+    resolved: a burst sent while ARP is pending would overflow the
+    neighbour's queue (unres_qlen), losing its oldest, as in Linux."""
+    rx = lab.node("h2").socket(2, 2)
+    rx.bind(("0.0.0.0", port))
     rx.settimeout(5)
-    s = h1.socket(2, 2)
-    dst = ("10.0.0.2", 7100)
-    # Resolve h2's address first: a burst sent while ARP is pending would
-    # overflow the neighbour's queue (unres_qlen), losing its oldest, as in Linux.
+    s = lab.node("h1").socket(2, 2)
+    dst = ("10.0.0.2", port)
     s.sendto(b"arp", dst)
     assert rx.recvfrom(100)[0] == b"arp"
+    return rx, s, dst
+
+
+def test_udp_errors_of_a_credited_socket_come_from_the_same_call(bridge_lab):
+    h1, h2 = bridge_lab.node("h1"), bridge_lab.node("h2")
+    rx, s, dst = _udp_pair(bridge_lab, 7100)
     _credited(s, dst)
     # A burst on credit arrives whole and in order.
     for i in range(100):
@@ -213,14 +219,7 @@ def test_sendmmsg_and_recvmmsg_batch_in_order_with_linux_semantics(bridge_lab):
     """sendmmsg packs the sends its credit covers into one write; recvmmsg
     takes the read-ahead in one step. Order, boundaries, truncation, the
     count returned and the first message's error are Linux's."""
-    h1, h2 = bridge_lab.node("h1"), bridge_lab.node("h2")
-    rx = h2.socket(2, 2)
-    rx.bind(("0.0.0.0", 7400))
-    rx.settimeout(5)
-    tx = h1.socket(2, 2)
-    dst = ("10.0.0.2", 7400)
-    tx.sendto(b"arp", dst)                   # ARP resolved before a burst (unres_qlen)
-    assert rx.recvfrom(100)[0] == b"arp"
+    rx, tx, dst = _udp_pair(bridge_lab, 7400)
     msgs = [(b"%03d" % i + b"x" * 5, dst) for i in range(40)]
     posted = []
     orig = tx._sys._post_batch
