@@ -228,8 +228,13 @@ def test_sendmmsg_and_recvmmsg_batch_in_order_with_linux_semantics(bridge_lab):
         assert tx.sendmmsg(msgs) == 40
     finally:
         tx._sys._post_batch = orig
-    # The first send earns the credit; the 39 after it leave in one write.
-    assert posted == [2 * 39], posted
+    if bridge_lab.clock != "virtual":
+        # The first send earns the credit; the 39 after it leave in one write.
+        # (A virtual-time node keeps no send-epoch page: every send there is
+        # a round trip, so sendmmsg's are too.)
+        assert posted == [2 * 39], posted
+    else:
+        assert posted == []
     got = rx.recvmmsg(64, 100)
     while len(got) < 40:
         got += rx.recvmmsg(64, 100)
