@@ -203,9 +203,11 @@ def tcp_data_queue_ofo(sk, skb):
     net.mib["TcpExt"]["TCPOFOQueue"] += 1
     cb = skb.cb
     ofo = tp.out_of_order_queue
-    i = 0
-    while i < len(ofo) and before(ofo[i].cb.seq, cb.seq):
-        i += 1
+    # Where it goes: looked for from the tail, where a segment past a hole
+    # nearly always lands (Linux's ooo_last_skb fast path), not from the head.
+    i = len(ofo)
+    while i > 0 and not before(ofo[i - 1].cb.seq, cb.seq):
+        i -= 1
     if i < len(ofo) and ofo[i].cb.seq == cb.seq and not before(ofo[i].cb.end_seq, cb.end_seq):
         consume_skb(skb)                  # nothing new
     elif i > 0 and not before(ofo[i - 1].cb.end_seq, cb.end_seq):

@@ -4,6 +4,8 @@ Linux: net/ipv4/tcp_input.c (tcp_sacktag_write_queue, tcp_fastretrans_alert,
 tcp_enter_recovery, tcp_xmit_retransmit_queue), net/ipv4/tcp_recovery.c;
 RFC 5681 3.2, RFC 6582 (NewReno), RFC 2018 and RFC 6675 (SACK), RFC 6937 (PRR).
 """
+from bisect import bisect_right
+
 from .tcp import (
     TCP_CA_Disorder, TCP_CA_Open, TCP_CA_Recovery, TCP_CA_Loss, TCPCB_LOST,
     TCPCB_SACKED_ACKED, TCPCB_SACKED_RETRANS, after, before, seq_sub,
@@ -23,7 +25,14 @@ def tcp_sacktag_write_queue(sk, blocks):
         if not after(end, tp.snd_una) or after(end, tp.snd_nxt) or not before(start, end):
             continue                       # D-SACK or bogus: ignore
         q = tp.rtx_queue
-        i = 0
+        # The queue is in sequence order and every skb in it ends after
+        # snd_una: start at the first one that ends after the block starts
+        # (Linux walks its rb-tree there, tcp_sacktag_skip) instead of
+        # walking a window of thousands from the head for every block.
+        una = tp.snd_una
+        off = (start - una) & 0xFFFFFFFF
+        i = 0 if off >= 0x80000000 else bisect_right(
+            q, off, key=lambda skb: (skb.cb.end_seq - una) & 0xFFFFFFFF)
         while i < len(q):
             skb = q[i]
             i += 1
@@ -103,14 +112,18 @@ def tcp_mark_sack_holes_lost(sk):
     """RFC 6675 IsLost: a segment with 3 (reordering) SACKed segments above it is lost."""
     tp = sk.proto_data
     sacked_above = 0
+    reordering = tp.reordering
+    skip = TCPCB_LOST | TCPCB_SACKED_RETRANS
+    lost = 0
     for skb in reversed(tp.rtx_queue):
         cb = skb.cb
-        if cb.sacked & TCPCB_SACKED_ACKED:
+        sacked = cb.sacked
+        if sacked & TCPCB_SACKED_ACKED:
             sacked_above += 1
-            continue
-        if sacked_above >= tp.reordering and not cb.sacked & (TCPCB_LOST | TCPCB_SACKED_RETRANS):
-            cb.sacked |= TCPCB_LOST
-            tp.lost_out += cb.pcount
+        elif sacked_above >= reordering and not sacked & skip:
+            cb.sacked = sacked | TCPCB_LOST
+            lost += cb.pcount
+    tp.lost_out += lost
 
 
 def tcp_xmit_retransmit_queue(sk):
@@ -118,18 +131,23 @@ def tcp_xmit_retransmit_queue(sk):
     tp = sk.proto_data
     q = tp.rtx_queue
     i = 0
+    # In flight changes only when something is retransmitted: computed again
+    # then, not for every skb of the window looked at.
+    in_flight = tcp_packets_in_flight(tp)
+    done = TCPCB_SACKED_RETRANS | TCPCB_SACKED_ACKED
     # The live queue, not a copy: retransmitting may cut an skb in two
     # (tcp_fragment after an MSS drop) and the second part is lost as well.
     while i < len(q):
         skb = q[i]
         i += 1
-        if tcp_packets_in_flight(tp) >= tp.snd_cwnd:
+        if in_flight >= tp.snd_cwnd:
             break
         cb = skb.cb
-        if cb.sacked & TCPCB_LOST and not cb.sacked & (TCPCB_SACKED_RETRANS | TCPCB_SACKED_ACKED):
+        if cb.sacked & TCPCB_LOST and not cb.sacked & done:
             tcp_retransmit_skb(sk, skb)
             if tp.ca_state != TCP_CA_Loss:
                 tp.prr_out += cb.pcount
+            in_flight = tcp_packets_in_flight(tp)
 
 
 def tcp_fastretrans_alert(sk, flag, is_dupack, acked, acked_sacked=0):
