@@ -257,6 +257,7 @@ def test_sendmmsg_and_recvmmsg_batch_in_order_with_linux_semantics(bridge_lab):
     rx.setblocking(False)
     with pytest.raises(BlockingIOError):
         rx.recvmmsg(8, 100)
+    assert rx.recvmmsg(0, 100) == [] and tx.sendmmsg([]) == 0
     # An error on the first message raises it; on a later one, the count so far.
     assert _errno(lambda: tx.sendmmsg([(b"z" * 70000, dst)])) == errno.EMSGSIZE
     assert tx.sendmmsg([(b"ok", dst), (b"z" * 70000, dst), (b"never", dst)]) == 1
