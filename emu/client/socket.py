@@ -9,7 +9,8 @@ by errno (ConnectionRefusedError, ...).
 """
 import socket as _pysocket
 
-from .rpc import SyscallClient, send_each
+from .hotcalls import send_each
+from .rpc import SyscallClient
 
 AF_INET = _pysocket.AF_INET
 SOCK_STREAM = _pysocket.SOCK_STREAM
@@ -108,7 +109,7 @@ class socket:
         """An address as the node takes it (the shim's class resolves lab names here)."""
         return address
 
-    # The hot calls go through the client's binary sendto/recvfrom (rpc.HotCalls).
+    # The hot calls go through the client's binary sendto/recvfrom (hotcalls.HotCalls).
     def sendto(self, data, *args):
         flags, address = (0, args[0]) if len(args) == 1 else args
         if self._closed:
@@ -191,7 +192,7 @@ class socket:
         """recvmmsg(2) with MSG_WAITFORONE: waits (as recvfrom) for the first
         datagram, then takes up to vlen in all of those already queued;
         returns [(data, address)]. The ones the client read ahead are taken
-        in one step (rpc.HotCalls.recv_ahead), the node asked only when none
+        in one step (hotcalls.HotCalls.recv_ahead), the node asked only when none
         are left here."""
         if vlen <= 0:
             return []                    # Linux: vlen 0 returns 0 at once
