@@ -45,8 +45,8 @@ from ..kernel.socket import (
     SyscallBlock, Task, sys_recvfrom, sys_sendto, sys_sendto_in, syscall_lookup, task_exit,
 )
 from .sysframes import BadFrame, Park  # noqa: F401  (re-exported: runtime.py, vruntime.py)
-# clock is bound again here, not looked up there: vruntime.py sets both.
-from .sysframes import EIO, OP_RECV_BATCH, Conn, SyscallReader, clock
+from . import sysframes
+from .sysframes import EIO, OP_RECV_BATCH, Conn, SyscallReader
 
 log = logging.getLogger("emu.node")
 
@@ -396,7 +396,7 @@ class SyscallServer(SyscallReader):
 
     def _park(self, park, block):
         """Wait on block.wqs; the deadline is the nearer of the kernel's and the client's."""
-        now = clock()
+        now = sysframes.clock()      # the lab's clock on virtual time (vruntime.py)
         if park.deadline is None and block.timeout is not None:
             park.deadline = now + block.timeout
         park.on_timeout = block.on_timeout
@@ -476,7 +476,7 @@ class SyscallServer(SyscallReader):
     def _next_park_timeout(self):
         if not self.parks:
             return -1            # idle: only a request, a client or the lifeline wakes us
-        now = clock()
+        now = sysframes.clock()
         ds = [d for p in self.parks for d in (p.deadline, p.client_deadline) if d is not None]
         if not ds:
             return -1
@@ -485,7 +485,7 @@ class SyscallServer(SyscallReader):
     def _expire_parks(self):
         if not self.parks:
             return
-        now = clock()
+        now = sysframes.clock()
         for park in list(self.parks):
             expired = (park.client_deadline is not None and now >= park.client_deadline) or \
                 (park.deadline is not None and now >= park.deadline)

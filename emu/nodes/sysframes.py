@@ -20,7 +20,7 @@ EIO = 5
 OP_RECV_BATCH = 100          # a Park's op: recvfrom with read-ahead (R_DATAV)
 RECV_CHUNK = 262144
 # The process's clock for call deadlines: the host's, or the lab's virtual
-# time (vruntime.py sets it, here and in syscalls.py: one runtime per node process).
+# time (vruntime.py sets it: one runtime per node process); syscalls.py reads it here.
 clock = time.monotonic
 SEND_BURST = 64              # credited sends run in one kernel entry
 # Bound once: the frame parser's per-frame lookups (a run of credited sends).

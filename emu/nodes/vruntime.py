@@ -34,7 +34,7 @@ from ..kernel.drivers.veth import veth_hw_rx
 from ..kernel.drivers.wirenic import wirenic_hw_next_event
 from ..wire import zwire
 from .. import sysproto as P
-from . import syscalls, sysframes
+from . import sysframes
 from .syscalls import BadFrame
 from .runtime import MALLOC, NodeRuntime, tune_malloc
 from .vclock import ns_of
@@ -65,7 +65,7 @@ class VirtualRuntime(NodeRuntime):
         self.t_ns = 0
         self.vnow = 0.0
         self.net.clock = self._vnow
-        syscalls.clock = sysframes.clock = self._vnow     # Park's deadlines, and the server's
+        sysframes.clock = self._vnow     # call deadlines: Park's, and the server's
         self.net.need_resched = lambda: False
         self.stepping = False
         self.vt_input: list = []     # connections with calls for the next step
