@@ -34,7 +34,7 @@ from ..kernel.drivers.veth import veth_hw_rx
 from ..kernel.drivers.wirenic import wirenic_hw_next_event
 from ..wire import zwire
 from .. import sysproto as P
-from . import syscalls
+from . import sysframes
 from .syscalls import BadFrame
 from .runtime import MALLOC, NodeRuntime, tune_malloc
 from .vclock import ns_of
@@ -65,7 +65,7 @@ class VirtualRuntime(NodeRuntime):
         self.t_ns = 0
         self.vnow = 0.0
         self.net.clock = self._vnow
-        syscalls.clock = self._vnow
+        sysframes.clock = self._vnow     # call deadlines: Park's, and the server's
         self.net.need_resched = lambda: False
         self.stepping = False
         self.vt_input: list = []     # connections with calls for the next step
@@ -180,7 +180,7 @@ class VirtualRuntime(NodeRuntime):
     def _vt_gather(self, conn):
         """Read what a program wrote; note where its last idle frame ends.
         OP_IDLE frames are taken out and F_IDLE bits cleared here: the
-        kernel's reader (syscalls.py) never sees them."""
+        kernel's reader (sysframes.py) never sees them."""
         buf = self.vt_buf.get(conn)
         if buf is None:
             buf = self.vt_buf[conn] = bytearray()
