@@ -257,7 +257,6 @@ class HotCalls:
             self._post_batch(frames)
         return n
 
-
     def _ahead_check(self, fd, rb):
         """Before a datagram read ahead is handed out: if something happened
         meanwhile (the epoch moved), a socket error is reported first."""
