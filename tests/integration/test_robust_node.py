@@ -70,7 +70,12 @@ def test_garbage_on_the_syscall_socket_ends_only_that_task(runtime):
     g.connect(rt.sys_path)
     g.sendall(bytes(range(256)) * 16 + b"\xc1" * 64)
     g.settimeout(5)
-    assert g.recv(100) == b""            # dropped, as a process that broke its ABI
+    # Dropped, as a process that broke its ABI: an end of file, or a reset when
+    # the node closed it with garbage still unread (Linux's unix sockets do so).
+    try:
+        assert g.recv(100) == b""
+    except ConnectionResetError:
+        pass
     g.close()
     sc = SyscallClient(rt.sys_path)
     assert sc.call("socket", 2, 2, 0) >= 3
