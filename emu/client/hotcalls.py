@@ -147,7 +147,7 @@ class HotCalls:
         to give instead of asking the node, or None."""
         if name == "close" and args and type(args[0]) is int:
             self.credits.pop(args[0], None)
-            self.rbufs.pop(args[0], None)
+            self.drop_ahead(args[0])
         elif name == "poll" and self.rbufs and len(args) == 2:
             fds, timeout = args
             buffered = {fd for fd, ev in fds if ev & POLLIN and self.rbufs.get(fd, (None,))[0]}
@@ -256,6 +256,11 @@ class HotCalls:
         if frames:
             self._post_batch(frames)
         return n
+
+    def drop_ahead(self, fd):
+        """Forget the datagrams of fd read ahead (its close; a wake-up socket
+        whose datagrams carry nothing)."""
+        self.rbufs.pop(fd, None)
 
     def _ahead_check(self, fd, rb):
         """Before a datagram read ahead is handed out: if something happened

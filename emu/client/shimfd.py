@@ -226,7 +226,7 @@ class Watcher:
                     self.client.recvfrom(self.wake, 64, MSG_DONTWAIT)
                 except OSError:
                     pass
-                self.client.rbufs.pop(self.wake, None)
+                self.client.drop_ahead(self.wake)
 
 
 # ---------------------------------------------------------------- os.* on a mirror
