@@ -20,6 +20,7 @@ Each figure is the median of --rounds runs; a ratio above its limit fails.
 import argparse
 import os
 import pathlib
+import shutil
 import signal
 import statistics
 import subprocess
@@ -89,6 +90,7 @@ def main(argv=None):
         late = [actual - planned for planned, actual, _ in sched.record]
     finally:
         lab.close()
+        shutil.rmtree(base, ignore_errors=True)
     med = statistics.median
     rows = [
         ("detection", med(detect), 1.0, "s after SIGKILL (limit 1 s)"),

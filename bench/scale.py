@@ -18,6 +18,7 @@ beside the figures.
 """
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -176,7 +177,6 @@ def cli_up_and_orphan(n, d):
     up = time.perf_counter() - t
     import glob
     import json
-    import shutil
     states = glob.glob(os.path.join(base, "*", "lab.json"))
     if r.returncode != 0 or not states:
         subprocess.run([sys.executable, "-m", "emu", "down", "--all"], check=False, env=env,
@@ -242,6 +242,7 @@ def main(argv=None):
                   "emu up -d %s" % (r["n"], r["start"], r["start"] / r["bare"],
                                     "%.2f s, %.2f x bare spawn" % (r["up"], r["up"] / r["bare"])
                                     if r["up"] is not None else "failed"))
+    shutil.rmtree(base, ignore_errors=True)
     return 0
 
 

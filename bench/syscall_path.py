@@ -22,6 +22,7 @@ import argparse
 import multiprocessing
 import os
 import pathlib
+import shutil
 import socket
 import statistics
 import sys
@@ -94,6 +95,7 @@ def raw_frame_rate(count=100000, size=78):
     dt = time.perf_counter() - t0
     s.close(0)
     ctx.term()
+    shutil.rmtree(d, ignore_errors=True)   # the ipc socket file stays behind
     return count / dt
 
 
@@ -140,6 +142,7 @@ def raw_ring_rtt_us(n, interval=0.01, hops=4):
     rx.close(0)
     tx.close(0)
     ctx.term()
+    shutil.rmtree(d, ignore_errors=True)
     return statistics.median(rtts) * 1e6
 
 
