@@ -273,3 +273,22 @@ def test_sendmmsg_and_recvmmsg_batch_in_order_with_linux_semantics(bridge_lab):
     assert [rx.recvfrom(100)[0] for _ in range(3)] == [b"c1", b"c2", b"c3"]
     tx.close()
     rx.close()
+
+
+def test_the_user_threads_busy_poll_ends_when_calls_stop(bridge_lab):
+    """After a call the node's user thread polls without sleeping for a few
+    tens of microseconds (runtime.USER_BUSY_POLL), then sleeps: calls back to
+    back are answered without a wake-up, an idle node burns no CPU."""
+    import psutil
+    h1 = bridge_lab.node("h1")
+    s = h1.socket(2, 2)
+    s.bind(("0.0.0.0", 0))
+    for _ in range(2000):
+        s.getsockname()
+    proc = psutil.Process(h1.pid)
+    time.sleep(0.2)
+    t0 = sum(proc.cpu_times()[:2])
+    time.sleep(1.0)
+    busy = sum(proc.cpu_times()[:2]) - t0
+    s.close()
+    assert busy < 0.1, "h1 used %.2f s of CPU in 1 s with no call" % busy
