@@ -324,8 +324,7 @@ class Lab(LabClock, LabConfig):
             left = zy.wait_ready(list(self.nodes), timeout, self.procs, on_ready)
             if isinstance(left, tuple):
                 name, rc = left
-                raise LabError("node %s exited during boot (status %s): %s"
-                               % (name, rc, self.log_tail(name, 5)))
+                raise LabError(self._boot_failure(name, rc))
             if left:
                 raise LabError("nodes did not start within %.0f s: %s"
                                % (timeout, ", ".join(sorted(left))))
@@ -336,8 +335,7 @@ class Lab(LabClock, LabConfig):
             for name in list(pending):
                 proc = self.procs[name]
                 if proc.poll() is not None:
-                    raise LabError("node %s exited during boot (status %s): %s"
-                                   % (name, proc.returncode, self.log_tail(name, 5)))
+                    raise LabError(self._boot_failure(name, proc.returncode))
                 try:
                     self.ctl[name].call("ping", timeout=0.2)
                     pending.discard(name)
@@ -465,6 +463,14 @@ class Lab(LabClock, LabConfig):
         with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
             json.dump(self.state(status), f, indent=1)
         os.replace(tmp, path)
+
+    def _boot_failure(self, name, rc):
+        """The line that says why a node exited as it booted: a boot op it
+        refused (its log's last line, runtime.BootError), else its log's end."""
+        last = self.log_tail(name, 1)
+        if " ERROR boot: " in last:
+            return "node %s failed to boot: %s" % (name, last.split(" ERROR boot: ", 1)[1])
+        return "node %s exited during boot (status %s): %s" % (name, rc, self.log_tail(name, 5))
 
     def log_tail(self, name, lines=20):
         try:

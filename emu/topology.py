@@ -64,6 +64,33 @@ _NODE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 _IFNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,14}$")
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 _SYSCTL_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")
+_SYSCTL_TABLE: dict = {}
+_CONF_DEV = re.compile(r"net\.ipv4\.conf\.([^.]+)\.(.+)")
+
+
+def _sysctl_problem(name: str, value: object) -> str:
+    """Why a node's kernel would refuse `sysctl -w name=value` ("" if it would
+    not): checked against a booted kernel's table, as the node will set it, so
+    that a bad file fails here and not in the node's boot. A device's own
+    net.ipv4.conf.DEV.X is checked as conf.default.X (the devices a link adds
+    are not known yet)."""
+    if not _SYSCTL_TABLE:
+        from .kernel.init import start_kernel     # the kernel only when a file sets sysctls
+        _SYSCTL_TABLE.update(start_kernel("check", 1).sysctl)
+    from .kernel.core.dev import KernelError
+    from .kernel.core.rtnetlink import sysctl_parse
+    m = _CONF_DEV.fullmatch(name)
+    check = name if m is None or m.group(1) in ("all", "default") else \
+        "net.ipv4.conf.default." + m.group(2)
+    try:
+        sysctl_parse(_SYSCTL_TABLE, check, value)
+    except KernelError as e:
+        if check not in _SYSCTL_TABLE:
+            return f"{name}: no such sysctl"
+        if e.errno == 2:                 # tcp_congestion_control: no such algorithm
+            return f"{name}: {value!r} is not available"
+        return f"{name}: invalid value {value!r}"
+    return ""
 
 
 class TopologyError(ValueError):
@@ -436,6 +463,9 @@ class _Parser:
                 self.fail(f"{where} field 'sysctls'", f"bad sysctl name {key!r}")
             if not isinstance(value, (str, int, float)):  # bool is an int
                 self.fail(f"{where} field 'sysctls'", f"{key}: value must be scalar, got {value!r}")
+            problem = _sysctl_problem(key, value)
+            if problem:
+                self.fail(f"{where} field 'sysctls'", problem)
         return tuple(data.items())
 
     def links(self, data: object, nodes: dict[str, dict]) -> tuple[Link, ...]:

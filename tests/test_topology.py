@@ -274,9 +274,23 @@ def test_bad_node_name(name):
     (h1(sysctls=["a"]), ["node 'h1' field 'sysctls'"]),
     (h1(sysctls={"net.x": [1]}), ["node 'h1' field 'sysctls'", "net.x"]),
     (h1(sysctls={"net x": 1}), ["node 'h1' field 'sysctls'"]),
+    # The node's kernel would refuse them at boot: the file is refused instead.
+    (h1(sysctls={"net.ipv4.nope": 1}), ["node 'h1' field 'sysctls'", "net.ipv4.nope: no such"]),
+    (h1(sysctls={"net.ipv4.ip_default_ttl": 0}), ["net.ipv4.ip_default_ttl: invalid value 0"]),
+    (h1(sysctls={"net.ipv4.ip_default_ttl": "abc"}), ["ip_default_ttl: invalid value"]),
+    (h1(sysctls={"net.ipv4.ip_local_port_range": "2000 1000"}), ["ip_local_port_range"]),
+    (h1(sysctls={"net.ipv4.tcp_congestion_control": "vegas"}), ["'vegas' is not available"]),
+    (h1(sysctls={"net.ipv4.conf.eth0.nope": 1}), ["net.ipv4.conf.eth0.nope: no such"]),
 ])
 def test_node_errors(data, needles):
     error(data, *needles)
+
+
+def test_sysctls_a_kernel_takes_pass_the_check():
+    topo = parse_topology(h1(sysctls={"net.ipv4.conf.eth0.arp_ignore": 1,
+                                      "net.ipv4.ip_local_port_range": "1024 65000",
+                                      "net.ipv4.tcp_congestion_control": "reno"}))
+    assert dict(topo.node("h1").sysctls)["net.ipv4.conf.eth0.arp_ignore"] == 1
 
 
 def test_cpus_bounds_accepted():

@@ -132,7 +132,7 @@ def run_node(name, kind, cpus, run_dir, node_id=0, seed=0, lifeline=None, ready=
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                             format=LOG_FORMAT.format(name=name))
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
-    from .runtime import NodeRuntime
+    from .runtime import BootError, NodeRuntime
     rt: NodeRuntime
     if vclock is not None:
         from .vruntime import VirtualRuntime
@@ -147,7 +147,13 @@ def run_node(name, kind, cpus, run_dir, node_id=0, seed=0, lifeline=None, ready=
     if ready is not None:
         rt.on_ready = lambda: announce_ready(ready, name, rt.ctl_endpoint if ctl else None)
     boot_line(name, "booted: kind=%s cpus=%d pid=%d" % (kind, cpus, os.getpid()))
-    rt.run()
+    try:
+        rt.run()
+    except BootError as e:
+        # One line, not a traceback: the orchestrator quotes the log's end.
+        logging.getLogger("emu.node").error("%s", e)
+        sys.stderr.flush()
+        return 1
     logging.getLogger("emu.node").info("shutting down")
     # Skip interpreter teardown: daemon threads and the ZeroMQ context go with us.
     sys.stderr.flush()

@@ -81,6 +81,11 @@ MALLOC_TRIM_THRESHOLD = 64 << 20
 USER_BUSY_POLL = 30e-6
 
 
+class BootError(Exception):
+    """A boot op the node was forked with failed: the node exits, and its log's
+    last line (this message) is what the orchestrator reports."""
+
+
 def _endpoint_check(v, bind=False):
     """An ipc:// path, or tcp://A.B.C.D:PORT (only with the lab's CURVE keys:
     wire_attach checks that; a bind may ask for any port, :*)."""
@@ -385,7 +390,7 @@ class NodeRuntime(NicRx, WireOps, SyscallServer):
             try:
                 self.control(op, args)
             except Exception as e:
-                raise RuntimeError("boot: %s %s: %s" % (op, args, e)) from None
+                raise BootError("boot: %s %s: %s" % (op, args, e)) from None
         self.boot_ops = ()
 
     def _bind_endpoints(self):

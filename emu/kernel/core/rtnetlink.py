@@ -238,7 +238,7 @@ SYSCTL_RANGES = {
 }
 
 
-def _sysctl_check(net, name, new):
+def _sysctl_check(name, new):
     """proc_handler's checks: EINVAL out of range, ENOENT for an unknown algorithm."""
     lo, hi = SYSCTL_RANGES.get(name, (-INT_MAX - 1, INT_MAX))
     values = new if isinstance(new, tuple) else (new,)
@@ -253,10 +253,13 @@ def _sysctl_check(net, name, new):
                               % name)
 
 
-def sysctl_set(net, name, value):
-    if name not in net.sysctl:
+def sysctl_parse(table, name, value):
+    """What `sysctl -w name=value` would store, given the table of current
+    values (a Net's sysctl): the value in its type, or KernelError as
+    sysctl_set raises it. Stores nothing (topology files are checked with it)."""
+    if name not in table:
         raise KernelError(errno.ENOENT, "sysctl: cannot stat /proc/sys/%s" % name.replace(".", "/"))
-    old = net.sysctl[name]
+    old = table[name]
     try:
         if isinstance(old, tuple):
             parts = value.split() if isinstance(value, str) else list(value)
@@ -265,10 +268,14 @@ def sysctl_set(net, name, value):
             new = tuple(int(p) for p in parts)
         else:
             new = type(old)(value)
-        _sysctl_check(net, name, new)
+        _sysctl_check(name, new)
     except (TypeError, ValueError):
         raise KernelError(errno.EINVAL, 'sysctl: setting key "%s": Invalid argument' % name) from None
-    net.sysctl[name] = new
+    return new
+
+
+def sysctl_set(net, name, value):
+    new = net.sysctl[name] = sysctl_parse(net.sysctl, name, value)
     return new
 
 
