@@ -449,6 +449,15 @@ def launch(topology, base=None, timeout=30.0, cluster=None, clock=None, seed=Non
     from ..orchestrator import prestart_forkserver, with_clock
     from ..supervisor import Supervisor
     from ..topology import load_topology
+    from .run import importing_main
+    if importing_main():
+        # A node process of Node.run/spawn imports the parent's script to find
+        # the function (as multiprocessing's spawn does): a script that
+        # launches its lab at the top level would launch another one here.
+        raise RuntimeError(
+            "this script launches a lab when it is imported: a script that uses "
+            "Node.run or Node.spawn must launch its lab under "
+            "`if __name__ == \"__main__\":`, as with multiprocessing")
     # pytest --emu-clock/--emu-seed: every lab of the session (the plugin sets these).
     clock = FORCED["clock"] or clock
     seed = FORCED["seed"] if FORCED["seed"] is not None else seed

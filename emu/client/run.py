@@ -418,18 +418,31 @@ def _on_sigterm(signum, frame):
     raise Stopped("stopped by the lab (SIGTERM)")
 
 
+_IMPORTING_MAIN = [False]
+
+
+def importing_main():
+    """True while a node process runs the parent's script to find its function
+    (emu.launch refuses to start a lab then: the script lacks a __main__ guard)."""
+    return _IMPORTING_MAIN[0]
+
+
 def _fixup_main(prep):
     """Make the parent's __main__ importable here, as multiprocessing's spawn does."""
     import runpy
     import types
     mod = types.ModuleType("__mp_main__")
-    if "main_name" in prep:
-        mod.__dict__.update(runpy.run_module(prep["main_name"], run_name="__mp_main__",
-                                             alter_sys=True))
-    elif "main_path" in prep:
-        mod.__dict__.update(runpy.run_path(prep["main_path"], run_name="__mp_main__"))
-    else:
-        return
+    _IMPORTING_MAIN[0] = True
+    try:
+        if "main_name" in prep:
+            mod.__dict__.update(runpy.run_module(prep["main_name"], run_name="__mp_main__",
+                                                 alter_sys=True))
+        elif "main_path" in prep:
+            mod.__dict__.update(runpy.run_path(prep["main_path"], run_name="__mp_main__"))
+        else:
+            return
+    finally:
+        _IMPORTING_MAIN[0] = False
     sys.modules["__main__"] = sys.modules["__mp_main__"] = mod
 
 

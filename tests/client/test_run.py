@@ -226,3 +226,26 @@ def test_processes_on_nodes_end_with_the_lab():
         sleeper.result(0)
     with pytest.raises(RuntimeError, match="closed"):
         lab.node("h1").run(time.sleep, 0)
+
+
+def test_a_script_without_a_main_guard_gets_an_error_that_says_so(tmp_path):
+    """The node process imports the parent's script to find the function (as
+    multiprocessing's spawn does): a script launching its lab at the top level
+    must not launch a second lab there, and its author is told why."""
+    script = tmp_path / "noguard.py"
+    script.write_text(
+        "import emu\n\n"
+        "def f(x):\n    return 2 * x\n\n"
+        "with emu.launch(%r) as lab:\n"
+        "    print(lab.node('h1').run(f, 21).result(30))\n" % str(TOPOLOGIES / "veth-bridge.yaml"))
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+                       cwd=tmp_path, env=dict(os.environ, PYTHONPATH=os.getcwd()))
+    assert r.returncode != 0
+    assert 'must launch its lab under `if __name__ == "__main__":`' in r.stderr, r.stderr[-2000:]
+    guarded = tmp_path / "guarded.py"
+    guarded.write_text(script.read_text().replace(
+        "with emu.launch", "if __name__ == '__main__':\n  with emu.launch").replace(
+        "    print(", "      print("))
+    r = subprocess.run([sys.executable, str(guarded)], capture_output=True, text=True, timeout=120,
+                       cwd=tmp_path, env=dict(os.environ, PYTHONPATH=os.getcwd()))
+    assert r.returncode == 0 and r.stdout.strip() == "42", r.stderr[-2000:]
