@@ -113,3 +113,24 @@ def test_task_exit_closes_its_sockets(line):
                 assert e.errno == errno.EADDRINUSE
                 assert time.monotonic() < deadline, "the exited task's socket was never closed"
                 time.sleep(0.05)
+
+
+def test_traceroute_T_times_one_syn_not_its_retransmission(line):
+    """r1 rate-limits its ICMP errors to h1 (a burst of 6, then one a second):
+    a probe whose time exceeded was suppressed shows `*`, not the ~1,000 ms
+    after which the kernel's retransmitted SYN got an answer."""
+    import re
+
+    from emu.client.exec import run_command
+    st = line._lab.state("running")
+    times, stars = [], 0
+    for _ in range(4):
+        out = []
+        rc = run_command(st, "h1", ["traceroute", "-n", "-T", "-m", "1", "-w", "2", "h2"],
+                         out=out.append, err=out.append)
+        assert rc == 0, out
+        hop = out[-1]
+        times += [float(t) for t in re.findall(r"([\d.]+) ms", hop)]
+        stars += hop.split().count("*")
+    assert len(times) + stars == 12
+    assert times and max(times) < 900, times

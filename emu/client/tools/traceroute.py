@@ -79,13 +79,21 @@ def main(argv, endpoint, resolve, out=print):
     return 0
 
 
+SYN_RTO = 1.0        # TCP_TIMEOUT_INIT: when the kernel would send a probe's SYN again
+
+
 def _tcp_trace(a, dst, endpoint, out):
     """-T: TCP SYNs to -p (80) with rising TTL; a SYN-ACK or a RST means reached.
 
     Emulation note: traceroute's tcp method sends its SYNs from a raw socket;
     emu's makes each probe a non-blocking connect() with IP_TTL (what
     traceroute's "tcpconn" method does), so the answer is the connect's
-    outcome or an ICMP error quoting the SYN's source port.
+    outcome or an ICMP error quoting the SYN's source port. A probe is one
+    SYN, as traceroute's: the socket is closed before the kernel would send
+    it again (the SYN's first RTO, 1 s), so an answer to a retransmission is
+    never timed as the probe's (a router's rate-limited ICMP would show about
+    1,000 ms instead of `*`); ICMP answers are still awaited for -w seconds.
+    A destination more than 1 s away answers after the close and shows `*`.
     """
     icmp = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP, node=endpoint)
     try:
@@ -122,6 +130,9 @@ def _tcp_probe(a, dst, endpoint, icmp, ttl):
         while time.monotonic() - t0 < a.wait:
             if rc in (0, 106, 111):               # connected, EISCONN, ECONNREFUSED (RST)
                 return (dst, True), (time.monotonic() - t0) * 1000
+            if s is not None and time.monotonic() - t0 >= SYN_RTO - 0.05:
+                s.close()                         # before the SYN's retransmission
+                s = None
             icmp.settimeout(0.02)
             try:
                 data, addr = icmp.recvfrom(65536)
@@ -134,10 +145,12 @@ def _tcp_probe(a, dst, endpoint, icmp, ttl):
                 if data[ihl] in (3, 11) and inner[9] == 6 and len(inner) >= iihl + 4 and \
                         struct.unpack_from("!H", inner, iihl)[0] == sport:
                     return (addr[0], data[ihl] == 3), (time.monotonic() - t0) * 1000
-            rc = s.connect_ex((dst, a.port))
+            if s is not None:
+                rc = s.connect_ex((dst, a.port))
         return None, None
     finally:
-        s.close()
+        if s is not None:
+            s.close()
 
 
 def _wait(icmp, a, ident, seq, t0):
