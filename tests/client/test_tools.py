@@ -403,3 +403,15 @@ def test_ping_bad_option_values_in_iputils_words(argv, status, message):
     lines = []
     assert ping.main(argv + ["h2"], None, lambda h: None, out=lines.append, err=lines.append) == status
     assert lines == [message]
+
+
+def test_a_bad_command_line_is_said_once_in_the_tools_words(lab, capsys):
+    """argparse printed its usage and error before the tool's own line."""
+    status, lines = run(lab, "h1", "traceroute")
+    assert status == 2 and len(lines) == 1 and lines[0].startswith("Usage: traceroute"), lines
+    status, lines = run(lab, "h1", "iperf3", "-c", "h2", "-t", "abc")
+    assert status == 1 and len(lines) == 1, lines
+    assert lines[0].startswith("iperf3: parameter error - ") and "'abc'" in lines[0], lines
+    status, lines = run(lab, "h1", "tracepath")
+    assert status == 255 and lines == ["Usage: tracepath [-n] [-m max_hops] [-p port] <destination>"]
+    assert capsys.readouterr().err == ""

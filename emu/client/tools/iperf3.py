@@ -14,7 +14,6 @@ Server: -s [-1] [-p PORT]. Output: the interval table, the separator, the
 sender/receiver summary ([SUM] rows with -P), "iperf Done.", or -J's JSON.
 Each stream runs in a thread of its own (its own connection to the node).
 """
-import argparse
 import json
 import random
 import struct
@@ -22,6 +21,7 @@ import threading
 import time
 
 from ..socket import AF_INET, SOCK_DGRAM, SOCK_STREAM, socket
+from . import ToolParser, ToolUsage
 
 SEP = "- " * 24 + "-"
 COOKIE_SIZE = 37
@@ -733,7 +733,7 @@ def _serve_one(a, endpoint, ls, ctrl, peer, out):
 
 def main(argv, endpoint, resolve, out=print, err=None):
     err = err or out
-    p = argparse.ArgumentParser(prog="iperf3", add_help=False)
+    p = ToolParser(prog="iperf3", add_help=False)
     p.add_argument("-s", "--server", dest="server", action="store_true")
     p.add_argument("-1", "--one-off", dest="one_off", action="store_true")
     p.add_argument("-c", "--client", dest="client")
@@ -747,8 +747,8 @@ def main(argv, endpoint, resolve, out=print, err=None):
     p.add_argument("-J", "--json", dest="json", action="store_true")
     try:
         a = p.parse_args(argv)
-    except SystemExit:
-        err("iperf3: parameter error - must either be a client (-c) or server (-s)")
+    except ToolUsage as e:
+        err("iperf3: parameter error - %s" % e)
         return 1
     try:
         if a.server and a.client:

@@ -3,17 +3,17 @@
 The answers (time exceeded, port unreachable, echo reply) are read from a raw
 ICMP socket, which on Linux gets a copy of every ICMP message (raw_v4_input).
 """
-import argparse
 import os
 import struct
 import time
 
 from ..socket import AF_INET, IPPROTO_ICMP, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM, socket
+from . import ToolParser, ToolUsage
 from .ping import _echo
 
 
 def main(argv, endpoint, resolve, out=print):
-    p = argparse.ArgumentParser(prog="traceroute", add_help=False)
+    p = ToolParser(prog="traceroute", add_help=False)
     p.add_argument("-I", dest="icmp", action="store_true")
     p.add_argument("-T", dest="tcp", action="store_true")
     p.add_argument("-n", dest="numeric", action="store_true")
@@ -25,7 +25,7 @@ def main(argv, endpoint, resolve, out=print):
     p.add_argument("host")
     try:
         a = p.parse_args(argv)
-    except SystemExit:
+    except ToolUsage:
         out("Usage: traceroute [ -In ] [ -f first_ttl ] [ -m max_ttl ] [ -q nqueries ] "
             "[ -w waittime ] host")
         return 2
@@ -199,14 +199,14 @@ def tracepath_main(argv, endpoint, resolve, out=print, err=None):
     traceroute does. The MTU is the first hop's (no probing beyond it).
     """
     err = err or out
-    p = argparse.ArgumentParser(prog="tracepath", add_help=False)
+    p = ToolParser(prog="tracepath", add_help=False)
     p.add_argument("-n", dest="numeric", action="store_true")
     p.add_argument("-m", dest="max_ttl", type=int, default=30)
     p.add_argument("-p", dest="port", type=int, default=44444)
     p.add_argument("host")
     try:
         a = p.parse_args(argv)
-    except SystemExit:
+    except ToolUsage:
         err("Usage: tracepath [-n] [-m max_hops] [-p port] <destination>")
         return 255
     dst = resolve(a.host)
