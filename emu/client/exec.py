@@ -56,6 +56,16 @@ def _run_vt_tool(st, node, argv, out, err):
                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, capture=capture)
 
 
+def _dev_mtu(info, dst):
+    """The MTU of the device the node routes dst through (ip route get; ip link)."""
+    ctl = ControlClient(info["ctl"], curve=info.get("curve"))
+    try:
+        dev = ctl.call("route_get", dst=dst)["dev"]
+        return next((r["mtu"] for r in ctl.call("link_show", stats=False) if r["name"] == dev), None)
+    finally:
+        ctl.close()
+
+
 def _ctl_tool(fn, argv, info, out, err=None):
     ctl = ControlClient(info["ctl"], curve=info.get("curve"))
     try:
@@ -202,7 +212,8 @@ def _run_command(st, node, argv, out=None, err=None):
     if tool == "traceroute":
         return traceroute_tool.main(args, info["sys"], resolve, out)
     if tool == "tracepath":
-        return traceroute_tool.tracepath_main(args, info["sys"], resolve, out, err)
+        return traceroute_tool.tracepath_main(args, info["sys"], resolve, out, err,
+                                              dev_mtu=lambda dst: _dev_mtu(info, dst))
     if tool == "ip":
         return _ctl_tool(ip_tool.main, args, info, out, err)
     if tool == "bridge":

@@ -134,3 +134,20 @@ def test_traceroute_T_times_one_syn_not_its_retransmission(line):
         stars += hop.split().count("*")
     assert len(times) + stars == 12
     assert times and max(times) < 900, times
+
+
+def test_tracepath_finds_the_path_mtu_every_time(line):
+    """r2's link to r3 has an MTU of 1280: the probe r2 cannot forward comes
+    back as Frag Needed, shown as `pmtu 1280` on its hop, and the hop is
+    probed again at that size. A second run finds it again: its probes are
+    sent with IP_PMTUDISC_PROBE, which ignores the PMTU h1 has learned."""
+    from emu.client.exec import run_command
+    st = line._lab.state("running")
+    for _ in range(2):
+        out = []
+        assert run_command(st, "h1", ["tracepath", "-n", "h2"], out=out.append, err=out.append) == 0
+        assert out[0].split() == ["1?:", "[LOCALHOST]", "pmtu", "1500"], out
+        pmtu = [ln for ln in out if ln.rstrip().endswith("pmtu 1280")]
+        assert len(pmtu) == 1 and "10.0.12.2" in pmtu[0], out
+        assert out[-1].split() == ["Resume:", "pmtu", "1280", "hops", "4", "back", "4"], out
+        assert out[-2].split()[1] == "10.0.3.10" and out[-2].rstrip().endswith("reached"), out

@@ -94,6 +94,29 @@ def test_pmtudisc_do_refuses_locally(lab):
     assert e.value.errno == errno.EMSGSIZE
 
 
+def test_pmtudisc_probe_ignores_the_learned_path_mtu_and_do_honours_it(lab):
+    """ip_sk_use_pmtu: with IP_PMTUDISC_PROBE (tracepath's) a datagram is
+    built for the device's MTU even once a router has reported a smaller
+    path MTU; with DO the learned one refuses it locally (EMSGSIZE)."""
+    t = lab.task("h1")
+    cli = sys_socket(t, 2, 2 | SOCK_NONBLOCK, 0)
+    sys_connect(t, cli, ("10.0.3.10", 9002))
+    sys_setsockopt(t, cli, 0, 10, 2)             # IP_PMTUDISC_DO
+    sys_sendto(t, cli, b"p" * 1400, 0, None)     # r2's 1280 link: Frag Needed back
+    lab.run()
+    assert lab.nets["r2"].mib["Ip"]["FragFails"] == 1
+    with pytest.raises(KernelError) as e:
+        sys_sendto(t, cli, b"p" * 1400, 0, None)
+    assert e.value.errno == errno.EMSGSIZE      # DO: the learned 1280
+    sys_setsockopt(t, cli, 0, 10, 3)             # IP_PMTUDISC_PROBE
+    assert sys_sendto(t, cli, b"p" * 1400, 0, None) == 1400
+    lab.run()
+    assert lab.nets["r2"].mib["Ip"]["FragFails"] == 2   # sent with DF at 1428 bytes again
+    with pytest.raises(KernelError) as e:
+        sys_sendto(t, cli, b"p" * 1473, 0, None)
+    assert e.value.errno == errno.EMSGSIZE      # PROBE: still no more than the device's 1500
+
+
 def test_no_route_on_a_router_sends_net_unreachable(lab):
     rtnetlink.inet_rtm_delroute(lab.nets["r1"], "10.0.3.0/24")
     t = lab.task("h1")

@@ -176,11 +176,13 @@ def _wait(icmp, a, ident, seq, t0):
             continue
         inner = data[ihl + 8:]
         iihl = (inner[0] & 15) * 4
+        # (source, type, the answer's TTL, code, the next hop's MTU of a Frag Needed)
+        nh_mtu = struct.unpack_from("!H", data, ihl + 6)[0]
         if a.icmp:
             if inner[9] == 1 and struct.unpack_from("!HH", inner, iihl + 4) == (ident, seq):
-                return addr[0], typ, data[8], data[ihl + 1]
+                return addr[0], typ, data[8], data[ihl + 1], nh_mtu
         elif inner[9] == 17 and struct.unpack_from("!H", inner, iihl + 2)[0] == a.port + seq - 1:
-            return addr[0], typ, data[8], data[ihl + 1]
+            return addr[0], typ, data[8], data[ihl + 1], nh_mtu
 
 
 def _hops_back(ttl):
@@ -191,12 +193,19 @@ def _hops_back(ttl):
     return 0
 
 
-def tracepath_main(argv, endpoint, resolve, out=print, err=None):
+def tracepath_main(argv, endpoint, resolve, out=print, err=None, dev_mtu=None):
     """tracepath [-n] [-m MAX] [-p PORT] HOST: UDP probes with rising TTL and the path MTU.
+
+    As iputils: the probes are as large as the MTU known so far, sent with
+    IP_PMTUDISC_PROBE (DF, sized for the device, whatever PMTU the kernel has
+    learned); a router that cannot forward one answers Frag Needed with its
+    next hop's MTU, shown as `pmtu N` on its line, and the same TTL is probed
+    again at that size. The first line is the outgoing device's MTU
+    (dev_mtu(dst), from the node's routes and links).
 
     Emulation note: iputils reads the answers from the socket's error queue
     (IP_RECVERR); emu's tracepath reads them from a raw ICMP socket, as its
-    traceroute does. The MTU is the first hop's (no probing beyond it).
+    traceroute does.
     """
     err = err or out
     p = ToolParser(prog="tracepath", add_help=False)
@@ -213,47 +222,76 @@ def tracepath_main(argv, endpoint, resolve, out=print, err=None):
     if dst is None:
         err("tracepath: %s: Name or service not known" % a.host)
         return 255
-    a.icmp, a.wait = False, 2.0
+    mtu = _first_mtu(dst, a.port, endpoint, dev_mtu)
     icmp = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP, node=endpoint)
     probe = socket(AF_INET, SOCK_DGRAM, 0, node=endpoint)
-    pmtu = 1500
     try:
-        try:
-            probe.connect((dst, a.port))
-            v = probe.getsockopt(0, 14)                          # IP_MTU
-            pmtu = v if isinstance(v, int) and v > 0 else pmtu
-        except OSError:
-            pass
-        out(" 1?: %-32s pmtu %d" % ("[LOCALHOST]", pmtu))
-        seq = 0
-        for ttl in range(1, a.max_ttl + 1):
-            probe.setsockopt(0, 2, ttl)
+        probe.setsockopt(0, 10, 3)                    # IP_MTU_DISCOVER = IP_PMTUDISC_PROBE
+        out(" 1?: %-32s pmtu %d" % ("[LOCALHOST]", mtu))
+        seq, ttl, changes = 0, 1, 0
+        while ttl <= a.max_ttl:
+            probe.setsockopt(0, 2, ttl)                          # IP_TTL
             got = None
             for _ in range(3):                                   # iputils retries a silent hop
                 seq += 1
                 t0 = time.monotonic()
-                probe.sendto(b"\0" * 32, (dst, a.port + seq - 1))
+                try:
+                    probe.sendto(b"\0" * (mtu - 28), (dst, a.port + seq - 1))
+                except OSError as e:
+                    out("%2d:  send failed" % ttl)
+                    err("tracepath: %s" % (e.strerror or e))
+                    return 1
                 got = _wait(icmp, _Probe(a.port), 0, seq, t0)
                 if got is not None:
                     break
             if got is None:
                 out("%2d:  no reply" % ttl)
+                ttl += 1
                 continue
-            src, typ, rttl = got[0], got[1], got[2]
-            ms = (time.monotonic() - t0) * 1000
-            us = int(ms * 1000)
+            src, typ, rttl, code = got[0], got[1], got[2], got[3]
+            us = int((time.monotonic() - t0) * 1e6)
             line = "%2d:  %-52s%3d.%03dms " % (ttl, src, us // 1000, us % 1000)
+            if typ == 3 and code == 4 and 68 <= got[4] < mtu and changes < 16:
+                out(line + "pmtu %d" % got[4])       # Frag Needed: probe this hop again, smaller
+                mtu = got[4]
+                changes += 1
+                continue
             if typ == 3:
-                out(line + "reached")
-                out("     Resume: pmtu %d hops %d back %d " % (pmtu, ttl, _hops_back(rttl)))
+                mark = {3: "reached", 0: "!N", 1: "!H", 2: "!P"}.get(code, "!A" if code in (9, 10, 13) else "!H")
+                out(line + mark)
+                out("     Resume: pmtu %d " % mtu + ("hops %d back %d " % (ttl, _hops_back(rttl))
+                                                    if code == 3 else ""))
                 return 0
             out(line)
-        out("     Too many hops: pmtu %d" % pmtu)
-        out("     Resume: pmtu %d " % pmtu)
+            ttl += 1
+        out("     Too many hops: pmtu %d" % mtu)
+        out("     Resume: pmtu %d " % mtu)
         return 0
     finally:
         icmp.close()
         probe.close()
+
+
+def _first_mtu(dst, port, endpoint, dev_mtu):
+    """The outgoing device's MTU toward dst (iputils learns it from the local
+    EMSGSIZE of a 65,535-byte first probe); else the path MTU a connected
+    socket reports (IP_MTU), else 1500."""
+    if dev_mtu is not None:
+        try:
+            v = dev_mtu(dst)
+            if v:
+                return v
+        except OSError:
+            pass
+    s = socket(AF_INET, SOCK_DGRAM, 0, node=endpoint)
+    try:
+        s.connect((dst, port))
+        v = s.getsockopt(0, 14)                                  # IP_MTU
+        return v if isinstance(v, int) and v > 0 else 1500
+    except OSError:
+        return 1500
+    finally:
+        s.close()
 
 
 class _Probe:

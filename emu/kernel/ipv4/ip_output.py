@@ -15,7 +15,7 @@ from ..core.sock import skb_add_data_nocache
 from ..hdr.if_ether import ETH_P_IP
 from ..hdr.ip import IP_DF, IPPROTO_TCP, iphdr
 from ..netfilter.core import NF_HOOK, NF_INET_LOCAL_OUT, NF_INET_POST_ROUTING, nf_hook_slow
-from .route import __ip_select_ident, ip_skb_dst_mtu
+from .route import IP_PMTUDISC_PROBE, __ip_select_ident, ip_skb_dst_mtu
 
 
 def ip_select_ident_segs(net, sk, saddr, daddr, protocol, df, segs=1):
@@ -140,6 +140,8 @@ def ip_make_skb(sk, rt, data, saddr, daddr, protocol, transhdrlen, df):
     buf[hdr + 4] = (ident >> 8) & 0xFF
     buf[hdr + 5] = ident & 0xFF
     skb.protocol = ETH_P_IP
+    if sk.pmtudisc >= IP_PMTUDISC_PROBE:
+        skb.sk = sk               # ip_skb_dst_mtu: the device's MTU, not a learned one
     return skb
 
 
@@ -169,7 +171,8 @@ def __ip_make_skb(sk, skb, saddr, daddr, protocol, df):
     tracer = sk.net.tracer
     if tracer is not None:
         tracer.send_hit("__ip_make_skb")
-    skb.sk = None
+    # Not charged to the socket; with PROBE it is still the skb's (ip_skb_dst_mtu).
+    skb.sk = sk if sk.pmtudisc >= IP_PMTUDISC_PROBE else None
     skb.priority = sk.sk_priority
     skb.mark = sk.sk_mark
     ttl = sk.uc_ttl if sk.uc_ttl >= 0 else sk.net.sysctl["net.ipv4.ip_default_ttl"]

@@ -12,7 +12,9 @@ from ..core.snmp import icmp_out_count
 from ..hdr.ip import IPPROTO_ICMP, IPPROTO_RAW, NTOA_CACHE, inet_ntoa
 from .ip_output import ip_build_header, ip_local_out, ip_select_ident, ip_send_check
 from .ip_sockglue import ip_cmsg_recv
-from .route import RTN_BROADCAST, ip_dst_mtu, ip_route_output_key, ip_sk_dont_fragment
+from .route import (
+    IP_PMTUDISC_PROBE, RTN_BROADCAST, ip_dst_mtu, ip_route_output_key, ip_sk_dont_fragment,
+)
 
 SOL_RAW = 255
 ICMP_FILTER = 1
@@ -155,8 +157,13 @@ def raw_sendmsg(sk, data, flags, addr):
         src = saddr or rt.prefsrc or _src_for(rt, daddr)
         ttl = sk.uc_ttl if sk.uc_ttl >= 0 else net.sysctl["net.ipv4.ip_default_ttl"]
         # __ip_make_skb: DF when the socket asks (DO/PROBE), or WANT and it fits the
-        # path (ip_dst_mtu: the route's MTU unless a smaller one was learned).
-        mtu = (rt.pmtu or rt.dev.mtu) if not net.proto["fnhe"] else ip_dst_mtu(net, rt, daddr)
+        # path (ip_dst_mtu: the route's MTU unless a smaller one was learned;
+        # PROBE and above use the device's, ip_sk_use_pmtu).
+        if sk.pmtudisc >= IP_PMTUDISC_PROBE:
+            mtu = rt.dev.mtu
+            skb.sk = sk           # ip_skb_dst_mtu: the device's MTU on the way out too
+        else:
+            mtu = (rt.pmtu or rt.dev.mtu) if not net.proto["fnhe"] else ip_dst_mtu(net, rt, daddr)
         df = ip_sk_dont_fragment(sk, 20 + n, mtu)
         ip_build_header(skb, src, daddr, sk.inet_num, ttl, sk.tos, df=df, sk=sk)
     tracer = net.tracer

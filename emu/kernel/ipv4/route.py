@@ -451,8 +451,12 @@ IP_PMTUDISC_PROBE = 3
 
 
 def ip_skb_dst_mtu(skb):
-    """The MTU an outgoing skb must fit: its route's, or a smaller learned PMTU."""
+    """The MTU an outgoing skb must fit: its route's, or a smaller learned PMTU;
+    the device's for a socket with IP_PMTUDISC_PROBE or above (ip_sk_use_pmtu)."""
     rt = skb.dst
+    sk = skb.sk
+    if sk is not None and getattr(sk, "pmtudisc", 0) >= IP_PMTUDISC_PROBE:
+        return rt.dev.mtu
     net = rt.dev.net
     if not net.proto["fnhe"]:     # the common case: nothing learned, no header read
         return dst_mtu(rt)
@@ -462,7 +466,8 @@ def ip_skb_dst_mtu(skb):
 
 def ip_sk_dont_fragment(sk, total, mtu):
     """DF for a datagram of total bytes (__ip_make_skb): always with PMTUDISC_DO/PROBE,
-    which refuse what does not fit (EMSGSIZE); with WANT only when it fits."""
+    which refuse what does not fit (EMSGSIZE); with WANT only when it fits. mtu is
+    the path's, or with PROBE and above the device's (ip_sk_use_pmtu)."""
     if sk.pmtudisc >= IP_PMTUDISC_DO:
         if total > mtu:
             raise KernelError(errno.EMSGSIZE)

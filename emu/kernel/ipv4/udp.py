@@ -30,7 +30,8 @@ from .inet_connection_sock import inet_ephemeral_port
 from .ip_sockglue import ip_cmsg_recv
 from .ip_output import ip_local_out, ip_make_skb
 from .route import (
-    IP_PMTUDISC_DO, IP_PMTUDISC_DONT, IP_PMTUDISC_WANT, RTN_BROADCAST, RTN_LOCAL, inet_addr_type,
+    IP_PMTUDISC_DO, IP_PMTUDISC_DONT, IP_PMTUDISC_PROBE, IP_PMTUDISC_WANT, RTN_BROADCAST, RTN_LOCAL,
+    inet_addr_type,
     ip_dst_mtu, ip_route_output_flow, ip_route_output_key, ip_rt_update_pmtu,
 )
 
@@ -198,9 +199,12 @@ def udp_sendmsg(sk, data, flags, addr):
     if not saddr:
         saddr = rt.prefsrc if rt.prefsrc and rt.rt_type != RTN_LOCAL else _source_for(rt, daddr)
     # ip_dst_mtu (no learned PMTU: the route's) and ip_sk_dont_fragment, written out.
-    mtu = (rt.pmtu or rt.dev.mtu) if not net.proto["fnhe"] else ip_dst_mtu(net, rt, daddr)
-    total = 20 + UDP_HLEN + n
     pmtudisc = sk.pmtudisc
+    if pmtudisc >= IP_PMTUDISC_PROBE:
+        mtu = rt.dev.mtu          # ip_sk_use_pmtu: PROBE ignores what PMTU discovery learned
+    else:
+        mtu = (rt.pmtu or rt.dev.mtu) if not net.proto["fnhe"] else ip_dst_mtu(net, rt, daddr)
+    total = 20 + UDP_HLEN + n
     if pmtudisc >= IP_PMTUDISC_DO:
         if total > mtu:
             raise KernelError(errno.EMSGSIZE)
