@@ -215,7 +215,7 @@ def _env():
 
 def cmd_down(a):
     if not a.lab and not list_labs():
-        print("no lab running")              # nothing to do is not an error
+        print("no lab is running")           # nothing to do is not an error
         return 0
     try:
         labs = list_labs() if a.all else [find_lab(a.lab)]

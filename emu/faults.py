@@ -142,7 +142,14 @@ def load_schedule(path, topo):
         problem = getattr(e, "problem", None) or (str(e).splitlines() or ["syntax error"])[0]
         raise FaultError("%s: %sinvalid YAML: %s" % (path, where, problem)) from None
     if isinstance(raw, dict):
+        if "faults" not in raw:
+            # A topology file, or a typo: a schedule that silently does nothing is worse.
+            raise FaultError("%s: no fault schedule: expected a list of events or a "
+                             "mapping with 'faults:'" % path)
         raw = raw.get("faults")
+    if not isinstance(raw, list):
+        raise FaultError("%s: no fault schedule: expected a list of events, got %s"
+                         % (path, "nothing" if raw is None else type(raw).__name__))
 
     def fail(where, problem):
         raise TopologyError(path, where, problem)

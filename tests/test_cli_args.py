@@ -49,6 +49,20 @@ def test_a_malformed_fault_file_is_one_line(tmp_path, capsys):
         "'<stream end>'\n" % bad)
 
 
+def test_a_fault_file_without_a_schedule_is_refused(tmp_path, capsys):
+    # A topology file or a typo given as --faults started the lab with no faults.
+    import os
+    topo = os.path.join(os.path.dirname(__file__), "..", "topologies", "veth-bridge.yaml")
+    for text in ("hello: 1\n", "", "42\n"):
+        bad = tmp_path / "faults.yaml"
+        bad.write_text(text)
+        assert cli.main(["up", "-d", "--faults", str(bad), topo]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("emu: %s: no fault schedule" % bad) and err.count("\n") == 1, err
+    assert cli.main(["up", "-d", "--faults", topo, topo]) == 1
+    assert "no fault schedule" in capsys.readouterr().err
+
+
 def test_graph_into_a_missing_directory_is_one_line(tmp_path, capsys):
     # graphviz's error, then a CalledProcessError traceback.
     import os
