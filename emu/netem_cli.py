@@ -103,6 +103,8 @@ def _show(st, which, as_json=False):
         return _err("lab %s has no node %r" % (st["name"], node_f))
     if node_f is not None and dead_node_message(st, node_f):
         return _err(dead_node_message(st, node_f))
+    if if_f and not any(r["name"] == if_f for r in _ctl(st, node_f).call("link_show", stats=False)):
+        return _err("%s: Cannot find device \"%s\"" % (which, if_f))     # as `netem set` says
     found = 0
     qdiscs = []
     for node in st["nodes"]:
@@ -132,5 +134,6 @@ def _show(st, which, as_json=False):
                          default=str))
         return 0
     if not found:
-        print("no impaired link in lab %s" % st["name"])
+        print("no impairment on %s in lab %s" % (which, st["name"]) if which
+              else "no impaired link in lab %s" % st["name"])
     return 0
