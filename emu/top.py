@@ -8,7 +8,8 @@ all its interfaces), drops (device drops, missed frames, qdisc drops) and
 kernel oopses; per link: its state, the rate in each direction (from the
 sending end's tx_bytes) and its impairments. Keys: c, m, p, d, n sort by CPU,
 memory, packets/s, drops, name; q quits. Two samples an interval apart give
-the rates; --once waits one interval and prints one frame.
+the rates; --once waits one interval and prints one frame. Into a pipe or
+a file it prints a frame every interval, as `top -b` does.
 """
 from __future__ import annotations
 
@@ -241,6 +242,17 @@ def cmd_top(a) -> int:
             Console(highlight=False, width=_width()).print(frame(doc, a.sort))
         return 0
     from rich.console import Console
+    if not sys.stdout.isatty():
+        # Into a pipe or a file: a frame every interval, as `top -b` (a live
+        # screen there printed nothing at all), until interrupted.
+        console = Console(highlight=False, width=_width())
+        try:
+            while True:
+                time.sleep(a.interval)
+                console.print(frame(sampler.sample(), a.sort))
+                sys.stdout.flush()
+        except (KeyboardInterrupt, BrokenPipeError):
+            return 0
     from rich.live import Live
     sort = a.sort
     console = Console(highlight=False)

@@ -7,6 +7,7 @@ import os
 import pathlib
 import pty
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -116,6 +117,15 @@ def test_pingall_inspect_top_text(lab):
     assert "host" in row and "running" in row and "10.0.0.1/24" in row
     r = emu(env, "top", "--once")
     assert r.returncode == 0 and "h1:eth0" in r.stdout and "OOPS" in r.stdout
+    # Into a pipe without --once: a frame every interval (`top -b`), not a blank live screen.
+    p = subprocess.Popen([sys.executable, "-m", "emu", "top", "-d", "0.2"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT, stdin=subprocess.DEVNULL)
+    try:
+        frames = [p.stdout.readline() for _ in range(40)]
+    finally:
+        p.send_signal(signal.SIGINT)
+        p.wait(10)
+    assert sum(ln.startswith("emu top  lab") for ln in frames) >= 2, frames
     r = emu(env, "iperf", "h1", "h2", "-t", "1")
     assert r.returncode == 0 and "receiver" in r.stdout and "iperf Done." in r.stdout
 
