@@ -414,4 +414,8 @@ def test_a_bad_command_line_is_said_once_in_the_tools_words(lab, capsys):
     assert lines[0].startswith("iperf3: parameter error - ") and "'abc'" in lines[0], lines
     status, lines = run(lab, "h1", "tracepath")
     assert status == 255 and lines == ["Usage: tracepath [-n] [-m max_hops] [-p port] <destination>"]
+    status, lines = run(lab, "h1", "ping")
+    assert status == 2 and lines == ["ping: usage error: Destination address required"]
+    status, lines = run(lab, "h1", "sysctl", "-w")
+    assert status == 255 and lines == ["usage: sysctl [-a] [-w] NAME[=VALUE] ..."]
     assert capsys.readouterr().err == ""

@@ -4,7 +4,6 @@ Like iputils: a SOCK_RAW/IPPROTO_ICMP socket, an ICMP_FILTER that keeps only
 echo replies and errors, a struct timeval at the start of the payload for
 the round-trip time, and matching on our identifier.
 """
-import argparse
 import errno
 import math
 import os
@@ -14,6 +13,7 @@ import time
 
 from ...kernel.hdr.checksum import ip_compute_csum
 from ..socket import AF_INET, IPPROTO_ICMP, SOCK_DGRAM, SOCK_RAW, socket
+from . import ToolParser, ToolUsage
 
 ICMP_ECHO, ICMP_ECHOREPLY = 8, 0
 ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED = 3, 11
@@ -388,7 +388,7 @@ def _option_values(a):
 def main(argv, endpoint, resolve, out=print, err=None):
     """iputils ping inside a node: -c -i -s -W -w -t -M -q -D -O -A -f -I."""
     err = err or out
-    p = argparse.ArgumentParser(prog="ping", add_help=True)
+    p = ToolParser(prog="ping", add_help=True)
     p.add_argument("-c", dest="count")
     p.add_argument("-i", dest="interval")
     p.add_argument("-s", dest="size", default="56")
@@ -405,8 +405,12 @@ def main(argv, endpoint, resolve, out=print, err=None):
     p.add_argument("host")
     try:
         a = p.parse_args(argv)
-    except SystemExit as e:
-        return 2 if e.code else 0             # iputils: usage errors exit 2
+    except ToolUsage as e:                    # iputils: usage errors exit 2
+        err("ping: usage error: Destination address required" if "host" in str(e)
+            else "ping: %s" % e)
+        return 2
+    except SystemExit as e:                   # -h
+        return 2 if e.code else 0
     try:
         _option_values(a)
     except _BadArg as e:

@@ -30,6 +30,10 @@ def main(argv, ctl, out=print):
         else:
             args.append(a)
 
+    if not args:
+        out("usage: sysctl [-a] [-w] NAME[=VALUE] ...")     # `sysctl -w` alone: nothing to do
+        return 255
+
     def show(name, v):
         out(_fmt(v) if values_only else "%s = %s" % (name, _fmt(v)))
 
