@@ -94,6 +94,10 @@ def dead_node_message(st, node):
         why = "exited with status %s %s" % (ex["code"], ago(ex["at"]))
     else:
         why = "its process is gone"
+    if not st.get("alive", True):
+        # Nothing can start it again: `emu node start` asks the orchestrator.
+        return ("%s is not running (%s), and the orchestrator of lab %s is gone; bring the lab "
+                "down with: emu down" % (node, why, st.get("name")))
     return "%s is not running (%s); start it with: emu node start %s" % (node, why, node)
 
 
