@@ -81,9 +81,25 @@ def _run_dot(dot, ext, path, text):
         raise RuntimeError("dot: %s" % (msg[0] if msg else "exit status %d" % r.returncode))
 
 
+OUTPUT_EXTS = ("dot", "gv", "mmd", "mermaid", "json", "svg", "png", "pdf")
+
+
+def output_ext(path):
+    """The format a -o path asks for by its extension (none: DOT); RuntimeError
+    for one that is none of them (DOT text in a .jpg helps nobody)."""
+    name = path.rsplit("/", 1)[-1]
+    if "." not in name:
+        return "dot"
+    ext = name.rsplit(".", 1)[-1].lower()
+    if ext not in OUTPUT_EXTS:
+        raise RuntimeError("unknown output format .%s (use %s)"
+                           % (ext, ", ".join("." + e for e in OUTPUT_EXTS)))
+    return ext
+
+
 def render(topo, path):
     """Write path by its extension: .dot, .mmd/.mermaid, or .svg/.png (needs graphviz's dot)."""
-    ext = path.rsplit(".", 1)[-1].lower() if "." in path else "dot"
+    ext = output_ext(path)
     if ext in ("mmd", "mermaid"):
         text = to_mermaid(topo)
     elif ext == "json":
@@ -222,8 +238,12 @@ def cmd_graph_lab(a):
     except LabError as e:
         print("emu: %s" % e, file=sys.stderr)
         return 1
+    try:
+        ext = output_ext(a.output) if a.output else None
+    except RuntimeError as e:
+        print("emu: graph: %s: %s" % (a.output, e), file=sys.stderr)
+        return 1
     g = lab_graph(st)
-    ext = a.output.rsplit(".", 1)[-1].lower() if a.output and "." in a.output else None
     fmt = {"mmd": "mermaid", "mermaid": "mermaid", "json": "json"}.get(ext or "", a.format)
     text = json.dumps(g, indent=1) + "\n" if fmt == "json" else \
         graph_to_mermaid(g) if fmt == "mermaid" else graph_to_dot(g)

@@ -76,3 +76,16 @@ def test_graph_into_a_missing_directory_is_one_line(tmp_path, capsys):
     assert cli.main(["graph", topo, "-o", out]) == 1
     err = capsys.readouterr().err
     assert err.startswith("emu: dot: Error: Could not open") and err.count("\n") == 1, err
+
+
+def test_graph_to_an_unknown_extension_is_refused(tmp_path, capsys):
+    # It wrote DOT text to lab.xyz (or lab.jpg) without a word.
+    import os
+    topo = os.path.join(os.path.dirname(__file__), "..", "topologies", "two-subnets.yaml")
+    out = str(tmp_path / "lab.jpg")
+    assert cli.main(["graph", topo, "-o", out]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("emu: unknown output format .jpg (use .dot") and err.count("\n") == 1, err
+    assert not os.path.exists(out)
+    assert cli.main(["graph", topo, "-o", str(tmp_path / "lab.gv")]) == 0
+    assert open(tmp_path / "lab.gv").read().startswith("graph ")
