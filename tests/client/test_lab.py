@@ -43,11 +43,11 @@ def hold_connection(port, payload):
     emu.ready()
     conn, _ = srv.accept()
     got = b""
-    while len(got) < payload:
-        got += conn.recv(65536)
     try:
+        while len(got) < payload:
+            got += conn.recv(65536)
         time.sleep(60)
-    except emu.Stopped:
+    except emu.Stopped:             # (a stop in the last recv's return still counts what came)
         return len(got)
 
 
@@ -74,8 +74,16 @@ def test_kernel_state_for_assertions(lab):
     client = h1.spawn(send_and_hold, "h2", 8000, 5000)
     port = client.wait_ready(30)
     deadline = time.monotonic() + 10
-    while not (h2.tcp_info(remote=("h1", port)) or [{}])[0].get("bytes_received") == 5000:
-        assert time.monotonic() < deadline, h2.tcp_info()
+
+    def read_by_server():
+        """h2's kernel has the 5,000 bytes and the server has read them (its
+        Recv-Q is empty): stop() then finds it in its sleep, not its recv loop."""
+        rows = [r for r in h2.sockets() if r["proto"] == "tcp" and r["local"][1] == 8000
+                and r["peer"][1] == port]
+        info = (h2.tcp_info(remote=("h1", port)) or [{}])[0]
+        return info.get("bytes_received") == 5000 and rows and rows[0]["recv_q"] == 0
+    while not read_by_server():
+        assert time.monotonic() < deadline, h2.sockets()
         time.sleep(0.02)
     [rx] = h2.tcp_info(remote=("h1", port))
     assert rx["state"] == "ESTABLISHED" and rx["local"] == ("10.0.0.2", 8000)
