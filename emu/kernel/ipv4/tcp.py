@@ -205,7 +205,8 @@ class TcpSock:
         "prior_ssthresh", "ca_state", "high_seq", "undo_marker", "packets_out",
         "sacked_out", "lost_out", "retrans_out", "dupacks", "ca_ops", "ca_priv",
         "nonagle", "write_queue", "rtx_queue", "out_of_order_queue",
-        "recv_sack_cache", "selective_acks", "ack_pending", "ack_quick", "ack_pingpong",
+        "recv_sack_cache", "highest_sack", "lost_hint", "rtx_hint", "selective_acks",
+        "ack_pending", "ack_quick", "ack_pingpong",
         "ack_ato", "ack_lrcvtime", "ack_rcv_mss", "ack_rcvd_since", "ack_timer",
         "retransmit_timer", "keepalive_timer", "timer_kind", "keepalive_time",
         "keepalive_intvl", "keepalive_probes", "syn_retries", "linger2", "user_timeout",
@@ -283,7 +284,13 @@ class TcpSock:
         self.write_queue = deque()         # not yet sent
         self.rtx_queue = deque()           # sent, not yet acknowledged
         self.out_of_order_queue = []       # skbs past rcv_nxt, sorted by seq
-        self.recv_sack_cache = ()
+        # The scoreboard's hints (Linux: recv_sack_cache, highest_sack,
+        # lost_skb_hint, retransmit_skb_hint), so that an ACK in recovery costs
+        # what it changes, not a walk of the window (tcp_recovery.py).
+        self.recv_sack_cache = ()          # the previous ACK's SACK blocks, all marked
+        self.highest_sack = None           # end_seq of the highest SACKed skb
+        self.lost_hint = None              # skbs ending by it are SACKed, lost or retransmitted
+        self.rtx_hint = None               # skbs ending by it need no retransmission
         self.selective_acks = []           # SACK blocks we advertise, newest first
         self.duplicate_sack = None         # a D-SACK block for the next segment (RFC 2883)
         self.ack_pending = False

@@ -301,4 +301,5 @@ def tcp_simple_retransmit(sk):
         if not skb.cb.sacked & TCPCB_LOST:
             skb.cb.sacked |= TCPCB_LOST
             tp.lost_out += skb.cb.pcount
+    tp.rtx_hint = None                   # all of it to send again (tcp_recovery.py)
     tcp_xmit_retransmit_queue(sk)

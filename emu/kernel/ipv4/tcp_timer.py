@@ -138,6 +138,7 @@ def tcp_enter_loss(sk):
         if not skb.cb.sacked & TCPCB_SACKED_ACKED:
             skb.cb.sacked |= TCPCB_LOST
             tp.lost_out += skb.cb.pcount
+    tp.rtx_hint = None                   # all of it to send again (tcp_recovery.py)
     tp.ca_state = TCP_CA_Loss
     tp.high_seq = tp.snd_nxt
     tp.dupacks = 0
