@@ -482,7 +482,15 @@ def cmd_trace(a):
             from .schema import trace_doc
             rows: list = []
             said: list = []
-            rc = trace_main(st, args + a.filter, out=said.append, rows=rows)
+
+            def say(line):
+                # The "tracing ... on ..." line goes to stderr as it happens (as
+                # tcpdump's "listening on"): a script can wait for it before it
+                # sends what it wants traced. Stdout is the JSON document alone.
+                said.append(line)
+                if line.startswith("tracing "):
+                    print(line, file=sys.stderr, flush=True)
+            rc = trace_main(st, args + a.filter, out=say, rows=rows)
             if rc:
                 return _err("trace: %s" % (said[-1] if said else "failed"))
             print(json.dumps(trace_doc(st, rows), indent=1))

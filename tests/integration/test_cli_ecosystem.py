@@ -93,7 +93,9 @@ def test_every_json_output_matches_its_schema(lab):
     check(emu(env, "graph", str(TOPOLOGIES / "star4.yaml"), "-j").stdout)
     tr = subprocess.Popen([sys.executable, "-m", "emu", "trace", "-j", "-c", "1", "-t", "30", "icmp"],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-    time.sleep(2)
+    # Tracing runs on every node once this line is out (a fixed sleep lost the
+    # race on a loaded machine: h1 sent before its trace started).
+    assert tr.stderr.readline().startswith("tracing ")
     emu(env, "exec", "h1", "--", "ping", "-c", "2", "-i", "0.3", "h2")
     out, err = tr.communicate(timeout=60)
     tdoc = check(out)
