@@ -172,8 +172,12 @@ def tcp_ofo_queue(sk):
     tp = sk.proto_data
     ofo = tp.out_of_order_queue
     fin = False
-    while ofo and not after(ofo[0].cb.seq, tp.rcv_nxt):
-        skb = ofo.pop(0)
+    # Taken from the front in one slice at the end, not pop(0) each (a list:
+    # each pop moved the whole rest, and a filled hole can release thousands).
+    i, n = 0, len(ofo)
+    while i < n and not after(ofo[i].cb.seq, tp.rcv_nxt):
+        skb = ofo[i]
+        i += 1
         cb = skb.cb
         if not after(cb.end_seq, tp.rcv_nxt):
             consume_skb(skb)              # wholly duplicate
@@ -191,6 +195,7 @@ def tcp_ofo_queue(sk):
         if cb.tcp_flags & TCPHDR_FIN:
             fin = True
             break
+    del ofo[:i]
     tp.selective_acks = [(s, e) for s, e in tp.selective_acks if after(e, tp.rcv_nxt)]
     if fin:
         tcp_fin(sk)
