@@ -584,7 +584,7 @@ def tcp_retransmit_skb(sk, skb):
         old = cb.pcount
         tp.packets_out -= old - tcp_set_skb_tso_segs(skb, cb.mss or tcp_current_mss(sk))
     mss = tcp_current_mss(sk)
-    if skb.len > mss and skb in tp.rtx_queue:
+    if skb.len > mss:                   # (skb is in rtx_queue: both callers take it from there)
         tcp_fragment(sk, skb, mss)          # retransmit one MSS, not a whole super-segment
     skb.shinfo.gso_size = 0
     if tcp_transmit_skb(sk, skb) < 0:
