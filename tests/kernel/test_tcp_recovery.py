@@ -72,3 +72,6 @@ def test_losses_in_a_large_window_are_resent_once_each(name):
     assert mib["TcpExt"]["TCPTimeouts"] == 0             # repaired by SACK, not by the RTO
     assert mib["Tcp"]["RetransSegs"] == len(drop)         # each lost segment once, nothing else
     assert tp.lost_out == tp.retrans_out == tp.sacked_out == 0
+    # Everything acknowledged: no hint is left to seem valid again after the
+    # sequence numbers wrap (2 GiB on).
+    assert (tp.highest_sack, tp.lost_hint, tp.rtx_hint, tp.recv_sack_cache) == (None, None, None, ())

@@ -22,7 +22,7 @@ from .tcp_output import (
     tcp_send_delayed_ack, tcp_set_skb_tso_segs, tcp_sync_mss, tcp_time_stamp,
 )
 from .tcp_recovery import (
-    tcp_fastretrans_alert, tcp_sacktag_write_queue, tcp_xmit_retransmit_queue,
+    tcp_fastretrans_alert, tcp_sack_hints_una, tcp_sacktag_write_queue, tcp_xmit_retransmit_queue,
 )
 from .tcp_rcvwin import (  # noqa: F401 (re-exported: Linux has them in tcp_input.c)
     tcp_enter_quickack_mode, tcp_event_data_recv, tcp_incr_quickack, tcp_init_buffer_space,
@@ -454,6 +454,7 @@ def tcp_ack(sk, skb, opt):
     if flag & FLAG_SND_UNA_ADVANCED:
         tp.bytes_acked += advanced
         tp.snd_una = ack
+        tcp_sack_hints_una(tp)
         sacked_before = tp.sacked_out
         tclean, acked = tcp_clean_rtx_queue(sk, ack, cb, opt)
         delivered += acked - (max(sacked_before - tp.sacked_out, 0) if tp.sack_ok else 0)

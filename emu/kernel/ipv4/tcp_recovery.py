@@ -29,6 +29,23 @@ def _first_after(q, una, seq):
     return bisect_right(q, off, key=lambda skb: (skb.cb.end_seq - una) & 0xFFFFFFFF)
 
 
+def tcp_sack_hints_una(tp):
+    """snd_una moved: a hint at or behind it means nothing any more (the skbs
+    it was about are gone) and is dropped, so that none is left to come back
+    as a seemingly valid one after 2 GiB of sequence space (no SACKed skb is
+    left when the highest one is acknowledged)."""
+    una = tp.snd_una
+    if tp.highest_sack is not None and not after(tp.highest_sack, una):
+        tp.highest_sack = None
+    if tp.lost_hint is not None and not after(tp.lost_hint, una):
+        tp.lost_hint = None
+    if tp.rtx_hint is not None and not after(tp.rtx_hint, una):
+        tp.rtx_hint = None
+    cache = tp.recv_sack_cache
+    if cache and not all(after(e, una) for _, e in cache):
+        tp.recv_sack_cache = tuple(b for b in cache if after(b[1], una))
+
+
 def _lost_below_hint(tp, cb):
     """An skb is newly marked lost: the retransmit hint must not be past it."""
     hint = tp.rtx_hint
