@@ -726,6 +726,8 @@ def tcp_done(sk):
             consume_skb(q.popleft())
     sk.sk_wmem_alloc = 0
     tp.packets_out = tp.sacked_out = tp.lost_out = tp.retrans_out = 0
+    tp.highest_sack = tp.lost_hint = tp.rtx_hint = None      # tcp_clear_all_retrans_hints
+    tp.recv_sack_cache = ()
     if sk.sk_socket is not None:
         sk.sk_wq.wake_up(EPOLLIN | EPOLLOUT | EPOLLHUP | EPOLLERR)
 
