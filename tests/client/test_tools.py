@@ -418,4 +418,8 @@ def test_a_bad_command_line_is_said_once_in_the_tools_words(lab, capsys):
     assert status == 2 and lines == ["ping: usage error: Destination address required"]
     status, lines = run(lab, "h1", "sysctl", "-w")
     assert status == 255 and lines == ["usage: sysctl [-a] [-w] NAME[=VALUE] ..."]
+    status, lines = run(lab, "h1", "ss", "--frob")
+    assert status == 255 and lines == ["ss: unrecognized option '--frob'", "Usage: ss [ OPTIONS ]"]
+    status, lines = run(lab, "h1", "ss", "-Z")
+    assert status == 255 and lines[0] == "ss: invalid option -- 'Z'", lines
     assert capsys.readouterr().err == ""

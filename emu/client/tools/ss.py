@@ -1,5 +1,5 @@
 """ss: sockets of a node, printed as iproute2's ss prints them."""
-import argparse
+from . import ToolParser, ToolUsage
 
 
 def _addr(a, numeric=True):
@@ -256,7 +256,7 @@ def render(rows, show_netid, show_state, out, noheader=False):
 
 def main(argv, ctl, out=print, err=None):
     err = err or out
-    p = argparse.ArgumentParser(prog="ss", add_help=True)
+    p = ToolParser(prog="ss", add_help=True)
     for flag, dest in (("-t", "tcp"), ("-u", "udp"), ("-w", "raw"), ("-a", "all"), ("-l", "listening"),
                        ("-n", "numeric"), ("-p", "processes"), ("-i", "info"), ("-H", "noheader"),
                        ("-e", "extended"), ("-m", "memory"), ("-o", "options"), ("-4", "ipv4")):
@@ -269,7 +269,17 @@ def main(argv, ctl, out=print, err=None):
             flat.extend("-" + c for c in a[1:])
         else:
             flat.append(a)
-    a = p.parse_args(flat)
+    try:
+        a = p.parse_args(flat)
+    except ToolUsage as e:
+        # getopt_long's words, then iproute2's usage line (ss exits -1).
+        bad = str(e).split(": ", 1)[-1].split()[0] if "unrecognized" in str(e) else str(e)
+        err("ss: unrecognized option '%s'" % bad if bad.startswith("--")
+            else "ss: invalid option -- '%s'" % bad.lstrip("-"))
+        err("Usage: ss [ OPTIONS ]")
+        return 255
+    except SystemExit as e:                   # --help
+        return 0 if not e.code else 255
     try:
         states, pred = parse_filter(a.filter)
     except FilterError as e:
