@@ -422,4 +422,10 @@ def test_a_bad_command_line_is_said_once_in_the_tools_words(lab, capsys):
     assert status == 255 and lines == ["ss: unrecognized option '--frob'", "Usage: ss [ OPTIONS ]"]
     status, lines = run(lab, "h1", "ss", "-Z")
     assert status == 255 and lines[0] == "ss: invalid option -- 'Z'", lines
+    for size in ("5000", "99999999"):                    # one message, whatever the size
+        status, lines = run(lab, "h1", "ethtool", "-G", "eth0", "rx", size)
+        assert status == 1 and lines == ["netlink error: requested ring size exceeds maximum",
+                                         "netlink error: Invalid argument"], lines
+    status, lines = run(lab, "h1", "ethtool", "-G", "eth0", "rx", "8")    # below the driver's 64
+    assert status == 1 and lines == ["netlink error: Invalid argument"], lines
     assert capsys.readouterr().err == ""

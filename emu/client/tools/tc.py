@@ -126,7 +126,21 @@ def ethtool_main(argv, ctl, out=print):
             if bad or len(a.rest) % 2:
                 out("ethtool: bad ring parameter %s" % (bad[0] if bad else a.rest[-1]))
                 return 1
-            ctl.call("ring_set", dev=a.dev, **{k: int(v) for k, v in pairs.items()})
+            want = {k: int(v) for k, v in pairs.items()}
+            r = ctl.call("ethtool_show", dev=a.dev).get("rings")
+            if r is None:
+                out("netlink error: Operation not supported")
+                return 1
+            # ethnl_set_rings' own check and extack, then ethtool's errno line.
+            if any(v > (r.get(k + "_max") or 0) for k, v in want.items()):
+                out("netlink error: requested ring size exceeds maximum")
+                out("netlink error: Invalid argument")
+                return 1
+            try:
+                ctl.call("ring_set", dev=a.dev, **want)
+            except OSError:
+                out("netlink error: Invalid argument")      # the driver refused it
+                return 1
             return 0
         info = ctl.call("ethtool_show", dev=a.dev)
         if a.rings:
