@@ -39,6 +39,12 @@ def _err(msg):
     return 1
 
 
+def _usage(msg):
+    """A command line the command cannot take: exit 2, as argparse's usage errors."""
+    _err(msg)
+    return 2
+
+
 def _print_lab(st, out=print):
     out("lab %s  run dir %s  orchestrator pid %s  %s" % (
         st["name"], st["run_dir"], st["orchestrator_pid"],
@@ -305,7 +311,7 @@ def _orch(a, op, **args):
 
 def cmd_link(a):
     if len(a.words) > 2:
-        return _err("link: usage: emu link [down|up NODE:IFNAME]")
+        return _usage("link: usage: emu link [down|up NODE:IFNAME]")
     a.action, a.end = (a.words + [None, None])[:2]
     if a.action is None:
         rc, links = _orch(a, "links")
@@ -320,7 +326,7 @@ def cmd_link(a):
             print("%-14s %-14s %-5s %s" % (l["a"], l["b"], l["type"], l["state"]))
         return 0
     if a.action not in ("up", "down") or not a.end:
-        return _err("link: usage: emu link [down|up NODE:IFNAME]")
+        return _usage("link: usage: emu link [down|up NODE:IFNAME]")
     rc, text = _orch(a, "link", end=a.end, up=a.action == "up")
     if not rc:
         _done(a, "link", text, end=a.end, action=a.action)
@@ -358,13 +364,13 @@ def cmd_node(a):
     words = list(a.words)
     a.action = words.pop(0) if words and words[0] in NODE_ACTIONS else None
     if len(words) > 1 or (words and a.action is None and len(a.words) > 1):
-        return _err("node: usage: emu node [list|kill|stop|start|restart] NODE")
+        return _usage("node: usage: emu node [list|kill|stop|start|restart] NODE")
     a.node = words[0] if words else None
     if a.action is None or a.action == "list":
         from .inspect import cmd_nodes
         return cmd_nodes(a)
     if not a.node:
-        return _err("node: usage: emu node kill|stop|start|restart NODE")
+        return _usage("node: usage: emu node kill|stop|start|restart NODE")
     rc, text = _orch(a, "node", action=a.action, node=a.node)
     if not rc:
         _done(a, "node", text, node=a.node, action=a.action)

@@ -89,3 +89,14 @@ def test_graph_to_an_unknown_extension_is_refused(tmp_path, capsys):
     assert not os.path.exists(out)
     assert cli.main(["graph", topo, "-o", str(tmp_path / "lab.gv")]) == 0
     assert open(tmp_path / "lab.gv").read().startswith("graph ")
+
+
+def test_a_command_line_a_command_cannot_take_exits_2(capsys):
+    # As argparse's usage errors do (emu node frob exited 1).
+    for argv in (["node", "frob", "h1"], ["link", "sideways", "h1:eth0"], ["status", "--bogus"]):
+        try:
+            rc = cli.main(argv)
+        except SystemExit as e:           # argparse's own
+            rc = e.code
+        assert rc == 2, argv
+        assert capsys.readouterr().err.count("\n") == 1
