@@ -429,3 +429,26 @@ def test_a_bad_command_line_is_said_once_in_the_tools_words(lab, capsys):
     status, lines = run(lab, "h1", "ethtool", "-G", "eth0", "rx", "8")    # below the driver's 64
     assert status == 1 and lines == ["netlink error: Invalid argument"], lines
     assert capsys.readouterr().err == ""
+
+
+def test_ping_shows_duplicates_and_lost_probes_do_not_fill_the_pipe(lab):
+    """netem duplicate: each reply twice, the second "(DUP!)" and "+N duplicates"
+    as iputils prints them; with probes lost, pipe counts only those sent
+    after the answered one (ntransmitted - seq + 1), not the lost ones."""
+    assert run(lab, "h1", "tc", "qdisc", "add", "dev", "eth0", "root", "netem", "duplicate", "100%")[0] == 0
+    try:
+        status, lines = run(lab, "h1", "ping", "-c", "3", "-i", "0.2", "h2")
+    finally:
+        run(lab, "h1", "tc", "qdisc", "del", "dev", "eth0", "root")
+    assert status == 0, lines
+    # (ping ends at its third reply, as iputils does: the last duplicate may come after)
+    dups = sum(ln.endswith("(DUP!)") for ln in lines)
+    assert dups >= 2, lines
+    assert any(ln.startswith("3 packets transmitted, 3 received, +%d duplicates, 0%% packet loss" % dups)
+               for ln in lines), lines
+    assert run(lab, "h1", "tc", "qdisc", "add", "dev", "eth0", "root", "netem", "loss", "50%")[0] == 0
+    try:
+        status, lines = run(lab, "h1", "ping", "-c", "30", "-i", "0.02", "h2")
+    finally:
+        run(lab, "h1", "tc", "qdisc", "del", "dev", "eth0", "root")
+    assert not any("pipe" in ln and int(ln.rsplit("pipe", 1)[1]) > 3 for ln in lines), lines

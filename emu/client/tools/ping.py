@@ -37,6 +37,8 @@ class PingResult:
         self.lines = []
         self.elapsed_ms = 0
         self.pipe = 0           # most probes outstanding when an answer came (iputils' pipesize)
+        self.duplicates = 0     # replies to a probe already answered (iputils' nrepeats)
+        self.answered = {}      # seq -> send time, of the probes answered (to time a duplicate)
 
     @property
     def loss(self):
@@ -54,6 +56,8 @@ class PingResult:
     def summary_lines(self):
         out = ["", "--- %s ping statistics ---" % self.target]
         line = "%d packets transmitted, %d received" % (self.transmitted, self.received)
+        if self.duplicates:
+            line += ", +%d duplicates" % self.duplicates
         if self.errors:
             line += ", +%d errors" % self.errors
         line += ", %g%% packet loss, time %dms" % (round(self.loss), self.elapsed_ms)
@@ -286,17 +290,28 @@ def _handle(data, ident, pending, res, emit, quiet, address, o=None, arrived=Non
     typ, code = icmp[0], icmp[1]
     if typ == ICMP_ECHOREPLY:
         rid, rseq = struct.unpack_from("!HH", icmp, 4)
-        if rid != ident or rseq not in pending or src != address:
+        if rid != ident or src != address:
             return False
-        res.pipe = max(res.pipe, len(pending))
-        rtt = ((time.monotonic() if arrived is None else arrived) - pending.pop(rseq)) * 1000.0
-        res.received += 1
-        res.rtts.append(rtt)
-        res.replies.append((rseq, ttl, rtt, len(icmp)))
-        line = "%d bytes from %s: icmp_seq=%d ttl=%d time=%s ms" % (
-            len(icmp), src, rseq, ttl, ("%.3f" % rtt) if rtt < 100 else ("%.1f" % rtt))
+        dup = rseq not in pending
+        if dup and rseq not in res.answered:
+            return False
+        # iputils' pipesize: probes sent from this one on, when its answer came
+        # (ntransmitted - seq + 1); a lost probe does not count.
+        res.pipe = max(res.pipe, res.transmitted - rseq + 1)
+        sent = res.answered[rseq] if dup else pending.pop(rseq)
+        rtt = ((time.monotonic() if arrived is None else arrived) - sent) * 1000.0
+        res.rtts.append(rtt)          # a duplicate's time counts too, as in iputils
+        if dup:
+            res.duplicates += 1
+        else:
+            res.answered[rseq] = sent
+            res.received += 1
+            res.replies.append((rseq, ttl, rtt, len(icmp)))
+        line = "%d bytes from %s: icmp_seq=%d ttl=%d time=%s ms%s" % (
+            len(icmp), src, rseq, ttl, ("%.3f" % rtt) if rtt < 100 else ("%.1f" % rtt),
+            " (DUP!)" if dup else "")
         _show(res, emit, quiet, line, o)
-        return True
+        return not dup
     if typ in (ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED) and len(icmp) >= 8 + 28:
         inner = icmp[8:]
         iihl = (inner[0] & 15) * 4
@@ -304,7 +319,7 @@ def _handle(data, ident, pending, res, emit, quiet, address, o=None, arrived=Non
         if iid != ident:
             return False
         res.errors += 1
-        res.pipe = max(res.pipe, len(pending))
+        res.pipe = max(res.pipe, res.transmitted - iseq + 1)
         pending.pop(iseq, None)
         text = UNREACH_TEXT.get(code, "Dest Unreachable, Bad Code: %d" % code) \
             if typ == ICMP_DEST_UNREACH else "Time to live exceeded"
