@@ -42,8 +42,13 @@ def resolver(st):
 VT_TOOLS = ("ping", "iperf3", "traceroute", "tracepath", "nc")
 
 
-def _run_vt_tool(st, node, argv, out, err):
-    """A time-keeping tool as a program of the node: its output through out/err."""
+def _run_vt_tool(st, node, argv, out, err, inherit=False):
+    """A time-keeping tool as a program of the node: its output through out/err,
+    or with inherit (the command line's own, `emu exec`) straight to this
+    process's stdout and stderr, byte for byte (nc carries binary data)."""
+    if inherit:
+        return run_python(st, node, ["-m", "emu.client.vtool", node] + list(argv))
+
     def capture(proc):
         def pump(f, fn):
             for line in iter(f.readline, b""):
@@ -193,6 +198,7 @@ def _run_command(st, node, argv, out=None, err=None):
 
     out(line) prints to stdout, err(line) to stderr (by default: stderr, or out
     when only out is given)."""
+    inherit = out is None and err is None      # the command line: stdout is ours to share
     if err is None:
         err = out if out is not None else (lambda line: print(line, file=sys.stderr, flush=True))
     out = out or (lambda line: print(line, flush=True))
@@ -200,7 +206,7 @@ def _run_command(st, node, argv, out=None, err=None):
     tool = argv[0]
     args = argv[1:]
     if st.get("clock") == "virtual" and tool in VT_TOOLS:
-        return _run_vt_tool(st, node, argv, out, err)
+        return _run_vt_tool(st, node, argv, out, err, inherit=inherit)
     resolve = resolver(st)
     if tool in ("ping", "iperf3", "traceroute", "tracepath", "nc", "tcpdump"):
         # The node's syscall socket, or this process's relay to its machine.
