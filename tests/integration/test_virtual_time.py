@@ -209,6 +209,17 @@ def test_cli_virtual_lab_replays_ping_and_refuses_a_cluster(tmp_path):
             st = emu_cli("status")
             assert "virtual" in st.stdout, st.stdout
             outs.append(p.stdout)
+            # A time-keeping tool's output reaches emu exec's stdout byte for
+            # byte (nc's binary data was decoded line by line and mangled).
+            data = bytes(range(256)) * 20 + b"no newline at the end"
+            srv = subprocess.Popen([sys.executable, "-m", "emu", "exec", "h2", "--", "nc", "-l", "9001"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+            time.sleep(1.0)
+            c = subprocess.run([sys.executable, "-m", "emu", "exec", "h1", "--", "nc", "-q", "0", "h2",
+                                "9001"], input=data, capture_output=True, env=env, timeout=60, cwd=ROOT)
+            assert c.returncode == 0, c.stderr
+            got, _ = srv.communicate(timeout=60)
+            assert got == data
         finally:
             emu_cli("down", "--all", "-y")
     assert outs[0] == outs[1] and "3 received" in outs[0]
