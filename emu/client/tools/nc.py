@@ -1,5 +1,6 @@
 """nc: connect or listen, TCP or UDP, copying stdin to the socket and the socket to stdout."""
 import argparse
+import os
 import sys
 import threading
 import time
@@ -87,10 +88,21 @@ def _pump(s, stdin, stdout, a):
     clock = time.monotonic
     state = {"last": clock(), "eof": None}
 
+    # The process's own stdin is read with os.read on its descriptor: a read of
+    # the buffered reader still blocked in this daemon thread when nc ends held
+    # its lock, and the interpreter aborted at shutdown ("could not acquire
+    # lock for <stdin>", exit 134).
+    fd = stdin.fileno() if stdin is getattr(sys.stdin, "buffer", None) else None
+
+    def read():
+        if fd is not None:
+            return os.read(fd, 65536)
+        return stdin.read1(65536) if hasattr(stdin, "read1") else stdin.read(65536)
+
     def writer():
         try:
             while True:
-                chunk = stdin.read1(65536) if hasattr(stdin, "read1") else stdin.read(65536)
+                chunk = read()
                 if not chunk:
                     break
                 view = memoryview(chunk)
