@@ -254,11 +254,11 @@ class FaultSchedule:
         if getattr(lab, "virtual", False):
             self._run_virtual(lab.run_dir)
             return
-        for at, action, target, one_way in self.timeline:
+        for i, (at, _, _, _) in enumerate(self.timeline):
             if self.stop_ev.wait(max(0.0, self.t0 + at - time.monotonic())):
                 return
             actual = time.monotonic() - self.t0
-            self._act(at, actual, action, target, one_way)
+            self._act(i, actual)
         self.sup.log_event("fault schedule done")
 
     def _run_virtual(self, run_dir):
@@ -270,18 +270,25 @@ class FaultSchedule:
         base = int(round(page["now"] * 1e9))
         alarm = Alarm(run_dir)
         try:
-            for at, action, target, one_way in self.timeline:
+            for i, (at, _, _, _) in enumerate(self.timeline):
                 if not alarm.wait(base + int(round(at * 1e9)), self.stop_ev):
                     return
                 now = (read_page(run_dir) or {"now": 0.0})["now"]
-                self._act(at, now - base / 1e9, action, target, one_way)
+                self._act(i, now - base / 1e9)
         finally:
             alarm.close()
         self.sup.log_event("fault schedule done")
 
-    def _act(self, at, actual, action, target, one_way):
+    def _act(self, i, actual):
+        at, action, target, one_way = self.timeline[i]
+        # A node this schedule kills and starts again later (restart_after, or
+        # a start event of its own) stays down until then: the schedule, not
+        # the node's restart policy, says when it comes back.
+        hold = action == "kill" and any(a == "start" and t == target
+                                        for _, a, t, _ in self.timeline[i + 1:])
         try:
-            text = self.sup.do_action(action, target, one_way=one_way, scheduled_at=at)
+            text = self.sup.do_action(action, target, one_way=one_way, scheduled_at=at,
+                                      hold=hold)
         except Exception as e:          # one failed event must not end the schedule
             text = "%s %s failed: %s" % (action, target, e)
             self.sup.log_event("fault schedule: " + text)

@@ -120,6 +120,7 @@ class Supervisor:
         self.policy = {n.name: getattr(n, "restart", "no") for n in self.topo.nodes}
         self.node_index = {n.name: i + 1 for i, n in enumerate(self.topo.nodes)}
         self.restart_times = {n: [] for n in self.policy}
+        self.held = set()        # killed by a schedule that starts them later: no policy restart
         for name, info in lab.nodes.items():
             info.setdefault("state", "running")
             info.setdefault("restarts", 0)
@@ -240,7 +241,9 @@ class Supervisor:
             self._apply_carrier(link)
         self.save()
         policy = self.policy.get(name, "no")
-        if state != "stopped" and (policy == "always" or (policy == "on-failure" and (sig or code))):
+        if name in self.held:
+            self.log_event("node %s stays down until its fault schedule starts it" % name)
+        elif state != "stopped" and (policy == "always" or (policy == "on-failure" and (sig or code))):
             self._restart_later(name)
 
     def _restart_later(self, name):
@@ -269,12 +272,15 @@ class Supervisor:
                              % (name, self.topo.name, ", ".join(self.lab.nodes)))
         return self.lab.nodes[name]
 
-    def kill_node(self, name, sig=signal.SIGKILL):
-        """SIGKILL the node's process (a crash): the restart policy applies."""
+    def kill_node(self, name, sig=signal.SIGKILL, hold=False):
+        """SIGKILL the node's process (a crash): the restart policy applies,
+        unless hold (it stays down until start_node)."""
         with self.lock:
             self._node(name)
             if not self.alive(name):
                 raise FaultError("%s is not running" % name)
+            if hold:
+                self.held.add(name)
             proc = self.lab.procs[name]
             proc.send_signal(sig)
             try:
@@ -314,6 +320,7 @@ class Supervisor:
             info = self._node(name)
             if self.alive(name):
                 raise FaultError("%s is already running" % name)
+            self.held.discard(name)
             lab = self.lab
             node = self.topo.node(name)
             try:
@@ -460,14 +467,15 @@ class Supervisor:
         self.log_event("fault schedule: %d event(s)" % len(s.timeline))
         return s
 
-    def do_action(self, action, target, one_way=False, scheduled_at=None):
-        """One fault action (from a schedule or the control endpoint)."""
+    def do_action(self, action, target, one_way=False, scheduled_at=None, hold=False):
+        """One fault action (from a schedule or the control endpoint). hold: a
+        killed node is not restarted by its policy (its schedule starts it)."""
         if scheduled_at is not None:
             self.log_event("scheduled at %gs: %s %s" % (scheduled_at, action, target))
         if action in ("link_down", "link_up"):
             return self.link_set(target, action == "link_up")
         if action == "kill":
-            return self.kill_node(target)
+            return self.kill_node(target, hold=hold)
         if action == "stop":
             return self.stop_node(target)
         if action == "start":

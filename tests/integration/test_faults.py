@@ -242,6 +242,29 @@ def test_crash_is_noticed_recorded_and_restarted_by_policy(tmp_path, run_base):
 
 
 @pytest.mark.real_time("waits on the host's clock for a schedule no program drives")
+def test_scheduled_kill_with_restart_after_holds_the_restart_policy(tmp_path, run_base):
+    # h2 has `restart: always`, but the schedule says when it comes back: it
+    # stays down for restart_after, not the policy's immediate restart.
+    topo = topo_with(tmp_path, "veth-bridge.yaml", {
+        "nodes": {"h2": "restart: always"},
+        "tail": "faults:\n  - {at: 0.5s, kill: h2, restart_after: 2s}\n"})
+    with emu.launch(topo, base=run_base) as lab:
+        h2 = lab.node("h2")
+        pid = h2.pid
+        assert wait_for(lambda: h2.state != "running", 10)
+        t_down = time.monotonic()
+        time.sleep(1.0)
+        assert h2.state == "killed", h2.state        # the policy did not bring it back
+        assert wait_for(lambda: h2.state == "running" and h2.pid != pid, 20)
+        assert time.monotonic() - t_down >= 1.2
+        sched = lab._sup.schedules[0]
+        assert sched.wait(10)
+        assert all("failed" not in text for _, _, text in sched.record), sched.record
+        assert not any("restart policy always" in line for line in lab.fault_log())
+        assert lab.node("h1").ping("h2", count=2, interval=0.2, timeout=3).received >= 1
+
+
+@pytest.mark.real_time("waits on the host's clock for a schedule no program drives")
 def test_fault_schedule_runs_each_event_at_its_time(tmp_path):
     topo = topo_with(tmp_path, "veth-bridge.yaml", {"tail": (
         "faults:\n"
